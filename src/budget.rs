@@ -1,0 +1,124 @@
+//! Virtual-epoch arithmetic: every trial trains on the same number of examples whatever its batch size.
+//!
+//! Rules (README, "Budget rules"):
+//! - the budget is `total` training examples; boundary `k` of `V` virtual epochs sits at
+//!   `round(k × total / V)` examples (halves round up);
+//! - within a virtual epoch, batches have the trial's batch size except the last one before the boundary,
+//!   which may be smaller; a trial's steps are the number of batches that takes.
+
+use serde::{Deserialize, Serialize};
+
+/// The example budget of every trial, split into virtual epochs. Built once by the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    /// Training examples every trial sees.
+    pub total_examples: u64,
+    /// How many validate-and-checkpoint points the budget is split into.
+    pub virtual_epochs: u32,
+}
+
+impl Budget {
+    /// Examples seen at the end of virtual epoch `k` (0 ≤ k ≤ V): round(k × total / V).
+    pub fn boundary(&self, k: u32) -> u64 {
+        let (t, v, k) = (
+            self.total_examples as u128,
+            self.virtual_epochs as u128,
+            k.min(self.virtual_epochs) as u128,
+        );
+        ((2 * k * t + v) / (2 * v)) as u64
+    }
+
+    /// Examples in virtual epoch `k` (1-based).
+    pub fn examples_in(&self, k: u32) -> u64 {
+        self.boundary(k) - self.boundary(k - 1)
+    }
+
+    /// Batch sizes of virtual epoch `k` for a trial with batch size `batch`, in order.
+    pub fn batches_in(&self, k: u32, batch: usize) -> impl Iterator<Item = usize> {
+        let n = self.examples_in(k);
+        let batch = batch as u64;
+        let steps = n.div_ceil(batch);
+        (0..steps).map(move |i| (batch.min(n - i * batch)) as usize)
+    }
+
+    /// Steps (batches) of virtual epoch `k`.
+    pub fn steps_in(&self, k: u32, batch: usize) -> u64 {
+        self.examples_in(k).div_ceil(batch as u64)
+    }
+
+    /// Steps of the whole budget for batch size `batch`.
+    pub fn total_steps(&self, batch: usize) -> u64 {
+        (1..=self.virtual_epochs)
+            .map(|k| self.steps_in(k, batch))
+            .sum()
+    }
+
+    /// Steps done by the end of virtual epoch `k`.
+    pub fn steps_until(&self, k: u32, batch: usize) -> u64 {
+        (1..=k).map(|j| self.steps_in(j, batch)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn wine_example() {
+        // 50 passes over 1,280 rows, 10 virtual epochs.
+        let b = Budget { total_examples: 64_000, virtual_epochs: 10 };
+        assert_eq!(b.boundary(1), 6_400);
+        assert_eq!(b.total_steps(64), 1_000);
+        assert_eq!(b.total_steps(256), 250);
+        // 6,400 / 48 = 133.33: 134 batches, the last of 16 examples.
+        assert_eq!(b.steps_in(1, 48), 134);
+        assert_eq!(b.batches_in(1, 48).last(), Some(16));
+    }
+
+    #[test]
+    fn boundaries_round_half_up() {
+        let b = Budget { total_examples: 5, virtual_epochs: 2 };
+        assert_eq!(b.boundary(1), 3); // 2.5 rounds up
+        assert_eq!(b.boundary(2), 5);
+    }
+
+    proptest! {
+        #[test]
+        fn every_trial_sees_exactly_the_budget(
+            total in 1u64..5_000_000,
+            v_frac in 0.0f64..1.0,
+            batch in 1usize..5_000,
+        ) {
+            let v = ((v_frac * total.min(500) as f64) as u32).max(1);
+            let b = Budget { total_examples: total, virtual_epochs: v };
+            prop_assert_eq!(b.boundary(0), 0);
+            prop_assert_eq!(b.boundary(v), total);
+            let mut seen = 0u64;
+            let mut steps = 0u64;
+            for k in 1..=v {
+                // Each boundary is round(k × total / V), within half an example of the exact split.
+                let exact = k as f64 * total as f64 / v as f64;
+                prop_assert!((b.boundary(k) as f64 - exact).abs() <= 0.5 + 1e-9);
+                prop_assert!(b.examples_in(k) >= 1, "virtual epoch {} is empty", k);
+                let sizes: Vec<usize> = b.batches_in(k, batch).collect();
+                prop_assert_eq!(sizes.len() as u64, b.steps_in(k, batch));
+                // Full batches, except the last one before the boundary.
+                for s in &sizes[..sizes.len() - 1] {
+                    prop_assert_eq!(*s, batch);
+                }
+                let last = *sizes.last().unwrap();
+                prop_assert!(last >= 1 && last <= batch);
+                seen += sizes.iter().map(|&s| s as u64).sum::<u64>();
+                steps += sizes.len() as u64;
+                prop_assert_eq!(seen, b.boundary(k));
+                prop_assert_eq!(steps, b.steps_until(k, batch));
+            }
+            prop_assert_eq!(seen, total);
+            prop_assert_eq!(steps, b.total_steps(batch));
+            // No more steps than one per example, no fewer than the budget needs at this batch size.
+            prop_assert!(steps >= total.div_ceil(batch as u64));
+            prop_assert!(steps <= total.div_ceil(batch as u64) + v as u64);
+        }
+    }
+}

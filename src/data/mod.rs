@@ -1,0 +1,188 @@
+//! Data: CSV loading and validation, the seeded train/validation split, standardisation with
+//! training statistics, and the endless seeded batch stream.
+
+mod csv_table;
+mod stream;
+
+use std::path::Path;
+
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+pub use csv_table::Table;
+pub use stream::Stream;
+
+use crate::error::{Error, Result};
+use crate::seed::{self, Purpose};
+
+/// What the model learns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    Regression,
+    Classification,
+}
+
+/// One side of the split: features row-major, standardised; targets (class index for classification).
+#[derive(Clone, Debug, Default)]
+pub struct Split {
+    pub x: Vec<f32>,
+    pub y: Vec<f32>,
+    pub rows: usize,
+}
+
+/// A validated, split and standardised data set, shared read-only by every trial.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub task: Task,
+    pub features: Vec<String>,
+    /// Class labels in index order (classification only).
+    pub classes: Vec<String>,
+    pub train: Split,
+    pub val: Split,
+}
+
+impl Dataset {
+    /// Columns of the model's input.
+    pub fn n_inputs(&self) -> usize {
+        self.features.len()
+    }
+
+    /// Columns of the model's output: one per class, or one for regression.
+    pub fn n_outputs(&self) -> usize {
+        match self.task {
+            Task::Regression => 1,
+            Task::Classification => self.classes.len(),
+        }
+    }
+
+    /// Builds the data set from a validated table: seeded split, then standardisation with the training
+    /// rows' mean and standard deviation.
+    pub fn from_table(table: &Table, target: &str, features: &[String], task: Task, validation_fraction: f64, seed: u64) -> Result<Dataset> {
+        let n = table.rows();
+        let ti = table.column(target).expect("plan checked the target column");
+        let fi: Vec<usize> = features.iter().map(|f| table.column(f).expect("plan checked the features")).collect();
+
+        let mut x = vec![0f32; n * fi.len()];
+        for (j, &c) in fi.iter().enumerate() {
+            let col = table.numeric(c)?;
+            for (r, v) in col.into_iter().enumerate() {
+                x[r * fi.len() + j] = v as f32;
+            }
+        }
+        let (y, classes) = match task {
+            Task::Regression => (table.numeric(ti)?.into_iter().map(|v| v as f32).collect::<Vec<f32>>(), vec![]),
+            Task::Classification => {
+                let (idx, classes) = table.labels(ti)?;
+                if classes.len() < 2 {
+                    return Err(Error::Data {
+                        file: table.file.clone(),
+                        place: format!("column \"{target}\""),
+                        msg: format!(
+                            "a classification target needs at least two classes, found only {}",
+                            classes.first().map(|c| format!("\"{c}\"")).unwrap_or_default()
+                        ),
+                    });
+                }
+                (idx.into_iter().map(|i| i as f32).collect(), classes)
+            }
+        };
+
+        let n_val = (validation_fraction * n as f64).floor() as usize;
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut seed::rng(seed, Purpose::Split, 0, 0));
+        let take = |rows: &[usize]| {
+            let mut s = Split { rows: rows.len(), ..Default::default() };
+            for &r in rows {
+                s.x.extend_from_slice(&x[r * fi.len()..(r + 1) * fi.len()]);
+                s.y.push(y[r]);
+            }
+            s
+        };
+        let mut val = take(&order[..n_val]);
+        let mut train = take(&order[n_val..]);
+        standardise(&mut train, &mut val, fi.len());
+        Ok(Dataset {
+            task,
+            features: features.to_vec(),
+            classes,
+            train,
+            val,
+        })
+    }
+
+    /// Writes the rows `idx` of `split` into model inputs and targets (one-hot for classification).
+    pub fn fill(&self, split: &Split, idx: impl IntoIterator<Item = usize>, x: &mut Vec<f32>, y: &mut Vec<f32>) {
+        let f = self.n_inputs();
+        let c = self.n_outputs();
+        x.clear();
+        y.clear();
+        for r in idx {
+            x.extend_from_slice(&split.x[r * f..(r + 1) * f]);
+            match self.task {
+                Task::Regression => y.push(split.y[r]),
+                Task::Classification => {
+                    let k = split.y[r] as usize;
+                    y.extend((0..c).map(|j| if j == k { 1.0 } else { 0.0 }));
+                }
+            }
+        }
+    }
+}
+
+/// Standardises both splits with the training rows' statistics; a constant column is only centred.
+fn standardise(train: &mut Split, val: &mut Split, f: usize) {
+    for j in 0..f {
+        let col = || train.x.iter().skip(j).step_by(f).map(|&v| v as f64);
+        let mean = col().sum::<f64>() / train.rows as f64;
+        let var = col().map(|v| (v - mean).powi(2)).sum::<f64>() / train.rows as f64;
+        let sd = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
+        for s in [&mut *train, &mut *val] {
+            for v in s.x.iter_mut().skip(j).step_by(f) {
+                *v = ((*v as f64 - mean) / sd) as f32;
+            }
+        }
+    }
+}
+
+/// Reads a CSV table, refusing anything that is not a clean rectangle with a header.
+pub fn read_table(file: &Path) -> Result<Table> {
+    Table::read(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> Table {
+        Table::parse(Path::new("t.csv"), text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn split_is_seeded_and_standardised_on_train_only() {
+        let mut text = String::from("a,b,y\n");
+        for i in 0..100 {
+            text.push_str(&format!("{},{},{}\n", i, 5, i % 3));
+        }
+        let t = table(&text);
+        let feats = vec!["a".to_string(), "b".to_string()];
+        let d1 = Dataset::from_table(&t, "y", &feats, Task::Classification, 0.2, 9).unwrap();
+        let d2 = Dataset::from_table(&t, "y", &feats, Task::Classification, 0.2, 9).unwrap();
+        let d3 = Dataset::from_table(&t, "y", &feats, Task::Classification, 0.2, 10).unwrap();
+        assert_eq!((d1.train.rows, d1.val.rows), (80, 20));
+        assert_eq!(d1.val.x, d2.val.x);
+        assert_ne!(d1.val.x, d3.val.x);
+        assert_eq!(d1.classes, ["0", "1", "2"]);
+        let mean: f64 = d1.train.x.iter().step_by(2).map(|&v| v as f64).sum::<f64>() / 80.0;
+        assert!(mean.abs() < 1e-5, "{mean}");
+        // The constant column is centred, not divided by zero.
+        assert!(d1.train.x.iter().skip(1).step_by(2).all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn one_class_is_refused() {
+        let t = table("a,y\n1,x\n2,x\n3,x\n");
+        let e = Dataset::from_table(&t, "y", &["a".into()], Task::Classification, 0.2, 1).unwrap_err();
+        assert_eq!(e.to_string(), "t.csv: column \"y\": a classification target needs at least two classes, found only \"x\"");
+    }
+}

@@ -1,0 +1,69 @@
+//! The library's error type. A user's mistake names the file and the place in it (JSON path, or line
+//! and column of a CSV) in one sentence; the binary maps it to exit code 2.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in `tune`, split by whose fault it is.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The study spec is wrong: the message names the file and the JSON path.
+    #[error("{file}: {path}: {msg}")]
+    Spec {
+        file: PathBuf,
+        path: String,
+        msg: String,
+    },
+    /// The data file is wrong: the message names the file and the place (line, column).
+    #[error("{file}: {place}: {msg}")]
+    Data {
+        file: PathBuf,
+        place: String,
+        msg: String,
+    },
+    /// A file the user named cannot be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    /// The study on disk cannot be used as asked (in use, changed spec, damaged journal).
+    #[error("{0}")]
+    Study(String),
+    /// An I/O failure while writing the study's own files. Not the user's fault.
+    #[error("{file}: {source}")]
+    Io {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    /// A failure inside the numeric backend.
+    #[error("backend: {0}")]
+    Backend(String),
+}
+
+impl Error {
+    /// True when the error comes from what the user gave us (exit code 2), not from a bug or the machine.
+    pub fn is_user_error(&self) -> bool {
+        matches!(
+            self,
+            Error::Spec { .. } | Error::Data { .. } | Error::Read { .. } | Error::Study(_)
+        )
+    }
+
+    pub(crate) fn spec(file: &std::path::Path, path: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Spec {
+            file: file.to_path_buf(),
+            path: path.into(),
+            msg: msg.into(),
+        }
+    }
+
+    pub(crate) fn io(file: &std::path::Path, source: std::io::Error) -> Self {
+        Error::Io {
+            file: file.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

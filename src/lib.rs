@@ -1,0 +1,13 @@
+//! `tune`: hyperparameter tuning where every trial gets the same budget of training examples,
+//! is checkpointed at every virtual epoch, is judged by its best checkpoint, and resumes exactly.
+
+pub mod budget;
+pub mod data;
+pub mod error;
+pub mod model;
+pub mod plan;
+pub mod seed;
+pub mod space;
+pub mod spec;
+
+pub use error::{Error, Result};

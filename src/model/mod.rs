@@ -1,0 +1,420 @@
+//! The model: a ReLU MLP with runtime layer sizes built from dfdx tensor ops, and the optimizer whose
+//! state (Adam moments and step count, or SGD velocity) we own so that a checkpoint can save it.
+//! Generic over the dfdx device: the CPU tests run the code the GPU runs.
+
+use dfdx::prelude::*;
+use rand::Rng;
+
+use crate::data::Task;
+use crate::error::{Error, Result};
+use crate::plan::{ModelPlan, OptimizerKind};
+use crate::space::Params;
+
+/// A dfdx device we can train on. `write` fills a device buffer from the host, which dfdx keeps private.
+pub trait Backend: Device<f32> + Clone + Send + 'static {
+    /// Copies `src` into the device buffer `dst` of the same length.
+    fn write(&self, dst: &mut <Self as Storage<f32>>::Vec, src: &[f32]) -> Result<()>;
+}
+
+impl Backend for Cpu {
+    fn write(&self, dst: &mut <Self as Storage<f32>>::Vec, src: &[f32]) -> Result<()> {
+        dst.copy_from_slice(src);
+        Ok(())
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl Backend for Cuda {
+    fn write(&self, dst: &mut <Self as Storage<f32>>::Vec, src: &[f32]) -> Result<()> {
+        let dev = dst.device();
+        dev.htod_sync_copy_into(src, &mut **dst).map_err(|e| Error::Backend(format!("{e:?}")))
+    }
+}
+
+type Matrix<D, T = NoneTape> = Tensor<(usize, usize), f32, D, T>;
+type Vector<D> = Tensor<(usize,), f32, D>;
+
+/// One dense layer: `x · w + b`, `w` of shape (inputs, outputs).
+#[derive(Clone, Debug)]
+pub struct Layer<D: Backend> {
+    pub w: Matrix<D>,
+    pub b: Vector<D>,
+}
+
+/// A named host copy of one tensor, for checkpoints.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// The layer sizes of a trial: inputs, hidden widths (all set to `hidden_width` when tuned), outputs.
+pub fn layer_sizes(plan: &ModelPlan, params: &Params, inputs: usize, outputs: usize) -> Vec<usize> {
+    let width = params.get("hidden_width").map(|v| v.as_f64() as usize);
+    let mut sizes = vec![inputs];
+    sizes.extend(plan.hidden.iter().map(|&h| width.unwrap_or(h)));
+    sizes.push(outputs);
+    sizes
+}
+
+/// A ReLU MLP with runtime sizes.
+#[derive(Clone, Debug)]
+pub struct Mlp<D: Backend> {
+    pub layers: Vec<Layer<D>>,
+}
+
+impl<D: Backend> Mlp<D> {
+    /// PyTorch's default initialisation of `nn.Linear`: U(±1/√fan_in) for weights and biases, drawn on
+    /// the host from `rng` so that every device starts from the same weights.
+    pub fn init(dev: &D, sizes: &[usize], rng: &mut impl Rng) -> Mlp<D> {
+        let layers = sizes
+            .windows(2)
+            .map(|s| {
+                let bound = 1.0 / (s[0] as f32).sqrt();
+                let mut draw = |n: usize| (0..n).map(|_| rng.gen_range(-bound..bound)).collect::<Vec<f32>>();
+                let w = draw(s[0] * s[1]);
+                let b = draw(s[1]);
+                Layer { w: dev.tensor_from_vec(w, (s[0], s[1])), b: dev.tensor_from_vec(b, (s[1],)) }
+            })
+            .collect();
+        Mlp { layers }
+    }
+
+    /// The network's output (logits, or the regression value) for a batch.
+    pub fn forward<T: Tape<f32, D> + Merge<NoneTape>>(&self, x: Matrix<D, T>) -> Matrix<D, T> {
+        let last = self.layers.len() - 1;
+        let mut h = x;
+        for (i, l) in self.layers.iter().enumerate() {
+            let rows = h.shape().0;
+            let outs = l.w.shape().1;
+            let bias = l.b.clone().broadcast_like::<(usize, usize), Axis<0>>(&(rows, outs));
+            h = h.matmul(l.w.clone()) + bias;
+            if i < last {
+                h = h.relu();
+            }
+        }
+        h
+    }
+
+    fn tensors(&self) -> impl Iterator<Item = (String, TensorRef<'_, D>)> {
+        self.layers.iter().enumerate().flat_map(|(i, l)| {
+            [(format!("layers.{i}.weight"), TensorRef::M(&l.w)), (format!("layers.{i}.bias"), TensorRef::V(&l.b))]
+        })
+    }
+
+    /// Host copies of the weights, named `layers.<i>.weight` and `layers.<i>.bias`.
+    pub fn to_host(&self) -> Vec<HostTensor> {
+        self.tensors()
+            .map(|(name, t)| HostTensor { name, shape: t.shape(), data: t.to_vec() })
+            .collect()
+    }
+
+    /// Rebuilds the network from host tensors saved by [`Mlp::to_host`].
+    pub fn from_host(dev: &D, sizes: &[usize], host: &[HostTensor]) -> Result<Mlp<D>> {
+        let find = |name: String, len: usize| -> Result<Vec<f32>> {
+            let t = host.iter().find(|t| t.name == name).ok_or_else(|| Error::Backend(format!("checkpoint lacks {name}")))?;
+            if t.data.len() != len {
+                return Err(Error::Backend(format!("checkpoint tensor {name} has {} values, expected {len}", t.data.len())));
+            }
+            Ok(t.data.clone())
+        };
+        let layers = sizes
+            .windows(2)
+            .enumerate()
+            .map(|(i, s)| {
+                Ok(Layer {
+                    w: dev.tensor_from_vec(find(format!("layers.{i}.weight"), s[0] * s[1])?, (s[0], s[1])),
+                    b: dev.tensor_from_vec(find(format!("layers.{i}.bias"), s[1])?, (s[1],)),
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Mlp { layers })
+    }
+}
+
+enum TensorRef<'a, D: Backend> {
+    M(&'a Matrix<D>),
+    V(&'a Vector<D>),
+}
+
+impl<D: Backend> TensorRef<'_, D> {
+    fn shape(&self) -> Vec<usize> {
+        match self {
+            TensorRef::M(t) => vec![t.shape().0, t.shape().1],
+            TensorRef::V(t) => vec![t.shape().0],
+        }
+    }
+    fn to_vec(&self) -> Vec<f32> {
+        match self {
+            TensorRef::M(t) => t.as_vec(),
+            TensorRef::V(t) => t.as_vec(),
+        }
+    }
+}
+
+fn backend<E: std::fmt::Debug>(e: E) -> Error {
+    Error::Backend(format!("{e:?}"))
+}
+
+/// The optimizer with the state we own: Adam's step count and moments, or SGD's velocity (in `m`).
+pub struct Optimizer<D: Backend> {
+    kind: OptimizerKind,
+    adam: AdamConfig,
+    sgd: SgdConfig,
+    /// Updates applied so far (Adam's bias correction needs it).
+    pub t: i32,
+    m: Gradients<f32, D>,
+    v: Gradients<f32, D>,
+}
+
+/// The optimizer state as host tensors, for checkpoints.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptimizerState {
+    pub t: i32,
+    pub m: Vec<HostTensor>,
+    pub v: Vec<HostTensor>,
+}
+
+impl<D: Backend> Optimizer<D> {
+    /// A fresh optimizer for `mlp` with the trial's learning rate (and weight decay or momentum when tuned).
+    pub fn new(plan: &ModelPlan, params: &Params, mlp: &Mlp<D>) -> Result<Self> {
+        let get = |name: &str, default: f64| params.get(name).map_or(default, |v| v.as_f64());
+        let lr = get("learning_rate", 1e-3);
+        let wd = get("weight_decay", plan.weight_decay);
+        let momentum = get("momentum", plan.momentum);
+        let mut o = Optimizer {
+            kind: plan.optimizer,
+            adam: AdamConfig {
+                lr,
+                betas: plan.betas,
+                eps: plan.eps,
+                weight_decay: (wd > 0.0).then_some(WeightDecay::Decoupled(wd)),
+            },
+            sgd: SgdConfig {
+                lr,
+                momentum: (momentum > 0.0).then_some(Momentum::Classic(momentum)),
+                weight_decay: (wd > 0.0).then_some(WeightDecay::L2(wd)),
+            },
+            t: 0,
+            m: Gradients::leaky(),
+            v: Gradients::leaky(),
+        };
+        for l in &mlp.layers {
+            o.m.try_alloc_for(&l.w).map_err(backend)?;
+            o.m.try_alloc_for(&l.b).map_err(backend)?;
+            o.v.try_alloc_for(&l.w).map_err(backend)?;
+            o.v.try_alloc_for(&l.b).map_err(backend)?;
+        }
+        Ok(o)
+    }
+
+    /// Applies one update from `grads`.
+    fn update(&mut self, mlp: &mut Mlp<D>, grads: &mut Gradients<f32, D>) -> Result<()> {
+        self.t += 1;
+        for l in &mut mlp.layers {
+            self.update_one(&mut l.w, grads)?;
+            self.update_one(&mut l.b, grads)?;
+        }
+        Ok(())
+    }
+
+    fn update_one<S: Shape>(&mut self, p: &mut Tensor<S, f32, D>, grads: &mut Gradients<f32, D>) -> Result<()> {
+        let g = grads.get_or_alloc_mut(p).map_err(backend)?;
+        let m = self.m.get_or_alloc_mut(p).map_err(backend)?;
+        match self.kind {
+            OptimizerKind::Adam => {
+                let v = self.v.get_or_alloc_mut(p).map_err(backend)?;
+                self.adam.try_update(self.t, p, m, v, g).map_err(backend)?;
+            }
+            OptimizerKind::Sgd => self.sgd.try_update(p, m, g).map_err(backend)?,
+        }
+        Ok(())
+    }
+
+    /// The state as host tensors named like the weights.
+    pub fn to_host(&self, mlp: &Mlp<D>) -> OptimizerState {
+        let copy = |g: &Gradients<f32, D>| {
+            mlp.tensors()
+                .map(|(name, t)| {
+                    let data = match t {
+                        TensorRef::M(x) => g.get(x).as_vec(),
+                        TensorRef::V(x) => g.get(x).as_vec(),
+                    };
+                    HostTensor { name, shape: t.shape(), data }
+                })
+                .collect()
+        };
+        OptimizerState { t: self.t, m: copy(&self.m), v: copy(&self.v) }
+    }
+
+    /// Restores the state saved by [`Optimizer::to_host`] for the same network.
+    pub fn restore(&mut self, mlp: &Mlp<D>, state: &OptimizerState) -> Result<()> {
+        self.t = state.t;
+        for (moments, host) in [(&mut self.m, &state.m), (&mut self.v, &state.v)] {
+            for (name, t) in mlp.tensors() {
+                let src = host
+                    .iter()
+                    .find(|h| h.name == name)
+                    .ok_or_else(|| Error::Backend(format!("checkpoint lacks optimizer state {name}")))?;
+                let (dev, buf) = match t {
+                    TensorRef::M(x) => (x.device(), moments.get_or_alloc_mut(x).map_err(backend)?),
+                    TensorRef::V(x) => (x.device(), moments.get_or_alloc_mut(x).map_err(backend)?),
+                };
+                if <D as Storage<f32>>::len(dev, buf) != src.data.len() {
+                    return Err(Error::Backend(format!("optimizer state {name} has {} values, expected {}", src.data.len(), <D as Storage<f32>>::len(dev, buf))));
+                }
+                dev.write(buf, &src.data)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A network and its optimizer on one device: what a trial trains.
+pub struct Net<D: Backend> {
+    pub dev: D,
+    pub mlp: Mlp<D>,
+    pub opt: Optimizer<D>,
+    task: Task,
+}
+
+/// Validation results, computed on the host in f64.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Eval {
+    /// MSE (regression) or mean cross-entropy (classification).
+    pub loss: f64,
+    /// RMSE (regression) or accuracy (classification).
+    pub metric: f64,
+}
+
+impl<D: Backend> Net<D> {
+    /// Wraps a network and optimizer for training on `task`.
+    pub fn new(dev: D, mlp: Mlp<D>, opt: Optimizer<D>, task: Task) -> Result<Net<D>> {
+        Ok(Net { dev, mlp, opt, task })
+    }
+
+    /// One optimizer step on a batch of `rows` rows; returns the batch's mean loss.
+    pub fn train_step(&mut self, x: Vec<f32>, y: Vec<f32>, rows: usize) -> Result<f32> {
+        let inputs = x.len() / rows;
+        let outputs = y.len() / rows;
+        let x = self.dev.tensor_from_vec(x, (rows, inputs));
+        let y = self.dev.tensor_from_vec(y, (rows, outputs));
+        // Fresh gradients each step: dfdx keeps its private leaf-id API to itself, and its allocation
+        // cache recycles the buffers, so nothing outlives the step.
+        let out = self.mlp.forward(x.leaky_traced());
+        let loss = match self.task {
+            Task::Regression => mse_loss(out, y),
+            Task::Classification => cross_entropy_with_logits_loss(out, y),
+        };
+        let value = loss.as_vec()[0];
+        let mut grads = loss.backward();
+        self.opt.update(&mut self.mlp, &mut grads)?;
+        Ok(value)
+    }
+
+    /// The network's outputs for `rows` rows of inputs, on the host.
+    pub fn predict(&self, x: Vec<f32>, rows: usize) -> Vec<f32> {
+        let inputs = x.len() / rows;
+        let x = self.dev.tensor_from_vec(x, (rows, inputs));
+        self.mlp.forward(x).as_vec()
+    }
+}
+
+/// Loss and metric of predictions `out` against targets `y` (one-hot for classification).
+pub fn evaluate(task: Task, out: &[f32], y: &[f32], rows: usize) -> Eval {
+    let c = out.len() / rows;
+    match task {
+        Task::Regression => {
+            let sse: f64 = out.iter().zip(y).map(|(&p, &t)| (p as f64 - t as f64).powi(2)).sum();
+            let mse = sse / rows as f64;
+            Eval { loss: mse, metric: mse.sqrt() }
+        }
+        Task::Classification => {
+            let mut ce = 0.0;
+            let mut correct = 0usize;
+            for r in 0..rows {
+                let logits = &out[r * c..(r + 1) * c];
+                let target = &y[r * c..(r + 1) * c];
+                let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+                let lse = max + logits.iter().map(|&z| (z as f64 - max).exp()).sum::<f64>().ln();
+                let k = target.iter().position(|&t| t == 1.0).unwrap_or(0);
+                ce += lse - logits[k] as f64;
+                // The first of equal maxima wins, as in argmax.
+                let pred = logits.iter().enumerate().fold(0, |best, (j, &z)| if z > logits[best] { j } else { best });
+                correct += (pred == k) as usize;
+            }
+            Eval { loss: ce / rows as f64, metric: correct as f64 / rows as f64 }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn plan() -> ModelPlan {
+        ModelPlan { hidden: vec![8], optimizer: OptimizerKind::Adam, betas: [0.9, 0.999], eps: 1e-8, momentum: 0.9, weight_decay: 0.0 }
+    }
+
+    fn params() -> Params {
+        [("learning_rate".to_string(), crate::space::Value::Float(0.01))].into_iter().collect()
+    }
+
+    fn batch(i: usize) -> (Vec<f32>, Vec<f32>) {
+        let x: Vec<f32> = (0..12).map(|j| ((i * 12 + j) as f32 * 0.37).sin()).collect();
+        let y: Vec<f32> = x.chunks(3).map(|r| r[0] - 2.0 * r[1] + r[2]).collect();
+        (x, y)
+    }
+
+    #[test]
+    fn training_lowers_the_loss() {
+        let dev = Cpu::default();
+        let mlp = Mlp::init(&dev, &[3, 8, 1], &mut rand_chacha::ChaCha8Rng::seed_from_u64(0));
+        let opt = Optimizer::new(&plan(), &params(), &mlp).unwrap();
+        let mut net = Net::new(dev, mlp, opt, Task::Regression).unwrap();
+        let first = net.train_step(batch(0).0, batch(0).1, 4).unwrap();
+        let mut last = first;
+        for i in 0..300 {
+            let (x, y) = batch(i % 5);
+            last = net.train_step(x, y, 4).unwrap();
+        }
+        assert!(last < first / 4.0, "{first} -> {last}");
+    }
+
+    #[test]
+    fn host_round_trip_continues_bit_identically() {
+        let dev = Cpu::default();
+        let mlp = Mlp::init(&dev, &[3, 8, 1], &mut rand_chacha::ChaCha8Rng::seed_from_u64(0));
+        let opt = Optimizer::new(&plan(), &params(), &mlp).unwrap();
+        let mut a = Net::new(dev.clone(), mlp, opt, Task::Regression).unwrap();
+        for i in 0..7 {
+            a.train_step(batch(i).0, batch(i).1, 4).unwrap();
+        }
+        let weights = a.mlp.to_host();
+        let state = a.opt.to_host(&a.mlp);
+        let mlp = Mlp::from_host(&dev, &[3, 8, 1], &weights).unwrap();
+        let mut opt = Optimizer::new(&plan(), &params(), &mlp).unwrap();
+        opt.restore(&mlp, &state).unwrap();
+        assert_eq!(opt.to_host(&mlp), state);
+        let mut b = Net::new(dev, mlp, opt, Task::Regression).unwrap();
+        for i in 7..20 {
+            let la = a.train_step(batch(i).0, batch(i).1, 4).unwrap();
+            let lb = b.train_step(batch(i).0, batch(i).1, 4).unwrap();
+            assert_eq!(la.to_bits(), lb.to_bits());
+        }
+        assert_eq!(a.mlp.to_host(), b.mlp.to_host());
+    }
+
+    #[test]
+    fn evaluate_classification() {
+        let out = [2.0, 1.0, 0.0, 3.0];
+        let y = [1.0, 0.0, 1.0, 0.0];
+        let e = evaluate(Task::Classification, &out, &y, 2);
+        assert_eq!(e.metric, 0.5);
+        let ce0 = (1.0f64 + (-1.0f64).exp()).ln();
+        let ce1 = 3.0 + (1.0f64 + (-3.0f64).exp()).ln();
+        assert!((e.loss - (ce0 + ce1) / 2.0).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,458 @@
+//! `StudyPlan`: the spec checked once at the boundary, with every derived number (training rows, the
+//! budget, the grid, threads per trial) computed here and never again. Deeper code trusts the plan.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::budget::Budget;
+use crate::data::{Dataset, Table, Task};
+use crate::error::{Error, Result};
+use crate::space::{self, Domain, Kind, Param, SearchSpace};
+use crate::spec::StudySpec;
+
+/// How parameters are chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    Grid,
+    Random,
+    Bayes,
+}
+
+/// The optimizer family; its learning rate (and tuned extras) come from the trial.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Adam,
+    Sgd,
+}
+
+/// The network and optimizer settings every trial shares.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelPlan {
+    pub hidden: Vec<usize>,
+    pub optimizer: OptimizerKind,
+    pub betas: [f64; 2],
+    pub eps: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+}
+
+/// What selects a trial's best checkpoint and ranks the trials.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    ValLoss,
+    Rmse,
+    Accuracy,
+}
+
+impl MetricKind {
+    /// The column name of the metric.
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricKind::ValLoss => "val_loss",
+            MetricKind::Rmse => "rmse",
+            MetricKind::Accuracy => "accuracy",
+        }
+    }
+}
+
+/// Whether lower or higher is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Goal {
+    Min,
+    Max,
+}
+
+/// The selection metric and its direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metric {
+    pub kind: MetricKind,
+    pub goal: Goal,
+}
+
+impl Metric {
+    /// Whether `a` is better than `b` by more than `min_delta`. NaN is never better; ties are not better,
+    /// so the earlier of two equal values wins.
+    pub fn better(self, a: f64, b: f64, min_delta: f64) -> bool {
+        if a.is_nan() {
+            return false;
+        }
+        if b.is_nan() {
+            return true;
+        }
+        match self.goal {
+            Goal::Min => a < b - min_delta,
+            Goal::Max => a > b + min_delta,
+        }
+    }
+}
+
+/// Where trials run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    Cpu,
+    Cuda(usize),
+}
+
+/// Early stopping settings.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EarlyStopping {
+    pub patience: u32,
+    pub min_delta: f64,
+}
+
+/// The validated study: everything the driver, sampler and trainer need.
+#[derive(Clone, Debug)]
+pub struct StudyPlan {
+    pub spec_file: PathBuf,
+    pub spec: StudySpec,
+    pub name: String,
+    pub seed: u64,
+    pub out_dir: PathBuf,
+    pub data_file: PathBuf,
+    pub dataset: Arc<Dataset>,
+    pub model: ModelPlan,
+    pub budget: Budget,
+    pub method: Method,
+    pub trials: usize,
+    pub parallel: usize,
+    pub startup_trials: usize,
+    pub space: SearchSpace,
+    pub metric: Metric,
+    pub early_stopping: Option<EarlyStopping>,
+    pub keep: usize,
+    pub device: DeviceKind,
+    /// Threads of each trial's math, so that running trials × threads ≤ cores.
+    pub threads_per_trial: usize,
+}
+
+/// Options from the command line that override or complete the spec.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub out: Option<PathBuf>,
+    pub device: Option<String>,
+    pub parallel: Option<usize>,
+}
+
+/// The number of cores this process may use.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+impl StudyPlan {
+    /// Reads the spec file and its data, checks everything, and derives the plan.
+    pub fn load(spec_file: &Path, ov: &Overrides) -> Result<StudyPlan> {
+        let (spec, _) = StudySpec::from_file(spec_file)?;
+        Self::from_spec(spec_file, spec, ov)
+    }
+
+    /// Checks `spec` (read from `spec_file`) and derives the plan.
+    pub fn from_spec(spec_file: &Path, spec: StudySpec, ov: &Overrides) -> Result<StudyPlan> {
+        let bad = |path: &str, msg: String| Error::spec(spec_file, path, msg);
+        let base = spec_file.parent().map(Path::to_path_buf).unwrap_or_default();
+
+        if spec.name.is_empty() || spec.name.contains(['/', '\\']) || spec.name == "." || spec.name == ".." {
+            return Err(bad("name", format!("\"{}\" cannot name a folder: use letters, digits, '-' or '_'", spec.name)));
+        }
+
+        // data
+        let task = match spec.data.task.as_str() {
+            "regression" => Task::Regression,
+            "classification" => Task::Classification,
+            other => return Err(bad("data.task", format!("\"{other}\" is not a task: use \"regression\" or \"classification\""))),
+        };
+        let vf = spec.data.validation_fraction;
+        if !(vf > 0.0 && vf < 1.0) {
+            return Err(bad("data.validation_fraction", format!("{vf} is not in (0, 1)")));
+        }
+        let data_file = base.join(&spec.data.path);
+        let table = Table::read(&data_file)?;
+        if table.column(&spec.data.target).is_none() {
+            return Err(bad(
+                "data.target",
+                format!("{} has no column \"{}\" (columns: {})", data_file.display(), spec.data.target, table.headers.join(", ")),
+            ));
+        }
+        let features: Vec<String> = match &spec.data.features {
+            Some(f) => {
+                for (i, name) in f.iter().enumerate() {
+                    if table.column(name).is_none() {
+                        return Err(bad(&format!("data.features[{i}]"), format!("{} has no column \"{name}\"", data_file.display())));
+                    }
+                    if *name == spec.data.target {
+                        return Err(bad(&format!("data.features[{i}]"), "the target cannot also be a feature".into()));
+                    }
+                }
+                f.clone()
+            }
+            None => table.headers.iter().filter(|h| **h != spec.data.target).cloned().collect(),
+        };
+        if features.is_empty() {
+            return Err(bad("data.features", "there are no feature columns".into()));
+        }
+        let n_val = (vf * table.rows() as f64).floor() as usize;
+        if n_val == 0 || n_val == table.rows() {
+            return Err(bad(
+                "data.validation_fraction",
+                format!("{vf} of {} rows leaves {} for validation and {} for training: both need at least one", table.rows(), n_val, table.rows() - n_val),
+            ));
+        }
+        let dataset = Dataset::from_table(&table, &spec.data.target, &features, task, vf, spec.seed)?;
+        let n_train = dataset.train.rows;
+
+        // model
+        let m = &spec.model;
+        if let Some(i) = m.hidden.iter().position(|&h| h == 0) {
+            return Err(bad(&format!("model.hidden[{i}]"), "a layer needs at least one unit".into()));
+        }
+        let optimizer = match m.optimizer.as_str() {
+            "adam" => OptimizerKind::Adam,
+            "sgd" => OptimizerKind::Sgd,
+            other => return Err(bad("model.optimizer", format!("\"{other}\" is not an optimizer: use \"adam\" or \"sgd\""))),
+        };
+        for (i, b) in m.betas.iter().enumerate() {
+            if !(0.0..1.0).contains(b) {
+                return Err(bad(&format!("model.betas[{i}]"), format!("{b} is not in [0, 1)")));
+            }
+        }
+        if !(m.eps > 0.0 && m.eps.is_finite()) {
+            return Err(bad("model.eps", format!("{} is not above 0", m.eps)));
+        }
+        if !space::value_ok("momentum", m.momentum) {
+            return Err(bad("model.momentum", format!("{} is not in [0, 1)", m.momentum)));
+        }
+        if !space::value_ok("weight_decay", m.weight_decay) {
+            return Err(bad("model.weight_decay", format!("{} is below 0", m.weight_decay)));
+        }
+
+        // budget
+        let b = &spec.budget;
+        let total = match (b.total_examples, b.stop_point) {
+            (Some(_), Some(_)) => return Err(bad("budget", "give total_examples or stop_point, not both".into())),
+            (None, None) => return Err(bad("budget", "give total_examples or stop_point".into())),
+            (Some(0), None) => return Err(bad("budget.total_examples", "must be at least 1".into())),
+            (Some(t), None) => t,
+            (None, Some(s)) if !(s > 0.0 && s.is_finite()) => return Err(bad("budget.stop_point", format!("{s} is not above 0"))),
+            (None, Some(s)) => {
+                let t = (s * n_train as f64).floor() as u64;
+                if t == 0 {
+                    return Err(bad("budget.stop_point", format!("{s} × {n_train} training rows is less than one example")));
+                }
+                t
+            }
+        };
+        if b.virtual_epochs == 0 {
+            return Err(bad("budget.virtual_epochs", "must be at least 1".into()));
+        }
+        if b.virtual_epochs > total || b.virtual_epochs > u32::MAX as u64 {
+            return Err(bad(
+                "budget.virtual_epochs",
+                format!("{} virtual epochs cannot split a budget of {total} examples: each needs at least one", b.virtual_epochs),
+            ));
+        }
+        let budget = Budget { total_examples: total, virtual_epochs: b.virtual_epochs as u32 };
+
+        // search
+        let s = &spec.search;
+        let method = match s.method.as_str() {
+            "grid" => Method::Grid,
+            "random" => Method::Random,
+            "bayes" => Method::Bayes,
+            other => return Err(bad("search.method", format!("\"{other}\" is not a method: use \"grid\", \"random\" or \"bayes\""))),
+        };
+        let space = parse_space(spec_file, &s.space, n_train)?;
+        let trials = match (method, s.trials) {
+            (_, Some(0)) => return Err(bad("search.trials", "must be at least 1".into())),
+            (Method::Grid, t) => {
+                let n = space.grid().map_err(|(name, msg)| bad(&format!("search.space.{name}"), msg))?.len();
+                t.map_or(n, |t| t.min(n))
+            }
+            (_, t) => t.unwrap_or(20),
+        };
+        let parallel = match ov.parallel.or(s.parallel) {
+            Some(0) => return Err(bad("search.parallel", "must be at least 1".into())),
+            Some(p) => p,
+            None => cores(),
+        };
+        let startup_trials = match s.startup_trials {
+            Some(0) => return Err(bad("search.startup_trials", "must be at least 1".into())),
+            Some(n) => n,
+            None => (2 * space.params.len()).max(5),
+        };
+
+        // selection
+        let kind = match (spec.metric.as_str(), task) {
+            ("val_loss", _) => MetricKind::ValLoss,
+            ("rmse", Task::Regression) => MetricKind::Rmse,
+            ("accuracy", Task::Classification) => MetricKind::Accuracy,
+            (other, _) => {
+                let ok = match task {
+                    Task::Regression => "\"val_loss\" or \"rmse\"",
+                    Task::Classification => "\"val_loss\" or \"accuracy\"",
+                };
+                return Err(bad("metric", format!("\"{other}\" is not a metric of a {} task: use {ok}", spec.data.task)));
+            }
+        };
+        let natural = if kind == MetricKind::Accuracy { Goal::Max } else { Goal::Min };
+        let goal = match spec.goal.as_deref() {
+            None => natural,
+            Some("min") | Some("max") => {
+                let g = if spec.goal.as_deref() == Some("min") { Goal::Min } else { Goal::Max };
+                if g != natural {
+                    return Err(bad("goal", format!("{} is better when {}", kind.name(), if natural == Goal::Min { "lower" } else { "higher" })));
+                }
+                g
+            }
+            Some(other) => return Err(bad("goal", format!("\"{other}\" is not a goal: use \"min\" or \"max\""))),
+        };
+        let early_stopping = match &spec.early_stopping {
+            None => None,
+            Some(e) if e.patience == 0 => return Err(bad("early_stopping.patience", "must be at least 1".into())),
+            Some(e) if !(e.min_delta >= 0.0 && e.min_delta.is_finite()) => {
+                return Err(bad("early_stopping.min_delta", format!("{} is not a number of at least 0", e.min_delta)))
+            }
+            Some(e) => Some(EarlyStopping { patience: e.patience, min_delta: e.min_delta }),
+        };
+        if spec.keep == 0 {
+            return Err(bad("keep", "must be at least 1: resuming needs the last checkpoint".into()));
+        }
+        let device = match ov.device.as_deref().or(spec.device.as_deref()) {
+            None | Some("cpu") => DeviceKind::Cpu,
+            Some(d) => {
+                let idx = match d.strip_prefix("cuda") {
+                    Some("") => Some(0),
+                    Some(rest) => rest.strip_prefix(':').and_then(|n| n.parse().ok()),
+                    None => None,
+                };
+                let Some(idx) = idx else {
+                    return Err(bad("device", format!("\"{d}\" is not a device: use \"cpu\", \"cuda\" or \"cuda:N\"")));
+                };
+                if !cfg!(feature = "cuda") {
+                    return Err(bad("device", format!("\"{d}\" needs a build with CUDA: cargo build --release --features cuda")));
+                }
+                DeviceKind::Cuda(idx)
+            }
+        };
+
+        let out_dir = match &ov.out {
+            Some(o) => o.clone(),
+            None => base.join("runs").join(&spec.name),
+        };
+        let threads_per_trial = (cores() / parallel.min(trials).max(1)).max(1);
+        Ok(StudyPlan {
+            spec_file: spec_file.to_path_buf(),
+            name: spec.name.clone(),
+            seed: spec.seed,
+            out_dir,
+            data_file,
+            dataset: Arc::new(dataset),
+            model: ModelPlan {
+                hidden: m.hidden.clone(),
+                optimizer,
+                betas: m.betas,
+                eps: m.eps,
+                momentum: m.momentum,
+                weight_decay: m.weight_decay,
+            },
+            budget,
+            method,
+            trials,
+            parallel,
+            startup_trials,
+            space,
+            metric: Metric { kind, goal },
+            early_stopping,
+            keep: spec.keep,
+            device,
+            threads_per_trial,
+            spec,
+        })
+    }
+}
+
+fn parse_space(file: &Path, raw: &std::collections::BTreeMap<String, serde_json::Value>, n_train: usize) -> Result<SearchSpace> {
+    let bad = |path: String, msg: String| Error::spec(file, path, msg);
+    for required in ["batch_size", "learning_rate"] {
+        if !raw.contains_key(required) {
+            return Err(bad(format!("search.space.{required}"), "is required".into()));
+        }
+    }
+    let mut params = Vec::new();
+    for (name, v) in raw {
+        let path = format!("search.space.{name}");
+        let Some(&(_, kind, what)) = space::KNOWN.iter().find(|k| k.0 == name) else {
+            let known: Vec<&str> = space::KNOWN.iter().map(|k| k.0).collect();
+            return Err(bad(path, format!("unknown parameter: use one of {}", known.join(", "))));
+        };
+        let number = |v: &serde_json::Value, path: &str| -> Result<f64> {
+            let x = v.as_f64().ok_or_else(|| bad(path.into(), format!("{v} is not a number")))?;
+            if kind == Kind::Int && x.fract() != 0.0 {
+                return Err(bad(path.into(), format!("{x} is not an integer")));
+            }
+            if !space::value_ok(name, x) {
+                return Err(bad(path.into(), format!("{x} is not valid: {name} must be {what}")));
+            }
+            Ok(x)
+        };
+        let domain = match v {
+            serde_json::Value::Array(xs) if xs.is_empty() => return Err(bad(path, "the list is empty".into())),
+            serde_json::Value::Array(xs) => {
+                let mut vals = Vec::new();
+                for (i, x) in xs.iter().enumerate() {
+                    let x = number(x, &format!("{path}[{i}]"))?;
+                    if vals.contains(&x) {
+                        return Err(bad(format!("{path}[{i}]"), format!("{x} appears twice")));
+                    }
+                    vals.push(x);
+                }
+                Domain::List(vals)
+            }
+            serde_json::Value::Object(o) => {
+                for key in o.keys() {
+                    if !["low", "high", "log", "grid_points"].contains(&key.as_str()) {
+                        return Err(bad(format!("{path}.{key}"), "unknown field: use low, high, log or grid_points".into()));
+                    }
+                }
+                let get = |k: &str| o.get(k).ok_or_else(|| bad(format!("{path}.{k}"), "is required".into()));
+                let low = number(get("low")?, &format!("{path}.low"))?;
+                let high = number(get("high")?, &format!("{path}.high"))?;
+                let log = match o.get("log") {
+                    None => false,
+                    Some(serde_json::Value::Bool(b)) => *b,
+                    Some(other) => return Err(bad(format!("{path}.log"), format!("{other} is not true or false"))),
+                };
+                let grid_points = match o.get("grid_points") {
+                    None => None,
+                    Some(g) => match g.as_u64() {
+                        Some(n) if n >= 1 => Some(n as usize),
+                        _ => return Err(bad(format!("{path}.grid_points"), format!("{g} is not an integer of at least 1"))),
+                    },
+                };
+                if low > high {
+                    return Err(bad(path, format!("low ({low}) is above high ({high})")));
+                }
+                if log && low <= 0.0 {
+                    return Err(bad(format!("{path}.low"), format!("a log scale needs low above 0, got {low}")));
+                }
+                Domain::Range { low, high, log, grid_points }
+            }
+            other => return Err(bad(path, format!("{other} is neither a list of values nor an object with low and high"))),
+        };
+        let p = Param { name: name.clone(), kind, domain };
+        if name == "batch_size" && p.max() > n_train as f64 {
+            let at = match &p.domain {
+                Domain::List(xs) => format!("{path}[{}]", xs.iter().position(|&x| x > n_train as f64).unwrap()),
+                Domain::Range { .. } => format!("{path}.high"),
+            };
+            return Err(bad(at, format!("batch size {} is larger than the {n_train} training rows", p.max())));
+        }
+        params.push(p);
+    }
+    Ok(SearchSpace { params })
+}
