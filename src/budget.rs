@@ -67,7 +67,10 @@ mod tests {
     #[test]
     fn wine_example() {
         // 50 passes over 1,280 rows, 10 virtual epochs.
-        let b = Budget { total_examples: 64_000, virtual_epochs: 10 };
+        let b = Budget {
+            total_examples: 64_000,
+            virtual_epochs: 10,
+        };
         assert_eq!(b.boundary(1), 6_400);
         assert_eq!(b.total_steps(64), 1_000);
         assert_eq!(b.total_steps(256), 250);
@@ -78,7 +81,10 @@ mod tests {
 
     #[test]
     fn boundaries_round_half_up() {
-        let b = Budget { total_examples: 5, virtual_epochs: 2 };
+        let b = Budget {
+            total_examples: 5,
+            virtual_epochs: 2,
+        };
         assert_eq!(b.boundary(1), 3); // 2.5 rounds up
         assert_eq!(b.boundary(2), 5);
     }

@@ -49,7 +49,11 @@ impl Error {
         )
     }
 
-    pub(crate) fn spec(file: &std::path::Path, path: impl Into<String>, msg: impl Into<String>) -> Self {
+    pub(crate) fn spec(
+        file: &std::path::Path,
+        path: impl Into<String>,
+        msg: impl Into<String>,
+    ) -> Self {
         Error::Spec {
             file: file.to_path_buf(),
             path: path.into(),

@@ -11,3 +11,9 @@ pub mod space;
 pub mod spec;
 
 pub use error::{Error, Result};
+pub mod checkpoint;
+pub mod journal;
+pub mod leaderboard;
+pub mod sampler;
+pub mod study;
+pub mod trainer;

@@ -1,1 +1,155 @@
-fn main(){}
+//! The `tune` binary: arguments in, `run()` out, errors mapped to exit codes (2: the user's input).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use tune::plan::{Overrides, StudyPlan};
+use tune::study::{self, RunOptions};
+use tune::{leaderboard, Error};
+
+/// Hyperparameter tuning with virtual epochs: every trial trains on the same number of examples,
+/// is checkpointed at every virtual epoch, is judged by its best checkpoint, and resumes exactly.
+#[derive(Parser)]
+#[command(name = "tune", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(clap::Args, Clone, Default)]
+struct StudyArgs {
+    /// The study spec (JSON).
+    spec: Option<PathBuf>,
+    /// The study folder (default: runs/<name>/ beside the spec).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Clone, Default)]
+struct RunArgs {
+    #[command(flatten)]
+    study: StudyArgs,
+    /// Where trials run: cpu, cuda or cuda:N (overrides the spec).
+    #[arg(long)]
+    device: Option<String>,
+    /// Trials at once (overrides the spec).
+    #[arg(long)]
+    parallel: Option<usize>,
+    /// Move the old study folder aside and start over.
+    #[arg(long)]
+    restart: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run or resume a study (the default).
+    Run(RunArgs),
+    /// Print the leaderboard again, or export it, without training.
+    Leaderboard {
+        #[command(flatten)]
+        study: StudyArgs,
+        /// Write the leaderboard CSV here.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            let user = e.downcast_ref::<Error>().is_some_and(Error::is_user_error);
+            eprintln!("tune: {e:#}");
+            ExitCode::from(if user { 2 } else { 1 })
+        }
+    }
+}
+
+fn load(
+    study: &StudyArgs,
+    device: Option<String>,
+    parallel: Option<usize>,
+) -> anyhow::Result<StudyPlan> {
+    let Some(spec) = &study.spec else {
+        anyhow::bail!(Error::Study(
+            "no study spec given: run `tune study.json` (see `tune --help`)".into()
+        ));
+    };
+    Ok(StudyPlan::load(
+        spec,
+        &Overrides {
+            out: study.out.clone(),
+            device,
+            parallel,
+        },
+    )?)
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        None => run_study(cli.run),
+        Some(Command::Run(args)) => run_study(args),
+        Some(Command::Leaderboard { study, csv }) => {
+            let plan = load(&study, None, None)?;
+            let history = study::read_history(&plan)?;
+            match csv {
+                Some(path) => {
+                    leaderboard::write_csv(&plan, &history, &path)?;
+                    eprintln!("wrote {}", path.display());
+                }
+                None => print!("{}", leaderboard::table(&plan, &history, usize::MAX)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn run_study(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let plan = load(&args.study, args.device.clone(), args.parallel)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let presses = Arc::new(AtomicUsize::new(0));
+    {
+        let (stop, presses) = (stop.clone(), presses.clone());
+        // First Ctrl-C: finish the checkpoints being written, then exit cleanly. Second: exit now;
+        // still safe, because every file that matters is written atomically.
+        let _ = ctrlc::set_handler(move || {
+            if presses.fetch_add(1, Ordering::SeqCst) == 0 {
+                stop.store(true, Ordering::SeqCst);
+                eprintln!(
+                    "\nstopping after the current virtual epochs (Ctrl-C again to stop at once)"
+                );
+            } else {
+                std::process::exit(130);
+            }
+        });
+    }
+    let summary = study::run(
+        &plan,
+        &RunOptions {
+            restart: args.restart,
+            progress: !args.quiet,
+        },
+        &stop,
+    )?;
+    let out = plan.out_dir.display();
+    if summary.interrupted {
+        eprintln!("stopped; resume with: tune {}", plan.spec_file.display());
+        return Ok(ExitCode::from(130));
+    }
+    println!("{}", leaderboard::table(&plan, &summary.history, 10));
+    println!(
+        "study {}: {} trials; leaderboard: {out}/leaderboard.csv",
+        plan.name,
+        summary.history.trials.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -142,7 +142,9 @@ pub struct Overrides {
 
 /// The number of cores this process may use.
 pub fn cores() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 impl StudyPlan {
@@ -155,43 +157,80 @@ impl StudyPlan {
     /// Checks `spec` (read from `spec_file`) and derives the plan.
     pub fn from_spec(spec_file: &Path, spec: StudySpec, ov: &Overrides) -> Result<StudyPlan> {
         let bad = |path: &str, msg: String| Error::spec(spec_file, path, msg);
-        let base = spec_file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = spec_file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
 
-        if spec.name.is_empty() || spec.name.contains(['/', '\\']) || spec.name == "." || spec.name == ".." {
-            return Err(bad("name", format!("\"{}\" cannot name a folder: use letters, digits, '-' or '_'", spec.name)));
+        if spec.name.is_empty()
+            || spec.name.contains(['/', '\\'])
+            || spec.name == "."
+            || spec.name == ".."
+        {
+            return Err(bad(
+                "name",
+                format!(
+                    "\"{}\" cannot name a folder: use letters, digits, '-' or '_'",
+                    spec.name
+                ),
+            ));
         }
 
         // data
         let task = match spec.data.task.as_str() {
             "regression" => Task::Regression,
             "classification" => Task::Classification,
-            other => return Err(bad("data.task", format!("\"{other}\" is not a task: use \"regression\" or \"classification\""))),
+            other => {
+                return Err(bad(
+                    "data.task",
+                    format!("\"{other}\" is not a task: use \"regression\" or \"classification\""),
+                ))
+            }
         };
         let vf = spec.data.validation_fraction;
         if !(vf > 0.0 && vf < 1.0) {
-            return Err(bad("data.validation_fraction", format!("{vf} is not in (0, 1)")));
+            return Err(bad(
+                "data.validation_fraction",
+                format!("{vf} is not in (0, 1)"),
+            ));
         }
         let data_file = base.join(&spec.data.path);
         let table = Table::read(&data_file)?;
         if table.column(&spec.data.target).is_none() {
             return Err(bad(
                 "data.target",
-                format!("{} has no column \"{}\" (columns: {})", data_file.display(), spec.data.target, table.headers.join(", ")),
+                format!(
+                    "{} has no column \"{}\" (columns: {})",
+                    data_file.display(),
+                    spec.data.target,
+                    table.headers.join(", ")
+                ),
             ));
         }
         let features: Vec<String> = match &spec.data.features {
             Some(f) => {
                 for (i, name) in f.iter().enumerate() {
                     if table.column(name).is_none() {
-                        return Err(bad(&format!("data.features[{i}]"), format!("{} has no column \"{name}\"", data_file.display())));
+                        return Err(bad(
+                            &format!("data.features[{i}]"),
+                            format!("{} has no column \"{name}\"", data_file.display()),
+                        ));
                     }
                     if *name == spec.data.target {
-                        return Err(bad(&format!("data.features[{i}]"), "the target cannot also be a feature".into()));
+                        return Err(bad(
+                            &format!("data.features[{i}]"),
+                            "the target cannot also be a feature".into(),
+                        ));
                     }
                 }
                 f.clone()
             }
-            None => table.headers.iter().filter(|h| **h != spec.data.target).cloned().collect(),
+            None => table
+                .headers
+                .iter()
+                .filter(|h| **h != spec.data.target)
+                .cloned()
+                .collect(),
         };
         if features.is_empty() {
             return Err(bad("data.features", "there are no feature columns".into()));
@@ -203,46 +242,76 @@ impl StudyPlan {
                 format!("{vf} of {} rows leaves {} for validation and {} for training: both need at least one", table.rows(), n_val, table.rows() - n_val),
             ));
         }
-        let dataset = Dataset::from_table(&table, &spec.data.target, &features, task, vf, spec.seed)?;
+        let dataset =
+            Dataset::from_table(&table, &spec.data.target, &features, task, vf, spec.seed)?;
         let n_train = dataset.train.rows;
 
         // model
         let m = &spec.model;
         if let Some(i) = m.hidden.iter().position(|&h| h == 0) {
-            return Err(bad(&format!("model.hidden[{i}]"), "a layer needs at least one unit".into()));
+            return Err(bad(
+                &format!("model.hidden[{i}]"),
+                "a layer needs at least one unit".into(),
+            ));
         }
         let optimizer = match m.optimizer.as_str() {
             "adam" => OptimizerKind::Adam,
             "sgd" => OptimizerKind::Sgd,
-            other => return Err(bad("model.optimizer", format!("\"{other}\" is not an optimizer: use \"adam\" or \"sgd\""))),
+            other => {
+                return Err(bad(
+                    "model.optimizer",
+                    format!("\"{other}\" is not an optimizer: use \"adam\" or \"sgd\""),
+                ))
+            }
         };
         for (i, b) in m.betas.iter().enumerate() {
             if !(0.0..1.0).contains(b) {
-                return Err(bad(&format!("model.betas[{i}]"), format!("{b} is not in [0, 1)")));
+                return Err(bad(
+                    &format!("model.betas[{i}]"),
+                    format!("{b} is not in [0, 1)"),
+                ));
             }
         }
         if !(m.eps > 0.0 && m.eps.is_finite()) {
             return Err(bad("model.eps", format!("{} is not above 0", m.eps)));
         }
         if !space::value_ok("momentum", m.momentum) {
-            return Err(bad("model.momentum", format!("{} is not in [0, 1)", m.momentum)));
+            return Err(bad(
+                "model.momentum",
+                format!("{} is not in [0, 1)", m.momentum),
+            ));
         }
         if !space::value_ok("weight_decay", m.weight_decay) {
-            return Err(bad("model.weight_decay", format!("{} is below 0", m.weight_decay)));
+            return Err(bad(
+                "model.weight_decay",
+                format!("{} is below 0", m.weight_decay),
+            ));
         }
 
         // budget
         let b = &spec.budget;
         let total = match (b.total_examples, b.stop_point) {
-            (Some(_), Some(_)) => return Err(bad("budget", "give total_examples or stop_point, not both".into())),
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    "budget",
+                    "give total_examples or stop_point, not both".into(),
+                ))
+            }
             (None, None) => return Err(bad("budget", "give total_examples or stop_point".into())),
-            (Some(0), None) => return Err(bad("budget.total_examples", "must be at least 1".into())),
+            (Some(0), None) => {
+                return Err(bad("budget.total_examples", "must be at least 1".into()))
+            }
             (Some(t), None) => t,
-            (None, Some(s)) if !(s > 0.0 && s.is_finite()) => return Err(bad("budget.stop_point", format!("{s} is not above 0"))),
+            (None, Some(s)) if !(s > 0.0 && s.is_finite()) => {
+                return Err(bad("budget.stop_point", format!("{s} is not above 0")))
+            }
             (None, Some(s)) => {
                 let t = (s * n_train as f64).floor() as u64;
                 if t == 0 {
-                    return Err(bad("budget.stop_point", format!("{s} × {n_train} training rows is less than one example")));
+                    return Err(bad(
+                        "budget.stop_point",
+                        format!("{s} × {n_train} training rows is less than one example"),
+                    ));
                 }
                 t
             }
@@ -256,7 +325,10 @@ impl StudyPlan {
                 format!("{} virtual epochs cannot split a budget of {total} examples: each needs at least one", b.virtual_epochs),
             ));
         }
-        let budget = Budget { total_examples: total, virtual_epochs: b.virtual_epochs as u32 };
+        let budget = Budget {
+            total_examples: total,
+            virtual_epochs: b.virtual_epochs as u32,
+        };
 
         // search
         let s = &spec.search;
@@ -264,13 +336,21 @@ impl StudyPlan {
             "grid" => Method::Grid,
             "random" => Method::Random,
             "bayes" => Method::Bayes,
-            other => return Err(bad("search.method", format!("\"{other}\" is not a method: use \"grid\", \"random\" or \"bayes\""))),
+            other => {
+                return Err(bad(
+                    "search.method",
+                    format!("\"{other}\" is not a method: use \"grid\", \"random\" or \"bayes\""),
+                ))
+            }
         };
         let space = parse_space(spec_file, &s.space, n_train)?;
         let trials = match (method, s.trials) {
             (_, Some(0)) => return Err(bad("search.trials", "must be at least 1".into())),
             (Method::Grid, t) => {
-                let n = space.grid().map_err(|(name, msg)| bad(&format!("search.space.{name}"), msg))?.len();
+                let n = space
+                    .grid()
+                    .map_err(|(name, msg)| bad(&format!("search.space.{name}"), msg))?
+                    .len();
                 t.map_or(n, |t| t.min(n))
             }
             (_, t) => t.unwrap_or(20),
@@ -296,31 +376,72 @@ impl StudyPlan {
                     Task::Regression => "\"val_loss\" or \"rmse\"",
                     Task::Classification => "\"val_loss\" or \"accuracy\"",
                 };
-                return Err(bad("metric", format!("\"{other}\" is not a metric of a {} task: use {ok}", spec.data.task)));
+                return Err(bad(
+                    "metric",
+                    format!(
+                        "\"{other}\" is not a metric of a {} task: use {ok}",
+                        spec.data.task
+                    ),
+                ));
             }
         };
-        let natural = if kind == MetricKind::Accuracy { Goal::Max } else { Goal::Min };
+        let natural = if kind == MetricKind::Accuracy {
+            Goal::Max
+        } else {
+            Goal::Min
+        };
         let goal = match spec.goal.as_deref() {
             None => natural,
             Some("min") | Some("max") => {
-                let g = if spec.goal.as_deref() == Some("min") { Goal::Min } else { Goal::Max };
+                let g = if spec.goal.as_deref() == Some("min") {
+                    Goal::Min
+                } else {
+                    Goal::Max
+                };
                 if g != natural {
-                    return Err(bad("goal", format!("{} is better when {}", kind.name(), if natural == Goal::Min { "lower" } else { "higher" })));
+                    return Err(bad(
+                        "goal",
+                        format!(
+                            "{} is better when {}",
+                            kind.name(),
+                            if natural == Goal::Min {
+                                "lower"
+                            } else {
+                                "higher"
+                            }
+                        ),
+                    ));
                 }
                 g
             }
-            Some(other) => return Err(bad("goal", format!("\"{other}\" is not a goal: use \"min\" or \"max\""))),
+            Some(other) => {
+                return Err(bad(
+                    "goal",
+                    format!("\"{other}\" is not a goal: use \"min\" or \"max\""),
+                ))
+            }
         };
         let early_stopping = match &spec.early_stopping {
             None => None,
-            Some(e) if e.patience == 0 => return Err(bad("early_stopping.patience", "must be at least 1".into())),
-            Some(e) if !(e.min_delta >= 0.0 && e.min_delta.is_finite()) => {
-                return Err(bad("early_stopping.min_delta", format!("{} is not a number of at least 0", e.min_delta)))
+            Some(e) if e.patience == 0 => {
+                return Err(bad("early_stopping.patience", "must be at least 1".into()))
             }
-            Some(e) => Some(EarlyStopping { patience: e.patience, min_delta: e.min_delta }),
+            Some(e) if !(e.min_delta >= 0.0 && e.min_delta.is_finite()) => {
+                return Err(bad(
+                    "early_stopping.min_delta",
+                    format!("{} is not a number of at least 0", e.min_delta),
+                ))
+            }
+            Some(e) => Some(EarlyStopping {
+                patience: e.patience,
+                min_delta: e.min_delta,
+            }),
         };
         if spec.keep == 0 {
-            return Err(bad("keep", "must be at least 1: resuming needs the last checkpoint".into()));
+            return Err(bad(
+                "keep",
+                "must be at least 1: resuming needs the last checkpoint".into(),
+            ));
         }
         let device = match ov.device.as_deref().or(spec.device.as_deref()) {
             None | Some("cpu") => DeviceKind::Cpu,
@@ -331,7 +452,10 @@ impl StudyPlan {
                     None => None,
                 };
                 let Some(idx) = idx else {
-                    return Err(bad("device", format!("\"{d}\" is not a device: use \"cpu\", \"cuda\" or \"cuda:N\"")));
+                    return Err(bad(
+                        "device",
+                        format!("\"{d}\" is not a device: use \"cpu\", \"cuda\" or \"cuda:N\""),
+                    ));
                 };
                 if !cfg!(feature = "cuda") {
                     return Err(bad("device", format!("\"{d}\" needs a build with CUDA: cargo build --release --features cuda")));
@@ -376,11 +500,18 @@ impl StudyPlan {
     }
 }
 
-fn parse_space(file: &Path, raw: &std::collections::BTreeMap<String, serde_json::Value>, n_train: usize) -> Result<SearchSpace> {
+fn parse_space(
+    file: &Path,
+    raw: &std::collections::BTreeMap<String, serde_json::Value>,
+    n_train: usize,
+) -> Result<SearchSpace> {
     let bad = |path: String, msg: String| Error::spec(file, path, msg);
     for required in ["batch_size", "learning_rate"] {
         if !raw.contains_key(required) {
-            return Err(bad(format!("search.space.{required}"), "is required".into()));
+            return Err(bad(
+                format!("search.space.{required}"),
+                "is required".into(),
+            ));
         }
     }
     let mut params = Vec::new();
@@ -388,20 +519,30 @@ fn parse_space(file: &Path, raw: &std::collections::BTreeMap<String, serde_json:
         let path = format!("search.space.{name}");
         let Some(&(_, kind, what)) = space::KNOWN.iter().find(|k| k.0 == name) else {
             let known: Vec<&str> = space::KNOWN.iter().map(|k| k.0).collect();
-            return Err(bad(path, format!("unknown parameter: use one of {}", known.join(", "))));
+            return Err(bad(
+                path,
+                format!("unknown parameter: use one of {}", known.join(", ")),
+            ));
         };
         let number = |v: &serde_json::Value, path: &str| -> Result<f64> {
-            let x = v.as_f64().ok_or_else(|| bad(path.into(), format!("{v} is not a number")))?;
+            let x = v
+                .as_f64()
+                .ok_or_else(|| bad(path.into(), format!("{v} is not a number")))?;
             if kind == Kind::Int && x.fract() != 0.0 {
                 return Err(bad(path.into(), format!("{x} is not an integer")));
             }
             if !space::value_ok(name, x) {
-                return Err(bad(path.into(), format!("{x} is not valid: {name} must be {what}")));
+                return Err(bad(
+                    path.into(),
+                    format!("{x} is not valid: {name} must be {what}"),
+                ));
             }
             Ok(x)
         };
         let domain = match v {
-            serde_json::Value::Array(xs) if xs.is_empty() => return Err(bad(path, "the list is empty".into())),
+            serde_json::Value::Array(xs) if xs.is_empty() => {
+                return Err(bad(path, "the list is empty".into()))
+            }
             serde_json::Value::Array(xs) => {
                 let mut vals = Vec::new();
                 for (i, x) in xs.iter().enumerate() {
@@ -416,41 +557,83 @@ fn parse_space(file: &Path, raw: &std::collections::BTreeMap<String, serde_json:
             serde_json::Value::Object(o) => {
                 for key in o.keys() {
                     if !["low", "high", "log", "grid_points"].contains(&key.as_str()) {
-                        return Err(bad(format!("{path}.{key}"), "unknown field: use low, high, log or grid_points".into()));
+                        return Err(bad(
+                            format!("{path}.{key}"),
+                            "unknown field: use low, high, log or grid_points".into(),
+                        ));
                     }
                 }
-                let get = |k: &str| o.get(k).ok_or_else(|| bad(format!("{path}.{k}"), "is required".into()));
+                let get = |k: &str| {
+                    o.get(k)
+                        .ok_or_else(|| bad(format!("{path}.{k}"), "is required".into()))
+                };
                 let low = number(get("low")?, &format!("{path}.low"))?;
                 let high = number(get("high")?, &format!("{path}.high"))?;
                 let log = match o.get("log") {
                     None => false,
                     Some(serde_json::Value::Bool(b)) => *b,
-                    Some(other) => return Err(bad(format!("{path}.log"), format!("{other} is not true or false"))),
+                    Some(other) => {
+                        return Err(bad(
+                            format!("{path}.log"),
+                            format!("{other} is not true or false"),
+                        ))
+                    }
                 };
                 let grid_points = match o.get("grid_points") {
                     None => None,
                     Some(g) => match g.as_u64() {
                         Some(n) if n >= 1 => Some(n as usize),
-                        _ => return Err(bad(format!("{path}.grid_points"), format!("{g} is not an integer of at least 1"))),
+                        _ => {
+                            return Err(bad(
+                                format!("{path}.grid_points"),
+                                format!("{g} is not an integer of at least 1"),
+                            ))
+                        }
                     },
                 };
                 if low > high {
                     return Err(bad(path, format!("low ({low}) is above high ({high})")));
                 }
                 if log && low <= 0.0 {
-                    return Err(bad(format!("{path}.low"), format!("a log scale needs low above 0, got {low}")));
+                    return Err(bad(
+                        format!("{path}.low"),
+                        format!("a log scale needs low above 0, got {low}"),
+                    ));
                 }
-                Domain::Range { low, high, log, grid_points }
+                Domain::Range {
+                    low,
+                    high,
+                    log,
+                    grid_points,
+                }
             }
-            other => return Err(bad(path, format!("{other} is neither a list of values nor an object with low and high"))),
+            other => {
+                return Err(bad(
+                    path,
+                    format!("{other} is neither a list of values nor an object with low and high"),
+                ))
+            }
         };
-        let p = Param { name: name.clone(), kind, domain };
+        let p = Param {
+            name: name.clone(),
+            kind,
+            domain,
+        };
         if name == "batch_size" && p.max() > n_train as f64 {
             let at = match &p.domain {
-                Domain::List(xs) => format!("{path}[{}]", xs.iter().position(|&x| x > n_train as f64).unwrap()),
+                Domain::List(xs) => format!(
+                    "{path}[{}]",
+                    xs.iter().position(|&x| x > n_train as f64).unwrap()
+                ),
                 Domain::Range { .. } => format!("{path}.high"),
             };
-            return Err(bad(at, format!("batch size {} is larger than the {n_train} training rows", p.max())));
+            return Err(bad(
+                at,
+                format!(
+                    "batch size {} is larger than the {n_train} training rows",
+                    p.max()
+                ),
+            ));
         }
         params.push(p);
     }

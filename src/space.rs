@@ -100,19 +100,32 @@ impl Param {
     pub fn grid_values(&self) -> Result<Vec<Value>, String> {
         match &self.domain {
             Domain::List(xs) => Ok(xs.iter().map(|&x| self.value(x)).collect()),
-            Domain::Range { low, high, log, grid_points } => {
+            Domain::Range {
+                low,
+                high,
+                log,
+                grid_points,
+            } => {
                 let (low, high) = (*low, *high);
                 let n = match (grid_points, self.kind) {
                     (Some(n), _) => *n,
                     (None, Kind::Int) if high - low < 10_000.0 => (high - low) as usize + 1,
-                    (None, Kind::Int) => return Err("has too many integers for a grid: give grid_points".into()),
+                    (None, Kind::Int) => {
+                        return Err("has too many integers for a grid: give grid_points".into())
+                    }
                     (None, Kind::Float) => {
-                        return Err("is a float range: a grid needs grid_points (or give a list)".into())
+                        return Err(
+                            "is a float range: a grid needs grid_points (or give a list)".into(),
+                        )
                     }
                 };
                 let mut out: Vec<Value> = Vec::with_capacity(n);
                 for i in 0..n {
-                    let t = if n == 1 { 0.0 } else { i as f64 / (n - 1) as f64 };
+                    let t = if n == 1 {
+                        0.0
+                    } else {
+                        i as f64 / (n - 1) as f64
+                    };
                     let x = if *log {
                         (low.ln() + t * (high.ln() - low.ln())).exp()
                     } else {
@@ -231,12 +244,22 @@ mod tests {
                 Param {
                     name: "batch_size".into(),
                     kind: Kind::Int,
-                    domain: Domain::Range { low: 16.0, high: 256.0, log: true, grid_points: Some(5) },
+                    domain: Domain::Range {
+                        low: 16.0,
+                        high: 256.0,
+                        log: true,
+                        grid_points: Some(5),
+                    },
                 },
                 Param {
                     name: "learning_rate".into(),
                     kind: Kind::Float,
-                    domain: Domain::Range { low: 1e-4, high: 1e-1, log: true, grid_points: None },
+                    domain: Domain::Range {
+                        low: 1e-4,
+                        high: 1e-1,
+                        log: true,
+                        grid_points: None,
+                    },
                 },
             ],
         }

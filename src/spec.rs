@@ -189,7 +189,11 @@ impl StudySpec {
                 path
             };
             if inner.is_syntax() || inner.is_eof() {
-                Error::spec(file, format!("line {}, column {}", inner.line(), inner.column()), format!("malformed JSON: {msg}"))
+                Error::spec(
+                    file,
+                    format!("line {}, column {}", inner.line(), inner.column()),
+                    format!("malformed JSON: {msg}"),
+                )
             } else {
                 Error::spec(file, path, msg)
             }

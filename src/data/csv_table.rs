@@ -17,14 +17,25 @@ pub struct Table {
 impl Table {
     /// Reads `file`.
     pub fn read(file: &Path) -> Result<Table> {
-        let f = std::fs::File::open(file).map_err(|source| Error::Read { file: file.to_path_buf(), source })?;
+        let f = std::fs::File::open(file).map_err(|source| Error::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
         Table::parse(file, std::io::BufReader::new(f))
     }
 
     /// Parses CSV text from `reader`; `file` names it in errors.
     pub fn parse(file: &Path, reader: impl std::io::Read) -> Result<Table> {
-        let err = |place: String, msg: String| Error::Data { file: file.to_path_buf(), place, msg };
-        let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(reader);
+        let err = |place: String, msg: String| Error::Data {
+            file: file.to_path_buf(),
+            place,
+            msg,
+        };
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(reader);
         let headers: Vec<String> = rdr
             .headers()
             .map_err(|e| err(position(&e), format!("cannot read the header: {}", e)))?
@@ -32,14 +43,23 @@ impl Table {
             .map(str::to_string)
             .collect();
         if headers.is_empty() || headers.iter().all(String::is_empty) {
-            return Err(err("line 1".into(), "the file is empty: expected a header row".into()));
+            return Err(err(
+                "line 1".into(),
+                "the file is empty: expected a header row".into(),
+            ));
         }
         for (i, h) in headers.iter().enumerate() {
             if h.is_empty() {
-                return Err(err(format!("line 1, column {}", i + 1), "the header has an empty column name".into()));
+                return Err(err(
+                    format!("line 1, column {}", i + 1),
+                    "the header has an empty column name".into(),
+                ));
             }
             if headers[..i].contains(h) {
-                return Err(err(format!("line 1, column {}", i + 1), format!("column name \"{h}\" appears twice")));
+                return Err(err(
+                    format!("line 1, column {}", i + 1),
+                    format!("column name \"{h}\" appears twice"),
+                ));
             }
         }
         let mut cells = Vec::new();
@@ -53,16 +73,28 @@ impl Table {
             if rec.len() != headers.len() {
                 return Err(err(
                     format!("line {line}"),
-                    format!("the row has {} fields but the header has {}", rec.len(), headers.len()),
+                    format!(
+                        "the row has {} fields but the header has {}",
+                        rec.len(),
+                        headers.len()
+                    ),
                 ));
             }
             cells.push(rec.iter().map(str::to_string).collect());
             lines.push(line);
         }
         if cells.is_empty() {
-            return Err(err("line 2".into(), "the file has a header but no data rows".into()));
+            return Err(err(
+                "line 2".into(),
+                "the file has a header but no data rows".into(),
+            ));
         }
-        Ok(Table { file: file.to_path_buf(), headers, cells, lines })
+        Ok(Table {
+            file: file.to_path_buf(),
+            headers,
+            cells,
+            lines,
+        })
     }
 
     /// Data rows.
@@ -86,7 +118,11 @@ impl Table {
             .enumerate()
             .map(|(r, row)| {
                 let cell = &row[col];
-                let bad = |msg: String| Error::Data { file: self.file.clone(), place: self.place(r, col), msg };
+                let bad = |msg: String| Error::Data {
+                    file: self.file.clone(),
+                    place: self.place(r, col),
+                    msg,
+                };
                 match cell.parse::<f64>() {
                     Ok(v) if v.is_finite() => Ok(v),
                     Ok(_) => Err(bad(format!("\"{cell}\" is not a finite number"))),
@@ -101,18 +137,29 @@ impl Table {
     /// labels are numbers, text order otherwise).
     pub fn labels(&self, col: usize) -> Result<(Vec<usize>, Vec<String>)> {
         if let Some(r) = self.cells.iter().position(|row| row[col].is_empty()) {
-            return Err(Error::Data { file: self.file.clone(), place: self.place(r, col), msg: "the label is empty".into() });
+            return Err(Error::Data {
+                file: self.file.clone(),
+                place: self.place(r, col),
+                msg: "the label is empty".into(),
+            });
         }
         let mut classes: Vec<String> = self.cells.iter().map(|row| row[col].clone()).collect();
         classes.sort();
         classes.dedup();
-        let nums: Option<Vec<f64>> = classes.iter().map(|c| c.parse::<f64>().ok().filter(|v| v.is_finite())).collect();
+        let nums: Option<Vec<f64>> = classes
+            .iter()
+            .map(|c| c.parse::<f64>().ok().filter(|v| v.is_finite()))
+            .collect();
         if let Some(nums) = nums {
             let mut pairs: Vec<(f64, String)> = nums.into_iter().zip(classes).collect();
             pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
             classes = pairs.into_iter().map(|p| p.1).collect();
         }
-        let idx = self.cells.iter().map(|row| classes.iter().position(|c| *c == row[col]).unwrap()).collect();
+        let idx = self
+            .cells
+            .iter()
+            .map(|row| classes.iter().position(|c| *c == row[col]).unwrap())
+            .collect();
         Ok((idx, classes))
     }
 }
@@ -133,20 +180,47 @@ mod tests {
     }
 
     fn numeric_err(text: &str) -> String {
-        parse(text).and_then(|t| t.numeric(1).map(|_| ())).unwrap_err().to_string()
+        parse(text)
+            .and_then(|t| t.numeric(1).map(|_| ()))
+            .unwrap_err()
+            .to_string()
     }
 
     // Golden messages: each names the file, the line and the column.
     #[test]
     fn golden_csv_errors() {
-        assert_eq!(parse("").unwrap_err().to_string(), "d.csv: line 1: the file is empty: expected a header row");
-        assert_eq!(parse("a,b\n").unwrap_err().to_string(), "d.csv: line 2: the file has a header but no data rows");
-        assert_eq!(parse("a,b\n1,2\n3\n").unwrap_err().to_string(), "d.csv: line 3: the row has 1 fields but the header has 2");
-        assert_eq!(parse("a,a\n1,2\n").unwrap_err().to_string(), "d.csv: line 1, column 2: column name \"a\" appears twice");
-        assert_eq!(numeric_err("a,b\n1,2\n3,x\n"), "d.csv: line 3, column \"b\": \"x\" is not a number");
-        assert_eq!(numeric_err("a,b\n1,NaN\n"), "d.csv: line 2, column \"b\": \"NaN\" is not a finite number");
-        assert_eq!(numeric_err("a,b\n1,inf\n"), "d.csv: line 2, column \"b\": \"inf\" is not a finite number");
-        assert_eq!(numeric_err("a,b\n1,\n"), "d.csv: line 2, column \"b\": the cell is empty");
+        assert_eq!(
+            parse("").unwrap_err().to_string(),
+            "d.csv: line 1: the file is empty: expected a header row"
+        );
+        assert_eq!(
+            parse("a,b\n").unwrap_err().to_string(),
+            "d.csv: line 2: the file has a header but no data rows"
+        );
+        assert_eq!(
+            parse("a,b\n1,2\n3\n").unwrap_err().to_string(),
+            "d.csv: line 3: the row has 1 fields but the header has 2"
+        );
+        assert_eq!(
+            parse("a,a\n1,2\n").unwrap_err().to_string(),
+            "d.csv: line 1, column 2: column name \"a\" appears twice"
+        );
+        assert_eq!(
+            numeric_err("a,b\n1,2\n3,x\n"),
+            "d.csv: line 3, column \"b\": \"x\" is not a number"
+        );
+        assert_eq!(
+            numeric_err("a,b\n1,NaN\n"),
+            "d.csv: line 2, column \"b\": \"NaN\" is not a finite number"
+        );
+        assert_eq!(
+            numeric_err("a,b\n1,inf\n"),
+            "d.csv: line 2, column \"b\": \"inf\" is not a finite number"
+        );
+        assert_eq!(
+            numeric_err("a,b\n1,\n"),
+            "d.csv: line 2, column \"b\": the cell is empty"
+        );
     }
 
     #[test]

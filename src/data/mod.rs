@@ -58,10 +58,22 @@ impl Dataset {
 
     /// Builds the data set from a validated table: seeded split, then standardisation with the training
     /// rows' mean and standard deviation.
-    pub fn from_table(table: &Table, target: &str, features: &[String], task: Task, validation_fraction: f64, seed: u64) -> Result<Dataset> {
+    pub fn from_table(
+        table: &Table,
+        target: &str,
+        features: &[String],
+        task: Task,
+        validation_fraction: f64,
+        seed: u64,
+    ) -> Result<Dataset> {
         let n = table.rows();
-        let ti = table.column(target).expect("plan checked the target column");
-        let fi: Vec<usize> = features.iter().map(|f| table.column(f).expect("plan checked the features")).collect();
+        let ti = table
+            .column(target)
+            .expect("plan checked the target column");
+        let fi: Vec<usize> = features
+            .iter()
+            .map(|f| table.column(f).expect("plan checked the features"))
+            .collect();
 
         let mut x = vec![0f32; n * fi.len()];
         for (j, &c) in fi.iter().enumerate() {
@@ -71,7 +83,14 @@ impl Dataset {
             }
         }
         let (y, classes) = match task {
-            Task::Regression => (table.numeric(ti)?.into_iter().map(|v| v as f32).collect::<Vec<f32>>(), vec![]),
+            Task::Regression => (
+                table
+                    .numeric(ti)?
+                    .into_iter()
+                    .map(|v| v as f32)
+                    .collect::<Vec<f32>>(),
+                vec![],
+            ),
             Task::Classification => {
                 let (idx, classes) = table.labels(ti)?;
                 if classes.len() < 2 {
@@ -80,7 +99,10 @@ impl Dataset {
                         place: format!("column \"{target}\""),
                         msg: format!(
                             "a classification target needs at least two classes, found only {}",
-                            classes.first().map(|c| format!("\"{c}\"")).unwrap_or_default()
+                            classes
+                                .first()
+                                .map(|c| format!("\"{c}\""))
+                                .unwrap_or_default()
                         ),
                     });
                 }
@@ -92,7 +114,10 @@ impl Dataset {
         let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(&mut seed::rng(seed, Purpose::Split, 0, 0));
         let take = |rows: &[usize]| {
-            let mut s = Split { rows: rows.len(), ..Default::default() };
+            let mut s = Split {
+                rows: rows.len(),
+                ..Default::default()
+            };
             for &r in rows {
                 s.x.extend_from_slice(&x[r * fi.len()..(r + 1) * fi.len()]);
                 s.y.push(y[r]);
@@ -112,7 +137,13 @@ impl Dataset {
     }
 
     /// Writes the rows `idx` of `split` into model inputs and targets (one-hot for classification).
-    pub fn fill(&self, split: &Split, idx: impl IntoIterator<Item = usize>, x: &mut Vec<f32>, y: &mut Vec<f32>) {
+    pub fn fill(
+        &self,
+        split: &Split,
+        idx: impl IntoIterator<Item = usize>,
+        x: &mut Vec<f32>,
+        y: &mut Vec<f32>,
+    ) {
         let f = self.n_inputs();
         let c = self.n_outputs();
         x.clear();
@@ -182,7 +213,8 @@ mod tests {
     #[test]
     fn one_class_is_refused() {
         let t = table("a,y\n1,x\n2,x\n3,x\n");
-        let e = Dataset::from_table(&t, "y", &["a".into()], Task::Classification, 0.2, 1).unwrap_err();
+        let e =
+            Dataset::from_table(&t, "y", &["a".into()], Task::Classification, 0.2, 1).unwrap_err();
         assert_eq!(e.to_string(), "t.csv: column \"y\": a classification target needs at least two classes, found only \"x\"");
     }
 }

@@ -18,14 +18,25 @@ pub struct Stream {
 impl Stream {
     /// The stream of trial `trial` over `rows` training rows, positioned at `pass`, `pos`.
     pub fn at(seed: u64, trial: u64, rows: usize, pass: u64, pos: usize) -> Stream {
-        let mut s = Stream { seed, trial, order: (0..rows).collect(), pass, pos };
+        let mut s = Stream {
+            seed,
+            trial,
+            order: (0..rows).collect(),
+            pass,
+            pos,
+        };
         s.shuffle();
         s
     }
 
     fn shuffle(&mut self) {
         self.order.sort_unstable();
-        self.order.shuffle(&mut seed::rng(self.seed, Purpose::Shuffle, self.trial, self.pass));
+        self.order.shuffle(&mut seed::rng(
+            self.seed,
+            Purpose::Shuffle,
+            self.trial,
+            self.pass,
+        ));
     }
 
     /// The next `count` row indices, crossing into the next pass when this one runs out.

@@ -11,7 +11,7 @@ use crate::plan::{ModelPlan, OptimizerKind};
 use crate::space::Params;
 
 /// A dfdx device we can train on. `write` fills a device buffer from the host, which dfdx keeps private.
-pub trait Backend: Device<f32> + Clone + Send + 'static {
+pub trait Backend: Device<f32> + Clone + Send + Sync + 'static {
     /// Copies `src` into the device buffer `dst` of the same length.
     fn write(&self, dst: &mut <Self as Storage<f32>>::Vec, src: &[f32]) -> Result<()>;
 }
@@ -27,7 +27,8 @@ impl Backend for Cpu {
 impl Backend for Cuda {
     fn write(&self, dst: &mut <Self as Storage<f32>>::Vec, src: &[f32]) -> Result<()> {
         let dev = dst.device();
-        dev.htod_sync_copy_into(src, &mut **dst).map_err(|e| Error::Backend(format!("{e:?}")))
+        dev.htod_sync_copy_into(src, &mut **dst)
+            .map_err(|e| Error::Backend(format!("{e:?}")))
     }
 }
 
@@ -72,10 +73,17 @@ impl<D: Backend> Mlp<D> {
             .windows(2)
             .map(|s| {
                 let bound = 1.0 / (s[0] as f32).sqrt();
-                let mut draw = |n: usize| (0..n).map(|_| rng.gen_range(-bound..bound)).collect::<Vec<f32>>();
+                let mut draw = |n: usize| {
+                    (0..n)
+                        .map(|_| rng.gen_range(-bound..bound))
+                        .collect::<Vec<f32>>()
+                };
                 let w = draw(s[0] * s[1]);
                 let b = draw(s[1]);
-                Layer { w: dev.tensor_from_vec(w, (s[0], s[1])), b: dev.tensor_from_vec(b, (s[1],)) }
+                Layer {
+                    w: dev.tensor_from_vec(w, (s[0], s[1])),
+                    b: dev.tensor_from_vec(b, (s[1],)),
+                }
             })
             .collect();
         Mlp { layers }
@@ -88,7 +96,9 @@ impl<D: Backend> Mlp<D> {
         for (i, l) in self.layers.iter().enumerate() {
             let rows = h.shape().0;
             let outs = l.w.shape().1;
-            let bias = l.b.clone().broadcast_like::<(usize, usize), Axis<0>>(&(rows, outs));
+            let bias =
+                l.b.clone()
+                    .broadcast_like::<(usize, usize), Axis<0>>(&(rows, outs));
             h = h.matmul(l.w.clone()) + bias;
             if i < last {
                 h = h.relu();
@@ -99,23 +109,36 @@ impl<D: Backend> Mlp<D> {
 
     fn tensors(&self) -> impl Iterator<Item = (String, TensorRef<'_, D>)> {
         self.layers.iter().enumerate().flat_map(|(i, l)| {
-            [(format!("layers.{i}.weight"), TensorRef::M(&l.w)), (format!("layers.{i}.bias"), TensorRef::V(&l.b))]
+            [
+                (format!("layers.{i}.weight"), TensorRef::M(&l.w)),
+                (format!("layers.{i}.bias"), TensorRef::V(&l.b)),
+            ]
         })
     }
 
     /// Host copies of the weights, named `layers.<i>.weight` and `layers.<i>.bias`.
     pub fn to_host(&self) -> Vec<HostTensor> {
         self.tensors()
-            .map(|(name, t)| HostTensor { name, shape: t.shape(), data: t.to_vec() })
+            .map(|(name, t)| HostTensor {
+                name,
+                shape: t.shape(),
+                data: t.to_vec(),
+            })
             .collect()
     }
 
     /// Rebuilds the network from host tensors saved by [`Mlp::to_host`].
     pub fn from_host(dev: &D, sizes: &[usize], host: &[HostTensor]) -> Result<Mlp<D>> {
         let find = |name: String, len: usize| -> Result<Vec<f32>> {
-            let t = host.iter().find(|t| t.name == name).ok_or_else(|| Error::Backend(format!("checkpoint lacks {name}")))?;
+            let t = host
+                .iter()
+                .find(|t| t.name == name)
+                .ok_or_else(|| Error::Backend(format!("checkpoint lacks {name}")))?;
             if t.data.len() != len {
-                return Err(Error::Backend(format!("checkpoint tensor {name} has {} values, expected {len}", t.data.len())));
+                return Err(Error::Backend(format!(
+                    "checkpoint tensor {name} has {} values, expected {len}",
+                    t.data.len()
+                )));
             }
             Ok(t.data.clone())
         };
@@ -124,7 +147,10 @@ impl<D: Backend> Mlp<D> {
             .enumerate()
             .map(|(i, s)| {
                 Ok(Layer {
-                    w: dev.tensor_from_vec(find(format!("layers.{i}.weight"), s[0] * s[1])?, (s[0], s[1])),
+                    w: dev.tensor_from_vec(
+                        find(format!("layers.{i}.weight"), s[0] * s[1])?,
+                        (s[0], s[1]),
+                    ),
                     b: dev.tensor_from_vec(find(format!("layers.{i}.bias"), s[1])?, (s[1],)),
                 })
             })
@@ -219,7 +245,11 @@ impl<D: Backend> Optimizer<D> {
         Ok(())
     }
 
-    fn update_one<S: Shape>(&mut self, p: &mut Tensor<S, f32, D>, grads: &mut Gradients<f32, D>) -> Result<()> {
+    fn update_one<S: Shape>(
+        &mut self,
+        p: &mut Tensor<S, f32, D>,
+        grads: &mut Gradients<f32, D>,
+    ) -> Result<()> {
         let g = grads.get_or_alloc_mut(p).map_err(backend)?;
         let m = self.m.get_or_alloc_mut(p).map_err(backend)?;
         match self.kind {
@@ -241,11 +271,19 @@ impl<D: Backend> Optimizer<D> {
                         TensorRef::M(x) => g.get(x).as_vec(),
                         TensorRef::V(x) => g.get(x).as_vec(),
                     };
-                    HostTensor { name, shape: t.shape(), data }
+                    HostTensor {
+                        name,
+                        shape: t.shape(),
+                        data,
+                    }
                 })
                 .collect()
         };
-        OptimizerState { t: self.t, m: copy(&self.m), v: copy(&self.v) }
+        OptimizerState {
+            t: self.t,
+            m: copy(&self.m),
+            v: copy(&self.v),
+        }
     }
 
     /// Restores the state saved by [`Optimizer::to_host`] for the same network.
@@ -253,16 +291,19 @@ impl<D: Backend> Optimizer<D> {
         self.t = state.t;
         for (moments, host) in [(&mut self.m, &state.m), (&mut self.v, &state.v)] {
             for (name, t) in mlp.tensors() {
-                let src = host
-                    .iter()
-                    .find(|h| h.name == name)
-                    .ok_or_else(|| Error::Backend(format!("checkpoint lacks optimizer state {name}")))?;
+                let src = host.iter().find(|h| h.name == name).ok_or_else(|| {
+                    Error::Backend(format!("checkpoint lacks optimizer state {name}"))
+                })?;
                 let (dev, buf) = match t {
                     TensorRef::M(x) => (x.device(), moments.get_or_alloc_mut(x).map_err(backend)?),
                     TensorRef::V(x) => (x.device(), moments.get_or_alloc_mut(x).map_err(backend)?),
                 };
                 if <D as Storage<f32>>::len(dev, buf) != src.data.len() {
-                    return Err(Error::Backend(format!("optimizer state {name} has {} values, expected {}", src.data.len(), <D as Storage<f32>>::len(dev, buf))));
+                    return Err(Error::Backend(format!(
+                        "optimizer state {name} has {} values, expected {}",
+                        src.data.len(),
+                        <D as Storage<f32>>::len(dev, buf)
+                    )));
                 }
                 dev.write(buf, &src.data)?;
             }
@@ -291,7 +332,12 @@ pub struct Eval {
 impl<D: Backend> Net<D> {
     /// Wraps a network and optimizer for training on `task`.
     pub fn new(dev: D, mlp: Mlp<D>, opt: Optimizer<D>, task: Task) -> Result<Net<D>> {
-        Ok(Net { dev, mlp, opt, task })
+        Ok(Net {
+            dev,
+            mlp,
+            opt,
+            task,
+        })
     }
 
     /// One optimizer step on a batch of `rows` rows; returns the batch's mean loss.
@@ -326,9 +372,16 @@ pub fn evaluate(task: Task, out: &[f32], y: &[f32], rows: usize) -> Eval {
     let c = out.len() / rows;
     match task {
         Task::Regression => {
-            let sse: f64 = out.iter().zip(y).map(|(&p, &t)| (p as f64 - t as f64).powi(2)).sum();
+            let sse: f64 = out
+                .iter()
+                .zip(y)
+                .map(|(&p, &t)| (p as f64 - t as f64).powi(2))
+                .sum();
             let mse = sse / rows as f64;
-            Eval { loss: mse, metric: mse.sqrt() }
+            Eval {
+                loss: mse,
+                metric: mse.sqrt(),
+            }
         }
         Task::Classification => {
             let mut ce = 0.0;
@@ -337,14 +390,26 @@ pub fn evaluate(task: Task, out: &[f32], y: &[f32], rows: usize) -> Eval {
                 let logits = &out[r * c..(r + 1) * c];
                 let target = &y[r * c..(r + 1) * c];
                 let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
-                let lse = max + logits.iter().map(|&z| (z as f64 - max).exp()).sum::<f64>().ln();
+                let lse = max
+                    + logits
+                        .iter()
+                        .map(|&z| (z as f64 - max).exp())
+                        .sum::<f64>()
+                        .ln();
                 let k = target.iter().position(|&t| t == 1.0).unwrap_or(0);
                 ce += lse - logits[k] as f64;
                 // The first of equal maxima wins, as in argmax.
-                let pred = logits.iter().enumerate().fold(0, |best, (j, &z)| if z > logits[best] { j } else { best });
+                let pred =
+                    logits
+                        .iter()
+                        .enumerate()
+                        .fold(0, |best, (j, &z)| if z > logits[best] { j } else { best });
                 correct += (pred == k) as usize;
             }
-            Eval { loss: ce / rows as f64, metric: correct as f64 / rows as f64 }
+            Eval {
+                loss: ce / rows as f64,
+                metric: correct as f64 / rows as f64,
+            }
         }
     }
 }
@@ -355,15 +420,29 @@ mod tests {
     use rand::SeedableRng;
 
     fn plan() -> ModelPlan {
-        ModelPlan { hidden: vec![8], optimizer: OptimizerKind::Adam, betas: [0.9, 0.999], eps: 1e-8, momentum: 0.9, weight_decay: 0.0 }
+        ModelPlan {
+            hidden: vec![8],
+            optimizer: OptimizerKind::Adam,
+            betas: [0.9, 0.999],
+            eps: 1e-8,
+            momentum: 0.9,
+            weight_decay: 0.0,
+        }
     }
 
     fn params() -> Params {
-        [("learning_rate".to_string(), crate::space::Value::Float(0.01))].into_iter().collect()
+        [(
+            "learning_rate".to_string(),
+            crate::space::Value::Float(0.01),
+        )]
+        .into_iter()
+        .collect()
     }
 
     fn batch(i: usize) -> (Vec<f32>, Vec<f32>) {
-        let x: Vec<f32> = (0..12).map(|j| ((i * 12 + j) as f32 * 0.37).sin()).collect();
+        let x: Vec<f32> = (0..12)
+            .map(|j| ((i * 12 + j) as f32 * 0.37).sin())
+            .collect();
         let y: Vec<f32> = x.chunks(3).map(|r| r[0] - 2.0 * r[1] + r[2]).collect();
         (x, y)
     }
@@ -371,7 +450,11 @@ mod tests {
     #[test]
     fn training_lowers_the_loss() {
         let dev = Cpu::default();
-        let mlp = Mlp::init(&dev, &[3, 8, 1], &mut rand_chacha::ChaCha8Rng::seed_from_u64(0));
+        let mlp = Mlp::init(
+            &dev,
+            &[3, 8, 1],
+            &mut rand_chacha::ChaCha8Rng::seed_from_u64(0),
+        );
         let opt = Optimizer::new(&plan(), &params(), &mlp).unwrap();
         let mut net = Net::new(dev, mlp, opt, Task::Regression).unwrap();
         let first = net.train_step(batch(0).0, batch(0).1, 4).unwrap();
@@ -386,7 +469,11 @@ mod tests {
     #[test]
     fn host_round_trip_continues_bit_identically() {
         let dev = Cpu::default();
-        let mlp = Mlp::init(&dev, &[3, 8, 1], &mut rand_chacha::ChaCha8Rng::seed_from_u64(0));
+        let mlp = Mlp::init(
+            &dev,
+            &[3, 8, 1],
+            &mut rand_chacha::ChaCha8Rng::seed_from_u64(0),
+        );
         let opt = Optimizer::new(&plan(), &params(), &mlp).unwrap();
         let mut a = Net::new(dev.clone(), mlp, opt, Task::Regression).unwrap();
         for i in 0..7 {

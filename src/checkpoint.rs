@@ -1,0 +1,407 @@
+//! Checkpoints: what one holds (enough to continue a trial exactly), atomic writes, and the two
+//! retention strategies composed: keep-best (selection, `best.safetensors`) and keep-last-N (resume).
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{HostTensor, OptimizerState};
+use crate::plan::Metric;
+use crate::space::Params;
+
+/// One row of a trial's validation curve: the state at the end of a virtual epoch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CurveRow {
+    pub virtual_epoch: u32,
+    pub examples_seen: u64,
+    pub steps: u64,
+    #[serde(with = "crate::journal::float")]
+    pub train_loss: f64,
+    #[serde(with = "crate::journal::float")]
+    pub val_loss: f64,
+    /// RMSE (regression) or accuracy (classification).
+    #[serde(with = "crate::journal::float")]
+    pub metric: f64,
+}
+
+impl CurveRow {
+    /// The value that selects checkpoints under `metric`.
+    pub fn selection_value(&self, metric: Metric) -> f64 {
+        match metric.kind {
+            crate::plan::MetricKind::ValLoss => self.val_loss,
+            _ => self.metric,
+        }
+    }
+}
+
+/// The best virtual epoch of a curve (index into it): NaN never wins, ties go to the earlier.
+pub fn select_best(curve: &[CurveRow], metric: Metric) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for (i, row) in curve.iter().enumerate() {
+        let v = row.selection_value(metric);
+        if v.is_nan() {
+            continue;
+        }
+        if best.is_none_or(|b| metric.better(v, curve[b].selection_value(metric), 0.0)) {
+            best = Some(i);
+        }
+    }
+    best
+}
+
+/// Everything a checkpoint records besides tensors.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointMeta {
+    pub trial: u64,
+    pub params: Params,
+    pub layer_sizes: Vec<usize>,
+    pub virtual_epoch: u32,
+    pub examples_seen: u64,
+    pub steps: u64,
+    /// The data stream's position: pass number and offset in the pass (its shuffle derives from them).
+    pub stream_pass: u64,
+    pub stream_pos: usize,
+    /// Seconds of training so far, across resumes.
+    pub seconds: f64,
+    /// The validation curve so far (the metric history).
+    pub curve: Vec<CurveRow>,
+}
+
+/// A trial's full state at the end of a virtual epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    pub meta: CheckpointMeta,
+    pub weights: Vec<HostTensor>,
+    pub optimizer: OptimizerState,
+}
+
+const META_KEY: &str = "tune.checkpoint";
+const OPT_T_KEY: &str = "tune.optimizer_t";
+
+impl Checkpoint {
+    /// The safetensors encoding: weights under their names, optimizer moments under `optim.m.` and
+    /// `optim.v.`, and the metadata as JSON.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let bytes = |t: &HostTensor| {
+            t.data
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>()
+        };
+        let named: Vec<(String, &HostTensor)> = self
+            .weights
+            .iter()
+            .map(|t| (t.name.clone(), t))
+            .chain(
+                self.optimizer
+                    .m
+                    .iter()
+                    .map(|t| (format!("optim.m.{}", t.name), t)),
+            )
+            .chain(
+                self.optimizer
+                    .v
+                    .iter()
+                    .map(|t| (format!("optim.v.{}", t.name), t)),
+            )
+            .collect();
+        let data: Vec<(String, Vec<u8>, &HostTensor)> =
+            named.into_iter().map(|(n, t)| (n, bytes(t), t)).collect();
+        let views = data.iter().map(|(n, b, t)| {
+            (
+                n.clone(),
+                TensorView::new(Dtype::F32, t.shape.clone(), b).expect("shape matches data"),
+            )
+        });
+        let meta: HashMap<String, String> = [
+            (
+                META_KEY.to_string(),
+                serde_json::to_string(&self.meta).expect("metadata serialises"),
+            ),
+            (OPT_T_KEY.to_string(), self.optimizer.t.to_string()),
+        ]
+        .into();
+        safetensors::serialize(views, &Some(meta)).expect("in-memory serialisation")
+    }
+
+    /// Decodes a checkpoint written by [`Checkpoint::to_bytes`].
+    pub fn from_bytes(file: &Path, buf: &[u8]) -> Result<Checkpoint> {
+        let bad =
+            |msg: String| Error::Study(format!("{}: damaged checkpoint: {msg}", file.display()));
+        let st = SafeTensors::deserialize(buf).map_err(|e| bad(e.to_string()))?;
+        let (_, header) = SafeTensors::read_metadata(buf).map_err(|e| bad(e.to_string()))?;
+        let md = header
+            .metadata()
+            .as_ref()
+            .ok_or_else(|| bad("no metadata".into()))?;
+        let meta: CheckpointMeta =
+            serde_json::from_str(md.get(META_KEY).ok_or_else(|| bad("no metadata".into()))?)
+                .map_err(|e| bad(e.to_string()))?;
+        let t: i32 = md
+            .get(OPT_T_KEY)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad("no optimizer step".into()))?;
+        let mut weights = Vec::new();
+        let mut m = Vec::new();
+        let mut v = Vec::new();
+        let mut names: Vec<String> = st.names().into_iter().cloned().collect();
+        names.sort();
+        for name in names {
+            let view = st.tensor(&name).map_err(|e| bad(e.to_string()))?;
+            let data = view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            let (dst, short) = if let Some(s) = name.strip_prefix("optim.m.") {
+                (&mut m, s.to_string())
+            } else if let Some(s) = name.strip_prefix("optim.v.") {
+                (&mut v, s.to_string())
+            } else {
+                (&mut weights, name.clone())
+            };
+            dst.push(HostTensor {
+                name: short,
+                shape: view.shape().to_vec(),
+                data,
+            });
+        }
+        Ok(Checkpoint {
+            meta,
+            weights,
+            optimizer: OptimizerState { t, m, v },
+        })
+    }
+
+    /// Reads a checkpoint file.
+    pub fn load(file: &Path) -> Result<Checkpoint> {
+        let buf = fs::read(file).map_err(|e| Error::io(file, e))?;
+        Checkpoint::from_bytes(file, &buf)
+    }
+}
+
+/// Writes `bytes` to `path` so that a crash leaves either the old file or the new one, never a mix:
+/// a temp file in the same folder, fsync, rename over, fsync the folder.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, |f| f.write_all(bytes))
+}
+
+/// [`write_atomic`] with the writing done by `fill`; an error from `fill` leaves `path` untouched.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
+) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = temp_name(path);
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        fill(&mut f)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn temp_name(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp"))
+}
+
+/// fsyncs a folder so that a rename in it survives a power loss.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+/// Where a trial's checkpoints live, and the retention strategies: keep-last-N for resume and
+/// keep-best for selection.
+pub struct Checkpointer {
+    pub dir: PathBuf,
+    keep_last: usize,
+}
+
+impl Checkpointer {
+    /// The checkpointer of the trial folder `dir`, keeping the last `keep_last` checkpoints.
+    pub fn new(dir: PathBuf, keep_last: usize) -> Checkpointer {
+        Checkpointer { dir, keep_last }
+    }
+
+    /// The file of virtual epoch `k`.
+    pub fn path(&self, k: u32) -> PathBuf {
+        self.dir.join(format!("ckpt-{k:04}.safetensors"))
+    }
+
+    /// The selected checkpoint.
+    pub fn best_path(&self) -> PathBuf {
+        self.dir.join("best.safetensors")
+    }
+
+    /// Saves the checkpoint of its virtual epoch atomically.
+    pub fn save(&self, ckpt: &Checkpoint) -> io::Result<PathBuf> {
+        let path = self.path(ckpt.meta.virtual_epoch);
+        write_atomic(&path, &ckpt.to_bytes())?;
+        Ok(path)
+    }
+
+    /// Makes the checkpoint of virtual epoch `k` the selected one: a hard link (no copy), swapped in
+    /// atomically; a copy where links are not supported.
+    pub fn mark_best(&self, k: u32) -> io::Result<()> {
+        let src = self.path(k);
+        let best = self.best_path();
+        let tmp = temp_name(&best);
+        let _ = fs::remove_file(&tmp);
+        if fs::hard_link(&src, &tmp).is_err() {
+            fs::copy(&src, &tmp)?;
+        }
+        fs::rename(&tmp, &best)?;
+        sync_dir(&self.dir)
+    }
+
+    /// The virtual epochs that have a checkpoint file, in order.
+    pub fn saved(&self) -> Vec<u32> {
+        let mut ks: Vec<u32> = fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.strip_prefix("ckpt-")?
+                    .strip_suffix(".safetensors")?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        ks.sort_unstable();
+        ks
+    }
+
+    /// Keep-last-N: deletes all but the newest `keep_last` checkpoints up to `k`. The best survives
+    /// through its own link.
+    pub fn retain(&self, k: u32) -> io::Result<()> {
+        let old: Vec<u32> = self.saved().into_iter().filter(|&j| j <= k).collect();
+        for j in &old[..old.len().saturating_sub(self.keep_last)] {
+            fs::remove_file(self.path(*j))?;
+        }
+        Ok(())
+    }
+
+    /// Removes what a crash may have left: temp files, and checkpoints newer than `k` (the last the
+    /// journal recorded), which are redone exactly on resume.
+    pub fn clean_after(&self, k: u32) -> io::Result<()> {
+        for j in self.saved().into_iter().filter(|&j| j > k) {
+            fs::remove_file(self.path(j))?;
+        }
+        for e in fs::read_dir(&self.dir)?.flatten() {
+            if e.file_name().to_string_lossy().ends_with(".tmp") {
+                fs::remove_file(e.path())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Goal, MetricKind};
+
+    fn row(k: u32, val: f64) -> CurveRow {
+        CurveRow {
+            virtual_epoch: k,
+            examples_seen: k as u64,
+            steps: k as u64,
+            train_loss: 1.0,
+            val_loss: val,
+            metric: val,
+        }
+    }
+
+    #[test]
+    fn selection_skips_nan_and_prefers_the_earlier_tie() {
+        let min = Metric {
+            kind: MetricKind::ValLoss,
+            goal: Goal::Min,
+        };
+        let curve = [
+            row(1, f64::NAN),
+            row(2, 0.5),
+            row(3, 0.4),
+            row(4, 0.4),
+            row(5, f64::NAN),
+        ];
+        assert_eq!(select_best(&curve, min), Some(2));
+        let max = Metric {
+            kind: MetricKind::Accuracy,
+            goal: Goal::Max,
+        };
+        assert_eq!(select_best(&curve, max), Some(1));
+        assert_eq!(select_best(&[row(1, f64::NAN)], min), None);
+    }
+
+    #[test]
+    fn checkpoint_bytes_round_trip() {
+        let t = |name: &str, data: Vec<f32>| HostTensor {
+            name: name.into(),
+            shape: vec![data.len()],
+            data,
+        };
+        let ck = Checkpoint {
+            meta: CheckpointMeta {
+                trial: 3,
+                params: Params::new(),
+                layer_sizes: vec![2, 1],
+                virtual_epoch: 2,
+                examples_seen: 10,
+                steps: 5,
+                stream_pass: 1,
+                stream_pos: 4,
+                seconds: 0.5,
+                curve: vec![row(1, 0.3), row(2, f64::NAN)],
+            },
+            weights: vec![
+                t("layers.0.bias", vec![1.5]),
+                t("layers.0.weight", vec![0.25, -1.0]),
+            ],
+            optimizer: OptimizerState {
+                t: 5,
+                m: vec![t("layers.0.bias", vec![0.1])],
+                v: vec![t("layers.0.bias", vec![0.2])],
+            },
+        };
+        let back = Checkpoint::from_bytes(Path::new("x"), &ck.to_bytes()).unwrap();
+        assert_eq!(back.weights, ck.weights);
+        assert_eq!(back.optimizer, ck.optimizer);
+        assert!(back.meta.curve[1].val_loss.is_nan());
+        assert_eq!(back.meta.stream_pos, 4);
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        write_atomic(&p, b"old").unwrap();
+        let err = write_atomic_with(&p, |f| {
+            f.write_all(b"half")?;
+            Err(io::Error::other("disk full"))
+        });
+        assert!(err.is_err());
+        assert_eq!(fs::read(&p).unwrap(), b"old");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "temp file left behind"
+        );
+    }
+}

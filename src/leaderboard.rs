@@ -1,0 +1,175 @@
+//! The leaderboard: one row per trial, best first, from the journal's history. Written as CSV and
+//! printed as a table.
+
+use std::path::Path;
+
+use crate::checkpoint::{select_best, write_atomic_with};
+use crate::error::{Error, Result};
+use crate::journal::{History, Status, TrialRecord};
+use crate::plan::StudyPlan;
+
+/// One leaderboard row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub rank: usize,
+    pub trial: u64,
+    pub status: Status,
+    /// Parameter values in the space's column order.
+    pub params: Vec<String>,
+    pub steps: u64,
+    pub examples_seen: u64,
+    pub best_virtual_epoch: Option<u32>,
+    pub best: f64,
+    pub last: f64,
+    pub seconds: f64,
+    pub reason: String,
+}
+
+/// The rows, ranked by each trial's selected (best-checkpoint) metric; trials without one come last,
+/// ties go to the earlier trial.
+pub fn rows(plan: &StudyPlan, history: &History) -> Vec<Row> {
+    let metric = plan.metric;
+    let mut rows: Vec<Row> = history.trials.values().map(|t| row(plan, t)).collect();
+    rows.sort_by(|a, b| {
+        let key = |r: &Row| if r.best.is_nan() { 1 } else { 0 };
+        key(a).cmp(&key(b)).then_with(|| {
+            if metric.better(a.best, b.best, 0.0) {
+                std::cmp::Ordering::Less
+            } else if metric.better(b.best, a.best, 0.0) {
+                std::cmp::Ordering::Greater
+            } else {
+                a.trial.cmp(&b.trial)
+            }
+        })
+    });
+    for (i, r) in rows.iter_mut().enumerate() {
+        r.rank = i + 1;
+    }
+    rows
+}
+
+fn row(plan: &StudyPlan, t: &TrialRecord) -> Row {
+    let best = select_best(&t.curve, plan.metric);
+    let last = t.curve.last();
+    Row {
+        rank: 0,
+        trial: t.trial,
+        status: t.status,
+        params: plan
+            .space
+            .names()
+            .map(|n| t.params.get(n).map(|v| v.to_string()).unwrap_or_default())
+            .collect(),
+        steps: last.map_or(0, |r| r.steps),
+        examples_seen: last.map_or(0, |r| r.examples_seen),
+        best_virtual_epoch: best.map(|i| t.curve[i].virtual_epoch),
+        best: best.map_or(f64::NAN, |i| t.curve[i].selection_value(plan.metric)),
+        last: last.map_or(f64::NAN, |r| r.selection_value(plan.metric)),
+        seconds: t.seconds,
+        reason: t.reason.clone().unwrap_or_default(),
+    }
+}
+
+/// Column names: rank, trial, status, the parameters, steps, examples_seen, best_virtual_epoch,
+/// best_<metric>, final_<metric>, seconds, reason.
+pub fn header(plan: &StudyPlan) -> Vec<String> {
+    let m = plan.metric.kind.name();
+    let mut h: Vec<String> = ["rank", "trial", "status"].map(String::from).to_vec();
+    h.extend(plan.space.names().map(String::from));
+    h.extend(["steps", "examples_seen", "best_virtual_epoch"].map(String::from));
+    h.push(format!("best_{m}"));
+    h.push(format!("final_{m}"));
+    h.extend(["seconds", "reason"].map(String::from));
+    h
+}
+
+fn fields(r: &Row) -> Vec<String> {
+    let num = |x: f64| {
+        if x.is_nan() {
+            String::new()
+        } else {
+            x.to_string()
+        }
+    };
+    let mut f = vec![
+        r.rank.to_string(),
+        r.trial.to_string(),
+        r.status.as_str().to_string(),
+    ];
+    f.extend(r.params.iter().cloned());
+    f.push(r.steps.to_string());
+    f.push(r.examples_seen.to_string());
+    f.push(
+        r.best_virtual_epoch
+            .map(|k| k.to_string())
+            .unwrap_or_default(),
+    );
+    f.push(num(r.best));
+    f.push(num(r.last));
+    f.push(format!("{:.3}", r.seconds));
+    f.push(r.reason.clone());
+    f
+}
+
+/// Writes the leaderboard CSV atomically.
+pub fn write_csv(plan: &StudyPlan, history: &History, path: &Path) -> Result<()> {
+    let rows = rows(plan, history);
+    write_atomic_with(path, |f| {
+        let mut w = csv::Writer::from_writer(f);
+        w.write_record(header(plan))?;
+        for r in &rows {
+            w.write_record(fields(r))?;
+        }
+        w.flush()
+    })
+    .map_err(|e| Error::io(path, e))
+}
+
+/// A number in at most 4 significant digits, for the terminal.
+pub fn short(x: f64) -> String {
+    if x.is_nan() {
+        "-".into()
+    } else if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e5) {
+        format!("{x:.3e}")
+    } else if x.fract() == 0.0 {
+        format!("{x}")
+    } else {
+        let s = format!("{x:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// The top `n` rows as an aligned text table.
+pub fn table(plan: &StudyPlan, history: &History, n: usize) -> String {
+    let rows = rows(plan, history);
+    let mut cells: Vec<Vec<String>> = vec![header(plan)[..header(plan).len() - 1].to_vec()];
+    for r in rows.iter().take(n) {
+        let mut f = fields(r);
+        f.pop();
+        for (i, v) in r.params.iter().enumerate() {
+            f[3 + i] = v.parse::<f64>().map_or(v.clone(), short);
+        }
+        let k = f.len();
+        f[k - 3] = short(r.best);
+        f[k - 2] = short(r.last);
+        f[k - 1] = format!("{:.2}", r.seconds);
+        cells.push(f);
+    }
+    let widths: Vec<usize> = (0..cells[0].len())
+        .map(|c| cells.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in &cells {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(s, w)| format!("{s:>w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    if rows.len() > n {
+        out.push_str(&format!("... {} more in leaderboard.csv\n", rows.len() - n));
+    }
+    out
+}

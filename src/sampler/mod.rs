@@ -1,0 +1,40 @@
+//! Samplers: where each trial's parameters come from. They `ask` with the history of the study, so
+//! that a resumed study asks exactly what it would have asked.
+
+use crate::journal::History;
+use crate::plan::{Method, StudyPlan};
+use crate::space::Params;
+#[cfg(test)]
+use crate::space::SearchSpace;
+
+mod grid;
+mod random;
+
+pub use grid::GridSampler;
+pub use random::RandomSampler;
+
+/// Chooses parameters for new trials.
+pub trait Sampler: Send {
+    /// Parameters for trial number `trial`, given the finished and running trials in `history`.
+    fn ask(&mut self, trial: u64, history: &History) -> Params;
+}
+
+/// The sampler the plan asks for.
+pub fn for_plan(plan: &StudyPlan) -> Box<dyn Sampler> {
+    match plan.method {
+        Method::Grid => Box::new(GridSampler::new(&plan.space)),
+        Method::Random | Method::Bayes => {
+            Box::new(RandomSampler::new(plan.space.clone(), plan.seed))
+        }
+    }
+}
+
+/// Shared by tests of every sampler: all asked points lie in the space.
+#[cfg(test)]
+pub(crate) fn assert_inside(space: &SearchSpace, s: &mut dyn Sampler, n: u64) {
+    let h = History::default();
+    for t in 0..n {
+        let p = s.ask(t, &h);
+        assert!(space.contains(&p), "trial {t}: {p:?}");
+    }
+}

@@ -1,0 +1,385 @@
+//! The study driver: the sampler asks, a pool of workers trains (each worker one device slot and a
+//! thread pool sized so that running trials × threads ≤ cores), and every event goes to the journal.
+//! Resuming is replaying the journal: finished trials stay, interrupted ones continue from their
+//! last checkpoint, and the sampler goes on as if never stopped.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use crate::checkpoint::{select_best, Checkpoint, Checkpointer};
+use crate::error::{Error, Result};
+use crate::journal::{self, Event, History, Journal, Status, StudyLock};
+use crate::leaderboard;
+use crate::model::Backend;
+use crate::plan::{DeviceKind, StudyPlan};
+use crate::sampler::{self, Sampler};
+use crate::space::Params;
+use crate::trainer::{run_trial, Flow, TrialEvent};
+
+/// How `tune` runs a study.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Move an existing study folder aside and start over.
+    pub restart: bool,
+    /// Draw progress bars (indicatif hides them anyway when stderr is not a terminal).
+    pub progress: bool,
+}
+
+/// How the run ended.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    pub history: History,
+    /// True when a stop was requested before every trial finished.
+    pub interrupted: bool,
+}
+
+/// The study's journal file.
+pub fn journal_path(out: &Path) -> PathBuf {
+    out.join("journal.jsonl")
+}
+
+/// The folder of trial `n`.
+pub fn trial_dir(out: &Path, n: u64) -> PathBuf {
+    out.join("trials").join(n.to_string())
+}
+
+/// Every spec field that changes results, with the data file's checksum: a resume refuses to go on
+/// when one differs. `trials`, `parallel`, `keep` and `device` may change.
+pub fn fingerprint(plan: &StudyPlan) -> Result<BTreeMap<String, serde_json::Value>> {
+    let s = &plan.spec;
+    let data = std::fs::read(&plan.data_file).map_err(|e| Error::io(&plan.data_file, e))?;
+    let v = |x: &dyn erased::Ser| x.json();
+    Ok([
+        ("seed", v(&s.seed)),
+        ("data", v(&s.data)),
+        (
+            "data file contents",
+            v(&format!("{:08x}", crc32fast::hash(&data))),
+        ),
+        ("model", v(&s.model)),
+        ("budget", v(&s.budget)),
+        ("search.method", v(&s.search.method)),
+        ("search.space", v(&s.search.space)),
+        ("search.startup_trials", v(&s.search.startup_trials)),
+        ("metric", v(&s.metric)),
+        ("goal", v(&s.goal)),
+        ("early_stopping", v(&s.early_stopping)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect())
+}
+
+mod erased {
+    /// Lets a table of differently typed spec fields serialise alike.
+    pub trait Ser {
+        fn json(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn json(&self) -> serde_json::Value {
+            serde_json::to_value(self).expect("spec fields serialise")
+        }
+    }
+}
+
+/// Reads the history of the study in `plan.out_dir` without changing anything (for `leaderboard`,
+/// `status` and `report`).
+pub fn read_history(plan: &StudyPlan) -> Result<History> {
+    let path = journal_path(&plan.out_dir);
+    if !path.exists() {
+        return Err(Error::Study(format!(
+            "{}: no study has run here yet: run `tune {}` first",
+            plan.out_dir.display(),
+            plan.spec_file.display()
+        )));
+    }
+    Ok(journal::replay(&path)?.0)
+}
+
+struct Shared {
+    history: History,
+    journal: Journal,
+    sampler: Box<dyn Sampler>,
+    queue: VecDeque<Option<u64>>,
+    next_trial: u64,
+    failed: Option<Error>,
+}
+
+/// Runs (or resumes) the study. `stop` asks it to finish the checkpoints being written and return.
+pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Summary> {
+    let out = &plan.out_dir;
+    if opts.restart && out.exists() {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let aside = out.with_file_name(format!(
+            "{}.old-{stamp}",
+            out.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        std::fs::rename(out, &aside).map_err(|e| Error::io(out, e))?;
+        eprintln!("moved the old study aside to {}", aside.display());
+    }
+    std::fs::create_dir_all(out.join("trials")).map_err(|e| Error::io(out, e))?;
+    let _lock = StudyLock::acquire(out)?;
+
+    let fp = fingerprint(plan)?;
+    let jpath = journal_path(out);
+    let (history, mut journal) = if jpath.exists() {
+        let (history, len, torn) = journal::replay(&jpath)?;
+        if torn {
+            eprintln!("warning: {}: cut off a torn last record (a crash mid-write); nothing finished is lost", jpath.display());
+        }
+        if let Some(old) = &history.fingerprint {
+            let changed: Vec<&str> = fp
+                .keys()
+                .filter(|k| old.get(*k) != fp.get(*k))
+                .map(String::as_str)
+                .collect();
+            if !changed.is_empty() {
+                return Err(Error::Study(format!(
+                    "{}: the spec changed since this study began ({}): run with --restart to start over (the old study is moved aside)",
+                    plan.spec_file.display(),
+                    changed.join(", ")
+                )));
+            }
+        }
+        (history, Journal::open(&jpath, len)?)
+    } else {
+        let mut j = Journal::open(&jpath, 0)?;
+        let e = Event::StudyCreated {
+            name: plan.name.clone(),
+            fingerprint: fp,
+        };
+        j.append(&e)?;
+        let mut h = History::default();
+        h.apply(&e);
+        (h, j)
+    };
+    if history.fingerprint.is_none() {
+        let e = Event::StudyCreated {
+            name: plan.name.clone(),
+            fingerprint: fingerprint(plan)?,
+        };
+        journal.append(&e)?;
+    }
+
+    let mut queue: VecDeque<Option<u64>> = history
+        .trials
+        .values()
+        .filter(|t| t.status == Status::Running)
+        .map(|t| Some(t.trial))
+        .collect();
+    let started = history.trials.len();
+    queue.extend((started..plan.trials.max(started)).map(|_| None));
+    let next_trial = history.trials.keys().next_back().map_or(0, |n| n + 1);
+    let done = history
+        .trials
+        .values()
+        .filter(|t| t.status != Status::Running)
+        .count();
+    let total = done + queue.len();
+
+    let bars = MultiProgress::new();
+    if !opts.progress {
+        bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let study_bar = bars.add(ProgressBar::new(total as u64));
+    study_bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} trials  {elapsed_precise} {msg}",
+        )
+        .unwrap()
+        .progress_chars("=> "),
+    );
+    study_bar.set_prefix(plan.name.clone());
+    study_bar.set_position(done as u64);
+
+    let workers = plan.parallel.min(queue.len()).max(1);
+    let shared = Mutex::new(Shared {
+        history,
+        journal,
+        sampler: sampler::for_plan(plan),
+        queue,
+        next_trial,
+        failed: None,
+    });
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                let r = match plan.device {
+                    DeviceKind::Cpu => worker(
+                        plan,
+                        &shared,
+                        stop,
+                        &bars,
+                        &study_bar,
+                        dfdx::tensor::Cpu::default,
+                    ),
+                    #[cfg(feature = "cuda")]
+                    DeviceKind::Cuda(i) => match dfdx::tensor::Cuda::try_build(i, plan.seed) {
+                        Ok(_) => worker(plan, &shared, stop, &bars, &study_bar, || {
+                            dfdx::tensor::Cuda::try_build(i, plan.seed).expect("built once already")
+                        }),
+                        Err(e) => Err(Error::Study(format!("cannot open CUDA device {i}: {e:?}"))),
+                    },
+                    #[cfg(not(feature = "cuda"))]
+                    DeviceKind::Cuda(_) => {
+                        unreachable!("the plan refuses CUDA in a build without it")
+                    }
+                };
+                if let Err(e) = r {
+                    // One worker's failure stops the others at their next checkpoint.
+                    stop.store(true, Ordering::SeqCst);
+                    let mut s = shared.lock().unwrap();
+                    s.failed.get_or_insert(e);
+                }
+            });
+        }
+    });
+    study_bar.finish_and_clear();
+    let shared = shared.into_inner().unwrap();
+    if let Some(e) = shared.failed {
+        return Err(e);
+    }
+    let interrupted = shared
+        .history
+        .trials
+        .values()
+        .any(|t| t.status == Status::Running)
+        || shared.history.trials.len() < plan.trials;
+    leaderboard::write_csv(plan, &shared.history, &out.join("leaderboard.csv"))?;
+    Ok(Summary {
+        history: shared.history,
+        interrupted,
+    })
+}
+
+fn worker<D: Backend>(
+    plan: &StudyPlan,
+    shared: &Mutex<Shared>,
+    stop: &AtomicBool,
+    bars: &MultiProgress,
+    study_bar: &ProgressBar,
+    make_device: impl Fn() -> D,
+) -> Result<()> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(plan.threads_per_trial)
+        .build()
+        .map_err(|e| Error::Backend(e.to_string()))?;
+    let dev = make_device();
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let (trial, params, resume_at) = {
+            let mut guard = shared.lock().unwrap();
+            let s = &mut *guard;
+            let Some(item) = s.queue.pop_front() else {
+                return Ok(());
+            };
+            match item {
+                Some(n) => {
+                    let t = &s.history.trials[&n];
+                    (n, t.params.clone(), t.curve.last().map(|r| r.virtual_epoch))
+                }
+                None => {
+                    let n = s.next_trial;
+                    s.next_trial += 1;
+                    let t0 = std::time::Instant::now();
+                    let params = s.sampler.ask(n, &s.history);
+                    let suggest_ms = Some(t0.elapsed().as_secs_f64() * 1e3);
+                    let e = Event::TrialStarted {
+                        trial: n,
+                        params: params.clone(),
+                        suggest_ms,
+                    };
+                    s.journal.append(&e)?;
+                    s.history.apply(&e);
+                    (n, params, None)
+                }
+            }
+        };
+        let dir = trial_dir(&plan.out_dir, trial);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let ckpt = Checkpointer::new(dir, plan.keep);
+        ckpt.clean_after(resume_at.unwrap_or(0))
+            .map_err(|e| Error::io(&ckpt.dir, e))?;
+        let resume = match resume_at {
+            Some(k) => {
+                let c = Checkpoint::load(&ckpt.path(k))?;
+                // A crash between the journal and the best link leaves the link one epoch behind.
+                if select_best(&c.meta.curve, plan.metric) == Some(c.meta.curve.len() - 1) {
+                    ckpt.mark_best(k)
+                        .map_err(|e| Error::io(&ckpt.best_path(), e))?;
+                }
+                Some(c)
+            }
+            None => None,
+        };
+
+        let bar = bars.add(ProgressBar::new(plan.budget.total_examples));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "  trial {prefix:>3} [{bar:30}] {human_pos}/{human_len} examples  {msg}",
+            )
+            .unwrap()
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(trial.to_string());
+        bar.set_message(describe(&params));
+        if let Some(c) = &resume {
+            bar.set_position(c.meta.examples_seen);
+        }
+        let mut on = |e: TrialEvent| -> Result<Flow> {
+            match e {
+                TrialEvent::Steps { examples_seen } => bar.set_position(examples_seen),
+                TrialEvent::Epoch { row, seconds } => {
+                    bar.set_position(row.examples_seen);
+                    let e = Event::EpochDone {
+                        trial,
+                        row: row.clone(),
+                        seconds,
+                    };
+                    let mut s = shared.lock().unwrap();
+                    s.journal.append(&e)?;
+                    s.history.apply(&e);
+                }
+            }
+            Ok(if stop.load(Ordering::SeqCst) {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            })
+        };
+        let outcome =
+            pool.install(|| run_trial(dev.clone(), plan, trial, &params, &ckpt, resume, &mut on))?;
+        bar.finish_and_clear();
+        bars.remove(&bar);
+        if outcome.status != Status::Running {
+            let e = Event::TrialEnded {
+                trial,
+                status: outcome.status,
+                reason: outcome.reason,
+                seconds: outcome.seconds,
+            };
+            let mut s = shared.lock().unwrap();
+            s.journal.append(&e)?;
+            s.history.apply(&e);
+            study_bar.inc(1);
+        }
+    }
+}
+
+/// `batch_size=32 learning_rate=0.001`, for progress lines.
+pub fn describe(params: &Params) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", leaderboard::short(v.as_f64())))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

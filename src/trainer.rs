@@ -1,0 +1,260 @@
+//! One trial, from its start (or its last checkpoint) to its last virtual epoch: batches from the
+//! seeded stream, a step each, and at every virtual-epoch boundary: validate, checkpoint, select.
+
+use std::time::Instant;
+
+use crate::checkpoint::{select_best, Checkpoint, CheckpointMeta, Checkpointer, CurveRow};
+use crate::data::{Stream, Task};
+use crate::error::{Error, Result};
+use crate::journal::Status;
+use crate::model::{evaluate, layer_sizes, Backend, Mlp, Net, Optimizer};
+use crate::plan::{EarlyStopping, Metric, StudyPlan};
+use crate::seed::{self, Purpose};
+use crate::space::Params;
+
+/// What the trainer tells its caller while it runs.
+pub enum TrialEvent<'a> {
+    /// Progress inside a virtual epoch.
+    Steps { examples_seen: u64 },
+    /// Virtual epoch `row.virtual_epoch` is validated and its checkpoint is on disk.
+    Epoch { row: &'a CurveRow, seconds: f64 },
+}
+
+/// Whether the trainer goes on after an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Stop after this checkpoint (Ctrl-C): the trial stays `running` and resumes later.
+    Stop,
+}
+
+/// How the trial left the trainer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrialOutcome {
+    /// `Running` when it was asked to stop and will resume.
+    pub status: Status,
+    pub reason: Option<String>,
+    pub seconds: f64,
+}
+
+/// Validation rows per forward pass.
+const EVAL_CHUNK: usize = 4096;
+
+/// Whether early stopping ends the trial after the last row of `curve`: no improvement by more than
+/// `min_delta` for `patience` virtual epochs. A pure function of the curve, so resume is exact.
+pub fn should_stop(curve: &[CurveRow], metric: Metric, es: &EarlyStopping) -> bool {
+    let mut reference: Option<f64> = None;
+    let mut since = 0u32;
+    for row in curve {
+        let v = row.selection_value(metric);
+        if reference.is_none_or(|r| metric.better(v, r, es.min_delta)) && !v.is_nan() {
+            reference = Some(v);
+            since = 0;
+        } else {
+            since += 1;
+        }
+    }
+    since >= es.patience
+}
+
+/// Runs trial `trial` with `params` on `dev`, from `resume` when given, saving through `ckpt`.
+pub fn run_trial<D: Backend>(
+    dev: D,
+    plan: &StudyPlan,
+    trial: u64,
+    params: &Params,
+    ckpt: &Checkpointer,
+    resume: Option<Checkpoint>,
+    on: &mut dyn FnMut(TrialEvent) -> Result<Flow>,
+) -> Result<TrialOutcome> {
+    let start = Instant::now();
+    let data = &*plan.dataset;
+    let budget = plan.budget;
+    let batch = params["batch_size"].as_f64() as usize;
+    let sizes = layer_sizes(&plan.model, params, data.n_inputs(), data.n_outputs());
+
+    let (mut net, mut stream, mut meta) = match resume {
+        None => {
+            let mlp = Mlp::init(
+                &dev,
+                &sizes,
+                &mut seed::rng(plan.seed, Purpose::Init, trial, 0),
+            );
+            let opt = Optimizer::new(&plan.model, params, &mlp)?;
+            let meta = CheckpointMeta {
+                trial,
+                params: params.clone(),
+                layer_sizes: sizes.clone(),
+                virtual_epoch: 0,
+                examples_seen: 0,
+                steps: 0,
+                stream_pass: 0,
+                stream_pos: 0,
+                seconds: 0.0,
+                curve: vec![],
+            };
+            let stream = Stream::at(plan.seed, trial, data.train.rows, 0, 0);
+            (Net::new(dev.clone(), mlp, opt, data.task)?, stream, meta)
+        }
+        Some(c) => {
+            if c.meta.layer_sizes != sizes || &c.meta.params != params {
+                return Err(Error::Study(format!(
+                    "{}: the checkpoint belongs to other parameters",
+                    ckpt.dir.display()
+                )));
+            }
+            let mlp = Mlp::from_host(&dev, &sizes, &c.weights)?;
+            let mut opt = Optimizer::new(&plan.model, params, &mlp)?;
+            opt.restore(&mlp, &c.optimizer)?;
+            let stream = Stream::at(
+                plan.seed,
+                trial,
+                data.train.rows,
+                c.meta.stream_pass,
+                c.meta.stream_pos,
+            );
+            (Net::new(dev.clone(), mlp, opt, data.task)?, stream, c.meta)
+        }
+    };
+    let base_seconds = meta.seconds;
+    let seconds = |start: &Instant| base_seconds + start.elapsed().as_secs_f64();
+
+    // Validation inputs and targets never change: build them once.
+    let (mut val_x, mut val_y) = (Vec::new(), Vec::new());
+    data.fill(&data.val, 0..data.val.rows, &mut val_x, &mut val_y);
+    let (mut idx, mut x, mut y) = (Vec::new(), Vec::new(), Vec::new());
+
+    for k in meta.virtual_epoch + 1..=budget.virtual_epochs {
+        let mut loss_sum = 0.0f64;
+        for (i, rows) in budget.batches_in(k, batch).enumerate() {
+            stream.next_rows(rows, &mut idx);
+            data.fill(&data.train, idx.iter().copied(), &mut x, &mut y);
+            let loss = net.train_step(std::mem::take(&mut x), std::mem::take(&mut y), rows)?;
+            meta.steps += 1;
+            meta.examples_seen += rows as u64;
+            if !loss.is_finite() {
+                return Ok(TrialOutcome {
+                    status: Status::Failed,
+                    reason: Some(format!(
+                        "training loss became {loss} at step {} (virtual epoch {k})",
+                        meta.steps
+                    )),
+                    seconds: seconds(&start),
+                });
+            }
+            loss_sum += loss as f64 * rows as f64;
+            if i % 64 == 63 {
+                on(TrialEvent::Steps {
+                    examples_seen: meta.examples_seen,
+                })?;
+            }
+        }
+
+        let f = data.n_inputs();
+        let o = data.n_outputs();
+        let mut out = Vec::with_capacity(data.val.rows * o);
+        for lo in (0..data.val.rows).step_by(EVAL_CHUNK) {
+            let hi = (lo + EVAL_CHUNK).min(data.val.rows);
+            out.extend(net.predict(val_x[lo * f..hi * f].to_vec(), hi - lo));
+        }
+        let eval = evaluate(data.task, &out, &val_y, data.val.rows);
+        let row = CurveRow {
+            virtual_epoch: k,
+            examples_seen: meta.examples_seen,
+            steps: meta.steps,
+            train_loss: loss_sum / budget.examples_in(k) as f64,
+            val_loss: eval.loss,
+            metric: eval.metric,
+        };
+        if !eval.loss.is_finite() {
+            return Ok(TrialOutcome {
+                status: Status::Failed,
+                reason: Some(format!(
+                    "validation loss became {} at virtual epoch {k}",
+                    eval.loss
+                )),
+                seconds: seconds(&start),
+            });
+        }
+
+        meta.virtual_epoch = k;
+        (meta.stream_pass, meta.stream_pos) = stream.position();
+        meta.curve.push(row.clone());
+        meta.seconds = seconds(&start);
+        let c = Checkpoint {
+            meta: meta.clone(),
+            weights: net.mlp.to_host(),
+            optimizer: net.opt.to_host(&net.mlp),
+        };
+        ckpt.save(&c).map_err(|e| Error::io(&ckpt.path(k), e))?;
+        write_curve(ckpt, &meta.curve, data.task)?;
+        // The journal records the epoch only once its checkpoint is durable.
+        let flow = on(TrialEvent::Epoch {
+            row: &row,
+            seconds: meta.seconds,
+        })?;
+        if select_best(&meta.curve, plan.metric) == Some(meta.curve.len() - 1) {
+            ckpt.mark_best(k)
+                .map_err(|e| Error::io(&ckpt.best_path(), e))?;
+        }
+        ckpt.retain(k).map_err(|e| Error::io(&ckpt.dir, e))?;
+
+        if let Some(es) = &plan.early_stopping {
+            if k < budget.virtual_epochs && should_stop(&meta.curve, plan.metric, es) {
+                return Ok(TrialOutcome {
+                    status: Status::Stopped,
+                    reason: Some(format!("no improvement for {} virtual epochs", es.patience)),
+                    seconds: meta.seconds,
+                });
+            }
+        }
+        if flow == Flow::Stop && k < budget.virtual_epochs {
+            return Ok(TrialOutcome {
+                status: Status::Running,
+                reason: None,
+                seconds: meta.seconds,
+            });
+        }
+    }
+    Ok(TrialOutcome {
+        status: Status::Complete,
+        reason: None,
+        seconds: seconds(&start),
+    })
+}
+
+/// The name of the task's metric column: `rmse` or `accuracy`.
+pub fn task_metric_name(task: Task) -> &'static str {
+    match task {
+        Task::Regression => "rmse",
+        Task::Classification => "accuracy",
+    }
+}
+
+/// Writes `curve.csv` of the trial (atomically; it is rewritten at every virtual epoch).
+pub fn write_curve(ckpt: &Checkpointer, curve: &[CurveRow], task: Task) -> Result<()> {
+    let path = ckpt.dir.join("curve.csv");
+    crate::checkpoint::write_atomic_with(&path, |f| {
+        let mut w = csv::Writer::from_writer(f);
+        w.write_record([
+            "virtual_epoch",
+            "examples_seen",
+            "steps",
+            "train_loss",
+            "val_loss",
+            task_metric_name(task),
+        ])?;
+        for r in curve {
+            w.write_record([
+                r.virtual_epoch.to_string(),
+                r.examples_seen.to_string(),
+                r.steps.to_string(),
+                r.train_loss.to_string(),
+                r.val_loss.to_string(),
+                r.metric.to_string(),
+            ])?;
+        }
+        w.flush()
+    })
+    .map_err(|e| Error::io(&path, e))
+}
