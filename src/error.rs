@@ -21,19 +21,19 @@ pub enum Error {
         msg: String,
     },
     /// A file the user named cannot be read.
-    #[error("{file}: cannot read: {source}")]
+    #[error("{file}: cannot read: {err}")]
     Read {
         file: PathBuf,
-        source: std::io::Error,
+        err: std::io::Error,
     },
     /// The study on disk cannot be used as asked (in use, changed spec, damaged journal).
     #[error("{0}")]
     Study(String),
     /// An I/O failure while writing the study's own files. Not the user's fault.
-    #[error("{file}: {source}")]
+    #[error("{file}: {err}")]
     Io {
         file: PathBuf,
-        source: std::io::Error,
+        err: std::io::Error,
     },
     /// A failure inside the numeric backend.
     #[error("backend: {0}")]
@@ -61,10 +61,10 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(file: &std::path::Path, source: std::io::Error) -> Self {
+    pub(crate) fn io(file: &std::path::Path, err: std::io::Error) -> Self {
         Error::Io {
             file: file.to_path_buf(),
-            source,
+            err,
         }
     }
 }

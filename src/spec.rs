@@ -168,9 +168,9 @@ fn default_virtual_epochs() -> u64 {
 impl StudySpec {
     /// Reads and parses the spec; errors name the file and the JSON path.
     pub fn from_file(file: &Path) -> Result<(StudySpec, String)> {
-        let text = std::fs::read_to_string(file).map_err(|source| Error::Read {
+        let text = std::fs::read_to_string(file).map_err(|err| Error::Read {
             file: file.to_path_buf(),
-            source,
+            err,
         })?;
         let spec = Self::from_str(file, &text)?;
         Ok((spec, text))

@@ -17,9 +17,9 @@ pub struct Table {
 impl Table {
     /// Reads `file`.
     pub fn read(file: &Path) -> Result<Table> {
-        let f = std::fs::File::open(file).map_err(|source| Error::Read {
+        let f = std::fs::File::open(file).map_err(|err| Error::Read {
             file: file.to_path_buf(),
-            source,
+            err,
         })?;
         Table::parse(file, std::io::BufReader::new(f))
     }

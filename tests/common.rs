@@ -1,0 +1,94 @@
+//! Helpers shared by the integration tests: a tiny study in a temp dir, run with the built binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn wine() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/data/winequality-red.csv")
+}
+
+pub fn digits() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/data/digits.csv")
+}
+
+/// A small regression study on the wine data: 6 random trials, 4 virtual epochs.
+pub fn tiny_spec(parallel: usize) -> serde_json::Value {
+    serde_json::json!({
+        "name": "tiny",
+        "seed": 3,
+        "data": { "path": wine(), "target": "quality", "task": "regression" },
+        "model": { "hidden": [16] },
+        "budget": { "total_examples": 3000, "virtual_epochs": 4 },
+        "search": {
+            "method": "random",
+            "trials": 6,
+            "parallel": parallel,
+            "space": {
+                "batch_size": [7, 32, 100],
+                "learning_rate": { "low": 1e-3, "high": 3e-2, "log": true }
+            }
+        }
+    })
+}
+
+/// Writes `spec` as `study.json` in `dir` and returns its path.
+pub fn write_spec(dir: &Path, spec: &serde_json::Value) -> PathBuf {
+    let p = dir.join("study.json");
+    std::fs::write(&p, serde_json::to_string_pretty(spec).unwrap()).unwrap();
+    p
+}
+
+pub fn tune(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tune")).args(args).output().expect("tune runs")
+}
+
+pub fn run(spec: &Path) -> Output {
+    tune(&["-q".as_ref(), spec.as_os_str()])
+}
+
+/// Panics with both streams when the command failed.
+pub fn ok(out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "tune failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The CSV at `path` as a header and rows of strings.
+pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header = r.headers().unwrap().iter().map(String::from).collect();
+    let rows = r.records().map(|x| x.unwrap().iter().map(String::from).collect()).collect();
+    (header, rows)
+}
+
+/// The leaderboard's columns `names`, by trial number.
+pub fn columns(path: &Path, names: &[&str]) -> Vec<Vec<String>> {
+    let (h, mut rows) = read_csv(path);
+    let idx: Vec<usize> = names.iter().map(|n| h.iter().position(|c| c == n).unwrap_or_else(|| panic!("no column {n} in {h:?}"))).collect();
+    let trial = h.iter().position(|c| c == "trial").unwrap();
+    rows.sort_by_key(|r| r[trial].parse::<u64>().unwrap());
+    rows.iter().map(|r| idx.iter().map(|&i| r[i].clone()).collect()).collect()
+}
+
+/// Files whose name ends in `.tmp` anywhere under `dir`.
+pub fn temp_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(".tmp") {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
