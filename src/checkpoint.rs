@@ -250,8 +250,18 @@ impl Checkpointer {
 
     /// Saves the checkpoint of its virtual epoch atomically.
     pub fn save(&self, ckpt: &Checkpoint) -> io::Result<PathBuf> {
+        self.save_with(ckpt, |f, bytes| f.write_all(bytes))
+    }
+
+    /// [`Checkpointer::save`] with the bytes written by `write` (tests inject I/O errors here).
+    pub fn save_with(
+        &self,
+        ckpt: &Checkpoint,
+        write: impl FnOnce(&mut fs::File, &[u8]) -> io::Result<()>,
+    ) -> io::Result<PathBuf> {
         let path = self.path(ckpt.meta.virtual_epoch);
-        write_atomic(&path, &ckpt.to_bytes())?;
+        let bytes = ckpt.to_bytes();
+        write_atomic_with(&path, |f| write(f, &bytes))?;
         Ok(path)
     }
 

@@ -22,19 +22,13 @@ pub enum Error {
     },
     /// A file the user named cannot be read.
     #[error("{file}: cannot read: {err}")]
-    Read {
-        file: PathBuf,
-        err: std::io::Error,
-    },
+    Read { file: PathBuf, err: std::io::Error },
     /// The study on disk cannot be used as asked (in use, changed spec, damaged journal).
     #[error("{0}")]
     Study(String),
     /// An I/O failure while writing the study's own files. Not the user's fault.
     #[error("{file}: {err}")]
-    Io {
-        file: PathBuf,
-        err: std::io::Error,
-    },
+    Io { file: PathBuf, err: std::io::Error },
     /// A failure inside the numeric backend.
     #[error("backend: {0}")]
     Backend(String),

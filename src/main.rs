@@ -46,12 +46,20 @@ struct RunArgs {
     /// No progress bars.
     #[arg(long, short)]
     quiet: bool,
+    /// Stop cleanly (as on Ctrl-C) after this many virtual epochs have been checkpointed.
+    #[arg(long, value_name = "N")]
+    stop_after_epochs: Option<u64>,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run or resume a study (the default).
     Run(RunArgs),
+    /// Trials done, running and failed; the best so far; the budget each trial has used.
+    Status {
+        #[command(flatten)]
+        study: StudyArgs,
+    },
     /// Print the leaderboard again, or export it, without training.
     Leaderboard {
         #[command(flatten)]
@@ -98,6 +106,12 @@ fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         None => run_study(cli.run),
         Some(Command::Run(args)) => run_study(args),
+        Some(Command::Status { study }) => {
+            let plan = load(&study, None, None)?;
+            let history = study::read_history(&plan)?;
+            print!("{}", study::status(&plan, &history));
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Leaderboard { study, csv }) => {
             let plan = load(&study, None, None)?;
             let history = study::read_history(&plan)?;
@@ -137,6 +151,7 @@ fn run_study(args: RunArgs) -> anyhow::Result<ExitCode> {
         &RunOptions {
             restart: args.restart,
             progress: !args.quiet,
+            stop_after_epochs: args.stop_after_epochs,
         },
         &stop,
     )?;

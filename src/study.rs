@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub restart: bool,
     /// Draw progress bars (indicatif hides them anyway when stderr is not a terminal).
     pub progress: bool,
+    /// Stop (as on Ctrl-C) once this many virtual epochs have been checkpointed in this run.
+    pub stop_after_epochs: Option<u64>,
 }
 
 /// How the run ended.
@@ -107,6 +109,8 @@ struct Shared {
     queue: VecDeque<Option<u64>>,
     next_trial: u64,
     failed: Option<Error>,
+    /// Virtual epochs checkpointed in this run.
+    epochs: u64,
 }
 
 /// Runs (or resumes) the study. `stop` asks it to finish the checkpoints being written and return.
@@ -207,6 +211,7 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
         queue,
         next_trial,
         failed: None,
+        epochs: 0,
     });
     std::thread::scope(|scope| {
         for _ in 0..workers {
@@ -214,6 +219,7 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
                 let r = match plan.device {
                     DeviceKind::Cpu => worker(
                         plan,
+                        opts,
                         &shared,
                         stop,
                         &bars,
@@ -222,7 +228,7 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
                     ),
                     #[cfg(feature = "cuda")]
                     DeviceKind::Cuda(i) => match dfdx::tensor::Cuda::try_build(i, plan.seed) {
-                        Ok(_) => worker(plan, &shared, stop, &bars, &study_bar, || {
+                        Ok(_) => worker(plan, opts, &shared, stop, &bars, &study_bar, || {
                             dfdx::tensor::Cuda::try_build(i, plan.seed).expect("built once already")
                         }),
                         Err(e) => Err(Error::Study(format!("cannot open CUDA device {i}: {e:?}"))),
@@ -261,6 +267,7 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
 
 fn worker<D: Backend>(
     plan: &StudyPlan,
+    opts: &RunOptions,
     shared: &Mutex<Shared>,
     stop: &AtomicBool,
     bars: &MultiProgress,
@@ -348,6 +355,10 @@ fn worker<D: Backend>(
                     let mut s = shared.lock().unwrap();
                     s.journal.append(&e)?;
                     s.history.apply(&e);
+                    s.epochs += 1;
+                    if opts.stop_after_epochs.is_some_and(|n| s.epochs >= n) {
+                        stop.store(true, Ordering::SeqCst);
+                    }
                 }
             }
             Ok(if stop.load(Ordering::SeqCst) {
@@ -382,4 +393,44 @@ pub fn describe(params: &Params) -> String {
         .map(|(k, v)| format!("{k}={}", leaderboard::short(v.as_f64())))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The `tune status` text: counts by status, the best trial so far, and each trial's use of its budget.
+pub fn status(plan: &StudyPlan, history: &History) -> String {
+    let count = |st: Status| history.trials.values().filter(|t| t.status == st).count();
+    let mut out = format!(
+        "study {}: {} of {} trials started; {} complete, {} stopped early, {} failed, {} running or interrupted\n",
+        plan.name,
+        history.trials.len(),
+        plan.trials,
+        count(Status::Complete),
+        count(Status::Stopped),
+        count(Status::Failed),
+        count(Status::Running)
+    );
+    let rows = leaderboard::rows(plan, history);
+    if let Some(best) = rows.first().filter(|r| !r.best.is_nan()) {
+        out += &format!(
+            "best so far: trial {} with {} = {} at virtual epoch {} ({})\n",
+            best.trial,
+            plan.metric.kind.name(),
+            leaderboard::short(best.best),
+            best.best_virtual_epoch.unwrap_or(0),
+            describe(&history.trials[&best.trial].params)
+        );
+    }
+    let total = plan.budget.total_examples;
+    for t in history.trials.values() {
+        let seen = t.curve.last().map_or(0, |r| r.examples_seen);
+        out += &format!(
+            "  trial {:>3}  {:<8}  {:>6.1}% of the budget ({seen}/{total} examples, virtual epoch {}/{})  {}\n",
+            t.trial,
+            t.status.as_str(),
+            100.0 * seen as f64 / total as f64,
+            t.curve.last().map_or(0, |r| r.virtual_epoch),
+            plan.budget.virtual_epochs,
+            describe(&t.params)
+        );
+    }
+    out
 }

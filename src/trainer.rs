@@ -116,6 +116,19 @@ pub fn run_trial<D: Backend>(
             (Net::new(dev.clone(), mlp, opt, data.task)?, stream, c.meta)
         }
     };
+    // A trial whose end was not journalled before a crash ends again exactly where it ended.
+    if let Some(es) = &plan.early_stopping {
+        if meta.virtual_epoch > 0
+            && meta.virtual_epoch < budget.virtual_epochs
+            && should_stop(&meta.curve, plan.metric, es)
+        {
+            return Ok(TrialOutcome {
+                status: Status::Stopped,
+                reason: Some(format!("no improvement for {} virtual epochs", es.patience)),
+                seconds: meta.seconds,
+            });
+        }
+    }
     let base_seconds = meta.seconds;
     let seconds = |start: &Instant| base_seconds + start.elapsed().as_secs_f64();
 

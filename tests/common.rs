@@ -40,7 +40,10 @@ pub fn write_spec(dir: &Path, spec: &serde_json::Value) -> PathBuf {
 }
 
 pub fn tune(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tune")).args(args).output().expect("tune runs")
+    Command::new(env!("CARGO_BIN_EXE_tune"))
+        .args(args)
+        .output()
+        .expect("tune runs")
 }
 
 pub fn run(spec: &Path) -> Output {
@@ -63,17 +66,29 @@ pub fn ok(out: Output) -> Output {
 pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let header = r.headers().unwrap().iter().map(String::from).collect();
-    let rows = r.records().map(|x| x.unwrap().iter().map(String::from).collect()).collect();
+    let rows = r
+        .records()
+        .map(|x| x.unwrap().iter().map(String::from).collect())
+        .collect();
     (header, rows)
 }
 
 /// The leaderboard's columns `names`, by trial number.
 pub fn columns(path: &Path, names: &[&str]) -> Vec<Vec<String>> {
     let (h, mut rows) = read_csv(path);
-    let idx: Vec<usize> = names.iter().map(|n| h.iter().position(|c| c == n).unwrap_or_else(|| panic!("no column {n} in {h:?}"))).collect();
+    let idx: Vec<usize> = names
+        .iter()
+        .map(|n| {
+            h.iter()
+                .position(|c| c == n)
+                .unwrap_or_else(|| panic!("no column {n} in {h:?}"))
+        })
+        .collect();
     let trial = h.iter().position(|c| c == "trial").unwrap();
     rows.sort_by_key(|r| r[trial].parse::<u64>().unwrap());
-    rows.iter().map(|r| idx.iter().map(|&i| r[i].clone()).collect()).collect()
+    rows.iter()
+        .map(|r| idx.iter().map(|&i| r[i].clone()).collect())
+        .collect()
 }
 
 /// Files whose name ends in `.tmp` anywhere under `dir`.

@@ -15,7 +15,10 @@ fn refused(dir: &std::path::Path, spec_text: &str) -> String {
     assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
     assert!(!dir.join("runs").exists(), "a refused study wrote files");
     assert_eq!(stderr.lines().count(), 1, "one sentence: {stderr}");
-    stderr.trim_end().replace(&spec.display().to_string(), "SPEC").replace(&dir.display().to_string(), "DIR")
+    stderr
+        .trim_end()
+        .replace(&spec.display().to_string(), "SPEC")
+        .replace(&dir.display().to_string(), "DIR")
 }
 
 fn with(path: &[&str], value: serde_json::Value) -> String {

@@ -3,7 +3,16 @@
 mod common;
 use common::*;
 
-const METRICS: &[&str] = &["batch_size", "learning_rate", "steps", "examples_seen", "best_virtual_epoch", "best_val_loss", "final_val_loss", "status"];
+const METRICS: &[&str] = &[
+    "batch_size",
+    "learning_rate",
+    "steps",
+    "examples_seen",
+    "best_virtual_epoch",
+    "best_val_loss",
+    "final_val_loss",
+    "status",
+];
 
 #[test]
 fn a_tiny_study_writes_leaderboard_curves_and_checkpoints() {
@@ -11,13 +20,29 @@ fn a_tiny_study_writes_leaderboard_curves_and_checkpoints() {
     let spec = write_spec(dir.path(), &tiny_spec(2));
     let out = ok(run(&spec));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("best_val_loss"), "no table printed:\n{stdout}");
+    assert!(
+        stdout.contains("best_val_loss"),
+        "no table printed:\n{stdout}"
+    );
 
     let study = dir.path().join("runs/tiny");
     let (header, rows) = read_csv(&study.join("leaderboard.csv"));
     assert_eq!(
         header,
-        ["rank", "trial", "status", "batch_size", "learning_rate", "steps", "examples_seen", "best_virtual_epoch", "best_val_loss", "final_val_loss", "seconds", "reason"]
+        [
+            "rank",
+            "trial",
+            "status",
+            "batch_size",
+            "learning_rate",
+            "steps",
+            "examples_seen",
+            "best_virtual_epoch",
+            "best_val_loss",
+            "final_val_loss",
+            "seconds",
+            "reason"
+        ]
     );
     assert_eq!(rows.len(), 6);
     let mut last_best = f64::NEG_INFINITY;
@@ -27,14 +52,28 @@ fn a_tiny_study_writes_leaderboard_curves_and_checkpoints() {
         assert_eq!(r[6], "3000", "every trial sees exactly the budget: {r:?}");
         let batch: u64 = r[3].parse().unwrap();
         // 4 virtual epochs of 750 examples each: ceil(750 / batch) steps each.
-        assert_eq!(r[5].parse::<u64>().unwrap(), 4 * 750u64.div_ceil(batch), "{r:?}");
+        assert_eq!(
+            r[5].parse::<u64>().unwrap(),
+            4 * 750u64.div_ceil(batch),
+            "{r:?}"
+        );
         let best: f64 = r[8].parse().unwrap();
         assert!(best >= last_best, "sorted best first");
         last_best = best;
 
         let trial = study.join("trials").join(&r[1]);
         let (ch, curve) = read_csv(&trial.join("curve.csv"));
-        assert_eq!(ch, ["virtual_epoch", "examples_seen", "steps", "train_loss", "val_loss", "rmse"]);
+        assert_eq!(
+            ch,
+            [
+                "virtual_epoch",
+                "examples_seen",
+                "steps",
+                "train_loss",
+                "val_loss",
+                "rmse"
+            ]
+        );
         assert_eq!(curve.len(), 4, "one curve row per virtual epoch");
         let seen: Vec<&str> = curve.iter().map(|c| c[1].as_str()).collect();
         assert_eq!(seen, ["750", "1500", "2250", "3000"]);
@@ -42,17 +81,35 @@ fn a_tiny_study_writes_leaderboard_curves_and_checkpoints() {
         let vals: Vec<f64> = curve.iter().map(|c| c[4].parse().unwrap()).collect();
         let min = vals.iter().cloned().fold(f64::INFINITY, f64::min);
         assert_eq!(best, min);
-        assert_eq!(r[7], (vals.iter().position(|&v| v == min).unwrap() + 1).to_string());
+        assert_eq!(
+            r[7],
+            (vals.iter().position(|&v| v == min).unwrap() + 1).to_string()
+        );
         assert!(trial.join("best.safetensors").exists());
-        assert!(trial.join("ckpt-0004.safetensors").exists(), "the last checkpoint is kept");
-        let ckpts = std::fs::read_dir(&trial).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("ckpt-")).count();
-        assert_eq!(ckpts, 1, "default retention keeps only the last checkpoint besides best.safetensors");
+        assert!(
+            trial.join("ckpt-0004.safetensors").exists(),
+            "the last checkpoint is kept"
+        );
+        let ckpts = std::fs::read_dir(&trial)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("ckpt-"))
+            .count();
+        assert_eq!(
+            ckpts, 1,
+            "default retention keeps only the last checkpoint besides best.safetensors"
+        );
     }
     assert!(temp_files(&study).is_empty());
 
     // `tune leaderboard` prints and exports it again without training.
     let csv = dir.path().join("again.csv");
-    ok(tune(&["leaderboard".as_ref(), spec.as_os_str(), "--csv".as_ref(), csv.as_os_str()]));
+    ok(tune(&[
+        "leaderboard".as_ref(),
+        spec.as_os_str(),
+        "--csv".as_ref(),
+        csv.as_os_str(),
+    ]));
     assert_eq!(read_csv(&csv), read_csv(&study.join("leaderboard.csv")));
 }
 
@@ -63,7 +120,10 @@ fn parallel_1_and_2_give_identical_metrics() {
         let dir = tempfile::tempdir().unwrap();
         let spec = write_spec(dir.path(), &tiny_spec(parallel));
         ok(run(&spec));
-        results.push(columns(&dir.path().join("runs/tiny/leaderboard.csv"), METRICS));
+        results.push(columns(
+            &dir.path().join("runs/tiny/leaderboard.csv"),
+            METRICS,
+        ));
     }
     assert_eq!(results[0], results[1]);
 }
@@ -73,7 +133,9 @@ fn a_classification_study_with_string_labels_and_early_stopping() {
     let dir = tempfile::tempdir().unwrap();
     // Digits with the label spelled out, to check string classes end to end.
     let (h, rows) = read_csv(&digits());
-    let names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
+    let names = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    ];
     let mut w = csv::Writer::from_path(dir.path().join("d.csv")).unwrap();
     w.write_record(&h).unwrap();
     for r in rows.iter().take(600) {
@@ -94,7 +156,10 @@ fn a_classification_study_with_string_labels_and_early_stopping() {
     });
     let spec = write_spec(dir.path(), &spec);
     ok(run(&spec));
-    let rows = columns(&dir.path().join("runs/d/leaderboard.csv"), &["status", "best_accuracy", "learning_rate", "examples_seen"]);
+    let rows = columns(
+        &dir.path().join("runs/d/leaderboard.csv"),
+        &["status", "best_accuracy", "learning_rate", "examples_seen"],
+    );
     assert_eq!(rows.len(), 4);
     for r in &rows {
         let acc: f64 = r[1].parse().unwrap_or(f64::NAN);
@@ -102,7 +167,10 @@ fn a_classification_study_with_string_labels_and_early_stopping() {
             assert!(acc > 0.8, "a sane learning rate learns the digits: {r:?}");
         }
         if r[0] == "stopped" {
-            assert!(r[3].parse::<u64>().unwrap() < 3840, "a stopped trial ends early: {r:?}");
+            assert!(
+                r[3].parse::<u64>().unwrap() < 3840,
+                "a stopped trial ends early: {r:?}"
+            );
         }
     }
     let (ch, _) = read_csv(&dir.path().join("runs/d/trials/0/curve.csv"));
@@ -119,7 +187,10 @@ fn a_diverging_trial_fails_and_the_study_goes_on() {
     });
     let spec = write_spec(dir.path(), &spec);
     ok(run(&spec));
-    let rows = columns(&dir.path().join("runs/tiny/leaderboard.csv"), &["status", "reason", "best_val_loss"]);
+    let rows = columns(
+        &dir.path().join("runs/tiny/leaderboard.csv"),
+        &["status", "reason", "best_val_loss"],
+    );
     assert_eq!(rows[0][0], "complete");
     assert_eq!(rows[1][0], "failed", "{rows:?}");
     assert!(rows[1][1].contains("loss became"), "{rows:?}");
