@@ -62,7 +62,7 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
+    use rand::{Rng, SeedableRng};
 
     #[test]
     fn wine_example() {
@@ -89,42 +89,65 @@ mod tests {
         assert_eq!(b.boundary(2), 5);
     }
 
-    proptest! {
-        #[test]
-        fn every_trial_sees_exactly_the_budget(
-            total in 1u64..5_000_000,
-            v_frac in 0.0f64..1.0,
-            batch in 1usize..5_000,
-        ) {
-            let v = ((v_frac * total.min(500) as f64) as u32).max(1);
-            let b = Budget { total_examples: total, virtual_epochs: v };
-            prop_assert_eq!(b.boundary(0), 0);
-            prop_assert_eq!(b.boundary(v), total);
-            let mut seen = 0u64;
-            let mut steps = 0u64;
-            for k in 1..=v {
-                // Each boundary is round(k × total / V), within half an example of the exact split.
-                let exact = k as f64 * total as f64 / v as f64;
-                prop_assert!((b.boundary(k) as f64 - exact).abs() <= 0.5 + 1e-9);
-                prop_assert!(b.examples_in(k) >= 1, "virtual epoch {} is empty", k);
-                let sizes: Vec<usize> = b.batches_in(k, batch).collect();
-                prop_assert_eq!(sizes.len() as u64, b.steps_in(k, batch));
-                // Full batches, except the last one before the boundary.
-                for s in &sizes[..sizes.len() - 1] {
-                    prop_assert_eq!(*s, batch);
-                }
-                let last = *sizes.last().unwrap();
-                prop_assert!(last >= 1 && last <= batch);
-                seen += sizes.iter().map(|&s| s as u64).sum::<u64>();
-                steps += sizes.len() as u64;
-                prop_assert_eq!(seen, b.boundary(k));
-                prop_assert_eq!(steps, b.steps_until(k, batch));
-            }
-            prop_assert_eq!(seen, total);
-            prop_assert_eq!(steps, b.total_steps(batch));
-            // No more steps than one per example, no fewer than the budget needs at this batch size.
-            prop_assert!(steps >= total.div_ceil(batch as u64));
-            prop_assert!(steps <= total.div_ceil(batch as u64) + v as u64);
+    /// The budget rules, checked over many random budgets, virtual-epoch counts and batch sizes.
+    #[test]
+    fn every_trial_sees_exactly_the_budget() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2024);
+        for case in 0..3000 {
+            let total: u64 = if case % 3 == 0 {
+                rng.gen_range(1..200)
+            } else {
+                rng.gen_range(1..5_000_000)
+            };
+            let v = rng.gen_range(1..=total.min(500)) as u32;
+            let batch: usize = if case % 2 == 0 {
+                rng.gen_range(1..64)
+            } else {
+                rng.gen_range(1..5_000)
+            };
+            check(
+                Budget {
+                    total_examples: total,
+                    virtual_epochs: v,
+                },
+                batch,
+            );
         }
+    }
+
+    fn check(b: Budget, batch: usize) {
+        let (total, v) = (b.total_examples, b.virtual_epochs);
+        let ctx = format!("{b:?}, batch {batch}");
+        assert_eq!(b.boundary(0), 0, "{ctx}");
+        assert_eq!(b.boundary(v), total, "{ctx}");
+        let mut seen = 0u64;
+        let mut steps = 0u64;
+        for k in 1..=v {
+            // Each boundary is round(k × total / V), within half an example of the exact split.
+            let exact = k as f64 * total as f64 / v as f64;
+            assert!(
+                (b.boundary(k) as f64 - exact).abs() <= 0.5 + 1e-9,
+                "{ctx}, k {k}"
+            );
+            assert!(b.examples_in(k) >= 1, "virtual epoch {k} is empty: {ctx}");
+            let sizes: Vec<usize> = b.batches_in(k, batch).collect();
+            assert_eq!(sizes.len() as u64, b.steps_in(k, batch), "{ctx}");
+            // Full batches, except the last one before the boundary.
+            assert!(
+                sizes[..sizes.len() - 1].iter().all(|&s| s == batch),
+                "{ctx}, k {k}"
+            );
+            let last = *sizes.last().unwrap();
+            assert!(last >= 1 && last <= batch, "{ctx}");
+            seen += sizes.iter().map(|&s| s as u64).sum::<u64>();
+            steps += sizes.len() as u64;
+            assert_eq!(seen, b.boundary(k), "{ctx}");
+            assert_eq!(steps, b.steps_until(k, batch), "{ctx}");
+        }
+        assert_eq!(seen, total, "{ctx}");
+        assert_eq!(steps, b.total_steps(batch), "{ctx}");
+        // No fewer steps than the budget needs at this batch size, at most one partial batch per epoch more.
+        assert!(steps >= total.div_ceil(batch as u64), "{ctx}");
+        assert!(steps <= total.div_ceil(batch as u64) + v as u64, "{ctx}");
     }
 }

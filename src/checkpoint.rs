@@ -399,7 +399,7 @@ mod tests {
 
     #[test]
     fn a_failed_write_leaves_the_old_file() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::testutil::TempDir::new();
         let p = dir.path().join("f");
         write_atomic(&p, b"old").unwrap();
         let err = write_atomic_with(&p, |f| {

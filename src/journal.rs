@@ -333,7 +333,7 @@ mod tests {
 
     #[test]
     fn nan_survives_the_journal() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::testutil::TempDir::new();
         let (p, _) = write(dir.path());
         let (h, _, torn) = replay(&p).unwrap();
         assert!(!torn);
@@ -345,7 +345,7 @@ mod tests {
 
     #[test]
     fn a_torn_last_record_is_cut_at_every_offset() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::testutil::TempDir::new();
         let (p, ends) = write(dir.path());
         let full = fs::read(&p).unwrap();
         let start = ends[ends.len() - 2] as usize;
@@ -364,7 +364,7 @@ mod tests {
 
     #[test]
     fn damage_before_the_end_names_the_offset() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::testutil::TempDir::new();
         let (p, ends) = write(dir.path());
         let mut buf = fs::read(&p).unwrap();
         let at = ends[0] as usize + 20;
@@ -376,7 +376,7 @@ mod tests {
 
     #[test]
     fn a_second_lock_names_the_holder() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::testutil::TempDir::new();
         let _held = StudyLock::acquire(dir.path()).unwrap();
         let err = StudyLock::acquire(dir.path()).err().unwrap().to_string();
         assert!(

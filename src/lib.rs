@@ -17,3 +17,29 @@ pub mod leaderboard;
 pub mod sampler;
 pub mod study;
 pub mod trainer;
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    /// A fresh folder under the system temp dir, removed on drop.
+    pub struct TempDir(std::path::PathBuf);
+
+    impl TempDir {
+        pub fn new() -> TempDir {
+            static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let p = std::env::temp_dir().join(format!("tune-unit-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+        pub fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

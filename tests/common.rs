@@ -12,6 +12,31 @@ pub fn digits() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/data/digits.csv")
 }
 
+/// A fresh folder under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A new temp folder, unique within this test process.
+pub fn tempdir() -> TempDir {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let p = std::env::temp_dir().join(format!("tune-test-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).unwrap();
+    TempDir(p)
+}
+
 /// A small regression study on the wine data: 6 random trials, 4 virtual epochs.
 pub fn tiny_spec(parallel: usize) -> serde_json::Value {
     serde_json::json!({

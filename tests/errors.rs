@@ -64,7 +64,7 @@ fn golden_spec_errors() {
     ];
     let wine = wine().display().to_string();
     for (text, want) in cases {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempdir();
         let got = refused(dir.path(), &text).replace(&wine, "WINE");
         assert_eq!(got, want, "\nspec:\n{text}");
     }
@@ -72,7 +72,7 @@ fn golden_spec_errors() {
 
 /// Writes `csv` beside a spec that reads it, and returns tune's refusal.
 fn refused_csv(csv: &str, task: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     std::fs::write(dir.path().join("d.csv"), csv).unwrap();
     let mut spec = tiny_spec(1);
     spec["data"] = json!({ "path": "d.csv", "target": "y", "task": task });

@@ -38,13 +38,13 @@ fn last_checkpoint(study: &Path, trial: u64) -> Checkpoint {
 
 #[test]
 fn stopping_after_every_virtual_epoch_resumes_bit_identically() {
-    let reference = tempfile::tempdir().unwrap();
+    let reference = tempdir();
     ok(run(&write_spec(reference.path(), &one_trial(1))));
     let want = last_checkpoint(&reference.path().join("runs/tiny"), 0);
     assert_eq!(want.meta.virtual_epoch, 6);
 
     for k in 1..6u64 {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempdir();
         let spec = write_spec(dir.path(), &one_trial(1));
         let out = tune(&[
             "-q".as_ref(),
@@ -111,11 +111,11 @@ fn sigkill_at_random_moments_then_resume_gives_the_same_leaderboard() {
     spec["search"]["space"]["batch_size"] = serde_json::json!([4, 8]);
     spec["search"]["trials"] = serde_json::json!(4);
 
-    let reference = tempfile::tempdir().unwrap();
+    let reference = tempdir();
     ok(run(&write_spec(reference.path(), &spec)));
     let want = columns(&reference.path().join("runs/tiny/leaderboard.csv"), METRICS);
 
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let spec_path = write_spec(dir.path(), &spec);
     let study = dir.path().join("runs/tiny");
     let mut done = 0;
@@ -159,7 +159,7 @@ fn sigkill_at_random_moments_then_resume_gives_the_same_leaderboard() {
 
 #[test]
 fn a_torn_journal_resumes_and_a_damaged_one_names_the_offset() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let spec = write_spec(dir.path(), &one_trial(1));
     ok(run(&spec));
     let study = dir.path().join("runs/tiny");
@@ -201,7 +201,7 @@ fn a_torn_journal_resumes_and_a_damaged_one_names_the_offset() {
 
 #[test]
 fn a_checkpoint_write_that_fails_midway_leaves_the_previous_one() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let spec = write_spec(dir.path(), &one_trial(2));
     let out = tune(&[
         "-q".as_ref(),
@@ -233,7 +233,7 @@ fn a_checkpoint_write_that_fails_midway_leaves_the_previous_one() {
 
     // The study resumes from it and ends as an uninterrupted one.
     ok(run(&spec));
-    let reference = tempfile::tempdir().unwrap();
+    let reference = tempdir();
     ok(run(&write_spec(reference.path(), &one_trial(2))));
     assert_eq!(
         columns(&study.join("leaderboard.csv"), METRICS),
@@ -243,7 +243,7 @@ fn a_checkpoint_write_that_fails_midway_leaves_the_previous_one() {
 
 #[test]
 fn spec_drift_is_refused_and_more_trials_continue() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let mut spec = tiny_spec(2);
     let path = write_spec(dir.path(), &spec);
     ok(run(&path));
@@ -287,7 +287,7 @@ fn spec_drift_is_refused_and_more_trials_continue() {
 
 #[test]
 fn a_second_tune_on_a_running_study_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let mut spec = tiny_spec(1);
     spec["budget"]["total_examples"] = serde_json::json!(2_000_000);
     let path = write_spec(dir.path(), &spec);
@@ -314,7 +314,7 @@ fn a_second_tune_on_a_running_study_is_refused() {
 
 #[test]
 fn ctrl_c_stops_cleanly_and_resumes() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let mut spec = tiny_spec(2);
     spec["budget"] = serde_json::json!({ "total_examples": 400000, "virtual_epochs": 40 });
     spec["search"]["space"]["batch_size"] = serde_json::json!([8]);

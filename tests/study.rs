@@ -16,7 +16,7 @@ const METRICS: &[&str] = &[
 
 #[test]
 fn a_tiny_study_writes_leaderboard_curves_and_checkpoints() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let spec = write_spec(dir.path(), &tiny_spec(2));
     let out = ok(run(&spec));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -117,7 +117,7 @@ fn a_tiny_study_writes_leaderboard_curves_and_checkpoints() {
 fn parallel_1_and_2_give_identical_metrics() {
     let mut results = vec![];
     for parallel in [1, 2] {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempdir();
         let spec = write_spec(dir.path(), &tiny_spec(parallel));
         ok(run(&spec));
         results.push(columns(
@@ -130,7 +130,7 @@ fn parallel_1_and_2_give_identical_metrics() {
 
 #[test]
 fn a_classification_study_with_string_labels_and_early_stopping() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     // Digits with the label spelled out, to check string classes end to end.
     let (h, rows) = read_csv(&digits());
     let names = [
@@ -179,7 +179,7 @@ fn a_classification_study_with_string_labels_and_early_stopping() {
 
 #[test]
 fn a_diverging_trial_fails_and_the_study_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let mut spec = tiny_spec(1);
     spec["search"] = serde_json::json!({
         "method": "grid",

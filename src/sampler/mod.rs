@@ -7,9 +7,11 @@ use crate::space::Params;
 #[cfg(test)]
 use crate::space::SearchSpace;
 
+pub mod gp;
 mod grid;
 mod random;
 
+pub use gp::GpSampler;
 pub use grid::GridSampler;
 pub use random::RandomSampler;
 

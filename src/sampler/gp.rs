@@ -1,0 +1,463 @@
+//! Bayesian search: a Gaussian-process surrogate (egobox) asked with the whole history of finished
+//! trials. Parameters are encoded for the GP (log scales in log10, lists and integers as ordinal
+//! values) and decoded back exactly, never outside the space. Running trials are "constant liars":
+//! they enter the history with the best value seen so far, so parallel suggestions do not crowd them.
+//! Anything the GP cannot handle (too few distinct points, a constant objective, a failed fit, a
+//! duplicate suggestion) falls back to a seeded random draw with a warning.
+
+use egobox_ego::{EgorServiceBuilder, InfillStrategy, XType};
+use ndarray::{Array2, ArrayView1};
+
+use super::Sampler;
+use crate::checkpoint::select_best;
+use crate::journal::{History, Status};
+use crate::plan::{Goal, Metric};
+use crate::seed::{self, Purpose};
+use crate::space::{Domain, Kind, Param, Params, SearchSpace, Value};
+
+/// How one parameter appears to the GP.
+#[derive(Clone, Debug, PartialEq)]
+enum Code {
+    /// A continuous range, in log10 when `log`.
+    Float { low: f64, high: f64, log: bool },
+    /// Ordered values the GP sees as `coords` (log10 of the values, or their rank for a list) and
+    /// that decode to `values`.
+    Ord { coords: Vec<f64>, values: Vec<f64> },
+}
+
+/// The encoding of a whole space: one coordinate per parameter, whatever their number.
+#[derive(Clone, Debug)]
+pub struct Encoding {
+    params: Vec<Param>,
+    codes: Vec<Code>,
+}
+
+/// Integer ranges with more values than this are encoded as continuous and rounded.
+const MAX_ORDINALS: usize = 2000;
+
+impl Encoding {
+    /// The encoding of `space`.
+    pub fn new(space: &SearchSpace) -> Encoding {
+        let codes = space
+            .params
+            .iter()
+            .map(|p| match (&p.domain, p.kind) {
+                (Domain::List(xs), _) => {
+                    let mut values = xs.clone();
+                    values.sort_by(f64::total_cmp);
+                    Code::Ord {
+                        coords: (0..values.len()).map(|i| i as f64).collect(),
+                        values,
+                    }
+                }
+                (Domain::Range { low, high, log, .. }, Kind::Int)
+                    if high - low < MAX_ORDINALS as f64 =>
+                {
+                    let values: Vec<f64> = (*low as i64..=*high as i64).map(|i| i as f64).collect();
+                    let coords = values
+                        .iter()
+                        .map(|&v| if *log { v.log10() } else { v })
+                        .collect();
+                    Code::Ord { coords, values }
+                }
+                (Domain::Range { low, high, log, .. }, _) => Code::Float {
+                    low: *low,
+                    high: *high,
+                    log: *log,
+                },
+            })
+            .collect();
+        Encoding {
+            params: space.params.clone(),
+            codes,
+        }
+    }
+
+    /// egobox's description of the encoded space.
+    pub fn xtypes(&self) -> Vec<XType> {
+        self.codes
+            .iter()
+            .map(|c| match c {
+                Code::Float {
+                    low,
+                    high,
+                    log: true,
+                } => XType::Float(low.log10(), high.log10()),
+                Code::Float { low, high, .. } => XType::Float(*low, *high),
+                Code::Ord { coords, .. } if coords.len() == 1 => XType::Float(coords[0], coords[0]),
+                Code::Ord { coords, .. } => XType::Ord(coords.clone()),
+            })
+            .collect()
+    }
+
+    /// The GP coordinates of `p`.
+    pub fn encode(&self, p: &Params) -> Vec<f64> {
+        self.params
+            .iter()
+            .zip(&self.codes)
+            .map(|(param, code)| {
+                let v = p[&param.name].as_f64();
+                match code {
+                    Code::Float { log: true, .. } => v.log10(),
+                    Code::Float { .. } => v,
+                    Code::Ord { coords, values } => coords[nearest(values, v)],
+                }
+            })
+            .collect()
+    }
+
+    /// The parameters at GP coordinates `x`: clamped into the space, integers and lists exact.
+    pub fn decode(&self, x: ArrayView1<f64>) -> Params {
+        self.params
+            .iter()
+            .zip(&self.codes)
+            .zip(x.iter())
+            .map(|((param, code), &c)| {
+                let v = match code {
+                    Code::Float { low, high, log } => {
+                        let c = if c.is_finite() { c } else { *low };
+                        let v = if *log { 10f64.powf(c) } else { c };
+                        v.clamp(*low, *high)
+                    }
+                    Code::Ord { coords, values } => {
+                        values[nearest(coords, if c.is_finite() { c } else { coords[0] })]
+                    }
+                };
+                let v = match param.kind {
+                    Kind::Int => Value::Int(v.round() as i64),
+                    Kind::Float => Value::Float(v),
+                };
+                (param.name.clone(), v)
+            })
+            .collect()
+    }
+}
+
+fn nearest(xs: &[f64], v: f64) -> usize {
+    let mut best = 0;
+    for (i, x) in xs.iter().enumerate() {
+        if (x - v).abs() < (xs[best] - v).abs() {
+            best = i;
+        }
+    }
+    best
+}
+
+/// A suggestion and how it was made.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Suggestion {
+    pub params: Params,
+    /// Why the GP was not used, when it was not.
+    pub fallback: Option<String>,
+}
+
+/// The GP's settings, tuned against `benches/gp.rs`.
+#[derive(Clone, Copy, Debug)]
+pub struct GpSettings {
+    /// Restarts of the GP hyperparameter fit.
+    pub gp_starts: usize,
+    /// Restarts of the infill (LogEI) optimisation.
+    pub infill_starts: usize,
+    /// Likelihood evaluations of each GP hyperparameter fit.
+    pub gp_max_eval: usize,
+}
+
+impl Default for GpSettings {
+    fn default() -> Self {
+        GpSettings {
+            gp_starts: 5,
+            infill_starts: 10,
+            gp_max_eval: 50,
+        }
+    }
+}
+
+/// Suggests the next point to evaluate given `observed` (points and values to minimise) and
+/// `pending` (points being evaluated). Deterministic in (seed, trial, observed, pending).
+pub fn suggest(
+    space: &SearchSpace,
+    enc: &Encoding,
+    settings: GpSettings,
+    seed: u64,
+    trial: u64,
+    observed: &[(Params, f64)],
+    pending: &[Params],
+) -> Suggestion {
+    let random = |why: String| Suggestion {
+        params: space.sample(&mut seed::rng(seed, Purpose::Sample, trial, 0)),
+        fallback: Some(why),
+    };
+    let finite: Vec<&(Params, f64)> = observed.iter().filter(|o| o.1.is_finite()).collect();
+    let mut distinct: Vec<Vec<f64>> = finite.iter().map(|o| enc.encode(&o.0)).collect();
+    distinct.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    distinct.dedup();
+    if distinct.len() < 2 {
+        return random("fewer than two distinct finished points".into());
+    }
+    let best = finite.iter().map(|o| o.1).fold(f64::INFINITY, f64::min);
+    let worst = finite.iter().map(|o| o.1).fold(f64::NEG_INFINITY, f64::max);
+    if best == worst {
+        return random("the objective is constant so far".into());
+    }
+
+    // Failed trials count as bad results: the worst seen, not missing ones. Pending trials lie
+    // with the best value seen (constant liar, minimum).
+    let mut rows: Vec<(Vec<f64>, f64)> = observed
+        .iter()
+        .map(|(p, y)| (enc.encode(p), if y.is_finite() { *y } else { worst }))
+        .collect();
+    rows.extend(pending.iter().map(|p| (enc.encode(p), best)));
+    // The GP needs distinct points: keep the first of any repeats.
+    let mut seen: Vec<Vec<f64>> = vec![];
+    rows.retain(|(x, _)| {
+        let dup = seen.iter().any(|s| s == x);
+        seen.push(x.clone());
+        !dup
+    });
+    let d = enc.codes.len();
+    let x = Array2::from_shape_fn((rows.len(), d), |(i, j)| rows[i].0[j]);
+    // Standardise the values: the GP's fit is better conditioned and the scale of the metric stops mattering.
+    let mean = rows.iter().map(|r| r.1).sum::<f64>() / rows.len() as f64;
+    let sd = (rows.iter().map(|r| (r.1 - mean).powi(2)).sum::<f64>() / rows.len() as f64)
+        .sqrt()
+        .max(1e-12);
+    let y = Array2::from_shape_fn((rows.len(), 1), |(i, _)| (rows[i].1 - mean) / sd);
+
+    let xtypes = enc.xtypes();
+    let gp_seed = seed::derive(seed, Purpose::Sample, trial, 1);
+    let attempt = std::panic::catch_unwind(|| {
+        let egor = EgorServiceBuilder::optimize()
+            .configure(|c| {
+                c.configure_gp(|g| {
+                    g.correlation_spec(egobox_ego::CorrelationSpec::MATERN52)
+                        .n_start(settings.gp_starts)
+                        .max_eval(settings.gp_max_eval)
+                })
+                .infill_strategy(InfillStrategy::LogEI)
+                .n_start(settings.infill_starts)
+                .seed(gp_seed)
+            })
+            .min_within_mixint_space(&xtypes)
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(egor.suggest(&x, &y))
+    });
+    let next = match attempt {
+        Ok(Ok(next)) if next.nrows() >= 1 && next.row(0).iter().all(|v| v.is_finite()) => next,
+        Ok(Ok(_)) => return random("the GP suggested no finite point".into()),
+        Ok(Err(e)) => return random(format!("the GP could not be configured: {e}")),
+        Err(_) => return random("the GP fit failed (ill-conditioned)".into()),
+    };
+    let params = enc.decode(next.row(0));
+    let code = enc.encode(&params);
+    if rows.iter().any(|r| r.0 == code) {
+        return random("the GP suggested a point already tried or running".into());
+    }
+    Suggestion {
+        params,
+        fallback: None,
+    }
+}
+
+/// The GP sampler of a study: random for the first `startup` trials, then the GP.
+pub struct GpSampler {
+    space: SearchSpace,
+    enc: Encoding,
+    seed: u64,
+    startup: usize,
+    metric: Metric,
+    settings: GpSettings,
+}
+
+impl GpSampler {
+    pub fn new(space: SearchSpace, seed: u64, startup: usize, metric: Metric) -> Self {
+        GpSampler {
+            enc: Encoding::new(&space),
+            space,
+            seed,
+            startup,
+            metric,
+            settings: GpSettings::default(),
+        }
+    }
+}
+
+impl Sampler for GpSampler {
+    fn ask(&mut self, trial: u64, history: &History) -> Params {
+        let sign = if self.metric.goal == Goal::Max {
+            -1.0
+        } else {
+            1.0
+        };
+        let mut observed = vec![];
+        let mut pending = vec![];
+        for t in history.trials.values() {
+            if t.status == Status::Running {
+                pending.push(t.params.clone());
+            } else {
+                let v = select_best(&t.curve, self.metric)
+                    .map_or(f64::NAN, |i| t.curve[i].selection_value(self.metric));
+                observed.push((t.params.clone(), sign * v));
+            }
+        }
+        if (trial as usize) < self.startup || observed.len() < 2 {
+            return self
+                .space
+                .sample(&mut seed::rng(self.seed, Purpose::Sample, trial, 0));
+        }
+        let s = suggest(
+            &self.space,
+            &self.enc,
+            self.settings,
+            self.seed,
+            trial,
+            &observed,
+            &pending,
+        );
+        if let Some(why) = &s.fallback {
+            eprintln!("warning: trial {trial}: {why}; sampled at random instead");
+        }
+        s.params
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn space() -> SearchSpace {
+        SearchSpace {
+            params: vec![
+                Param {
+                    name: "batch_size".into(),
+                    kind: Kind::Int,
+                    domain: Domain::List(vec![64.0, 16.0, 256.0, 32.0, 128.0]),
+                },
+                Param {
+                    name: "hidden_width".into(),
+                    kind: Kind::Int,
+                    domain: Domain::Range {
+                        low: 8.0,
+                        high: 512.0,
+                        log: true,
+                        grid_points: None,
+                    },
+                },
+                Param {
+                    name: "learning_rate".into(),
+                    kind: Kind::Float,
+                    domain: Domain::Range {
+                        low: 1e-4,
+                        high: 1e-1,
+                        log: true,
+                        grid_points: None,
+                    },
+                },
+                Param {
+                    name: "momentum".into(),
+                    kind: Kind::Float,
+                    domain: Domain::Range {
+                        low: 0.0,
+                        high: 0.99,
+                        log: false,
+                        grid_points: None,
+                    },
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn encoding_round_trips_and_decodes_inside_the_space() {
+        let s = space();
+        let enc = Encoding::new(&s);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for _ in 0..500 {
+            let p = s.sample(&mut rng);
+            let x = ndarray::Array1::from(enc.encode(&p));
+            let back = enc.decode(x.view());
+            assert_eq!(back["batch_size"], p["batch_size"]);
+            assert_eq!(back["hidden_width"], p["hidden_width"]);
+            for name in ["learning_rate", "momentum"] {
+                let (a, b) = (back[name].as_f64(), p[name].as_f64());
+                assert!(
+                    (a - b).abs() <= 1e-12 * b.abs().max(1e-12),
+                    "{name}: {a} vs {b}"
+                );
+            }
+        }
+        // Any coordinates, even outside the bounds or not finite, decode into the space.
+        for x in [
+            [-9.0, -9.0, -9.0, -9.0],
+            [99.0, 99.0, 99.0, 99.0],
+            [f64::NAN, 2.5, f64::INFINITY, 0.5],
+        ] {
+            let p = enc.decode(ndarray::Array1::from(x.to_vec()).view());
+            assert!(s.contains(&p), "{x:?} -> {p:?}");
+        }
+        // Lists are ordinal by rank; log integers by log10.
+        assert!(matches!(&enc.xtypes()[0], XType::Ord(c) if c == &vec![0.0, 1.0, 2.0, 3.0, 4.0]));
+        assert!(
+            matches!(&enc.xtypes()[2], XType::Float(a, b) if (*a + 4.0).abs() < 1e-12 && (*b + 1.0).abs() < 1e-12)
+        );
+    }
+
+    fn observed(n: u64) -> Vec<(Params, f64)> {
+        let s = space();
+        (0..n)
+            .map(|t| {
+                let p = s.sample(&mut seed::rng(9, Purpose::Sample, t, 0));
+                let lr = p["learning_rate"].as_f64().log10();
+                let b = p["batch_size"].as_f64().log2();
+                (p, (lr + 2.5).powi(2) + 0.1 * (b - 5.0).powi(2))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn suggestions_are_deterministic_inside_and_new() {
+        let s = space();
+        let enc = Encoding::new(&s);
+        let obs = observed(12);
+        let a = suggest(&s, &enc, GpSettings::default(), 1, 12, &obs, &[]);
+        let b = suggest(&s, &enc, GpSettings::default(), 1, 12, &obs, &[]);
+        assert_eq!(a, b);
+        assert_eq!(a.fallback, None);
+        assert!(s.contains(&a.params));
+        assert!(obs
+            .iter()
+            .all(|o| enc.encode(&o.0) != enc.encode(&a.params)));
+        // A pending copy of the suggestion makes the next one differ.
+        let c = suggest(
+            &s,
+            &enc,
+            GpSettings::default(),
+            1,
+            12,
+            &obs,
+            &[a.params.clone()],
+        );
+        assert_ne!(enc.encode(&c.params), enc.encode(&a.params));
+    }
+
+    #[test]
+    fn degenerate_histories_fall_back_to_random() {
+        let s = space();
+        let enc = Encoding::new(&s);
+        let mut obs = observed(6);
+        for o in &mut obs {
+            o.1 = 1.0;
+        }
+        let r = suggest(&s, &enc, GpSettings::default(), 1, 6, &obs, &[]);
+        assert!(r.fallback.as_deref().unwrap().contains("constant"));
+        assert!(s.contains(&r.params));
+        let same = vec![(obs[0].0.clone(), 1.0), (obs[0].0.clone(), 2.0)];
+        let r = suggest(&s, &enc, GpSettings::default(), 1, 2, &same, &[]);
+        assert!(r.fallback.as_deref().unwrap().contains("distinct"));
+        // Failed trials (NaN) count as the worst result, not as missing.
+        let mut failed = observed(10);
+        failed[3].1 = f64::NAN;
+        let r = suggest(&s, &enc, GpSettings::default(), 1, 10, &failed, &[]);
+        assert_eq!(r.fallback, None);
+    }
+}
