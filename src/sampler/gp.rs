@@ -435,7 +435,7 @@ mod tests {
             1,
             12,
             &obs,
-            &[a.params.clone()],
+            std::slice::from_ref(&a.params),
         );
         assert_ne!(enc.encode(&c.params), enc.encode(&a.params));
     }
