@@ -23,6 +23,8 @@ pub struct Row {
     pub last: f64,
     pub seconds: f64,
     pub reason: String,
+    /// Milliseconds the sampler took to suggest the trial's parameters.
+    pub suggest_ms: Option<f64>,
 }
 
 /// The rows, ranked by each trial's selected (best-checkpoint) metric; trials without one come last,
@@ -67,11 +69,12 @@ fn row(plan: &StudyPlan, t: &TrialRecord) -> Row {
         last: last.map_or(f64::NAN, |r| r.selection_value(plan.metric)),
         seconds: t.seconds,
         reason: t.reason.clone().unwrap_or_default(),
+        suggest_ms: t.suggest_ms,
     }
 }
 
 /// Column names: rank, trial, status, the parameters, steps, examples_seen, best_virtual_epoch,
-/// best_<metric>, final_<metric>, seconds, reason.
+/// best_<metric>, final_<metric>, seconds, reason, suggest_ms.
 pub fn header(plan: &StudyPlan) -> Vec<String> {
     let m = plan.metric.kind.name();
     let mut h: Vec<String> = ["rank", "trial", "status"].map(String::from).to_vec();
@@ -79,7 +82,7 @@ pub fn header(plan: &StudyPlan) -> Vec<String> {
     h.extend(["steps", "examples_seen", "best_virtual_epoch"].map(String::from));
     h.push(format!("best_{m}"));
     h.push(format!("final_{m}"));
-    h.extend(["seconds", "reason"].map(String::from));
+    h.extend(["seconds", "reason", "suggest_ms"].map(String::from));
     h
 }
 
@@ -108,6 +111,11 @@ fn fields(r: &Row) -> Vec<String> {
     f.push(num(r.last));
     f.push(format!("{:.3}", r.seconds));
     f.push(r.reason.clone());
+    f.push(
+        r.suggest_ms
+            .map(|ms| format!("{ms:.3}"))
+            .unwrap_or_default(),
+    );
     f
 }
 
@@ -142,10 +150,11 @@ pub fn short(x: f64) -> String {
 /// The top `n` rows as an aligned text table.
 pub fn table(plan: &StudyPlan, history: &History, n: usize) -> String {
     let rows = rows(plan, history);
-    let mut cells: Vec<Vec<String>> = vec![header(plan)[..header(plan).len() - 1].to_vec()];
+    let h = header(plan);
+    let mut cells: Vec<Vec<String>> = vec![h[..h.len() - 2].to_vec()];
     for r in rows.iter().take(n) {
         let mut f = fields(r);
-        f.pop();
+        f.truncate(f.len() - 2);
         for (i, v) in r.params.iter().enumerate() {
             f[3 + i] = v.parse::<f64>().map_or(v.clone(), short);
         }

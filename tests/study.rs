@@ -41,7 +41,8 @@ fn a_tiny_study_writes_leaderboard_curves_and_checkpoints() {
             "best_val_loss",
             "final_val_loss",
             "seconds",
-            "reason"
+            "reason",
+            "suggest_ms"
         ]
     );
     assert_eq!(rows.len(), 6);
@@ -194,4 +195,59 @@ fn a_diverging_trial_fails_and_the_study_goes_on() {
     assert_eq!(rows[0][0], "complete");
     assert_eq!(rows[1][0], "failed", "{rows:?}");
     assert!(rows[1][1].contains("loss became"), "{rows:?}");
+}
+
+#[test]
+fn a_bayes_study_asks_the_gp_after_its_startup_trials_and_is_deterministic() {
+    let spec_for = |method: &str| {
+        let mut s = tiny_spec(1);
+        s["search"]["method"] = serde_json::json!(method);
+        s["search"]["trials"] = serde_json::json!(7);
+        s["search"]["startup_trials"] = serde_json::json!(3);
+        s["search"]["space"]["weight_decay"] =
+            serde_json::json!({ "low": 1e-6, "high": 1e-2, "log": true });
+        s
+    };
+    let mut runs = vec![];
+    for method in ["bayes", "bayes", "random"] {
+        let dir = tempdir();
+        ok(run(&write_spec(dir.path(), &spec_for(method))));
+        runs.push(columns(
+            &dir.path().join("runs/tiny/leaderboard.csv"),
+            &[
+                "trial",
+                "batch_size",
+                "learning_rate",
+                "weight_decay",
+                "best_val_loss",
+                "suggest_ms",
+            ],
+        ));
+    }
+    let (bayes, again, random) = (&runs[0], &runs[1], &runs[2]);
+    assert_eq!(bayes.len(), 7);
+    let params = |rows: &Vec<Vec<String>>| rows.iter().map(|r| r[..5].to_vec()).collect::<Vec<_>>();
+    assert_eq!(
+        params(bayes),
+        params(again),
+        "same seed, same history: same suggestions"
+    );
+    // The start-up trials are the random sampler's; the rest come from the GP.
+    assert_eq!(params(bayes)[..3], params(random)[..3]);
+    // With so few points the GP may repeat one and fall back to random (with a warning): most
+    // suggestions must still be its own.
+    let gp = (3..7)
+        .filter(|&t| bayes[t][1..4] != random[t][1..4])
+        .count();
+    assert!(
+        gp >= 3,
+        "only {gp} of 4 trials after start-up came from the GP:\n{bayes:?}\n{random:?}"
+    );
+    for row in &bayes[3..] {
+        let ms: f64 = row[5].parse().unwrap();
+        assert!(
+            ms > 0.1,
+            "a GP suggestion takes time, recorded {ms} ms: {row:?}"
+        );
+    }
 }

@@ -25,9 +25,13 @@ pub trait Sampler: Send {
 pub fn for_plan(plan: &StudyPlan) -> Box<dyn Sampler> {
     match plan.method {
         Method::Grid => Box::new(GridSampler::new(&plan.space)),
-        Method::Random | Method::Bayes => {
-            Box::new(RandomSampler::new(plan.space.clone(), plan.seed))
-        }
+        Method::Random => Box::new(RandomSampler::new(plan.space.clone(), plan.seed)),
+        Method::Bayes => Box::new(GpSampler::new(
+            plan.space.clone(),
+            plan.seed,
+            plan.startup_trials,
+            plan.metric,
+        )),
     }
 }
 

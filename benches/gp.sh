@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# One table: tune's GP and random search (cargo bench --bench gp) beside Optuna's GPSampler and
+# TPESampler (benches/peers/optuna_gp.py), same functions, same seeds count, same machine, one run.
+# Usage: benches/gp.sh [SEEDS]   (default 10)
+set -eu
+cd "$(dirname "$0")/.."
+seeds=${1:-10}
+cargo bench --bench gp -- --seeds "$seeds" 2>/dev/null | grep -v '^GpSettings'
+py=$(benches/peers/venv.sh optuna torch scipy)
+if [ -n "$py" ]; then
+  "$py" benches/peers/optuna_gp.py --seeds "$seeds" 2>/dev/null | tail -n +2
+fi
