@@ -162,6 +162,12 @@ fn run_study(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     println!("{}", leaderboard::table(&plan, &summary.history, 10));
     println!(
+        "this run: {:.2} s wall, {} trials at once, {:.1}% of the workers' time outside forward/backward/update",
+        summary.wall_seconds,
+        summary.workers,
+        100.0 * summary.overhead()
+    );
+    println!(
         "study {}: {} trials; leaderboard: {out}/leaderboard.csv",
         plan.name,
         summary.history.trials.len()

@@ -37,6 +37,20 @@ pub struct Summary {
     pub history: History,
     /// True when a stop was requested before every trial finished.
     pub interrupted: bool,
+    /// Wall-clock seconds of this run, from start-up to the last trial's end.
+    pub wall_seconds: f64,
+    /// Seconds this run's trials spent in forward, backward and update, summed over workers.
+    pub compute_seconds: f64,
+    /// Worker threads (trials at once) of this run.
+    pub workers: usize,
+}
+
+impl Summary {
+    /// The share of the workers' wall time not spent in forward, backward and update: sampling,
+    /// batch assembly, validation, checkpoints, journal, bookkeeping, and idle workers.
+    pub fn overhead(&self) -> f64 {
+        1.0 - self.compute_seconds / (self.wall_seconds * self.workers as f64)
+    }
 }
 
 /// The study's journal file.
@@ -111,10 +125,12 @@ struct Shared {
     failed: Option<Error>,
     /// Virtual epochs checkpointed in this run.
     epochs: u64,
+    compute_seconds: f64,
 }
 
 /// Runs (or resumes) the study. `stop` asks it to finish the checkpoints being written and return.
 pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Summary> {
+    let started_at = std::time::Instant::now();
     let out = &plan.out_dir;
     if opts.restart && out.exists() {
         let stamp = std::time::SystemTime::now()
@@ -212,6 +228,7 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
         next_trial,
         failed: None,
         epochs: 0,
+        compute_seconds: 0.0,
     });
     std::thread::scope(|scope| {
         for _ in 0..workers {
@@ -262,6 +279,9 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
     Ok(Summary {
         history: shared.history,
         interrupted,
+        wall_seconds: started_at.elapsed().as_secs_f64(),
+        compute_seconds: shared.compute_seconds,
+        workers,
     })
 }
 
@@ -371,6 +391,7 @@ fn worker<D: Backend>(
             pool.install(|| run_trial(dev.clone(), plan, trial, &params, &ckpt, resume, &mut on))?;
         bar.finish_and_clear();
         bars.remove(&bar);
+        shared.lock().unwrap().compute_seconds += outcome.compute_seconds;
         if outcome.status != Status::Running {
             let e = Event::TrialEnded {
                 trial,

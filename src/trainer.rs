@@ -35,6 +35,8 @@ pub struct TrialOutcome {
     pub status: Status,
     pub reason: Option<String>,
     pub seconds: f64,
+    /// Seconds of this run spent in forward, backward and update (the rest is orchestration).
+    pub compute_seconds: f64,
 }
 
 /// Validation rows per forward pass.
@@ -126,6 +128,7 @@ pub fn run_trial<D: Backend>(
                 status: Status::Stopped,
                 reason: Some(format!("no improvement for {} virtual epochs", es.patience)),
                 seconds: meta.seconds,
+                compute_seconds: 0.0,
             });
         }
     }
@@ -136,13 +139,16 @@ pub fn run_trial<D: Backend>(
     let (mut val_x, mut val_y) = (Vec::new(), Vec::new());
     data.fill(&data.val, 0..data.val.rows, &mut val_x, &mut val_y);
     let (mut idx, mut x, mut y) = (Vec::new(), Vec::new(), Vec::new());
+    let mut compute = 0.0f64;
 
     for k in meta.virtual_epoch + 1..=budget.virtual_epochs {
         let mut loss_sum = 0.0f64;
         for (i, rows) in budget.batches_in(k, batch).enumerate() {
             stream.next_rows(rows, &mut idx);
             data.fill(&data.train, idx.iter().copied(), &mut x, &mut y);
+            let t0 = Instant::now();
             let loss = net.train_step(std::mem::take(&mut x), std::mem::take(&mut y), rows)?;
+            compute += t0.elapsed().as_secs_f64();
             meta.steps += 1;
             meta.examples_seen += rows as u64;
             if !loss.is_finite() {
@@ -153,6 +159,7 @@ pub fn run_trial<D: Backend>(
                         meta.steps
                     )),
                     seconds: seconds(&start),
+                    compute_seconds: compute,
                 });
             }
             loss_sum += loss as f64 * rows as f64;
@@ -187,6 +194,7 @@ pub fn run_trial<D: Backend>(
                     eval.loss
                 )),
                 seconds: seconds(&start),
+                compute_seconds: compute,
             });
         }
 
@@ -218,6 +226,7 @@ pub fn run_trial<D: Backend>(
                     status: Status::Stopped,
                     reason: Some(format!("no improvement for {} virtual epochs", es.patience)),
                     seconds: meta.seconds,
+                    compute_seconds: compute,
                 });
             }
         }
@@ -226,6 +235,7 @@ pub fn run_trial<D: Backend>(
                 status: Status::Running,
                 reason: None,
                 seconds: meta.seconds,
+                compute_seconds: compute,
             });
         }
     }
@@ -233,6 +243,7 @@ pub fn run_trial<D: Backend>(
         status: Status::Complete,
         reason: None,
         seconds: seconds(&start),
+        compute_seconds: compute,
     })
 }
 

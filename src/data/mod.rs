@@ -29,6 +29,8 @@ pub struct Split {
     pub x: Vec<f32>,
     pub y: Vec<f32>,
     pub rows: usize,
+    /// Each row's index among the data rows of the file (0 = first row after the header).
+    pub source_rows: Vec<usize>,
 }
 
 /// A validated, split and standardised data set, shared read-only by every trial.
@@ -116,6 +118,7 @@ impl Dataset {
         let take = |rows: &[usize]| {
             let mut s = Split {
                 rows: rows.len(),
+                source_rows: rows.to_vec(),
                 ..Default::default()
             };
             for &r in rows {
