@@ -80,7 +80,7 @@ fn run(
     bayes: bool,
     seed: u64,
     evals: usize,
-    settings: GpSettings,
+    settings: Option<GpSettings>,
     times: &mut Vec<f64>,
 ) -> Vec<f64> {
     let s = space(p);
@@ -90,11 +90,21 @@ fn run(
     let mut observed: Vec<(Params, f64)> = vec![];
     let mut best = vec![];
     for t in 0..evals as u64 {
-        let params = if !bayes || (t as usize) < startup {
+        let params = if !bayes {
             s.sample(&mut seed::rng(seed, Purpose::Sample, t, 0))
+        } else if (t as usize) < startup {
+            enc.latin_hypercube(seed, t, startup)
         } else {
             let t0 = Instant::now();
-            let sug = suggest(&s, &enc, settings, seed, t, &observed, &[]);
+            let sug = suggest(
+                &s,
+                &enc,
+                settings.unwrap_or(GpSettings::for_points(observed.len())),
+                seed,
+                t,
+                &observed,
+                &[],
+            );
             times.push(t0.elapsed().as_secs_f64());
             sug.params
         };
@@ -116,7 +126,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Median time of one suggestion with `n` random points already evaluated.
-fn time_at(p: &Problem, n: usize, settings: GpSettings, reps: u64) -> f64 {
+fn time_at(p: &Problem, n: usize, settings: Option<GpSettings>, reps: u64) -> f64 {
     let s = space(p);
     let enc = Encoding::new(&s);
     let d = p.bounds.len();
@@ -130,7 +140,15 @@ fn time_at(p: &Problem, n: usize, settings: GpSettings, reps: u64) -> f64 {
                 })
                 .collect();
             let t0 = Instant::now();
-            suggest(&s, &enc, settings, r, n as u64, &observed, &[]);
+            suggest(
+                &s,
+                &enc,
+                settings.unwrap_or(GpSettings::for_points(n)),
+                r,
+                n as u64,
+                &observed,
+                &[],
+            );
             t0.elapsed().as_secs_f64()
         })
         .collect();
@@ -147,20 +165,22 @@ fn main() {
             .unwrap_or(default)
     };
     let seeds = arg("--seeds", 10);
-    let env = |k: &str, d: usize| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
-    let def = GpSettings::default();
-    // Overrides for tuning the defaults against this table.
-    let settings = GpSettings {
-        gp_starts: env("TUNE_GP_STARTS", def.gp_starts),
-        infill_starts: env("TUNE_GP_INFILL_STARTS", def.infill_starts),
-        gp_max_eval: env("TUNE_GP_MAX_EVAL", def.gp_max_eval),
-    };
-    println!("{settings:?}");
+    // TUNE_GP="starts,infill_starts,max_eval" overrides the settings at every size, for tuning
+    // GpSettings::for_points against this table.
+    let settings: Option<GpSettings> = std::env::var("TUNE_GP").ok().map(|v| {
+        let n: Vec<usize> = v
+            .split(',')
+            .map(|x| x.trim().parse().expect("TUNE_GP=starts,infill,max_eval"))
+            .collect();
+        GpSettings {
+            gp_starts: n[0],
+            infill_starts: n[1],
+            gp_max_eval: n[2],
+        }
+    });
+    if let Some(s) = settings {
+        println!("{s:?}");
+    }
     let problems = [
         Problem {
             name: "branin",
@@ -185,6 +205,18 @@ fn main() {
             let curves: Vec<Vec<f64>> = (0..seeds)
                 .map(|s| run(p, bayes, s, 50, settings, &mut times))
                 .collect();
+            if args.iter().any(|a| a == "--per-seed") {
+                let finals: Vec<String> = curves
+                    .iter()
+                    .map(|c| format!("{:.4}", c[49] - p.optimum))
+                    .collect();
+                eprintln!(
+                    "{} {}: regret@50 per seed: {}",
+                    p.name,
+                    if bayes { "tune-gp" } else { "random" },
+                    finals.join(" ")
+                );
+            }
             let regret = |n: usize| median(curves.iter().map(|c| c[n - 1] - p.optimum).collect());
             let (per, t50, t100, t200) = if bayes {
                 (
@@ -197,7 +229,7 @@ fn main() {
                 (0.0, 0.0, 0.0, 0.0)
             };
             println!(
-                "{:<10} {:<8} {:>12.5} {:>12.5} {:>14.4} {:>10.4} {:>10.4} {:>10.4}",
+                "{:<10} {:<8} {:>12.6} {:>12.6} {:>14.4} {:>10.4} {:>10.4} {:>10.4}",
                 p.name,
                 if bayes { "tune-gp" } else { "random" },
                 regret(20),

@@ -86,7 +86,7 @@ pub fn header(plan: &StudyPlan) -> Vec<String> {
     h
 }
 
-fn fields(r: &Row) -> Vec<String> {
+pub fn fields(r: &Row) -> Vec<String> {
     let num = |x: f64| {
         if x.is_nan() {
             String::new()

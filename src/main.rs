@@ -60,6 +60,11 @@ enum Command {
         #[command(flatten)]
         study: StudyArgs,
     },
+    /// Write report.html into the study folder (works while the study runs, too).
+    Report {
+        #[command(flatten)]
+        study: StudyArgs,
+    },
     /// Print the leaderboard again, or export it, without training.
     Leaderboard {
         #[command(flatten)]
@@ -110,6 +115,12 @@ fn run() -> anyhow::Result<ExitCode> {
             let plan = load(&study, None, None)?;
             let history = study::read_history(&plan)?;
             print!("{}", study::status(&plan, &history));
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Report { study }) => {
+            let plan = load(&study, None, None)?;
+            let history = study::read_history(&plan)?;
+            println!("{}", tune::report::write(&plan, &history)?.display());
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Leaderboard { study, csv }) => {
@@ -168,7 +179,7 @@ fn run_study(args: RunArgs) -> anyhow::Result<ExitCode> {
         100.0 * summary.overhead()
     );
     println!(
-        "study {}: {} trials; leaderboard: {out}/leaderboard.csv",
+        "study {}: {} trials; leaderboard: {out}/leaderboard.csv; report: {out}/report.html",
         plan.name,
         summary.history.trials.len()
     );

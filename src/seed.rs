@@ -16,6 +16,8 @@ pub enum Purpose {
     Shuffle = 3,
     /// The sampler's draws for one trial.
     Sample = 4,
+    /// The start-up design (Latin hypercube) of the GP sampler.
+    Design = 5,
 }
 
 fn splitmix(mut z: u64) -> u64 {

@@ -276,6 +276,7 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
         .any(|t| t.status == Status::Running)
         || shared.history.trials.len() < plan.trials;
     leaderboard::write_csv(plan, &shared.history, &out.join("leaderboard.csv"))?;
+    crate::report::write(plan, &shared.history)?;
     Ok(Summary {
         history: shared.history,
         interrupted,

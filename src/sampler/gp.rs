@@ -90,6 +90,46 @@ impl Encoding {
             .collect()
     }
 
+    /// The bounds of each GP coordinate.
+    fn bounds(&self) -> Vec<(f64, f64)> {
+        self.codes
+            .iter()
+            .map(|c| match c {
+                Code::Float {
+                    low,
+                    high,
+                    log: true,
+                } => (low.log10(), high.log10()),
+                Code::Float { low, high, .. } => (*low, *high),
+                Code::Ord { coords, .. } => (coords[0], coords[coords.len() - 1]),
+            })
+            .collect()
+    }
+
+    /// Point `t` of an `n`-point Latin hypercube over the encoded space, seeded by `seed`: each
+    /// coordinate's range is cut in `n` strata and every stratum is used once.
+    pub fn latin_hypercube(&self, seed: u64, t: u64, n: usize) -> Params {
+        use rand::seq::SliceRandom;
+        use rand::Rng;
+        let t = t as usize % n;
+        let u: Vec<f64> = (0..self.codes.len())
+            .map(|j| {
+                let mut strata: Vec<usize> = (0..n).collect();
+                strata.shuffle(&mut seed::rng(seed, Purpose::Design, j as u64, n as u64));
+                let jitter: f64 =
+                    seed::rng(seed, Purpose::Design, j as u64, (n + 1 + t) as u64).gen();
+                (strata[t] as f64 + jitter) / n as f64
+            })
+            .collect();
+        let x: Vec<f64> = self
+            .bounds()
+            .iter()
+            .zip(&u)
+            .map(|(&(lo, hi), &u)| lo + u * (hi - lo))
+            .collect();
+        self.decode(ndarray::Array1::from(x).view())
+    }
+
     /// The GP coordinates of `p`.
     pub fn encode(&self, p: &Params) -> Vec<f64> {
         self.params
@@ -143,6 +183,40 @@ fn nearest(xs: &[f64], v: f64) -> usize {
     best
 }
 
+/// Above this many points, the GP's hyperparameters are fitted on a subset of this size (the best
+/// half and an even spread of the rest) and then held fixed for the GP on every point: the fit is
+/// cubic in the points and restarted, the fixed-θ GP is one factorisation. Measured in benches/gp.rs.
+const THETA_SUBSET: usize = 64;
+
+/// The correlation lengths of a Matérn 5/2 GP fitted to at most [`THETA_SUBSET`] of the rows.
+fn theta_on_subset(
+    x: &Array2<f64>,
+    y: &Array2<f64>,
+    settings: GpSettings,
+) -> Option<ndarray::Array1<f64>> {
+    use egobox_gp::correlation_models::Matern52Corr;
+    use egobox_gp::mean_models::ConstantMean;
+    use linfa::prelude::*;
+    let n = x.nrows();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| y[[a, 0]].total_cmp(&y[[b, 0]]).then(a.cmp(&b)));
+    let half = THETA_SUBSET / 2;
+    let rest = &order[half..];
+    let mut pick: Vec<usize> = order[..half].to_vec();
+    pick.extend((0..THETA_SUBSET - half).map(|i| rest[i * rest.len() / (THETA_SUBSET - half)]));
+    let xs = x.select(ndarray::Axis(0), &pick);
+    let ys = y.select(ndarray::Axis(0), &pick);
+    let gp = egobox_gp::GaussianProcess::<f64, ConstantMean, Matern52Corr>::params(
+        ConstantMean::default(),
+        Matern52Corr::default(),
+    )
+    .n_start(settings.gp_starts)
+    .max_eval(settings.gp_max_eval)
+    .fit(&Dataset::new(xs, ys.column(0).to_owned()))
+    .ok()?;
+    Some(gp.theta().clone())
+}
+
 /// A suggestion and how it was made.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Suggestion {
@@ -168,6 +242,23 @@ impl Default for GpSettings {
             gp_starts: 5,
             infill_starts: 10,
             gp_max_eval: 50,
+        }
+    }
+}
+
+impl GpSettings {
+    /// The settings for a history of `n` points: a lighter fit while the GP has little to go on, a
+    /// more thorough one once it has 20 points (the hyperparameter fit on at most [`THETA_SUBSET`]
+    /// points keeps that cheap later on).
+    pub fn for_points(n: usize) -> GpSettings {
+        if n < 20 {
+            GpSettings::default()
+        } else {
+            GpSettings {
+                gp_starts: 10,
+                infill_starts: 10,
+                gp_max_eval: 100,
+            }
         }
     }
 }
@@ -226,12 +317,22 @@ pub fn suggest(
     let xtypes = enc.xtypes();
     let gp_seed = seed::derive(seed, Purpose::Sample, trial, 1);
     let attempt = std::panic::catch_unwind(|| {
+        let theta = if rows.len() > THETA_SUBSET {
+            theta_on_subset(&x, &y, settings)
+        } else {
+            None
+        };
         let egor = EgorServiceBuilder::optimize()
             .configure(|c| {
                 c.configure_gp(|g| {
-                    g.correlation_spec(egobox_ego::CorrelationSpec::MATERN52)
+                    let g = g
+                        .correlation_spec(egobox_ego::CorrelationSpec::MATERN52)
                         .n_start(settings.gp_starts)
-                        .max_eval(settings.gp_max_eval)
+                        .max_eval(settings.gp_max_eval);
+                    match theta {
+                        Some(t) => g.theta_tuning(egobox_gp::ThetaTuning::Fixed(t)),
+                        None => g,
+                    }
                 })
                 .infill_strategy(InfillStrategy::LogEI)
                 .n_start(settings.infill_starts)
@@ -258,14 +359,13 @@ pub fn suggest(
     }
 }
 
-/// The GP sampler of a study: random for the first `startup` trials, then the GP.
+/// The GP sampler of a study: a Latin hypercube for the first `startup` trials, then the GP.
 pub struct GpSampler {
     space: SearchSpace,
     enc: Encoding,
     seed: u64,
     startup: usize,
     metric: Metric,
-    settings: GpSettings,
 }
 
 impl GpSampler {
@@ -276,7 +376,6 @@ impl GpSampler {
             seed,
             startup,
             metric,
-            settings: GpSettings::default(),
         }
     }
 }
@@ -307,7 +406,7 @@ impl Sampler for GpSampler {
         let s = suggest(
             &self.space,
             &self.enc,
-            self.settings,
+            GpSettings::for_points(observed.len() + pending.len()),
             self.seed,
             trial,
             &observed,
@@ -399,6 +498,30 @@ mod tests {
         assert!(matches!(&enc.xtypes()[0], XType::Ord(c) if c == &vec![0.0, 1.0, 2.0, 3.0, 4.0]));
         assert!(
             matches!(&enc.xtypes()[2], XType::Float(a, b) if (*a + 4.0).abs() < 1e-12 && (*b + 1.0).abs() < 1e-12)
+        );
+    }
+
+    #[test]
+    fn the_startup_design_is_a_latin_hypercube() {
+        let s = space();
+        let enc = Encoding::new(&s);
+        let n = 8;
+        let pts: Vec<Params> = (0..n as u64)
+            .map(|t| enc.latin_hypercube(4, t, n))
+            .collect();
+        assert!(pts.iter().all(|p| s.contains(p)));
+        // One point per stratum of the (log) learning-rate range.
+        let mut strata: Vec<usize> = pts
+            .iter()
+            .map(|p| ((p["learning_rate"].as_f64().log10() + 4.0) / 3.0 * n as f64) as usize)
+            .collect();
+        strata.sort();
+        assert_eq!(strata, (0..n).collect::<Vec<_>>());
+        assert_eq!(
+            pts,
+            (0..n as u64)
+                .map(|t| enc.latin_hypercube(4, t, n))
+                .collect::<Vec<_>>()
         );
     }
 

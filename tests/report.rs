@@ -1,0 +1,162 @@
+//! `tune report`: a self-contained page, checked in a real headless browser (Debian's chromium;
+//! skipped with a message where it is absent), on a study with complete, stopped and failed trials,
+//! and on a study that is still running.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(format!("command -v {name}"))
+                .output()
+                .ok()?;
+            out.status
+                .success()
+                .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+        })
+}
+
+/// Runs headless chromium on `page` with `extra` arguments (the flags this machine needs: no
+/// sandbox as root, no background networking on a closed network).
+fn browse(chrome: &Path, page: &Path, extra: &[&str]) -> std::process::Output {
+    let profile = tempdir();
+    let mut cmd = Command::new(chrome);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--virtual-time-budget=3000",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()))
+    .args(extra)
+    .arg(format!("file://{}", page.display()));
+    cmd.output().expect("chromium runs")
+}
+
+fn mixed_study(dir: &Path) -> PathBuf {
+    let mut spec = tiny_spec(2);
+    spec["budget"] = serde_json::json!({ "total_examples": 6000, "virtual_epochs": 8 });
+    spec["search"] = serde_json::json!({
+        "method": "grid",
+        "space": { "batch_size": [16, 64], "learning_rate": [0.003, 0.3, 1e30] }
+    });
+    spec["early_stopping"] = serde_json::json!({ "patience": 2 });
+    write_spec(dir, &spec)
+}
+
+#[test]
+fn the_report_loads_in_a_browser_with_one_series_per_trial() {
+    let dir = tempdir();
+    let spec = mixed_study(dir.path());
+    ok(run(&spec));
+    let page = dir.path().join("runs/tiny/report.html");
+    assert!(page.exists(), "the study writes its report when it ends");
+    std::fs::remove_file(&page).unwrap();
+    let out = ok(tune(&["report".as_ref(), spec.as_os_str()]));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        page.display().to_string()
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    for banned in ["http://", "https://", "<link", "src=\""] {
+        assert!(
+            !html.contains(banned)
+                || banned == "http://"
+                    && html
+                        .matches("http://")
+                        .all(|_| html.contains("http://www.w3.org/2000/svg")),
+            "not self-contained: {banned}"
+        );
+    }
+    let statuses = columns(&dir.path().join("runs/tiny/leaderboard.csv"), &["status"]);
+    for want in ["complete", "failed"] {
+        assert!(
+            statuses.iter().any(|s| s[0] == want),
+            "the study should have a {want} trial: {statuses:?}"
+        );
+    }
+
+    let Some(chrome) = chromium() else {
+        eprintln!("skipping the browser check: chromium not found (apt-get install chromium)");
+        return;
+    };
+    let dom = browse(&chrome, &page, &["--dump-dom"]);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let start = dom
+        .find("data-selfcheck=\"")
+        .expect("the page's script ran and wrote its self-check")
+        + 16;
+    let raw = &dom[start..start + dom[start..].find('"').unwrap()];
+    let check: serde_json::Value =
+        serde_json::from_str(&raw.replace("&quot;", "\"").replace("&amp;", "&")).unwrap();
+    assert_eq!(
+        check["errors"],
+        serde_json::json!([]),
+        "console errors: {check}"
+    );
+    for plot in ["curves", "history", "params"] {
+        assert_eq!(
+            check["plots"][plot], 6,
+            "plot {plot} should hold one series per trial: {check}"
+        );
+    }
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report.png");
+    let _ = std::fs::remove_file(&shot);
+    browse(
+        &chrome,
+        &page,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1400,1250",
+            "--hide-scrollbars",
+        ],
+    );
+    assert!(
+        std::fs::metadata(&shot)
+            .map(|m| m.len() > 10_000)
+            .unwrap_or(false),
+        "no screenshot at {}",
+        shot.display()
+    );
+    eprintln!("screenshot: {}", shot.display());
+}
+
+#[test]
+fn report_works_on_a_running_study() {
+    let dir = tempdir();
+    let mut spec = tiny_spec(1);
+    spec["budget"] = serde_json::json!({ "total_examples": 4_000_000, "virtual_epochs": 400 });
+    let path = write_spec(dir.path(), &spec);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tune"))
+        .arg("-q")
+        .arg(&path)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let journal = dir.path().join("runs/tiny/journal.jsonl");
+    while std::fs::read_to_string(&journal).map_or(true, |j| j.matches("epoch_done").count() < 3) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = tune(&["report".as_ref(), path.as_os_str()]);
+    let _ = child.kill();
+    child.wait().unwrap();
+    let out = ok(out);
+    let page = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let html = std::fs::read_to_string(page).unwrap();
+    assert!(
+        html.contains("data-status=\"running\""),
+        "the running trial is drawn"
+    );
+}
