@@ -102,6 +102,20 @@ mod erased {
     }
 }
 
+/// Writes `split.json`: which data rows (0 = the first row after the header) are training and which
+/// validation rows, so that other tools can use exactly this split.
+fn write_split(plan: &StudyPlan) -> Result<()> {
+    let path = plan.out_dir.join("split.json");
+    let d = &plan.dataset;
+    let json = serde_json::json!({
+        "data": plan.data_file,
+        "train_rows": d.train.source_rows,
+        "validation_rows": d.val.source_rows,
+    });
+    crate::checkpoint::write_atomic(&path, json.to_string().as_bytes())
+        .map_err(|e| Error::io(&path, e))
+}
+
 /// Reads the history of the study in `plan.out_dir` without changing anything (for `leaderboard`,
 /// `status` and `report`).
 pub fn read_history(plan: &StudyPlan) -> Result<History> {
@@ -148,6 +162,7 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
     let _lock = StudyLock::acquire(out)?;
 
     let fp = fingerprint(plan)?;
+    write_split(plan)?;
     let jpath = journal_path(out);
     let (history, mut journal) = if jpath.exists() {
         let (history, len, torn) = journal::replay(&jpath)?;

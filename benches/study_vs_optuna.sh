@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The wine study in tune and in Optuna + PyTorch (benches/peers/optuna_torch.py), same machine, same
+# run, same split, budget, checkpoint cadence and selection: wall time, training examples per second,
+# best validation MSE, and the ratios. Also tune's orchestration overhead and its parallel speed-up.
+# Usage: benches/study_vs_optuna.sh [SPEC]   (default studies/wine.json)
+set -eu
+cd "$(dirname "$0")/.."
+spec=${1:-studies/wine.json}
+cargo build --release -q
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+row() { printf '%-34s %10s %14s %12s\n' "$@"; }
+row "run" "wall s" "examples/s" "best val"
+declare -A wall best
+for p in 1 2; do
+  out=$(./target/release/tune -q --parallel "$p" --out "$tmp/tune$p" "$spec")
+  w=$(echo "$out" | sed -n 's/^this run: \([0-9.]*\) s wall.*/\1/p')
+  over=$(echo "$out" | sed -n "s/.*once, \([0-9.]*\)% of the workers' time.*/\1/p")
+  ex=$(awk -F, 'NR>1 {s+=$7} END {print s}' "$tmp/tune$p/leaderboard.csv")
+  b=$(awk -F, 'NR==2 {print $9}' "$tmp/tune$p/leaderboard.csv")
+  wall[tune$p]=$w; best[tune$p]=$b
+  row "tune random, parallel $p" "$w" "$(echo "$ex / $w" | bc)" "$(printf %.4f "$b")"
+  echo "    orchestration overhead: $over% of the workers' time outside forward/backward/update"
+done
+echo "    parallel speed-up (1 -> 2): $(echo "${wall[tune1]} / ${wall[tune2]}" | bc -l | xargs printf %.2f)x"
+py=$(benches/peers/venv.sh optuna torch numpy)
+if [ -z "$py" ]; then exit 0; fi
+data=$(sed -n 's/.*"data":"\([^"]*\)".*/\1/p' "$tmp/tune1/split.json")
+for j in 1 2; do
+  r=$("$py" benches/peers/optuna_torch.py --data "$data" --split "$tmp/tune1/split.json" --jobs "$j")
+  w=$(echo "$r" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["wall"])')
+  ex=$(echo "$r" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["examples"])')
+  b=$(echo "$r" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["best_val_loss"])')
+  row "optuna+torch random, $j job(s)" "$(printf %.2f "$w")" "$(echo "$ex / $w" | bc)" "$(printf %.4f "$b")"
+  echo "    tune is $(echo "$w / ${wall[tune$j]}" | bc -l | xargs printf %.1f)x faster (same number of jobs); best val: tune $(printf %.4f "${best[tune$j]}") vs $(printf %.4f "$b")"
+done
