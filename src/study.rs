@@ -301,6 +301,8 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
     })
 }
 
+/// One worker: a thread pool of `threads_per_trial` threads for the math, and inside it a device of
+/// its own (a dfdx CUDA device cannot cross threads), taking trials until none are left.
 fn worker<D: Backend>(
     plan: &StudyPlan,
     opts: &RunOptions,
@@ -308,13 +310,24 @@ fn worker<D: Backend>(
     stop: &AtomicBool,
     bars: &MultiProgress,
     study_bar: &ProgressBar,
-    make_device: impl Fn() -> D,
+    make_device: impl Fn() -> D + Sync,
 ) -> Result<()> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(plan.threads_per_trial)
         .build()
         .map_err(|e| Error::Backend(e.to_string()))?;
-    let dev = make_device();
+    pool.install(|| worker_loop(plan, opts, shared, stop, bars, study_bar, make_device()))
+}
+
+fn worker_loop<D: Backend>(
+    plan: &StudyPlan,
+    opts: &RunOptions,
+    shared: &Mutex<Shared>,
+    stop: &AtomicBool,
+    bars: &MultiProgress,
+    study_bar: &ProgressBar,
+    dev: D,
+) -> Result<()> {
     loop {
         if stop.load(Ordering::SeqCst) {
             return Ok(());
@@ -403,8 +416,7 @@ fn worker<D: Backend>(
                 Flow::Continue
             })
         };
-        let outcome =
-            pool.install(|| run_trial(dev.clone(), plan, trial, &params, &ckpt, resume, &mut on))?;
+        let outcome = run_trial(dev.clone(), plan, trial, &params, &ckpt, resume, &mut on)?;
         bar.finish_and_clear();
         bars.remove(&bar);
         shared.lock().unwrap().compute_seconds += outcome.compute_seconds;

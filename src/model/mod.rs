@@ -11,7 +11,7 @@ use crate::plan::{ModelPlan, OptimizerKind};
 use crate::space::Params;
 
 /// A dfdx device we can train on. `write` fills a device buffer from the host, which dfdx keeps private.
-pub trait Backend: Device<f32> + Clone + Send + Sync + 'static {
+pub trait Backend: Device<f32> + Clone + 'static {
     /// Copies `src` into the device buffer `dst` of the same length.
     fn write(&self, dst: &mut <Self as Storage<f32>>::Vec, src: &[f32]) -> Result<()>;
 }
