@@ -276,6 +276,11 @@ impl Checkpointer {
             fs::copy(&src, &tmp)?;
         }
         fs::rename(&tmp, &best)?;
+        // When best already is a link to the same file, POSIX rename does nothing and leaves tmp.
+        match fs::remove_file(&tmp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         sync_dir(&self.dir)
     }
 
@@ -300,17 +305,22 @@ impl Checkpointer {
     /// Keep-last-N: deletes all but the newest `keep_last` checkpoints up to `k`. The best survives
     /// through its own link.
     pub fn retain(&self, k: u32) -> io::Result<()> {
-        let old: Vec<u32> = self.saved().into_iter().filter(|&j| j <= k).collect();
-        for j in &old[..old.len().saturating_sub(self.keep_last)] {
-            fs::remove_file(self.path(*j))?;
+        // Checkpoints are saved one virtual epoch after another, so only one falls out of the window
+        // each time; `clean_after` clears older ones left by a run with a larger `keep`.
+        match k.checked_sub(self.keep_last as u32) {
+            Some(j) if j > 0 => match fs::remove_file(self.path(j)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+            _ => Ok(()),
         }
-        Ok(())
     }
 
-    /// Removes what a crash may have left: temp files, and checkpoints newer than `k` (the last the
-    /// journal recorded), which are redone exactly on resume.
+    /// Removes what a crash may have left: temp files, checkpoints newer than `k` (the last the
+    /// journal recorded), which are redone exactly on resume, and any older than the last `keep`.
     pub fn clean_after(&self, k: u32) -> io::Result<()> {
-        for j in self.saved().into_iter().filter(|&j| j > k) {
+        let keep_from = k.saturating_sub(self.keep_last as u32 - 1);
+        for j in self.saved().into_iter().filter(|&j| j > k || j < keep_from) {
             fs::remove_file(self.path(j))?;
         }
         for e in fs::read_dir(&self.dir)?.flatten() {
@@ -395,6 +405,21 @@ mod tests {
         assert_eq!(back.optimizer, ck.optimizer);
         assert!(back.meta.curve[1].val_loss.is_nan());
         assert_eq!(back.meta.stream_pos, 4);
+    }
+
+    #[test]
+    fn marking_the_same_best_twice_leaves_no_temp_file() {
+        let dir = crate::testutil::TempDir::new();
+        let c = Checkpointer::new(dir.path().to_path_buf(), 1);
+        write_atomic(&c.path(3), b"ckpt").unwrap();
+        c.mark_best(3).unwrap();
+        c.mark_best(3).unwrap();
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert_eq!(fs::read(c.best_path()).unwrap(), b"ckpt");
     }
 
     #[test]

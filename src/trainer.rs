@@ -60,6 +60,8 @@ pub fn should_stop(curve: &[CurveRow], metric: Metric, es: &EarlyStopping) -> bo
 }
 
 /// Runs trial `trial` with `params` on `dev`, from `resume` when given, saving through `ckpt`.
+/// `curve.csv` is written when the trial leaves the trainer (ended, failed or stopped); while it
+/// runs, the journal (and so `tune status` and `tune report`) has every virtual epoch.
 pub fn run_trial<D: Backend>(
     dev: D,
     plan: &StudyPlan,
@@ -68,6 +70,23 @@ pub fn run_trial<D: Backend>(
     ckpt: &Checkpointer,
     resume: Option<Checkpoint>,
     on: &mut dyn FnMut(TrialEvent) -> Result<Flow>,
+) -> Result<TrialOutcome> {
+    let mut curve = Vec::new();
+    let outcome = train(dev, plan, trial, params, ckpt, resume, on, &mut curve)?;
+    write_curve(ckpt, &curve, plan.dataset.task)?;
+    Ok(outcome)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train<D: Backend>(
+    dev: D,
+    plan: &StudyPlan,
+    trial: u64,
+    params: &Params,
+    ckpt: &Checkpointer,
+    resume: Option<Checkpoint>,
+    on: &mut dyn FnMut(TrialEvent) -> Result<Flow>,
+    curve: &mut Vec<CurveRow>,
 ) -> Result<TrialOutcome> {
     let start = Instant::now();
     let data = &*plan.dataset;
@@ -118,6 +137,7 @@ pub fn run_trial<D: Backend>(
             (Net::new(dev.clone(), mlp, opt, data.task)?, stream, c.meta)
         }
     };
+    curve.clone_from(&meta.curve);
     // A trial whose end was not journalled before a crash ends again exactly where it ended.
     if let Some(es) = &plan.early_stopping {
         if meta.virtual_epoch > 0
@@ -208,7 +228,7 @@ pub fn run_trial<D: Backend>(
             optimizer: net.opt.to_host(&net.mlp),
         };
         ckpt.save(&c).map_err(|e| Error::io(&ckpt.path(k), e))?;
-        write_curve(ckpt, &meta.curve, data.task)?;
+        curve.push(row.clone());
         // The journal records the epoch only once its checkpoint is durable.
         let flow = on(TrialEvent::Epoch {
             row: &row,
