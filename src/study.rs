@@ -387,7 +387,10 @@ fn worker_loop<D: Backend>(
             .progress_chars("=> "),
         );
         bar.set_prefix(trial.to_string());
-        bar.set_message(describe(&params));
+        let label = describe(&params);
+        let epochs = plan.budget.virtual_epochs;
+        let done = resume.as_ref().map_or(0, |c| c.meta.virtual_epoch);
+        bar.set_message(format!("virtual epoch {done}/{epochs}  {label}"));
         if let Some(c) = &resume {
             bar.set_position(c.meta.examples_seen);
         }
@@ -396,6 +399,10 @@ fn worker_loop<D: Backend>(
                 TrialEvent::Steps { examples_seen } => bar.set_position(examples_seen),
                 TrialEvent::Epoch { row, seconds } => {
                     bar.set_position(row.examples_seen);
+                    bar.set_message(format!(
+                        "virtual epoch {}/{epochs}  {label}",
+                        row.virtual_epoch
+                    ));
                     let e = Event::EpochDone {
                         trial,
                         row: row.clone(),
