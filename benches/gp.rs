@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use tune::sampler::gp::{suggest, Encoding, GpSettings};
 use tune::seed::{self, Purpose};
-use tune::space::{Domain, Kind, Param, Params, SearchSpace};
+use tune::space::{Kind, Param, Params, SearchSpace};
 
 struct Problem {
     name: &'static str,
@@ -56,16 +56,7 @@ fn space(p: &Problem) -> SearchSpace {
             .bounds
             .iter()
             .enumerate()
-            .map(|(i, &(low, high))| Param {
-                name: format!("x{i}"),
-                kind: Kind::Float,
-                domain: Domain::Range {
-                    low,
-                    high,
-                    log: false,
-                    grid_points: None,
-                },
-            })
+            .map(|(i, &(low, high))| Param::range(&format!("x{i}"), Kind::Float, low, high, false))
             .collect(),
     }
 }

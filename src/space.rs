@@ -89,6 +89,37 @@ pub struct Param {
 }
 
 impl Param {
+    /// A parameter taking one of `values`.
+    pub fn list(name: &str, kind: Kind, values: &[f64]) -> Param {
+        Param {
+            name: name.into(),
+            kind,
+            domain: Domain::List(values.to_vec()),
+        }
+    }
+
+    /// A parameter over [`low`, `high`], on a log scale when `log`.
+    pub fn range(name: &str, kind: Kind, low: f64, high: f64, log: bool) -> Param {
+        Param {
+            name: name.into(),
+            kind,
+            domain: Domain::Range {
+                low,
+                high,
+                log,
+                grid_points: None,
+            },
+        }
+    }
+
+    /// The same range, taking `n` points in a grid.
+    pub fn with_grid_points(mut self, n: usize) -> Param {
+        if let Domain::Range { grid_points, .. } = &mut self.domain {
+            *grid_points = Some(n);
+        }
+        self
+    }
+
     fn value(&self, x: f64) -> Value {
         match self.kind {
             Kind::Int => Value::Int(x.round() as i64),
@@ -241,26 +272,8 @@ mod tests {
     fn space() -> SearchSpace {
         SearchSpace {
             params: vec![
-                Param {
-                    name: "batch_size".into(),
-                    kind: Kind::Int,
-                    domain: Domain::Range {
-                        low: 16.0,
-                        high: 256.0,
-                        log: true,
-                        grid_points: Some(5),
-                    },
-                },
-                Param {
-                    name: "learning_rate".into(),
-                    kind: Kind::Float,
-                    domain: Domain::Range {
-                        low: 1e-4,
-                        high: 1e-1,
-                        log: true,
-                        grid_points: None,
-                    },
-                },
+                Param::range("batch_size", Kind::Int, 16.0, 256.0, true).with_grid_points(5),
+                Param::range("learning_rate", Kind::Float, 1e-4, 1e-1, true),
             ],
         }
     }

@@ -427,41 +427,10 @@ mod tests {
     fn space() -> SearchSpace {
         SearchSpace {
             params: vec![
-                Param {
-                    name: "batch_size".into(),
-                    kind: Kind::Int,
-                    domain: Domain::List(vec![64.0, 16.0, 256.0, 32.0, 128.0]),
-                },
-                Param {
-                    name: "hidden_width".into(),
-                    kind: Kind::Int,
-                    domain: Domain::Range {
-                        low: 8.0,
-                        high: 512.0,
-                        log: true,
-                        grid_points: None,
-                    },
-                },
-                Param {
-                    name: "learning_rate".into(),
-                    kind: Kind::Float,
-                    domain: Domain::Range {
-                        low: 1e-4,
-                        high: 1e-1,
-                        log: true,
-                        grid_points: None,
-                    },
-                },
-                Param {
-                    name: "momentum".into(),
-                    kind: Kind::Float,
-                    domain: Domain::Range {
-                        low: 0.0,
-                        high: 0.99,
-                        log: false,
-                        grid_points: None,
-                    },
-                },
+                Param::list("batch_size", Kind::Int, &[64.0, 16.0, 256.0, 32.0, 128.0]),
+                Param::range("hidden_width", Kind::Int, 8.0, 512.0, true),
+                Param::range("learning_rate", Kind::Float, 1e-4, 1e-1, true),
+                Param::range("momentum", Kind::Float, 0.0, 0.99, false),
             ],
         }
     }

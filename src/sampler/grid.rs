@@ -27,22 +27,14 @@ impl Sampler for GridSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::space::{Domain, Kind, Param, Value};
+    use crate::space::{Kind, Param, Value};
 
     #[test]
     fn walks_the_grid_in_order() {
         let space = SearchSpace {
             params: vec![
-                Param {
-                    name: "batch_size".into(),
-                    kind: Kind::Int,
-                    domain: Domain::List(vec![8.0, 16.0]),
-                },
-                Param {
-                    name: "learning_rate".into(),
-                    kind: Kind::Float,
-                    domain: Domain::List(vec![0.1, 0.01, 0.001]),
-                },
+                Param::list("batch_size", Kind::Int, &[8.0, 16.0]),
+                Param::list("learning_rate", Kind::Float, &[0.1, 0.01, 0.001]),
             ],
         };
         let mut s = GridSampler::new(&space);

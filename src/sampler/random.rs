@@ -28,21 +28,12 @@ impl Sampler for RandomSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::space::{Domain, Kind, Param};
+    use crate::space::{Kind, Param};
 
     #[test]
     fn same_seed_same_sequence_in_any_order() {
         let space = SearchSpace {
-            params: vec![Param {
-                name: "learning_rate".into(),
-                kind: Kind::Float,
-                domain: Domain::Range {
-                    low: 1e-4,
-                    high: 1e-1,
-                    log: true,
-                    grid_points: None,
-                },
-            }],
+            params: vec![Param::range("learning_rate", Kind::Float, 1e-4, 1e-1, true)],
         };
         let h = History::default();
         let mut a = RandomSampler::new(space.clone(), 5);
