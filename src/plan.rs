@@ -116,6 +116,8 @@ pub struct StudyPlan {
     pub seed: u64,
     pub out_dir: PathBuf,
     pub data_file: PathBuf,
+    /// CRC-32 of the data file as read, part of the study's fingerprint.
+    pub data_crc32: u32,
     pub dataset: Arc<Dataset>,
     pub model: ModelPlan,
     pub budget: Budget,
@@ -475,6 +477,7 @@ impl StudyPlan {
             seed: spec.seed,
             out_dir,
             data_file,
+            data_crc32: table.crc32,
             dataset: Arc::new(dataset),
             model: ModelPlan {
                 hidden: m.hidden.clone(),

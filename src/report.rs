@@ -101,7 +101,6 @@ impl Axis {
 
 /// One SVG plot being drawn.
 struct Plot {
-    id: &'static str,
     x: Axis,
     y: Axis,
     svg: String,
@@ -110,7 +109,6 @@ struct Plot {
 impl Plot {
     fn new(id: &'static str, title: &str, x: Axis, y: Axis, xlabel: &str, ylabel: &str) -> Plot {
         let mut p = Plot {
-            id,
             x,
             y,
             svg: String::new(),
@@ -173,7 +171,6 @@ impl Plot {
 
     fn finish(mut self) -> String {
         self.svg.push_str("</svg>\n");
-        let _ = self.id;
         self.svg
     }
 }

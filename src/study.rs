@@ -65,17 +65,15 @@ pub fn trial_dir(out: &Path, n: u64) -> PathBuf {
 
 /// Every spec field that changes results, with the data file's checksum: a resume refuses to go on
 /// when one differs. `trials`, `parallel`, `keep` and `device` may change.
-pub fn fingerprint(plan: &StudyPlan) -> Result<BTreeMap<String, serde_json::Value>> {
+pub fn fingerprint(plan: &StudyPlan) -> BTreeMap<String, serde_json::Value> {
+    fn v<T: serde::Serialize>(x: &T) -> serde_json::Value {
+        serde_json::to_value(x).expect("spec fields serialise")
+    }
     let s = &plan.spec;
-    let data = std::fs::read(&plan.data_file).map_err(|e| Error::io(&plan.data_file, e))?;
-    let v = |x: &dyn erased::Ser| x.json();
-    Ok([
+    [
         ("seed", v(&s.seed)),
         ("data", v(&s.data)),
-        (
-            "data file contents",
-            v(&format!("{:08x}", crc32fast::hash(&data))),
-        ),
+        ("data file contents", v(&format!("{:08x}", plan.data_crc32))),
         ("model", v(&s.model)),
         ("budget", v(&s.budget)),
         ("search.method", v(&s.search.method)),
@@ -87,19 +85,7 @@ pub fn fingerprint(plan: &StudyPlan) -> Result<BTreeMap<String, serde_json::Valu
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
-    .collect())
-}
-
-mod erased {
-    /// Lets a table of differently typed spec fields serialise alike.
-    pub trait Ser {
-        fn json(&self) -> serde_json::Value;
-    }
-    impl<T: serde::Serialize> Ser for T {
-        fn json(&self) -> serde_json::Value {
-            serde_json::to_value(self).expect("spec fields serialise")
-        }
-    }
+    .collect()
 }
 
 /// Writes `split.json`: which data rows (0 = the first row after the header) are training and which
@@ -161,7 +147,7 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
     std::fs::create_dir_all(out.join("trials")).map_err(|e| Error::io(out, e))?;
     let _lock = StudyLock::acquire(out)?;
 
-    let fp = fingerprint(plan)?;
+    let fp = fingerprint(plan);
     write_split(plan)?;
     let jpath = journal_path(out);
     let (history, mut journal) = if jpath.exists() {
@@ -198,7 +184,7 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
     if history.fingerprint.is_none() {
         let e = Event::StudyCreated {
             name: plan.name.clone(),
-            fingerprint: fingerprint(plan)?,
+            fingerprint: fingerprint(plan),
         };
         journal.append(&e)?;
     }

@@ -10,6 +10,8 @@ use crate::error::{Error, Result};
 pub struct Table {
     pub file: PathBuf,
     pub headers: Vec<String>,
+    /// CRC-32 of the file's bytes, to notice a changed data file on resume.
+    pub crc32: u32,
     cells: Vec<Vec<String>>,
     lines: Vec<u64>,
 }
@@ -17,15 +19,17 @@ pub struct Table {
 impl Table {
     /// Reads `file`.
     pub fn read(file: &Path) -> Result<Table> {
-        let f = std::fs::File::open(file).map_err(|err| Error::Read {
+        let bytes = std::fs::read(file).map_err(|err| Error::Read {
             file: file.to_path_buf(),
             err,
         })?;
-        Table::parse(file, std::io::BufReader::new(f))
+        Table::parse(file, bytes.as_slice())
     }
 
-    /// Parses CSV text from `reader`; `file` names it in errors.
-    pub fn parse(file: &Path, reader: impl std::io::Read) -> Result<Table> {
+    /// Parses CSV bytes; `file` names it in errors.
+    pub fn parse(file: &Path, bytes: &[u8]) -> Result<Table> {
+        let crc32 = crc32fast::hash(bytes);
+        let reader = bytes;
         let err = |place: String, msg: String| Error::Data {
             file: file.to_path_buf(),
             place,
@@ -92,6 +96,7 @@ impl Table {
         Ok(Table {
             file: file.to_path_buf(),
             headers,
+            crc32,
             cells,
             lines,
         })
