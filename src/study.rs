@@ -18,7 +18,7 @@ use crate::model::Backend;
 use crate::plan::{DeviceKind, StudyPlan};
 use crate::sampler::{self, Sampler};
 use crate::space::Params;
-use crate::trainer::{run_trial, Flow, TrialEvent};
+use crate::trainer::{persist_epoch, run_trial, Flow, TrialEvent};
 
 /// How `tune` runs a study.
 #[derive(Clone, Debug, Default)]
@@ -380,36 +380,62 @@ fn worker_loop<D: Backend>(
         if let Some(c) = &resume {
             bar.set_position(c.meta.examples_seen);
         }
-        let mut on = |e: TrialEvent| -> Result<Flow> {
-            match e {
-                TrialEvent::Steps { examples_seen } => bar.set_position(examples_seen),
-                TrialEvent::Epoch { row, seconds } => {
-                    bar.set_position(row.examples_seen);
-                    bar.set_message(format!(
-                        "virtual epoch {}/{epochs}  {label}",
-                        row.virtual_epoch
-                    ));
-                    let e = Event::EpochDone {
-                        trial,
-                        row: row.clone(),
-                        seconds,
-                    };
-                    let mut s = shared.lock().unwrap();
-                    s.journal.append(&e)?;
-                    s.history.apply(&e);
-                    s.epochs += 1;
-                    if opts.stop_after_epochs.is_some_and(|n| s.epochs >= n) {
-                        stop.store(true, Ordering::SeqCst);
+        // Checkpoints are made durable on a thread of their own, in order, while training goes on:
+        // fsync waits overlap the next virtual epoch instead of adding to it.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Box<Checkpoint>, bool)>(2);
+        let outcome = std::thread::scope(|scope| -> Result<_> {
+            let persister = scope.spawn(|| -> Result<()> {
+                for (c, best) in rx {
+                    persist_epoch(&ckpt, &c, best, || {
+                        let e = Event::EpochDone {
+                            trial,
+                            row: c.meta.curve.last().expect("an epoch has a row").clone(),
+                            seconds: c.meta.seconds,
+                        };
+                        let mut s = shared.lock().unwrap();
+                        s.journal.append(&e)?;
+                        s.history.apply(&e);
+                        Ok(())
+                    })?;
+                }
+                Ok(())
+            });
+            let mut on = |e: TrialEvent| -> Result<Flow> {
+                match e {
+                    TrialEvent::Steps { examples_seen } => bar.set_position(examples_seen),
+                    TrialEvent::Epoch {
+                        checkpoint,
+                        row,
+                        best,
+                    } => {
+                        bar.set_position(row.examples_seen);
+                        bar.set_message(format!(
+                            "virtual epoch {}/{epochs}  {label}",
+                            row.virtual_epoch
+                        ));
+                        if tx.send((checkpoint, best)).is_err() {
+                            // The persister stopped on an error, which its join reports.
+                            return Ok(Flow::Stop);
+                        }
+                        let mut s = shared.lock().unwrap();
+                        s.epochs += 1;
+                        if opts.stop_after_epochs.is_some_and(|n| s.epochs >= n) {
+                            stop.store(true, Ordering::SeqCst);
+                        }
                     }
                 }
-            }
-            Ok(if stop.load(Ordering::SeqCst) {
-                Flow::Stop
-            } else {
-                Flow::Continue
-            })
-        };
-        let outcome = run_trial(dev.clone(), plan, trial, &params, &ckpt, resume, &mut on)?;
+                Ok(if stop.load(Ordering::SeqCst) {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                })
+            };
+            let trained = run_trial(dev.clone(), plan, trial, &params, &ckpt, resume, &mut on);
+            drop(tx);
+            let persisted = persister.join().expect("the persister does not panic");
+            persisted?;
+            trained
+        })?;
         bar.finish_and_clear();
         bars.remove(&bar);
         shared.lock().unwrap().compute_seconds += outcome.compute_seconds;

@@ -16,8 +16,13 @@ use crate::space::Params;
 pub enum TrialEvent<'a> {
     /// Progress inside a virtual epoch.
     Steps { examples_seen: u64 },
-    /// Virtual epoch `row.virtual_epoch` is validated and its checkpoint is on disk.
-    Epoch { row: &'a CurveRow, seconds: f64 },
+    /// Virtual epoch `checkpoint.meta.virtual_epoch` is validated; the caller persists its
+    /// checkpoint (see [`persist_epoch`]), `best` when it is the trial's selected one so far.
+    Epoch {
+        checkpoint: Box<Checkpoint>,
+        row: &'a CurveRow,
+        best: bool,
+    },
 }
 
 /// Whether the trainer goes on after an event.
@@ -227,18 +232,13 @@ fn train<D: Backend>(
             weights: net.mlp.to_host(),
             optimizer: net.opt.to_host(&net.mlp),
         };
-        ckpt.save(&c).map_err(|e| Error::io(&ckpt.path(k), e))?;
         curve.push(row.clone());
-        // The journal records the epoch only once its checkpoint is durable.
+        let best = select_best(&meta.curve, plan.metric) == Some(meta.curve.len() - 1);
         let flow = on(TrialEvent::Epoch {
+            checkpoint: Box::new(c),
             row: &row,
-            seconds: meta.seconds,
+            best,
         })?;
-        if select_best(&meta.curve, plan.metric) == Some(meta.curve.len() - 1) {
-            ckpt.mark_best(k)
-                .map_err(|e| Error::io(&ckpt.best_path(), e))?;
-        }
-        ckpt.retain(k).map_err(|e| Error::io(&ckpt.dir, e))?;
 
         if let Some(es) = &plan.early_stopping {
             if k < budget.virtual_epochs && should_stop(&meta.curve, plan.metric, es) {
@@ -265,6 +265,25 @@ fn train<D: Backend>(
         seconds: seconds(&start),
         compute_seconds: compute,
     })
+}
+
+/// Makes virtual epoch `c` durable, in the order that resume relies on: the checkpoint (atomic), then
+/// `journal` (which records the epoch only once its checkpoint is on disk), then the best link, then
+/// retention of older checkpoints.
+pub fn persist_epoch(
+    ckpt: &Checkpointer,
+    c: &Checkpoint,
+    best: bool,
+    journal: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    let k = c.meta.virtual_epoch;
+    ckpt.save(c).map_err(|e| Error::io(&ckpt.path(k), e))?;
+    journal()?;
+    if best {
+        ckpt.mark_best(k)
+            .map_err(|e| Error::io(&ckpt.best_path(), e))?;
+    }
+    ckpt.retain(k).map_err(|e| Error::io(&ckpt.dir, e))
 }
 
 /// The name of the task's metric column: `rmse` or `accuracy`.
