@@ -17,6 +17,7 @@ import time
 import numpy as np
 import optuna
 import torch
+from stream import Stream
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -70,19 +71,12 @@ def main():
         model = torch.nn.Sequential(*layers, torch.nn.Linear(width, 1))
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         rng = np.random.default_rng(trial.number)
-        order, pos, best = rng.permutation(n), 0, float("inf")
+        stream, best = Stream(n, rng), float("inf")
         for k in range(1, V + 1):
             left = bounds[k] - bounds[k - 1]
             while left > 0:
                 b = min(batch, left)
-                idx = []
-                while len(idx) < b:
-                    if pos == n:
-                        order, pos = rng.permutation(n), 0
-                    take = min(b - len(idx), n - pos)
-                    idx.extend(order[pos:pos + take])
-                    pos += take
-                idx = torch.as_tensor(np.array(idx))
+                idx = stream.next(b)
                 opt.zero_grad()
                 loss = torch.nn.functional.mse_loss(model(xtr[idx]), ytr[idx])
                 loss.backward()
@@ -91,7 +85,7 @@ def main():
             with torch.no_grad():
                 val = torch.nn.functional.mse_loss(model(xva), yva).item()
             path = os.path.join(ckdir, f"trial{trial.number}-ve{k}.pt")
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "examples": bounds[k], "pos": pos}, path)
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "examples": bounds[k], "pos": stream.pos}, path)
             if val < best:
                 best = val
         return best

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import torch
+from stream import Stream
 
 torch.set_num_threads(1)
 
@@ -30,18 +31,10 @@ def main():
             torch.manual_seed(0)
             model = torch.nn.Sequential(torch.nn.Linear(11, width), torch.nn.ReLU(), torch.nn.Linear(width, width), torch.nn.ReLU(), torch.nn.Linear(width, 1))
             opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-            order, pos = rng.permutation(n), 0
+            stream = Stream(n, rng)
 
             def step():
-                nonlocal order, pos
-                idx = []
-                while len(idx) < batch:
-                    if pos == n:
-                        order, pos = rng.permutation(n), 0
-                    take = min(batch - len(idx), n - pos)
-                    idx.extend(order[pos:pos + take])
-                    pos += take
-                idx = torch.as_tensor(np.array(idx))
+                idx = stream.next(batch)
                 opt.zero_grad()
                 loss = torch.nn.functional.mse_loss(model(x[idx]), y[idx])
                 loss.backward()

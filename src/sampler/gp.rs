@@ -73,23 +73,6 @@ impl Encoding {
         }
     }
 
-    /// egobox's description of the encoded space.
-    pub fn xtypes(&self) -> Vec<XType> {
-        self.codes
-            .iter()
-            .map(|c| match c {
-                Code::Float {
-                    low,
-                    high,
-                    log: true,
-                } => XType::Float(low.log10(), high.log10()),
-                Code::Float { low, high, .. } => XType::Float(*low, *high),
-                Code::Ord { coords, .. } if coords.len() == 1 => XType::Float(coords[0], coords[0]),
-                Code::Ord { coords, .. } => XType::Ord(coords.clone()),
-            })
-            .collect()
-    }
-
     /// The bounds of each GP coordinate.
     fn bounds(&self) -> Vec<(f64, f64)> {
         self.codes
@@ -102,6 +85,18 @@ impl Encoding {
                 } => (low.log10(), high.log10()),
                 Code::Float { low, high, .. } => (*low, *high),
                 Code::Ord { coords, .. } => (coords[0], coords[coords.len() - 1]),
+            })
+            .collect()
+    }
+
+    /// egobox's description of the encoded space: ranges by their bounds, ordinals by their values.
+    pub fn xtypes(&self) -> Vec<XType> {
+        self.codes
+            .iter()
+            .zip(self.bounds())
+            .map(|(c, (lo, hi))| match c {
+                Code::Ord { coords, .. } if coords.len() > 1 => XType::Ord(coords.clone()),
+                _ => XType::Float(lo, hi),
             })
             .collect()
     }
