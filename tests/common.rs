@@ -12,6 +12,19 @@ pub fn digits() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/data/digits.csv")
 }
 
+/// The leaderboard columns that must not depend on how a study was run (parallelism, interruptions):
+/// everything but `rank` (ties may reorder), `seconds` and `suggest_ms`.
+pub const METRICS: &[&str] = &[
+    "status",
+    "batch_size",
+    "learning_rate",
+    "steps",
+    "examples_seen",
+    "best_virtual_epoch",
+    "best_val_loss",
+    "final_val_loss",
+];
+
 /// A fresh folder under the system temp dir, removed on drop.
 pub struct TempDir(PathBuf);
 

@@ -10,17 +10,6 @@ use std::time::Duration;
 use tune::checkpoint::{Checkpoint, Checkpointer};
 use tune::journal::{replay, Status};
 
-const METRICS: &[&str] = &[
-    "status",
-    "batch_size",
-    "learning_rate",
-    "steps",
-    "examples_seen",
-    "best_virtual_epoch",
-    "best_val_loss",
-    "final_val_loss",
-];
-
 /// A one-trial study of 6 virtual epochs, to stop after each.
 fn one_trial(keep: usize) -> serde_json::Value {
     let mut s = tiny_spec(1);

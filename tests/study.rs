@@ -3,17 +3,6 @@
 mod common;
 use common::*;
 
-const METRICS: &[&str] = &[
-    "batch_size",
-    "learning_rate",
-    "steps",
-    "examples_seen",
-    "best_virtual_epoch",
-    "best_val_loss",
-    "final_val_loss",
-    "status",
-];
-
 #[test]
 fn a_tiny_study_writes_leaderboard_curves_and_checkpoints() {
     let dir = tempdir();
