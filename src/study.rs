@@ -148,9 +148,8 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
     let _lock = StudyLock::acquire(out)?;
 
     let fp = fingerprint(plan);
-    write_split(plan)?;
     let jpath = journal_path(out);
-    let (history, mut journal) = if jpath.exists() {
+    let (mut history, mut journal) = if jpath.exists() {
         let (history, len, torn) = journal::replay(&jpath)?;
         if torn {
             eprintln!("warning: {}: cut off a torn last record (a crash mid-write); nothing finished is lost", jpath.display());
@@ -171,23 +170,19 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
         }
         (history, Journal::open(&jpath, len)?)
     } else {
-        let mut j = Journal::open(&jpath, 0)?;
+        (History::default(), Journal::open(&jpath, 0)?)
+    };
+    // A new study, or one whose first record was torn.
+    if history.fingerprint.is_none() {
         let e = Event::StudyCreated {
             name: plan.name.clone(),
             fingerprint: fp,
         };
-        j.append(&e)?;
-        let mut h = History::default();
-        h.apply(&e);
-        (h, j)
-    };
-    if history.fingerprint.is_none() {
-        let e = Event::StudyCreated {
-            name: plan.name.clone(),
-            fingerprint: fingerprint(plan),
-        };
         journal.append(&e)?;
+        history.apply(&e);
     }
+    // Only once the spec is known to match the study: a refused resume writes nothing.
+    write_split(plan)?;
 
     let mut queue: VecDeque<Option<u64>> = history
         .trials

@@ -241,8 +241,21 @@ fn spec_drift_is_refused_and_more_trials_continue() {
     changed["seed"] = serde_json::json!(4);
     changed["budget"]["virtual_epochs"] = serde_json::json!(5);
     write_spec(dir.path(), &changed);
+    let study = dir.path().join("runs/tiny");
+    let files = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| std::fs::read(study.join(n)).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let kept = ["split.json", "journal.jsonl", "leaderboard.csv"];
+    let before_refusal = files(&kept);
     let out = run(&path);
     assert_eq!(out.status.code(), Some(2));
+    assert!(
+        files(&kept) == before_refusal,
+        "a refused resume changed the study's files"
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("the spec changed since this study began (budget, seed)"),
