@@ -4,8 +4,6 @@
 mod csv_table;
 mod stream;
 
-use std::path::Path;
-
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
@@ -179,14 +177,10 @@ fn standardise(train: &mut Split, val: &mut Split, f: usize) {
     }
 }
 
-/// Reads a CSV table, refusing anything that is not a clean rectangle with a header.
-pub fn read_table(file: &Path) -> Result<Table> {
-    Table::read(file)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn table(text: &str) -> Table {
         Table::parse(Path::new("t.csv"), text.as_bytes()).unwrap()
