@@ -33,8 +33,7 @@ fn throughput(plan: &StudyPlan, model: &ModelPlan, batch: usize, seconds: f64) -
     let mut step = |net: &mut Net<Cpu>| {
         stream.next_rows(batch, &mut idx);
         data.fill(&data.train, idx.iter().copied(), &mut x, &mut y);
-        net.train_step(std::mem::take(&mut x), std::mem::take(&mut y), batch)
-            .unwrap();
+        net.train_step(&x, &y, batch).unwrap();
     };
     for _ in 0..5 {
         step(&mut net);

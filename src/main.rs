@@ -173,10 +173,10 @@ fn run_study(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     println!("{}", leaderboard::table(&plan, &summary.history, 10));
     println!(
-        "this run: {:.2} s wall, {} trials at once, {:.1}% of the workers' time outside forward/backward/update",
+        "this run: {:.2} s wall, {} trials at once, {}",
         summary.wall_seconds,
         summary.workers,
-        100.0 * summary.overhead()
+        summary.overhead_line()
     );
     println!(
         "study {}: {} trials; leaderboard: {out}/leaderboard.csv; report: {out}/report.html",

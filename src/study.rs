@@ -18,7 +18,7 @@ use crate::model::Backend;
 use crate::plan::{DeviceKind, StudyPlan};
 use crate::sampler::{self, Sampler};
 use crate::space::Params;
-use crate::trainer::{persist_epoch, run_trial, Flow, TrialEvent};
+use crate::trainer::{persist_epoch, run_trial, write_curve, Flow, Phases, TrialEvent};
 
 /// How `tune` runs a study.
 #[derive(Clone, Debug, Default)]
@@ -39,8 +39,10 @@ pub struct Summary {
     pub interrupted: bool,
     /// Wall-clock seconds of this run, from start-up to the last trial's end.
     pub wall_seconds: f64,
-    /// Seconds this run's trials spent in forward, backward and update, summed over workers.
-    pub compute_seconds: f64,
+    /// Where this run's trials spent their seconds, summed over workers.
+    pub phases: Phases,
+    /// Seconds workers waited, summed, with no trial left to start while others still ran.
+    pub idle_seconds: f64,
     /// Worker threads (trials at once) of this run.
     pub workers: usize,
 }
@@ -49,7 +51,33 @@ impl Summary {
     /// The share of the workers' wall time not spent in forward, backward and update: sampling,
     /// batch assembly, validation, checkpoints, journal, bookkeeping, and idle workers.
     pub fn overhead(&self) -> f64 {
-        1.0 - self.compute_seconds / (self.wall_seconds * self.workers as f64)
+        1.0 - self.phases.compute / self.worker_seconds()
+    }
+
+    /// The workers' wall time: wall seconds × workers.
+    pub fn worker_seconds(&self) -> f64 {
+        self.wall_seconds * self.workers as f64
+    }
+
+    /// `6.1% of the workers' time outside forward/backward/update: validation 1.5%, …`.
+    pub fn overhead_line(&self) -> String {
+        let share = |s: f64| 100.0 * s / self.worker_seconds();
+        let p = &self.phases;
+        let other = self.worker_seconds()
+            - p.compute
+            - p.batches
+            - p.validation
+            - p.checkpoints
+            - self.idle_seconds;
+        format!(
+            "{:.1}% of the workers' time outside forward/backward/update: validation {:.1}%, batches {:.1}%, checkpoint hand-off {:.1}%, idle at the end {:.1}%, the rest (start-up, sampling, trial set-up, journal) {:.1}%",
+            100.0 * self.overhead(),
+            share(p.validation),
+            share(p.batches),
+            share(p.checkpoints),
+            share(self.idle_seconds),
+            share(other)
+        )
     }
 }
 
@@ -116,16 +144,36 @@ pub fn read_history(plan: &StudyPlan) -> Result<History> {
     Ok(journal::replay(&path)?.0)
 }
 
+/// What the workers share. The in-memory history runs ahead of the journal: a worker applies each
+/// event at once (so the sampler sees every finished trial), and its persister appends the event
+/// once the files it records are durable.
 struct Shared {
     history: History,
-    journal: Journal,
     sampler: Box<dyn Sampler>,
     queue: VecDeque<Option<u64>>,
     next_trial: u64,
     failed: Option<Error>,
     /// Virtual epochs checkpointed in this run.
     epochs: u64,
-    compute_seconds: f64,
+    phases: Phases,
+}
+
+/// What a worker's persister thread does, in order.
+enum Persist {
+    /// Append a record that needs no file written before it (`started`).
+    Record(Event),
+    /// Make a virtual epoch durable (see [`persist_epoch`]); `best` when it is the trial's best.
+    Epoch {
+        ckpt: std::sync::Arc<Checkpointer>,
+        checkpoint: Box<Checkpoint>,
+        best: bool,
+    },
+    /// The trial left the trainer: write its `curve.csv`, then journal `ended` when it ended.
+    Left {
+        ckpt: std::sync::Arc<Checkpointer>,
+        curve: Vec<crate::checkpoint::CurveRow>,
+        ended: Option<Event>,
+    },
 }
 
 /// Runs (or resumes) the study. `stop` asks it to finish the checkpoints being written and return.
@@ -218,30 +266,32 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
     let workers = plan.parallel.min(queue.len()).max(1);
     let shared = Mutex::new(Shared {
         history,
-        journal,
         sampler: sampler::for_plan(plan),
         queue,
         next_trial,
         failed: None,
         epochs: 0,
-        compute_seconds: 0.0,
+        phases: Phases::default(),
     });
+    let journal = Mutex::new(journal);
+    let ctx = Ctx {
+        plan,
+        opts,
+        shared: &shared,
+        journal: &journal,
+        stop,
+        bars: &bars,
+        study_bar: &study_bar,
+    };
+    let workers_done = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
                 let r = match plan.device {
-                    DeviceKind::Cpu => worker(
-                        plan,
-                        opts,
-                        &shared,
-                        stop,
-                        &bars,
-                        &study_bar,
-                        dfdx::tensor::Cpu::default,
-                    ),
+                    DeviceKind::Cpu => worker(&ctx, dfdx::tensor::Cpu::default),
                     #[cfg(feature = "cuda")]
                     DeviceKind::Cuda(i) => match dfdx::tensor::Cuda::try_build(i, plan.seed) {
-                        Ok(_) => worker(plan, opts, &shared, stop, &bars, &study_bar, || {
+                        Ok(_) => worker(&ctx, || {
                             dfdx::tensor::Cuda::try_build(i, plan.seed).expect("built once already")
                         }),
                         Err(e) => Err(Error::Study(format!("cannot open CUDA device {i}: {e:?}"))),
@@ -257,11 +307,19 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
                     let mut s = shared.lock().unwrap();
                     s.failed.get_or_insert(e);
                 }
+                workers_done.lock().unwrap().push(std::time::Instant::now());
             });
         }
     });
+    let all_done = std::time::Instant::now();
     study_bar.finish_and_clear();
     let shared = shared.into_inner().unwrap();
+    let idle_seconds: f64 = workers_done
+        .into_inner()
+        .unwrap()
+        .iter()
+        .map(|t| (all_done - *t).as_secs_f64())
+        .sum();
     if let Some(e) = shared.failed {
         return Err(e);
     }
@@ -277,43 +335,87 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
         history: shared.history,
         interrupted,
         wall_seconds: started_at.elapsed().as_secs_f64(),
-        compute_seconds: shared.compute_seconds,
+        phases: shared.phases,
+        idle_seconds,
         workers,
     })
 }
 
+/// What every worker needs from the study.
+struct Ctx<'a> {
+    plan: &'a StudyPlan,
+    opts: &'a RunOptions,
+    shared: &'a Mutex<Shared>,
+    /// Apart from `shared`, so that a persister waiting on fdatasync holds up no worker. Lock order:
+    /// `shared`, then `journal`.
+    journal: &'a Mutex<Journal>,
+    stop: &'a AtomicBool,
+    bars: &'a MultiProgress,
+    study_bar: &'a ProgressBar,
+}
+
 /// One worker: a thread pool of `threads_per_trial` threads for the math, and inside it a device of
-/// its own (a dfdx CUDA device cannot cross threads), taking trials until none are left.
-fn worker<D: Backend>(
-    plan: &StudyPlan,
-    opts: &RunOptions,
-    shared: &Mutex<Shared>,
-    stop: &AtomicBool,
-    bars: &MultiProgress,
-    study_bar: &ProgressBar,
-    make_device: impl Fn() -> D + Sync,
-) -> Result<()> {
+/// its own (a dfdx CUDA device cannot cross threads), taking trials until none are left. Beside it
+/// runs its persister, which makes checkpoints durable while training goes on: fsync waits overlap
+/// the next virtual epoch (or the next trial) instead of adding to them.
+fn worker<D: Backend>(ctx: &Ctx, make_device: impl Fn() -> D + Sync) -> Result<()> {
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(plan.threads_per_trial)
+        .num_threads(ctx.plan.threads_per_trial)
         .build()
         .map_err(|e| Error::Backend(e.to_string()))?;
-    pool.install(|| worker_loop(plan, opts, shared, stop, bars, study_bar, make_device()))
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Persist>(2);
+    std::thread::scope(|scope| {
+        let persister = scope.spawn(|| persist_loop(ctx, rx));
+        let trained = pool.install(|| worker_loop(ctx, &tx, make_device()));
+        drop(tx);
+        let persisted = persister.join().expect("the persister does not panic");
+        // The persister's error comes first: the worker only saw its channel close.
+        persisted.and(trained)
+    })
+}
+
+/// A worker's persister: checkpoint → journal → best link → retention for every virtual epoch, and
+/// `curve.csv` → `ended` for every trial leaving the trainer, in the order they come.
+fn persist_loop(ctx: &Ctx, rx: std::sync::mpsc::Receiver<Persist>) -> Result<()> {
+    for job in rx {
+        match job {
+            Persist::Epoch {
+                ckpt,
+                checkpoint: c,
+                best,
+            } => persist_epoch(&ckpt, &c, best, || {
+                ctx.journal.lock().unwrap().append(&Event::EpochDone {
+                    trial: c.meta.trial,
+                    row: c.meta.curve.last().expect("an epoch has a row").clone(),
+                    seconds: c.meta.seconds,
+                })
+            })?,
+            Persist::Record(e) => ctx.journal.lock().unwrap().append(&e)?,
+            Persist::Left { ckpt, curve, ended } => {
+                write_curve(&ckpt, &curve, ctx.plan.dataset.task)?;
+                if let Some(e) = ended {
+                    ctx.journal.lock().unwrap().append(&e)?;
+                    ctx.study_bar.inc(1);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn worker_loop<D: Backend>(
-    plan: &StudyPlan,
-    opts: &RunOptions,
-    shared: &Mutex<Shared>,
-    stop: &AtomicBool,
-    bars: &MultiProgress,
-    study_bar: &ProgressBar,
+    ctx: &Ctx,
+    tx: &std::sync::mpsc::SyncSender<Persist>,
     dev: D,
 ) -> Result<()> {
+    let (plan, shared, stop) = (ctx.plan, ctx.shared, ctx.stop);
+    // The persister stopped on an error, which `worker` reports.
+    let closed = || Error::Study("the persister stopped".into());
     loop {
         if stop.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let (trial, params, resume_at) = {
+        let (trial, params, resumed) = {
             let mut guard = shared.lock().unwrap();
             let s = &mut *guard;
             let Some(item) = s.queue.pop_front() else {
@@ -322,7 +424,11 @@ fn worker_loop<D: Backend>(
             match item {
                 Some(n) => {
                     let t = &s.history.trials[&n];
-                    (n, t.params.clone(), t.curve.last().map(|r| r.virtual_epoch))
+                    (
+                        n,
+                        t.params.clone(),
+                        Ok(t.curve.last().map(|r| r.virtual_epoch)),
+                    )
                 }
                 None => {
                     let n = s.next_trial;
@@ -335,15 +441,23 @@ fn worker_loop<D: Backend>(
                         params: params.clone(),
                         suggest_ms,
                     };
-                    s.journal.append(&e)?;
                     s.history.apply(&e);
-                    (n, params, None)
+                    (n, params, Err(e))
                 }
+            }
+        };
+        // A new trial's `started` goes through the persister, ahead of its epochs; a crash before
+        // it is durable only means the same trial number draws the same parameters again.
+        let resume_at = match resumed {
+            Ok(at) => at,
+            Err(started) => {
+                tx.send(Persist::Record(started)).map_err(|_| closed())?;
+                None
             }
         };
         let dir = trial_dir(&plan.out_dir, trial);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let ckpt = Checkpointer::new(dir, plan.keep);
+        let ckpt = std::sync::Arc::new(Checkpointer::new(dir, plan.keep));
         ckpt.clean_after(resume_at.unwrap_or(0))
             .map_err(|e| Error::io(&ckpt.dir, e))?;
         let resume = match resume_at {
@@ -359,7 +473,7 @@ fn worker_loop<D: Backend>(
             None => None,
         };
 
-        let bar = bars.add(ProgressBar::new(plan.budget.total_examples));
+        let bar = ctx.bars.add(ProgressBar::new(plan.budget.total_examples));
         bar.set_style(
             ProgressStyle::with_template(
                 "  trial {prefix:>3} [{bar:30}] {human_pos}/{human_len} examples  {msg}",
@@ -375,77 +489,74 @@ fn worker_loop<D: Backend>(
         if let Some(c) = &resume {
             bar.set_position(c.meta.examples_seen);
         }
-        // Checkpoints are made durable on a thread of their own, in order, while training goes on:
-        // fsync waits overlap the next virtual epoch instead of adding to it.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(Box<Checkpoint>, bool)>(2);
-        let outcome = std::thread::scope(|scope| -> Result<_> {
-            let persister = scope.spawn(|| -> Result<()> {
-                for (c, best) in rx {
-                    persist_epoch(&ckpt, &c, best, || {
-                        let e = Event::EpochDone {
-                            trial,
-                            row: c.meta.curve.last().expect("an epoch has a row").clone(),
-                            seconds: c.meta.seconds,
-                        };
-                        let mut s = shared.lock().unwrap();
-                        s.journal.append(&e)?;
-                        s.history.apply(&e);
-                        Ok(())
-                    })?;
-                }
-                Ok(())
-            });
-            let mut on = |e: TrialEvent| -> Result<Flow> {
-                match e {
-                    TrialEvent::Steps { examples_seen } => bar.set_position(examples_seen),
-                    TrialEvent::Epoch {
+        let mut on = |e: TrialEvent| -> Result<Flow> {
+            match e {
+                TrialEvent::Steps { examples_seen } => bar.set_position(examples_seen),
+                TrialEvent::Epoch {
+                    checkpoint,
+                    row,
+                    best,
+                } => {
+                    bar.set_position(row.examples_seen);
+                    bar.set_message(format!(
+                        "virtual epoch {}/{epochs}  {label}",
+                        row.virtual_epoch
+                    ));
+                    let e = Event::EpochDone {
+                        trial,
+                        row: row.clone(),
+                        seconds: checkpoint.meta.seconds,
+                    };
+                    let job = Persist::Epoch {
+                        ckpt: ckpt.clone(),
                         checkpoint,
-                        row,
                         best,
-                    } => {
-                        bar.set_position(row.examples_seen);
-                        bar.set_message(format!(
-                            "virtual epoch {}/{epochs}  {label}",
-                            row.virtual_epoch
-                        ));
-                        if tx.send((checkpoint, best)).is_err() {
-                            // The persister stopped on an error, which its join reports.
-                            return Ok(Flow::Stop);
-                        }
-                        let mut s = shared.lock().unwrap();
-                        s.epochs += 1;
-                        if opts.stop_after_epochs.is_some_and(|n| s.epochs >= n) {
-                            stop.store(true, Ordering::SeqCst);
-                        }
+                    };
+                    tx.send(job).map_err(|_| closed())?;
+                    let mut s = shared.lock().unwrap();
+                    s.history.apply(&e);
+                    s.epochs += 1;
+                    if ctx.opts.stop_after_epochs.is_some_and(|n| s.epochs >= n) {
+                        stop.store(true, Ordering::SeqCst);
                     }
                 }
-                Ok(if stop.load(Ordering::SeqCst) {
-                    Flow::Stop
-                } else {
-                    Flow::Continue
-                })
-            };
-            let trained = run_trial(dev.clone(), plan, trial, &params, &ckpt, resume, &mut on);
-            drop(tx);
-            let persisted = persister.join().expect("the persister does not panic");
-            persisted?;
-            trained
-        })?;
+            }
+            Ok(if stop.load(Ordering::SeqCst) {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            })
+        };
+        let outcome = run_trial(
+            dev.clone(),
+            plan,
+            trial,
+            &params,
+            &ckpt.dir,
+            resume,
+            &mut on,
+        )?;
         bar.finish_and_clear();
-        bars.remove(&bar);
-        shared.lock().unwrap().compute_seconds += outcome.compute_seconds;
-        if outcome.status != Status::Running {
-            let e = Event::TrialEnded {
-                trial,
-                status: outcome.status,
-                reason: outcome.reason,
-                seconds: outcome.seconds,
-            };
+        ctx.bars.remove(&bar);
+        let ended = (outcome.status != Status::Running).then_some(Event::TrialEnded {
+            trial,
+            status: outcome.status,
+            reason: outcome.reason,
+            seconds: outcome.seconds,
+        });
+        {
             let mut s = shared.lock().unwrap();
-            s.journal.append(&e)?;
-            s.history.apply(&e);
-            study_bar.inc(1);
+            s.phases += outcome.phases;
+            if let Some(e) = &ended {
+                s.history.apply(e);
+            }
         }
+        let job = Persist::Left {
+            ckpt,
+            curve: outcome.curve,
+            ended,
+        };
+        tx.send(job).map_err(|_| closed())?;
     }
 }
 

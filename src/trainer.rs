@@ -40,8 +40,31 @@ pub struct TrialOutcome {
     pub status: Status,
     pub reason: Option<String>,
     pub seconds: f64,
-    /// Seconds of this run spent in forward, backward and update (the rest is orchestration).
-    pub compute_seconds: f64,
+    /// Where this run's seconds of the trial went.
+    pub phases: Phases,
+    /// The validation curve (with the epochs before a resume), for `curve.csv`.
+    pub curve: Vec<CurveRow>,
+}
+
+/// Seconds a trial spent in each phase of its loop; `compute` (forward, backward and update) is the
+/// work, the rest is orchestration.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Phases {
+    pub compute: f64,
+    /// Drawing row indices and gathering them into batches.
+    pub batches: f64,
+    pub validation: f64,
+    /// Copying weights and optimizer state to the host and handing them to the persister.
+    pub checkpoints: f64,
+}
+
+impl std::ops::AddAssign for Phases {
+    fn add_assign(&mut self, o: Phases) {
+        self.compute += o.compute;
+        self.batches += o.batches;
+        self.validation += o.validation;
+        self.checkpoints += o.checkpoints;
+    }
 }
 
 /// Validation rows per forward pass.
@@ -64,34 +87,16 @@ pub fn should_stop(curve: &[CurveRow], metric: Metric, es: &EarlyStopping) -> bo
     since >= es.patience
 }
 
-/// Runs trial `trial` with `params` on `dev`, from `resume` when given, saving through `ckpt`.
-/// `curve.csv` is written when the trial leaves the trainer (ended, failed or stopped); while it
-/// runs, the journal (and so `tune status` and `tune report`) has every virtual epoch.
+/// Runs trial `trial` with `params` on `dev`, from `resume` when given (a checkpoint from
+/// `ckpt_dir`). Each virtual epoch's checkpoint goes to `on`, which makes it durable.
 pub fn run_trial<D: Backend>(
     dev: D,
     plan: &StudyPlan,
     trial: u64,
     params: &Params,
-    ckpt: &Checkpointer,
+    ckpt_dir: &std::path::Path,
     resume: Option<Checkpoint>,
     on: &mut dyn FnMut(TrialEvent) -> Result<Flow>,
-) -> Result<TrialOutcome> {
-    let mut curve = Vec::new();
-    let outcome = train(dev, plan, trial, params, ckpt, resume, on, &mut curve)?;
-    write_curve(ckpt, &curve, plan.dataset.task)?;
-    Ok(outcome)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn train<D: Backend>(
-    dev: D,
-    plan: &StudyPlan,
-    trial: u64,
-    params: &Params,
-    ckpt: &Checkpointer,
-    resume: Option<Checkpoint>,
-    on: &mut dyn FnMut(TrialEvent) -> Result<Flow>,
-    curve: &mut Vec<CurveRow>,
 ) -> Result<TrialOutcome> {
     let start = Instant::now();
     let data = &*plan.dataset;
@@ -126,7 +131,7 @@ fn train<D: Backend>(
             if c.meta.layer_sizes != sizes || &c.meta.params != params {
                 return Err(Error::Study(format!(
                     "{}: the checkpoint belongs to other parameters",
-                    ckpt.dir.display()
+                    ckpt_dir.display()
                 )));
             }
             let mlp = Mlp::from_host(&dev, &sizes, &c.weights)?;
@@ -142,7 +147,6 @@ fn train<D: Backend>(
             (Net::new(dev.clone(), mlp, opt, data.task)?, stream, c.meta)
         }
     };
-    curve.clone_from(&meta.curve);
     // A trial whose end was not journalled before a crash ends again exactly where it ended.
     if let Some(es) = &plan.early_stopping {
         if meta.virtual_epoch > 0
@@ -153,7 +157,8 @@ fn train<D: Backend>(
                 status: Status::Stopped,
                 reason: Some(format!("no improvement for {} virtual epochs", es.patience)),
                 seconds: meta.seconds,
-                compute_seconds: 0.0,
+                phases: Phases::default(),
+                curve: meta.curve,
             });
         }
     }
@@ -164,16 +169,19 @@ fn train<D: Backend>(
     let (mut val_x, mut val_y) = (Vec::new(), Vec::new());
     data.fill(&data.val, 0..data.val.rows, &mut val_x, &mut val_y);
     let (mut idx, mut x, mut y) = (Vec::new(), Vec::new(), Vec::new());
-    let mut compute = 0.0f64;
+    let mut ph = Phases::default();
 
     for k in meta.virtual_epoch + 1..=budget.virtual_epochs {
         let mut loss_sum = 0.0f64;
         for (i, rows) in budget.batches_in(k, batch).enumerate() {
+            let t0 = Instant::now();
             stream.next_rows(rows, &mut idx);
             data.fill(&data.train, idx.iter().copied(), &mut x, &mut y);
-            let t0 = Instant::now();
-            let loss = net.train_step(std::mem::take(&mut x), std::mem::take(&mut y), rows)?;
-            compute += t0.elapsed().as_secs_f64();
+            let t1 = Instant::now();
+            let loss = net.train_step(&x, &y, rows)?;
+            let t2 = Instant::now();
+            ph.batches += (t1 - t0).as_secs_f64();
+            ph.compute += (t2 - t1).as_secs_f64();
             meta.steps += 1;
             meta.examples_seen += rows as u64;
             if !loss.is_finite() {
@@ -184,7 +192,8 @@ fn train<D: Backend>(
                         meta.steps
                     )),
                     seconds: seconds(&start),
-                    compute_seconds: compute,
+                    phases: ph,
+                    curve: meta.curve,
                 });
             }
             loss_sum += loss as f64 * rows as f64;
@@ -195,6 +204,7 @@ fn train<D: Backend>(
             }
         }
 
+        let t0 = Instant::now();
         let f = data.n_inputs();
         let o = data.n_outputs();
         let mut out = Vec::with_capacity(data.val.rows * o);
@@ -219,10 +229,13 @@ fn train<D: Backend>(
                     eval.loss
                 )),
                 seconds: seconds(&start),
-                compute_seconds: compute,
+                phases: ph,
+                curve: meta.curve,
             });
         }
 
+        let t1 = Instant::now();
+        ph.validation += (t1 - t0).as_secs_f64();
         meta.virtual_epoch = k;
         (meta.stream_pass, meta.stream_pos) = stream.position();
         meta.curve.push(row.clone());
@@ -232,13 +245,13 @@ fn train<D: Backend>(
             weights: net.mlp.to_host(),
             optimizer: net.opt.to_host(&net.mlp),
         };
-        curve.push(row.clone());
         let best = select_best(&meta.curve, plan.metric) == Some(meta.curve.len() - 1);
         let flow = on(TrialEvent::Epoch {
             checkpoint: Box::new(c),
             row: &row,
             best,
         })?;
+        ph.checkpoints += t1.elapsed().as_secs_f64();
 
         if let Some(es) = &plan.early_stopping {
             if k < budget.virtual_epochs && should_stop(&meta.curve, plan.metric, es) {
@@ -246,7 +259,8 @@ fn train<D: Backend>(
                     status: Status::Stopped,
                     reason: Some(format!("no improvement for {} virtual epochs", es.patience)),
                     seconds: meta.seconds,
-                    compute_seconds: compute,
+                    phases: ph,
+                    curve: meta.curve,
                 });
             }
         }
@@ -255,7 +269,8 @@ fn train<D: Backend>(
                 status: Status::Running,
                 reason: None,
                 seconds: meta.seconds,
-                compute_seconds: compute,
+                phases: ph,
+                curve: meta.curve,
             });
         }
     }
@@ -263,7 +278,8 @@ fn train<D: Backend>(
         status: Status::Complete,
         reason: None,
         seconds: seconds(&start),
-        compute_seconds: compute,
+        phases: ph,
+        curve: meta.curve,
     })
 }
 
@@ -294,7 +310,7 @@ pub fn task_metric_name(task: Task) -> &'static str {
     }
 }
 
-/// Writes `curve.csv` of the trial (atomically; it is rewritten at every virtual epoch).
+/// Writes `curve.csv` of the trial (atomically), when the trial leaves the trainer.
 pub fn write_curve(ckpt: &Checkpointer, curve: &[CurveRow], task: Task) -> Result<()> {
     let path = ckpt.dir.join("curve.csv");
     crate::checkpoint::write_atomic_with(&path, |f| {

@@ -147,8 +147,11 @@ impl Dataset {
     ) {
         let f = self.n_inputs();
         let c = self.n_outputs();
+        let idx = idx.into_iter();
         x.clear();
         y.clear();
+        x.reserve(idx.size_hint().0 * f);
+        y.reserve(idx.size_hint().0 * c);
         for r in idx {
             x.extend_from_slice(&split.x[r * f..(r + 1) * f]);
             match self.task {

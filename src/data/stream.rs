@@ -30,7 +30,10 @@ impl Stream {
     }
 
     fn shuffle(&mut self) {
-        self.order.sort_unstable();
+        // Back to 0..rows (what sorting would give, in linear time), then this pass's permutation.
+        for (i, o) in self.order.iter_mut().enumerate() {
+            *o = i;
+        }
         self.order.shuffle(&mut seed::rng(
             self.seed,
             Purpose::Shuffle,

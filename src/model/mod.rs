@@ -318,6 +318,8 @@ pub struct Net<D: Backend> {
     pub mlp: Mlp<D>,
     pub opt: Optimizer<D>,
     task: Task,
+    /// The last batch's input and target tensors, refilled in place while the batch shape holds.
+    batch: Option<(Matrix<D>, Matrix<D>)>,
 }
 
 /// Validation results, computed on the host in f64.
@@ -337,15 +339,26 @@ impl<D: Backend> Net<D> {
             mlp,
             opt,
             task,
+            batch: None,
         })
     }
 
     /// One optimizer step on a batch of `rows` rows; returns the batch's mean loss.
-    pub fn train_step(&mut self, x: Vec<f32>, y: Vec<f32>, rows: usize) -> Result<f32> {
-        let inputs = x.len() / rows;
-        let outputs = y.len() / rows;
-        let x = self.dev.tensor_from_vec(x, (rows, inputs));
-        let y = self.dev.tensor_from_vec(y, (rows, outputs));
+    pub fn train_step(&mut self, x: &[f32], y: &[f32], rows: usize) -> Result<f32> {
+        let shape = |v: &[f32]| (rows, v.len() / rows);
+        let (xt, yt) = match &mut self.batch {
+            Some((xt, yt)) if *xt.shape() == shape(x) && *yt.shape() == shape(y) => (xt, yt),
+            slot => {
+                let xt = self.dev.try_zeros_like(&shape(x)).map_err(backend)?;
+                let yt = self.dev.try_zeros_like(&shape(y)).map_err(backend)?;
+                let (xt, yt) = slot.insert((xt, yt));
+                (xt, yt)
+            }
+        };
+        // The step's clones are gone when it returns, so these copies go in place.
+        xt.copy_from(x);
+        yt.copy_from(y);
+        let (x, y) = (xt.clone(), yt.clone());
         // Fresh gradients each step: dfdx keeps its private leaf-id API to itself, and its allocation
         // cache recycles the buffers, so nothing outlives the step.
         let out = self.mlp.forward(x.leaky_traced());
@@ -457,11 +470,11 @@ mod tests {
         );
         let opt = Optimizer::new(&plan(), &params(), &mlp).unwrap();
         let mut net = Net::new(dev, mlp, opt, Task::Regression).unwrap();
-        let first = net.train_step(batch(0).0, batch(0).1, 4).unwrap();
+        let first = net.train_step(&batch(0).0, &batch(0).1, 4).unwrap();
         let mut last = first;
         for i in 0..300 {
             let (x, y) = batch(i % 5);
-            last = net.train_step(x, y, 4).unwrap();
+            last = net.train_step(&x, &y, 4).unwrap();
         }
         assert!(last < first / 4.0, "{first} -> {last}");
     }
@@ -477,7 +490,7 @@ mod tests {
         let opt = Optimizer::new(&plan(), &params(), &mlp).unwrap();
         let mut a = Net::new(dev.clone(), mlp, opt, Task::Regression).unwrap();
         for i in 0..7 {
-            a.train_step(batch(i).0, batch(i).1, 4).unwrap();
+            a.train_step(&batch(i).0, &batch(i).1, 4).unwrap();
         }
         let weights = a.mlp.to_host();
         let state = a.opt.to_host(&a.mlp);
@@ -487,8 +500,8 @@ mod tests {
         assert_eq!(opt.to_host(&mlp), state);
         let mut b = Net::new(dev, mlp, opt, Task::Regression).unwrap();
         for i in 7..20 {
-            let la = a.train_step(batch(i).0, batch(i).1, 4).unwrap();
-            let lb = b.train_step(batch(i).0, batch(i).1, 4).unwrap();
+            let la = a.train_step(&batch(i).0, &batch(i).1, 4).unwrap();
+            let lb = b.train_step(&batch(i).0, &batch(i).1, 4).unwrap();
             assert_eq!(la.to_bits(), lb.to_bits());
         }
         assert_eq!(a.mlp.to_host(), b.mlp.to_host());
