@@ -6,7 +6,8 @@
 
 use std::time::Instant;
 
-use tune::sampler::gp::{suggest, Encoding, GpSettings};
+use tune::plan::{Goal, Metric, MetricKind};
+use tune::sampler::gp::{suggest, Encoding, GpSampler, GpSettings};
 use tune::seed::{self, Purpose};
 use tune::space::{Kind, Param, Params, SearchSpace};
 
@@ -75,28 +76,26 @@ fn run(
     times: &mut Vec<f64>,
 ) -> Vec<f64> {
     let s = space(p);
-    let enc = Encoding::new(&s);
     let d = p.bounds.len();
+    // The study's GP sampler with the study's default start-up, max(5, 2 × parameters).
+    let metric = Metric {
+        kind: MetricKind::ValLoss,
+        goal: Goal::Min,
+    };
+    let mut gp = GpSampler::new(s.clone(), seed, (2 * d).max(5), metric);
+    gp.settings = settings;
     let startup = (2 * d).max(5);
     let mut observed: Vec<(Params, f64)> = vec![];
     let mut best = vec![];
     for t in 0..evals as u64 {
         let params = if !bayes {
             s.sample(&mut seed::rng(seed, Purpose::Sample, t, 0))
-        } else if (t as usize) < startup {
-            enc.latin_hypercube(seed, t, startup)
         } else {
             let t0 = Instant::now();
-            let sug = suggest(
-                &s,
-                &enc,
-                settings.unwrap_or(GpSettings::for_points(observed.len())),
-                seed,
-                t,
-                &observed,
-                &[],
-            );
-            times.push(t0.elapsed().as_secs_f64());
+            let sug = gp.propose(t, &observed, &[]);
+            if t as usize >= startup {
+                times.push(t0.elapsed().as_secs_f64());
+            }
             sug.params
         };
         let y = (p.f)(&point(&params, d));

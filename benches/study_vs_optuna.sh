@@ -2,6 +2,8 @@
 # The wine study in tune and in Optuna + PyTorch (benches/peers/optuna_torch.py), same machine, same
 # run, same split, budget, checkpoint cadence and selection: wall time, training examples per second,
 # best validation MSE, and the ratios. Also tune's orchestration overhead and its parallel speed-up.
+# Optuna runs twice per job count: drawing its own random trials (the user's alternative), and
+# training exactly tune's trials (enqueued), which compares the trainers on equal parameters.
 # Usage: benches/study_vs_optuna.sh [SPEC]   (default studies/wine.json)
 set -eu
 cd "$(dirname "$0")/.."
@@ -26,11 +28,27 @@ echo "    parallel speed-up (1 -> 2): $(echo "${wall[tune1]} / ${wall[tune2]}" |
 py=$(benches/peers/venv.sh optuna torch numpy)
 if [ -z "$py" ]; then exit 0; fi
 data=$(sed -n 's/.*"data":"\([^"]*\)".*/\1/p' "$tmp/tune1/split.json")
+field() { "$py" -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 for j in 1 2; do
-  r=$("$py" benches/peers/optuna_torch.py --data "$data" --split "$tmp/tune1/split.json" --jobs "$j")
-  w=$(echo "$r" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["wall"])')
-  ex=$(echo "$r" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["examples"])')
-  b=$(echo "$r" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["best_val_loss"])')
-  row "optuna+torch random, $j job(s)" "$(printf %.2f "$w")" "$(echo "$ex / $w" | bc)" "$(printf %.4f "$b")"
-  echo "    tune is $(echo "$w / ${wall[tune$j]}" | bc -l | xargs printf %.1f)x faster (same number of jobs); best val: tune $(printf %.4f "${best[tune$j]}") vs $(printf %.4f "$b")"
+  for mode in own same; do
+    extra=(); label="optuna+torch random, $j job(s)"
+    if [ "$mode" = same ]; then extra=(--params "$tmp/tune$j/leaderboard.csv"); label="optuna+torch, tune's trials, $j job(s)"; fi
+    r=$("$py" benches/peers/optuna_torch.py --data "$data" --split "$tmp/tune1/split.json" --jobs "$j" "${extra[@]}")
+    w=$(echo "$r" | field wall)
+    ex=$(echo "$r" | field examples)
+    b=$(echo "$r" | field best_val_loss)
+    row "$label" "$(printf %.2f "$w")" "$(echo "$ex / $w" | bc)" "$(printf %.4f "$b")"
+    echo "    tune is $(echo "$w / ${wall[tune$j]}" | bc -l | xargs printf %.1f)x faster (same number of jobs); best val: tune $(printf %.4f "${best[tune$j]}") vs $(printf %.4f "$b")"
+    if [ "$mode" = same ]; then
+      echo "$r" | "$py" -c '
+import csv, json, sys
+peer = json.load(sys.stdin)["trials"]
+ours = sorted(csv.DictReader(open(sys.argv[1])), key=lambda r: int(r["trial"]))
+pairs = [(float(a["best_val_loss"]), b["best_val_loss"]) for a, b in zip(ours, peer)]
+wins = sum(a <= b for a, b in pairs)
+ratios = sorted(a / b for a, b in pairs)
+print(f"    trial by trial on the same parameters: tune at or below torch in {wins} of {len(pairs)}, median ratio tune/torch {ratios[len(ratios) // 2]:.3f}")
+' "$tmp/tune$j/leaderboard.csv"
+    fi
+  done
 done

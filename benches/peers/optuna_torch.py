@@ -5,7 +5,9 @@ budget (total = floor(stop_point x training rows) examples per trial, virtual-ep
 round(k x total / V), the last batch before a boundary smaller, the data reshuffled at each pass),
 a torch.save of model and optimizer at every virtual epoch, the best checkpoint selected by
 validation MSE, MLP 11-64-64-1 with Adam, batch size from a list and learning rate log-uniform,
-one torch thread per trial. Prints one JSON line: wall seconds, examples trained, best val MSE.
+one torch thread per trial. With --params (tune's leaderboard.csv) it trains exactly tune's trials
+(enqueued in Optuna in trial order) instead of drawing its own. Prints one JSON line: wall seconds,
+examples trained, best val MSE, and each trial's parameters and best val MSE.
 """
 import argparse
 import csv
@@ -48,6 +50,7 @@ def main():
     ap.add_argument("--virtual-epochs", type=int, default=10)
     ap.add_argument("--hidden", default="64,64")
     ap.add_argument("--batch-sizes", default="16,32,64,128,256")
+    ap.add_argument("--params", help="tune's leaderboard.csv: train these trials' parameters")
     args = ap.parse_args()
     torch.set_num_threads(1)
     xtr, ytr, xva, yva = load(args.data, args.split)
@@ -96,10 +99,17 @@ def main():
         "gp": lambda: optuna.samplers.GPSampler(seed=args.seed),
     }[args.sampler]()
     study = optuna.create_study(sampler=sampler)
+    if args.params:
+        with open(args.params) as f:
+            rows = sorted(csv.DictReader(f), key=lambda r: int(r["trial"]))
+        for r in rows:
+            study.enqueue_trial({"batch_size": int(r["batch_size"]), "learning_rate": float(r["learning_rate"])})
+        args.trials = len(rows)
     t0 = time.perf_counter()
     study.optimize(objective, n_trials=args.trials, n_jobs=args.jobs)
     wall = time.perf_counter() - t0
-    print(json.dumps({"wall": wall, "examples": total * args.trials, "best_val_loss": study.best_value}))
+    trials = [{"batch_size": t.params["batch_size"], "learning_rate": t.params["learning_rate"], "best_val_loss": t.value} for t in study.trials]
+    print(json.dumps({"wall": wall, "examples": total * args.trials, "best_val_loss": study.best_value, "trials": trials}))
 
 
 if __name__ == "__main__":

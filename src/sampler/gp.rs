@@ -361,6 +361,8 @@ pub struct GpSampler {
     seed: u64,
     startup: usize,
     metric: Metric,
+    /// Fixed GP settings instead of [`GpSettings::for_points`] (for tuning them in benches/gp.rs).
+    pub settings: Option<GpSettings>,
 }
 
 impl GpSampler {
@@ -371,7 +373,44 @@ impl GpSampler {
             seed,
             startup,
             metric,
+            settings: None,
         }
+    }
+
+    /// Trial `trial`'s parameters given `observed` (parameters and values to minimise; NaN for a
+    /// failed trial) and `pending` (running trials): point `trial` of the start-up Latin hypercube,
+    /// then the GP. What `ask` does once it has read the history; benches/gp.rs calls it directly.
+    pub fn propose(
+        &self,
+        trial: u64,
+        observed: &[(Params, f64)],
+        pending: &[Params],
+    ) -> Suggestion {
+        if (trial as usize) < self.startup {
+            return Suggestion {
+                params: self.enc.latin_hypercube(self.seed, trial, self.startup),
+                fallback: None,
+            };
+        }
+        if observed.len() < 2 {
+            // Start-up trials still running: nothing to fit yet, and no warning needed.
+            return Suggestion {
+                params: self
+                    .space
+                    .sample(&mut seed::rng(self.seed, Purpose::Sample, trial, 0)),
+                fallback: None,
+            };
+        }
+        suggest(
+            &self.space,
+            &self.enc,
+            self.settings
+                .unwrap_or(GpSettings::for_points(observed.len() + pending.len())),
+            self.seed,
+            trial,
+            observed,
+            pending,
+        )
     }
 }
 
@@ -393,20 +432,7 @@ impl Sampler for GpSampler {
                 observed.push((t.params.clone(), sign * v));
             }
         }
-        if (trial as usize) < self.startup || observed.len() < 2 {
-            return self
-                .space
-                .sample(&mut seed::rng(self.seed, Purpose::Sample, trial, 0));
-        }
-        let s = suggest(
-            &self.space,
-            &self.enc,
-            GpSettings::for_points(observed.len() + pending.len()),
-            self.seed,
-            trial,
-            &observed,
-            &pending,
-        );
+        let s = self.propose(trial, &observed, &pending);
         if let Some(why) = &s.fallback {
             eprintln!("warning: trial {trial}: {why}; sampled at random instead");
         }
