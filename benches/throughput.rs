@@ -4,7 +4,7 @@
 //! `cargo bench --bench throughput` prints the wine MLP (11-64-64-1) at batch sizes 16 to 256.
 //! `cargo bench --bench throughput -- --grid` prints MLPs 11-w-w-1 for w in 32, 128, 512 at batch sizes
 //! 16, 64, 256, 1024, as `width batch examples_per_s` lines; `benches/throughput.sh` runs that beside
-//! PyTorch (benches/peers/torch_throughput.py) and prints the ratios.
+//! PyTorch (benches/peers/torch_throughput.py) and prints the ratios. `--only W,B` runs one cell.
 
 use std::path::Path;
 use std::time::Instant;
@@ -63,13 +63,23 @@ fn main() {
         .num_threads(1)
         .build()
         .unwrap();
-    if args.iter().any(|a| a == "--grid") {
+    // `--only W,B`: one cell of the grid (for profiling).
+    let only: Option<(usize, usize)> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.split_once(','))
+        .and_then(|(w, b)| Some((w.parse().ok()?, b.parse().ok()?)));
+    if args.iter().any(|a| a == "--grid") || only.is_some() {
         for width in [32, 128, 512] {
             let model = ModelPlan {
                 hidden: vec![width, width],
                 ..plan.model.clone()
             };
             for batch in [16, 64, 256, 1024] {
+                if only.is_some_and(|o| o != (width, batch)) {
+                    continue;
+                }
                 let eps = pool.install(|| throughput(&plan, &model, batch, seconds));
                 println!("{width} {batch} {eps:.0}");
             }
