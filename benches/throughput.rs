@@ -1,36 +1,44 @@
 //! Training throughput (examples/s) of our trainer's inner loop: batches from the seeded stream, one
-//! Adam step each, one thread (as in a study with parallel = cores).
+//! Adam step each (the step reads its loss back, as a study's does).
 //!
-//! `cargo bench --bench throughput` prints the wine MLP (11-64-64-1) at batch sizes 16 to 256.
+//! `cargo bench --bench throughput` prints the wine MLP (11-64-64-1) at batch sizes 16 to 256, one
+//! thread (as in a study with parallel = cores).
 //! `cargo bench --bench throughput -- --grid` prints MLPs 11-w-w-1 for w in 32, 128, 512 at batch sizes
 //! 16, 64, 256, 1024, as `width batch examples_per_s` lines; `benches/throughput.sh` runs that beside
-//! PyTorch (benches/peers/torch_throughput.py) and prints the ratios. `--only W,B` runs one cell.
+//! PyTorch (benches/peers/torch_throughput.py) and prints the ratios.
+//! Options for the grid: `--only W,B` (one cell), `--widths 512 --batches 64,1024,8192`, `--threads N`,
+//! `--data CSV --target COLUMN` (a regression data set instead of wine), `--device cpu|cuda|cuda:N`
+//! (CUDA in a build with `--features cuda`; benches/cuda/gpu.sh runs it on a GPU machine).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use dfdx::tensor::Cpu;
 use tune::data::Stream;
-use tune::model::{layer_sizes, Mlp, Net, Optimizer};
+use tune::model::{layer_sizes, Backend, Mlp, Net, Optimizer};
 use tune::plan::{ModelPlan, Overrides, StudyPlan};
 use tune::seed::{self, Purpose};
 use tune::space::{Params, Value};
 
-fn throughput(plan: &StudyPlan, model: &ModelPlan, batch: usize, seconds: f64) -> f64 {
+fn throughput<D: Backend>(
+    dev: D,
+    plan: &StudyPlan,
+    model: &ModelPlan,
+    batch: usize,
+    seconds: f64,
+) -> f64 {
     let data = &*plan.dataset;
     let params: Params = [
         ("batch_size".to_string(), Value::Int(batch as i64)),
         ("learning_rate".to_string(), Value::Float(1e-3)),
     ]
     .into();
-    let dev = Cpu::default();
     let sizes = layer_sizes(model, &params, data.n_inputs(), data.n_outputs());
     let mlp = Mlp::init(&dev, &sizes, &mut seed::rng(0, Purpose::Init, 0, 0));
     let opt = Optimizer::new(model, &params, &mlp).unwrap();
     let mut net = Net::new(dev, mlp, opt, data.task).unwrap();
     let mut stream = Stream::at(0, 0, data.train.rows, 0, 0);
     let (mut idx, mut x, mut y) = (vec![], vec![], vec![]);
-    let mut step = |net: &mut Net<Cpu>| {
+    let mut step = |net: &mut Net<D>| {
         stream.next_rows(batch, &mut idx);
         data.fill(&data.train, idx.iter().copied(), &mut x, &mut y);
         net.train_step(&x, &y, batch).unwrap();
@@ -49,40 +57,90 @@ fn throughput(plan: &StudyPlan, model: &ModelPlan, batch: usize, seconds: f64) -
     (steps * batch as u64) as f64 / t0.elapsed().as_secs_f64()
 }
 
+fn list(args: &[String], name: &str, default: &[usize]) -> Vec<usize> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|s| {
+            s.split(',')
+                .map(|v| v.trim().parse().expect(name))
+                .collect()
+        })
+        .unwrap_or_else(|| default.to_vec())
+}
+
+fn value<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+/// The plan whose data the bench trains on: wine, or `--data CSV --target COLUMN` (regression).
+fn plan(args: &[String]) -> (StudyPlan, Option<PathBuf>) {
+    let wine = Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/wine.json");
+    let Some(data) = value(args, "--data") else {
+        let plan = StudyPlan::load(&wine, &Overrides::default()).expect("studies/wine.json loads");
+        return (plan, None);
+    };
+    let data = std::fs::canonicalize(data).expect("--data names a file");
+    let target = value(args, "--target").expect("--data needs --target COLUMN");
+    let dir = std::env::temp_dir().join(format!("tune-throughput-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = serde_json::json!({
+        "name": "throughput",
+        "data": { "path": data, "target": target, "task": "regression", "validation_fraction": 0.2 },
+        "model": { "hidden": [64, 64], "optimizer": "adam" },
+        "budget": { "stop_point": 1, "virtual_epochs": 1 },
+        "search": { "method": "random", "trials": 1,
+                    "space": { "batch_size": [64], "learning_rate": [0.001] } }
+    });
+    let file = dir.join("spec.json");
+    std::fs::write(&file, spec.to_string()).unwrap();
+    let plan = StudyPlan::load(&file, &Overrides::default()).expect("the data set loads");
+    (plan, Some(dir))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let seconds: f64 = args
-        .iter()
-        .position(|a| a == "--seconds")
-        .and_then(|i| args.get(i + 1))
+    let seconds: f64 = value(&args, "--seconds")
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0);
-    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/wine.json");
-    let plan = StudyPlan::load(&spec, &Overrides::default()).expect("studies/wine.json loads");
+    let (plan, tmp) = plan(&args);
+    let threads = list(&args, "--threads", &[1])[0];
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
+        .num_threads(threads)
         .build()
         .unwrap();
     // `--only W,B`: one cell of the grid (for profiling).
-    let only: Option<(usize, usize)> = args
-        .iter()
-        .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1))
+    let only: Option<(usize, usize)> = value(&args, "--only")
         .and_then(|s| s.split_once(','))
         .and_then(|(w, b)| Some((w.parse().ok()?, b.parse().ok()?)));
-    if args.iter().any(|a| a == "--grid") || only.is_some() {
-        for width in [32, 128, 512] {
+    let device = value(&args, "--device").unwrap_or("cpu");
+    let grid = args.iter().any(|a| a == "--grid")
+        || only.is_some()
+        || value(&args, "--widths").is_some()
+        || value(&args, "--data").is_some();
+    if grid {
+        let (widths, batches) = match only {
+            Some((w, b)) => (vec![w], vec![b]),
+            None => (
+                list(&args, "--widths", &[32, 128, 512]),
+                list(&args, "--batches", &[16, 64, 256, 1024]),
+            ),
+        };
+        for &width in &widths {
             let model = ModelPlan {
                 hidden: vec![width, width],
                 ..plan.model.clone()
             };
-            for batch in [16, 64, 256, 1024] {
-                if only.is_some_and(|o| o != (width, batch)) {
-                    continue;
-                }
-                let eps = pool.install(|| throughput(&plan, &model, batch, seconds));
+            for &batch in &batches {
+                let eps = pool.install(|| run_on(device, &plan, &model, batch, seconds));
                 println!("{width} {batch} {eps:.0}");
             }
+        }
+        if let Some(dir) = tmp {
+            let _ = std::fs::remove_dir_all(dir);
         }
         return;
     }
@@ -91,12 +149,12 @@ fn main() {
         .map(|&b| {
             (
                 b,
-                pool.install(|| throughput(&plan, &plan.model, b, seconds)),
+                pool.install(|| run_on(device, &plan, &plan.model, b, seconds)),
             )
         })
         .collect();
     let base = results.iter().find(|r| r.0 == 64).unwrap().1;
-    println!("wine MLP 11-64-64-1, Adam, 1 thread, {seconds} s per size");
+    println!("wine MLP 11-64-64-1, Adam, {threads} thread(s), {seconds} s per size");
     println!(
         "{:>6}  {:>12}  {:>10}  {:>12}",
         "batch", "examples/s", "steps/s", "vs batch 64"
@@ -107,5 +165,21 @@ fn main() {
             eps / b as f64,
             eps / base
         );
+    }
+}
+
+/// Throughput on `device` ("cpu", "cuda" or "cuda:N"), building the device inside this thread.
+fn run_on(device: &str, plan: &StudyPlan, model: &ModelPlan, batch: usize, seconds: f64) -> f64 {
+    match device {
+        "cpu" => throughput(dfdx::tensor::Cpu::default(), plan, model, batch, seconds),
+        #[cfg(feature = "cuda")]
+        d if d.starts_with("cuda") => {
+            let i = d
+                .strip_prefix("cuda:")
+                .map_or(0, |n| n.parse().expect("cuda:N"));
+            let dev = dfdx::tensor::Cuda::try_build(i, 0).expect("a CUDA device");
+            throughput(dev, plan, model, batch, seconds)
+        }
+        d => panic!("--device {d}: this build has cpu only (build with --features cuda)"),
     }
 }

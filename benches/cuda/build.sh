@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the CUDA binary of tune on a machine without CUDA (this project's development machines), to be
-# carried to a GPU machine: target/cuda/release/tune. Needs python3 with pip (PyPI) and gcc.
+# carried to a GPU machine: target/cuda/release/tune and the throughput bench target/cuda/release/throughput
+# (benches/cuda/gpu.sh runs them there). Needs python3 with pip (PyPI) and gcc.
 #   - nvcc, cicc and the CUDA headers (with CCCL's) come from PyPI's nvidia-* wheels, pinned to CUDA 13.0 so that
 #     the PTX dfdx compiles at build time loads on a 13.0 driver (580) and newer;
 #   - dfdx's build asks `nvidia-smi` for the compute capability: a stand-in prints CAP (default 9.0,
@@ -61,4 +62,9 @@ if [ ! -f "$stubs/.done" ]; then
   [ -f "$stubs/.done" ] || { echo "could not satisfy the link with stubs" >&2; exit 1; }
 fi
 build
-echo "built target/cuda/release/tune (CUDA 13 sonames, sm_${cap/./})"
+# The throughput bench too, for benches/cuda/gpu.sh (same flags: nothing is built twice).
+RUSTFLAGS="-L native=$stubs -C link-arg=-Wl,-z,lazy" \
+  cargo bench --no-run --bench throughput --features cuda --target-dir target/cuda 2>&1 | tail -1
+bench=$(ls -t target/cuda/release/deps/throughput-* | grep -v '\.d$' | head -1)
+cp "$bench" target/cuda/release/throughput
+echo "built target/cuda/release/tune and target/cuda/release/throughput (CUDA 13 sonames, sm_${cap/./})"
