@@ -221,10 +221,22 @@ fn a_bayes_study_asks_the_gp_after_its_startup_trials_and_is_deterministic() {
         params(again),
         "same seed, same history: same suggestions"
     );
-    // The start-up trials are the random sampler's; the rest come from the GP.
-    assert_eq!(params(bayes)[..3], params(random)[..3]);
+    // The start-up trials are a Latin hypercube: in log scale, each range cut in three, and every
+    // third holds one of the three trials.
+    for (col, low, high) in [(2, 1e-3f64, 3e-2f64), (3, 1e-6, 1e-2)] {
+        let mut thirds: Vec<usize> = bayes[..3]
+            .iter()
+            .map(|r| {
+                let v: f64 = r[col].parse().unwrap();
+                let u = (v.log10() - low.log10()) / (high.log10() - low.log10());
+                ((u * 3.0) as usize).min(2)
+            })
+            .collect();
+        thirds.sort();
+        assert_eq!(thirds, vec![0, 1, 2], "column {col}: {bayes:?}");
+    }
     // With so few points the GP may repeat one and fall back to random (with a warning): most
-    // suggestions must still be its own.
+    // suggestions after the start-up must still be its own.
     let gp = (3..7)
         .filter(|&t| bayes[t][1..4] != random[t][1..4])
         .count();

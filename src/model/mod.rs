@@ -11,7 +11,7 @@ use crate::plan::{ModelPlan, OptimizerKind};
 use crate::space::Params;
 
 /// A dfdx device we can train on. `write` fills a device buffer from the host, which dfdx keeps private.
-pub trait Backend: Device<f32> + Clone + 'static {
+pub trait Backend: Device<f32> + dfdx::tensor::Cache + Clone + 'static {
     /// Copies `src` into the device buffer `dst` of the same length.
     fn write(&self, dst: &mut <Self as Storage<f32>>::Vec, src: &[f32]) -> Result<()>;
 }
@@ -334,6 +334,9 @@ pub struct Eval {
 impl<D: Backend> Net<D> {
     /// Wraps a network and optimizer for training on `task`.
     pub fn new(dev: D, mlp: Mlp<D>, opt: Optimizer<D>, task: Task) -> Result<Net<D>> {
+        // dfdx's allocation cache (off by default) hands each step the buffers the last step freed:
+        // no malloc, page faults or munmap per tensor.
+        dev.try_enable_cache().map_err(backend)?;
         Ok(Net {
             dev,
             mlp,
@@ -360,7 +363,7 @@ impl<D: Backend> Net<D> {
         yt.copy_from(y);
         let (x, y) = (xt.clone(), yt.clone());
         // Fresh gradients each step: dfdx keeps its private leaf-id API to itself, and its allocation
-        // cache recycles the buffers, so nothing outlives the step.
+        // cache (enabled in `new`) recycles the buffers, so nothing outlives the step.
         let out = self.mlp.forward(x.leaky_traced());
         let loss = match self.task {
             Task::Regression => mse_loss(out, y),
