@@ -5,6 +5,7 @@ evaluations, and the median time per trial (sampling only: the functions cost no
 Usage: python benches/peers/optuna_gp.py [--seeds N]
 """
 import argparse
+import sys
 import math
 import statistics
 import time
@@ -63,15 +64,24 @@ def run(sampler, bounds, f, evals):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--per-seed", action="store_true", help="also print each seed's regret@50 (stderr)")
+    ap.add_argument("--only", help="one function (branin or hartmann6)")
+    ap.add_argument("--sampler", help="one sampler (optuna-gp or optuna-tpe)")
     args = ap.parse_args()
     print(f"{'function':<10} {'sampler':<8} {'regret@20':>12} {'regret@50':>12} {'s/suggestion':>14}")
     for name, bounds, opt, f in PROBLEMS:
+        if args.only and name != args.only:
+            continue
         for label, make in [("optuna-gp", lambda s: optuna.samplers.GPSampler(seed=s)), ("optuna-tpe", lambda s: optuna.samplers.TPESampler(seed=s))]:
+            if args.sampler and label != args.sampler:
+                continue
             curves, times = [], []
             for seed in range(args.seeds):
                 best, t = run(make(seed), bounds, f, 50)
                 curves.append(best)
                 times.extend(t[10:])  # after the random start-up trials
+            if args.per_seed:
+                print(f"{name} {label}: regret@50 per seed: " + " ".join(f"{c[49] - opt:.4f}" for c in curves), file=sys.stderr)
             r20 = statistics.median(c[19] - opt for c in curves)
             r50 = statistics.median(c[49] - opt for c in curves)
             print(f"{name:<10} {label:<8} {r20:>12.5f} {r50:>12.5f} {statistics.median(times):>14.4f}", flush=True)
