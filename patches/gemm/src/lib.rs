@@ -53,58 +53,137 @@ pub unsafe fn gemm<T: 'static>(
         Parallelism::Rayon(t) => t.max(1),
         Parallelism::None => 1,
     };
-    // Addresses, so that the bands may cross threads.
-    let (dst, lhs, rhs) = (dst as usize, lhs as usize, rhs as usize);
+    let call = Call {
+        m,
+        n,
+        k,
+        dst: Mat::new(dst, dst_cs, dst_rs),
+        read_dst,
+        lhs: Mat::new(lhs, lhs_cs, lhs_rs),
+        rhs: Mat::new(rhs, rhs_cs, rhs_rs),
+        threads,
+    };
+    // SAFETY of the reads: `T` is the type each branch tests for.
+    let scalars = |x: &T| x as *const T;
     if TypeId::of::<T>() == TypeId::of::<f32>() {
-        let (alpha, beta) = (
-            *(&alpha as *const T as *const f32),
-            *(&beta as *const T as *const f32),
-        );
-        let c_beta = if read_dst { alpha } else { 0.0 };
-        banded(m, threads, |i0, rows| {
-            matrixmultiply::sgemm(
-                rows,
-                k,
-                n,
-                beta,
-                (lhs as *const f32).offset(i0 as isize * lhs_rs),
-                lhs_rs,
-                lhs_cs,
-                rhs as *const f32,
-                rhs_rs,
-                rhs_cs,
-                c_beta,
-                (dst as *mut f32).offset(i0 as isize * dst_rs),
-                dst_rs,
-                dst_cs,
-            )
-        });
+        let (a, b) = (scalars(&alpha) as *const f32, scalars(&beta) as *const f32);
+        call.run(*a, *b);
     } else if TypeId::of::<T>() == TypeId::of::<f64>() {
-        let (alpha, beta) = (
-            *(&alpha as *const T as *const f64),
-            *(&beta as *const T as *const f64),
-        );
-        let c_beta = if read_dst { alpha } else { 0.0 };
-        banded(m, threads, |i0, rows| {
-            matrixmultiply::dgemm(
-                rows,
-                k,
-                n,
-                beta,
-                (lhs as *const f64).offset(i0 as isize * lhs_rs),
-                lhs_rs,
-                lhs_cs,
-                rhs as *const f64,
-                rhs_rs,
-                rhs_cs,
-                c_beta,
-                (dst as *mut f64).offset(i0 as isize * dst_rs),
-                dst_rs,
-                dst_cs,
-            )
-        });
+        let (a, b) = (scalars(&alpha) as *const f64, scalars(&beta) as *const f64);
+        call.run(*a, *b);
     } else {
         panic!("tune's gemm stand-in supports f32 and f64 only");
+    }
+}
+
+/// A matrix: its address (a number, so that bands may cross threads) and strides in elements.
+#[derive(Clone, Copy)]
+struct Mat {
+    p: usize,
+    cs: isize,
+    rs: isize,
+}
+
+impl Mat {
+    fn new<T>(p: *const T, cs: isize, rs: isize) -> Mat {
+        Mat {
+            p: p as usize,
+            cs,
+            rs,
+        }
+    }
+
+    /// The address of row `i`.
+    fn row<E>(&self, i: usize) -> *mut E {
+        (self.p as *mut E).wrapping_offset(i as isize * self.rs)
+    }
+}
+
+/// One product: gemm's `dst := alpha·dst + beta·lhs·rhs` (m×k times k×n).
+struct Call {
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: Mat,
+    read_dst: bool,
+    lhs: Mat,
+    rhs: Mat,
+    threads: usize,
+}
+
+/// The element types matrixmultiply multiplies: its `c := alpha·a·b + beta·c`, in its argument order.
+trait Real: Copy + Send + Sync + 'static {
+    const ZERO: Self;
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn mm(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
+}
+
+macro_rules! real {
+    ($t:ty, $f:path) => {
+        impl Real for $t {
+            const ZERO: $t = 0.0;
+            unsafe fn mm(
+                m: usize,
+                k: usize,
+                n: usize,
+                alpha: $t,
+                a: *const $t,
+                rsa: isize,
+                csa: isize,
+                b: *const $t,
+                rsb: isize,
+                csb: isize,
+                beta: $t,
+                c: *mut $t,
+                rsc: isize,
+                csc: isize,
+            ) {
+                $f(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+            }
+        }
+    };
+}
+real!(f32, matrixmultiply::sgemm);
+real!(f64, matrixmultiply::dgemm);
+
+impl Call {
+    /// Runs the product in row bands, each one matrixmultiply call.
+    unsafe fn run<E: Real>(&self, alpha: E, beta: E) {
+        let keep = if self.read_dst { alpha } else { E::ZERO };
+        let s = self;
+        banded(s.m, s.threads, |i0, rows| {
+            E::mm(
+                rows,
+                s.k,
+                s.n,
+                beta,
+                s.lhs.row(i0),
+                s.lhs.rs,
+                s.lhs.cs,
+                s.rhs.row(0),
+                s.rhs.rs,
+                s.rhs.cs,
+                keep,
+                s.dst.row(i0),
+                s.dst.rs,
+                s.dst.cs,
+            )
+        });
     }
 }
 
