@@ -17,8 +17,13 @@ pub enum Parallelism {
     Rayon(usize),
 }
 
-/// Rows per band below which a product is not split across threads.
-const MIN_ROWS_PER_BAND: usize = 32;
+/// Multiply-adds per band below which a product is not split across threads: a rayon task and
+/// its wake-up cost about as much as a product of this size (measured on the wine study, where
+/// splitting smaller products made two threads slower than one).
+const MIN_WORK_PER_BAND: usize = 1 << 20;
+
+/// Rows per band at the least (matrixmultiply's kernels work on 8-row panels).
+const MIN_ROWS_PER_BAND: usize = 16;
 
 /// `dst := alpha·dst + beta·lhs·rhs` (or `beta·lhs·rhs` when `read_dst` is false) for an m×k `lhs`
 /// and a k×n `rhs`, each matrix given by a pointer, a column stride and a row stride (in elements).
@@ -166,7 +171,9 @@ impl Call {
     unsafe fn run<E: Real>(&self, alpha: E, beta: E) {
         let keep = if self.read_dst { alpha } else { E::ZERO };
         let s = self;
-        banded(s.m, s.threads, |i0, rows| {
+        let work = s.m * s.n * s.k;
+        let threads = s.threads.min(work / MIN_WORK_PER_BAND);
+        banded(s.m, threads, |i0, rows| {
             E::mm(
                 rows,
                 s.k,
@@ -219,10 +226,12 @@ mod tests {
 
     #[test]
     fn matches_a_naive_product_with_strides_accumulation_and_threads() {
-        let (m, n, k) = (100, 7, 13);
+        // Large enough for three bands of at least MIN_WORK_PER_BAND each.
+        let (m, n, k) = (512, 64, 96);
         let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
         let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
         let want = naive(m, n, k, &a, &b);
+        assert!(m * n * k / MIN_WORK_PER_BAND >= 3);
         for threads in [1, 3] {
             // dst column-major (cs = 1·m … here rs = 1, cs = m), read with alpha = 1: 2·dst + a·b.
             let mut c = vec![0.0f32; m * n];
