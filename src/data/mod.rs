@@ -148,15 +148,22 @@ impl Dataset {
         let f = self.n_inputs();
         let c = self.n_outputs();
         let idx = idx.into_iter();
+        let rows = idx.size_hint().0;
         x.clear();
         y.clear();
-        x.reserve(idx.size_hint().0 * f);
-        y.reserve(idx.size_hint().0 * c);
-        for r in idx {
-            x.extend_from_slice(&split.x[r * f..(r + 1) * f]);
-            match self.task {
-                Task::Regression => y.push(split.y[r]),
-                Task::Classification => {
+        x.reserve(rows * f);
+        match self.task {
+            Task::Regression => {
+                y.reserve(rows);
+                for r in idx {
+                    x.extend_from_slice(&split.x[r * f..(r + 1) * f]);
+                    y.push(split.y[r]);
+                }
+            }
+            Task::Classification => {
+                y.reserve(rows * c);
+                for r in idx {
+                    x.extend_from_slice(&split.x[r * f..(r + 1) * f]);
                     let k = split.y[r] as usize;
                     y.extend((0..c).map(|j| if j == k { 1.0 } else { 0.0 }));
                 }

@@ -1,7 +1,7 @@
 //! The endless batch stream: passes over the training rows, each shuffled from (seed, trial, pass).
 //! Its whole state is (pass, position), so a checkpoint can restore it exactly.
 
-use rand::seq::SliceRandom;
+use rand::RngCore;
 
 use crate::seed::{self, Purpose};
 
@@ -34,12 +34,10 @@ impl Stream {
         for (i, o) in self.order.iter_mut().enumerate() {
             *o = i;
         }
-        self.order.shuffle(&mut seed::rng(
-            self.seed,
-            Purpose::Shuffle,
-            self.trial,
-            self.pass,
-        ));
+        permute(
+            &mut self.order,
+            &mut seed::rng(self.seed, Purpose::Shuffle, self.trial, self.pass),
+        );
     }
 
     /// The next `count` row indices, crossing into the next pass when this one runs out.
@@ -63,6 +61,28 @@ impl Stream {
     }
 }
 
+/// Fisher–Yates from the back, each index drawn with Lemire's multiply-shift (with rejection, so
+/// unbiased) from the generator's 32-bit words: written out here so that a pass's order depends on
+/// the seed alone, not on a rand version's choice of algorithm.
+fn permute(order: &mut [usize], rng: &mut impl RngCore) {
+    for i in (1..order.len()).rev() {
+        let j = below(rng, i as u32 + 1);
+        order.swap(i, j as usize);
+    }
+}
+
+/// A uniform draw from `0..n` (`n` ≥ 1).
+fn below(rng: &mut impl RngCore, n: u32) -> u32 {
+    let mut m = rng.next_u32() as u64 * n as u64;
+    if (m as u32) < n {
+        let threshold = n.wrapping_neg() % n;
+        while (m as u32) < threshold {
+            m = rng.next_u32() as u64 * n as u64;
+        }
+    }
+    (m >> 32) as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +98,39 @@ mod tests {
         sa.sort();
         assert_eq!(sa, (0..10).collect::<Vec<_>>());
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn draws_below_n_are_uniform() {
+        let mut rng = seed::rng(5, Purpose::Shuffle, 0, 0);
+        let mut counts = [0u32; 6];
+        for _ in 0..60_000 {
+            counts[below(&mut rng, 6) as usize] += 1;
+        }
+        // Each count is 10,000 ± 5 standard deviations (about 91).
+        assert!(
+            counts.iter().all(|&c| (9_545..=10_455).contains(&c)),
+            "{counts:?}"
+        );
+        assert_eq!(below(&mut rng, 1), 0);
+    }
+
+    #[test]
+    fn every_position_is_equally_likely_for_every_row() {
+        // 3 rows, 6,000 passes: each row lands in each position about 2,000 times.
+        let mut counts = [[0u32; 3]; 3];
+        for pass in 0..6_000 {
+            let s = Stream::at(9, 1, 3, pass, 0);
+            for (pos, &row) in s.order.iter().enumerate() {
+                counts[row][pos] += 1;
+            }
+        }
+        for row in counts {
+            assert!(
+                row.iter().all(|&c| (1_830..=2_170).contains(&c)),
+                "{counts:?}"
+            );
+        }
     }
 
     #[test]
