@@ -15,6 +15,19 @@ py=${PYTHON:-python3}
 # GPU_DEVICE=cpu runs the whole script without a GPU (to check the script itself).
 gpu=${GPU_DEVICE:-cuda}
 nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv | tee "$out/gpu.txt"
+# The binaries need the driver's libcuda.so.1 and CUDA 13's libcublas.so.13: from the toolkit, or
+# from PyTorch's nvidia-* wheels when the toolkit's lib64 is not on the loader's path.
+if ldd "$bin/tune" | grep -q "not found"; then
+  dirs=("${CUDA_HOME:-/usr/local/cuda}/lib64" /usr/local/cuda-13*/lib64)
+  dirs+=($("$py" -c 'import nvidia, os; print(" ".join(os.path.join(p, s, "lib") for p in nvidia.__path__ for s in ("cu13", "cublas")))' 2>/dev/null || true))
+  for d in "${dirs[@]}"; do
+    [ -e "$d/libcublas.so.13" ] && export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}" && break
+  done
+fi
+if ldd "$bin/tune" | grep "not found"; then
+  echo "the CUDA build of tune cannot find the libraries above (it was linked for CUDA 13)" >&2
+  exit 1
+fi
 cores=$(nproc)
 "$py" benches/cuda/synthetic.py --rows 100000 --out "$out/synthetic.csv"
 cells() { # label command...: prints "label width batch examples/s" lines
