@@ -82,9 +82,12 @@ fn run(
         kind: MetricKind::ValLoss,
         goal: Goal::Min,
     };
-    let mut gp = GpSampler::new(s.clone(), seed, (2 * d).max(5), metric);
+    let startup = std::env::var("TUNE_STARTUP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or((2 * d).max(5));
+    let mut gp = GpSampler::new(s.clone(), seed, startup, metric);
     gp.settings = settings;
-    let startup = (2 * d).max(5);
     let mut observed: Vec<(Params, f64)> = vec![];
     let mut best = vec![];
     for t in 0..evals as u64 {
@@ -156,7 +159,7 @@ fn main() {
     };
     let seeds = arg("--seeds", 10);
     // TUNE_GP="starts,infill_starts,max_eval" overrides the settings at every size, for tuning
-    // GpSettings::for_points against this table.
+    // GpSettings::for_points against this table; TUNE_STARTUP=N the number of start-up trials.
     let settings: Option<GpSettings> = std::env::var("TUNE_GP").ok().map(|v| {
         let n: Vec<usize> = v
             .split(',')
