@@ -7,7 +7,7 @@ use crate::checkpoint::{select_best, Checkpoint, CheckpointMeta, Checkpointer, C
 use crate::data::{Stream, Task};
 use crate::error::{Error, Result};
 use crate::journal::Status;
-use crate::model::{evaluate, layer_sizes, Backend, Mlp, Net, Optimizer};
+use crate::model::{evaluate, host_forward, layer_sizes, Backend, Mlp, Net, Optimizer};
 use crate::plan::{EarlyStopping, Metric, StudyPlan};
 use crate::seed::{self, Purpose};
 use crate::space::Params;
@@ -205,12 +205,19 @@ pub fn run_trial<D: Backend>(
         }
 
         let t0 = Instant::now();
+        // The host copy of the weights serves the checkpoint, and on the CPU the validation too.
+        let weights = net.mlp.to_host();
         let f = data.n_inputs();
         let o = data.n_outputs();
         let mut out = Vec::with_capacity(data.val.rows * o);
         for lo in (0..data.val.rows).step_by(EVAL_CHUNK) {
             let hi = (lo + EVAL_CHUNK).min(data.val.rows);
-            out.extend(net.predict(val_x[lo * f..hi * f].to_vec(), hi - lo));
+            let x = &val_x[lo * f..hi * f];
+            if D::VALIDATE_ON_HOST {
+                out.extend(host_forward(&weights, x, hi - lo));
+            } else {
+                out.extend(net.predict(x.to_vec(), hi - lo));
+            }
         }
         let eval = evaluate(data.task, &out, &val_y, data.val.rows);
         let row = CurveRow {
@@ -242,7 +249,7 @@ pub fn run_trial<D: Backend>(
         meta.seconds = seconds(&start);
         let c = Checkpoint {
             meta: meta.clone(),
-            weights: net.mlp.to_host(),
+            weights,
             optimizer: net.opt.to_host(&net.mlp),
         };
         let best = select_best(&meta.curve, plan.metric) == Some(meta.curve.len() - 1);

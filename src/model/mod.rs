@@ -12,11 +12,18 @@ use crate::space::Params;
 
 /// A dfdx device we can train on. `write` fills a device buffer from the host, which dfdx keeps private.
 pub trait Backend: Device<f32> + dfdx::tensor::Cache + Clone + 'static {
+    /// Whether validation runs on the host copy of the weights ([`host_forward`]) rather than on
+    /// the device: on the CPU it is the same arithmetic without dfdx's per-element indexing in the
+    /// bias add, and the host copy is made for the checkpoint anyway.
+    const VALIDATE_ON_HOST: bool;
+
     /// Copies `src` into the device buffer `dst` of the same length.
     fn write(&self, dst: &mut <Self as Storage<f32>>::Vec, src: &[f32]) -> Result<()>;
 }
 
 impl Backend for Cpu {
+    const VALIDATE_ON_HOST: bool = true;
+
     fn write(&self, dst: &mut <Self as Storage<f32>>::Vec, src: &[f32]) -> Result<()> {
         dst.copy_from_slice(src);
         Ok(())
@@ -25,6 +32,8 @@ impl Backend for Cpu {
 
 #[cfg(feature = "cuda")]
 impl Backend for Cuda {
+    const VALIDATE_ON_HOST: bool = false;
+
     fn write(&self, dst: &mut <Self as Storage<f32>>::Vec, src: &[f32]) -> Result<()> {
         let dev = dst.device();
         dev.htod_sync_copy_into(src, &mut **dst)
@@ -383,6 +392,49 @@ impl<D: Backend> Net<D> {
     }
 }
 
+/// The outputs of the network whose host weights are `weights` (from [`Mlp::to_host`]) for `rows`
+/// rows of inputs `x`: what [`Mlp::forward`] computes on the CPU, bit for bit (the same products,
+/// by matrixmultiply, which dfdx's CPU matmul also calls, then the bias and ReLU).
+pub fn host_forward(weights: &[HostTensor], x: &[f32], rows: usize) -> Vec<f32> {
+    let layers = weights.len() / 2;
+    let mut h = x.to_vec();
+    for (i, pair) in weights.chunks_exact(2).enumerate() {
+        let (w, b) = (&pair[0], &pair[1]);
+        let (ins, outs) = (w.shape[0], w.shape[1]);
+        let mut out = vec![0.0f32; rows * outs];
+        // SAFETY: `h` is rows × ins, `w` ins × outs and `out` rows × outs, all row-major.
+        unsafe {
+            matrixmultiply::sgemm(
+                rows,
+                ins,
+                outs,
+                1.0,
+                h.as_ptr(),
+                ins as isize,
+                1,
+                w.data.as_ptr(),
+                outs as isize,
+                1,
+                0.0,
+                out.as_mut_ptr(),
+                outs as isize,
+                1,
+            );
+        }
+        let relu = i + 1 < layers;
+        for row in out.chunks_exact_mut(outs) {
+            for (v, &bias) in row.iter_mut().zip(&b.data) {
+                *v += bias;
+                if relu {
+                    *v = v.max(0.0);
+                }
+            }
+        }
+        h = out;
+    }
+    h
+}
+
 /// Loss and metric of predictions `out` against targets `y` (one-hot for classification).
 pub fn evaluate(task: Task, out: &[f32], y: &[f32], rows: usize) -> Eval {
     let c = out.len() / rows;
@@ -480,6 +532,24 @@ mod tests {
             last = net.train_step(&x, &y, 4).unwrap();
         }
         assert!(last < first / 4.0, "{first} -> {last}");
+    }
+
+    #[test]
+    fn host_forward_is_the_cpu_forward_bit_for_bit() {
+        let dev = Cpu::default();
+        let sizes = [5, 16, 8, 3];
+        let mlp = Mlp::init(&dev, &sizes, &mut rand_chacha::ChaCha8Rng::seed_from_u64(3));
+        for rows in [1, 37, 300] {
+            let x: Vec<f32> = (0..rows * 5)
+                .map(|i| (i as f32 * 0.71).sin() * 2.0)
+                .collect();
+            let want = mlp
+                .forward(dev.tensor_from_vec(x.clone(), (rows, 5)))
+                .as_vec();
+            let got = host_forward(&mlp.to_host(), &x, rows);
+            assert_eq!(got, want, "{rows} rows");
+            assert!(got.iter().any(|&v| v < 0.0) && got.iter().any(|&v| v > 0.0));
+        }
     }
 
     #[test]
