@@ -17,12 +17,12 @@ declare -A wall best
 for p in 1 2; do
   out=$(./target/release/tune -q --parallel "$p" --out "$tmp/tune$p" "$spec")
   w=$(echo "$out" | sed -n 's/^this run: \([0-9.]*\) s wall.*/\1/p')
-  over=$(echo "$out" | sed -n "s/.*once, \([0-9.]*\)% of the workers' time.*/\1/p")
+  over=$(echo "$out" | sed -n "s/^overhead: //p")
   ex=$(awk -F, 'NR>1 {s+=$7} END {print s}' "$tmp/tune$p/leaderboard.csv")
   b=$(awk -F, 'NR==2 {print $9}' "$tmp/tune$p/leaderboard.csv")
   wall[tune$p]=$w; best[tune$p]=$b
   row "tune random, parallel $p" "$w" "$(echo "$ex / $w" | bc)" "$(printf %.4f "$b")"
-  echo "    orchestration overhead: $over% of the workers' time outside forward/backward/update"
+  echo "    orchestration overhead: $over"
 done
 echo "    parallel speed-up (1 -> 2): $(echo "${wall[tune1]} / ${wall[tune2]}" | bc -l | xargs printf %.2f)x"
 py=$(benches/peers/venv.sh optuna torch numpy)

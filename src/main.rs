@@ -173,9 +173,10 @@ fn run_study(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     println!("{}", leaderboard::table(&plan, &summary.history, 10));
     println!(
-        "this run: {:.2} s wall, {} trials at once, {}",
+        "this run: {:.2} s wall, {} trial{} at a time\n{}",
         summary.wall_seconds,
         summary.workers,
+        if summary.workers == 1 { "" } else { "s" },
         summary.overhead_line()
     );
     println!(

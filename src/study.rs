@@ -59,7 +59,7 @@ impl Summary {
         self.wall_seconds * self.workers as f64
     }
 
-    /// `6.1% of the workers' time outside forward/backward/update: validation 1.5%, …`.
+    /// `overhead: 2.6% of the workers' time outside forward/backward/update (validation 0.9%, …)`.
     pub fn overhead_line(&self) -> String {
         let share = |s: f64| 100.0 * s / self.worker_seconds();
         let p = &self.phases;
@@ -70,7 +70,7 @@ impl Summary {
             - p.checkpoints
             - self.idle_seconds;
         format!(
-            "{:.1}% of the workers' time outside forward/backward/update: validation {:.1}%, batches {:.1}%, checkpoint hand-off {:.1}%, idle at the end {:.1}%, the rest (start-up, sampling, trial set-up, journal) {:.1}%",
+            "overhead: {:.1}% of the workers' time outside forward/backward/update (validation {:.1}%, batch assembly {:.1}%, checkpoint hand-off {:.1}%, idle at the end {:.1}%, start-up, sampling and trial set-up {:.1}%)",
             100.0 * self.overhead(),
             share(p.validation),
             share(p.batches),

@@ -56,7 +56,7 @@ echo
 for run in "$gpu 1" "$gpu 4" "cpu 0"; do
   set -- $run
   par=$2; [ "$par" = 0 ] && par=$cores
-  line=$("$bin/tune" -q --device "$1" --parallel "$par" --out "$out/wine-$1-$2" studies/wine.json | grep '^this run')
+  line=$("$bin/tune" -q --device "$1" --parallel "$par" --out "$out/wine-$1-$2" studies/wine.json | grep -E '^(this run|overhead)' | paste -sd ' ')
   [ "$2" = 1 ] && cp -r "$out/wine-$1-$2" "$out/wine-gpu-ref"
   echo "wine, $1, parallel $par: $line"
 done
