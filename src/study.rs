@@ -43,6 +43,8 @@ pub struct Summary {
     pub phases: Phases,
     /// Seconds workers waited, summed, with no trial left to start while others still ran.
     pub idle_seconds: f64,
+    /// Seconds the sampler took to choose this run's new trials.
+    pub sampling_seconds: f64,
     /// Worker threads (trials at once) of this run.
     pub workers: usize,
 }
@@ -68,13 +70,15 @@ impl Summary {
             - p.batches
             - p.validation
             - p.checkpoints
-            - self.idle_seconds;
+            - self.idle_seconds
+            - self.sampling_seconds;
         format!(
-            "overhead: {:.1}% of the workers' time outside forward/backward/update (validation {:.1}%, batch assembly {:.1}%, checkpoint hand-off {:.1}%, idle at the end {:.1}%, start-up, sampling and trial set-up {:.1}%)",
+            "overhead: {:.1}% of the workers' time outside forward/backward/update (validation {:.1}%, batch assembly {:.1}%, checkpoint hand-off {:.1}%, sampling {:.1}%, idle at the end {:.1}%, start-up and trial set-up {:.1}%)",
             100.0 * self.overhead(),
             share(p.validation),
             share(p.batches),
             share(p.checkpoints),
+            share(self.sampling_seconds),
             share(self.idle_seconds),
             share(other)
         )
@@ -144,15 +148,33 @@ pub fn read_history(plan: &StudyPlan) -> Result<History> {
     Ok(journal::replay(&path)?.0)
 }
 
-/// What the workers share. The in-memory history runs ahead of the journal: a worker applies each
-/// event at once (so the sampler sees every finished trial), and its persister appends the event
-/// once the files it records are durable.
+/// What the workers share to start trials. The in-memory history runs ahead of the journal: the
+/// events of running trials wait in the [`Inbox`] and are applied before every suggestion (so the
+/// sampler sees every finished epoch and trial), while each worker's persister appends them once
+/// the files they record are durable.
 struct Shared {
     history: History,
     sampler: Box<dyn Sampler>,
     queue: VecDeque<Option<u64>>,
     next_trial: u64,
     failed: Option<Error>,
+    sampling_seconds: f64,
+}
+
+impl Shared {
+    /// Applies the events waiting in `inbox` to the history, in the order they came.
+    fn catch_up(&mut self, inbox: &Mutex<Inbox>) {
+        for e in inbox.lock().unwrap().events.drain(..) {
+            self.history.apply(&e);
+        }
+    }
+}
+
+/// What training workers report, behind a lock held only for a push: a worker never waits on a
+/// suggestion (which holds [`Shared`] for as long as the GP takes) to record an epoch.
+#[derive(Default)]
+struct Inbox {
+    events: Vec<Event>,
     /// Virtual epochs checkpointed in this run.
     epochs: u64,
     phases: Phases,
@@ -270,14 +292,15 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
         queue,
         next_trial,
         failed: None,
-        epochs: 0,
-        phases: Phases::default(),
+        sampling_seconds: 0.0,
     });
     let journal = Mutex::new(journal);
+    let inbox = Mutex::new(Inbox::default());
     let ctx = Ctx {
         plan,
         opts,
         shared: &shared,
+        inbox: &inbox,
         journal: &journal,
         stop,
         bars: &bars,
@@ -313,7 +336,9 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
     });
     let all_done = std::time::Instant::now();
     study_bar.finish_and_clear();
-    let shared = shared.into_inner().unwrap();
+    let mut shared = shared.into_inner().unwrap();
+    shared.catch_up(&inbox);
+    let phases = inbox.into_inner().unwrap().phases;
     let idle_seconds: f64 = workers_done
         .into_inner()
         .unwrap()
@@ -335,8 +360,9 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
         history: shared.history,
         interrupted,
         wall_seconds: started_at.elapsed().as_secs_f64(),
-        phases: shared.phases,
+        phases,
         idle_seconds,
+        sampling_seconds: shared.sampling_seconds,
         workers,
     })
 }
@@ -346,6 +372,7 @@ struct Ctx<'a> {
     plan: &'a StudyPlan,
     opts: &'a RunOptions,
     shared: &'a Mutex<Shared>,
+    inbox: &'a Mutex<Inbox>,
     /// Apart from `shared`, so that a persister waiting on fdatasync holds up no worker. Lock order:
     /// `shared`, then `journal`.
     journal: &'a Mutex<Journal>,
@@ -418,6 +445,7 @@ fn worker_loop<D: Backend>(
         let (trial, params, resumed) = {
             let mut guard = shared.lock().unwrap();
             let s = &mut *guard;
+            s.catch_up(ctx.inbox);
             let Some(item) = s.queue.pop_front() else {
                 return Ok(());
             };
@@ -435,7 +463,9 @@ fn worker_loop<D: Backend>(
                     s.next_trial += 1;
                     let t0 = std::time::Instant::now();
                     let params = s.sampler.ask(n, &s.history);
-                    let suggest_ms = Some(t0.elapsed().as_secs_f64() * 1e3);
+                    let took = t0.elapsed().as_secs_f64();
+                    s.sampling_seconds += took;
+                    let suggest_ms = Some(took * 1e3);
                     let e = Event::TrialStarted {
                         trial: n,
                         params: params.clone(),
@@ -513,10 +543,14 @@ fn worker_loop<D: Backend>(
                         best,
                     };
                     tx.send(job).map_err(|_| closed())?;
-                    let mut s = shared.lock().unwrap();
-                    s.history.apply(&e);
-                    s.epochs += 1;
-                    if ctx.opts.stop_after_epochs.is_some_and(|n| s.epochs >= n) {
+                    let mut inbox = ctx.inbox.lock().unwrap();
+                    inbox.events.push(e);
+                    inbox.epochs += 1;
+                    if ctx
+                        .opts
+                        .stop_after_epochs
+                        .is_some_and(|n| inbox.epochs >= n)
+                    {
                         stop.store(true, Ordering::SeqCst);
                     }
                 }
@@ -545,11 +579,9 @@ fn worker_loop<D: Backend>(
             seconds: outcome.seconds,
         });
         {
-            let mut s = shared.lock().unwrap();
-            s.phases += outcome.phases;
-            if let Some(e) = &ended {
-                s.history.apply(e);
-            }
+            let mut inbox = ctx.inbox.lock().unwrap();
+            inbox.phases += outcome.phases;
+            inbox.events.extend(ended.clone());
         }
         let job = Persist::Left {
             ckpt,
