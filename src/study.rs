@@ -95,8 +95,11 @@ pub fn trial_dir(out: &Path, n: u64) -> PathBuf {
     out.join("trials").join(n.to_string())
 }
 
-/// Every spec field that changes results, with the data file's checksum: a resume refuses to go on
-/// when one differs. `trials`, `parallel`, `keep` and `device` may change.
+/// The version of the data stream's shuffle: Fisher–Yates with Lemire draws from ChaCha8.
+const STREAM_VERSION: &str = "fisher-yates-lemire-chacha8";
+
+/// Every spec field that changes results, with the data file's checksum and the version of the
+/// data order: a resume refuses to go on when one differs. `trials`, `parallel`, `keep` and `device` may change.
 pub fn fingerprint(plan: &StudyPlan) -> BTreeMap<String, serde_json::Value> {
     fn v<T: serde::Serialize>(x: &T) -> serde_json::Value {
         serde_json::to_value(x).expect("spec fields serialise")
@@ -114,6 +117,9 @@ pub fn fingerprint(plan: &StudyPlan) -> BTreeMap<String, serde_json::Value> {
         ("metric", v(&s.metric)),
         ("goal", v(&s.goal)),
         ("early_stopping", v(&s.early_stopping)),
+        // How a pass's order is drawn from the seed (src/data/stream.rs): a study begun by a build
+        // that drew it otherwise cannot resume exactly.
+        ("data order", v(&STREAM_VERSION)),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
