@@ -190,10 +190,12 @@ struct Inbox {
 enum Persist {
     /// Append a record that needs no file written before it (`started`).
     Record(Event),
-    /// Make a virtual epoch durable (see [`persist_epoch`]); `best` when it is the trial's best.
+    /// Make a virtual epoch durable (see [`persist_epoch`]) and journal its `record`; `best` when
+    /// it is the trial's best.
     Epoch {
         ckpt: std::sync::Arc<Checkpointer>,
         checkpoint: Box<Checkpoint>,
+        record: Event,
         best: bool,
     },
     /// The trial left the trainer: write its `curve.csv`, then journal `ended` when it ended.
@@ -414,14 +416,11 @@ fn persist_loop(ctx: &Ctx, rx: std::sync::mpsc::Receiver<Persist>) -> Result<()>
         match job {
             Persist::Epoch {
                 ckpt,
-                checkpoint: c,
+                checkpoint,
+                record,
                 best,
-            } => persist_epoch(&ckpt, &c, best, || {
-                ctx.journal.lock().unwrap().append(&Event::EpochDone {
-                    trial: c.meta.trial,
-                    row: c.meta.curve.last().expect("an epoch has a row").clone(),
-                    seconds: c.meta.seconds,
-                })
+            } => persist_epoch(&ckpt, &checkpoint, best, || {
+                ctx.journal.lock().unwrap().append(&record)
             })?,
             Persist::Record(e) => ctx.journal.lock().unwrap().append(&e)?,
             Persist::Left { ckpt, curve, ended } => {
@@ -448,7 +447,8 @@ fn worker_loop<D: Backend>(
         if stop.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let (trial, params, resumed) = {
+        // `started` is the record of a new trial, None for one that resumes.
+        let (trial, params, resume_at, started) = {
             let mut guard = shared.lock().unwrap();
             let s = &mut *guard;
             s.catch_up(ctx.inbox);
@@ -458,11 +458,8 @@ fn worker_loop<D: Backend>(
             match item {
                 Some(n) => {
                     let t = &s.history.trials[&n];
-                    (
-                        n,
-                        t.params.clone(),
-                        Ok(t.curve.last().map(|r| r.virtual_epoch)),
-                    )
+                    let at = t.curve.last().map(|r| r.virtual_epoch);
+                    (n, t.params.clone(), at, None)
                 }
                 None => {
                     let n = s.next_trial;
@@ -478,19 +475,15 @@ fn worker_loop<D: Backend>(
                         suggest_ms,
                     };
                     s.history.apply(&e);
-                    (n, params, Err(e))
+                    (n, params, None, Some(e))
                 }
             }
         };
         // A new trial's `started` goes through the persister, ahead of its epochs; a crash before
         // it is durable only means the same trial number draws the same parameters again.
-        let resume_at = match resumed {
-            Ok(at) => at,
-            Err(started) => {
-                tx.send(Persist::Record(started)).map_err(|_| closed())?;
-                None
-            }
-        };
+        if let Some(e) = started {
+            tx.send(Persist::Record(e)).map_err(|_| closed())?;
+        }
         let dir = trial_dir(&plan.out_dir, trial);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let ckpt = std::sync::Arc::new(Checkpointer::new(dir, plan.keep));
@@ -546,6 +539,7 @@ fn worker_loop<D: Backend>(
                     let job = Persist::Epoch {
                         ckpt: ckpt.clone(),
                         checkpoint,
+                        record: e.clone(),
                         best,
                     };
                     tx.send(job).map_err(|_| closed())?;

@@ -152,18 +152,12 @@ impl Dataset {
         x.clear();
         y.clear();
         x.reserve(rows * f);
-        match self.task {
-            Task::Regression => {
-                y.reserve(rows);
-                for r in idx {
-                    x.extend_from_slice(&split.x[r * f..(r + 1) * f]);
-                    y.push(split.y[r]);
-                }
-            }
-            Task::Classification => {
-                y.reserve(rows * c);
-                for r in idx {
-                    x.extend_from_slice(&split.x[r * f..(r + 1) * f]);
+        y.reserve(rows * c);
+        for r in idx {
+            x.extend_from_slice(&split.x[r * f..(r + 1) * f]);
+            match self.task {
+                Task::Regression => y.push(split.y[r]),
+                Task::Classification => {
                     let k = split.y[r] as usize;
                     y.extend((0..c).map(|j| if j == k { 1.0 } else { 0.0 }));
                 }
