@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use tune::data::Stream;
+use tune::data::{Batches, Stream};
 use tune::model::{layer_sizes, Backend, Mlp, Net, Optimizer};
 use tune::plan::{ModelPlan, Overrides, StudyPlan};
 use tune::seed::{self, Purpose};
@@ -36,12 +36,10 @@ fn throughput<D: Backend>(
     let mlp = Mlp::init(&dev, &sizes, &mut seed::rng(0, Purpose::Init, 0, 0));
     let opt = Optimizer::new(model, &params, &mlp).unwrap();
     let mut net = Net::new(dev, mlp, opt, data.task).unwrap();
-    let mut stream = Stream::at(0, 0, data.train.rows, 0, 0);
-    let (mut idx, mut x, mut y) = (vec![], vec![], vec![]);
+    let mut batches = Batches::new(data, Stream::at(0, 0, data.train.rows, 0, 0));
     let mut step = |net: &mut Net<D>| {
-        stream.next_rows(batch, &mut idx);
-        data.fill(&data.train, idx.iter().copied(), &mut x, &mut y);
-        net.train_step(&x, &y, batch).unwrap();
+        let (x, y) = batches.next(data, batch);
+        net.train_step(x, y, batch).unwrap();
     };
     for _ in 0..5 {
         step(&mut net);

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use crate::checkpoint::{select_best, Checkpoint, CheckpointMeta, Checkpointer, CurveRow};
-use crate::data::{Stream, Task};
+use crate::data::{Batches, Stream, Task};
 use crate::error::{Error, Result};
 use crate::journal::Status;
 use crate::model::{evaluate, host_forward, layer_sizes, Backend, Mlp, Net, Optimizer};
@@ -104,7 +104,7 @@ pub fn run_trial<D: Backend>(
     let batch = params["batch_size"].as_f64() as usize;
     let sizes = layer_sizes(&plan.model, params, data.n_inputs(), data.n_outputs());
 
-    let (mut net, mut stream, mut meta) = match resume {
+    let (mut net, stream, mut meta) = match resume {
         None => {
             let mlp = Mlp::init(
                 &dev,
@@ -168,20 +168,21 @@ pub fn run_trial<D: Backend>(
     // Validation inputs and targets never change: build them once.
     let (mut val_x, mut val_y) = (Vec::new(), Vec::new());
     data.fill(&data.val, 0..data.val.rows, &mut val_x, &mut val_y);
-    let (mut idx, mut x, mut y) = (Vec::new(), Vec::new(), Vec::new());
+    let mut batches = Batches::new(data, stream);
     let mut ph = Phases::default();
 
     for k in meta.virtual_epoch + 1..=budget.virtual_epochs {
         let mut loss_sum = 0.0f64;
+        // Two clock reads a step: the loop's own bookkeeping counts with batch assembly.
+        let mut t0 = Instant::now();
         for (i, rows) in budget.batches_in(k, batch).enumerate() {
-            let t0 = Instant::now();
-            stream.next_rows(rows, &mut idx);
-            data.fill(&data.train, idx.iter().copied(), &mut x, &mut y);
+            let (x, y) = batches.next(data, rows);
             let t1 = Instant::now();
-            let loss = net.train_step(&x, &y, rows)?;
+            let loss = net.train_step(x, y, rows)?;
             let t2 = Instant::now();
             ph.batches += (t1 - t0).as_secs_f64();
             ph.compute += (t2 - t1).as_secs_f64();
+            t0 = t2;
             meta.steps += 1;
             meta.examples_seen += rows as u64;
             if !loss.is_finite() {
@@ -210,14 +211,12 @@ pub fn run_trial<D: Backend>(
         let f = data.n_inputs();
         let o = data.n_outputs();
         let mut out = Vec::with_capacity(data.val.rows * o);
-        for lo in (0..data.val.rows).step_by(EVAL_CHUNK) {
-            let hi = (lo + EVAL_CHUNK).min(data.val.rows);
-            let x = &val_x[lo * f..hi * f];
-            if D::VALIDATE_ON_HOST {
-                out.extend(host_forward(&weights, x, hi - lo));
+        for x in val_x.chunks(EVAL_CHUNK * f) {
+            out.extend(if D::VALIDATE_ON_HOST {
+                host_forward(&weights, x, x.len() / f)
             } else {
-                out.extend(net.predict(x.to_vec(), hi - lo));
-            }
+                net.predict(x.to_vec(), x.len() / f)
+            });
         }
         let eval = evaluate(data.task, &out, &val_y, data.val.rows);
         let row = CurveRow {
@@ -244,7 +243,7 @@ pub fn run_trial<D: Backend>(
         let t1 = Instant::now();
         ph.validation += (t1 - t0).as_secs_f64();
         meta.virtual_epoch = k;
-        (meta.stream_pass, meta.stream_pos) = stream.position();
+        (meta.stream_pass, meta.stream_pos) = batches.position();
         meta.curve.push(row.clone());
         meta.seconds = seconds(&start);
         let c = Checkpoint {

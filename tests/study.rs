@@ -119,6 +119,32 @@ fn parallel_1_and_2_give_identical_metrics() {
 }
 
 #[test]
+fn parallel_workers_start_the_costliest_trials_first() {
+    let dir = tempdir();
+    let spec = write_spec(dir.path(), &tiny_spec(2));
+    ok(run(&spec));
+    // The journal's `trial_started` records, in the order the workers took them.
+    let journal = std::fs::read_to_string(dir.path().join("runs/tiny/journal.jsonl")).unwrap();
+    let started: Vec<(u64, i64)> = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.split_once(' ')?.1).ok())
+        .filter(|e| e["event"] == "trial_started")
+        .map(|e| {
+            let n = e["trial"].as_u64().unwrap();
+            (n, e["params"]["batch_size"].as_i64().unwrap())
+        })
+        .collect();
+    let mut numbers: Vec<u64> = started.iter().map(|s| s.0).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (0..6).collect::<Vec<_>>());
+    // Same widths, so the smaller the batch the more steps: batch sizes never shrink.
+    let batches: Vec<i64> = started.iter().map(|s| s.1).collect();
+    assert!(batches.windows(2).all(|w| w[0] <= w[1]), "{started:?}");
+    // Not already in number order, or the test would show nothing.
+    assert!(started.windows(2).any(|w| w[0].0 > w[1].0), "{started:?}");
+}
+
+#[test]
 fn a_classification_study_with_string_labels_and_early_stopping() {
     let dir = tempdir();
     // Digits with the label spelled out, to check string classes end to end.

@@ -166,6 +166,69 @@ impl Dataset {
     }
 }
 
+/// A trial's training batches: its stream's rows, gathered a whole pass at a time, so that a batch
+/// inside a pass is a slice of the pass and only a batch that crosses into the next pass is copied.
+pub struct Batches {
+    stream: Stream,
+    /// The current pass's inputs and targets, in the stream's order.
+    pass: (Vec<f32>, Vec<f32>),
+    /// A batch that crosses a pass boundary.
+    cross: (Vec<f32>, Vec<f32>),
+}
+
+impl Batches {
+    /// The batches of `stream` over the training rows of `data`.
+    pub fn new(data: &Dataset, stream: Stream) -> Batches {
+        let mut b = Batches {
+            stream,
+            pass: Default::default(),
+            cross: Default::default(),
+        };
+        b.gather(data);
+        b
+    }
+
+    fn gather(&mut self, data: &Dataset) {
+        let (x, y) = &mut self.pass;
+        data.fill(&data.train, self.stream.order().iter().copied(), x, y);
+    }
+
+    /// The inputs and targets of the next `rows` rows.
+    pub fn next(&mut self, data: &Dataset, rows: usize) -> (&[f32], &[f32]) {
+        let (f, c) = (data.n_inputs(), data.n_outputs());
+        if self.stream.left_in_pass() == 0 {
+            self.stream.advance(0);
+            self.gather(data);
+        }
+        if self.stream.left_in_pass() >= rows {
+            let r = self.stream.advance(rows);
+            return (
+                &self.pass.0[r.start * f..r.end * f],
+                &self.pass.1[r.start * c..r.end * c],
+            );
+        }
+        let (x, y) = &mut self.cross;
+        x.clear();
+        y.clear();
+        while y.len() < rows * c {
+            if self.stream.left_in_pass() == 0 {
+                self.stream.advance(0);
+                let (px, py) = &mut self.pass;
+                data.fill(&data.train, self.stream.order().iter().copied(), px, py);
+            }
+            let r = self.stream.advance(rows - y.len() / c);
+            x.extend_from_slice(&self.pass.0[r.start * f..r.end * f]);
+            y.extend_from_slice(&self.pass.1[r.start * c..r.end * c]);
+        }
+        (x, y)
+    }
+
+    /// The stream's (pass, position): where a checkpoint continues from.
+    pub fn position(&self) -> (u64, usize) {
+        self.stream.position()
+    }
+}
+
 /// Standardises both splits with the training rows' statistics; a constant column is only centred.
 fn standardise(train: &mut Split, val: &mut Split, f: usize) {
     for j in 0..f {
@@ -209,6 +272,42 @@ mod tests {
         assert!(mean.abs() < 1e-5, "{mean}");
         // The constant column is centred, not divided by zero.
         assert!(d1.train.x.iter().skip(1).step_by(2).all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn batches_are_the_streams_rows_across_passes_and_resumes() {
+        let mut text = String::from("a,b,y\n");
+        for i in 0..9 {
+            text.push_str(&format!("{},{},{}\n", i, i * i, i % 3));
+        }
+        let feats = vec!["a".to_string(), "b".to_string()];
+        // Classification: one-hot targets, so a wrong target stride shows too.
+        let d =
+            Dataset::from_table(&table(&text), "y", &feats, Task::Classification, 0.0, 4).unwrap();
+        let sizes = [4, 4, 1, 3, 9, 20, 2, 5, 7];
+        let mut stream = Stream::at(6, 1, d.train.rows, 0, 0);
+        let mut batches = Batches::new(&d, Stream::at(6, 1, d.train.rows, 0, 0));
+        let (mut idx, mut x, mut y) = (vec![], vec![], vec![]);
+        for (i, &n) in sizes.iter().enumerate() {
+            stream.next_rows(n, &mut idx);
+            d.fill(&d.train, idx.iter().copied(), &mut x, &mut y);
+            let (bx, by) = batches.next(&d, n);
+            assert_eq!((bx, by), (&x[..], &y[..]), "batch {i} of {n} rows");
+            assert_eq!(batches.position(), stream.position());
+            // A trial resumed here goes on with the same rows.
+            let (pass, pos) = batches.position();
+            let mut resumed = Batches::new(&d, Stream::at(6, 1, d.train.rows, pass, pos));
+            if let Some(&m) = sizes.get(i + 1) {
+                let want = {
+                    let mut s = Stream::at(6, 1, d.train.rows, pass, pos);
+                    s.next_rows(m, &mut idx);
+                    d.fill(&d.train, idx.iter().copied(), &mut x, &mut y);
+                    (x.clone(), y.clone())
+                };
+                let (rx, ry) = resumed.next(&d, m);
+                assert_eq!((rx.to_vec(), ry.to_vec()), want);
+            }
+        }
     }
 
     #[test]

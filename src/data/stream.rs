@@ -44,15 +44,32 @@ impl Stream {
     pub fn next_rows(&mut self, count: usize, out: &mut Vec<usize>) {
         out.clear();
         while out.len() < count {
-            if self.pos == self.order.len() {
-                self.pass += 1;
-                self.pos = 0;
-                self.shuffle();
-            }
-            let take = (count - out.len()).min(self.order.len() - self.pos);
-            out.extend_from_slice(&self.order[self.pos..self.pos + take]);
-            self.pos += take;
+            let span = self.advance(count - out.len());
+            out.extend_from_slice(&self.order[span]);
         }
+    }
+
+    /// The next at most `max` positions of the pass (a new pass when this one has run out), which
+    /// index [`Stream::order`].
+    pub fn advance(&mut self, max: usize) -> std::ops::Range<usize> {
+        if self.pos == self.order.len() {
+            self.pass += 1;
+            self.pos = 0;
+            self.shuffle();
+        }
+        let lo = self.pos;
+        self.pos = (lo + max).min(self.order.len());
+        lo..self.pos
+    }
+
+    /// The rows left in this pass.
+    pub fn left_in_pass(&self) -> usize {
+        self.order.len() - self.pos
+    }
+
+    /// The current pass: row indices in their order.
+    pub fn order(&self) -> &[usize] {
+        &self.order
     }
 
     /// (pass, position in the pass): all a checkpoint needs to continue the stream.

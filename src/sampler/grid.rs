@@ -22,6 +22,10 @@ impl Sampler for GridSampler {
     fn ask(&mut self, trial: u64, _: &History) -> Params {
         self.points[trial as usize % self.points.len()].clone()
     }
+
+    fn independent(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,12 @@ pub use random::RandomSampler;
 pub trait Sampler: Send {
     /// Parameters for trial number `trial`, given the finished and running trials in `history`.
     fn ask(&mut self, trial: u64, history: &History) -> Params;
+
+    /// Whether `ask` depends on the trial number alone, never on the history: then trials may run
+    /// in any order (the study starts the costliest first) with the same results.
+    fn independent(&self) -> bool {
+        false
+    }
 }
 
 /// The sampler the plan asks for.

@@ -23,6 +23,10 @@ impl Sampler for RandomSampler {
         self.space
             .sample(&mut seed::rng(self.seed, Purpose::Sample, trial, 0))
     }
+
+    fn independent(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
