@@ -49,41 +49,45 @@ impl Backend for Cpu {
 
     /// The same sums as dfdx's broadcast add, forward and backward (bit for bit, tested), over
     /// contiguous rows: dfdx's CPU kernels index every element of a broadcast through `NdIndex`,
-    /// which made the bias a fifth of a small batch's step (w128, batch 64).
+    /// which made the bias a fifth of a small batch's step (w128, batch 64). The sum goes back into
+    /// `h`'s own buffer and keeps its id: the gradient of the sum is the gradient of `h`, so the
+    /// backward pass only adds the column sums to the bias's gradient.
     fn add_bias<T: Tape<f32, Self> + Merge<NoneTape>>(
         h: Matrix<Self, T>,
         b: &Vector<Self>,
     ) -> Matrix<Self, T> {
-        let (h, mut tape) = h.split_tape();
-        let shape = *h.shape();
-        let cols = shape.1;
-        let mut sum = vec![0.0f32; shape.0 * cols];
-        h.copy_into(&mut sum);
-        let mut bias = vec![0.0f32; cols];
-        b.copy_into(&mut bias);
-        for row in sum.chunks_exact_mut(cols) {
-            for (v, &c) in row.iter_mut().zip(&bias) {
-                *v += c;
-            }
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        let mut out = h.device().zeros_like(&shape);
-        out.copy_from(&sum);
-        let (h, b, o) = (h.ghost(), b.ghost(), out.ghost());
-        tape.add_backward_op(move |grads| {
-            // A copy of the output's gradient: dfdx lends one gradient buffer at a time.
-            let g = grads.get_or_alloc_mut(&o)?.clone();
-            for (acc, row) in grads.get_or_alloc_mut(&h)?.iter_mut().zip(g.iter()) {
-                *acc += *row;
+        let (mut h, mut tape) = h.split_tape();
+        let cols = h.shape().1;
+        SCRATCH.with_borrow_mut(|sum| {
+            sum.resize(h.shape().0 * cols, 0.0);
+            h.copy_into(sum);
+            let mut bias = vec![0.0f32; cols];
+            b.copy_into(&mut bias);
+            for row in sum.chunks_exact_mut(cols) {
+                for (v, &c) in row.iter_mut().zip(&bias) {
+                    *v += c;
+                }
             }
-            let gb = grads.get_or_alloc_mut(&b)?;
-            for row in g.chunks_exact(cols) {
-                for (acc, &v) in gb.iter_mut().zip(row) {
+            // In place: the tape keeps only a ghost of `h`, so its buffer is not shared.
+            h.copy_from(sum);
+        });
+        let (g, b) = (h.ghost(), b.ghost());
+        tape.add_backward_op(move |grads| {
+            let mut sums = vec![0.0f32; cols];
+            for row in grads.get_or_alloc_mut(&g)?.chunks_exact(cols) {
+                for (acc, &v) in sums.iter_mut().zip(row) {
                     *acc += v;
                 }
             }
+            for (acc, v) in grads.get_or_alloc_mut(&b)?.iter_mut().zip(sums) {
+                *acc += v;
+            }
             Ok(())
         });
-        out.put_tape(tape)
+        h.put_tape(tape)
     }
 }
 
