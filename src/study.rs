@@ -122,6 +122,12 @@ pub fn fingerprint(plan: &StudyPlan) -> BTreeMap<String, serde_json::Value> {
         ("data order", v(&STREAM_VERSION)),
     ]
     .into_iter()
+    // How the GP chooses (src/sampler/gp.rs), for Bayesian studies only: a Bayesian study begun
+    // by a build that chose otherwise would go on with other suggestions.
+    .chain(
+        (plan.method == crate::plan::Method::Bayes)
+            .then(|| ("bayes", v(&crate::sampler::gp::VERSION))),
+    )
     .map(|(k, v)| (k.to_string(), v))
     .collect()
 }
@@ -186,6 +192,29 @@ enum Next {
     New(u64),
     /// A new trial of an adaptive sampler, numbered and asked for when a worker takes it.
     Ask,
+}
+
+/// For a sampler whose parameters depend on the trial number alone, the numbers below
+/// `plan.trials` not begun yet (none for an adaptive sampler), in the order workers take them: any
+/// order gives the same results, so with workers in parallel the costliest go first
+/// (longest-processing-time order) and the study does not end on one long trial while the other
+/// workers idle.
+pub fn unstarted_trials(
+    plan: &StudyPlan,
+    sampler: &mut dyn Sampler,
+    history: &History,
+) -> Option<Vec<u64>> {
+    if !sampler.independent() {
+        return None;
+    }
+    let mut fresh: Vec<(u64, f64)> = (0..plan.trials as u64)
+        .filter(|n| !history.trials.contains_key(n))
+        .map(|n| (n, estimated_cost(plan, &sampler.ask(n, history))))
+        .collect();
+    if plan.parallel > 1 {
+        fresh.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    }
+    Some(fresh.into_iter().map(|(n, _)| n).collect())
 }
 
 /// A trial's relative training cost, for ordering: steps × (per-step cost + batch × per-example
@@ -296,22 +325,12 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
         .map(|t| Next::Resume(t.trial))
         .collect();
     let mut sampler = sampler::for_plan(plan);
-    if sampler.independent() {
-        // Every trial not begun yet, by number: its parameters depend on its number alone, so
-        // any order gives the same results. With workers in parallel the costliest go first
-        // (longest-processing-time order), so that the study does not end on one long trial
-        // while the other workers idle.
-        let mut fresh: Vec<(u64, f64)> = (0..plan.trials as u64)
-            .filter(|n| !history.trials.contains_key(n))
-            .map(|n| (n, estimated_cost(plan, &sampler.ask(n, &history))))
-            .collect();
-        if plan.parallel > 1 {
-            fresh.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    match unstarted_trials(plan, &mut *sampler, &history) {
+        Some(fresh) => queue.extend(fresh.into_iter().map(Next::New)),
+        None => {
+            let started = history.trials.len();
+            queue.extend((started..plan.trials.max(started)).map(|_| Next::Ask));
         }
-        queue.extend(fresh.into_iter().map(|(n, _)| Next::New(n)));
-    } else {
-        let started = history.trials.len();
-        queue.extend((started..plan.trials.max(started)).map(|_| Next::Ask));
     }
     let next_trial = history.trials.keys().next_back().map_or(0, |n| n + 1);
     let done = history

@@ -119,29 +119,46 @@ fn parallel_1_and_2_give_identical_metrics() {
 }
 
 #[test]
-fn parallel_workers_start_the_costliest_trials_first() {
+fn parallel_workers_take_the_costliest_trials_first_and_resume_takes_the_rest() {
+    use tune::journal::{Event, History};
+    use tune::plan::{Overrides, StudyPlan};
     let dir = tempdir();
-    let spec = write_spec(dir.path(), &tiny_spec(2));
-    ok(run(&spec));
-    // The journal's `trial_started` records, in the order the workers took them.
-    let journal = std::fs::read_to_string(dir.path().join("runs/tiny/journal.jsonl")).unwrap();
-    let started: Vec<(u64, i64)> = journal
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.split_once(' ')?.1).ok())
-        .filter(|e| e["event"] == "trial_started")
-        .map(|e| {
-            let n = e["trial"].as_u64().unwrap();
-            (n, e["params"]["batch_size"].as_i64().unwrap())
-        })
-        .collect();
-    let mut numbers: Vec<u64> = started.iter().map(|s| s.0).collect();
+    let order_of = |parallel: usize, history: &History| {
+        let spec = write_spec(dir.path(), &tiny_spec(parallel));
+        let plan = StudyPlan::load(&spec, &Overrides::default()).unwrap();
+        let mut sampler = tune::sampler::for_plan(&plan);
+        let order = tune::study::unstarted_trials(&plan, &mut *sampler, history).unwrap();
+        let costs: Vec<f64> = order
+            .iter()
+            .map(|&n| tune::study::estimated_cost(&plan, &sampler.ask(n, history)))
+            .collect();
+        (order, costs)
+    };
+    let (order, costs) = order_of(2, &History::default());
+    let mut numbers = order.clone();
     numbers.sort_unstable();
     assert_eq!(numbers, (0..6).collect::<Vec<_>>());
-    // Same widths, so the smaller the batch the more steps: batch sizes never shrink.
-    let batches: Vec<i64> = started.iter().map(|s| s.1).collect();
-    assert!(batches.windows(2).all(|w| w[0] <= w[1]), "{started:?}");
+    assert!(
+        costs.windows(2).all(|w| w[0] >= w[1]),
+        "{order:?} {costs:?}"
+    );
     // Not already in number order, or the test would show nothing.
-    assert!(started.windows(2).any(|w| w[0].0 > w[1].0), "{started:?}");
+    assert!(order.windows(2).any(|w| w[0] > w[1]), "{order:?}");
+    // One worker: number order.
+    assert_eq!(
+        order_of(1, &History::default()).0,
+        (0..6).collect::<Vec<_>>()
+    );
+    // A resumed study takes the trials not begun yet, whatever their numbers.
+    let mut history = History::default();
+    for &n in &order[..2] {
+        history.apply(&Event::TrialStarted {
+            trial: n,
+            params: Default::default(),
+            suggest_ms: None,
+        });
+    }
+    assert_eq!(order_of(2, &history).0, order[2..].to_vec());
 }
 
 #[test]
