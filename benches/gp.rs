@@ -136,7 +136,7 @@ fn time_at(p: &Problem, n: usize, settings: Option<GpSettings>, reps: u64) -> f6
             suggest(
                 &s,
                 &enc,
-                settings.unwrap_or(GpSettings::for_points(n)),
+                settings.unwrap_or_default(),
                 r,
                 n as u64,
                 &observed,
@@ -159,7 +159,7 @@ fn main() {
     };
     let seeds = arg("--seeds", 10);
     // TUNE_GP="starts,infill_starts,max_eval" overrides the settings at every size, for tuning
-    // GpSettings::for_points against this table; TUNE_STARTUP=N the number of start-up trials.
+    // GpSettings::default() against this table; TUNE_STARTUP=N the number of start-up trials.
     let settings: Option<GpSettings> = std::env::var("TUNE_GP").ok().map(|v| {
         let n: Vec<usize> = v
             .split(',')

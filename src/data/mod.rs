@@ -184,13 +184,8 @@ impl Batches {
             pass: Default::default(),
             cross: Default::default(),
         };
-        b.gather(data);
+        gather(&mut b.pass, &b.stream, data);
         b
-    }
-
-    fn gather(&mut self, data: &Dataset) {
-        let (x, y) = &mut self.pass;
-        data.fill(&data.train, self.stream.order().iter().copied(), x, y);
     }
 
     /// The inputs and targets of the next `rows` rows.
@@ -198,7 +193,7 @@ impl Batches {
         let (f, c) = (data.n_inputs(), data.n_outputs());
         if self.stream.left_in_pass() == 0 {
             self.stream.advance(0);
-            self.gather(data);
+            gather(&mut self.pass, &self.stream, data);
         }
         if self.stream.left_in_pass() >= rows {
             let r = self.stream.advance(rows);
@@ -213,8 +208,7 @@ impl Batches {
         while y.len() < rows * c {
             if self.stream.left_in_pass() == 0 {
                 self.stream.advance(0);
-                let (px, py) = &mut self.pass;
-                data.fill(&data.train, self.stream.order().iter().copied(), px, py);
+                gather(&mut self.pass, &self.stream, data);
             }
             let r = self.stream.advance(rows - y.len() / c);
             x.extend_from_slice(&self.pass.0[r.start * f..r.end * f]);
@@ -227,6 +221,12 @@ impl Batches {
     pub fn position(&self) -> (u64, usize) {
         self.stream.position()
     }
+}
+
+/// Fills `pass` with the inputs and targets of the stream's current pass, in its order.
+fn gather(pass: &mut (Vec<f32>, Vec<f32>), stream: &Stream, data: &Dataset) {
+    let (x, y) = pass;
+    data.fill(&data.train, stream.order().iter().copied(), x, y);
 }
 
 /// Standardises both splits with the training rows' statistics; a constant column is only centred.
