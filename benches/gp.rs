@@ -1,6 +1,7 @@
 //! Bayesian search against random search on Branin and Hartmann6: median simple regret over seeds
 //! after 20 and 50 evaluations, and the median time per GP suggestion at 50, 100 and 200 evaluations.
-//! Run: `cargo bench --bench gp` (`-- --seeds N` to change the number of seeds, default 10).
+//! Run: `cargo bench --bench gp` (`-- --seeds N` to change the number of seeds, default 40, as
+//! benches/gp.sh).
 //! The peer (Optuna's GPSampler and TPESampler on the same functions) is `benches/peers/optuna_gp.py`;
 //! `benches/gp.sh` runs both in one go and prints one table.
 
@@ -157,7 +158,7 @@ fn main() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(default)
     };
-    let seeds = arg("--seeds", 10);
+    let seeds = arg("--seeds", 40);
     // TUNE_GP="starts,infill_starts,max_eval" overrides the settings at every size, for tuning
     // GpSettings::default() against this table; TUNE_STARTUP=N the number of start-up trials.
     let settings: Option<GpSettings> = std::env::var("TUNE_GP").ok().map(|v| {
