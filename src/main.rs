@@ -172,13 +172,19 @@ fn run_study(args: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(130));
     }
     println!("{}", leaderboard::table(&plan, &summary.history, 10));
-    println!(
-        "this run: {:.2} s wall, {} trial{} at a time\n{}",
-        summary.wall_seconds,
-        summary.workers,
-        if summary.workers == 1 { "" } else { "s" },
-        summary.overhead_line()
-    );
+    if summary.phases.compute > 0.0 {
+        println!(
+            "this run: {:.2} s wall, {} trial{} at a time\n{}",
+            summary.wall_seconds,
+            summary.workers,
+            if summary.workers == 1 { "" } else { "s" },
+            summary.overhead_line()
+        );
+    } else {
+        println!(
+            "this run: nothing left to train (the study had finished); `--restart` starts it over"
+        );
+    }
     println!(
         "study {}: {} trials; leaderboard: {out}/leaderboard.csv; report: {out}/report.html",
         plan.name,

@@ -13,6 +13,11 @@ fn a_tiny_study_writes_leaderboard_curves_and_checkpoints() {
         stdout.contains("best_val_loss"),
         "no table printed:\n{stdout}"
     );
+    assert!(stdout.contains("\noverhead: "), "{stdout}");
+    // Run again: the study is finished, nothing trains, and it says so instead of an overhead.
+    let again = String::from_utf8_lossy(&ok(run(&spec)).stdout).into_owned();
+    assert!(again.contains("nothing left to train"), "{again}");
+    assert!(!again.contains("\noverhead: "), "{again}");
 
     let study = dir.path().join("runs/tiny");
     let (header, rows) = read_csv(&study.join("leaderboard.csv"));
