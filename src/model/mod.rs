@@ -20,23 +20,30 @@ pub trait Backend: Device<f32> + dfdx::tensor::Cache + Clone + 'static {
     /// Copies `src` into the device buffer `dst` of the same length.
     fn write(&self, dst: &mut <Self as Storage<f32>>::Vec, src: &[f32]) -> Result<()>;
 
-    /// `h + b` with `b` added to every row, on the tape of `h`: dfdx's broadcast add unless the
-    /// device has a faster kernel for it.
+    /// `h + b` with `b` added to every row, then the ReLU when `relu`, on the tape of `h`: dfdx's
+    /// broadcast add and ReLU unless the device has a faster kernel for them.
     fn add_bias<T: Tape<f32, Self> + Merge<NoneTape>>(
         h: Matrix<Self, T>,
         b: &Vector<Self>,
+        relu: bool,
     ) -> Matrix<Self, T> {
-        broadcast_bias(h, b)
+        dfdx_bias(h, b, relu)
     }
 }
 
-/// `h + b` by dfdx's broadcast add.
-fn broadcast_bias<D: Backend, T: Tape<f32, D> + Merge<NoneTape>>(
+/// `h + b`, then the ReLU when `relu`, by dfdx's broadcast add and ReLU.
+fn dfdx_bias<D: Backend, T: Tape<f32, D> + Merge<NoneTape>>(
     h: Matrix<D, T>,
     b: &Vector<D>,
+    relu: bool,
 ) -> Matrix<D, T> {
     let shape = *h.shape();
-    h + b.clone().broadcast_like::<(usize, usize), Axis<0>>(&shape)
+    let h = h + b.clone().broadcast_like::<(usize, usize), Axis<0>>(&shape);
+    if relu {
+        h.relu()
+    } else {
+        h
+    }
 }
 
 impl Backend for Cpu {
@@ -47,20 +54,24 @@ impl Backend for Cpu {
         Ok(())
     }
 
-    /// The same sums as dfdx's broadcast add, forward and backward (bit for bit, tested), over
-    /// contiguous rows: dfdx's CPU kernels index every element of a broadcast through `NdIndex`,
-    /// which made the bias a fifth of a small batch's step (w128, batch 64). The sum goes back into
-    /// `h`'s own buffer and keeps its id: the gradient of the sum is the gradient of `h`, so the
-    /// backward pass only adds the column sums to the bias's gradient.
+    /// The same values as dfdx's broadcast add and ReLU, forward and backward (bit for bit,
+    /// tested), in one pass over contiguous rows: dfdx's CPU kernels index every element of a
+    /// broadcast through `NdIndex` (a fifth of a w128/b64 step), and its ReLU copies its input to
+    /// keep it for the backward pass. The result goes back into `h`'s own buffer and keeps its id,
+    /// so the two share one gradient buffer: the backward pass zeroes it where the ReLU was off,
+    /// which turns the result's gradient into `h`'s, and adds its column sums to the bias's.
     fn add_bias<T: Tape<f32, Self> + Merge<NoneTape>>(
         h: Matrix<Self, T>,
         b: &Vector<Self>,
+        relu: bool,
     ) -> Matrix<Self, T> {
         thread_local! {
             static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         let (mut h, mut tape) = h.split_tape();
         let cols = h.shape().1;
+        // Where the ReLU passed its input on (dfdx: input > 0), for the backward pass.
+        let mut on = Vec::new();
         SCRATCH.with_borrow_mut(|sum| {
             sum.resize(h.shape().0 * cols, 0.0);
             h.copy_into(sum);
@@ -71,13 +82,27 @@ impl Backend for Cpu {
                     *v += c;
                 }
             }
+            if relu {
+                on = sum.iter().map(|&v| v > 0.0).collect();
+                for v in sum.iter_mut() {
+                    *v = v.max(0.0);
+                }
+            }
             // In place: the tape keeps only a ghost of `h`, so its buffer is not shared.
             h.copy_from(sum);
         });
         let (g, b) = (h.ghost(), b.ghost());
         tape.add_backward_op(move |grads| {
+            let grad = grads.get_or_alloc_mut(&g)?;
+            if relu {
+                // dfdx's ReLU backward gives 0 + 0 × gradient (+0 for a finite one) where it was
+                // off. A select, not a branch: the mask is as good as random.
+                for (x, &on) in grad.iter_mut().zip(&on) {
+                    *x = if on { *x } else { 0.0 };
+                }
+            }
             let mut sums = vec![0.0f32; cols];
-            for row in grads.get_or_alloc_mut(&g)?.chunks_exact(cols) {
+            for row in grad.chunks_exact(cols) {
                 for (acc, &v) in sums.iter_mut().zip(row) {
                     *acc += v;
                 }
@@ -164,10 +189,7 @@ impl<D: Backend> Mlp<D> {
         let last = self.layers.len() - 1;
         let mut h = x;
         for (i, l) in self.layers.iter().enumerate() {
-            h = D::add_bias(h.matmul(l.w.clone()), &l.b);
-            if i < last {
-                h = h.relu();
-            }
+            h = D::add_bias(h.matmul(l.w.clone()), &l.b, i < last);
         }
         h
     }
@@ -609,7 +631,7 @@ mod tests {
     }
 
     #[test]
-    fn cpu_bias_add_is_dfdx_broadcast_add_bit_for_bit() {
+    fn cpu_bias_and_relu_are_dfdx_broadcast_add_and_relu_bit_for_bit() {
         let dev = Cpu::default();
         let (rows, cols) = (37, 6);
         let x: Vec<f32> = (0..rows * 4).map(|i| (i as f32 * 0.37).sin()).collect();
@@ -617,22 +639,28 @@ mod tests {
         let b: Vec<f32> = (0..cols).map(|i| i as f32 * 0.3 - 0.7).collect();
         let w = dev.tensor_from_vec(w, (4, cols));
         let b = dev.tensor_from_vec(b, (cols,));
-        // (x·w + b)² summed: every output's gradient differs, so a wrong row or column shows.
-        let run = |fast: bool| {
+        // (x·w + b)² summed (after the ReLU, or not): every output's gradient differs, so a wrong
+        // row, column or mask shows.
+        let run = |fast: bool, relu: bool| {
             let x = dev.tensor_from_vec(x.clone(), (rows, 4)).leaky_traced();
             let h = x.matmul(w.clone());
             let out = if fast {
-                Cpu::add_bias(h, &b)
+                Cpu::add_bias(h, &b, relu)
             } else {
-                broadcast_bias(h, &b)
+                dfdx_bias(h, &b, relu)
             };
             let values = out.as_vec();
             let grads = out.square().sum().backward();
             (values, grads.get(&w).as_vec(), grads.get(&b).as_vec())
         };
-        let (fast, slow) = (run(true), run(false));
-        assert_eq!(fast, slow);
-        assert!(fast.2.iter().all(|&g| g != 0.0));
+        for relu in [false, true] {
+            let (fast, slow) = (run(true, relu), run(false, relu));
+            assert_eq!(fast, slow, "relu {relu}");
+            assert!(fast.2.iter().all(|&g| g != 0.0));
+            // The ReLU is on somewhere and off somewhere.
+            let zeros = fast.0.iter().filter(|&&v| v == 0.0).count();
+            assert_eq!(relu, zeros > 0 && zeros < fast.0.len(), "relu {relu}");
+        }
     }
 
     #[test]
