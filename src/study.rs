@@ -175,6 +175,22 @@ struct Shared {
 }
 
 impl Shared {
+    /// Starts trial `n`: asks the sampler for its parameters and records the time that took. Returns
+    /// what the worker needs, with the `started` record for the journal.
+    fn start(&mut self, n: u64) -> (u64, Params, Option<u32>, Option<Event>) {
+        let t0 = std::time::Instant::now();
+        let params = self.sampler.ask(n, &self.history);
+        let took = t0.elapsed().as_secs_f64();
+        self.sampling_seconds += took;
+        let e = Event::TrialStarted {
+            trial: n,
+            params: params.clone(),
+            suggest_ms: Some(took * 1e3),
+        };
+        self.history.apply(&e);
+        (n, params, None, Some(e))
+    }
+
     /// Applies the events waiting in `inbox` to the history, in the order they came.
     fn catch_up(&mut self, inbox: &Mutex<Inbox>) {
         for e in inbox.lock().unwrap().events.drain(..) {
@@ -523,26 +539,10 @@ fn worker_loop<D: Backend>(
                     let at = t.curve.last().map(|r| r.virtual_epoch);
                     (n, t.params.clone(), at, None)
                 }
-                Next::New(_) | Next::Ask => {
-                    let n = match item {
-                        Next::New(n) => n,
-                        _ => {
-                            s.next_trial += 1;
-                            s.next_trial - 1
-                        }
-                    };
-                    let t0 = std::time::Instant::now();
-                    let params = s.sampler.ask(n, &s.history);
-                    let took = t0.elapsed().as_secs_f64();
-                    s.sampling_seconds += took;
-                    let suggest_ms = Some(took * 1e3);
-                    let e = Event::TrialStarted {
-                        trial: n,
-                        params: params.clone(),
-                        suggest_ms,
-                    };
-                    s.history.apply(&e);
-                    (n, params, None, Some(e))
+                Next::New(n) => s.start(n),
+                Next::Ask => {
+                    s.next_trial += 1;
+                    s.start(s.next_trial - 1)
                 }
             }
         };

@@ -184,17 +184,28 @@ impl Batches {
             pass: Default::default(),
             cross: Default::default(),
         };
-        gather(&mut b.pass, &b.stream, data);
+        b.gather(data);
         b
+    }
+
+    /// Fills `pass` with the inputs and targets of the stream's current pass, in its order.
+    fn gather(&mut self, data: &Dataset) {
+        let (x, y) = &mut self.pass;
+        data.fill(&data.train, self.stream.order().iter().copied(), x, y);
+    }
+
+    /// Moves on to the next pass when this one has run out.
+    fn turn(&mut self, data: &Dataset) {
+        if self.stream.left_in_pass() == 0 {
+            self.stream.advance(0);
+            self.gather(data);
+        }
     }
 
     /// The inputs and targets of the next `rows` rows.
     pub fn next(&mut self, data: &Dataset, rows: usize) -> (&[f32], &[f32]) {
         let (f, c) = (data.n_inputs(), data.n_outputs());
-        if self.stream.left_in_pass() == 0 {
-            self.stream.advance(0);
-            gather(&mut self.pass, &self.stream, data);
-        }
+        self.turn(data);
         if self.stream.left_in_pass() >= rows {
             let r = self.stream.advance(rows);
             return (
@@ -202,31 +213,27 @@ impl Batches {
                 &self.pass.1[r.start * c..r.end * c],
             );
         }
-        let (x, y) = &mut self.cross;
-        x.clear();
-        y.clear();
-        while y.len() < rows * c {
-            if self.stream.left_in_pass() == 0 {
-                self.stream.advance(0);
-                gather(&mut self.pass, &self.stream, data);
-            }
-            let r = self.stream.advance(rows - y.len() / c);
-            x.extend_from_slice(&self.pass.0[r.start * f..r.end * f]);
-            y.extend_from_slice(&self.pass.1[r.start * c..r.end * c]);
+        self.cross.0.clear();
+        self.cross.1.clear();
+        let mut left = rows;
+        while left > 0 {
+            self.turn(data);
+            let r = self.stream.advance(left);
+            left -= r.len();
+            self.cross
+                .0
+                .extend_from_slice(&self.pass.0[r.start * f..r.end * f]);
+            self.cross
+                .1
+                .extend_from_slice(&self.pass.1[r.start * c..r.end * c]);
         }
-        (x, y)
+        (&self.cross.0, &self.cross.1)
     }
 
     /// The stream's (pass, position): where a checkpoint continues from.
     pub fn position(&self) -> (u64, usize) {
         self.stream.position()
     }
-}
-
-/// Fills `pass` with the inputs and targets of the stream's current pass, in its order.
-fn gather(pass: &mut (Vec<f32>, Vec<f32>), stream: &Stream, data: &Dataset) {
-    let (x, y) = pass;
-    data.fill(&data.train, stream.order().iter().copied(), x, y);
 }
 
 /// Standardises both splits with the training rows' statistics; a constant column is only centred.

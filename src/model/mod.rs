@@ -13,8 +13,8 @@ use crate::space::Params;
 /// A dfdx device we can train on. `write` fills a device buffer from the host, which dfdx keeps private.
 pub trait Backend: Device<f32> + dfdx::tensor::Cache + Clone + 'static {
     /// Whether validation runs on the host copy of the weights ([`host_forward`]) rather than on
-    /// the device: on the CPU it is the same arithmetic without dfdx's per-element indexing in the
-    /// bias add, and the host copy is made for the checkpoint anyway.
+    /// the device: on the CPU it is the same arithmetic without building a dfdx graph, and the
+    /// host copy is made for the checkpoint anyway.
     const VALIDATE_ON_HOST: bool;
 
     /// Copies `src` into the device buffer `dst` of the same length.
@@ -28,6 +28,20 @@ pub trait Backend: Device<f32> + dfdx::tensor::Cache + Clone + 'static {
         relu: bool,
     ) -> Matrix<Self, T> {
         dfdx_bias(h, b, relu)
+    }
+}
+
+/// Adds `bias` to every row of the row-major `rows`, then applies the ReLU when `relu`: the
+/// arithmetic of dfdx's broadcast add and ReLU, shared by the CPU's training pass and the host
+/// validation.
+fn bias_and_relu(rows: &mut [f32], bias: &[f32], relu: bool) {
+    for row in rows.chunks_exact_mut(bias.len()) {
+        for (v, &c) in row.iter_mut().zip(bias) {
+            *v += c;
+            if relu {
+                *v = v.max(0.0);
+            }
+        }
     }
 }
 
@@ -77,16 +91,10 @@ impl Backend for Cpu {
             h.copy_into(sum);
             let mut bias = vec![0.0f32; cols];
             b.copy_into(&mut bias);
-            for row in sum.chunks_exact_mut(cols) {
-                for (v, &c) in row.iter_mut().zip(&bias) {
-                    *v += c;
-                }
-            }
+            bias_and_relu(sum, &bias, relu);
             if relu {
+                // Positive after the ReLU exactly where its input was (a NaN input gives 0).
                 on = sum.iter().map(|&v| v > 0.0).collect();
-                for v in sum.iter_mut() {
-                    *v = v.max(0.0);
-                }
             }
             // In place: the tape keeps only a ghost of `h`, so its buffer is not shared.
             h.copy_from(sum);
@@ -499,15 +507,7 @@ pub fn host_forward(weights: &[HostTensor], x: &[f32], rows: usize) -> Vec<f32> 
                 1,
             );
         }
-        let relu = i + 1 < layers;
-        for row in out.chunks_exact_mut(outs) {
-            for (v, &bias) in row.iter_mut().zip(&b.data) {
-                *v += bias;
-                if relu {
-                    *v = v.max(0.0);
-                }
-            }
-        }
+        bias_and_relu(&mut out, &b.data, i + 1 < layers);
         h = out;
     }
     h
