@@ -182,6 +182,16 @@ impl Checkpoint {
         })
     }
 
+    /// The bytes its tensors take in memory.
+    pub fn bytes(&self) -> usize {
+        let o = &self.optimizer;
+        [&self.weights, &o.m, &o.v]
+            .iter()
+            .flat_map(|ts| ts.iter())
+            .map(|t| 4 * t.data.len())
+            .sum()
+    }
+
     /// Reads a checkpoint file.
     pub fn load(file: &Path) -> Result<Checkpoint> {
         let buf = fs::read(file).map_err(|e| Error::io(file, e))?;
@@ -200,15 +210,32 @@ pub fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
 ) -> io::Result<()> {
+    replace_with(path, true, fill)
+}
+
+/// Writes `path` through a temp file renamed over it, so that a crash of the process leaves the old
+/// file or the new one. With `durable`, the file is fsynced before the rename and the folder after,
+/// which makes that hold across a power loss too; without, the caller fsyncs later (see
+/// [`Checkpointer::sync`]). Every write makes a new file: a hard link to the old one keeps it.
+pub fn replace_with(
+    path: &Path,
+    durable: bool,
+    fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = temp_name(path);
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;
         fill(&mut f)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         drop(f);
         fs::rename(&tmp, path)?;
-        sync_dir(dir)
+        if durable {
+            sync_dir(dir)?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -252,7 +279,7 @@ impl Checkpointer {
         self.dir.join("best.safetensors")
     }
 
-    /// Saves the checkpoint of its virtual epoch atomically.
+    /// Saves the checkpoint of its virtual epoch atomically and durably.
     pub fn save(&self, ckpt: &Checkpoint) -> io::Result<PathBuf> {
         self.save_with(ckpt, |f, bytes| f.write_all(bytes))
     }
@@ -269,23 +296,51 @@ impl Checkpointer {
         Ok(path)
     }
 
+    /// Writes the checkpoint of its virtual epoch atomically (a process crash leaves no half file)
+    /// but not durably: [`Checkpointer::sync`] and [`sync_dir`] make it survive a power loss.
+    pub fn write(&self, ckpt: &Checkpoint) -> io::Result<PathBuf> {
+        let path = self.path(ckpt.meta.virtual_epoch);
+        let bytes = ckpt.to_bytes();
+        replace_with(&path, false, |f| f.write_all(&bytes))?;
+        Ok(path)
+    }
+
+    /// fsyncs the checkpoint file of virtual epoch `k` (its name needs the folder's fsync too).
+    pub fn sync(&self, k: u32) -> io::Result<()> {
+        fs::File::open(self.path(k))?.sync_all()
+    }
+
     /// Makes the checkpoint of virtual epoch `k` the selected one: a hard link (no copy), swapped in
     /// atomically; a copy where links are not supported.
     pub fn mark_best(&self, k: u32) -> io::Result<()> {
+        self.link_best(k)?;
+        sync_dir(&self.dir)
+    }
+
+    /// [`Checkpointer::mark_best`] but for the folder's fsync, which the caller does.
+    pub fn link_best(&self, k: u32) -> io::Result<()> {
         let src = self.path(k);
         let best = self.best_path();
         let tmp = temp_name(&best);
         let _ = fs::remove_file(&tmp);
         if fs::hard_link(&src, &tmp).is_err() {
             fs::copy(&src, &tmp)?;
+            fs::File::open(&tmp)?.sync_all()?;
         }
         fs::rename(&tmp, &best)?;
         // When best already is a link to the same file, POSIX rename does nothing and leaves tmp.
         match fs::remove_file(&tmp) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
         }
-        sync_dir(&self.dir)
+    }
+
+    /// Deletes the checkpoint of virtual epoch `k`, if it is there.
+    pub fn remove(&self, k: u32) -> io::Result<()> {
+        match fs::remove_file(self.path(k)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// The virtual epochs that have a checkpoint file, in order.
@@ -309,21 +364,22 @@ impl Checkpointer {
     /// Keep-last-N: deletes all but the newest `keep_last` checkpoints up to `k`. The best survives
     /// through its own link.
     pub fn retain(&self, k: u32) -> io::Result<()> {
-        // Checkpoints are saved one virtual epoch after another, so only one falls out of the window
-        // each time; `clean_after` clears older ones left by a run with a larger `keep`.
-        match k.checked_sub(self.keep_last as u32) {
-            Some(j) if j > 0 => match fs::remove_file(self.path(j)) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
-            },
-            _ => Ok(()),
+        let keep_from = self.keep_from(k);
+        for j in self.saved().into_iter().filter(|&j| j < keep_from) {
+            self.remove(j)?;
         }
+        Ok(())
+    }
+
+    /// The oldest virtual epoch whose checkpoint keep-last-N keeps when `k` is the newest.
+    pub fn keep_from(&self, k: u32) -> u32 {
+        k.saturating_sub(self.keep_last.max(1) as u32 - 1)
     }
 
     /// Removes what a crash may have left: temp files, checkpoints newer than `k` (the last the
     /// journal recorded), which are redone exactly on resume, and any older than the last `keep`.
     pub fn clean_after(&self, k: u32) -> io::Result<()> {
-        let keep_from = k.saturating_sub(self.keep_last as u32 - 1);
+        let keep_from = self.keep_from(k);
         for j in self.saved().into_iter().filter(|&j| j > k || j < keep_from) {
             fs::remove_file(self.path(j))?;
         }

@@ -239,8 +239,18 @@ impl Journal {
 
     /// Appends one event and makes it durable before returning.
     pub fn append(&mut self, e: &Event) -> Result<()> {
+        self.append_all(std::slice::from_ref(e))
+    }
+
+    /// Appends events in order with one write, and makes them durable (one fdatasync) before
+    /// returning.
+    pub fn append_all(&mut self, events: &[Event]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let lines: String = events.iter().map(encode).collect();
         self.file
-            .write_all(encode(e).as_bytes())
+            .write_all(lines.as_bytes())
             .map_err(|err| Error::io(&self.path, err))?;
         self.file
             .sync_data()

@@ -18,7 +18,7 @@ use crate::model::Backend;
 use crate::plan::{DeviceKind, StudyPlan};
 use crate::sampler::{self, Sampler};
 use crate::space::Params;
-use crate::trainer::{persist_epoch, run_trial, write_curve, Flow, Phases, TrialEvent};
+use crate::trainer::{run_trial, write_curve, Flow, Phases, TrialEvent, CURVE_FILE};
 
 /// How `tune` runs a study.
 #[derive(Clone, Debug, Default)]
@@ -29,6 +29,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// Stop (as on Ctrl-C) once this many virtual epochs have been checkpointed in this run.
     pub stop_after_epochs: Option<u64>,
+    /// How long a persister may hold checkpoints and journal records before making them durable
+    /// together (zero: every virtual epoch on its own). What a crash can lose, to be redone.
+    pub sync_every: std::time::Duration,
 }
 
 /// How the run ended.
@@ -262,8 +265,8 @@ struct Inbox {
 enum Persist {
     /// Append a record that needs no file written before it (`started`).
     Record(Event),
-    /// Make a virtual epoch durable (see [`persist_epoch`]) and journal its `record`; `best` when
-    /// it is the trial's best.
+    /// A virtual epoch: its checkpoint is written at the next commit if the trial still needs it,
+    /// and its `record` journalled once that is durable; `best` when it is the trial's best.
     Epoch {
         ckpt: std::sync::Arc<Checkpointer>,
         checkpoint: Box<Checkpoint>,
@@ -276,6 +279,16 @@ enum Persist {
         curve: Vec<crate::checkpoint::CurveRow>,
         ended: Option<Event>,
     },
+}
+
+impl Persist {
+    /// The checkpoint bytes the job holds in memory.
+    fn bytes(&self) -> usize {
+        match self {
+            Persist::Epoch { checkpoint, .. } => checkpoint.bytes(),
+            _ => 0,
+        }
+    }
 }
 
 /// Runs (or resumes) the study. `stop` asks it to finish the checkpoints being written and return.
@@ -476,48 +489,217 @@ fn worker<D: Backend>(ctx: &Ctx, make_device: impl Fn() -> D + Sync) -> Result<(
         .num_threads(ctx.plan.threads_per_trial)
         .build()
         .map_err(|e| Error::Backend(e.to_string()))?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Persist>(2);
+    let (tx, rx) = std::sync::mpsc::channel::<Persist>();
+    let held = Held::default();
     std::thread::scope(|scope| {
-        let persister = scope.spawn(|| persist_loop(ctx, rx));
-        let trained = pool.install(|| worker_loop(ctx, &tx, make_device()));
-        drop(tx);
+        let persister = scope.spawn(|| {
+            let r = persist_loop(ctx, rx, &held);
+            held.close();
+            r
+        });
+        let outbox = Outbox { tx, held: &held };
+        let trained = pool.install(|| worker_loop(ctx, &outbox, make_device()));
+        drop(outbox);
         let persisted = persister.join().expect("the persister does not panic");
         // The persister's error comes first: the worker only saw its channel close.
         persisted.and(trained)
     })
 }
 
-/// A worker's persister: checkpoint → journal → best link → retention for every virtual epoch, and
-/// `curve.csv` → `ended` for every trial leaving the trainer, in the order they come.
-fn persist_loop(ctx: &Ctx, rx: std::sync::mpsc::Receiver<Persist>) -> Result<()> {
-    for job in rx {
+/// Bytes of checkpoints a worker may have queued for its persister (its group holds at most
+/// `keep` + 1 more per trial): enough that a commit's fsyncs never hold up training unless the disk
+/// falls this far behind; one checkpoint may always wait, whatever its size.
+const QUEUE_BYTES: usize = 256 << 20;
+
+/// The worker's end of its persister's queue.
+struct Outbox<'a> {
+    tx: std::sync::mpsc::Sender<Persist>,
+    held: &'a Held,
+}
+
+impl Outbox<'_> {
+    /// Queues `job`, first waiting while [`QUEUE_BYTES`] are queued; false when the persister stopped.
+    fn send(&self, job: Persist) -> bool {
+        self.held.reserve(job.bytes()) && self.tx.send(job).is_ok()
+    }
+}
+
+/// Checkpoint bytes queued and not yet taken by the persister, and whether it stopped.
+#[derive(Default)]
+struct Held {
+    state: Mutex<(usize, bool)>,
+    freed: std::sync::Condvar,
+}
+
+impl Held {
+    fn reserve(&self, n: usize) -> bool {
+        let mut s = self.state.lock().unwrap();
+        while s.0 > 0 && s.0 + n > QUEUE_BYTES && !s.1 {
+            s = self.freed.wait(s).unwrap();
+        }
+        s.0 += n;
+        !s.1
+    }
+
+    fn release(&self, n: usize) {
+        self.state.lock().unwrap().0 -= n;
+        self.freed.notify_all();
+    }
+
+    fn close(&self) {
+        self.state.lock().unwrap().1 = true;
+        self.freed.notify_all();
+    }
+}
+
+/// A worker's persister. It holds each virtual epoch's checkpoint and journal record in memory and
+/// makes them durable in groups: when a trial leaves the trainer, at most `sync_every` after the
+/// first record held, and when the run ends or stops. A commit writes the checkpoints the trial
+/// still needs (the last `keep` and its best; the others were dropped unwritten when they fell out
+/// of that set) and fsyncs them, then the best link, then journals the records with one fdatasync,
+/// then retention deletes older files. A record therefore never reaches the journal before its
+/// checkpoint is durable, and a crash loses only records not journalled yet, whose virtual epochs
+/// resume redoes to the same results. Per-epoch fsyncs woke the persister four times a virtual
+/// epoch, each wake taking a core from a worker when every core trains.
+fn persist_loop(ctx: &Ctx, rx: std::sync::mpsc::Receiver<Persist>, held: &Held) -> Result<()> {
+    use std::sync::mpsc::RecvTimeoutError;
+    let every = ctx.opts.sync_every;
+    let mut group = Group::default();
+    loop {
+        let job = match group.since {
+            None => rx.recv().ok(),
+            Some(t) => match rx.recv_timeout(every.saturating_sub(t.elapsed())) {
+                Ok(job) => Some(job),
+                Err(RecvTimeoutError::Timeout) => {
+                    group.commit(ctx)?;
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => None,
+            },
+        };
+        let Some(job) = job else { break };
+        let (bytes, left) = (job.bytes(), matches!(job, Persist::Left { .. }));
+        group.add(ctx, job)?;
+        held.release(bytes);
+        if left || group.since.is_some_and(|t| t.elapsed() >= every) {
+            group.commit(ctx)?;
+        }
+    }
+    group.commit(ctx)
+}
+
+/// What a persister holds and has not made durable yet.
+#[derive(Default)]
+struct Group {
+    /// When the oldest record held arrived.
+    since: Option<std::time::Instant>,
+    /// Journal records in the order they came.
+    records: Vec<Event>,
+    trials: Vec<Pending>,
+}
+
+/// A trial's part of a [`Group`].
+struct Pending {
+    ckpt: std::sync::Arc<Checkpointer>,
+    /// Checkpoints not written yet that the trial may still need: within keep-last-N of the newest,
+    /// or its best.
+    held: Vec<Checkpoint>,
+    newest: Option<u32>,
+    /// The newest epoch that was the trial's best when it came.
+    best: Option<u32>,
+    /// `curve.csv` was written and needs its fsync.
+    curve: bool,
+}
+
+impl Group {
+    fn pending(&mut self, ckpt: std::sync::Arc<Checkpointer>) -> &mut Pending {
+        let i = match self.trials.iter().position(|p| p.ckpt.dir == ckpt.dir) {
+            Some(i) => i,
+            None => {
+                self.trials.push(Pending {
+                    ckpt,
+                    held: vec![],
+                    newest: None,
+                    best: None,
+                    curve: false,
+                });
+                self.trials.len() - 1
+            }
+        };
+        &mut self.trials[i]
+    }
+
+    fn add(&mut self, ctx: &Ctx, job: Persist) -> Result<()> {
+        self.since.get_or_insert_with(std::time::Instant::now);
         match job {
+            Persist::Record(e) => self.records.push(e),
             Persist::Epoch {
                 ckpt,
                 checkpoint,
                 record,
                 best,
-            } => persist_epoch(&ckpt, &checkpoint, best, || {
-                ctx.journal.lock().unwrap().append(&record)
-            })?,
-            Persist::Record(e) => ctx.journal.lock().unwrap().append(&e)?,
+            } => {
+                let k = checkpoint.meta.virtual_epoch;
+                let p = self.pending(ckpt);
+                p.newest = Some(k);
+                if best {
+                    p.best = Some(k);
+                }
+                p.held.push(*checkpoint);
+                let (keep_from, best) = (p.ckpt.keep_from(k), p.best);
+                p.held.retain(|c| {
+                    let j = c.meta.virtual_epoch;
+                    j >= keep_from || Some(j) == best
+                });
+                self.records.push(record);
+            }
             Persist::Left { ckpt, curve, ended } => {
                 write_curve(&ckpt, &curve, ctx.plan.dataset.task)?;
+                self.pending(ckpt).curve = true;
                 if let Some(e) = ended {
-                    ctx.journal.lock().unwrap().append(&e)?;
+                    self.records.push(e);
                     ctx.study_bar.inc(1);
                 }
             }
         }
+        Ok(())
     }
-    Ok(())
+
+    /// Makes everything held durable, in the order resume relies on.
+    fn commit(&mut self, ctx: &Ctx) -> Result<()> {
+        for p in &mut self.trials {
+            let c = &p.ckpt;
+            for h in p.held.drain(..) {
+                let k = h.meta.virtual_epoch;
+                c.write(&h)
+                    .and_then(|_| c.sync(k))
+                    .map_err(|e| Error::io(&c.path(k), e))?;
+            }
+            if p.curve {
+                let path = c.dir.join(CURVE_FILE);
+                std::fs::File::open(&path)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| Error::io(&path, e))?;
+            }
+            // Ahead of the journal: after a crash here the link may name an epoch that resume
+            // redoes, to the same bytes.
+            if let Some(b) = p.best {
+                c.link_best(b).map_err(|e| Error::io(&c.best_path(), e))?;
+            }
+            crate::checkpoint::sync_dir(&c.dir).map_err(|e| Error::io(&c.dir, e))?;
+        }
+        ctx.journal.lock().unwrap().append_all(&self.records)?;
+        for p in &self.trials {
+            if let Some(k) = p.newest {
+                p.ckpt.retain(k).map_err(|e| Error::io(&p.ckpt.dir, e))?;
+            }
+        }
+        *self = Group::default();
+        Ok(())
+    }
 }
 
-fn worker_loop<D: Backend>(
-    ctx: &Ctx,
-    tx: &std::sync::mpsc::SyncSender<Persist>,
-    dev: D,
-) -> Result<()> {
+fn worker_loop<D: Backend>(ctx: &Ctx, tx: &Outbox, dev: D) -> Result<()> {
     let (plan, shared, stop) = (ctx.plan, ctx.shared, ctx.stop);
     // The persister stopped on an error, which `worker` reports.
     let closed = || Error::Study("the persister stopped".into());
@@ -549,7 +731,9 @@ fn worker_loop<D: Backend>(
         // A new trial's `started` goes through the persister, ahead of its epochs; a crash before
         // it is durable only means the same trial number draws the same parameters again.
         if let Some(e) = started {
-            tx.send(Persist::Record(e)).map_err(|_| closed())?;
+            if !tx.send(Persist::Record(e)) {
+                return Err(closed());
+            }
         }
         let dir = trial_dir(&plan.out_dir, trial);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -609,7 +793,9 @@ fn worker_loop<D: Backend>(
                         record: e.clone(),
                         best,
                     };
-                    tx.send(job).map_err(|_| closed())?;
+                    if !tx.send(job) {
+                        return Err(closed());
+                    }
                     let mut inbox = ctx.inbox.lock().unwrap();
                     inbox.events.push(e);
                     inbox.epochs += 1;
@@ -655,7 +841,9 @@ fn worker_loop<D: Backend>(
             curve: outcome.curve,
             ended,
         };
-        tx.send(job).map_err(|_| closed())?;
+        if !tx.send(job) {
+            return Err(closed());
+        }
     }
 }
 

@@ -17,7 +17,7 @@ pub enum TrialEvent<'a> {
     /// Progress inside a virtual epoch.
     Steps { examples_seen: u64 },
     /// Virtual epoch `checkpoint.meta.virtual_epoch` is validated; the caller persists its
-    /// checkpoint (see [`persist_epoch`]), `best` when it is the trial's selected one so far.
+    /// checkpoint, `best` when it is the trial's selected one so far.
     Epoch {
         checkpoint: Box<Checkpoint>,
         row: &'a CurveRow,
@@ -289,25 +289,6 @@ pub fn run_trial<D: Backend>(
     })
 }
 
-/// Makes virtual epoch `c` durable, in the order that resume relies on: the checkpoint (atomic), then
-/// `journal` (which records the epoch only once its checkpoint is on disk), then the best link, then
-/// retention of older checkpoints.
-pub fn persist_epoch(
-    ckpt: &Checkpointer,
-    c: &Checkpoint,
-    best: bool,
-    journal: impl FnOnce() -> Result<()>,
-) -> Result<()> {
-    let k = c.meta.virtual_epoch;
-    ckpt.save(c).map_err(|e| Error::io(&ckpt.path(k), e))?;
-    journal()?;
-    if best {
-        ckpt.mark_best(k)
-            .map_err(|e| Error::io(&ckpt.best_path(), e))?;
-    }
-    ckpt.retain(k).map_err(|e| Error::io(&ckpt.dir, e))
-}
-
 /// The name of the task's metric column: `rmse` or `accuracy`.
 pub fn task_metric_name(task: Task) -> &'static str {
     match task {
@@ -316,10 +297,14 @@ pub fn task_metric_name(task: Task) -> &'static str {
     }
 }
 
-/// Writes `curve.csv` of the trial (atomically), when the trial leaves the trainer.
+/// The trial's validation curve, in its folder.
+pub const CURVE_FILE: &str = "curve.csv";
+
+/// Writes `curve.csv` of the trial when the trial leaves the trainer: atomically (a crash of the
+/// process leaves the old file or the new one), not durably (the persister fsyncs it).
 pub fn write_curve(ckpt: &Checkpointer, curve: &[CurveRow], task: Task) -> Result<()> {
-    let path = ckpt.dir.join("curve.csv");
-    crate::checkpoint::write_atomic_with(&path, |f| {
+    let path = ckpt.dir.join(CURVE_FILE);
+    crate::checkpoint::replace_with(&path, false, |f| {
         let mut w = csv::Writer::from_writer(f);
         w.write_record([
             "virtual_epoch",

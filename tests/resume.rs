@@ -109,6 +109,7 @@ fn sigkill_at_random_moments_then_resume_gives_the_same_leaderboard() {
     let study = dir.path().join("runs/tiny");
     let mut done = 0;
     let mut kills = 0;
+    let mut advanced = 0;
     // Deterministic "random" moments, spread from start-up to mid-training.
     let mut x: u64 = 0x2545F4914F6CDD1D;
     for _ in 0..40 {
@@ -116,8 +117,9 @@ fn sigkill_at_random_moments_then_resume_gives_the_same_leaderboard() {
         x ^= x >> 7;
         x ^= x << 17;
         let wait = Duration::from_millis(5 + x % 300);
+        // Durable in groups of at most 30 ms, so that kills land between commits and within them.
         let mut child = Command::new(env!("CARGO_BIN_EXE_tune"))
-            .arg("-q")
+            .args(["-q", "--sync-every", "0.03"])
             .arg(&spec_path)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -135,12 +137,18 @@ fn sigkill_at_random_moments_then_resume_gives_the_same_leaderboard() {
             now >= done,
             "completed work went backwards: {done} -> {now}"
         );
+        advanced += (now > done) as usize;
         done = now;
         if finished || kills >= 12 {
             break;
         }
     }
     assert!(kills >= 10, "only {kills} kills landed");
+    // Most runs made some work durable before their kill: the resumes start mid-study.
+    assert!(
+        advanced >= 5,
+        "only {advanced} of {kills} runs journalled work"
+    );
     ok(run(&spec_path));
     assert_eq!(columns(&study.join("leaderboard.csv"), METRICS), want);
     assert!(temp_files(&study).is_empty(), "{:?}", temp_files(&study));
