@@ -1,13 +1,14 @@
 //! One trial, from its start (or its last checkpoint) to its last virtual epoch: batches from the
 //! seeded stream, a step each, and at every virtual-epoch boundary: validate, checkpoint, select.
 
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Instant;
 
 use crate::checkpoint::{select_best, Checkpoint, CheckpointMeta, Checkpointer, CurveRow};
 use crate::data::{Batches, Stream, Task};
 use crate::error::{Error, Result};
 use crate::journal::Status;
-use crate::model::{evaluate, host_forward, layer_sizes, Backend, Mlp, Net, Optimizer};
+use crate::model::{evaluate, host_forward, layer_sizes, Backend, Eval, Mlp, Net, Optimizer};
 use crate::plan::{EarlyStopping, Metric, StudyPlan};
 use crate::seed::{self, Purpose};
 use crate::space::Params;
@@ -147,27 +148,42 @@ pub fn run_trial<D: Backend>(
             (Net::new(dev.clone(), mlp, opt, data.task)?, stream, c.meta)
         }
     };
+    let base_seconds = meta.seconds;
+    let seconds = |start: &Instant| base_seconds + start.elapsed().as_secs_f64();
+    let mut ends = Ends {
+        plan,
+        on,
+        start,
+        base_seconds,
+    };
     // A trial whose end was not journalled before a crash ends again exactly where it ended.
     if let Some(es) = &plan.early_stopping {
         if meta.virtual_epoch > 0
             && meta.virtual_epoch < budget.virtual_epochs
             && should_stop(&meta.curve, plan.metric, es)
         {
-            return Ok(TrialOutcome {
-                status: Status::Stopped,
-                reason: Some(format!("no improvement for {} virtual epochs", es.patience)),
+            let end = End::Stopped {
                 seconds: meta.seconds,
-                phases: Phases::default(),
-                curve: meta.curve,
-            });
+            };
+            return Ok(ends.outcome(end, Phases::default(), meta.curve));
         }
     }
-    let base_seconds = meta.seconds;
-    let seconds = |start: &Instant| base_seconds + start.elapsed().as_secs_f64();
 
     // Validation inputs and targets never change: build them once.
     let (mut val_x, mut val_y) = (Vec::new(), Vec::new());
     data.fill(&data.val, 0..data.val.rows, &mut val_x, &mut val_y);
+    let val = std::sync::Arc::new(Validation {
+        x: val_x,
+        y: val_y,
+        rows: data.val.rows,
+        inputs: data.n_inputs(),
+        task: data.task,
+    });
+    // On the CPU, when the trial's thread pool has a second thread, a virtual epoch is validated
+    // there while the next one trains, and the result is taken at the first step it is ready: the
+    // same arithmetic, the same order of events, off the trial's critical path.
+    let overlap = D::VALIDATE_ON_HOST && rayon::current_num_threads() > 1;
+    let mut running: Option<Receiver<(Trained, Eval)>> = None;
     let mut batches = Batches::new(data, stream);
     let mut ph = Phases::default();
 
@@ -176,6 +192,12 @@ pub fn run_trial<D: Backend>(
         // Two clock reads a step: the loop's own bookkeeping counts with batch assembly.
         let mut t0 = Instant::now();
         for (i, rows) in budget.batches_in(k, batch).enumerate() {
+            if let Some(Ok((trained, eval))) = running.as_ref().map(|rx| rx.try_recv()) {
+                running = None;
+                if let Some(end) = ends.finish(trained, eval, &mut meta.curve, &mut ph)? {
+                    return Ok(ends.outcome(end, ph, meta.curve));
+                }
+            }
             let (x, y) = batches.next(data, rows);
             let t1 = Instant::now();
             let loss = net.train_step(x, y, rows)?;
@@ -186,98 +208,72 @@ pub fn run_trial<D: Backend>(
             meta.steps += 1;
             meta.examples_seen += rows as u64;
             if !loss.is_finite() {
-                return Ok(TrialOutcome {
-                    status: Status::Failed,
-                    reason: Some(format!(
-                        "training loss became {loss} at step {} (virtual epoch {k})",
-                        meta.steps
-                    )),
-                    seconds: seconds(&start),
-                    phases: ph,
-                    curve: meta.curve,
-                });
+                // The previous virtual epoch's validation comes first, as without the overlap.
+                if let Some(rx) = running.take() {
+                    let (trained, eval) = wait(rx, &mut ph)?;
+                    if let Some(end) = ends.finish(trained, eval, &mut meta.curve, &mut ph)? {
+                        return Ok(ends.outcome(end, ph, meta.curve));
+                    }
+                }
+                let end = End::Failed(format!(
+                    "training loss became {loss} at step {} (virtual epoch {k})",
+                    meta.steps
+                ));
+                return Ok(ends.outcome(end, ph, meta.curve));
             }
             loss_sum += loss as f64 * rows as f64;
             if i % 64 == 63 {
-                on(TrialEvent::Steps {
+                (ends.on)(TrialEvent::Steps {
                     examples_seen: meta.examples_seen,
                 })?;
+            }
+        }
+        if let Some(rx) = running.take() {
+            let (trained, eval) = wait(rx, &mut ph)?;
+            if let Some(end) = ends.finish(trained, eval, &mut meta.curve, &mut ph)? {
+                return Ok(ends.outcome(end, ph, meta.curve));
             }
         }
 
         let t0 = Instant::now();
         // The host copy of the weights serves the checkpoint, and on the CPU the validation too.
-        let weights = net.mlp.to_host();
-        let f = data.n_inputs();
-        let o = data.n_outputs();
-        let mut out = Vec::with_capacity(data.val.rows * o);
-        for x in val_x.chunks(EVAL_CHUNK * f) {
-            out.extend(if D::VALIDATE_ON_HOST {
-                host_forward(&weights, x, x.len() / f)
-            } else {
-                net.predict(x.to_vec(), x.len() / f)
-            });
-        }
-        let eval = evaluate(data.task, &out, &val_y, data.val.rows);
-        let row = CurveRow {
-            virtual_epoch: k,
-            examples_seen: meta.examples_seen,
-            steps: meta.steps,
-            train_loss: loss_sum / budget.examples_in(k) as f64,
-            val_loss: eval.loss,
-            metric: eval.metric,
-        };
-        if !eval.loss.is_finite() {
-            return Ok(TrialOutcome {
-                status: Status::Failed,
-                reason: Some(format!(
-                    "validation loss became {} at virtual epoch {k}",
-                    eval.loss
-                )),
-                seconds: seconds(&start),
-                phases: ph,
-                curve: meta.curve,
-            });
-        }
-
-        let t1 = Instant::now();
-        ph.validation += (t1 - t0).as_secs_f64();
         meta.virtual_epoch = k;
         (meta.stream_pass, meta.stream_pos) = batches.position();
-        meta.curve.push(row.clone());
         meta.seconds = seconds(&start);
-        let c = Checkpoint {
-            meta: meta.clone(),
-            weights,
-            optimizer: net.opt.to_host(&net.mlp),
+        let trained = Trained {
+            checkpoint: Checkpoint {
+                meta: meta.clone(),
+                weights: net.mlp.to_host(),
+                optimizer: net.opt.to_host(&net.mlp),
+            },
+            train_loss: loss_sum / budget.examples_in(k) as f64,
         };
-        let best = select_best(&meta.curve, plan.metric) == Some(meta.curve.len() - 1);
-        let flow = on(TrialEvent::Epoch {
-            checkpoint: Box::new(c),
-            row: &row,
-            best,
-        })?;
-        ph.checkpoints += t1.elapsed().as_secs_f64();
-
-        if let Some(es) = &plan.early_stopping {
-            if k < budget.virtual_epochs && should_stop(&meta.curve, plan.metric, es) {
-                return Ok(TrialOutcome {
-                    status: Status::Stopped,
-                    reason: Some(format!("no improvement for {} virtual epochs", es.patience)),
-                    seconds: meta.seconds,
-                    phases: ph,
-                    curve: meta.curve,
-                });
-            }
-        }
-        if flow == Flow::Stop && k < budget.virtual_epochs {
-            return Ok(TrialOutcome {
-                status: Status::Running,
-                reason: None,
-                seconds: meta.seconds,
-                phases: ph,
-                curve: meta.curve,
+        let t1 = Instant::now();
+        ph.checkpoints += (t1 - t0).as_secs_f64();
+        if overlap {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let val = val.clone();
+            rayon::spawn(move || {
+                let eval = val.on_host(&trained.checkpoint.weights);
+                let _ = tx.send((trained, eval));
             });
+            running = Some(rx);
+            continue;
+        }
+        let eval = if D::VALIDATE_ON_HOST {
+            val.on_host(&trained.checkpoint.weights)
+        } else {
+            val.eval(|x, rows| net.predict(x.to_vec(), rows))
+        };
+        ph.validation += t1.elapsed().as_secs_f64();
+        if let Some(end) = ends.finish(trained, eval, &mut meta.curve, &mut ph)? {
+            return Ok(ends.outcome(end, ph, meta.curve));
+        }
+    }
+    if let Some(rx) = running.take() {
+        let (trained, eval) = wait(rx, &mut ph)?;
+        if let Some(end) = ends.finish(trained, eval, &mut meta.curve, &mut ph)? {
+            return Ok(ends.outcome(end, ph, meta.curve));
         }
     }
     Ok(TrialOutcome {
@@ -287,6 +283,154 @@ pub fn run_trial<D: Backend>(
         phases: ph,
         curve: meta.curve,
     })
+}
+
+/// The validation rows, shared with the thread that validates.
+struct Validation {
+    x: Vec<f32>,
+    y: Vec<f32>,
+    rows: usize,
+    inputs: usize,
+    task: Task,
+}
+
+impl Validation {
+    /// Loss and metric of the outputs `forward` gives for chunks of the inputs.
+    fn eval(&self, mut forward: impl FnMut(&[f32], usize) -> Vec<f32>) -> Eval {
+        let f = self.inputs;
+        let mut out = Vec::new();
+        for x in self.x.chunks(EVAL_CHUNK * f) {
+            out.extend(forward(x, x.len() / f));
+        }
+        evaluate(self.task, &out, &self.y, self.rows)
+    }
+
+    /// [`Validation::eval`] of the network with host weights `weights` (see [`host_forward`]).
+    fn on_host(&self, weights: &[crate::model::HostTensor]) -> Eval {
+        self.eval(|x, rows| host_forward(weights, x, rows))
+    }
+}
+
+/// A virtual epoch trained and copied to the host, before its validation: the checkpoint's curve
+/// still lacks the epoch's row.
+struct Trained {
+    checkpoint: Checkpoint,
+    train_loss: f64,
+}
+
+/// Why a trial leaves the trainer early.
+enum End {
+    Failed(String),
+    /// Early stopping.
+    Stopped {
+        seconds: f64,
+    },
+    /// Asked to stop; resumes later.
+    Interrupted {
+        seconds: f64,
+    },
+}
+
+/// What the end of a virtual epoch needs from the trial.
+struct Ends<'a> {
+    plan: &'a StudyPlan,
+    on: &'a mut dyn FnMut(TrialEvent) -> Result<Flow>,
+    start: Instant,
+    base_seconds: f64,
+}
+
+impl Ends<'_> {
+    /// Validated: the epoch's row joins `curve`, its checkpoint goes to `on`, and early stopping or
+    /// a stop request may end the trial here.
+    fn finish(
+        &mut self,
+        trained: Trained,
+        eval: Eval,
+        curve: &mut Vec<CurveRow>,
+        ph: &mut Phases,
+    ) -> Result<Option<End>> {
+        let t0 = Instant::now();
+        let mut c = trained.checkpoint;
+        let k = c.meta.virtual_epoch;
+        if !eval.loss.is_finite() {
+            return Ok(Some(End::Failed(format!(
+                "validation loss became {} at virtual epoch {k}",
+                eval.loss
+            ))));
+        }
+        let row = CurveRow {
+            virtual_epoch: k,
+            examples_seen: c.meta.examples_seen,
+            steps: c.meta.steps,
+            train_loss: trained.train_loss,
+            val_loss: eval.loss,
+            metric: eval.metric,
+        };
+        curve.push(row.clone());
+        c.meta.curve.push(row.clone());
+        let seconds = c.meta.seconds;
+        let best = select_best(curve, self.plan.metric) == Some(curve.len() - 1);
+        let flow = (self.on)(TrialEvent::Epoch {
+            checkpoint: Box::new(c),
+            row: &row,
+            best,
+        })?;
+        ph.checkpoints += t0.elapsed().as_secs_f64();
+        let last = k >= self.plan.budget.virtual_epochs;
+        if let Some(es) = &self.plan.early_stopping {
+            if !last && should_stop(curve, self.plan.metric, es) {
+                return Ok(Some(End::Stopped { seconds }));
+            }
+        }
+        Ok((flow == Flow::Stop && !last).then_some(End::Interrupted { seconds }))
+    }
+
+    fn outcome(&self, end: End, phases: Phases, curve: Vec<CurveRow>) -> TrialOutcome {
+        let (status, reason, seconds) = match end {
+            End::Failed(r) => (
+                Status::Failed,
+                Some(r),
+                self.base_seconds + self.start.elapsed().as_secs_f64(),
+            ),
+            End::Stopped { seconds } => (
+                Status::Stopped,
+                self.plan
+                    .early_stopping
+                    .as_ref()
+                    .map(|es| format!("no improvement for {} virtual epochs", es.patience)),
+                seconds,
+            ),
+            End::Interrupted { seconds } => (Status::Running, None, seconds),
+        };
+        TrialOutcome {
+            status,
+            reason,
+            seconds,
+            phases,
+            curve,
+        }
+    }
+}
+
+/// Waits for a validation running on another thread of the pool, helping with the pool's work
+/// meanwhile (with one free thread it is usually done long before).
+fn wait(rx: Receiver<(Trained, Eval)>, ph: &mut Phases) -> Result<(Trained, Eval)> {
+    let t0 = Instant::now();
+    let got = loop {
+        match rx.try_recv() {
+            Ok(v) => break v,
+            Err(TryRecvError::Disconnected) => {
+                return Err(Error::Backend("the validation thread stopped".into()))
+            }
+            Err(TryRecvError::Empty) => {
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    std::thread::yield_now();
+                }
+            }
+        }
+    };
+    ph.validation += t0.elapsed().as_secs_f64();
+    Ok(got)
 }
 
 /// The name of the task's metric column: `rmse` or `accuracy`.

@@ -269,6 +269,31 @@ fn a_classification_study_with_string_labels_and_early_stopping() {
         &["status", "best_accuracy", "learning_rate", "examples_seen"],
     );
     assert_eq!(rows.len(), 4);
+    assert!(rows.iter().any(|r| r[0] == "stopped"), "{rows:?}");
+    // One trial at a time validates each virtual epoch on the trial's second thread while the next
+    // trains (and early stopping throws that one away); two at a time validate in line: the same.
+    let cols = &[
+        "status",
+        "reason",
+        "steps",
+        "examples_seen",
+        "best_virtual_epoch",
+        "best_accuracy",
+        "final_accuracy",
+    ];
+    let one = dir.path().join("one");
+    ok(tune(&[
+        "-q".as_ref(),
+        "--parallel".as_ref(),
+        "1".as_ref(),
+        "--out".as_ref(),
+        one.as_os_str(),
+        spec.as_os_str(),
+    ]));
+    assert_eq!(
+        columns(&one.join("leaderboard.csv"), cols),
+        columns(&dir.path().join("runs/d/leaderboard.csv"), cols)
+    );
     for r in &rows {
         let acc: f64 = r[1].parse().unwrap_or(f64::NAN);
         if r[2] == "0.003" {
@@ -302,6 +327,57 @@ fn a_diverging_trial_fails_and_the_study_goes_on() {
     assert_eq!(rows[0][0], "complete");
     assert_eq!(rows[1][0], "failed", "{rows:?}");
     assert!(rows[1][1].contains("loss became"), "{rows:?}");
+}
+
+#[test]
+fn trials_diverging_mid_study_end_the_same_validated_beside_the_next_epoch_or_in_line() {
+    // SGD at learning rates near the edge: most trials blow up after a few virtual epochs, some
+    // a few steps after one ended, while its validation may still be running beside them.
+    let dir = tempdir();
+    let mut spec = tiny_spec(1);
+    spec["model"]["optimizer"] = serde_json::json!("sgd");
+    spec["budget"]["virtual_epochs"] = serde_json::json!(40);
+    spec["search"] = serde_json::json!({
+        "method": "grid",
+        "space": { "batch_size": [8], "learning_rate": [0.021, 0.022, 0.023, 0.024, 0.025, 0.026] }
+    });
+    let spec = write_spec(dir.path(), &spec);
+    let cols = &[
+        "status",
+        "reason",
+        "steps",
+        "best_virtual_epoch",
+        "best_val_loss",
+        "final_val_loss",
+    ];
+    let mut boards = vec![];
+    for parallel in ["1", "2"] {
+        let out = dir.path().join(parallel);
+        ok(tune(&[
+            "-q".as_ref(),
+            "--parallel".as_ref(),
+            parallel.as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            spec.as_os_str(),
+        ]));
+        boards.push(columns(&out.join("leaderboard.csv"), cols));
+        for t in 0..6 {
+            let curve = |p: &str| {
+                std::fs::read_to_string(dir.path().join(p).join(format!("trials/{t}/curve.csv")))
+                    .unwrap()
+            };
+            if parallel == "2" {
+                assert_eq!(curve("1"), curve("2"), "trial {t}");
+            }
+        }
+    }
+    let late = boards[0]
+        .iter()
+        .filter(|r| r[0] == "failed" && !r[1].contains("(virtual epoch 1)"))
+        .count();
+    assert!(late >= 3, "{:?}", boards[0]);
+    assert_eq!(boards[0], boards[1]);
 }
 
 #[test]
