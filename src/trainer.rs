@@ -1,11 +1,11 @@
 //! One trial, from its start (or its last checkpoint) to its last virtual epoch: batches from the
 //! seeded stream, a step each, and at every virtual-epoch boundary: validate, checkpoint, select.
 
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use crate::checkpoint::{select_best, Checkpoint, CheckpointMeta, Checkpointer, CurveRow};
-use crate::data::{Batches, Stream, Task};
+use crate::data::{wait_in_pool, Batches, Stream, Task};
 use crate::error::{Error, Result};
 use crate::journal::Status;
 use crate::model::{evaluate, host_forward, layer_sizes, Backend, Eval, Mlp, Net, Optimizer};
@@ -180,11 +180,16 @@ pub fn run_trial<D: Backend>(
         task: data.task,
     });
     // On the CPU, when the trial's thread pool has a second thread, a virtual epoch is validated
-    // there while the next one trains, and the result is taken at the first step it is ready: the
-    // same arithmetic, the same order of events, off the trial's critical path.
+    // there while the next one trains, and the result is taken at the first step it is ready; the
+    // next pass over the data is shuffled and gathered there too. The same arithmetic, the same
+    // order of events, off the trial's critical path.
     let overlap = D::VALIDATE_ON_HOST && rayon::current_num_threads() > 1;
     let mut running: Option<Receiver<(Trained, Eval)>> = None;
-    let mut batches = Batches::new(data, stream);
+    let mut batches = if overlap {
+        Batches::with_look_ahead(&plan.dataset, stream)
+    } else {
+        Batches::new(data, stream)
+    };
     let mut ph = Phases::default();
 
     for k in meta.virtual_epoch + 1..=budget.virtual_epochs {
@@ -416,21 +421,9 @@ impl Ends<'_> {
 /// meanwhile (with one free thread it is usually done long before).
 fn wait(rx: Receiver<(Trained, Eval)>, ph: &mut Phases) -> Result<(Trained, Eval)> {
     let t0 = Instant::now();
-    let got = loop {
-        match rx.try_recv() {
-            Ok(v) => break v,
-            Err(TryRecvError::Disconnected) => {
-                return Err(Error::Backend("the validation thread stopped".into()))
-            }
-            Err(TryRecvError::Empty) => {
-                if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                    std::thread::yield_now();
-                }
-            }
-        }
-    };
+    let got = wait_in_pool(&rx).ok_or_else(|| Error::Backend("the validation job died".into()));
     ph.validation += t0.elapsed().as_secs_f64();
-    Ok(got)
+    got
 }
 
 /// The name of the task's metric column: `rmse` or `accuracy`.

@@ -6,6 +6,7 @@ mod stream;
 
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
+use std::sync::mpsc::{Receiver, TryRecvError};
 
 pub use csv_table::Table;
 pub use stream::Stream;
@@ -174,6 +175,15 @@ pub struct Batches {
     pass: (Vec<f32>, Vec<f32>),
     /// A batch that crosses a pass boundary.
     cross: (Vec<f32>, Vec<f32>),
+    /// With a look-ahead: the data, and the next pass being shuffled and gathered on another thread.
+    ahead: Option<(std::sync::Arc<Dataset>, Option<Receiver<Pass>>)>,
+}
+
+/// A pass shuffled and gathered ahead of its turn.
+struct Pass {
+    stream: Stream,
+    x: Vec<f32>,
+    y: Vec<f32>,
 }
 
 impl Batches {
@@ -183,22 +193,64 @@ impl Batches {
             stream,
             pass: Default::default(),
             cross: Default::default(),
+            ahead: None,
         };
-        b.gather(data);
+        let (x, y) = &mut b.pass;
+        data.fill(&data.train, b.stream.order().iter().copied(), x, y);
         b
     }
 
-    /// Fills `pass` with the inputs and targets of the stream's current pass, in its order.
-    fn gather(&mut self, data: &Dataset) {
-        let (x, y) = &mut self.pass;
-        data.fill(&data.train, self.stream.order().iter().copied(), x, y);
+    /// [`Batches::new`], with each next pass shuffled and gathered by a job on the current rayon
+    /// pool while this one is used (worth it when the pool has a thread to spare): the same rows.
+    pub fn with_look_ahead(data: &std::sync::Arc<Dataset>, stream: Stream) -> Batches {
+        let mut b = Batches::new(data, stream);
+        b.ahead = Some((data.clone(), None));
+        b.look_ahead(Default::default());
+        b
+    }
+
+    /// Starts shuffling and gathering the pass after the current one, into `buffers`.
+    fn look_ahead(&mut self, buffers: (Vec<f32>, Vec<f32>)) {
+        let Some((data, next)) = &mut self.ahead else {
+            return;
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (data, following) = (data.clone(), self.stream.following());
+        rayon::spawn(move || {
+            let (mut x, mut y) = buffers;
+            let following = following();
+            data.fill(
+                &data.train,
+                following.order().iter().copied(),
+                &mut x,
+                &mut y,
+            );
+            let _ = tx.send(Pass {
+                stream: following,
+                x,
+                y,
+            });
+        });
+        *next = Some(rx);
     }
 
     /// Moves on to the next pass when this one has run out.
     fn turn(&mut self, data: &Dataset) {
-        if self.stream.left_in_pass() == 0 {
-            self.stream.advance(0);
-            self.gather(data);
+        if self.stream.left_in_pass() > 0 {
+            return;
+        }
+        match self.ahead.as_mut().and_then(|(_, next)| next.take()) {
+            Some(rx) => {
+                let p = wait_in_pool(&rx).expect("a look-ahead job does not panic");
+                self.stream = p.stream;
+                let old = std::mem::replace(&mut self.pass, (p.x, p.y));
+                self.look_ahead(old);
+            }
+            None => {
+                self.stream.advance(0);
+                let (x, y) = &mut self.pass;
+                data.fill(&data.train, self.stream.order().iter().copied(), x, y);
+            }
         }
     }
 
@@ -251,6 +303,22 @@ fn standardise(train: &mut Split, val: &mut Split, f: usize) {
     }
 }
 
+/// Waits for a job on the current rayon pool to send its result, running the pool's other jobs
+/// meanwhile (so that a pool of one thread cannot wait on itself); None if the job died.
+pub fn wait_in_pool<T>(rx: &Receiver<T>) -> Option<T> {
+    loop {
+        match rx.try_recv() {
+            Ok(v) => return Some(v),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) => {
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    std::thread::yield_now();
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,27 +351,49 @@ mod tests {
 
     #[test]
     fn batches_are_the_streams_rows_across_passes_and_resumes() {
+        // Without and with the next pass gathered ahead, on a pool of one thread and of two.
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            for ahead in [false, true] {
+                pool.install(|| batches_against_the_stream(ahead));
+            }
+        }
+    }
+
+    fn batches_against_the_stream(ahead: bool) {
         let mut text = String::from("a,b,y\n");
         for i in 0..9 {
             text.push_str(&format!("{},{},{}\n", i, i * i, i % 3));
         }
         let feats = vec!["a".to_string(), "b".to_string()];
         // Classification: one-hot targets, so a wrong target stride shows too.
-        let d =
-            Dataset::from_table(&table(&text), "y", &feats, Task::Classification, 0.0, 4).unwrap();
+        let d = std::sync::Arc::new(
+            Dataset::from_table(&table(&text), "y", &feats, Task::Classification, 0.0, 4).unwrap(),
+        );
+        let batches_at = |s: Stream| match ahead {
+            true => Batches::with_look_ahead(&d, s),
+            false => Batches::new(&d, s),
+        };
         let sizes = [4, 4, 1, 3, 9, 20, 2, 5, 7];
         let mut stream = Stream::at(6, 1, d.train.rows, 0, 0);
-        let mut batches = Batches::new(&d, Stream::at(6, 1, d.train.rows, 0, 0));
+        let mut batches = batches_at(Stream::at(6, 1, d.train.rows, 0, 0));
         let (mut idx, mut x, mut y) = (vec![], vec![], vec![]);
         for (i, &n) in sizes.iter().enumerate() {
             stream.next_rows(n, &mut idx);
             d.fill(&d.train, idx.iter().copied(), &mut x, &mut y);
             let (bx, by) = batches.next(&d, n);
-            assert_eq!((bx, by), (&x[..], &y[..]), "batch {i} of {n} rows");
+            assert_eq!(
+                (bx, by),
+                (&x[..], &y[..]),
+                "batch {i} of {n} rows, ahead {ahead}"
+            );
             assert_eq!(batches.position(), stream.position());
             // A trial resumed here goes on with the same rows.
             let (pass, pos) = batches.position();
-            let mut resumed = Batches::new(&d, Stream::at(6, 1, d.train.rows, pass, pos));
+            let mut resumed = batches_at(Stream::at(6, 1, d.train.rows, pass, pos));
             if let Some(&m) = sizes.get(i + 1) {
                 let want = {
                     let mut s = Stream::at(6, 1, d.train.rows, pass, pos);

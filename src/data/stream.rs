@@ -62,6 +62,12 @@ impl Stream {
         lo..self.pos
     }
 
+    /// Makes the stream at the start of the pass after this one (the shuffle happens in the call).
+    pub fn following(&self) -> impl FnOnce() -> Stream + Send + 'static {
+        let (seed, trial, rows, pass) = (self.seed, self.trial, self.order.len(), self.pass);
+        move || Stream::at(seed, trial, rows, pass + 1, 0)
+    }
+
     /// The rows left in this pass.
     pub fn left_in_pass(&self) -> usize {
         self.order.len() - self.pos
