@@ -205,6 +205,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomic_with(path, |f| f.write_all(bytes))
 }
 
+/// Writes a file the study can always make again (the split, the leaderboard, the report, a
+/// curve): atomically, so that a crash of the process leaves the old file or the new one, without
+/// the fsyncs that would make it survive a power loss too (the next run writes it again).
+pub fn write_derived(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace_with(path, false, |f| f.write_all(bytes))
+}
+
 /// [`write_atomic`] with the writing done by `fill`; an error from `fill` leaves `path` untouched.
 pub fn write_atomic_with(
     path: &Path,

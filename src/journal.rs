@@ -224,8 +224,11 @@ impl Journal {
             .truncate(false)
             .open(path)
             .map_err(|e| Error::io(path, e))?;
-        file.set_len(len).map_err(|e| Error::io(path, e))?;
-        file.sync_all().map_err(|e| Error::io(path, e))?;
+        // Cut a torn tail, durably; a new journal is made durable by its first record.
+        if file.metadata().map_err(|e| Error::io(path, e))?.len() != len {
+            file.set_len(len).map_err(|e| Error::io(path, e))?;
+            file.sync_all().map_err(|e| Error::io(path, e))?;
+        }
         let mut j = Journal {
             path: path.to_path_buf(),
             file,

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::checkpoint::{select_best, write_atomic_with};
+use crate::checkpoint::{replace_with, select_best};
 use crate::error::{Error, Result};
 use crate::journal::{History, Status, TrialRecord};
 use crate::plan::StudyPlan;
@@ -119,10 +119,10 @@ pub fn fields(r: &Row) -> Vec<String> {
     f
 }
 
-/// Writes the leaderboard CSV atomically.
+/// Writes the leaderboard CSV atomically (not fsynced: the journal makes it again).
 pub fn write_csv(plan: &StudyPlan, history: &History, path: &Path) -> Result<()> {
     let rows = rows(plan, history);
-    write_atomic_with(path, |f| {
+    replace_with(path, false, |f| {
         let mut w = csv::Writer::from_writer(f);
         w.write_record(header(plan))?;
         for r in &rows {

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::{select_best, write_atomic};
+use crate::checkpoint::{select_best, write_derived};
 use crate::error::{Error, Result};
 use crate::journal::{History, Status, TrialRecord};
 use crate::leaderboard::{self, short};
@@ -522,7 +522,7 @@ tr.hot {{ background: #fff6d5; }}
 /// Writes `report.html` into the study folder and returns its path.
 pub fn write(plan: &StudyPlan, history: &History) -> Result<PathBuf> {
     let path = report_path(&plan.out_dir);
-    write_atomic(&path, render(plan, history).as_bytes()).map_err(|e| Error::io(&path, e))?;
+    write_derived(&path, render(plan, history).as_bytes()).map_err(|e| Error::io(&path, e))?;
     Ok(path)
 }
 

@@ -145,7 +145,7 @@ fn write_split(plan: &StudyPlan) -> Result<()> {
         "train_rows": d.train.source_rows,
         "validation_rows": d.val.source_rows,
     });
-    crate::checkpoint::write_atomic(&path, json.to_string().as_bytes())
+    crate::checkpoint::write_derived(&path, json.to_string().as_bytes())
         .map_err(|e| Error::io(&path, e))
 }
 
@@ -265,6 +265,8 @@ struct Inbox {
 enum Persist {
     /// Append a record that needs no file written before it (`started`).
     Record(Event),
+    /// A new trial: make its folder, or empty what a crash left in it.
+    Begin(std::sync::Arc<Checkpointer>),
     /// A virtual epoch: its checkpoint is written at the next commit if the trial still needs it,
     /// and its `record` journalled once that is durable; `best` when it is the trial's best.
     Epoch {
@@ -343,6 +345,8 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
         };
         journal.append(&e)?;
         history.apply(&e);
+        // The journal's name (and `trials/`) in the study folder.
+        crate::checkpoint::sync_dir(out).map_err(|e| Error::io(out, e))?;
     }
     // Only once the spec is known to match the study: a refused resume writes nothing.
     write_split(plan)?;
@@ -596,6 +600,8 @@ struct Group {
     /// Journal records in the order they came.
     records: Vec<Event>,
     trials: Vec<Pending>,
+    /// Trial folders were made: `trials/` needs its fsync.
+    new_folders: bool,
 }
 
 /// A trial's part of a [`Group`].
@@ -633,6 +639,12 @@ impl Group {
         self.since.get_or_insert_with(std::time::Instant::now);
         match job {
             Persist::Record(e) => self.records.push(e),
+            Persist::Begin(ckpt) => {
+                let dir = &ckpt.dir;
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                ckpt.clean_after(0).map_err(|e| Error::io(dir, e))?;
+                self.new_folders = true;
+            }
             Persist::Epoch {
                 ckpt,
                 checkpoint,
@@ -688,6 +700,10 @@ impl Group {
             }
             crate::checkpoint::sync_dir(&c.dir).map_err(|e| Error::io(&c.dir, e))?;
         }
+        if self.new_folders {
+            let trials = ctx.plan.out_dir.join("trials");
+            crate::checkpoint::sync_dir(&trials).map_err(|e| Error::io(&trials, e))?;
+        }
         ctx.journal.lock().unwrap().append_all(&self.records)?;
         for p in &self.trials {
             if let Some(k) = p.newest {
@@ -735,13 +751,20 @@ fn worker_loop<D: Backend>(ctx: &Ctx, tx: &Outbox, dev: D) -> Result<()> {
                 return Err(closed());
             }
         }
-        let dir = trial_dir(&plan.out_dir, trial);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let ckpt = std::sync::Arc::new(Checkpointer::new(dir, plan.keep));
-        ckpt.clean_after(resume_at.unwrap_or(0))
-            .map_err(|e| Error::io(&ckpt.dir, e))?;
+        let ckpt = std::sync::Arc::new(Checkpointer::new(
+            trial_dir(&plan.out_dir, trial),
+            plan.keep,
+        ));
         let resume = match resume_at {
+            // The persister makes a new trial's folder (or empties what a crash left in it).
+            None => {
+                if !tx.send(Persist::Begin(ckpt.clone())) {
+                    return Err(closed());
+                }
+                None
+            }
             Some(k) => {
+                ckpt.clean_after(k).map_err(|e| Error::io(&ckpt.dir, e))?;
                 let c = Checkpoint::load(&ckpt.path(k))?;
                 // A crash between the journal and the best link leaves the link one epoch behind.
                 if select_best(&c.meta.curve, plan.metric) == Some(c.meta.curve.len() - 1) {
@@ -750,7 +773,6 @@ fn worker_loop<D: Backend>(ctx: &Ctx, tx: &Outbox, dev: D) -> Result<()> {
                 }
                 Some(c)
             }
-            None => None,
         };
 
         let bar = ctx.bars.add(ProgressBar::new(plan.budget.total_examples));

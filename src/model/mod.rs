@@ -266,11 +266,15 @@ impl<D: Backend> TensorRef<'_, D> {
             TensorRef::V(t) => vec![t.shape().0],
         }
     }
+    /// The tensor's values in one copy of its buffer (dfdx's `as_vec` walks it element by
+    /// element through its index iterator: a third of a checkpoint's hand-off).
     fn to_vec(&self) -> Vec<f32> {
+        let mut out = vec![0.0; self.shape().iter().product()];
         match self {
-            TensorRef::M(t) => t.as_vec(),
-            TensorRef::V(t) => t.as_vec(),
+            TensorRef::M(t) => t.copy_into(&mut out),
+            TensorRef::V(t) => t.copy_into(&mut out),
         }
+        out
     }
 }
 
@@ -363,8 +367,8 @@ impl<D: Backend> Optimizer<D> {
             mlp.tensors()
                 .map(|(name, t)| {
                     let data = match t {
-                        TensorRef::M(x) => g.get(x).as_vec(),
-                        TensorRef::V(x) => g.get(x).as_vec(),
+                        TensorRef::M(x) => TensorRef::M(&g.get(x)).to_vec(),
+                        TensorRef::V(x) => TensorRef::V(&g.get(x)).to_vec(),
                     };
                     HostTensor {
                         name,
