@@ -237,9 +237,10 @@ pub fn unstarted_trials(
 }
 
 /// A trial's relative training cost, for ordering: steps × (per-step cost + batch × per-example
-/// cost), in nanoseconds of this project's 2-core machine on the CPU, fitted to `cargo bench
-/// --bench throughput` on the wine MLP: a step costs about 12 µs plus 1 ns per weight (the
-/// optimizer), an example 0.25 ns per multiply-add of its forward pass (forward and backward).
+/// cost), in nanoseconds of this project's 2-core machine on the CPU, fitted to the wine study's
+/// trial times (the leaderboard's `seconds`, batch 16 to 256): a step costs about 12 µs plus 1 ns
+/// per weight (the optimizer), an example 0.14 ns per multiply-add of its forward pass (forward and
+/// backward; 0.08 at width 512, 0.2 at width 32).
 pub fn estimated_cost(plan: &StudyPlan, params: &Params) -> f64 {
     let data = &plan.dataset;
     let sizes = crate::model::layer_sizes(&plan.model, params, data.n_inputs(), data.n_outputs());
@@ -248,7 +249,7 @@ pub fn estimated_cost(plan: &StudyPlan, params: &Params) -> f64 {
         .get("batch_size")
         .map_or(1.0, |b| b.as_f64().max(1.0));
     let steps = (plan.budget.total_examples as f64 / batch).ceil();
-    steps * (12_000.0 + macs + 0.25 * batch * macs)
+    steps * (12_000.0 + macs + 0.14 * batch * macs)
 }
 
 /// What training workers report, behind a lock held only for a push: a worker never waits on a
