@@ -171,7 +171,8 @@ pub fn run_trial<D: Backend>(
 
     // Validation inputs and targets never change: build them once.
     let (mut val_x, mut val_y) = (Vec::new(), Vec::new());
-    data.fill(&data.val, 0..data.val.rows, &mut val_x, &mut val_y);
+    let all: Vec<usize> = (0..data.val.rows).collect();
+    data.fill(&data.val, &all, &mut val_x, &mut val_y);
     let val = std::sync::Arc::new(Validation {
         x: val_x,
         y: val_y,

@@ -139,31 +139,47 @@ impl Dataset {
     }
 
     /// Writes the rows `idx` of `split` into model inputs and targets (one-hot for classification).
-    pub fn fill(
-        &self,
-        split: &Split,
-        idx: impl IntoIterator<Item = usize>,
-        x: &mut Vec<f32>,
-        y: &mut Vec<f32>,
-    ) {
+    pub fn fill(&self, split: &Split, idx: &[usize], x: &mut Vec<f32>, y: &mut Vec<f32>) {
         let f = self.n_inputs();
         let c = self.n_outputs();
-        let idx = idx.into_iter();
-        let rows = idx.size_hint().0;
-        x.clear();
-        y.clear();
-        x.reserve(rows * f);
-        y.reserve(rows * c);
-        for r in idx {
-            x.extend_from_slice(&split.x[r * f..(r + 1) * f]);
-            match self.task {
-                Task::Regression => y.push(split.y[r]),
-                Task::Classification => {
+        // Overwritten in place: a pass's buffers keep their length from one pass to the next.
+        x.resize(idx.len() * f, 0.0);
+        y.resize(idx.len() * c, 0.0);
+        for (dst, &r) in x.chunks_exact_mut(f).zip(idx) {
+            copy_row(dst, &split.x[r * f..(r + 1) * f]);
+        }
+        match self.task {
+            Task::Regression => {
+                for (dst, &r) in y.iter_mut().zip(idx) {
+                    *dst = split.y[r];
+                }
+            }
+            Task::Classification => {
+                for (dst, &r) in y.chunks_exact_mut(c).zip(idx) {
                     let k = split.y[r] as usize;
-                    y.extend((0..c).map(|j| if j == k { 1.0 } else { 0.0 }));
+                    for (j, v) in dst.iter_mut().enumerate() {
+                        *v = if j == k { 1.0 } else { 0.0 };
+                    }
                 }
             }
         }
+    }
+}
+
+/// Copies a row of inputs in fixed-size pieces of 8 values (the last one overlapping the one before
+/// when the row is no multiple of 8), which compile to vector moves: a copy of the row's own length
+/// is a call to `memcpy` per row, and most of a pass's gather.
+fn copy_row(dst: &mut [f32], src: &[f32]) {
+    let f = dst.len();
+    if f < 8 {
+        dst.copy_from_slice(src);
+        return;
+    }
+    for (d, s) in dst.chunks_exact_mut(8).zip(src.chunks_exact(8)) {
+        d.copy_from_slice(s);
+    }
+    if !f.is_multiple_of(8) {
+        dst[f - 8..].copy_from_slice(&src[f - 8..]);
     }
 }
 
@@ -196,7 +212,7 @@ impl Batches {
             ahead: None,
         };
         let (x, y) = &mut b.pass;
-        data.fill(&data.train, b.stream.order().iter().copied(), x, y);
+        data.fill(&data.train, b.stream.order(), x, y);
         b
     }
 
@@ -219,12 +235,7 @@ impl Batches {
         rayon::spawn(move || {
             let (mut x, mut y) = buffers;
             let following = following();
-            data.fill(
-                &data.train,
-                following.order().iter().copied(),
-                &mut x,
-                &mut y,
-            );
+            data.fill(&data.train, following.order(), &mut x, &mut y);
             let _ = tx.send(Pass {
                 stream: following,
                 x,
@@ -249,7 +260,7 @@ impl Batches {
             None => {
                 self.stream.advance(0);
                 let (x, y) = &mut self.pass;
-                data.fill(&data.train, self.stream.order().iter().copied(), x, y);
+                data.fill(&data.train, self.stream.order(), x, y);
             }
         }
     }
@@ -383,7 +394,7 @@ mod tests {
         let (mut idx, mut x, mut y) = (vec![], vec![], vec![]);
         for (i, &n) in sizes.iter().enumerate() {
             stream.next_rows(n, &mut idx);
-            d.fill(&d.train, idx.iter().copied(), &mut x, &mut y);
+            d.fill(&d.train, &idx, &mut x, &mut y);
             let (bx, by) = batches.next(&d, n);
             assert_eq!(
                 (bx, by),
@@ -398,12 +409,22 @@ mod tests {
                 let want = {
                     let mut s = Stream::at(6, 1, d.train.rows, pass, pos);
                     s.next_rows(m, &mut idx);
-                    d.fill(&d.train, idx.iter().copied(), &mut x, &mut y);
+                    d.fill(&d.train, &idx, &mut x, &mut y);
                     (x.clone(), y.clone())
                 };
                 let (rx, ry) = resumed.next(&d, m);
                 assert_eq!((rx.to_vec(), ry.to_vec()), want);
             }
+        }
+    }
+
+    #[test]
+    fn rows_are_copied_whole_at_every_width() {
+        for f in 1..=40 {
+            let src: Vec<f32> = (0..f).map(|i| i as f32 + 0.5).collect();
+            let mut dst = vec![-1.0; f];
+            copy_row(&mut dst, &src);
+            assert_eq!(dst, src, "width {f}");
         }
     }
 
