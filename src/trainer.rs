@@ -215,11 +215,8 @@ pub fn run_trial<D: Backend>(
             meta.examples_seen += rows as u64;
             if !loss.is_finite() {
                 // The previous virtual epoch's validation comes first, as without the overlap.
-                if let Some(rx) = running.take() {
-                    let (trained, eval) = wait(rx, &mut ph)?;
-                    if let Some(end) = ends.finish(trained, eval, &mut meta.curve, &mut ph)? {
-                        return Ok(ends.outcome(end, ph, meta.curve));
-                    }
+                if let Some(end) = ends.settle(&mut running, &mut meta.curve, &mut ph)? {
+                    return Ok(ends.outcome(end, ph, meta.curve));
                 }
                 let end = End::Failed(format!(
                     "training loss became {loss} at step {} (virtual epoch {k})",
@@ -234,11 +231,8 @@ pub fn run_trial<D: Backend>(
                 })?;
             }
         }
-        if let Some(rx) = running.take() {
-            let (trained, eval) = wait(rx, &mut ph)?;
-            if let Some(end) = ends.finish(trained, eval, &mut meta.curve, &mut ph)? {
-                return Ok(ends.outcome(end, ph, meta.curve));
-            }
+        if let Some(end) = ends.settle(&mut running, &mut meta.curve, &mut ph)? {
+            return Ok(ends.outcome(end, ph, meta.curve));
         }
 
         let t0 = Instant::now();
@@ -276,11 +270,8 @@ pub fn run_trial<D: Backend>(
             return Ok(ends.outcome(end, ph, meta.curve));
         }
     }
-    if let Some(rx) = running.take() {
-        let (trained, eval) = wait(rx, &mut ph)?;
-        if let Some(end) = ends.finish(trained, eval, &mut meta.curve, &mut ph)? {
-            return Ok(ends.outcome(end, ph, meta.curve));
-        }
+    if let Some(end) = ends.settle(&mut running, &mut meta.curve, &mut ph)? {
+        return Ok(ends.outcome(end, ph, meta.curve));
     }
     Ok(TrialOutcome {
         status: Status::Complete,
@@ -389,6 +380,22 @@ impl Ends<'_> {
             }
         }
         Ok((flow == Flow::Stop && !last).then_some(End::Interrupted { seconds }))
+    }
+
+    /// Waits for the validation still running, if any, and finishes its virtual epoch.
+    fn settle(
+        &mut self,
+        running: &mut Option<Receiver<(Trained, Eval)>>,
+        curve: &mut Vec<CurveRow>,
+        ph: &mut Phases,
+    ) -> Result<Option<End>> {
+        match running.take() {
+            None => Ok(None),
+            Some(rx) => {
+                let (trained, eval) = wait(rx, ph)?;
+                self.finish(trained, eval, curve, ph)
+            }
+        }
     }
 
     fn outcome(&self, end: End, phases: Phases, curve: Vec<CurveRow>) -> TrialOutcome {
