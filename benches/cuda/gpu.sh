@@ -50,7 +50,7 @@ for b in 64 1024 8192; do
   get() { awk -v l="$1" -v b="$b" '$1==l && $3==b {print $4}' "$out/throughput.txt"; }
   tc=$(get tune-cuda); tp=$(get tune-cpu); pc=$(get torch-cuda); pp=$(get torch-cpu)
   printf '%-6s %14s %14s %14s %14s %12.2f %12.2f\n' "$b" "$tc" "$tp" "$pc" "$pp" \
-    "$(echo "$tc / $tp" | bc -l)" "$(echo "$tc / $pc" | bc -l)"
+    "$(awk -v a="$tc" -v b="$tp" 'BEGIN {print a / b}')" "$(awk -v a="$tc" -v b="$pc" 'BEGIN {print a / b}')"
 done
 echo
 for run in "$gpu 1" "$gpu 4" "cpu 0"; do
@@ -60,16 +60,41 @@ for run in "$gpu 1" "$gpu 4" "cpu 0"; do
   [ "$2" = 1 ] && cp -r "$out/wine-$1-$2" "$out/wine-gpu-ref"
   echo "wine, $1, parallel $par: $line"
 done
-# Begun on CUDA, stopped after 25 virtual epochs, resumed on the CPU: compare with the CPU-only run.
-"$bin/tune" -q --device "$gpu" --parallel 1 --stop-after-epochs 25 --out "$out/wine-x" studies/wine.json >/dev/null || true
-"$bin/tune" -q --device cpu --parallel 1 --out "$out/wine-x" studies/wine.json >/dev/null
-"$py" - "$out/wine-x/leaderboard.csv" "$out/wine-cpu-0/leaderboard.csv" "$out/wine-gpu-ref/leaderboard.csv" <<'PY'
+# Several trials sharing the GPU on a model that keeps it busy: MLP 512-512 on the synthetic rows,
+# 4 trials of 4M examples (batch 1024 and 8192), 1, 2 and 4 at once.
+cat > "$out/syn.json" <<EOF
+{"name": "syn", "data": {"path": "$out/synthetic.csv", "target": "target", "task": "regression"},
+ "model": {"hidden": [512, 512]}, "budget": {"total_examples": 4000000, "virtual_epochs": 4},
+ "search": {"method": "grid", "space": {"batch_size": [1024, 8192], "learning_rate": [0.001, 0.003]}}}
+EOF
+for p in 1 2 4; do
+  line=$("$bin/tune" -q --device "$gpu" --parallel "$p" --out "$out/syn-$p" "$out/syn.json" | grep -E '^this run' | paste -sd ' ')
+  echo "synthetic 512-512, $gpu, parallel $p: $line"
+done
+# Begun on CUDA and stopped after 25 virtual epochs (trial 2 at its 5th of 10), then resumed on CUDA,
+# and (another copy) on the CPU: against the uninterrupted CUDA and CPU runs.
+for dev2 in "$gpu" cpu; do
+  "$bin/tune" -q --device "$gpu" --parallel 1 --stop-after-epochs 25 --out "$out/wine-x-$dev2" studies/wine.json >/dev/null || true
+  "$bin/tune" -q --device "$dev2" --parallel 1 --out "$out/wine-x-$dev2" studies/wine.json >/dev/null
+done
+"$py" - "$out" "$gpu" <<'PY'
 import csv, sys
-def rows(p):
-    return {r["trial"]: float(r["best_val_loss"]) for r in csv.DictReader(open(p))}
-x, cpu, cuda = (rows(p) for p in sys.argv[1:])
-for name, ref in (("CPU-only", cpu), ("CUDA-only", cuda)):
-    d = max(abs(x[t] - ref[t]) / max(abs(ref[t]), 1e-12) for t in ref)
-    print(f"resumed on the CPU vs the {name} run: largest relative difference in best val loss {d:.2e}")
+out, gpu = sys.argv[1:]
+def board(d):
+    return {r["trial"]: r for r in csv.DictReader(open(f"{out}/{d}/leaderboard.csv"))}
+def curve(d, t):
+    return [float(r["val_loss"]) for r in csv.DictReader(open(f"{out}/{d}/trials/{t}/curve.csv"))]
+ref_gpu, ref_cpu = board(f"wine-{gpu}-1"), board("wine-cpu-0")
+cols = ["status", "steps", "best_virtual_epoch", "best_val_loss", "final_val_loss"]
+same = all(board(f"wine-x-{gpu}")[t][c] == ref_gpu[t][c] for t in ref_gpu for c in cols)
+print(f"stopped and resumed on {gpu}: leaderboard identical to the uninterrupted {gpu} run: {same}")
+same = all(board(f"wine-{gpu}-4")[t][c] == ref_gpu[t][c] for t in ref_gpu for c in cols)
+print(f"{gpu} with 4 trials at once: leaderboard identical to 1 at a time: {same}")
+rel = sorted(abs(float(ref_gpu[t]["best_val_loss"]) / float(ref_cpu[t]["best_val_loss"]) - 1) for t in ref_cpu)
+print(f"{gpu} vs CPU, best val loss per trial: median relative difference {rel[len(rel) // 2]:.1e}, largest {rel[-1]:.1e}")
+x, g, c = curve("wine-x-cpu", 2), curve(f"wine-{gpu}-1", 2), curve("wine-cpu-0", 2)
+print("trial 2, val loss by virtual epoch (5 on the GPU, then the CPU):")
+for k, (a, b, d) in enumerate(zip(x, g, c), 1):
+    print(f"  {k:2d}  resumed {a:.6f}  {gpu}-only {b:.6f}  cpu-only {d:.6f}")
 PY
 echo "results in $out"
