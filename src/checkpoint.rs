@@ -222,8 +222,8 @@ pub fn write_atomic_with(
 
 /// Writes `path` through a temp file renamed over it, so that a crash of the process leaves the old
 /// file or the new one. With `durable`, the file is fsynced before the rename and the folder after,
-/// which makes that hold across a power loss too; without, the caller fsyncs later (see
-/// [`Checkpointer::sync`]). Every write makes a new file: a hard link to the old one keeps it.
+/// which makes that hold across a power loss too; without, the caller does what durability needs
+/// (see [`Checkpointer::write`]). Every write makes a new file: a hard link to the old one keeps it.
 pub fn replace_with(
     path: &Path,
     durable: bool,
@@ -286,35 +286,26 @@ impl Checkpointer {
         self.dir.join("best.safetensors")
     }
 
-    /// Saves the checkpoint of its virtual epoch atomically and durably.
-    pub fn save(&self, ckpt: &Checkpoint) -> io::Result<PathBuf> {
-        self.save_with(ckpt, |f, bytes| f.write_all(bytes))
+    /// Writes the checkpoint of its virtual epoch atomically (a process crash leaves no half file)
+    /// and fsyncs it before it takes its name; the name survives a power loss once the caller
+    /// fsyncs the folder ([`sync_dir`]).
+    pub fn write(&self, ckpt: &Checkpoint) -> io::Result<PathBuf> {
+        self.write_with(ckpt, |f, bytes| f.write_all(bytes))
     }
 
-    /// [`Checkpointer::save`] with the bytes written by `write` (tests inject I/O errors here).
-    pub fn save_with(
+    /// [`Checkpointer::write`] with the bytes written by `write` (tests inject I/O errors here).
+    pub fn write_with(
         &self,
         ckpt: &Checkpoint,
         write: impl FnOnce(&mut fs::File, &[u8]) -> io::Result<()>,
     ) -> io::Result<PathBuf> {
         let path = self.path(ckpt.meta.virtual_epoch);
         let bytes = ckpt.to_bytes();
-        write_atomic_with(&path, |f| write(f, &bytes))?;
+        replace_with(&path, false, |f| {
+            write(f, &bytes)?;
+            f.sync_all()
+        })?;
         Ok(path)
-    }
-
-    /// Writes the checkpoint of its virtual epoch atomically (a process crash leaves no half file)
-    /// but not durably: [`Checkpointer::sync`] and [`sync_dir`] make it survive a power loss.
-    pub fn write(&self, ckpt: &Checkpoint) -> io::Result<PathBuf> {
-        let path = self.path(ckpt.meta.virtual_epoch);
-        let bytes = ckpt.to_bytes();
-        replace_with(&path, false, |f| f.write_all(&bytes))?;
-        Ok(path)
-    }
-
-    /// fsyncs the checkpoint file of virtual epoch `k` (its name needs the folder's fsync too).
-    pub fn sync(&self, k: u32) -> io::Result<()> {
-        fs::File::open(self.path(k))?.sync_all()
     }
 
     /// Makes the checkpoint of virtual epoch `k` the selected one: a hard link (no copy), swapped in
@@ -388,7 +379,7 @@ impl Checkpointer {
     pub fn clean_after(&self, k: u32) -> io::Result<()> {
         let keep_from = self.keep_from(k);
         for j in self.saved().into_iter().filter(|&j| j > k || j < keep_from) {
-            fs::remove_file(self.path(j))?;
+            self.remove(j)?;
         }
         for e in fs::read_dir(&self.dir)?.flatten() {
             if e.file_name().to_string_lossy().ends_with(".tmp") {

@@ -18,7 +18,7 @@ use crate::model::Backend;
 use crate::plan::{DeviceKind, StudyPlan};
 use crate::sampler::{self, Sampler};
 use crate::space::Params;
-use crate::trainer::{run_trial, write_curve, Flow, Phases, TrialEvent, CURVE_FILE};
+use crate::trainer::{run_trial, write_curve, Flow, Phases, TrialEvent};
 
 /// How `tune` runs a study.
 #[derive(Clone, Debug, Default)]
@@ -608,14 +608,11 @@ struct Group {
 /// A trial's part of a [`Group`].
 struct Pending {
     ckpt: std::sync::Arc<Checkpointer>,
-    /// Checkpoints not written yet that the trial may still need: within keep-last-N of the newest,
-    /// or its best.
+    /// Checkpoints not written yet that the trial may still need: within keep-last-N of the newest
+    /// (which is always among them, last), or its best.
     held: Vec<Checkpoint>,
-    newest: Option<u32>,
     /// The newest epoch that was the trial's best when it came.
     best: Option<u32>,
-    /// `curve.csv` was written and needs its fsync.
-    curve: bool,
 }
 
 impl Group {
@@ -626,9 +623,7 @@ impl Group {
                 self.trials.push(Pending {
                     ckpt,
                     held: vec![],
-                    newest: None,
                     best: None,
-                    curve: false,
                 });
                 self.trials.len() - 1
             }
@@ -654,7 +649,6 @@ impl Group {
             } => {
                 let k = checkpoint.meta.virtual_epoch;
                 let p = self.pending(ckpt);
-                p.newest = Some(k);
                 if best {
                     p.best = Some(k);
                 }
@@ -668,7 +662,8 @@ impl Group {
             }
             Persist::Left { ckpt, curve, ended } => {
                 write_curve(&ckpt, &curve, ctx.plan.dataset.task)?;
-                self.pending(ckpt).curve = true;
+                // Its folder is fsynced at the commit.
+                self.pending(ckpt);
                 if let Some(e) = ended {
                     self.records.push(e);
                     ctx.study_bar.inc(1);
@@ -680,19 +675,11 @@ impl Group {
 
     /// Makes everything held durable, in the order resume relies on.
     fn commit(&mut self, ctx: &Ctx) -> Result<()> {
-        for p in &mut self.trials {
+        for p in &self.trials {
             let c = &p.ckpt;
-            for h in p.held.drain(..) {
+            for h in &p.held {
                 let k = h.meta.virtual_epoch;
-                c.write(&h)
-                    .and_then(|_| c.sync(k))
-                    .map_err(|e| Error::io(&c.path(k), e))?;
-            }
-            if p.curve {
-                let path = c.dir.join(CURVE_FILE);
-                std::fs::File::open(&path)
-                    .and_then(|f| f.sync_all())
-                    .map_err(|e| Error::io(&path, e))?;
+                c.write(h).map_err(|e| Error::io(&c.path(k), e))?;
             }
             // Ahead of the journal: after a crash here the link may name an epoch that resume
             // redoes, to the same bytes.
@@ -707,7 +694,8 @@ impl Group {
         }
         ctx.journal.lock().unwrap().append_all(&self.records)?;
         for p in &self.trials {
-            if let Some(k) = p.newest {
+            if let Some(newest) = p.held.last() {
+                let k = newest.meta.virtual_epoch;
                 p.ckpt.retain(k).map_err(|e| Error::io(&p.ckpt.dir, e))?;
             }
         }

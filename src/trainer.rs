@@ -443,14 +443,15 @@ pub fn task_metric_name(task: Task) -> &'static str {
 }
 
 /// The trial's validation curve, in its folder.
-pub const CURVE_FILE: &str = "curve.csv";
+const CURVE_FILE: &str = "curve.csv";
 
 /// Writes `curve.csv` of the trial when the trial leaves the trainer: atomically (a crash of the
-/// process leaves the old file or the new one), not durably (the persister fsyncs it).
+/// process leaves the old file or the new one) and fsynced before it takes its name (the persister
+/// fsyncs the folder).
 pub fn write_curve(ckpt: &Checkpointer, curve: &[CurveRow], task: Task) -> Result<()> {
     let path = ckpt.dir.join(CURVE_FILE);
     crate::checkpoint::replace_with(&path, false, |f| {
-        let mut w = csv::Writer::from_writer(f);
+        let mut w = csv::Writer::from_writer(&mut *f);
         w.write_record([
             "virtual_epoch",
             "examples_seen",
@@ -469,7 +470,9 @@ pub fn write_curve(ckpt: &Checkpointer, curve: &[CurveRow], task: Task) -> Resul
                 r.metric.to_string(),
             ])?;
         }
-        w.flush()
+        w.flush()?;
+        drop(w);
+        f.sync_all()
     })
     .map_err(|e| Error::io(&path, e))
 }

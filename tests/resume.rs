@@ -227,7 +227,7 @@ fn a_checkpoint_write_that_fails_midway_leaves_the_previous_one() {
     // Write virtual epoch 3 through a writer that fails half way (a full disk).
     let mut three = two.clone();
     three.meta.virtual_epoch = 3;
-    let err = ck.save_with(&three, |f, bytes| {
+    let err = ck.write_with(&three, |f, bytes| {
         use std::io::Write;
         f.write_all(&bytes[..bytes.len() / 2])?;
         Err(std::io::Error::other("no space left on device"))
