@@ -40,6 +40,10 @@ struct RunArgs {
     /// Trials at once (overrides the spec).
     #[arg(long)]
     parallel: Option<usize>,
+    /// Cores the study may use (default: all this process may use); the running trials share
+    /// them, and the default `parallel` on the CPU is one trial per core.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    cores: Option<u16>,
     /// Move the old study folder aside and start over.
     #[arg(long)]
     restart: bool,
@@ -104,6 +108,7 @@ fn load(
     study: &StudyArgs,
     device: Option<String>,
     parallel: Option<usize>,
+    cores: Option<u16>,
 ) -> anyhow::Result<StudyPlan> {
     let Some(spec) = &study.spec else {
         anyhow::bail!(Error::Study(
@@ -116,6 +121,7 @@ fn load(
             out: study.out.clone(),
             device,
             parallel,
+            cores: cores.map(usize::from),
         },
     )?)
 }
@@ -126,19 +132,19 @@ fn run() -> anyhow::Result<ExitCode> {
         None => run_study(cli.run),
         Some(Command::Run(args)) => run_study(args),
         Some(Command::Status { study }) => {
-            let plan = load(&study, None, None)?;
+            let plan = load(&study, None, None, None)?;
             let history = study::read_history(&plan)?;
             print!("{}", study::status(&plan, &history));
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Report { study }) => {
-            let plan = load(&study, None, None)?;
+            let plan = load(&study, None, None, None)?;
             let history = study::read_history(&plan)?;
             println!("{}", tune::report::write(&plan, &history)?.display());
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Leaderboard { study, csv }) => {
-            let plan = load(&study, None, None)?;
+            let plan = load(&study, None, None, None)?;
             let history = study::read_history(&plan)?;
             match csv {
                 Some(path) => {
@@ -153,7 +159,7 @@ fn run() -> anyhow::Result<ExitCode> {
 }
 
 fn run_study(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let plan = load(&args.study, args.device.clone(), args.parallel)?;
+    let plan = load(&args.study, args.device.clone(), args.parallel, args.cores)?;
     let stop = Arc::new(AtomicBool::new(false));
     let presses = Arc::new(AtomicUsize::new(0));
     {

@@ -130,8 +130,9 @@ pub struct StudyPlan {
     pub early_stopping: Option<EarlyStopping>,
     pub keep: usize,
     pub device: DeviceKind,
-    /// Threads of each trial's math, so that running trials × threads ≤ cores.
-    pub threads_per_trial: usize,
+    /// Cores the study uses (`--cores`, or all this process may use): the default `parallel` on
+    /// the CPU, and the running trials share them (`study`: a finished worker's go to the others).
+    pub cores: usize,
 }
 
 /// Options from the command line that override or complete the spec.
@@ -140,6 +141,7 @@ pub struct Overrides {
     pub out: Option<PathBuf>,
     pub device: Option<String>,
     pub parallel: Option<usize>,
+    pub cores: Option<usize>,
 }
 
 /// The number of cores this process may use.
@@ -471,11 +473,11 @@ impl StudyPlan {
         };
         // On a GPU one trial at a time is fastest (README, CUDA: several trials sharing an H100
         // took 1.3–1.9× as long); on the CPU, one per core.
+        let cores = ov.cores.unwrap_or_else(cores).max(1);
         let parallel = parallel.unwrap_or(match device {
-            DeviceKind::Cpu => cores(),
+            DeviceKind::Cpu => cores,
             DeviceKind::Cuda(_) => 1,
         });
-        let threads_per_trial = (cores() / parallel.min(trials).max(1)).max(1);
         Ok(StudyPlan {
             spec_file: spec_file.to_path_buf(),
             name: spec.name.clone(),
@@ -502,7 +504,7 @@ impl StudyPlan {
             early_stopping,
             keep: spec.keep,
             device,
-            threads_per_trial,
+            cores,
             spec,
         })
     }

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -400,6 +400,7 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
     });
     let journal = Mutex::new(journal);
     let inbox = Mutex::new(Inbox::default());
+    let active = AtomicUsize::new(workers);
     let ctx = Ctx {
         plan,
         opts,
@@ -409,6 +410,7 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
         stop,
         bars: &bars,
         study_bar: &study_bar,
+        active: &active,
     };
     let workers_done = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -483,15 +485,26 @@ struct Ctx<'a> {
     stop: &'a AtomicBool,
     bars: &'a MultiProgress,
     study_bar: &'a ProgressBar,
+    /// Workers still taking trials: the cores are shared among their trials.
+    active: &'a AtomicUsize,
 }
 
-/// One worker: a thread pool of `threads_per_trial` threads for the math, and inside it a device of
-/// its own (a dfdx CUDA device cannot cross threads), taking trials until none are left. Beside it
-/// runs its persister, which makes checkpoints durable while training goes on: fsync waits overlap
-/// the next virtual epoch (or the next trial) instead of adding to them.
+impl Ctx<'_> {
+    /// Threads for the math of each running trial: the cores shared among the workers still
+    /// taking trials, so that the cores of a worker that found none left go to the others.
+    fn share(&self) -> usize {
+        (self.plan.cores / self.active.load(Ordering::SeqCst).max(1)).max(1)
+    }
+}
+
+/// One worker: a thread pool for the math (a thread per core, of which its trial uses its share,
+/// [`Ctx::share`]), and inside it a device of its own (a dfdx CUDA device cannot cross threads),
+/// taking trials until none are left. Beside it runs its persister, which makes checkpoints
+/// durable while training goes on: fsync waits overlap the next virtual epoch (or the next trial)
+/// instead of adding to them.
 fn worker<D: Backend>(ctx: &Ctx, make_device: impl Fn() -> D + Sync) -> Result<()> {
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(ctx.plan.threads_per_trial)
+        .num_threads(ctx.plan.cores)
         .build()
         .map_err(|e| Error::Backend(e.to_string()))?;
     let (tx, rx) = std::sync::mpsc::channel::<Persist>();
@@ -504,6 +517,8 @@ fn worker<D: Backend>(ctx: &Ctx, make_device: impl Fn() -> D + Sync) -> Result<(
         });
         let outbox = Outbox { tx, held: &held };
         let trained = pool.install(|| worker_loop(ctx, &outbox, make_device()));
+        // Its cores go to the trials still running, from their next step on.
+        ctx.active.fetch_sub(1, Ordering::SeqCst);
         drop(outbox);
         let persisted = persister.join().expect("the persister does not panic");
         // The persister's error comes first: the worker only saw its channel close.
@@ -780,7 +795,10 @@ fn worker_loop<D: Backend>(ctx: &Ctx, tx: &Outbox, dev: D) -> Result<()> {
         if let Some(c) = &resume {
             bar.set_position(c.meta.examples_seen);
         }
+        crate::model::set_threads(ctx.share());
         let mut on = |e: TrialEvent| -> Result<Flow> {
+            // Every 64 steps and every virtual epoch: the cores of workers that finished.
+            crate::model::set_threads(ctx.share());
             match e {
                 TrialEvent::Steps { examples_seen } => bar.set_position(examples_seen),
                 TrialEvent::Epoch {

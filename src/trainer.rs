@@ -180,11 +180,11 @@ pub fn run_trial<D: Backend>(
         inputs: data.n_inputs(),
         task: data.task,
     });
-    // On the CPU, when the trial's thread pool has a second thread, a virtual epoch is validated
-    // there while the next one trains, and the result is taken at the first step it is ready; the
-    // next pass over the data is shuffled and gathered there too. The same arithmetic, the same
-    // order of events, off the trial's critical path.
-    let overlap = D::VALIDATE_ON_HOST && rayon::current_num_threads() > 1;
+    // On the CPU, when the trial has a second thread, a virtual epoch is validated there while
+    // the next one trains, and the result is taken at the first step it is ready; the next pass
+    // over the data is shuffled and gathered there too. The same arithmetic, the same order of
+    // events, off the trial's critical path.
+    let overlap = D::VALIDATE_ON_HOST && crate::model::threads() > 1;
     let mut running: Option<Receiver<(Trained, Eval)>> = None;
     let mut batches = if overlap {
         Batches::with_look_ahead(&plan.dataset, stream)

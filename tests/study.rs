@@ -123,6 +123,39 @@ fn parallel_1_and_2_give_identical_metrics() {
     assert_eq!(results[0], results[1]);
 }
 
+/// A wide network, whose products and Adam updates are cut across threads: the results are the
+/// same whether the study has one core (nothing cut), two trials share four (cut in two, then in
+/// four once the first worker finds no trial left), or three trials share three (one thread each,
+/// then more as the others finish).
+#[test]
+fn a_trials_share_of_the_cores_changes_nothing_but_speed() {
+    let mut spec = tiny_spec(1);
+    spec["model"]["hidden"] = serde_json::json!([256, 256]);
+    spec["budget"] = serde_json::json!({ "total_examples": 2560, "virtual_epochs": 2 });
+    spec["search"]["trials"] = serde_json::json!(3);
+    spec["search"]["space"]["batch_size"] = serde_json::json!([64, 128]);
+    let mut results = vec![];
+    for (cores, parallel) in [("1", "1"), ("4", "2"), ("3", "3")] {
+        let dir = tempdir();
+        let path = write_spec(dir.path(), &spec);
+        ok(tune(&[
+            "-q".as_ref(),
+            "--cores".as_ref(),
+            cores.as_ref(),
+            "--parallel".as_ref(),
+            parallel.as_ref(),
+            path.as_os_str(),
+        ]));
+        results.push(columns(
+            &dir.path().join("runs/tiny/leaderboard.csv"),
+            METRICS,
+        ));
+    }
+    assert_eq!(results[0].len(), 3);
+    assert_eq!(results[0], results[1], "--cores 4 --parallel 2");
+    assert_eq!(results[0], results[2], "--cores 3 --parallel 3");
+}
+
 /// Files in a trial folder, by name.
 fn trial_files(trial: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(trial)

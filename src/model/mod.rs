@@ -10,6 +10,27 @@ use crate::error::{Error, Result};
 use crate::plan::{ModelPlan, OptimizerKind};
 use crate::space::Params;
 
+mod adam;
+
+thread_local! {
+    static THREADS: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// The math of the trial trained on this thread uses at most `n` threads of its rayon pool from
+/// now on: its matrix products (through patches/gemm) and its Adam update. A study sets it as
+/// trials start and end, so that the cores a finished trial leaves go to those still running.
+/// Results do not depend on it (the cuts are bit-exact, tested).
+pub fn set_threads(n: usize) {
+    THREADS.set(Some(n.max(1)));
+    gemm::limit_threads(Some(n.max(1)));
+}
+
+/// Threads the math of this thread's trial may use: [`set_threads`], or the whole rayon pool.
+pub fn threads() -> usize {
+    let pool = rayon::current_num_threads();
+    THREADS.get().map_or(pool, |n| n.min(pool))
+}
+
 /// A dfdx device we can train on. `write` fills a device buffer from the host, which dfdx keeps private.
 pub trait Backend: Device<f32> + dfdx::tensor::Cache + Clone + 'static {
     /// Whether validation runs on the host copy of the weights ([`host_forward`]) rather than on
@@ -28,6 +49,19 @@ pub trait Backend: Device<f32> + dfdx::tensor::Cache + Clone + 'static {
         relu: bool,
     ) -> Matrix<Self, T> {
         dfdx_bias(h, b, relu)
+    }
+
+    /// One Adam update of `p` from its moments `m`, `v` and gradient `g`: dfdx's kernel unless the
+    /// device has a faster one for the same values.
+    fn adam<S: Shape>(
+        cfg: &AdamConfig,
+        t: i32,
+        p: &mut Tensor<S, f32, Self>,
+        m: &mut <Self as Storage<f32>>::Vec,
+        v: &mut <Self as Storage<f32>>::Vec,
+        g: &<Self as Storage<f32>>::Vec,
+    ) -> Result<()> {
+        cfg.try_update(t, p, m, v, g).map_err(backend)
     }
 }
 
@@ -121,6 +155,33 @@ impl Backend for Cpu {
             Ok(())
         });
         h.put_tape(tape)
+    }
+
+    /// [`adam::update`]: dfdx's arithmetic with AVX and the trial's threads. dfdx keeps a tensor's
+    /// buffer to itself, so the weights go through a scratch copy (a copy each way costs a tenth
+    /// of what the update saves at width 512).
+    fn adam<S: Shape>(
+        cfg: &AdamConfig,
+        t: i32,
+        p: &mut Tensor<S, f32, Self>,
+        m: &mut <Self as Storage<f32>>::Vec,
+        v: &mut <Self as Storage<f32>>::Vec,
+        g: &<Self as Storage<f32>>::Vec,
+    ) -> Result<()> {
+        thread_local! {
+            static WEIGHTS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        WEIGHTS.with_borrow_mut(|w| {
+            // Grown once to the largest tensor, never shrunk (a shrink and regrow would zero it).
+            if w.len() < g.len() {
+                w.resize(g.len(), 0.0);
+            }
+            let w = &mut w[..g.len()];
+            p.copy_into(w);
+            adam::update(cfg, t, w, m, v, g);
+            p.copy_from(w);
+        });
+        Ok(())
     }
 }
 
@@ -354,7 +415,7 @@ impl<D: Backend> Optimizer<D> {
         match self.kind {
             OptimizerKind::Adam => {
                 let v = self.v.get_or_alloc_mut(p).map_err(backend)?;
-                self.adam.try_update(self.t, p, m, v, g).map_err(backend)?;
+                D::adam(&self.adam, self.t, p, m, v, g)?;
             }
             OptimizerKind::Sgd => self.sgd.try_update(p, m, g).map_err(backend)?,
         }
@@ -614,6 +675,45 @@ mod tests {
             last = net.train_step(&x, &y, 4).unwrap();
         }
         assert!(last < first / 4.0, "{first} -> {last}");
+    }
+
+    /// A trial's weights and optimizer state after a few steps of a wide network do not depend
+    /// on how many threads it had: its products are cut into blocks and its Adam update into
+    /// pieces on 3 threads (64×256×256 products, 66k parameters), on one thread they are not.
+    #[test]
+    fn training_is_bit_identical_on_any_number_of_threads() {
+        let sizes = [11, 256, 256, 1];
+        let rows = 64;
+        let train = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let dev = Cpu::default();
+                let mlp = Mlp::init(&dev, &sizes, &mut rand_chacha::ChaCha8Rng::seed_from_u64(5));
+                let opt = Optimizer::new(&plan(), &params(), &mlp).unwrap();
+                let mut net = Net::new(dev, mlp, opt, Task::Regression).unwrap();
+                for i in 0..3 {
+                    let x: Vec<f32> = (0..rows * 11)
+                        .map(|j| ((i * 7919 + j) as f32 * 0.37).sin())
+                        .collect();
+                    let y: Vec<f32> = x.chunks(11).map(|r| r[0] - 2.0 * r[5]).collect();
+                    net.train_step(&x, &y, rows).unwrap();
+                }
+                let bits = |t: &[HostTensor]| {
+                    t.iter()
+                        .flat_map(|h| h.data.iter().map(|v| v.to_bits()))
+                        .collect::<Vec<_>>()
+                };
+                let state = net.opt.to_host(&net.mlp);
+                (bits(&net.mlp.to_host()), bits(&state.m), bits(&state.v))
+            })
+        };
+        assert!(
+            train(1) == train(3),
+            "3 threads changed the weights or the moments"
+        );
     }
 
     #[test]

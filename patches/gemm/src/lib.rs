@@ -4,9 +4,9 @@
 //! (`benches/throughput.rs` shows what that buys a trial; the root README has the figures).
 //!
 //! Only what dfdx uses is here: [`gemm`] for `f32` and `f64`, and [`Parallelism`]. With
-//! `Parallelism::Rayon(n)` the rows of the product are split into `n` bands, one per rayon task;
-//! every element is still summed in the same order whatever `n` is, so results do not depend on the
-//! number of threads.
+//! `Parallelism::Rayon(n)` the product is cut into up to `n` blocks of rows and columns, one per
+//! rayon task; every element is still summed in the same order whatever the cut (matrixmultiply
+//! blocks the inner dimension by its size alone), so results do not depend on the number of threads.
 
 use std::any::TypeId;
 
@@ -17,6 +17,17 @@ pub enum Parallelism {
     Rayon(usize),
 }
 
+thread_local! {
+    static LIMIT: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Products called from this thread use at most `threads` threads from now on (`None`: as many
+/// as their caller asks, dfdx asks for the whole rayon pool). Not part of gemm 0.15: tune's
+/// trainer sets it as its share of the cores changes, and the results do not depend on it.
+pub fn limit_threads(threads: Option<usize>) {
+    LIMIT.set(threads);
+}
+
 /// Multiply-adds per band below which a product is not split across threads: a rayon task and
 /// its wake-up cost about as much as a product of this size (measured on the wine study, where
 /// splitting smaller products made two threads slower than one).
@@ -24,6 +35,12 @@ const MIN_WORK_PER_BAND: usize = 1 << 20;
 
 /// Rows per band at the least (matrixmultiply's kernels work on 8-row panels).
 const MIN_ROWS_PER_BAND: usize = 16;
+
+/// Columns per band at the least (and its kernels on 8-column panels).
+const MIN_COLS_PER_BAND: usize = 32;
+
+/// A multiple of every matrixmultiply kernel's tile height and width: bands start on it.
+const TILE: usize = 16;
 
 /// `dst := alpha·dst + beta·lhs·rhs` (or `beta·lhs·rhs` when `read_dst` is false) for an m×k `lhs`
 /// and a k×n `rhs`, each matrix given by a pointer, a column stride and a row stride (in elements).
@@ -55,7 +72,7 @@ pub unsafe fn gemm<T: 'static>(
     parallelism: Parallelism,
 ) {
     let threads = match parallelism {
-        Parallelism::Rayon(t) => t.max(1),
+        Parallelism::Rayon(t) => t.max(1).min(LIMIT.get().unwrap_or(usize::MAX)),
         Parallelism::None => 1,
     };
     let call = Call {
@@ -98,9 +115,9 @@ impl Mat {
         }
     }
 
-    /// The address of row `i`.
-    fn row<E>(&self, i: usize) -> *mut E {
-        (self.p as *mut E).wrapping_offset(i as isize * self.rs)
+    /// The address of element (`i`, `j`).
+    fn at<E>(&self, i: usize, j: usize) -> *mut E {
+        (self.p as *mut E).wrapping_offset(i as isize * self.rs + j as isize * self.cs)
     }
 }
 
@@ -167,26 +184,26 @@ real!(f32, matrixmultiply::sgemm);
 real!(f64, matrixmultiply::dgemm);
 
 impl Call {
-    /// Runs the product in row bands, each one matrixmultiply call.
+    /// Runs the product in blocks of rows and columns ([`blocks`]), each one matrixmultiply call.
     unsafe fn run<E: Real>(&self, alpha: E, beta: E) {
         let keep = if self.read_dst { alpha } else { E::ZERO };
         let s = self;
         let work = s.m * s.n * s.k;
-        let threads = s.threads.min(work / MIN_WORK_PER_BAND);
-        banded(s.m, threads, |i0, rows| {
+        let tasks = s.threads.min(work / MIN_WORK_PER_BAND);
+        in_blocks(s.m, s.n, s.k, tasks, |i0, rows, j0, cols| {
             E::mm(
                 rows,
                 s.k,
-                s.n,
+                cols,
                 beta,
-                s.lhs.row(i0),
+                s.lhs.at(i0, 0),
                 s.lhs.rs,
                 s.lhs.cs,
-                s.rhs.row(0),
+                s.rhs.at(0, j0),
                 s.rhs.rs,
                 s.rhs.cs,
                 keep,
-                s.dst.row(i0),
+                s.dst.at(i0, j0),
                 s.dst.rs,
                 s.dst.cs,
             )
@@ -194,18 +211,60 @@ impl Call {
     }
 }
 
-/// Calls `band(first_row, rows)` over `m` rows: once, or in up to `threads` bands on rayon.
-fn banded(m: usize, threads: usize, band: impl Fn(usize, usize) + Sync) {
-    let bands = threads.min(m / MIN_ROWS_PER_BAND).max(1);
-    if bands == 1 {
-        return band(0, m);
+/// How to cut an m×n product with inner size k into at most `tasks` blocks: `(row bands, column
+/// bands)`. As many blocks as allowed (no band thinner than [`MIN_ROWS_PER_BAND`] rows or
+/// [`MIN_COLS_PER_BAND`] columns), and among those the cut that packs the least: each block packs
+/// its rows of the left matrix and its columns of the right one, so c column bands pack the left
+/// matrix c times and r row bands the right one r times. Rows alone cannot split the 16-row
+/// products of a batch of 16; columns alone would pack a 1024-row left matrix once per thread.
+fn blocks(m: usize, n: usize, k: usize, tasks: usize) -> (usize, usize) {
+    let max_r = (m / MIN_ROWS_PER_BAND).max(1);
+    let max_c = (n / MIN_COLS_PER_BAND).max(1);
+    let mut best = (1, 1);
+    let mut best_key = (usize::MAX, usize::MAX);
+    for r in 1..=tasks.min(max_r) {
+        let c = (tasks / r).min(max_c);
+        // Fewer blocks first (negated count), then less packing.
+        let key = (usize::MAX - r * c, c * m * k + r * k * n);
+        if key < best_key {
+            best_key = key;
+            best = (r, c);
+        }
     }
-    let per = m.div_ceil(bands);
+    best
+}
+
+/// Calls `block(first_row, rows, first_column, columns)` over an m×n product: once, or in up to
+/// `tasks` blocks ([`blocks`]) on rayon.
+fn in_blocks(
+    m: usize,
+    n: usize,
+    k: usize,
+    tasks: usize,
+    block: impl Fn(usize, usize, usize, usize) + Sync,
+) {
+    let (r, c) = blocks(m, n, k, tasks.max(1));
+    if r * c == 1 {
+        return block(0, m, 0, n);
+    }
+    // Band edges on multiples of the kernels' tiles (8 or 16 rows and columns, 4 for f64's): a
+    // tile cut by a band edge is computed by matrixmultiply's masked kernel, which rounds a
+    // scaled product added to `dst` (`alpha·dst + beta·a·b`, beta ≠ 1) unlike its full kernel.
+    let (per_r, per_c) = (
+        m.div_ceil(r).next_multiple_of(TILE),
+        n.div_ceil(c).next_multiple_of(TILE),
+    );
     rayon::scope(|s| {
-        for b in 0..bands {
-            let (i0, rows) = (b * per, per.min(m - b * per));
-            let band = &band;
-            s.spawn(move |_| band(i0, rows));
+        for bi in 0..r {
+            for bj in 0..c {
+                let (i0, j0) = (bi * per_r, bj * per_c);
+                if i0 >= m || j0 >= n {
+                    continue;
+                }
+                let (rows, cols) = (per_r.min(m - i0), per_c.min(n - j0));
+                let block = &block;
+                s.spawn(move |_| block(i0, rows, j0, cols));
+            }
         }
     });
 }
@@ -277,6 +336,59 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A product cut into blocks (rows, columns or both) gives the same bits as one call, for
+    /// shapes where each kind of cut is chosen and sizes that leave short last bands.
+    #[test]
+    fn blocks_of_any_cut_give_the_same_bits_as_one_call() {
+        let product = |m: usize, n: usize, k: usize, threads: usize| {
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let mut c: Vec<f32> = (0..m * n).map(|i| (i as f32 * 0.05).sin()).collect();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| unsafe {
+                gemm(
+                    m,
+                    n,
+                    k,
+                    c.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    true,
+                    a.as_ptr(),
+                    1,
+                    k as isize,
+                    b.as_ptr(),
+                    1,
+                    n as isize,
+                    0.5f32,
+                    1.5f32,
+                    false,
+                    false,
+                    false,
+                    Parallelism::Rayon(threads),
+                )
+            });
+            c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        };
+        let mut differ = Vec::new();
+        for (m, n, k, threads, cut) in [
+            (16, 520, 600, 4, (1, 4)),
+            (1000, 70, 600, 3, (3, 1)),
+            (600, 600, 100, 4, (2, 2)),
+            (600, 600, 100, 16, (4, 4)),
+        ] {
+            let tasks = threads.min(m * n * k / MIN_WORK_PER_BAND);
+            assert_eq!(blocks(m, n, k, tasks), cut);
+            if product(m, n, k, 1) != product(m, n, k, threads) {
+                differ.push((m, n, k, threads));
+            }
+        }
+        assert!(differ.is_empty(), "differ from one call: {differ:?}");
     }
 
     #[test]
