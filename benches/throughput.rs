@@ -9,6 +9,10 @@
 //! Options for the grid: `--only W,B` (one cell), `--widths 512 --batches 64,1024,8192`, `--threads N`,
 //! `--data CSV --target COLUMN` (a regression data set instead of wine), `--device cpu|cuda|cuda:N`
 //! (CUDA in a build with `--features cuda`; benches/cuda/gpu.sh runs it on a GPU machine).
+//! `--peak`: what one core can do at best: GFLOP/s of fused multiply-adds from registers and of
+//! matrixmultiply's product at 1024³, and the training FLOPs of an example of MLP 11-w-w-1, as
+//! `peak fma GFLOPS`, `peak sgemm GFLOPS` and `flops W FLOPS` lines (benches/throughput.sh prints
+//! the examples/s each rate would allow).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -99,8 +103,104 @@ fn plan(args: &[String]) -> (StudyPlan, Option<PathBuf>) {
     (plan, Some(dir))
 }
 
+/// Multiply-add FLOP of training one example of MLP `inputs`-w-w-1: forward, then backward for
+/// every weight and for the inputs of every layer but the first.
+fn training_flops(inputs: usize, w: usize) -> f64 {
+    let layers = [(inputs, w), (w, w), (w, 1)];
+    let forward: usize = layers.iter().map(|(i, o)| i * o).sum();
+    let input_grads: usize = layers[1..].iter().map(|(i, o)| i * o).sum();
+    2.0 * (2 * forward + input_grads) as f64
+}
+
+/// GFLOP/s of AVX2 fused multiply-adds from registers on this thread (12 independent chains, so
+/// neither latency nor memory bounds them): the core's arithmetic ceiling.
+#[cfg(target_arch = "x86_64")]
+fn fma_peak(seconds: f64) -> Option<f64> {
+    use std::arch::x86_64::*;
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run(n: u64) -> f32 {
+        let mut acc = [_mm256_set1_ps(0.0); 12];
+        let (a, b) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+        for _ in 0..n {
+            for x in acc.iter_mut() {
+                *x = _mm256_fmadd_ps(*x, a, b);
+            }
+        }
+        let mut out = [0.0f32; 8];
+        let sum = acc
+            .iter()
+            .fold(_mm256_set1_ps(0.0), |s, &x| _mm256_add_ps(s, x));
+        _mm256_storeu_ps(out.as_mut_ptr(), sum);
+        out.iter().sum()
+    }
+    if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+        return None;
+    }
+    let n = 10_000_000u64;
+    let t0 = Instant::now();
+    let mut reps = 0u64;
+    while t0.elapsed().as_secs_f64() < seconds {
+        // SAFETY: AVX2 and FMA are there.
+        std::hint::black_box(unsafe { run(std::hint::black_box(n)) });
+        reps += 1;
+    }
+    Some((reps * n * 12 * 8 * 2) as f64 / t0.elapsed().as_secs_f64() / 1e9)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn fma_peak(_seconds: f64) -> Option<f64> {
+    None
+}
+
+/// GFLOP/s of matrixmultiply's sgemm (the kernel under tune's products) at 1024×1024×1024.
+fn sgemm_rate(seconds: f64) -> f64 {
+    let n = 1024;
+    let a: Vec<f32> = (0..n * n).map(|i| (i % 13) as f32 * 0.1).collect();
+    let b = a.clone();
+    let mut c = vec![0.0f32; n * n];
+    let t0 = Instant::now();
+    let mut reps = 0u64;
+    while reps == 0 || t0.elapsed().as_secs_f64() < seconds {
+        // SAFETY: the pointers and strides describe the three n×n row-major matrices.
+        unsafe {
+            matrixmultiply::sgemm(
+                n,
+                n,
+                n,
+                1.0,
+                a.as_ptr(),
+                n as isize,
+                1,
+                b.as_ptr(),
+                n as isize,
+                1,
+                0.0,
+                c.as_mut_ptr(),
+                n as isize,
+                1,
+            )
+        };
+        reps += 1;
+    }
+    std::hint::black_box(&c);
+    (reps as f64 * 2.0 * (n * n * n) as f64) / t0.elapsed().as_secs_f64() / 1e9
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--peak") {
+        let seconds: f64 = value(&args, "--seconds")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1.0);
+        if let Some(g) = fma_peak(seconds) {
+            println!("peak fma {g:.1}");
+        }
+        println!("peak sgemm {:.1}", sgemm_rate(seconds));
+        for w in list(&args, "--widths", &[32, 128, 512]) {
+            println!("flops {w} {:.0}", training_flops(11, w));
+        }
+        return;
+    }
     let seconds: f64 = value(&args, "--seconds")
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0);
