@@ -497,14 +497,24 @@ impl Ctx<'_> {
     }
 }
 
+/// Threads of all the workers' pools together, at most (when the cores allow a trial more).
+const POOL_THREADS: usize = 1024;
+
 /// One worker: a thread pool for the math (a thread per core, of which its trial uses its share,
 /// [`Ctx::share`]), and inside it a device of its own (a dfdx CUDA device cannot cross threads),
 /// taking trials until none are left. Beside it runs its persister, which makes checkpoints
 /// durable while training goes on: fsync waits overlap the next virtual epoch (or the next trial)
 /// instead of adding to them.
 fn worker<D: Backend>(ctx: &Ctx, make_device: impl Fn() -> D + Sync) -> Result<()> {
+    // A thread per core, so that a trial can take the cores of workers that finished; with many
+    // workers on many cores, fewer (about `POOL_THREADS` in all), never fewer than a first share.
+    let workers = ctx.active.load(Ordering::SeqCst).max(1);
+    let threads = ctx
+        .plan
+        .cores
+        .min((POOL_THREADS / workers).max(ctx.share()));
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(ctx.plan.cores)
+        .num_threads(threads)
         .build()
         .map_err(|e| Error::Backend(e.to_string()))?;
     let (tx, rx) = std::sync::mpsc::channel::<Persist>();

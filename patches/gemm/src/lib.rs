@@ -283,6 +283,50 @@ mod tests {
         c
     }
 
+    /// `dst := alpha·dst + beta·a·b` for row-major m×k `a` and k×n `b`, with `dst` m×n of row
+    /// stride `rs` and column stride `cs`, on a pool of `threads` threads.
+    #[allow(clippy::too_many_arguments)]
+    fn product_on(
+        threads: usize,
+        (m, n, k): (usize, usize, usize),
+        dst: &mut [f32],
+        (rs, cs): (isize, isize),
+        a: &[f32],
+        b: &[f32],
+        alpha: f32,
+        beta: f32,
+    ) {
+        assert!(dst.len() == m * n && a.len() == m * k && b.len() == k * n);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        // SAFETY: the slices hold the three matrices those shapes and strides describe.
+        pool.install(|| unsafe {
+            gemm(
+                m,
+                n,
+                k,
+                dst.as_mut_ptr(),
+                cs,
+                rs,
+                true,
+                a.as_ptr(),
+                1,
+                k as isize,
+                b.as_ptr(),
+                1,
+                n as isize,
+                alpha,
+                beta,
+                false,
+                false,
+                false,
+                Parallelism::Rayon(threads),
+            )
+        });
+    }
+
     #[test]
     fn matches_a_naive_product_with_strides_accumulation_and_threads() {
         // Large enough for three bands of at least MIN_WORK_PER_BAND each.
@@ -292,40 +336,18 @@ mod tests {
         let want = naive(m, n, k, &a, &b);
         assert!(m * n * k / MIN_WORK_PER_BAND >= 3);
         for threads in [1, 3] {
-            // dst column-major (cs = 1·m … here rs = 1, cs = m), read with alpha = 1: 2·dst + a·b.
-            let mut c = vec![0.0f32; m * n];
-            for i in 0..m {
-                for j in 0..n {
-                    c[j * m + i] = 1.0;
-                }
-            }
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| unsafe {
-                gemm(
-                    m,
-                    n,
-                    k,
-                    c.as_mut_ptr(),
-                    m as isize,
-                    1,
-                    true,
-                    a.as_ptr(),
-                    1,
-                    k as isize,
-                    b.as_ptr(),
-                    1,
-                    n as isize,
-                    2.0f32,
-                    1.0f32,
-                    false,
-                    false,
-                    false,
-                    Parallelism::Rayon(threads),
-                )
-            });
+            // dst column-major (row stride 1, column stride m), read with alpha = 2: 2·dst + a·b.
+            let mut c = vec![1.0f32; m * n];
+            product_on(
+                threads,
+                (m, n, k),
+                &mut c,
+                (1, m as isize),
+                &a,
+                &b,
+                2.0,
+                1.0,
+            );
             for i in 0..m {
                 for j in 0..n {
                     let got = c[j * m + i];
@@ -346,33 +368,16 @@ mod tests {
             let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
             let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
             let mut c: Vec<f32> = (0..m * n).map(|i| (i as f32 * 0.05).sin()).collect();
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| unsafe {
-                gemm(
-                    m,
-                    n,
-                    k,
-                    c.as_mut_ptr(),
-                    1,
-                    n as isize,
-                    true,
-                    a.as_ptr(),
-                    1,
-                    k as isize,
-                    b.as_ptr(),
-                    1,
-                    n as isize,
-                    0.5f32,
-                    1.5f32,
-                    false,
-                    false,
-                    false,
-                    Parallelism::Rayon(threads),
-                )
-            });
+            product_on(
+                threads,
+                (m, n, k),
+                &mut c,
+                (n as isize, 1),
+                &a,
+                &b,
+                0.5,
+                1.5,
+            );
             c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
         };
         let mut differ = Vec::new();
