@@ -42,7 +42,7 @@ struct RunArgs {
     parallel: Option<usize>,
     /// Cores the study may use (default: all this process may use); the running trials share
     /// them, and the default `parallel` on the CPU is one trial per core.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     cores: Option<u16>,
     /// Move the old study folder aside and start over.
     #[arg(long)]
