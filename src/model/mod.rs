@@ -158,8 +158,8 @@ impl Backend for Cpu {
     }
 
     /// [`adam::update`]: dfdx's arithmetic with AVX and the trial's threads. dfdx keeps a tensor's
-    /// buffer to itself, so the weights go through a scratch copy (a copy each way costs a tenth
-    /// of what the update saves at width 512).
+    /// buffer to itself, so the weights go through a scratch copy: at w512/b16 the two copies
+    /// take 9 % of a step, the update 20 % where dfdx's took 38 % (`perf record`).
     fn adam<S: Shape>(
         cfg: &AdamConfig,
         t: i32,
