@@ -199,50 +199,32 @@ impl Checkpoint {
     }
 }
 
-/// Writes `bytes` to `path` so that a crash leaves either the old file or the new one, never a mix:
-/// a temp file in the same folder, fsync, rename over, fsync the folder.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_atomic_with(path, |f| f.write_all(bytes))
-}
-
-/// Writes a file the study can always make again (the split, the leaderboard, the report, a
-/// curve): atomically, so that a crash of the process leaves the old file or the new one, without
-/// the fsyncs that would make it survive a power loss too (the next run writes it again).
+/// Writes a file the study can always make again (the split, the leaderboard, the report):
+/// atomically, so that a crash of the process leaves the old file or the new one, without the
+/// fsync that would make it survive a power loss too (the next run writes it again).
 pub fn write_derived(path: &Path, bytes: &[u8]) -> io::Result<()> {
     replace_with(path, false, |f| f.write_all(bytes))
 }
 
-/// [`write_atomic`] with the writing done by `fill`; an error from `fill` leaves `path` untouched.
-pub fn write_atomic_with(
-    path: &Path,
-    fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
-) -> io::Result<()> {
-    replace_with(path, true, fill)
-}
-
 /// Writes `path` through a temp file renamed over it, so that a crash of the process leaves the old
-/// file or the new one. With `durable`, the file is fsynced before the rename and the folder after,
-/// which makes that hold across a power loss too; without, the caller does what durability needs
-/// (see [`Checkpointer::write`]). Every write makes a new file: a hard link to the old one keeps it.
+/// file or the new one; an error from `fill` leaves `path` untouched. With `sync_file`, the file is
+/// fsynced before it takes its name, and the name survives a power loss once the caller fsyncs the
+/// folder ([`sync_dir`], once for all the files it wrote there). Every write makes a new file: a
+/// hard link to the old one keeps it.
 pub fn replace_with(
     path: &Path,
-    durable: bool,
+    sync_file: bool,
     fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
 ) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = temp_name(path);
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;
         fill(&mut f)?;
-        if durable {
+        if sync_file {
             f.sync_all()?;
         }
         drop(f);
-        fs::rename(&tmp, path)?;
-        if durable {
-            sync_dir(dir)?;
-        }
-        Ok(())
+        fs::rename(&tmp, path)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -301,10 +283,7 @@ impl Checkpointer {
     ) -> io::Result<PathBuf> {
         let path = self.path(ckpt.meta.virtual_epoch);
         let bytes = ckpt.to_bytes();
-        replace_with(&path, false, |f| {
-            write(f, &bytes)?;
-            f.sync_all()
-        })?;
+        replace_with(&path, true, |f| write(f, &bytes))?;
         Ok(path)
     }
 
@@ -469,7 +448,7 @@ mod tests {
     fn marking_the_same_best_twice_leaves_no_temp_file() {
         let dir = crate::testutil::TempDir::new();
         let c = Checkpointer::new(dir.path().to_path_buf(), 1);
-        write_atomic(&c.path(3), b"ckpt").unwrap();
+        write_derived(&c.path(3), b"ckpt").unwrap();
         c.mark_best(3).unwrap();
         c.mark_best(3).unwrap();
         let names: Vec<String> = fs::read_dir(dir.path())
@@ -484,8 +463,8 @@ mod tests {
     fn a_failed_write_leaves_the_old_file() {
         let dir = crate::testutil::TempDir::new();
         let p = dir.path().join("f");
-        write_atomic(&p, b"old").unwrap();
-        let err = write_atomic_with(&p, |f| {
+        write_derived(&p, b"old").unwrap();
+        let err = replace_with(&p, true, |f| {
             f.write_all(b"half")?;
             Err(io::Error::other("disk full"))
         });

@@ -548,9 +548,14 @@ struct Outbox<'a> {
 }
 
 impl Outbox<'_> {
-    /// Queues `job`, first waiting while [`QUEUE_BYTES`] are queued; false when the persister stopped.
-    fn send(&self, job: Persist) -> bool {
-        self.held.reserve(job.bytes()) && self.tx.send(job).is_ok()
+    /// Queues `job`, first waiting while [`QUEUE_BYTES`] are queued. An error when the persister
+    /// stopped (on an error of its own, which `worker` reports).
+    fn send(&self, job: Persist) -> Result<()> {
+        if self.held.reserve(job.bytes()) && self.tx.send(job).is_ok() {
+            Ok(())
+        } else {
+            Err(Error::Study("the persister stopped".into()))
+        }
     }
 }
 
@@ -731,8 +736,6 @@ impl Group {
 
 fn worker_loop<D: Backend>(ctx: &Ctx, tx: &Outbox, dev: D) -> Result<()> {
     let (plan, shared, stop) = (ctx.plan, ctx.shared, ctx.stop);
-    // The persister stopped on an error, which `worker` reports.
-    let closed = || Error::Study("the persister stopped".into());
     loop {
         if stop.load(Ordering::SeqCst) {
             return Ok(());
@@ -761,9 +764,7 @@ fn worker_loop<D: Backend>(ctx: &Ctx, tx: &Outbox, dev: D) -> Result<()> {
         // A new trial's `started` goes through the persister, ahead of its epochs; a crash before
         // it is durable only means the same trial number draws the same parameters again.
         if let Some(e) = started {
-            if !tx.send(Persist::Record(e)) {
-                return Err(closed());
-            }
+            tx.send(Persist::Record(e))?;
         }
         let ckpt = std::sync::Arc::new(Checkpointer::new(
             trial_dir(&plan.out_dir, trial),
@@ -772,9 +773,7 @@ fn worker_loop<D: Backend>(ctx: &Ctx, tx: &Outbox, dev: D) -> Result<()> {
         let resume = match resume_at {
             // The persister makes a new trial's folder (or empties what a crash left in it).
             None => {
-                if !tx.send(Persist::Begin(ckpt.clone())) {
-                    return Err(closed());
-                }
+                tx.send(Persist::Begin(ckpt.clone()))?;
                 None
             }
             Some(k) => {
@@ -832,9 +831,7 @@ fn worker_loop<D: Backend>(ctx: &Ctx, tx: &Outbox, dev: D) -> Result<()> {
                         record: e.clone(),
                         best,
                     };
-                    if !tx.send(job) {
-                        return Err(closed());
-                    }
+                    tx.send(job)?;
                     let mut inbox = ctx.inbox.lock().unwrap();
                     inbox.events.push(e);
                     inbox.epochs += 1;
@@ -880,9 +877,7 @@ fn worker_loop<D: Backend>(ctx: &Ctx, tx: &Outbox, dev: D) -> Result<()> {
             curve: outcome.curve,
             ended,
         };
-        if !tx.send(job) {
-            return Err(closed());
-        }
+        tx.send(job)?;
     }
 }
 

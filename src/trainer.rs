@@ -148,13 +148,11 @@ pub fn run_trial<D: Backend>(
             (Net::new(dev.clone(), mlp, opt, data.task)?, stream, c.meta)
         }
     };
-    let base_seconds = meta.seconds;
-    let seconds = |start: &Instant| base_seconds + start.elapsed().as_secs_f64();
     let mut ends = Ends {
         plan,
         on,
         start,
-        base_seconds,
+        base_seconds: meta.seconds,
     };
     // A trial whose end was not journalled before a crash ends again exactly where it ended.
     if let Some(es) = &plan.early_stopping {
@@ -239,7 +237,7 @@ pub fn run_trial<D: Backend>(
         // The host copy of the weights serves the checkpoint, and on the CPU the validation too.
         meta.virtual_epoch = k;
         (meta.stream_pass, meta.stream_pos) = batches.position();
-        meta.seconds = seconds(&start);
+        meta.seconds = ends.seconds();
         let trained = Trained {
             checkpoint: Checkpoint {
                 meta: meta.clone(),
@@ -270,16 +268,10 @@ pub fn run_trial<D: Backend>(
             return Ok(ends.outcome(end, ph, meta.curve));
         }
     }
-    if let Some(end) = ends.settle(&mut running, &mut meta.curve, &mut ph)? {
-        return Ok(ends.outcome(end, ph, meta.curve));
-    }
-    Ok(TrialOutcome {
-        status: Status::Complete,
-        reason: None,
-        seconds: seconds(&start),
-        phases: ph,
-        curve: meta.curve,
-    })
+    let end = ends
+        .settle(&mut running, &mut meta.curve, &mut ph)?
+        .unwrap_or(End::Complete);
+    Ok(ends.outcome(end, ph, meta.curve))
 }
 
 /// The validation rows, shared with the thread that validates.
@@ -315,8 +307,10 @@ struct Trained {
     train_loss: f64,
 }
 
-/// Why a trial leaves the trainer early.
+/// How a trial leaves the trainer.
 enum End {
+    /// Every virtual epoch trained.
+    Complete,
     Failed(String),
     /// Early stopping.
     Stopped {
@@ -398,13 +392,16 @@ impl Ends<'_> {
         }
     }
 
+    /// The trial's training time so far, its earlier runs' included.
+    fn seconds(&self) -> f64 {
+        self.base_seconds + self.start.elapsed().as_secs_f64()
+    }
+
     fn outcome(&self, end: End, phases: Phases, curve: Vec<CurveRow>) -> TrialOutcome {
+        let now = self.seconds();
         let (status, reason, seconds) = match end {
-            End::Failed(r) => (
-                Status::Failed,
-                Some(r),
-                self.base_seconds + self.start.elapsed().as_secs_f64(),
-            ),
+            End::Complete => (Status::Complete, None, now),
+            End::Failed(r) => (Status::Failed, Some(r), now),
             End::Stopped { seconds } => (
                 Status::Stopped,
                 self.plan
@@ -450,8 +447,8 @@ const CURVE_FILE: &str = "curve.csv";
 /// fsyncs the folder).
 pub fn write_curve(ckpt: &Checkpointer, curve: &[CurveRow], task: Task) -> Result<()> {
     let path = ckpt.dir.join(CURVE_FILE);
-    crate::checkpoint::replace_with(&path, false, |f| {
-        let mut w = csv::Writer::from_writer(&mut *f);
+    crate::checkpoint::replace_with(&path, true, |f| {
+        let mut w = csv::Writer::from_writer(f);
         w.write_record([
             "virtual_epoch",
             "examples_seen",
@@ -470,9 +467,7 @@ pub fn write_curve(ckpt: &Checkpointer, curve: &[CurveRow], task: Task) -> Resul
                 r.metric.to_string(),
             ])?;
         }
-        w.flush()?;
-        drop(w);
-        f.sync_all()
+        w.flush()
     })
     .map_err(|e| Error::io(&path, e))
 }

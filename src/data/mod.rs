@@ -198,8 +198,8 @@ pub struct Batches {
 /// A pass shuffled and gathered ahead of its turn.
 struct Pass {
     stream: Stream,
-    x: Vec<f32>,
-    y: Vec<f32>,
+    /// Its inputs and targets, as [`Batches::pass`].
+    rows: (Vec<f32>, Vec<f32>),
 }
 
 impl Batches {
@@ -211,8 +211,7 @@ impl Batches {
             cross: Default::default(),
             ahead: None,
         };
-        let (x, y) = &mut b.pass;
-        data.fill(&data.train, b.stream.order(), x, y);
+        gather(data, &b.stream, &mut b.pass);
         b
     }
 
@@ -233,14 +232,9 @@ impl Batches {
         let (tx, rx) = std::sync::mpsc::channel();
         let (data, following) = (data.clone(), self.stream.following());
         rayon::spawn(move || {
-            let (mut x, mut y) = buffers;
-            let following = following();
-            data.fill(&data.train, following.order(), &mut x, &mut y);
-            let _ = tx.send(Pass {
-                stream: following,
-                x,
-                y,
-            });
+            let (stream, mut rows) = (following(), buffers);
+            gather(&data, &stream, &mut rows);
+            let _ = tx.send(Pass { stream, rows });
         });
         *next = Some(rx);
     }
@@ -254,13 +248,12 @@ impl Batches {
             Some(rx) => {
                 let p = wait_in_pool(&rx).expect("a look-ahead job does not panic");
                 self.stream = p.stream;
-                let old = std::mem::replace(&mut self.pass, (p.x, p.y));
+                let old = std::mem::replace(&mut self.pass, p.rows);
                 self.look_ahead(old);
             }
             None => {
                 self.stream.advance(0);
-                let (x, y) = &mut self.pass;
-                data.fill(&data.train, self.stream.order(), x, y);
+                gather(data, &self.stream, &mut self.pass);
             }
         }
     }
@@ -297,6 +290,12 @@ impl Batches {
     pub fn position(&self) -> (u64, usize) {
         self.stream.position()
     }
+}
+
+/// Fills `pass` with the inputs and targets of the stream's current pass, in its order.
+fn gather(data: &Dataset, stream: &Stream, pass: &mut (Vec<f32>, Vec<f32>)) {
+    let (x, y) = pass;
+    data.fill(&data.train, stream.order(), x, y);
 }
 
 /// Standardises both splits with the training rows' statistics; a constant column is only centred.

@@ -79,6 +79,22 @@ fn bias_and_relu(rows: &mut [f32], bias: &[f32], relu: bool) {
     }
 }
 
+/// Calls `f` with this thread's scratch buffer cut to `n` values (left as the last user left
+/// them: `f` overwrites what it reads). The CPU's passes copy tensors through it, since dfdx keeps
+/// a tensor's buffer to itself; it only grows (a shrink and regrow would zero it each time). One
+/// user at a time: `f` and the rayon jobs it may run while it waits must not call it again.
+fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with_borrow_mut(|buf| {
+        if buf.len() < n {
+            buf.resize(n, 0.0);
+        }
+        f(&mut buf[..n])
+    })
+}
+
 /// `h + b`, then the ReLU when `relu`, by dfdx's broadcast add and ReLU.
 fn dfdx_bias<D: Backend, T: Tape<f32, D> + Merge<NoneTape>>(
     h: Matrix<D, T>,
@@ -113,15 +129,11 @@ impl Backend for Cpu {
         b: &Vector<Self>,
         relu: bool,
     ) -> Matrix<Self, T> {
-        thread_local! {
-            static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
         let (mut h, mut tape) = h.split_tape();
         let cols = h.shape().1;
         // Where the ReLU passed its input on (dfdx: input > 0), for the backward pass.
         let mut on = Vec::new();
-        SCRATCH.with_borrow_mut(|sum| {
-            sum.resize(h.shape().0 * cols, 0.0);
+        with_scratch(h.shape().0 * cols, |sum| {
             h.copy_into(sum);
             let mut bias = vec![0.0f32; cols];
             b.copy_into(&mut bias);
@@ -168,15 +180,7 @@ impl Backend for Cpu {
         v: &mut <Self as Storage<f32>>::Vec,
         g: &<Self as Storage<f32>>::Vec,
     ) -> Result<()> {
-        thread_local! {
-            static WEIGHTS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
-        WEIGHTS.with_borrow_mut(|w| {
-            // Grown once to the largest tensor, never shrunk (a shrink and regrow would zero it).
-            if w.len() < g.len() {
-                w.resize(g.len(), 0.0);
-            }
-            let w = &mut w[..g.len()];
+        with_scratch(g.len(), |w| {
             p.copy_into(w);
             adam::update(cfg, t, w, m, v, g);
             p.copy_from(w);

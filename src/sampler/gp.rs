@@ -192,8 +192,8 @@ const THETA_SUBSET: usize = 64;
 /// The bounds of the GP's inverse correlation lengths (per coordinate, in units of the inputs'
 /// standard deviation): at most 1, so no length is shorter than the spread of the points tried.
 /// egobox's default allows up to 10; a surrogate this smooth still says something about the parts
-/// of the space not tried yet, as Optuna's prior on length scales makes its GP do. Measured with `benches/gp.rs`
-/// over 40 seeds: Hartmann6 regret@20 1.45 -> 1.00, regret@50 0.119 -> 0.0062 (alone; 0.00024
+/// of the space not tried yet, as Optuna's prior on length scales makes its GP do. Measured with
+/// `benches/gp.rs` over 40 seeds: Hartmann6 regret@20 1.45 -> 1.00, regret@50 0.119 -> 0.0062 (alone; 0.00024
 /// with the start design above); upper bounds 0.5 and 0.7 smooth too much, 1.5 and 2 too little.
 fn theta_tuning() -> egobox_gp::ThetaTuning<f64> {
     egobox_gp::ThetaTuning::Full {
