@@ -82,6 +82,35 @@ pub struct Checkpoint {
 
 const META_KEY: &str = "tune.checkpoint";
 const OPT_T_KEY: &str = "tune.optimizer_t";
+/// CRC-32 of the metadata, the optimizer step and every tensor (name and bytes, in name order):
+/// a flipped bit anywhere in what resume or selection reads is caught when the file is read.
+const CRC_KEY: &str = "tune.crc32";
+
+/// The checksum under [`CRC_KEY`], independent of how safetensors lays the tensors out.
+fn content_crc<'a>(
+    meta: &str,
+    t: &str,
+    tensors: impl Iterator<Item = (&'a str, &'a [usize], &'a [u8])>,
+) -> u32 {
+    let mut named: Vec<(&str, &[usize], &[u8])> = tensors.collect();
+    named.sort_unstable_by_key(|(n, _, _)| *n);
+    let mut h = crc32fast::Hasher::new();
+    for part in [meta.as_bytes(), t.as_bytes()] {
+        h.update(&(part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    for (name, shape, data) in named {
+        h.update(&(name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update(&(shape.len() as u64).to_le_bytes());
+        for d in shape {
+            h.update(&(*d as u64).to_le_bytes());
+        }
+        h.update(&(data.len() as u64).to_le_bytes());
+        h.update(data);
+    }
+    h.finalize()
+}
 
 impl Checkpoint {
     /// The safetensors encoding: weights under their names, optimizer moments under `optim.m.` and
@@ -122,12 +151,18 @@ impl Checkpoint {
                 TensorView::new(Dtype::F32, t.shape.clone(), b).expect("shape matches data"),
             )
         });
+        let meta_json = serde_json::to_string(&self.meta).expect("metadata serialises");
+        let t = self.optimizer.t.to_string();
+        let crc = content_crc(
+            &meta_json,
+            &t,
+            data.iter()
+                .map(|(n, b, t)| (n.as_str(), t.shape.as_slice(), b.as_slice())),
+        );
         let meta: HashMap<String, String> = [
-            (
-                META_KEY.to_string(),
-                serde_json::to_string(&self.meta).expect("metadata serialises"),
-            ),
-            (OPT_T_KEY.to_string(), self.optimizer.t.to_string()),
+            (META_KEY.to_string(), meta_json),
+            (OPT_T_KEY.to_string(), t),
+            (CRC_KEY.to_string(), format!("{crc:08x}")),
         ]
         .into();
         safetensors::serialize(views, &Some(meta)).expect("in-memory serialisation")
@@ -143,13 +178,32 @@ impl Checkpoint {
             .metadata()
             .as_ref()
             .ok_or_else(|| bad("no metadata".into()))?;
-        let meta: CheckpointMeta =
-            serde_json::from_str(md.get(META_KEY).ok_or_else(|| bad("no metadata".into()))?)
-                .map_err(|e| bad(e.to_string()))?;
-        let t: i32 = md
+        let meta_json = md.get(META_KEY).ok_or_else(|| bad("no metadata".into()))?;
+        let t_text = md
             .get(OPT_T_KEY)
-            .and_then(|s| s.parse().ok())
             .ok_or_else(|| bad("no optimizer step".into()))?;
+        // Checkpoints of earlier builds carry no checksum.
+        if let Some(want) = md.get(CRC_KEY) {
+            let mut names: Vec<&String> = st.names();
+            names.sort();
+            let views = names
+                .iter()
+                .map(|n| st.tensor(n).map(|v| (n.as_str(), v)))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| bad(e.to_string()))?;
+            let parts = views.iter().map(|(n, v)| (*n, v.shape(), v.data()));
+            let got = format!("{:08x}", content_crc(meta_json, t_text, parts));
+            if &got != want {
+                return Err(bad(
+                    "checksum mismatch (the file was changed or damaged)".into()
+                ));
+            }
+        }
+        let meta: CheckpointMeta =
+            serde_json::from_str(meta_json).map_err(|e| bad(e.to_string()))?;
+        let t: i32 = t_text
+            .parse()
+            .map_err(|_| bad("no optimizer step".into()))?;
         let mut weights = Vec::new();
         let mut m = Vec::new();
         let mut v = Vec::new();
@@ -353,19 +407,23 @@ impl Checkpointer {
         k.saturating_sub(self.keep_last.max(1) as u32 - 1)
     }
 
-    /// Removes what a crash may have left: temp files, checkpoints newer than `k` (the last the
-    /// journal recorded), which are redone exactly on resume, and any older than the last `keep`.
-    pub fn clean_after(&self, k: u32) -> io::Result<()> {
-        let keep_from = self.keep_from(k);
-        for j in self.saved().into_iter().filter(|&j| j > k || j < keep_from) {
-            self.remove(j)?;
-        }
+    /// Removes the temp files a crash may have left: no record ever names one.
+    pub fn remove_temp_files(&self) -> io::Result<()> {
         for e in fs::read_dir(&self.dir)?.flatten() {
             if e.file_name().to_string_lossy().ends_with(".tmp") {
                 fs::remove_file(e.path())?;
             }
         }
         Ok(())
+    }
+
+    /// Empties the folder of a trial that starts from scratch of the checkpoints and temp files an
+    /// earlier start left (recovery found none of them usable).
+    pub fn clear(&self) -> io::Result<()> {
+        for j in self.saved() {
+            self.remove(j)?;
+        }
+        self.remove_temp_files()
     }
 }
 

@@ -29,6 +29,9 @@ pub enum Error {
     /// An I/O failure while writing the study's own files. Not the user's fault.
     #[error("{file}: {err}")]
     Io { file: PathBuf, err: std::io::Error },
+    /// The machine refused a resource (threads). Not the user's input.
+    #[error("{0}")]
+    System(String),
     /// A failure inside the numeric backend.
     #[error("backend: {0}")]
     Backend(String),

@@ -166,62 +166,130 @@ impl History {
 pub struct Journal {
     path: PathBuf,
     file: File,
+    /// The sequence number of the next record.
+    seq: u64,
 }
 
-fn encode(e: &Event) -> String {
+/// One journal line: the event's JSON object with a sequence number first and a CRC-32 last,
+/// `{"seq":7,"event":"epoch_done",...,"crc":"1a2b3c4d"}`, so that `jq` and pandas read it. The CRC
+/// covers every byte before `,"crc"`. The last record of each append carries `"commit":true`: an
+/// append is a group that resume takes whole or not at all.
+fn encode(seq: u64, e: &Event, commit: bool) -> String {
     let json = serde_json::to_string(e).expect("events serialise");
-    format!("{:08x} {json}\n", crc32fast::hash(json.as_bytes()))
+    let flag = if commit { "\"commit\":true," } else { "" };
+    let body = format!("{{\"seq\":{seq},{flag}{}", &json[1..json.len() - 1]);
+    let crc = crc32fast::hash(body.as_bytes());
+    format!("{body},\"crc\":\"{crc:08x}\"}}\n")
 }
 
-/// Replays the journal at `path`: the history, and the length of its intact prefix. A torn last
-/// line (a crash mid-append) is reported in `torn`; damage before it is an error naming the offset.
-pub fn replay(path: &Path) -> Result<(History, u64, bool)> {
+/// A decoded line: its sequence number (none in journals of earlier builds), whether it ends an
+/// append, and the event.
+struct Line {
+    seq: Option<u64>,
+    commit: bool,
+    event: Event,
+}
+
+fn decode(line: &[u8]) -> Option<Line> {
+    let line = std::str::from_utf8(line).ok()?;
+    const TAIL: usize = r#","crc":"12345678"}"#.len();
+    if line.starts_with('{') {
+        let (body, tail) = line.split_at(line.len().checked_sub(TAIL)?);
+        let hex = tail.strip_prefix(r#","crc":""#)?.strip_suffix(r#""}"#)?;
+        if hex.len() != 8 || u32::from_str_radix(hex, 16).ok()? != crc32fast::hash(body.as_bytes())
+        {
+            return None;
+        }
+        let mut v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line).ok()?;
+        let seq = v.remove("seq")?.as_u64()?;
+        let commit = v.remove("commit").is_some_and(|c| c == true);
+        v.remove("crc");
+        let event = serde_json::from_value(serde_json::Value::Object(v)).ok()?;
+        return Some(Line {
+            seq: Some(seq),
+            commit,
+            event,
+        });
+    }
+    // Journals of earlier builds: `<crc hex> <json>`, each line a group of its own.
+    let (crc, json) = line.split_once(' ')?;
+    if crc.len() != 8 || u32::from_str_radix(crc, 16).ok()? != crc32fast::hash(json.as_bytes()) {
+        return None;
+    }
+    Some(Line {
+        seq: None,
+        commit: true,
+        event: serde_json::from_str(json).ok()?,
+    })
+}
+
+/// What replaying a journal gives.
+#[derive(Clone, Debug)]
+pub struct Replayed {
+    pub history: History,
+    /// The length of the journal's intact prefix: whole appends, each ending in a committed record.
+    pub len: u64,
+    /// Records in that prefix: the sequence number of the next one.
+    pub records: u64,
+    /// Whether bytes after the intact prefix were cut off (a crash mid-append).
+    pub torn: bool,
+}
+
+/// Replays the journal at `path`. A torn last append (a crash mid-write: a damaged last line, or
+/// records after the last commit) is reported in `torn`; damage before it, or a missing record (a
+/// gap in the sequence numbers), is an error naming the byte offset.
+pub fn replay(path: &Path) -> Result<Replayed> {
     let buf = fs::read(path).map_err(|e| Error::io(path, e))?;
     let mut h = History::default();
-    let mut offset = 0usize;
+    let mut group: Vec<Event> = vec![];
+    let (mut offset, mut committed, mut records) = (0usize, 0usize, 0u64);
+    let damaged = |offset: usize, what: &str| {
+        Error::Study(format!(
+            "{}: {what} at byte offset {offset}: the journal was changed or corrupted; move the study folder aside or run with --restart",
+            path.display()
+        ))
+    };
     while offset < buf.len() {
         let rest = &buf[offset..];
         let line_end = rest.iter().position(|&b| b == b'\n');
-        let parsed = line_end.and_then(|n| decode(&rest[..n]));
-        match (parsed, line_end) {
-            (Some(e), Some(n)) => {
+        let Some((n, line)) = line_end.and_then(|n| Some((n, decode(&rest[..n])?))) else {
+            // Only the last line may be damaged: a crash can tear an append, nothing else.
+            if line_end.is_none_or(|n| offset + n + 1 == buf.len()) {
+                break;
+            }
+            return Err(damaged(offset, "damaged record"));
+        };
+        let seq = records + group.len() as u64;
+        if line.seq.is_some_and(|s| s != seq) {
+            return Err(damaged(offset, &format!("record {seq} is missing")));
+        }
+        group.push(line.event);
+        offset += n + 1;
+        if line.commit {
+            for e in group.drain(..) {
                 h.apply(&e);
-                offset += n + 1;
+                records += 1;
             }
-            (None, n) => {
-                // Only the last line may be damaged: a crash can tear an append, nothing else.
-                let is_last = n.is_none_or(|n| offset + n + 1 == buf.len());
-                if is_last {
-                    return Ok((h, offset as u64, true));
-                }
-                return Err(Error::Study(format!(
-                    "{}: damaged record at byte offset {offset}: the journal was changed or corrupted; move the study folder aside or run with --restart",
-                    path.display()
-                )));
-            }
-            (Some(_), None) => unreachable!(),
+            committed = offset;
         }
     }
-    Ok((h, offset as u64, false))
-}
-
-fn decode(line: &[u8]) -> Option<Event> {
-    let line = std::str::from_utf8(line).ok()?;
-    let (crc, json) = line.split_once(' ')?;
-    if u32::from_str_radix(crc, 16).ok()? != crc32fast::hash(json.as_bytes()) || crc.len() != 8 {
-        return None;
-    }
-    serde_json::from_str(json).ok()
+    Ok(Replayed {
+        history: h,
+        len: committed as u64,
+        records,
+        torn: committed < buf.len(),
+    })
 }
 
 impl Journal {
-    /// Opens the journal for appending, first cutting it to its intact prefix of `len` bytes.
-    pub fn open(path: &Path, len: u64) -> Result<Journal> {
+    /// Opens the journal for appending, first cutting it to its intact prefix of `len` bytes
+    /// holding `records` records.
+    pub fn open(path: &Path, len: u64, records: u64) -> Result<Journal> {
+        // Append mode: every write lands at the end, whatever else has the file open.
         let file = OpenOptions::new()
             .read(true)
-            .write(true)
+            .append(true)
             .create(true)
-            .truncate(false)
             .open(path)
             .map_err(|e| Error::io(path, e))?;
         // Cut a torn tail, durably; a new journal is made durable by its first record.
@@ -229,15 +297,11 @@ impl Journal {
             file.set_len(len).map_err(|e| Error::io(path, e))?;
             file.sync_all().map_err(|e| Error::io(path, e))?;
         }
-        let mut j = Journal {
+        Ok(Journal {
             path: path.to_path_buf(),
             file,
-        };
-        use std::io::Seek;
-        j.file
-            .seek(std::io::SeekFrom::End(0))
-            .map_err(|e| Error::io(path, e))?;
-        Ok(j)
+            seq: records,
+        })
     }
 
     /// Appends one event and makes it durable before returning.
@@ -245,52 +309,56 @@ impl Journal {
         self.append_all(std::slice::from_ref(e))
     }
 
-    /// Appends events in order with one write, and makes them durable (one fdatasync) before
-    /// returning.
+    /// Appends events in order with one write, as one group (resume takes all of them or none),
+    /// and makes them durable (one fdatasync) before returning.
     pub fn append_all(&mut self, events: &[Event]) -> Result<()> {
         if events.is_empty() {
             return Ok(());
         }
-        let lines: String = events.iter().map(encode).collect();
+        let last = events.len() - 1;
+        let lines: String = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| encode(self.seq + i as u64, e, i == last))
+            .collect();
         self.file
             .write_all(lines.as_bytes())
             .map_err(|err| Error::io(&self.path, err))?;
         self.file
             .sync_data()
-            .map_err(|err| Error::io(&self.path, err))
+            .map_err(|err| Error::io(&self.path, err))?;
+        self.seq += events.len() as u64;
+        Ok(())
     }
 }
 
-/// The study lock: held while this process runs the study; the OS releases it if the process dies.
+/// The study lock: an OS lock on the study folder itself, held while this process runs the study
+/// and released by the OS if the process dies. Deleting a file cannot admit a second writer, and
+/// `--restart` takes it before moving the folder aside. `study.lock` only tells who holds it.
 pub struct StudyLock {
-    _file: File,
+    _dir: File,
 }
 
 impl StudyLock {
     /// Takes the lock of the study folder `dir`, or says which process holds it.
     pub fn acquire(dir: &Path) -> Result<StudyLock> {
-        let path = dir.join("study.lock");
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        match file.try_lock() {
+        let folder = File::open(dir).map_err(|e| Error::io(dir, e))?;
+        let pid_file = dir.join("study.lock");
+        match folder.try_lock() {
             Ok(()) => {
-                file.set_len(0).map_err(|e| Error::io(&path, e))?;
-                let _ = write!(file, "{}", std::process::id());
-                Ok(StudyLock { _file: file })
+                // Informational only: the lock is the folder's.
+                let _ = fs::write(&pid_file, std::process::id().to_string());
+                Ok(StudyLock { _dir: folder })
             }
-            Err(_) => {
-                let pid = fs::read_to_string(&path).unwrap_or_default();
+            Err(fs::TryLockError::WouldBlock) => {
+                let pid = fs::read_to_string(&pid_file).unwrap_or_default();
                 Err(Error::Study(format!(
                     "{}: study is in use by pid {}",
                     dir.display(),
                     pid.trim()
                 )))
             }
+            Err(fs::TryLockError::Error(e)) => Err(Error::io(dir, e)),
         }
     }
 }
@@ -335,7 +403,7 @@ mod tests {
 
     fn write(dir: &Path) -> (PathBuf, Vec<u64>) {
         let p = dir.join("journal.jsonl");
-        let mut j = Journal::open(&p, 0).unwrap();
+        let mut j = Journal::open(&p, 0, 0).unwrap();
         let mut ends = vec![];
         for e in events() {
             j.append(&e).unwrap();
@@ -348,7 +416,9 @@ mod tests {
     fn nan_survives_the_journal() {
         let dir = crate::testutil::TempDir::new();
         let (p, _) = write(dir.path());
-        let (h, _, torn) = replay(&p).unwrap();
+        let Replayed {
+            history: h, torn, ..
+        } = replay(&p).unwrap();
         assert!(!torn);
         let row = &h.trials[&0].curve[0];
         assert!(row.train_loss.is_nan());
@@ -364,14 +434,18 @@ mod tests {
         let start = ends[ends.len() - 2] as usize;
         for cut in start..full.len() {
             fs::write(&p, &full[..cut]).unwrap();
-            let (h, len, torn) = replay(&p).unwrap();
+            let r = replay(&p).unwrap();
+            let (h, len, torn) = (r.history, r.len, r.torn);
             assert_eq!(len as usize, start, "cut at {cut}");
             assert_eq!(torn, cut > start);
             assert_eq!(h.trials[&0].status, Status::Running, "cut at {cut}");
             // Reopening cuts the torn tail and appends after the intact prefix.
-            let mut j = Journal::open(&p, len).unwrap();
+            let mut j = Journal::open(&p, len, r.records).unwrap();
             j.append(&events()[3]).unwrap();
-            assert_eq!(replay(&p).unwrap().0.trials[&0].status, Status::Failed);
+            assert_eq!(
+                replay(&p).unwrap().history.trials[&0].status,
+                Status::Failed
+            );
         }
     }
 
@@ -396,5 +470,74 @@ mod tests {
             err.contains(&format!("study is in use by pid {}", std::process::id())),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_group_is_taken_whole_or_not_at_all() {
+        let dir = crate::testutil::TempDir::new();
+        let p = dir.path().join("journal.jsonl");
+        let mut j = Journal::open(&p, 0, 0).unwrap();
+        let ev = events();
+        j.append_all(&ev[..2]).unwrap();
+        let first = fs::metadata(&p).unwrap().len();
+        j.append_all(&ev[2..]).unwrap();
+        let full = fs::read(&p).unwrap();
+        // Cut anywhere inside the second group, even between its two whole lines: the group is gone.
+        for cut in first as usize..full.len() {
+            fs::write(&p, &full[..cut]).unwrap();
+            let r = replay(&p).unwrap();
+            assert_eq!((r.len, r.records), (first, 2), "cut at {cut}");
+            assert_eq!(r.torn, cut > first as usize);
+            assert!(r.history.trials[&0].curve.is_empty(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_deleted_line_is_detected() {
+        let dir = crate::testutil::TempDir::new();
+        let (p, ends) = write(dir.path());
+        let full = fs::read(&p).unwrap();
+        let mut gap = full[..ends[0] as usize].to_vec();
+        gap.extend_from_slice(&full[ends[1] as usize..]);
+        fs::write(&p, &gap).unwrap();
+        let err = replay(&p).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("record 1 is missing at byte offset {}", ends[0])),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_line_is_plain_json_with_its_checksum_inside() {
+        let dir = crate::testutil::TempDir::new();
+        let (p, _) = write(dir.path());
+        let text = fs::read_to_string(&p).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["seq"], i as u64);
+            assert_eq!(v["crc"].as_str().unwrap().len(), 8);
+            assert!(v["event"].is_string());
+        }
+    }
+
+    #[test]
+    fn journals_of_earlier_builds_still_replay_and_grow() {
+        let dir = crate::testutil::TempDir::new();
+        let p = dir.path().join("journal.jsonl");
+        let old: String = events()[..3]
+            .iter()
+            .map(|e| {
+                let json = serde_json::to_string(e).unwrap();
+                format!("{:08x} {json}\n", crc32fast::hash(json.as_bytes()))
+            })
+            .collect();
+        fs::write(&p, &old).unwrap();
+        let r = replay(&p).unwrap();
+        assert_eq!((r.records, r.torn), (3, false));
+        let mut j = Journal::open(&p, r.len, r.records).unwrap();
+        j.append(&events()[3]).unwrap();
+        let r = replay(&p).unwrap();
+        assert_eq!(r.records, 4);
+        assert_eq!(r.history.trials[&0].status, Status::Failed);
     }
 }

@@ -14,6 +14,7 @@ pub use error::{Error, Result};
 pub mod checkpoint;
 pub mod journal;
 pub mod leaderboard;
+pub mod recover;
 pub mod report;
 pub mod sampler;
 pub mod study;

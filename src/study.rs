@@ -10,12 +10,13 @@ use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use crate::checkpoint::{select_best, Checkpoint, Checkpointer};
+use crate::checkpoint::{Checkpoint, Checkpointer, CurveRow};
 use crate::error::{Error, Result};
 use crate::journal::{self, Event, History, Journal, Status, StudyLock};
 use crate::leaderboard;
 use crate::model::Backend;
 use crate::plan::{DeviceKind, StudyPlan};
+use crate::recover::{self, BestFile};
 use crate::sampler::{self, Sampler};
 use crate::space::Params;
 use crate::trainer::{run_trial, write_curve, Flow, Phases, TrialEvent};
@@ -160,7 +161,30 @@ pub fn read_history(plan: &StudyPlan) -> Result<History> {
             plan.spec_file.display()
         )));
     }
-    Ok(journal::replay(&path)?.0)
+    Ok(journal::replay(&path)?.history)
+}
+
+/// Puts back the `best.safetensors` of finished trials that is missing or damaged where an intact
+/// copy exists, and says which are lost; a lost one stops nothing (its results are journalled).
+fn repair_best_files(plan: &StudyPlan, history: &History) -> Result<()> {
+    for t in history
+        .trials
+        .values()
+        .filter(|t| t.status != Status::Running)
+    {
+        let ckpt = Checkpointer::new(trial_dir(&plan.out_dir, t.trial), plan.keep);
+        let state = recover::check_best(&ckpt, t.trial, &t.params, &t.curve, plan.metric, true)
+            .map_err(|e| Error::io(&ckpt.dir, e))?;
+        match state {
+            BestFile::Intact => {}
+            BestFile::Repaired => eprintln!(
+                "warning: trial {}: best.safetensors was missing or damaged; linked again to its intact copy",
+                t.trial
+            ),
+            BestFile::Lost(why) => eprintln!("warning: trial {}: {why}", t.trial),
+        }
+    }
+    Ok(())
 }
 
 /// What the workers share to start trials. The in-memory history runs ahead of the journal: the
@@ -180,7 +204,7 @@ struct Shared {
 impl Shared {
     /// Starts trial `n`: asks the sampler for its parameters and records the time that took. Returns
     /// what the worker needs, with the `started` record for the journal.
-    fn start(&mut self, n: u64) -> (u64, Params, Option<u32>, Option<Event>) {
+    fn start(&mut self, n: u64) -> (u64, Params, Vec<CurveRow>, Option<Event>) {
         let t0 = std::time::Instant::now();
         let params = self.sampler.ask(n, &self.history);
         let took = t0.elapsed().as_secs_f64();
@@ -191,7 +215,7 @@ impl Shared {
             suggest_ms: Some(took * 1e3),
         };
         self.history.apply(&e);
-        (n, params, None, Some(e))
+        (n, params, vec![], Some(e))
     }
 
     /// Applies the events waiting in `inbox` to the history, in the order they came.
@@ -299,6 +323,8 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
     let started_at = std::time::Instant::now();
     let out = &plan.out_dir;
     if opts.restart && out.exists() {
+        // The lock first: a study another process runs is never moved from under it.
+        let _old = StudyLock::acquire(out)?;
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -316,9 +342,14 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
     let fp = fingerprint(plan);
     let jpath = journal_path(out);
     let (mut history, mut journal) = if jpath.exists() {
-        let (history, len, torn) = journal::replay(&jpath)?;
+        let journal::Replayed {
+            history,
+            len,
+            records,
+            torn,
+        } = journal::replay(&jpath)?;
         if torn {
-            eprintln!("warning: {}: cut off a torn last record (a crash mid-write); nothing finished is lost", jpath.display());
+            eprintln!("warning: {}: cut off a torn last append (a crash mid-write); what it recorded is recovered from the checkpoints or trained again", jpath.display());
         }
         if let Some(old) = &history.fingerprint {
             let changed: Vec<&str> = fp
@@ -334,9 +365,10 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
                 )));
             }
         }
-        (history, Journal::open(&jpath, len)?)
+        repair_best_files(plan, &history)?;
+        (history, Journal::open(&jpath, len, records)?)
     } else {
-        (History::default(), Journal::open(&jpath, 0)?)
+        (History::default(), Journal::open(&jpath, 0, 0)?)
     };
     // A new study, or one whose first record was torn.
     if history.fingerprint.is_none() {
@@ -415,7 +447,7 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
     let workers_done = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..workers {
-            scope.spawn(|| {
+            let spawned = std::thread::Builder::new().spawn_scoped(scope, || {
                 let r = match plan.device {
                     DeviceKind::Cpu => worker(&ctx, dfdx::tensor::Cpu::default),
                     #[cfg(feature = "cuda")]
@@ -438,6 +470,13 @@ pub fn run(plan: &StudyPlan, opts: &RunOptions, stop: &AtomicBool) -> Result<Sum
                 }
                 workers_done.lock().unwrap().push(std::time::Instant::now());
             });
+            if let Err(e) = spawned {
+                // A process or container limit on threads: the workers already started finish
+                // their virtual epochs and the study stops, resumable.
+                stop.store(true, Ordering::SeqCst);
+                active.fetch_sub(1, Ordering::SeqCst);
+                shared.lock().unwrap().failed.get_or_insert(no_thread(e));
+            }
         }
     });
     let all_done = std::time::Instant::now();
@@ -497,6 +536,13 @@ impl Ctx<'_> {
     }
 }
 
+/// The error of a thread that could not start.
+fn no_thread(e: std::io::Error) -> Error {
+    Error::System(format!(
+        "cannot start a thread: {e} (a limit on processes or threads, such as `ulimit -u` or a container's pids limit, may be too low)"
+    ))
+}
+
 /// Threads of all the workers' pools together, at most (when the cores allow a trial more).
 const POOL_THREADS: usize = 1024;
 
@@ -516,15 +562,17 @@ fn worker<D: Backend>(ctx: &Ctx, make_device: impl Fn() -> D + Sync) -> Result<(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|e| Error::Backend(e.to_string()))?;
+        .map_err(|e| Error::System(format!("cannot start the worker's threads: {e} (a limit on processes or threads, such as `ulimit -u` or a container's pids limit, may be too low)")))?;
     let (tx, rx) = std::sync::mpsc::channel::<Persist>();
     let held = Held::default();
     std::thread::scope(|scope| {
-        let persister = scope.spawn(|| {
-            let r = persist_loop(ctx, rx, &held);
-            held.close();
-            r
-        });
+        let persister = std::thread::Builder::new()
+            .spawn_scoped(scope, || {
+                let r = persist_loop(ctx, rx, &held);
+                held.close();
+                r
+            })
+            .map_err(no_thread)?;
         let outbox = Outbox { tx, held: &held };
         let trained = pool.install(|| worker_loop(ctx, &outbox, make_device()));
         // Its cores go to the trials still running, from their next step on.
@@ -668,7 +716,7 @@ impl Group {
             Persist::Begin(ckpt) => {
                 let dir = &ckpt.dir;
                 std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-                ckpt.clean_after(0).map_err(|e| Error::io(dir, e))?;
+                ckpt.clear().map_err(|e| Error::io(dir, e))?;
                 self.new_folders = true;
             }
             Persist::Epoch {
@@ -740,8 +788,9 @@ fn worker_loop<D: Backend>(ctx: &Ctx, tx: &Outbox, dev: D) -> Result<()> {
         if stop.load(Ordering::SeqCst) {
             return Ok(());
         }
-        // `started` is the record of a new trial, None for one that resumes.
-        let (trial, params, resume_at, started) = {
+        // `started` is the record of a new trial, None for one that resumes; `curve` what the
+        // journal holds of it.
+        let (trial, params, curve, started) = {
             let mut guard = shared.lock().unwrap();
             let s = &mut *guard;
             s.catch_up(ctx.inbox);
@@ -751,8 +800,7 @@ fn worker_loop<D: Backend>(ctx: &Ctx, tx: &Outbox, dev: D) -> Result<()> {
             match item {
                 Next::Resume(n) => {
                     let t = &s.history.trials[&n];
-                    let at = t.curve.last().map(|r| r.virtual_epoch);
-                    (n, t.params.clone(), at, None)
+                    (n, t.params.clone(), t.curve.clone(), None)
                 }
                 Next::New(n) => s.start(n),
                 Next::Ask => {
@@ -770,23 +818,7 @@ fn worker_loop<D: Backend>(ctx: &Ctx, tx: &Outbox, dev: D) -> Result<()> {
             trial_dir(&plan.out_dir, trial),
             plan.keep,
         ));
-        let resume = match resume_at {
-            // The persister makes a new trial's folder (or empties what a crash left in it).
-            None => {
-                tx.send(Persist::Begin(ckpt.clone()))?;
-                None
-            }
-            Some(k) => {
-                ckpt.clean_after(k).map_err(|e| Error::io(&ckpt.dir, e))?;
-                let c = Checkpoint::load(&ckpt.path(k))?;
-                // A crash between the journal and the best link leaves the link one epoch behind.
-                if select_best(&c.meta.curve, plan.metric) == Some(c.meta.curve.len() - 1) {
-                    ckpt.mark_best(k)
-                        .map_err(|e| Error::io(&ckpt.best_path(), e))?;
-                }
-                Some(c)
-            }
-        };
+        let resume = resume_from(ctx, tx, &ckpt, trial, &params, &curve)?;
 
         let bar = ctx.bars.add(ProgressBar::new(plan.budget.total_examples));
         bar.set_style(
@@ -881,6 +913,38 @@ fn worker_loop<D: Backend>(ctx: &Ctx, tx: &Outbox, dev: D) -> Result<()> {
     }
 }
 
+/// Where trial `trial` starts, new or resumed: from the checkpoint recovery chooses (see
+/// [`recover::recover`]), whose rows the journal lacks are journalled again behind the trial's
+/// `started` and join the history; or from scratch in an emptied folder.
+fn resume_from(
+    ctx: &Ctx,
+    tx: &Outbox,
+    ckpt: &std::sync::Arc<Checkpointer>,
+    trial: u64,
+    params: &Params,
+    journal: &[CurveRow],
+) -> Result<Option<Checkpoint>> {
+    let r = recover::recover(ckpt, trial, params, journal, ctx.plan.metric)
+        .map_err(|e| Error::io(&ckpt.dir, e))?;
+    for w in &r.warnings {
+        ctx.bars.suspend(|| eprintln!("warning: {w}"));
+    }
+    let Some(c) = r.start else {
+        tx.send(Persist::Begin(ckpt.clone()))?;
+        return Ok(None);
+    };
+    for row in r.missing {
+        let e = Event::EpochDone {
+            trial,
+            row,
+            seconds: c.meta.seconds,
+        };
+        ctx.inbox.lock().unwrap().events.push(e.clone());
+        tx.send(Persist::Record(e))?;
+    }
+    Ok(Some(c))
+}
+
 /// `batch_size=32 learning_rate=0.001`, for progress lines.
 pub fn describe(params: &Params) -> String {
     params
@@ -913,6 +977,19 @@ pub fn status(plan: &StudyPlan, history: &History) -> String {
             best.best_virtual_epoch.unwrap_or(0),
             describe(&history.trials[&best.trial].params)
         );
+    }
+    for t in history
+        .trials
+        .values()
+        .filter(|t| t.status != Status::Running)
+    {
+        let ckpt = Checkpointer::new(trial_dir(&plan.out_dir, t.trial), plan.keep);
+        let state = recover::check_best(&ckpt, t.trial, &t.params, &t.curve, plan.metric, false);
+        match state {
+            Ok(BestFile::Lost(why)) => out += &format!("damaged: trial {}: {why}\n", t.trial),
+            Err(e) => out += &format!("damaged: trial {}: {}: {e}\n", t.trial, ckpt.dir.display()),
+            Ok(_) => {}
+        }
     }
     let total = plan.budget.total_examples;
     for t in history.trials.values() {

@@ -86,7 +86,7 @@ fn work_done(study: &Path) -> u64 {
     if !j.exists() {
         return 0;
     }
-    let (h, _, _) = replay(&j).unwrap();
+    let h = replay(&j).unwrap().history;
     h.trials
         .values()
         .map(|t| t.curve.last().map_or(0, |r| r.examples_seen))
@@ -190,7 +190,8 @@ fn a_torn_journal_resumes_and_a_damaged_one_names_the_offset() {
             want,
             "journal cut at byte {cut}"
         );
-        let (h, _, torn) = replay(&journal).unwrap();
+        let r = replay(&journal).unwrap();
+        let (h, torn) = (r.history, r.torn);
         assert!(!torn);
         assert_eq!(h.trials[&0].status, Status::Complete);
     }
@@ -363,7 +364,8 @@ fn ctrl_c_stops_cleanly_and_resumes() {
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("resume with: tune"), "{err}");
     assert!(temp_files(&study).is_empty());
-    let (h, _, torn) = replay(&study.join("journal.jsonl")).unwrap();
+    let r = replay(&study.join("journal.jsonl")).unwrap();
+    let (h, torn) = (r.history, r.torn);
     assert!(!torn);
     assert!(
         h.trials.values().any(|t| t.status == Status::Running),

@@ -192,8 +192,8 @@ fn checkpoints_made_durable_in_groups_or_one_by_one_leave_the_same_study() {
         columns(&study(0).join("leaderboard.csv"), METRICS),
         columns(&study(1).join("leaderboard.csv"), METRICS)
     );
-    let (h0, _, _) = replay(&study(0).join("journal.jsonl")).unwrap();
-    let (h1, _, _) = replay(&study(1).join("journal.jsonl")).unwrap();
+    let h0 = replay(&study(0).join("journal.jsonl")).unwrap().history;
+    let h1 = replay(&study(1).join("journal.jsonl")).unwrap().history;
     assert_eq!(h0.trials.len(), 6);
     let rows = columns(
         &study(1).join("leaderboard.csv"),
