@@ -425,3 +425,42 @@ fn no_second_writer_gets_in_restart_and_a_deleted_lock_file_included() {
     let siblings = std::fs::read_dir(dir.path().join("runs")).unwrap().count();
     assert_eq!(siblings, 1, "nothing was moved aside");
 }
+
+#[test]
+fn a_limit_on_threads_is_one_sentence_and_the_study_resumes() {
+    // RLIMIT_NPROC does not bind root: run as `nobody` where this test runs as root.
+    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    if !root || Command::new("su").arg("--help").output().is_err() {
+        println!("skipped: needs root and su to run as another user");
+        return;
+    }
+    let dir = tempdir();
+    let bin = dir.path().join("tune");
+    std::fs::copy(env!("CARGO_BIN_EXE_tune"), &bin).unwrap();
+    let mut spec = disk_spec();
+    spec["data"]["path"] = "wine.csv".into();
+    spec["search"]["parallel"] = 2.into();
+    std::fs::copy(wine(), dir.path().join("wine.csv")).unwrap();
+    let spec = write_spec(dir.path(), &spec);
+    let all = Command::new("chmod")
+        .args(["-R", "a+rwX"])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(all.success());
+    let script = "ulimit -u 4; exec \"$0\" -q \"$1\"";
+    let out = Command::new("su")
+        .args(["nobody", "-s", "/bin/bash", "-c", script])
+        .arg(&bin)
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("cannot start") && err.contains("ulimit -u"),
+        "{err}"
+    );
+    ok(run(&spec));
+}
