@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use tune::data::{Batches, Stream};
-use tune::model::{layer_sizes, Backend, Mlp, Net, Optimizer};
 use tune::plan::{ModelPlan, Overrides, StudyPlan};
+use tune::runner::mlp::model::{layer_sizes, Backend, Mlp, Net, Optimizer};
 use tune::seed::{self, Purpose};
 use tune::space::{Params, Value};
 

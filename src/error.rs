@@ -29,6 +29,9 @@ pub enum Error {
     /// An I/O failure while writing the study's own files. Not the user's fault.
     #[error("{file}: {err}")]
     Io { file: PathBuf, err: std::io::Error },
+    /// The study was begun under another spec: these fingerprint keys differ.
+    #[error("the spec changed since this study began ({}): run with --restart to start over (the old study is moved aside)", .0.join(", "))]
+    SpecChanged(Vec<String>),
     /// The machine refused a resource (threads). Not the user's input.
     #[error("{0}")]
     System(String),
@@ -42,7 +45,11 @@ impl Error {
     pub fn is_user_error(&self) -> bool {
         matches!(
             self,
-            Error::Spec { .. } | Error::Data { .. } | Error::Read { .. } | Error::Study(_)
+            Error::Spec { .. }
+                | Error::Data { .. }
+                | Error::Read { .. }
+                | Error::Study(_)
+                | Error::SpecChanged(_)
         )
     }
 

@@ -1,24 +1,24 @@
 //! `tune`: hyperparameter tuning where every trial gets the same budget of training examples,
 //! is checkpointed at every virtual epoch, is judged by its best checkpoint, and resumes exactly.
 
+pub mod artifacts;
 pub mod budget;
+pub mod curve;
 pub mod data;
+pub mod driver;
+pub mod durable;
 pub mod error;
-pub mod model;
+pub mod outputs;
 pub mod plan;
+pub mod runner;
+pub mod sampler;
+pub mod scheduler;
 pub mod seed;
 pub mod space;
 pub mod spec;
+pub mod storage;
 
 pub use error::{Error, Result};
-pub mod checkpoint;
-pub mod journal;
-pub mod leaderboard;
-pub mod recover;
-pub mod report;
-pub mod sampler;
-pub mod study;
-pub mod trainer;
 
 #[cfg(test)]
 pub(crate) mod testutil {

@@ -6,9 +6,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use tune::driver::{self, RunOptions};
+use tune::outputs::leaderboard;
 use tune::plan::{Overrides, StudyPlan};
-use tune::study::{self, RunOptions};
-use tune::{leaderboard, Error};
+use tune::Error;
+
+mod cli;
 
 /// Hyperparameter tuning with virtual epochs: every trial trains on the same number of examples,
 /// is checkpointed at every virtual epoch, is judged by its best checkpoint, and resumes exactly.
@@ -133,19 +136,23 @@ fn run() -> anyhow::Result<ExitCode> {
         Some(Command::Run(args)) => run_study(args),
         Some(Command::Status { study }) => {
             let plan = load(&study, None, None, None)?;
-            let history = study::read_history(&plan)?;
-            print!("{}", study::status(&plan, &history));
+            let history = driver::read_history(&plan)?;
+            let store = driver::folder_store(&plan);
+            print!("{}", tune::outputs::status::status(&plan, &history, &store));
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Report { study }) => {
             let plan = load(&study, None, None, None)?;
-            let history = study::read_history(&plan)?;
-            println!("{}", tune::report::write(&plan, &history)?.display());
+            let history = driver::read_history(&plan)?;
+            println!(
+                "{}",
+                tune::outputs::report::write(&plan, &history)?.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Leaderboard { study, csv }) => {
             let plan = load(&study, None, None, None)?;
-            let history = study::read_history(&plan)?;
+            let history = driver::read_history(&plan)?;
             match csv {
                 Some(path) => {
                     leaderboard::write_csv(&plan, &history, &path)?;
@@ -177,16 +184,19 @@ fn run_study(args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         });
     }
-    let summary = study::run(
+    let bars = cli::progress::Bars::new(!args.quiet);
+    let summary = driver::run(
         &plan,
         &RunOptions {
             restart: args.restart,
-            progress: !args.quiet,
             stop_after_epochs: args.stop_after_epochs,
             sync_every: args.sync_every,
         },
         &stop,
-    )?;
+        &bars,
+    );
+    bars.finish();
+    let summary = summary?;
     let out = plan.out_dir.display();
     if summary.interrupted {
         eprintln!("stopped; resume with: tune {}", plan.spec_file.display());

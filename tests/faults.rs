@@ -9,7 +9,7 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use tune::checkpoint::{Checkpoint, Checkpointer};
+use tune::artifacts::{Checkpoint, Checkpointer};
 
 /// Issue 15's example: 6 random trials of 10 virtual epochs on the wine data, one at a time.
 fn disk_spec() -> serde_json::Value {
@@ -239,7 +239,7 @@ fn a_damaged_checkpoint_of_a_running_trial_is_passed_over_with_a_warning() {
     ] {
         let (dir, spec) = stopped_after(4);
         let study = dir.path().join("runs/tiny");
-        let ck = Checkpointer::new(study.join("trials/0"), 3);
+        let ck = Checkpointer::new(study.join("trials/0"));
         let newest = ck.path(4);
         flip(&newest, at);
         assert_eq!(ck.saved(), [2, 3, 4]);
@@ -276,7 +276,7 @@ fn every_checkpoint_of_a_trial_damaged_means_it_starts_over_and_the_others_go_on
     ]);
     assert_eq!(out.status.code(), Some(130));
     let study = dir.path().join("runs/e");
-    let trial = Checkpointer::new(study.join("trials/2"), 1);
+    let trial = Checkpointer::new(study.join("trials/2"));
     assert!(!trial.saved().is_empty());
     for k in trial.saved() {
         std::fs::remove_file(trial.path(k)).unwrap();
@@ -304,7 +304,7 @@ fn a_damaged_best_is_reported_by_status_and_repaired_from_its_copy() {
     let mut repairable = None;
     let mut lost = None;
     for n in 0..6 {
-        let c = Checkpointer::new(study.join(format!("trials/{n}")), 1);
+        let c = Checkpointer::new(study.join(format!("trials/{n}")));
         let best = Checkpoint::load(&c.best_path()).unwrap().meta.virtual_epoch;
         if c.saved() == [best] {
             repairable.get_or_insert(n);
@@ -421,7 +421,7 @@ fn no_second_writer_gets_in_restart_and_a_deleted_lock_file_included() {
     child.kill().unwrap();
     child.wait().unwrap();
     // The study the first process left resumes; its journal was never refused as damaged.
-    assert!(tune::journal::replay(&journal).is_ok());
+    assert!(tune::storage::journal::replay(&journal).is_ok());
     let siblings = std::fs::read_dir(dir.path().join("runs")).unwrap().count();
     assert_eq!(siblings, 1, "nothing was moved aside");
 }

@@ -7,8 +7,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use tune::checkpoint::{Checkpoint, Checkpointer};
-use tune::journal::{replay, Status};
+use tune::artifacts::{Checkpoint, Checkpointer};
+use tune::storage::journal::replay;
+use tune::storage::Status;
 
 /// A one-trial study of 6 virtual epochs, to stop after each.
 fn one_trial(keep: usize) -> serde_json::Value {
@@ -20,7 +21,7 @@ fn one_trial(keep: usize) -> serde_json::Value {
 }
 
 fn last_checkpoint(study: &Path, trial: u64) -> Checkpoint {
-    let c = Checkpointer::new(study.join("trials").join(trial.to_string()), 1);
+    let c = Checkpointer::new(study.join("trials").join(trial.to_string()));
     let k = *c.saved().last().expect("a checkpoint");
     Checkpoint::load(&c.path(k)).unwrap()
 }
@@ -222,7 +223,7 @@ fn a_checkpoint_write_that_fails_midway_leaves_the_previous_one() {
     ]);
     assert_eq!(out.status.code(), Some(130));
     let study = dir.path().join("runs/tiny");
-    let ck = Checkpointer::new(study.join("trials/0"), 2);
+    let ck = Checkpointer::new(study.join("trials/0"));
     let two = Checkpoint::load(&ck.path(2)).unwrap();
 
     // Write virtual epoch 3 through a writer that fails half way (a full disk).

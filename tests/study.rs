@@ -169,8 +169,8 @@ fn trial_files(trial: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn checkpoints_made_durable_in_groups_or_one_by_one_leave_the_same_study() {
-    use tune::checkpoint::Checkpoint;
-    use tune::journal::replay;
+    use tune::artifacts::Checkpoint;
+    use tune::storage::journal::replay;
     let mut spec = tiny_spec(2);
     spec["keep"] = serde_json::json!(2);
     spec["budget"]["virtual_epochs"] = serde_json::json!(6);
@@ -228,17 +228,26 @@ fn checkpoints_made_durable_in_groups_or_one_by_one_leave_the_same_study() {
 
 #[test]
 fn parallel_workers_take_the_costliest_trials_first_and_resume_takes_the_rest() {
-    use tune::journal::{Event, History};
     use tune::plan::{Overrides, StudyPlan};
+    use tune::runner::{mlp::MlpRunner, TrialRunner};
+    use tune::storage::{Event, History};
     let dir = tempdir();
     let order_of = |parallel: usize, history: &History| {
         let spec = write_spec(dir.path(), &tiny_spec(parallel));
         let plan = StudyPlan::load(&spec, &Overrides::default()).unwrap();
         let mut sampler = tune::sampler::for_plan(&plan);
-        let order = tune::study::unstarted_trials(&plan, &mut *sampler, history).unwrap();
+        let runner = MlpRunner::new(&plan);
+        let order = tune::driver::unstarted_trials(
+            plan.trials,
+            plan.parallel,
+            &runner,
+            &mut *sampler,
+            history,
+        )
+        .unwrap();
         let costs: Vec<f64> = order
             .iter()
-            .map(|&n| tune::study::estimated_cost(&plan, &sampler.ask(n, history)))
+            .map(|&n| runner.estimated_cost(&sampler.ask(n, history)))
             .collect();
         (order, costs)
     };

@@ -4,6 +4,10 @@
 mod csv_table;
 mod stream;
 
+/// How the rows are split into training and validation, for the fingerprint: Fisher–Yates with
+/// rand 0.8's draws from ChaCha8 (see [`split_order`]).
+pub const SPLIT_VERSION: &str = "fisher-yates-rand-0.8-chacha8";
+
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use std::sync::mpsc::{Receiver, TryRecvError};

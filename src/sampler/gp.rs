@@ -9,11 +9,11 @@ use egobox_ego::{EgorServiceBuilder, InfillStrategy, XType};
 use ndarray::{Array2, ArrayView1};
 
 use super::Sampler;
-use crate::checkpoint::select_best;
-use crate::journal::{History, Status};
+use crate::curve::select_best;
 use crate::plan::{Goal, Metric};
 use crate::seed::{self, Purpose};
 use crate::space::{Domain, Kind, Param, Params, SearchSpace, Value};
+use crate::storage::{History, Status};
 
 /// The version of how suggestions are made (start design, kernel, bounds): part of a Bayesian
 /// study's fingerprint, so that a study begun by a build that suggested otherwise refuses to
@@ -371,6 +371,8 @@ pub struct GpSampler {
     pub settings: Option<GpSettings>,
     /// The start design, made once.
     design: std::sync::OnceLock<Vec<Params>>,
+    /// Fallbacks to random sampling not yet taken by [`Sampler::take_warnings`].
+    warnings: Vec<String>,
 }
 
 impl GpSampler {
@@ -383,6 +385,7 @@ impl GpSampler {
             metric,
             settings: None,
             design: std::sync::OnceLock::new(),
+            warnings: vec![],
         }
     }
 
@@ -446,9 +449,14 @@ impl Sampler for GpSampler {
         }
         let s = self.propose(trial, &observed, &pending);
         if let Some(why) = &s.fallback {
-            eprintln!("warning: trial {trial}: {why}; sampled at random instead");
+            self.warnings
+                .push(format!("trial {trial}: {why}; sampled at random instead"));
         }
         s.params
+    }
+
+    fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 }
 

@@ -1,8 +1,8 @@
 //! Grid search: trial n takes the n-th point of the grid (the last parameter varying fastest).
 
 use super::Sampler;
-use crate::journal::History;
 use crate::space::{Params, SearchSpace};
+use crate::storage::History;
 
 /// Every combination of the listed values, in order.
 pub struct GridSampler {

@@ -1,11 +1,11 @@
 //! Samplers: where each trial's parameters come from. They `ask` with the history of the study, so
 //! that a resumed study asks exactly what it would have asked.
 
-use crate::journal::History;
 use crate::plan::{Method, StudyPlan};
 use crate::space::Params;
 #[cfg(test)]
 use crate::space::SearchSpace;
+use crate::storage::History;
 
 pub mod gp;
 mod grid;
@@ -24,6 +24,12 @@ pub trait Sampler: Send {
     /// in any order (the study starts the costliest first) with the same results.
     fn independent(&self) -> bool {
         false
+    }
+
+    /// What went wrong while asking since the last call (one sentence each), for the user to see:
+    /// samplers print nothing.
+    fn take_warnings(&mut self) -> Vec<String> {
+        vec![]
     }
 }
 

@@ -2,9 +2,9 @@
 //! whatever order trials run or finish in, and after a resume.
 
 use super::Sampler;
-use crate::journal::History;
 use crate::seed::{self, Purpose};
 use crate::space::{Params, SearchSpace};
+use crate::storage::History;
 
 /// Independent draws from the space.
 pub struct RandomSampler {

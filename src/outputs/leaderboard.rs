@@ -3,10 +3,11 @@
 
 use std::path::Path;
 
-use crate::checkpoint::{replace_with, select_best};
+use crate::curve::select_best;
+use crate::durable::replace_with;
 use crate::error::{Error, Result};
-use crate::journal::{History, Status, TrialRecord};
 use crate::plan::StudyPlan;
+use crate::storage::{History, Status, TrialRecord};
 
 /// One leaderboard row.
 #[derive(Clone, Debug, PartialEq)]

@@ -6,11 +6,12 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::{select_best, write_derived};
+use super::leaderboard::{self, short};
+use crate::curve::select_best;
+use crate::durable::write_derived;
 use crate::error::{Error, Result};
-use crate::journal::{History, Status, TrialRecord};
-use crate::leaderboard::{self, short};
 use crate::plan::{Goal, MetricKind, StudyPlan};
+use crate::storage::{History, Status, TrialRecord};
 
 const W: f64 = 640.0;
 const H: f64 = 380.0;
@@ -217,7 +218,7 @@ fn trial_title(plan: &StudyPlan, t: &TrialRecord) -> String {
         "trial {} ({}): {}; best {} = {}",
         t.trial,
         t.status.as_str(),
-        crate::study::describe(&t.params),
+        super::describe(&t.params),
         plan.metric.kind.name(),
         best.map_or("-".into(), short)
     )

@@ -5,6 +5,7 @@
 use dfdx::prelude::*;
 use rand::Rng;
 
+use crate::artifacts::{HostTensor, OptimizerState};
 use crate::data::Task;
 use crate::error::{Error, Result};
 use crate::plan::{ModelPlan, OptimizerKind};
@@ -210,14 +211,6 @@ pub struct Layer<D: Backend> {
     pub b: Vector<D>,
 }
 
-/// A named host copy of one tensor, for checkpoints.
-#[derive(Clone, Debug, PartialEq)]
-pub struct HostTensor {
-    pub name: String,
-    pub shape: Vec<usize>,
-    pub data: Vec<f32>,
-}
-
 /// The layer sizes of a trial: inputs, hidden widths (all set to `hidden_width` when tuned), outputs.
 pub fn layer_sizes(plan: &ModelPlan, params: &Params, inputs: usize, outputs: usize) -> Vec<usize> {
     let width = params.get("hidden_width").map(|v| v.as_f64() as usize);
@@ -356,14 +349,6 @@ pub struct Optimizer<D: Backend> {
     pub t: i32,
     m: Gradients<f32, D>,
     v: Gradients<f32, D>,
-}
-
-/// The optimizer state as host tensors, for checkpoints.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OptimizerState {
-    pub t: i32,
-    pub m: Vec<HostTensor>,
-    pub v: Vec<HostTensor>,
 }
 
 impl<D: Backend> Optimizer<D> {

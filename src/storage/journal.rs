@@ -1,166 +1,17 @@
-//! The study's append-only journal: one JSON line per event, each with a CRC-32 and fsynced, replayed
-//! to resume. A torn last line is cut off with a warning; damage before the end is refused with its
-//! byte offset. Also the study lock: an OS file lock, released when the process dies.
+//! The journal file: the first backend of [`Storage`]. One JSON line per event with a sequence
+//! number and a CRC-32 inside, appended in groups (each fsynced; resume takes a group whole or not at
+//! all), replayed to resume. A torn last group is cut off with a warning; damage before the end, or
+//! a missing line, is refused with its byte offset. The study lock is an OS lock on the study
+//! folder, released when the process dies.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-use crate::checkpoint::CurveRow;
+use super::{check_fingerprint, claim_in, started, Event, Fingerprint, History, Opened, Storage};
+use crate::durable::sync_dir;
 use crate::error::{Error, Result};
-use crate::space::Params;
-
-/// Floats that may be NaN or infinite, which JSON cannot hold: written as strings, read back exactly.
-pub mod float {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
-        if v.is_finite() {
-            s.serialize_f64(*v)
-        } else {
-            s.serialize_str(&v.to_string())
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        #[derive(serde::Deserialize)]
-        #[serde(untagged)]
-        enum F {
-            N(f64),
-            S(String),
-        }
-        match F::deserialize(d)? {
-            F::N(v) => Ok(v),
-            F::S(s) => s.parse().map_err(serde::de::Error::custom),
-        }
-    }
-}
-
-/// How a trial ended (Optuna's words, with `stopped` for early stopping).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Running,
-    Complete,
-    Stopped,
-    Failed,
-}
-
-impl Status {
-    /// The word in the leaderboard.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Running => "running",
-            Status::Complete => "complete",
-            Status::Stopped => "stopped",
-            Status::Failed => "failed",
-        }
-    }
-}
-
-/// One journal event.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    /// The study began; `fingerprint` holds every spec field that changes results.
-    StudyCreated {
-        name: String,
-        fingerprint: BTreeMap<String, serde_json::Value>,
-    },
-    /// A trial was given its parameters.
-    TrialStarted {
-        trial: u64,
-        params: Params,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        suggest_ms: Option<f64>,
-    },
-    /// A virtual epoch ended and its checkpoint is on disk.
-    EpochDone {
-        trial: u64,
-        row: CurveRow,
-        seconds: f64,
-    },
-    /// A trial ended.
-    TrialEnded {
-        trial: u64,
-        status: Status,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        reason: Option<String>,
-        seconds: f64,
-    },
-}
-
-/// A trial as the journal tells it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TrialRecord {
-    pub trial: u64,
-    pub params: Params,
-    pub status: Status,
-    pub reason: Option<String>,
-    pub curve: Vec<CurveRow>,
-    pub seconds: f64,
-    pub suggest_ms: Option<f64>,
-}
-
-/// What replaying a journal gives.
-#[derive(Clone, Debug, Default)]
-pub struct History {
-    pub fingerprint: Option<BTreeMap<String, serde_json::Value>>,
-    pub trials: BTreeMap<u64, TrialRecord>,
-}
-
-impl History {
-    /// Applies one event.
-    pub fn apply(&mut self, e: &Event) {
-        match e {
-            Event::StudyCreated { fingerprint, .. } => self.fingerprint = Some(fingerprint.clone()),
-            Event::TrialStarted {
-                trial,
-                params,
-                suggest_ms,
-            } => {
-                self.trials.insert(
-                    *trial,
-                    TrialRecord {
-                        trial: *trial,
-                        params: params.clone(),
-                        status: Status::Running,
-                        reason: None,
-                        curve: vec![],
-                        seconds: 0.0,
-                        suggest_ms: *suggest_ms,
-                    },
-                );
-            }
-            Event::EpochDone {
-                trial,
-                row,
-                seconds,
-            } => {
-                if let Some(t) = self.trials.get_mut(trial) {
-                    t.curve.retain(|r| r.virtual_epoch < row.virtual_epoch);
-                    t.curve.push(row.clone());
-                    t.seconds = *seconds;
-                }
-            }
-            Event::TrialEnded {
-                trial,
-                status,
-                reason,
-                seconds,
-            } => {
-                if let Some(t) = self.trials.get_mut(trial) {
-                    t.status = *status;
-                    t.reason = reason.clone();
-                    t.seconds = *seconds;
-                }
-            }
-        }
-    }
-}
 
 /// The open journal, appending.
 pub struct Journal {
@@ -235,14 +86,30 @@ pub struct Replayed {
     pub torn: bool,
 }
 
-/// Replays the journal at `path`. A torn last append (a crash mid-write: a damaged last line, or
-/// records after the last commit) is reported in `torn`; damage before it, or a missing record (a
-/// gap in the sequence numbers), is an error naming the byte offset.
+/// Replays the journal at `path` (see [`scan`]).
 pub fn replay(path: &Path) -> Result<Replayed> {
+    let (events, len, torn) = scan(path)?;
+    let mut history = History::default();
+    for e in &events {
+        history.apply(e);
+    }
+    Ok(Replayed {
+        history,
+        len,
+        records: events.len() as u64,
+        torn,
+    })
+}
+
+/// Reads the journal at `path`: the events of its intact prefix, the prefix's length, and whether
+/// a torn last append (a crash mid-write: a damaged last line, or records after the last commit)
+/// follows it. Damage before it, or a missing record (a gap in the sequence numbers), is an error
+/// naming the byte offset.
+fn scan(path: &Path) -> Result<(Vec<Event>, u64, bool)> {
     let buf = fs::read(path).map_err(|e| Error::io(path, e))?;
-    let mut h = History::default();
+    let mut events = vec![];
     let mut group: Vec<Event> = vec![];
-    let (mut offset, mut committed, mut records) = (0usize, 0usize, 0u64);
+    let (mut offset, mut committed) = (0usize, 0usize);
     let damaged = |offset: usize, what: &str| {
         Error::Study(format!(
             "{}: {what} at byte offset {offset}: the journal was changed or corrupted; move the study folder aside or run with --restart",
@@ -259,26 +126,111 @@ pub fn replay(path: &Path) -> Result<Replayed> {
             }
             return Err(damaged(offset, "damaged record"));
         };
-        let seq = records + group.len() as u64;
+        let seq = (events.len() + group.len()) as u64;
         if line.seq.is_some_and(|s| s != seq) {
             return Err(damaged(offset, &format!("record {seq} is missing")));
         }
         group.push(line.event);
         offset += n + 1;
         if line.commit {
-            for e in group.drain(..) {
-                h.apply(&e);
-                records += 1;
-            }
+            events.append(&mut group);
             committed = offset;
         }
     }
-    Ok(Replayed {
-        history: h,
-        len: committed as u64,
-        records,
-        torn: committed < buf.len(),
-    })
+    Ok((events, committed as u64, committed < buf.len()))
+}
+
+/// The journal file of a study folder as a [`Storage`]: locked for this process from
+/// [`JournalStorage::lock`] on.
+pub struct JournalStorage {
+    dir: PathBuf,
+    path: PathBuf,
+    journal: Option<Journal>,
+    claimed: BTreeSet<u64>,
+    next: u64,
+    _lock: StudyLock,
+}
+
+/// The journal's name in the study folder.
+pub const FILE: &str = "journal.jsonl";
+
+impl JournalStorage {
+    /// The journal of the study folder `dir` (which must exist), locked for this process.
+    pub fn lock(dir: &Path) -> Result<JournalStorage> {
+        Ok(JournalStorage {
+            dir: dir.to_path_buf(),
+            path: dir.join(FILE),
+            journal: None,
+            claimed: BTreeSet::new(),
+            next: 0,
+            _lock: StudyLock::acquire(dir)?,
+        })
+    }
+
+    /// The history of the study folder `dir` as its journal tells it, changing nothing and taking
+    /// no lock (for `status`, `leaderboard` and `report`, also while the study runs). `None` when
+    /// no study has run there.
+    pub fn read(dir: &Path) -> Result<Option<History>> {
+        let path = dir.join(FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        Ok(Some(replay(&path)?.history))
+    }
+}
+
+impl Storage for JournalStorage {
+    fn open(&mut self, name: &str, fingerprint: &Fingerprint) -> Result<Opened> {
+        let mut warnings = vec![];
+        let (mut history, journal) = if self.path.exists() {
+            let r = replay(&self.path)?;
+            // Checked before the torn tail is cut: a refused resume writes nothing.
+            check_fingerprint(&r.history, fingerprint)?;
+            if r.torn {
+                warnings.push(format!("{}: cut off a torn last append (a crash mid-write); what it recorded is recovered from the checkpoints or trained again", self.path.display()));
+            }
+            (r.history, Journal::open(&self.path, r.len, r.records)?)
+        } else {
+            (History::default(), Journal::open(&self.path, 0, 0)?)
+        };
+        let mut journal = journal;
+        // A new study, or one whose first record was torn.
+        if history.fingerprint.is_none() {
+            let e = Event::StudyCreated {
+                name: name.to_string(),
+                fingerprint: fingerprint.clone(),
+            };
+            journal.append(&e)?;
+            history.apply(&e);
+            // The journal's name in the study folder.
+            sync_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        }
+        (self.claimed, self.next) = started(&history);
+        let cursor = journal.seq;
+        self.journal = Some(journal);
+        Ok(Opened {
+            history,
+            cursor,
+            warnings,
+        })
+    }
+
+    fn claim(&mut self, trial: Option<u64>) -> Result<Option<u64>> {
+        Ok(claim_in(&mut self.claimed, &mut self.next, trial))
+    }
+
+    fn append(&mut self, events: &[Event]) -> Result<()> {
+        self.journal
+            .as_mut()
+            .expect("the driver opens the storage before it appends")
+            .append_all(events)
+    }
+
+    fn read_after(&self, cursor: u64) -> Result<(Vec<Event>, u64)> {
+        let (events, _, _) = scan(&self.path)?;
+        let from = (cursor as usize).min(events.len());
+        Ok((events[from..].to_vec(), events.len() as u64))
+    }
 }
 
 impl Journal {
@@ -366,7 +318,10 @@ impl StudyLock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::space::Value;
+    use crate::curve::CurveRow;
+    use crate::space::{Params, Value};
+    use crate::storage::Status;
+    use std::collections::BTreeMap;
 
     fn events() -> Vec<Event> {
         let params: Params = [("batch_size".to_string(), Value::Int(32))].into();
@@ -391,6 +346,7 @@ mod tests {
                     metric: 0.5,
                 },
                 seconds: 1.0,
+                decision: None,
             },
             Event::TrialEnded {
                 trial: 0,

@@ -1,57 +1,32 @@
-//! Checkpoints: what one holds (enough to continue a trial exactly), atomic writes, and the two
-//! retention strategies composed: keep-best (selection, `best.safetensors`) and keep-last-N (resume).
+//! The checkpoint format: a trial's full state at the end of a virtual epoch (enough to continue it
+//! exactly), as safetensors with the metadata as JSON and a CRC-32 over everything resume reads.
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
+use crate::curve::CurveRow;
 use crate::error::{Error, Result};
-use crate::model::{HostTensor, OptimizerState};
-use crate::plan::Metric;
 use crate::space::Params;
 
-/// One row of a trial's validation curve: the state at the end of a virtual epoch.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CurveRow {
-    pub virtual_epoch: u32,
-    pub examples_seen: u64,
-    pub steps: u64,
-    #[serde(with = "crate::journal::float")]
-    pub train_loss: f64,
-    #[serde(with = "crate::journal::float")]
-    pub val_loss: f64,
-    /// RMSE (regression) or accuracy (classification).
-    #[serde(with = "crate::journal::float")]
-    pub metric: f64,
+/// A named tensor on the host, row-major: a weight, or an optimizer moment of one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
 }
 
-impl CurveRow {
-    /// The value that selects checkpoints under `metric`.
-    pub fn selection_value(&self, metric: Metric) -> f64 {
-        match metric.kind {
-            crate::plan::MetricKind::ValLoss => self.val_loss,
-            _ => self.metric,
-        }
-    }
-}
-
-/// The best virtual epoch of a curve (index into it): NaN never wins, ties go to the earlier.
-pub fn select_best(curve: &[CurveRow], metric: Metric) -> Option<usize> {
-    let mut best: Option<usize> = None;
-    for (i, row) in curve.iter().enumerate() {
-        let v = row.selection_value(metric);
-        if v.is_nan() {
-            continue;
-        }
-        if best.is_none_or(|b| metric.better(v, curve[b].selection_value(metric), 0.0)) {
-            best = Some(i);
-        }
-    }
-    best
+/// The optimizer's state on the host: its step count and Adam's moments (empty for SGD without
+/// momentum), named as the weights they belong to.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OptimizerState {
+    pub t: i32,
+    pub m: Vec<HostTensor>,
+    pub v: Vec<HostTensor>,
 }
 
 /// Everything a checkpoint records besides tensors.
@@ -256,184 +231,9 @@ impl Checkpoint {
     }
 }
 
-/// Writes a file the study can always make again (the split, the leaderboard, the report):
-/// atomically, so that a crash of the process leaves the old file or the new one, without the
-/// fsync that would make it survive a power loss too (the next run writes it again).
-pub fn write_derived(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    replace_with(path, false, |f| f.write_all(bytes))
-}
-
-/// Writes `path` through a temp file renamed over it, so that a crash of the process leaves the old
-/// file or the new one; an error from `fill` leaves `path` untouched. With `sync_file`, the file is
-/// fsynced before it takes its name, and the name survives a power loss once the caller fsyncs the
-/// folder ([`sync_dir`], once for all the files it wrote there). Every write makes a new file: a
-/// hard link to the old one keeps it.
-pub fn replace_with(
-    path: &Path,
-    sync_file: bool,
-    fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
-) -> io::Result<()> {
-    let tmp = temp_name(path);
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        fill(&mut f)?;
-        if sync_file {
-            f.sync_all()?;
-        }
-        drop(f);
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn temp_name(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp"))
-}
-
-/// fsyncs a folder so that a rename in it survives a power loss.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    fs::File::open(dir)?.sync_all()
-}
-
-/// Where a trial's checkpoints live, and the retention strategies: keep-last-N for resume and
-/// keep-best for selection.
-pub struct Checkpointer {
-    pub dir: PathBuf,
-    keep_last: usize,
-}
-
-impl Checkpointer {
-    /// The checkpointer of the trial folder `dir`, keeping the last `keep_last` checkpoints.
-    pub fn new(dir: PathBuf, keep_last: usize) -> Checkpointer {
-        Checkpointer { dir, keep_last }
-    }
-
-    /// The file of virtual epoch `k`.
-    pub fn path(&self, k: u32) -> PathBuf {
-        self.dir.join(format!("ckpt-{k:04}.safetensors"))
-    }
-
-    /// The selected checkpoint.
-    pub fn best_path(&self) -> PathBuf {
-        self.dir.join("best.safetensors")
-    }
-
-    /// Writes the checkpoint of its virtual epoch atomically (a process crash leaves no half file)
-    /// and fsyncs it before it takes its name; the name survives a power loss once the caller
-    /// fsyncs the folder ([`sync_dir`]).
-    pub fn write(&self, ckpt: &Checkpoint) -> io::Result<PathBuf> {
-        self.write_with(ckpt, |f, bytes| f.write_all(bytes))
-    }
-
-    /// [`Checkpointer::write`] with the bytes written by `write` (tests inject I/O errors here).
-    pub fn write_with(
-        &self,
-        ckpt: &Checkpoint,
-        write: impl FnOnce(&mut fs::File, &[u8]) -> io::Result<()>,
-    ) -> io::Result<PathBuf> {
-        let path = self.path(ckpt.meta.virtual_epoch);
-        let bytes = ckpt.to_bytes();
-        replace_with(&path, true, |f| write(f, &bytes))?;
-        Ok(path)
-    }
-
-    /// Makes the checkpoint of virtual epoch `k` the selected one: a hard link (no copy), swapped in
-    /// atomically; a copy where links are not supported.
-    pub fn mark_best(&self, k: u32) -> io::Result<()> {
-        self.link_best(k)?;
-        sync_dir(&self.dir)
-    }
-
-    /// [`Checkpointer::mark_best`] but for the folder's fsync, which the caller does.
-    pub fn link_best(&self, k: u32) -> io::Result<()> {
-        let src = self.path(k);
-        let best = self.best_path();
-        let tmp = temp_name(&best);
-        let _ = fs::remove_file(&tmp);
-        if fs::hard_link(&src, &tmp).is_err() {
-            fs::copy(&src, &tmp)?;
-            fs::File::open(&tmp)?.sync_all()?;
-        }
-        fs::rename(&tmp, &best)?;
-        // When best already is a link to the same file, POSIX rename does nothing and leaves tmp.
-        match fs::remove_file(&tmp) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
-    }
-
-    /// Deletes the checkpoint of virtual epoch `k`, if it is there.
-    pub fn remove(&self, k: u32) -> io::Result<()> {
-        match fs::remove_file(self.path(k)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
-    }
-
-    /// The virtual epochs that have a checkpoint file, in order.
-    pub fn saved(&self) -> Vec<u32> {
-        let mut ks: Vec<u32> = fs::read_dir(&self.dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| {
-                let n = e.file_name().to_string_lossy().into_owned();
-                n.strip_prefix("ckpt-")?
-                    .strip_suffix(".safetensors")?
-                    .parse()
-                    .ok()
-            })
-            .collect();
-        ks.sort_unstable();
-        ks
-    }
-
-    /// Keep-last-N: deletes all but the newest `keep_last` checkpoints up to `k`. The best survives
-    /// through its own link.
-    pub fn retain(&self, k: u32) -> io::Result<()> {
-        let keep_from = self.keep_from(k);
-        for j in self.saved().into_iter().filter(|&j| j < keep_from) {
-            self.remove(j)?;
-        }
-        Ok(())
-    }
-
-    /// The oldest virtual epoch whose checkpoint keep-last-N keeps when `k` is the newest.
-    pub fn keep_from(&self, k: u32) -> u32 {
-        k.saturating_sub(self.keep_last.max(1) as u32 - 1)
-    }
-
-    /// Removes the temp files a crash may have left: no record ever names one.
-    pub fn remove_temp_files(&self) -> io::Result<()> {
-        for e in fs::read_dir(&self.dir)?.flatten() {
-            if e.file_name().to_string_lossy().ends_with(".tmp") {
-                fs::remove_file(e.path())?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Empties the folder of a trial that starts from scratch of the checkpoints and temp files an
-    /// earlier start left (recovery found none of them usable).
-    pub fn clear(&self) -> io::Result<()> {
-        for j in self.saved() {
-            self.remove(j)?;
-        }
-        self.remove_temp_files()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Goal, MetricKind};
 
     fn row(k: u32, val: f64) -> CurveRow {
         CurveRow {
@@ -444,28 +244,6 @@ mod tests {
             val_loss: val,
             metric: val,
         }
-    }
-
-    #[test]
-    fn selection_skips_nan_and_prefers_the_earlier_tie() {
-        let min = Metric {
-            kind: MetricKind::ValLoss,
-            goal: Goal::Min,
-        };
-        let curve = [
-            row(1, f64::NAN),
-            row(2, 0.5),
-            row(3, 0.4),
-            row(4, 0.4),
-            row(5, f64::NAN),
-        ];
-        assert_eq!(select_best(&curve, min), Some(2));
-        let max = Metric {
-            kind: MetricKind::Accuracy,
-            goal: Goal::Max,
-        };
-        assert_eq!(select_best(&curve, max), Some(1));
-        assert_eq!(select_best(&[row(1, f64::NAN)], min), None);
     }
 
     #[test]
@@ -545,38 +323,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn marking_the_same_best_twice_leaves_no_temp_file() {
-        let dir = crate::testutil::TempDir::new();
-        let c = Checkpointer::new(dir.path().to_path_buf(), 1);
-        write_derived(&c.path(3), b"ckpt").unwrap();
-        c.mark_best(3).unwrap();
-        c.mark_best(3).unwrap();
-        let names: Vec<String> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(names.len(), 2, "{names:?}");
-        assert_eq!(fs::read(c.best_path()).unwrap(), b"ckpt");
-    }
-
-    #[test]
-    fn a_failed_write_leaves_the_old_file() {
-        let dir = crate::testutil::TempDir::new();
-        let p = dir.path().join("f");
-        write_derived(&p, b"old").unwrap();
-        let err = replace_with(&p, true, |f| {
-            f.write_all(b"half")?;
-            Err(io::Error::other("disk full"))
-        });
-        assert!(err.is_err());
-        assert_eq!(fs::read(&p).unwrap(), b"old");
-        assert_eq!(
-            fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "temp file left behind"
-        );
     }
 }

@@ -4,108 +4,38 @@
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
-use crate::checkpoint::{select_best, Checkpoint, CheckpointMeta, Checkpointer, CurveRow};
+use super::model::{
+    evaluate, host_forward, layer_sizes, set_threads, threads, Backend, Eval, Mlp, Net, Optimizer,
+};
+use crate::artifacts::{Checkpoint, CheckpointMeta, HostTensor};
+use crate::curve::{select_best, CurveRow};
 use crate::data::{wait_in_pool, Batches, Stream, Task};
 use crate::error::{Error, Result};
-use crate::journal::Status;
-use crate::model::{evaluate, host_forward, layer_sizes, Backend, Eval, Mlp, Net, Optimizer};
-use crate::plan::{EarlyStopping, Metric, StudyPlan};
+use crate::plan::StudyPlan;
+use crate::runner::{Boundary, Flow, Job, Phases, TrialHost, TrialOutcome};
 use crate::seed::{self, Purpose};
-use crate::space::Params;
-
-/// What the trainer tells its caller while it runs.
-pub enum TrialEvent<'a> {
-    /// Progress inside a virtual epoch.
-    Steps { examples_seen: u64 },
-    /// Virtual epoch `checkpoint.meta.virtual_epoch` is validated; the caller persists its
-    /// checkpoint, `best` when it is the trial's selected one so far.
-    Epoch {
-        checkpoint: Box<Checkpoint>,
-        row: &'a CurveRow,
-        best: bool,
-    },
-}
-
-/// Whether the trainer goes on after an event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flow {
-    Continue,
-    /// Stop after this checkpoint (Ctrl-C): the trial stays `running` and resumes later.
-    Stop,
-}
-
-/// How the trial left the trainer.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TrialOutcome {
-    /// `Running` when it was asked to stop and will resume.
-    pub status: Status,
-    pub reason: Option<String>,
-    pub seconds: f64,
-    /// Where this run's seconds of the trial went.
-    pub phases: Phases,
-    /// The validation curve (with the epochs before a resume), for `curve.csv`.
-    pub curve: Vec<CurveRow>,
-}
-
-/// Seconds a trial spent in each phase of its loop; `compute` (forward, backward and update) is the
-/// work, the rest is orchestration.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Phases {
-    pub compute: f64,
-    /// Drawing row indices and gathering them into batches.
-    pub batches: f64,
-    pub validation: f64,
-    /// Copying weights and optimizer state to the host and handing them to the persister.
-    pub checkpoints: f64,
-}
-
-impl std::ops::AddAssign for Phases {
-    fn add_assign(&mut self, o: Phases) {
-        self.compute += o.compute;
-        self.batches += o.batches;
-        self.validation += o.validation;
-        self.checkpoints += o.checkpoints;
-    }
-}
+use crate::storage::Status;
 
 /// Validation rows per forward pass.
 const EVAL_CHUNK: usize = 4096;
 
-/// Whether early stopping ends the trial after the last row of `curve`: no improvement by more than
-/// `min_delta` for `patience` virtual epochs. A pure function of the curve, so resume is exact.
-pub fn should_stop(curve: &[CurveRow], metric: Metric, es: &EarlyStopping) -> bool {
-    let mut reference: Option<f64> = None;
-    let mut since = 0u32;
-    for row in curve {
-        let v = row.selection_value(metric);
-        if reference.is_none_or(|r| metric.better(v, r, es.min_delta)) && !v.is_nan() {
-            reference = Some(v);
-            since = 0;
-        } else {
-            since += 1;
-        }
-    }
-    since >= es.patience
-}
-
-/// Runs trial `trial` with `params` on `dev`, from `resume` when given (a checkpoint from
-/// `ckpt_dir`). Each virtual epoch's checkpoint goes to `on`, which makes it durable.
+/// Runs `job` on `dev`: from its start checkpoint when it has one, each virtual epoch's checkpoint
+/// handed to `host`, which makes it durable and answers whether the trial goes on.
 pub fn run_trial<D: Backend>(
     dev: D,
     plan: &StudyPlan,
-    trial: u64,
-    params: &Params,
-    ckpt_dir: &std::path::Path,
-    resume: Option<Checkpoint>,
-    on: &mut dyn FnMut(TrialEvent) -> Result<Flow>,
+    job: Job,
+    host: &mut dyn TrialHost,
 ) -> Result<TrialOutcome> {
     let start = Instant::now();
     let data = &*plan.dataset;
     let budget = plan.budget;
+    let (trial, params) = (job.trial, job.params);
+    set_threads(host.threads());
     let batch = params["batch_size"].as_f64() as usize;
     let sizes = layer_sizes(&plan.model, params, data.n_inputs(), data.n_outputs());
 
-    let (mut net, stream, mut meta) = match resume {
+    let (mut net, stream, mut meta) = match job.start {
         None => {
             let mlp = Mlp::init(
                 &dev,
@@ -131,8 +61,8 @@ pub fn run_trial<D: Backend>(
         Some(c) => {
             if c.meta.layer_sizes != sizes || &c.meta.params != params {
                 return Err(Error::Study(format!(
-                    "{}: the checkpoint belongs to other parameters",
-                    ckpt_dir.display()
+                    "the checkpoint of trial {trial} at virtual epoch {} belongs to other parameters",
+                    c.meta.virtual_epoch
                 )));
             }
             let mlp = Mlp::from_host(&dev, &sizes, &c.weights)?;
@@ -150,23 +80,10 @@ pub fn run_trial<D: Backend>(
     };
     let mut ends = Ends {
         plan,
-        on,
+        host,
         start,
         base_seconds: meta.seconds,
     };
-    // A trial whose end was not journalled before a crash ends again exactly where it ended.
-    if let Some(es) = &plan.early_stopping {
-        if meta.virtual_epoch > 0
-            && meta.virtual_epoch < budget.virtual_epochs
-            && should_stop(&meta.curve, plan.metric, es)
-        {
-            let end = End::Stopped {
-                seconds: meta.seconds,
-            };
-            return Ok(ends.outcome(end, Phases::default(), meta.curve));
-        }
-    }
-
     // Validation inputs and targets never change: build them once.
     let (mut val_x, mut val_y) = (Vec::new(), Vec::new());
     let all: Vec<usize> = (0..data.val.rows).collect();
@@ -182,7 +99,7 @@ pub fn run_trial<D: Backend>(
     // the next one trains, and the result is taken at the first step it is ready; the next pass
     // over the data is shuffled and gathered there too. The same arithmetic, the same order of
     // events, off the trial's critical path.
-    let overlap = D::VALIDATE_ON_HOST && crate::model::threads() > 1;
+    let overlap = D::VALIDATE_ON_HOST && threads() > 1;
     let mut running: Option<Receiver<(Trained, Eval)>> = None;
     let mut batches = if overlap {
         Batches::with_look_ahead(&plan.dataset, stream)
@@ -224,9 +141,9 @@ pub fn run_trial<D: Backend>(
             }
             loss_sum += loss as f64 * rows as f64;
             if i % 64 == 63 {
-                (ends.on)(TrialEvent::Steps {
-                    examples_seen: meta.examples_seen,
-                })?;
+                ends.host.progress(meta.examples_seen);
+                // The cores of workers that finished.
+                set_threads(ends.host.threads());
             }
         }
         if let Some(end) = ends.settle(&mut running, &mut meta.curve, &mut ph)? {
@@ -295,7 +212,7 @@ impl Validation {
     }
 
     /// [`Validation::eval`] of the network with host weights `weights` (see [`host_forward`]).
-    fn on_host(&self, weights: &[crate::model::HostTensor]) -> Eval {
+    fn on_host(&self, weights: &[HostTensor]) -> Eval {
         self.eval(|x, rows| host_forward(weights, x, rows))
     }
 }
@@ -312,9 +229,10 @@ enum End {
     /// Every virtual epoch trained.
     Complete,
     Failed(String),
-    /// Early stopping.
+    /// The scheduler stopped it.
     Stopped {
         seconds: f64,
+        reason: String,
     },
     /// Asked to stop; resumes later.
     Interrupted {
@@ -325,14 +243,14 @@ enum End {
 /// What the end of a virtual epoch needs from the trial.
 struct Ends<'a> {
     plan: &'a StudyPlan,
-    on: &'a mut dyn FnMut(TrialEvent) -> Result<Flow>,
+    host: &'a mut dyn TrialHost,
     start: Instant,
     base_seconds: f64,
 }
 
 impl Ends<'_> {
-    /// Validated: the epoch's row joins `curve`, its checkpoint goes to `on`, and early stopping or
-    /// a stop request may end the trial here.
+    /// Validated: the epoch's row joins `curve`, its checkpoint goes to the host, whose answer
+    /// may end the trial here.
     fn finish(
         &mut self,
         trained: Trained,
@@ -361,19 +279,21 @@ impl Ends<'_> {
         c.meta.curve.push(row.clone());
         let seconds = c.meta.seconds;
         let best = select_best(curve, self.plan.metric) == Some(curve.len() - 1);
-        let flow = (self.on)(TrialEvent::Epoch {
+        let flow = self.host.boundary(Boundary {
             checkpoint: Box::new(c),
-            row: &row,
+            row,
             best,
         })?;
+        set_threads(self.host.threads());
         ph.checkpoints += t0.elapsed().as_secs_f64();
-        let last = k >= self.plan.budget.virtual_epochs;
-        if let Some(es) = &self.plan.early_stopping {
-            if !last && should_stop(curve, self.plan.metric, es) {
-                return Ok(Some(End::Stopped { seconds }));
-            }
+        if k >= self.plan.budget.virtual_epochs {
+            return Ok(None);
         }
-        Ok((flow == Flow::Stop && !last).then_some(End::Interrupted { seconds }))
+        Ok(match flow {
+            Flow::Continue => None,
+            Flow::Stop(reason) => Some(End::Stopped { seconds, reason }),
+            Flow::Interrupt => Some(End::Interrupted { seconds }),
+        })
     }
 
     /// Waits for the validation still running, if any, and finishes its virtual epoch.
@@ -402,14 +322,7 @@ impl Ends<'_> {
         let (status, reason, seconds) = match end {
             End::Complete => (Status::Complete, None, now),
             End::Failed(r) => (Status::Failed, Some(r), now),
-            End::Stopped { seconds } => (
-                Status::Stopped,
-                self.plan
-                    .early_stopping
-                    .as_ref()
-                    .map(|es| format!("no improvement for {} virtual epochs", es.patience)),
-                seconds,
-            ),
+            End::Stopped { seconds, reason } => (Status::Stopped, Some(reason), seconds),
             End::Interrupted { seconds } => (Status::Running, None, seconds),
         };
         TrialOutcome {
@@ -429,45 +342,4 @@ fn wait(rx: Receiver<(Trained, Eval)>, ph: &mut Phases) -> Result<(Trained, Eval
     let got = wait_in_pool(&rx).ok_or_else(|| Error::Backend("the validation job died".into()));
     ph.validation += t0.elapsed().as_secs_f64();
     got
-}
-
-/// The name of the task's metric column: `rmse` or `accuracy`.
-pub fn task_metric_name(task: Task) -> &'static str {
-    match task {
-        Task::Regression => "rmse",
-        Task::Classification => "accuracy",
-    }
-}
-
-/// The trial's validation curve, in its folder.
-const CURVE_FILE: &str = "curve.csv";
-
-/// Writes `curve.csv` of the trial when the trial leaves the trainer: atomically (a crash of the
-/// process leaves the old file or the new one) and fsynced before it takes its name (the persister
-/// fsyncs the folder).
-pub fn write_curve(ckpt: &Checkpointer, curve: &[CurveRow], task: Task) -> Result<()> {
-    let path = ckpt.dir.join(CURVE_FILE);
-    crate::checkpoint::replace_with(&path, true, |f| {
-        let mut w = csv::Writer::from_writer(f);
-        w.write_record([
-            "virtual_epoch",
-            "examples_seen",
-            "steps",
-            "train_loss",
-            "val_loss",
-            task_metric_name(task),
-        ])?;
-        for r in curve {
-            w.write_record([
-                r.virtual_epoch.to_string(),
-                r.examples_seen.to_string(),
-                r.steps.to_string(),
-                r.train_loss.to_string(),
-                r.val_loss.to_string(),
-                r.metric.to_string(),
-            ])?;
-        }
-        w.flush()
-    })
-    .map_err(|e| Error::io(&path, e))
 }

@@ -1,0 +1,45 @@
+//! The artifact seam: where checkpoints live and which are kept. [`ArtifactStore`] stores, reads
+//! (verifying checksums), links the selected checkpoint and deletes; [`Retention`] decides what to
+//! delete; [`recover`] decides, from what is intact, where an interrupted trial goes on.
+//!
+//! Backends: [`FolderStore`], `trials/<n>/` in the study folder. A new one (PostgreSQL, a shared
+//! folder, object storage) is a new file here that implements [`ArtifactStore`].
+
+mod checkpoint;
+mod folder;
+pub mod recover;
+mod retention;
+
+pub use checkpoint::{Checkpoint, CheckpointMeta, HostTensor, OptimizerState};
+pub use folder::{Checkpointer, FolderStore};
+pub use retention::{Keep, Retention};
+
+use crate::error::Result;
+
+/// What the driver needs from where checkpoints are kept, by trial and virtual epoch. Writes are
+/// durable once [`ArtifactStore::sync`] returns: the driver journals nothing before that.
+pub trait ArtifactStore: Send + Sync {
+    /// Makes trial `trial`'s place ready for a start from scratch, emptying what an earlier start
+    /// left there.
+    fn begin(&self, trial: u64) -> Result<()>;
+    /// Whether trial `trial` has a place (an earlier start made one).
+    fn exists(&self, trial: u64) -> bool;
+    /// Stores a checkpoint under its trial and virtual epoch, whole or not at all.
+    fn put(&self, trial: u64, ckpt: &Checkpoint) -> Result<()>;
+    /// Reads one, its checksum verified.
+    fn get(&self, trial: u64, epoch: u32) -> Result<Checkpoint>;
+    /// Makes `epoch` the trial's selected checkpoint.
+    fn set_best(&self, trial: u64, epoch: u32) -> Result<()>;
+    /// Reads the selected checkpoint, its checksum verified.
+    fn best(&self, trial: u64) -> Result<Checkpoint>;
+    /// The virtual epochs stored for the trial, in order.
+    fn epochs(&self, trial: u64) -> Vec<u32>;
+    /// Deletes a checkpoint (the selected one survives through its own link or copy).
+    fn remove(&self, trial: u64, epoch: u32) -> Result<()>;
+    /// Removes what interrupted writes left (never anything a record names).
+    fn clean(&self, trial: u64) -> Result<()>;
+    /// Makes everything stored and selected for the trial so far durable.
+    fn sync(&self, trial: u64) -> Result<()>;
+    /// Where a checkpoint (`None`: the selected one) is, for messages.
+    fn name(&self, trial: u64, epoch: Option<u32>) -> String;
+}

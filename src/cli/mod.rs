@@ -1,0 +1,3 @@
+//! The binary's own parts: what a person sees.
+
+pub mod progress;

@@ -1,0 +1,111 @@
+//! A trial's validation curve: one row per virtual epoch, and which row is the trial's best. A leaf
+//! module: the history, the checkpoints, the runner and the outputs all speak of rows.
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::Metric;
+
+/// Floats that may be NaN or infinite, which JSON cannot hold: written as strings, read back exactly.
+pub mod float {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else {
+            s.serialize_str(&v.to_string())
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum F {
+            N(f64),
+            S(String),
+        }
+        match F::deserialize(d)? {
+            F::N(v) => Ok(v),
+            F::S(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// One row of a trial's validation curve: the state at the end of a virtual epoch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CurveRow {
+    pub virtual_epoch: u32,
+    pub examples_seen: u64,
+    pub steps: u64,
+    #[serde(with = "crate::curve::float")]
+    pub train_loss: f64,
+    #[serde(with = "crate::curve::float")]
+    pub val_loss: f64,
+    /// RMSE (regression) or accuracy (classification).
+    #[serde(with = "crate::curve::float")]
+    pub metric: f64,
+}
+
+impl CurveRow {
+    /// The value that selects checkpoints under `metric`.
+    pub fn selection_value(&self, metric: Metric) -> f64 {
+        match metric.kind {
+            crate::plan::MetricKind::ValLoss => self.val_loss,
+            _ => self.metric,
+        }
+    }
+}
+
+/// The best virtual epoch of a curve (index into it): NaN never wins, ties go to the earlier.
+pub fn select_best(curve: &[CurveRow], metric: Metric) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for (i, row) in curve.iter().enumerate() {
+        let v = row.selection_value(metric);
+        if v.is_nan() {
+            continue;
+        }
+        if best.is_none_or(|b| metric.better(v, curve[b].selection_value(metric), 0.0)) {
+            best = Some(i);
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Goal, MetricKind};
+
+    fn row(k: u32, val: f64) -> CurveRow {
+        CurveRow {
+            virtual_epoch: k,
+            examples_seen: k as u64,
+            steps: k as u64,
+            train_loss: 1.0,
+            val_loss: val,
+            metric: val,
+        }
+    }
+
+    #[test]
+    fn selection_skips_nan_and_prefers_the_earlier_tie() {
+        let min = Metric {
+            kind: MetricKind::ValLoss,
+            goal: Goal::Min,
+        };
+        let curve = [
+            row(1, f64::NAN),
+            row(2, 0.5),
+            row(3, 0.4),
+            row(4, 0.4),
+            row(5, f64::NAN),
+        ];
+        assert_eq!(select_best(&curve, min), Some(2));
+        let max = Metric {
+            kind: MetricKind::Accuracy,
+            goal: Goal::Max,
+        };
+        assert_eq!(select_best(&curve, max), Some(1));
+        assert_eq!(select_best(&[row(1, f64::NAN)], min), None);
+    }
+}

@@ -1,0 +1,41 @@
+//! The study's fingerprint: every spec field that changes results, with the data file's checksum
+//! and the versions of the algorithms that draw from the seed. A resume refuses to go on when one
+//! differs; `trials`, `parallel`, `keep` and `device` may change.
+
+use crate::plan::{Method, StudyPlan};
+use crate::storage::Fingerprint;
+
+/// The version of the data stream's shuffle: Fisher–Yates with Lemire draws from ChaCha8.
+const STREAM_VERSION: &str = "fisher-yates-lemire-chacha8";
+
+/// The fingerprint of `plan`.
+pub fn fingerprint(plan: &StudyPlan) -> Fingerprint {
+    fn v<T: serde::Serialize>(x: &T) -> serde_json::Value {
+        serde_json::to_value(x).expect("spec fields serialise")
+    }
+    let s = &plan.spec;
+    [
+        ("seed", v(&s.seed)),
+        ("data", v(&s.data)),
+        ("data file contents", v(&format!("{:08x}", plan.data_crc32))),
+        ("model", v(&s.model)),
+        ("budget", v(&s.budget)),
+        ("search.method", v(&s.search.method)),
+        ("search.space", v(&s.search.space)),
+        ("search.startup_trials", v(&s.search.startup_trials)),
+        ("metric", v(&s.metric)),
+        ("goal", v(&s.goal)),
+        ("early_stopping", v(&s.early_stopping)),
+        // How a pass's order is drawn from the seed (src/data/stream.rs): a study begun by a build
+        // that drew it otherwise cannot resume exactly.
+        ("data order", v(&STREAM_VERSION)),
+        // How the rows are split into training and validation (src/data/split.rs), likewise.
+        ("data split", v(&crate::data::SPLIT_VERSION)),
+    ]
+    .into_iter()
+    // How the GP chooses (src/sampler/gp.rs), for Bayesian studies only: a Bayesian study begun
+    // by a build that chose otherwise would go on with other suggestions.
+    .chain((plan.method == Method::Bayes).then(|| ("bayes", v(&crate::sampler::gp::VERSION))))
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}

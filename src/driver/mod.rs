@@ -1,0 +1,312 @@
+//! The study driver: the sampler asks, a pool of workers trains (each worker one device slot and a
+//! thread pool sized so that running trials × threads ≤ cores), the scheduler decides at every
+//! boundary, and every event goes to the storage once what it records is durable. Resuming is
+//! replaying the storage's events: finished trials stay, interrupted ones continue from their last
+//! intact checkpoint, and the sampler goes on as if never stopped.
+//!
+//! The driver knows the four seams only as traits ([`Storage`], [`TrialRunner`], [`Scheduler`],
+//! [`ArtifactStore`]): [`drive`] runs a study on any of them; [`run`] is the study of a spec in its
+//! folder (journal file, folder store, the MLP runner). It prints nothing: what a person sees goes
+//! to an [`Observer`].
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::artifacts::recover::{self, BestFile, Owner};
+use crate::artifacts::{ArtifactStore, FolderStore};
+use crate::error::{Error, Result};
+use crate::plan::StudyPlan;
+use crate::runner::mlp::MlpRunner;
+use crate::runner::TrialRunner;
+use crate::scheduler::Scheduler;
+use crate::storage::journal::JournalStorage;
+use crate::storage::{History, Status, Storage};
+
+mod fingerprint;
+mod observe;
+mod persister;
+mod queue;
+mod summary;
+#[cfg(test)]
+mod tests;
+mod worker;
+
+pub use fingerprint::fingerprint;
+pub use observe::{Observer, Progress, Silent};
+pub use queue::unstarted_trials;
+pub use summary::Summary;
+
+/// How `tune` runs a study.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Move an existing study folder aside and start over.
+    pub restart: bool,
+    /// Stop (as on Ctrl-C) once this many virtual epochs have been checkpointed in this run.
+    pub stop_after_epochs: Option<u64>,
+    /// How long a persister may hold checkpoints and records before making them durable together
+    /// (zero: every virtual epoch on its own). What a crash can lose, to be redone.
+    pub sync_every: Duration,
+}
+
+/// The seams a study runs on.
+pub struct Seams<'a> {
+    pub storage: &'a mut dyn Storage,
+    pub store: &'a dyn ArtifactStore,
+    pub runner: &'a dyn TrialRunner,
+    pub scheduler: &'a dyn Scheduler,
+}
+
+/// Runs (or resumes) the study of `plan` in its folder. `stop` asks it to finish the checkpoints
+/// being written and return.
+pub fn run(
+    plan: &StudyPlan,
+    opts: &RunOptions,
+    stop: &AtomicBool,
+    observer: &dyn Observer,
+) -> Result<Summary> {
+    let out = &plan.out_dir;
+    if opts.restart && out.exists() {
+        move_aside(out, observer)?;
+    }
+    std::fs::create_dir_all(out.join("trials")).map_err(|e| Error::io(out, e))?;
+    let mut storage = JournalStorage::lock(out)?;
+    let store = FolderStore::new(out);
+    let runner = MlpRunner::new(plan);
+    let scheduler = crate::scheduler::for_plan(plan);
+    let seams = Seams {
+        storage: &mut storage,
+        store: &store,
+        runner: &runner,
+        scheduler: &scheduler,
+    };
+    let summary = drive(plan, seams, opts, stop, observer)?;
+    crate::outputs::leaderboard::write_csv(plan, &summary.history, &out.join("leaderboard.csv"))?;
+    crate::outputs::report::write(plan, &summary.history)?;
+    Ok(summary)
+}
+
+/// Moves the study folder `out` aside, once no other process holds it.
+fn move_aside(out: &Path, observer: &dyn Observer) -> Result<()> {
+    // The lock first: a study another process runs is never moved from under it.
+    let _held = crate::storage::journal::StudyLock::acquire(out)?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let aside = out.with_file_name(format!(
+        "{}.old-{stamp}",
+        out.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    std::fs::rename(out, &aside).map_err(|e| Error::io(out, e))?;
+    observer.event(Progress::Note(&format!(
+        "moved the old study aside to {}",
+        aside.display()
+    )));
+    Ok(())
+}
+
+/// Runs (or resumes) the study of `plan` on `seams`.
+pub fn drive(
+    plan: &StudyPlan,
+    seams: Seams,
+    opts: &RunOptions,
+    stop: &AtomicBool,
+    observer: &dyn Observer,
+) -> Result<Summary> {
+    let started_at = Instant::now();
+    let Seams {
+        storage,
+        store,
+        runner,
+        scheduler,
+    } = seams;
+    let opened = storage
+        .open(&plan.name, &fingerprint(plan))
+        .map_err(|e| match e {
+            Error::SpecChanged(_) => Error::Study(format!("{}: {e}", plan.spec_file.display())),
+            e => e,
+        })?;
+    for w in &opened.warnings {
+        observer.event(Progress::Warning(w));
+    }
+    let history = opened.history;
+    repair_best_files(plan, store, &history, observer)?;
+    // Only once the spec is known to match the study: a refused resume writes nothing.
+    crate::outputs::write_split(plan)?;
+
+    let mut sampler = crate::sampler::for_plan(plan);
+    let queue = queue::queue(plan.trials, plan.parallel, runner, &mut *sampler, &history);
+    let done = history
+        .trials
+        .values()
+        .filter(|t| t.status != Status::Running)
+        .count();
+    observer.event(Progress::Study {
+        name: &plan.name,
+        done,
+        total: done + queue.len(),
+        examples: plan.budget.total_examples,
+        virtual_epochs: plan.budget.virtual_epochs,
+    });
+    let workers = plan.parallel.min(queue.len()).max(1);
+    let inbox = Mutex::new(queue::Inbox {
+        board: history.clone(),
+        ..Default::default()
+    });
+    let shared = Mutex::new(queue::Shared {
+        history,
+        sampler,
+        queue,
+        failed: None,
+        sampling_seconds: 0.0,
+    });
+    let ctx = Ctx {
+        plan,
+        opts,
+        shared: &shared,
+        inbox: &inbox,
+        storage: &Mutex::new(storage),
+        store,
+        runner,
+        scheduler,
+        stop,
+        observer,
+        active: &AtomicUsize::new(workers),
+    };
+    let idle_seconds = run_workers(&ctx, workers);
+    let mut shared = shared.into_inner().unwrap();
+    shared.catch_up(&inbox);
+    let phases = inbox.into_inner().unwrap().phases;
+    if let Some(e) = shared.failed {
+        return Err(e);
+    }
+    let interrupted = shared
+        .history
+        .trials
+        .values()
+        .any(|t| t.status == Status::Running)
+        || shared.history.trials.len() < plan.trials;
+    Ok(Summary {
+        history: shared.history,
+        interrupted,
+        wall_seconds: started_at.elapsed().as_secs_f64(),
+        phases,
+        idle_seconds,
+        sampling_seconds: shared.sampling_seconds,
+        workers,
+    })
+}
+
+/// Starts the workers and waits for them; the seconds they waited, summed, with no trial left to
+/// start while others still ran. The first failure stops the others at their next checkpoint.
+fn run_workers(ctx: &Ctx, workers: usize) -> f64 {
+    let workers_done = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let spawned = std::thread::Builder::new().spawn_scoped(scope, || {
+                if let Err(e) = worker::worker(ctx) {
+                    ctx.fail(e);
+                }
+                workers_done.lock().unwrap().push(Instant::now());
+            });
+            if let Err(e) = spawned {
+                // A process or container limit on threads: the workers already started finish
+                // their virtual epochs and the study stops, resumable.
+                ctx.active.fetch_sub(1, Ordering::SeqCst);
+                ctx.fail(no_thread(e));
+            }
+        }
+    });
+    let all_done = Instant::now();
+    let done = workers_done.into_inner().unwrap();
+    done.iter().map(|t| (all_done - *t).as_secs_f64()).sum()
+}
+
+/// Puts back the selected checkpoint of finished trials that is missing or damaged where an intact
+/// copy exists, and says which are lost; a lost one stops nothing (its results are recorded).
+fn repair_best_files(
+    plan: &StudyPlan,
+    store: &dyn ArtifactStore,
+    history: &History,
+    observer: &dyn Observer,
+) -> Result<()> {
+    for t in history
+        .trials
+        .values()
+        .filter(|t| t.status != Status::Running)
+    {
+        let who = Owner {
+            trial: t.trial,
+            params: &t.params,
+        };
+        match recover::check_best(store, &who, &t.curve, plan.metric, true)? {
+            BestFile::Intact => {}
+            BestFile::Repaired => observer.event(Progress::Warning(&format!(
+                "trial {}: its selected checkpoint was missing or damaged; linked again to its intact copy",
+                t.trial
+            ))),
+            BestFile::Lost(why) => {
+                observer.event(Progress::Warning(&format!("trial {}: {why}", t.trial)))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The error of a thread that could not start.
+fn no_thread(e: std::io::Error) -> Error {
+    Error::System(format!(
+        "cannot start a thread: {e} (a limit on processes or threads, such as `ulimit -u` or a container's pids limit, may be too low)"
+    ))
+}
+
+/// What every worker needs from the study.
+struct Ctx<'a> {
+    plan: &'a StudyPlan,
+    opts: &'a RunOptions,
+    shared: &'a Mutex<queue::Shared>,
+    inbox: &'a Mutex<queue::Inbox>,
+    /// Apart from `shared`, so that a persister waiting on fdatasync holds up no worker. Lock
+    /// order: `shared`, then `storage`.
+    storage: &'a Mutex<&'a mut dyn Storage>,
+    store: &'a dyn ArtifactStore,
+    runner: &'a dyn TrialRunner,
+    scheduler: &'a dyn Scheduler,
+    stop: &'a AtomicBool,
+    observer: &'a dyn Observer,
+    /// Workers still taking trials: the cores are shared among their trials.
+    active: &'a AtomicUsize,
+}
+
+impl Ctx<'_> {
+    /// Threads for the math of each running trial: the cores shared among the workers still
+    /// taking trials, so that the cores of a worker that found none left go to the others.
+    fn share(&self) -> usize {
+        (self.plan.cores / self.active.load(Ordering::SeqCst).max(1)).max(1)
+    }
+
+    /// Records the first failure and stops the other workers at their next checkpoint.
+    fn fail(&self, e: Error) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.shared.lock().unwrap().failed.get_or_insert(e);
+    }
+}
+
+/// Everything a study folder's `status`, `leaderboard` and `report` read: its history, without
+/// taking the lock or changing anything.
+pub fn read_history(plan: &StudyPlan) -> Result<History> {
+    JournalStorage::read(&plan.out_dir)?.ok_or_else(|| {
+        Error::Study(format!(
+            "{}: no study has run here yet: run `tune {}` first",
+            plan.out_dir.display(),
+            plan.spec_file.display()
+        ))
+    })
+}
+
+/// The store of the study folder's checkpoints, for `status`.
+pub fn folder_store(plan: &StudyPlan) -> FolderStore {
+    FolderStore::new(&plan.out_dir)
+}

@@ -1,0 +1,317 @@
+//! A worker: a thread pool for the math and, beside it, its persister; it takes trials from the
+//! queue until none is left, starts each where recovery says, and hosts it while its runner trains:
+//! every boundary goes to the scheduler for a decision and to the persister to be made durable.
+
+use std::sync::atomic::Ordering;
+
+use super::persister::{persist_loop, Held, Outbox, Persist};
+use super::queue::Next;
+use super::{no_thread, Ctx, Progress};
+use crate::artifacts::recover::{self, Owner};
+use crate::artifacts::Checkpoint;
+use crate::curve::CurveRow;
+use crate::error::{Error, Result};
+use crate::runner::{Boundary, Flow, Job, RunnerWorker, TrialHost};
+use crate::scheduler::Decision;
+use crate::space::Params;
+use crate::storage::{Event, Status};
+
+/// Threads of all the workers' pools together, at most (when the cores allow a trial more).
+const POOL_THREADS: usize = 1024;
+
+/// One worker: a thread pool for the math (a thread per core, of which its trial uses its share,
+/// [`Ctx::share`]), and inside it the runner's worker (a device of its own: a CUDA device cannot
+/// cross threads), taking trials until none are left. Beside it runs its persister.
+pub(super) fn worker(ctx: &Ctx) -> Result<()> {
+    // A thread per core, so that a trial can take the cores of workers that finished; with many
+    // workers on many cores, fewer (about `POOL_THREADS` in all), never fewer than a first share.
+    let workers = ctx.active.load(Ordering::SeqCst).max(1);
+    let threads = ctx
+        .plan
+        .cores
+        .min((POOL_THREADS / workers).max(ctx.share()));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::System(format!("cannot start the worker's threads: {e} (a limit on processes or threads, such as `ulimit -u` or a container's pids limit, may be too low)")))?;
+    let (tx, rx) = std::sync::mpsc::channel::<Persist>();
+    let held = Held::default();
+    std::thread::scope(|scope| {
+        let persister = std::thread::Builder::new()
+            .spawn_scoped(scope, || {
+                let r = persist_loop(ctx, rx, &held);
+                held.close();
+                r
+            })
+            .map_err(no_thread)?;
+        let outbox = Outbox { tx, held: &held };
+        let trained = pool.install(|| {
+            let mut runner = ctx.runner.worker()?;
+            worker_loop(ctx, &outbox, &mut *runner)
+        });
+        // Its cores go to the trials still running, from their next step on.
+        ctx.active.fetch_sub(1, Ordering::SeqCst);
+        drop(outbox);
+        let persisted = persister.join().expect("the persister does not panic");
+        // The persister's error comes first: the worker only saw its channel close.
+        persisted.and(trained)
+    })
+}
+
+/// A trial taken from the queue.
+struct Taken {
+    trial: u64,
+    params: Params,
+    /// What the storage holds of its curve, and the decision at its last row.
+    curve: Vec<CurveRow>,
+    decision: Option<Decision>,
+    /// The `started` record of a new trial.
+    started: Option<Event>,
+}
+
+fn take(ctx: &Ctx) -> Result<Option<Taken>> {
+    let mut guard = ctx.shared.lock().unwrap();
+    let s = &mut *guard;
+    s.catch_up(ctx.inbox);
+    while let Some(item) = s.queue.pop_front() {
+        let fresh = |(trial, params, started): (u64, Params, Event)| {
+            // The scheduler's board knows the trial from its start on.
+            ctx.inbox.lock().unwrap().board.apply(&started);
+            Taken {
+                trial,
+                params,
+                curve: vec![],
+                decision: None,
+                started: Some(started),
+            }
+        };
+        match item {
+            Next::Resume(n) => {
+                let t = &s.history.trials[&n];
+                return Ok(Some(Taken {
+                    trial: n,
+                    params: t.params.clone(),
+                    curve: t.curve.clone(),
+                    decision: t.decision.clone(),
+                    started: None,
+                }));
+            }
+            Next::New(n) => {
+                // Another process may have started it (a shared storage): the next one, then.
+                if ctx.storage.lock().unwrap().claim(Some(n))?.is_some() {
+                    return Ok(Some(fresh(s.start(n, ctx.observer))));
+                }
+            }
+            Next::Ask => {
+                let n = ctx.storage.lock().unwrap().claim(None)?;
+                let n = n.expect("a next number is always free");
+                return Ok(Some(fresh(s.start(n, ctx.observer))));
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn worker_loop(ctx: &Ctx, tx: &Outbox, runner: &mut dyn RunnerWorker) -> Result<()> {
+    loop {
+        if ctx.stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let Some(t) = take(ctx)? else {
+            return Ok(());
+        };
+        // A new trial's `started` goes through the persister, ahead of its epochs; a crash before
+        // it is durable only means the same trial number draws the same parameters again.
+        if let Some(e) = t.started.clone() {
+            tx.send(Persist::Record(e))?;
+        }
+        let (start, decision) = resume_from(ctx, tx, &t)?;
+        let at = start
+            .as_ref()
+            .map(|c| (c.meta.virtual_epoch, c.meta.examples_seen));
+        ctx.observer.event(Progress::TrialStarted {
+            trial: t.trial,
+            params: &t.params,
+            at,
+        });
+        if let (Some(Decision::Stop(reason)), Some(c)) = (&decision, &start) {
+            // Its end was decided and not yet recorded before the interruption: it ends again
+            // exactly where it ended.
+            let ended = Event::TrialEnded {
+                trial: t.trial,
+                status: Status::Stopped,
+                reason: Some(reason.clone()),
+                seconds: c.meta.seconds,
+            };
+            leave(ctx, tx, t.trial, c.meta.curve.clone(), Some(ended))?;
+            continue;
+        }
+        let mut host = Host {
+            ctx,
+            tx,
+            trial: t.trial,
+        };
+        let job = Job {
+            trial: t.trial,
+            params: &t.params,
+            start,
+        };
+        let outcome = runner.run(job, &mut host)?;
+        let ended = (outcome.status != Status::Running).then_some(Event::TrialEnded {
+            trial: t.trial,
+            status: outcome.status,
+            reason: outcome.reason,
+            seconds: outcome.seconds,
+        });
+        ctx.inbox.lock().unwrap().phases += outcome.phases;
+        leave(ctx, tx, t.trial, outcome.curve, ended)?;
+    }
+}
+
+/// The trial left its runner: its end (when it ended) joins the history, and the persister writes
+/// its curve and records the end.
+fn leave(
+    ctx: &Ctx,
+    tx: &Outbox,
+    trial: u64,
+    curve: Vec<CurveRow>,
+    ended: Option<Event>,
+) -> Result<()> {
+    ctx.observer.event(Progress::TrialLeft { trial });
+    {
+        let mut inbox = ctx.inbox.lock().unwrap();
+        if let Some(e) = &ended {
+            inbox.board.apply(e);
+        }
+        inbox.events.extend(ended.clone());
+    }
+    tx.send(Persist::Left {
+        trial,
+        curve,
+        ended,
+    })
+}
+
+/// Where the trial starts, new or resumed: from the checkpoint recovery chooses (see
+/// [`recover::recover`]), whose rows the storage lacks are recorded again behind the trial's
+/// `started`, each with the scheduler's decision; or from scratch in an emptied place. Also the
+/// decision at the starting boundary: the journalled one, or one taken now where none was.
+fn resume_from(
+    ctx: &Ctx,
+    tx: &Outbox,
+    t: &Taken,
+) -> Result<(Option<Checkpoint>, Option<Decision>)> {
+    let who = Owner {
+        trial: t.trial,
+        params: &t.params,
+    };
+    let r = recover::recover(ctx.store, &who, &t.curve, ctx.plan.metric)?;
+    for w in &r.warnings {
+        ctx.observer.event(Progress::Warning(w));
+    }
+    let Some(c) = r.start else {
+        tx.send(Persist::Begin(t.trial))?;
+        return Ok((None, None));
+    };
+    let (k, j) = (c.meta.virtual_epoch as usize, t.curve.len());
+    let decision = if k > j {
+        // Boundaries whose records a torn append lost: recorded again, each decided.
+        let mut d = Decision::Continue;
+        for row in r.missing {
+            d = record(ctx, tx, t.trial, row, c.meta.seconds)?;
+        }
+        d
+    } else if k < j {
+        // An earlier checkpoint than the storage's last boundary: the trial went on from it.
+        Decision::Continue
+    } else if let Some(d) = t.decision.clone() {
+        d
+    } else {
+        // A journal of an earlier build records no decisions: the one at this boundary, now.
+        record(
+            ctx,
+            tx,
+            t.trial,
+            c.meta.curve[k - 1].clone(),
+            c.meta.seconds,
+        )?
+    };
+    Ok((Some(c), Some(decision)))
+}
+
+/// Records a boundary whose checkpoint is durable already: decided, it goes to the persister now.
+fn record(ctx: &Ctx, tx: &Outbox, trial: u64, row: CurveRow, seconds: f64) -> Result<Decision> {
+    let (decision, e) = decide(ctx, trial, row, seconds);
+    tx.send(Persist::Record(e))?;
+    Ok(decision)
+}
+
+/// The scheduler's decision at a new boundary of `trial`, and its record, which joins the board
+/// and the history.
+fn decide(ctx: &Ctx, trial: u64, row: CurveRow, seconds: f64) -> (Decision, Event) {
+    let mut inbox = ctx.inbox.lock().unwrap();
+    let mut e = Event::EpochDone {
+        trial,
+        row,
+        seconds,
+        decision: None,
+    };
+    inbox.board.apply(&e);
+    let d = ctx.scheduler.decide(trial, &inbox.board);
+    if let Event::EpochDone { decision, .. } = &mut e {
+        *decision = Some(d.clone());
+    }
+    inbox.board.apply(&e);
+    inbox.events.push(e.clone());
+    (d, e)
+}
+
+/// The driver's side of a trial in a runner.
+struct Host<'a, 'c> {
+    ctx: &'a Ctx<'c>,
+    tx: &'a Outbox<'a>,
+    trial: u64,
+}
+
+impl TrialHost for Host<'_, '_> {
+    fn threads(&self) -> usize {
+        self.ctx.share()
+    }
+
+    fn progress(&mut self, examples_seen: u64) {
+        self.ctx.observer.event(Progress::Examples {
+            trial: self.trial,
+            examples_seen,
+        });
+    }
+
+    fn boundary(&mut self, b: Boundary) -> Result<Flow> {
+        let ctx = self.ctx;
+        ctx.observer.event(Progress::Boundary {
+            trial: self.trial,
+            row: &b.row,
+        });
+        let seconds = b.checkpoint.meta.seconds;
+        let (decision, record) = decide(ctx, self.trial, b.row, seconds);
+        self.tx.send(Persist::Epoch {
+            trial: self.trial,
+            checkpoint: b.checkpoint,
+            record,
+            best: b.best,
+        })?;
+        let mut inbox = ctx.inbox.lock().unwrap();
+        inbox.epochs += 1;
+        if ctx
+            .opts
+            .stop_after_epochs
+            .is_some_and(|n| inbox.epochs >= n)
+        {
+            ctx.stop.store(true, Ordering::SeqCst);
+        }
+        Ok(match decision {
+            Decision::Stop(reason) => Flow::Stop(reason),
+            Decision::Continue if ctx.stop.load(Ordering::SeqCst) => Flow::Interrupt,
+            Decision::Continue => Flow::Continue,
+        })
+    }
+}

@@ -1,0 +1,83 @@
+//! What a study shows: the leaderboard, the report, `tune status`, each trial's `curve.csv`, and
+//! the few formatting helpers they share. Everything here reads a history; nothing here trains.
+
+use std::path::Path;
+
+use crate::curve::CurveRow;
+use crate::data::Task;
+use crate::durable::replace_with;
+use crate::error::{Error, Result};
+use crate::plan::StudyPlan;
+use crate::space::Params;
+
+pub mod leaderboard;
+pub mod report;
+pub mod status;
+
+pub use leaderboard::short;
+
+/// Writes `split.json`: which data rows (0 = the first row after the header) are training and which
+/// validation rows, so that other tools can use exactly this split.
+pub fn write_split(plan: &StudyPlan) -> Result<()> {
+    let path = plan.out_dir.join("split.json");
+    let d = &plan.dataset;
+    let json = serde_json::json!({
+        "data": plan.data_file,
+        "train_rows": d.train.source_rows,
+        "validation_rows": d.val.source_rows,
+    });
+    crate::durable::write_derived(&path, json.to_string().as_bytes())
+        .map_err(|e| Error::io(&path, e))
+}
+
+/// `batch_size=32 learning_rate=0.001`, for progress lines.
+pub fn describe(params: &Params) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", short(v.as_f64())))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The name of the task's metric column: `rmse` or `accuracy`.
+pub fn task_metric_name(task: Task) -> &'static str {
+    match task {
+        Task::Regression => "rmse",
+        Task::Classification => "accuracy",
+    }
+}
+
+/// The trial's validation curve, in its folder.
+const CURVE_FILE: &str = "curve.csv";
+
+/// Writes `curve.csv` in the trial's folder when the trial leaves its runner: atomically (a crash
+/// of the process leaves the old file or the new one) and fsynced before it takes its name (the
+/// persister fsyncs the folder).
+pub fn write_curve(trial_dir: &Path, curve: &[CurveRow], task: Task) -> Result<()> {
+    let path = trial_dir.join(CURVE_FILE);
+    // A store that keeps checkpoints elsewhere made no folder for the trial.
+    std::fs::create_dir_all(trial_dir).map_err(|e| Error::io(trial_dir, e))?;
+    replace_with(&path, true, |f| {
+        let mut w = csv::Writer::from_writer(f);
+        w.write_record([
+            "virtual_epoch",
+            "examples_seen",
+            "steps",
+            "train_loss",
+            "val_loss",
+            task_metric_name(task),
+        ])?;
+        for r in curve {
+            w.write_record([
+                r.virtual_epoch.to_string(),
+                r.examples_seen.to_string(),
+                r.steps.to_string(),
+                r.train_loss.to_string(),
+                r.val_loss.to_string(),
+                r.metric.to_string(),
+            ])?;
+        }
+        w.flush()
+    })
+    .map_err(|e| Error::io(&path, e))
+}

@@ -1,0 +1,63 @@
+//! The `tune status` text: what a study has done, read from its history and its checkpoints (the
+//! selected ones verified), changing nothing.
+
+use super::{describe, leaderboard};
+use crate::artifacts::recover::{self, BestFile, Owner};
+use crate::artifacts::ArtifactStore;
+use crate::plan::StudyPlan;
+use crate::storage::{History, Status};
+
+/// The `tune status` text: counts by status, the best trial so far, and each trial's use of its budget.
+pub fn status(plan: &StudyPlan, history: &History, store: &dyn ArtifactStore) -> String {
+    let count = |st: Status| history.trials.values().filter(|t| t.status == st).count();
+    let mut out = format!(
+        "study {}: {} of {} trials started; {} complete, {} stopped early, {} failed, {} running or interrupted\n",
+        plan.name,
+        history.trials.len(),
+        plan.trials,
+        count(Status::Complete),
+        count(Status::Stopped),
+        count(Status::Failed),
+        count(Status::Running)
+    );
+    let rows = leaderboard::rows(plan, history);
+    if let Some(best) = rows.first().filter(|r| !r.best.is_nan()) {
+        out += &format!(
+            "best so far: trial {} with {} = {} at virtual epoch {} ({})\n",
+            best.trial,
+            plan.metric.kind.name(),
+            leaderboard::short(best.best),
+            best.best_virtual_epoch.unwrap_or(0),
+            describe(&history.trials[&best.trial].params)
+        );
+    }
+    for t in history
+        .trials
+        .values()
+        .filter(|t| t.status != Status::Running)
+    {
+        let who = Owner {
+            trial: t.trial,
+            params: &t.params,
+        };
+        match recover::check_best(store, &who, &t.curve, plan.metric, false) {
+            Ok(BestFile::Lost(why)) => out += &format!("damaged: trial {}: {why}\n", t.trial),
+            Err(e) => out += &format!("damaged: trial {}: {e}\n", t.trial),
+            Ok(_) => {}
+        }
+    }
+    let total = plan.budget.total_examples;
+    for t in history.trials.values() {
+        let seen = t.curve.last().map_or(0, |r| r.examples_seen);
+        out += &format!(
+            "  trial {:>3}  {:<8}  {:>6.1}% of the budget ({seen}/{total} examples, virtual epoch {}/{})  {}\n",
+            t.trial,
+            t.status.as_str(),
+            100.0 * seen as f64 / total as f64,
+            t.curve.last().map_or(0, |r| r.virtual_epoch),
+            plan.budget.virtual_epochs,
+            describe(&t.params)
+        );
+    }
+    out
+}

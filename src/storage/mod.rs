@@ -1,0 +1,101 @@
+//! The storage seam: where a study's events live. A backend opens or creates a study under its
+//! fingerprint, claims trial numbers atomically (no two processes start the same trial), appends
+//! events in durable groups and reads them back after a cursor. Everything else (the history, the
+//! sampler's view, resume decisions) is a pure replay of the events, whatever stored them.
+//!
+//! Backends: [`journal::JournalStorage`], a checksummed file in the study folder (one process,
+//! an OS lock); [`memory::MemoryStorage`], for tests. A new backend is a new file here that
+//! implements [`Storage`]; the driver does not change (see docs/design.md).
+
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+
+mod events;
+pub mod journal;
+pub mod memory;
+
+pub use events::{Decision, Event, History, Status, TrialRecord};
+
+/// Every spec field that changes results, by name: a study resumes only under the same one.
+pub type Fingerprint = BTreeMap<String, serde_json::Value>;
+
+/// A study as a backend opened it.
+#[derive(Clone, Debug, Default)]
+pub struct Opened {
+    /// Every event so far, replayed.
+    pub history: History,
+    /// Events read: the cursor of [`Storage::read_after`] for what comes next.
+    pub cursor: u64,
+    /// One sentence for each thing the backend put right on opening (a torn last append cut off).
+    pub warnings: Vec<String>,
+}
+
+/// What the driver needs from where a study's events are kept.
+pub trait Storage: Send {
+    /// Opens the study, creating it (its first event, `study_created` with `fingerprint`) when it
+    /// has none yet. A study created under another fingerprint is refused with
+    /// [`Error::SpecChanged`] before anything is written.
+    fn open(&mut self, name: &str, fingerprint: &Fingerprint) -> Result<Opened>;
+
+    /// Claims trial number `trial` for this process, or with `None` the next number no process
+    /// has claimed; `None` back when `trial` is taken. Claimed numbers are never handed out again.
+    fn claim(&mut self, trial: Option<u64>) -> Result<Option<u64>>;
+
+    /// Appends `events` in order as one group: after a crash, all of them are there or none, and
+    /// all of them are durable when this returns.
+    fn append(&mut self, events: &[Event]) -> Result<()>;
+
+    /// The events after the first `cursor`, and the cursor after them.
+    fn read_after(&self, cursor: u64) -> Result<(Vec<Event>, u64)>;
+}
+
+/// Keys added to the fingerprint after studies were made without them, whose absence means what
+/// every build before them did, which is what the current value says. A build that changes one of
+/// these algorithms changes its value and removes its key from here.
+const ADDED_LATER: &[&str] = &["data split"];
+
+/// Refuses `new` when the study was created under another fingerprint, naming what changed.
+pub fn check_fingerprint(history: &History, new: &Fingerprint) -> Result<()> {
+    let Some(old) = &history.fingerprint else {
+        return Ok(());
+    };
+    let changed: Vec<String> = new
+        .keys()
+        .filter(|k| match old.get(*k) {
+            None => !ADDED_LATER.contains(&k.as_str()),
+            was => was != new.get(*k),
+        })
+        .cloned()
+        .collect();
+    if changed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::SpecChanged(changed))
+    }
+}
+
+/// The numbers already started in `history`, and the next number after them.
+fn started(history: &History) -> (std::collections::BTreeSet<u64>, u64) {
+    let claimed: std::collections::BTreeSet<u64> = history.trials.keys().copied().collect();
+    let next = claimed.last().map_or(0, |n| n + 1);
+    (claimed, next)
+}
+
+/// [`Storage::claim`] over the numbers claimed so far and the next free one.
+fn claim_in(
+    claimed: &mut std::collections::BTreeSet<u64>,
+    next: &mut u64,
+    trial: Option<u64>,
+) -> Option<u64> {
+    match trial {
+        Some(n) => claimed.insert(n).then_some(n),
+        None => {
+            while claimed.contains(next) {
+                *next += 1;
+            }
+            claimed.insert(*next);
+            Some(*next)
+        }
+    }
+}
