@@ -1,5 +1,6 @@
 //! A CSV file read whole and checked at the boundary: a header row, a rectangle of cells, and every
-//! number finite. Errors name the file, the line and the column.
+//! number finite in the 32-bit floats that training uses. Errors name the file, the line and the
+//! column.
 
 use std::path::{Path, PathBuf};
 
@@ -112,24 +113,36 @@ impl Table {
         self.headers.iter().position(|h| h == name)
     }
 
-    fn place(&self, row: usize, col: usize) -> String {
-        format!("line {}, column \"{}\"", self.lines[row], self.headers[col])
+    /// A data error at data row `row` (0 = the first after the header), column `col`.
+    pub(crate) fn error_at(&self, row: usize, col: usize, msg: String) -> Error {
+        Error::Data {
+            file: self.file.clone(),
+            place: format!("line {}, column \"{}\"", self.lines[row], self.headers[col]),
+            msg,
+        }
     }
 
-    /// Column `col` as finite numbers.
+    /// The text of data row `row`, column `col`.
+    pub(crate) fn cell(&self, row: usize, col: usize) -> &str {
+        &self.cells[row][col]
+    }
+
+    /// Column `col` as numbers that are finite as 32-bit floats too (training computes in f32, where
+    /// a larger one is infinite and would spread NaN through a trial's weights).
     pub fn numeric(&self, col: usize) -> Result<Vec<f64>> {
         self.cells
             .iter()
             .enumerate()
             .map(|(r, row)| {
                 let cell = &row[col];
-                let bad = |msg: String| Error::Data {
-                    file: self.file.clone(),
-                    place: self.place(r, col),
-                    msg,
-                };
+                let bad = |msg: String| self.error_at(r, col, msg);
                 match cell.parse::<f64>() {
-                    Ok(v) if v.is_finite() => Ok(v),
+                    Ok(v) if (v as f32).is_finite() => Ok(v),
+                    Ok(v) if v.is_finite() => Err(bad(format!(
+                        "\"{cell}\" is outside the range of the 32-bit floats that training uses \
+                         (at most {:e} in size)",
+                        f32::MAX
+                    ))),
                     Ok(_) => Err(bad(format!("\"{cell}\" is not a finite number"))),
                     Err(_) if cell.is_empty() => Err(bad("the cell is empty".into())),
                     Err(_) => Err(bad(format!("\"{cell}\" is not a number"))),
@@ -142,11 +155,7 @@ impl Table {
     /// labels are numbers, text order otherwise).
     pub fn labels(&self, col: usize) -> Result<(Vec<usize>, Vec<String>)> {
         if let Some(r) = self.cells.iter().position(|row| row[col].is_empty()) {
-            return Err(Error::Data {
-                file: self.file.clone(),
-                place: self.place(r, col),
-                msg: "the label is empty".into(),
-            });
+            return Err(self.error_at(r, col, "the label is empty".into()));
         }
         let mut classes: Vec<String> = self.cells.iter().map(|row| row[col].clone()).collect();
         classes.sort();
@@ -226,6 +235,29 @@ mod tests {
             numeric_err("a,b\n1,\n"),
             "d.csv: line 2, column \"b\": the cell is empty"
         );
+        let beyond_f32 = |cell: &str| {
+            format!(
+                "d.csv: line 3, column \"b\": \"{cell}\" is outside the range of the 32-bit floats \
+                 that training uses (at most 3.4028235e38 in size)"
+            )
+        };
+        for cell in ["1e300", "-1e300", "1e39", "3.4028236e38"] {
+            assert_eq!(
+                numeric_err(&format!("a,b\n1,2\n3,{cell}\n")),
+                beyond_f32(cell)
+            );
+        }
+        assert_eq!(
+            numeric_err("a,b\n1,1e999\n"),
+            "d.csv: line 2, column \"b\": \"1e999\" is not a finite number"
+        );
+    }
+
+    #[test]
+    fn the_ends_of_f32s_range_are_numbers() {
+        let t = parse("a,b\n1,3.4028235e38\n2,-3.4028235e38\n3,1e-50\n").unwrap();
+        let col = t.numeric(1).unwrap();
+        assert!(col.iter().all(|&v| (v as f32).is_finite()), "{col:?}");
     }
 
     #[test]
