@@ -31,6 +31,9 @@ impl Table {
     pub fn parse(file: &Path, bytes: &[u8]) -> Result<Table> {
         let crc32 = crc32fast::hash(bytes);
         let reader = bytes;
+        let newlines: Vec<usize> = (0..bytes.len()).filter(|&i| bytes[i] == b'\n').collect();
+        let line = |p: Option<&csv::Position>| p.map_or(1, |p| line_at(bytes, &newlines, p));
+        let position = |e: &csv::Error| format!("line {}", line(e.position()));
         let err = |place: String, msg: String| Error::Data {
             file: file.to_path_buf(),
             place,
@@ -43,7 +46,12 @@ impl Table {
             .from_reader(reader);
         let headers: Vec<String> = rdr
             .headers()
-            .map_err(|e| err(position(&e), format!("cannot read the header: {}", e)))?
+            .map_err(|e| {
+                err(
+                    position(&e),
+                    format!("cannot read the header: {}", describe(&e)),
+                )
+            })?
             .iter()
             .map(str::to_string)
             .collect();
@@ -70,8 +78,13 @@ impl Table {
         let mut cells = Vec::new();
         let mut lines = Vec::new();
         for rec in rdr.records() {
-            let rec = rec.map_err(|e| err(position(&e), format!("cannot read the row: {e}")))?;
-            let line = rec.position().map(|p| p.line()).unwrap_or(0);
+            let rec = rec.map_err(|e| {
+                err(
+                    position(&e),
+                    format!("cannot read the row: {}", describe(&e)),
+                )
+            })?;
+            let line = line(rec.position());
             if rec.len() == 1 && rec.get(0) == Some("") {
                 continue; // a blank line
             }
@@ -178,11 +191,27 @@ impl Table {
     }
 }
 
-fn position(e: &csv::Error) -> String {
-    match e.position() {
-        Some(p) => format!("line {}", p.line()),
-        None => "line 1".into(),
+/// What is wrong, without the csv crate's own position (which can name the wrong line: [`line_at`]).
+fn describe(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::Utf8 { err, .. } => format!("field {} is not UTF-8 text", err.field() + 1),
+        _ => e.to_string(),
     }
+}
+
+/// The line where the record at `p` begins, found from the bytes: not `p.line()`, which after a
+/// CRLF line is one short (the csv crate has read the CR but not yet the LF: BurntSushi/rust-csv#395).
+/// `p.byte()` is where the reader stood before the record: it may still be on the last line's LF,
+/// or before empty lines the reader skipped, so the record begins at the first byte from there that
+/// ends no line.
+fn line_at(bytes: &[u8], newlines: &[usize], p: &csv::Position) -> u64 {
+    let mut at = usize::try_from(p.byte())
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    while bytes.get(at).is_some_and(|b| matches!(b, b'\r' | b'\n')) {
+        at += 1;
+    }
+    1 + newlines.partition_point(|&n| n < at) as u64
 }
 
 #[cfg(test)]
@@ -251,6 +280,39 @@ mod tests {
             numeric_err("a,b\n1,1e999\n"),
             "d.csv: line 2, column \"b\": \"1e999\" is not a finite number"
         );
+    }
+
+    #[test]
+    fn lines_are_counted_alike_after_lf_and_crlf() {
+        for nl in ["\n", "\r\n"] {
+            let text = ["a,b", "1,2", "", "\"x", "y\",3", "4,z", ""].join(nl);
+            let t = parse(&text).unwrap();
+            assert_eq!(t.lines, [2, 4, 6], "{nl:?}");
+            assert_eq!(
+                t.numeric(1).unwrap_err().to_string(),
+                "d.csv: line 6, column \"b\": \"z\" is not a number",
+                "{nl:?}"
+            );
+            let bad = ["a,b", "1,2", "3,\u{1}", ""]
+                .join(nl)
+                .replace('\u{1}', "\u{ff}");
+            let mut bytes = bad.into_bytes();
+            let at = bytes.iter().position(|&b| b == 0xc3).unwrap();
+            bytes.remove(at); // a lone 0xbf: not UTF-8
+            assert_eq!(
+                Table::parse(Path::new("d.csv"), &bytes)
+                    .unwrap_err()
+                    .to_string(),
+                "d.csv: line 3: cannot read the row: field 2 is not UTF-8 text",
+                "{nl:?}"
+            );
+            let short = ["a,b", "1,2", "", "3", ""].join(nl);
+            assert_eq!(
+                parse(&short).unwrap_err().to_string(),
+                "d.csv: line 4: the row has 1 fields but the header has 2",
+                "{nl:?}"
+            );
+        }
     }
 
     #[test]
