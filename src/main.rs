@@ -163,6 +163,7 @@ static STOP: AtomicBool = AtomicBool::new(false);
 
 fn run_study(args: RunArgs) -> anyhow::Result<ExitCode> {
     let plan = load(&args.study, args.device.clone(), args.parallel, args.cores)?;
+    signal::note_ignored();
     let signalled = AtomicBool::new(false);
     // First SIGINT, SIGTERM or SIGHUP: finish the checkpoints being written, then exit cleanly.
     // Second: exit now; still safe, because every file that matters is written atomically. Errors
@@ -183,7 +184,7 @@ fn run_study(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     });
     if handled.is_ok() {
-        signal::record_which();
+        signal::install();
     }
     let summary = study::run(
         &plan,
@@ -255,10 +256,11 @@ fn shell_word(path: &Path) -> String {
 
 /// Which signal stopped the run, for the exit code. The `ctrlc` crate runs one handler for SIGINT,
 /// SIGTERM and SIGHUP and does not say which arrived; on Unix, a handler installed in front of its
-/// own notes the signal's number and then calls it.
+/// own notes the signal's number and then calls it. ctrlc also takes over signals that were
+/// ignored (`nohup tune ...` ignores SIGHUP): they are ignored again.
 #[cfg(unix)]
 mod signal {
-    use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering::SeqCst};
+    use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering::SeqCst};
 
     /// POSIX fixes these numbers (they are the ones `kill -s` accepts as numbers).
     const SIGNALS: [(i32, &str); 3] = [(2, "SIGINT"), (15, "SIGTERM"), (1, "SIGHUP")];
@@ -273,6 +275,9 @@ mod signal {
         fn signal(signum: i32, handler: usize) -> usize;
     }
 
+    /// The signals ignored when `tune` started (by `nohup`, or a shell for a background job), by
+    /// position in [`SIGNALS`]: they stay ignored.
+    static IGNORED: [AtomicBool; 3] = [const { AtomicBool::new(false) }; 3];
     /// The handlers replaced (ctrlc's), by position in [`SIGNALS`]; SIG_DFL until known.
     static PREVIOUS: [AtomicUsize; 3] = [const { AtomicUsize::new(SIG_DFL) }; 3];
     /// The first signal's number and the latest's (0: none yet).
@@ -296,9 +301,27 @@ mod signal {
         }
     }
 
-    /// Puts [`note`] in front of the handlers ctrlc installed for the three signals.
-    pub fn record_which() {
+    /// Notes which of the signals are ignored, before ctrlc replaces their handlers.
+    pub fn note_ignored() {
         for (i, &(signum, _)) in SIGNALS.iter().enumerate() {
+            // SAFETY: SIG_IGN, then what `signal` reported back: the disposition is as it was.
+            let previous = unsafe { signal(signum, SIG_IGN) };
+            if ![SIG_IGN, SIG_ERR].contains(&previous) {
+                unsafe { signal(signum, previous) };
+            }
+            IGNORED[i].store(previous == SIG_IGN, SeqCst);
+        }
+    }
+
+    /// Puts [`note`] in front of the handlers ctrlc installed for the signals, and ignores again
+    /// those that were ignored.
+    pub fn install() {
+        for (i, &(signum, _)) in SIGNALS.iter().enumerate() {
+            if IGNORED[i].load(SeqCst) {
+                // SAFETY: SIG_IGN is a valid disposition for these signals.
+                unsafe { signal(signum, SIG_IGN) };
+                continue;
+            }
             // SAFETY: `note` is async-signal-safe and has the C signature of a signal handler.
             let previous = unsafe { signal(signum, note as extern "C" fn(i32) as usize) };
             if [SIG_DFL, SIG_IGN, SIG_ERR].contains(&previous) {
@@ -330,7 +353,9 @@ mod signal {
 /// Elsewhere ctrlc's handler runs for Ctrl-C and Ctrl-Break: the exit code is SIGINT's.
 #[cfg(not(unix))]
 mod signal {
-    pub fn record_which() {}
+    pub fn note_ignored() {}
+
+    pub fn install() {}
 
     pub fn exit_code(_first: bool) -> u8 {
         130

@@ -200,3 +200,26 @@ fn a_second_signal_exits_at_once() {
     assert_eq!(status.code(), Some(129), "{seen}");
     assert!(!seen.contains("resume with"), "{seen}");
 }
+
+#[test]
+fn an_ignored_sighup_stays_ignored() {
+    // As under `nohup`: the shell ignores SIGHUP, and `exec` hands that on to tune.
+    let dir = tempdir();
+    let path = write_spec(dir.path(), &spec());
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(r#"trap '' HUP; exec "$0" -q --sync-every 0.02 "$1""#)
+        .arg(env!("CARGO_BIN_EXE_tune"))
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    signal_once_working(&mut child, &dir.path().join("runs/tiny"), "HUP");
+    // Pending together, SIGHUP (1) would be delivered before SIGTERM (15).
+    kill(&child, "TERM");
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{err}");
+    assert!(err.contains("(SIGTERM; a second signal"), "{err}");
+}
