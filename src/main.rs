@@ -1,9 +1,9 @@
 //! The `tune` binary: arguments in, `run()` out, errors mapped to exit codes (2: the user's input).
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
 use clap::{Parser, Subcommand};
 use tune::driver::{self, RunOptions};
@@ -165,24 +165,33 @@ fn run() -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Set to stop the study cleanly, on the first signal (see [`signal`]).
+static STOP: AtomicBool = AtomicBool::new(false);
+
 fn run_study(args: RunArgs) -> anyhow::Result<ExitCode> {
     let plan = load(&args.study, args.device.clone(), args.parallel, args.cores)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let presses = Arc::new(AtomicUsize::new(0));
-    {
-        let (stop, presses) = (stop.clone(), presses.clone());
-        // First Ctrl-C: finish the checkpoints being written, then exit cleanly. Second: exit now;
-        // still safe, because every file that matters is written atomically.
-        let _ = ctrlc::set_handler(move || {
-            if presses.fetch_add(1, Ordering::SeqCst) == 0 {
-                stop.store(true, Ordering::SeqCst);
-                eprintln!(
-                    "\nstopping after the current virtual epochs (Ctrl-C again to stop at once)"
-                );
-            } else {
-                std::process::exit(130);
-            }
-        });
+    signal::note_ignored();
+    let signalled = AtomicBool::new(false);
+    // First SIGINT, SIGTERM or SIGHUP: finish the checkpoints being written, then exit cleanly.
+    // Second: exit now; still safe, because every file that matters is written atomically. Errors
+    // writing to stderr are ignored: after SIGHUP it may be a closed terminal.
+    let handled = ctrlc::set_handler(move || {
+        if !signalled.swap(true, SeqCst) {
+            STOP.store(true, SeqCst);
+            let _ = writeln!(
+                std::io::stderr(),
+                "\nstopping after the current virtual epochs ({})",
+                match signal::name(true) {
+                    "SIGINT" => "Ctrl-C again to stop at once".to_string(),
+                    name => format!("{name}; a second signal stops at once"),
+                }
+            );
+        } else {
+            std::process::exit(signal::exit_code(false).into());
+        }
+    });
+    if handled.is_ok() {
+        signal::install();
     }
     let bars = cli::progress::Bars::new(!args.quiet);
     let summary = driver::run(
@@ -192,15 +201,21 @@ fn run_study(args: RunArgs) -> anyhow::Result<ExitCode> {
             stop_after_epochs: args.stop_after_epochs,
             sync_every: args.sync_every,
         },
-        &stop,
+        &STOP,
         &bars,
     );
     bars.finish();
     let summary = summary?;
     let out = plan.out_dir.display();
     if summary.interrupted {
-        eprintln!("stopped; resume with: tune {}", plan.spec_file.display());
-        return Ok(ExitCode::from(130));
+        let _ = writeln!(
+            std::io::stderr(),
+            "stopped; resume with: {}",
+            resume_command(&plan.spec_file, args.study.out.as_deref())
+        );
+        // 128 + the signal's number, as a shell reports a process the signal ended; 130 (SIGINT's)
+        // after --stop-after-epochs.
+        return Ok(ExitCode::from(signal::exit_code(true)));
     }
     println!("{}", leaderboard::table(&plan, &summary.history, 10));
     if summary.phases.compute > 0.0 {
@@ -222,4 +237,141 @@ fn run_study(args: RunArgs) -> anyhow::Result<ExitCode> {
         summary.history.trials.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The command that resumes the study: `spec` and `--out` as given (relative to the same folder),
+/// each quoted for a POSIX shell where it needs to be.
+fn resume_command(spec: &Path, out: Option<&Path>) -> String {
+    let mut cmd = String::from("tune");
+    if let Some(out) = out {
+        cmd += &format!(" --out {}", shell_word(out));
+    }
+    cmd + " " + &shell_word(spec)
+}
+
+/// `path` as one word of a POSIX shell command: as it is when it is made only of characters no
+/// shell treats specially, otherwise in single quotes (a single quote inside becoming `'\''`). A
+/// relative path that starts with `-` gets `./` in front, so that it is not read as an option.
+fn shell_word(path: &Path) -> String {
+    let mut text = path.to_string_lossy().into_owned();
+    if text.starts_with('-') {
+        text = format!("./{text}");
+    }
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-+=.,/:@%".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        return text;
+    }
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// Which signal stopped the run, for the exit code. The `ctrlc` crate runs one handler for SIGINT,
+/// SIGTERM and SIGHUP and does not say which arrived; on Unix, a handler installed in front of its
+/// own notes the signal's number and then calls it. ctrlc also takes over signals that were
+/// ignored (`nohup tune ...` ignores SIGHUP): they are ignored again.
+#[cfg(unix)]
+mod signal {
+    use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering::SeqCst};
+
+    /// POSIX fixes these numbers (they are the ones `kill -s` accepts as numbers).
+    const SIGNALS: [(i32, &str); 3] = [(2, "SIGINT"), (15, "SIGTERM"), (1, "SIGHUP")];
+    const SIG_DFL: usize = 0;
+    const SIG_IGN: usize = 1;
+    const SIG_ERR: usize = usize::MAX;
+
+    extern "C" {
+        /// The C library's `signal`: installs `handler` (a function pointer, SIG_DFL or SIG_IGN)
+        /// for `signum` and returns the one it replaces. BSD semantics on glibc, musl and the BSDs:
+        /// the handler stays installed, and interrupted system calls restart.
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+
+    /// The signals ignored when `tune` started (by `nohup`, or a shell for a background job), by
+    /// position in [`SIGNALS`]: they stay ignored.
+    static IGNORED: [AtomicBool; 3] = [const { AtomicBool::new(false) }; 3];
+    /// The handlers replaced (ctrlc's), by position in [`SIGNALS`]; SIG_DFL until known.
+    static PREVIOUS: [AtomicUsize; 3] = [const { AtomicUsize::new(SIG_DFL) }; 3];
+    /// The first signal's number and the latest's (0: none yet).
+    static FIRST: AtomicI32 = AtomicI32::new(0);
+    static LAST: AtomicI32 = AtomicI32::new(0);
+
+    /// Async-signal-safe: atomics, then the replaced handler (which posts a semaphore).
+    extern "C" fn note(signum: i32) {
+        let _ = FIRST.compare_exchange(0, signum, SeqCst, SeqCst);
+        LAST.store(signum, SeqCst);
+        let i = SIGNALS.iter().position(|s| s.0 == signum);
+        match i.map(|i| PREVIOUS[i].load(SeqCst)) {
+            Some(previous) if ![SIG_DFL, SIG_IGN, SIG_ERR].contains(&previous) => {
+                // SAFETY: `previous` came from `signal` for this signal and is none of its special
+                // values, so it is a handler function of this C signature.
+                let previous: extern "C" fn(i32) = unsafe { std::mem::transmute(previous) };
+                previous(signum);
+            }
+            // Between `note`'s installation and the store of what it replaced: stop, unannounced.
+            _ => super::STOP.store(true, SeqCst),
+        }
+    }
+
+    /// Notes which of the signals are ignored, before ctrlc replaces their handlers.
+    pub fn note_ignored() {
+        for (i, &(signum, _)) in SIGNALS.iter().enumerate() {
+            // SAFETY: SIG_IGN, then what `signal` reported back: the disposition is as it was.
+            let previous = unsafe { signal(signum, SIG_IGN) };
+            if ![SIG_IGN, SIG_ERR].contains(&previous) {
+                unsafe { signal(signum, previous) };
+            }
+            IGNORED[i].store(previous == SIG_IGN, SeqCst);
+        }
+    }
+
+    /// Puts [`note`] in front of the handlers ctrlc installed for the signals, and ignores again
+    /// those that were ignored.
+    pub fn install() {
+        for (i, &(signum, _)) in SIGNALS.iter().enumerate() {
+            if IGNORED[i].load(SeqCst) {
+                // SAFETY: SIG_IGN is a valid disposition for these signals.
+                unsafe { signal(signum, SIG_IGN) };
+                continue;
+            }
+            // SAFETY: `note` is async-signal-safe and has the C signature of a signal handler.
+            let previous = unsafe { signal(signum, note as extern "C" fn(i32) as usize) };
+            if [SIG_DFL, SIG_IGN, SIG_ERR].contains(&previous) {
+                // Nothing of ctrlc's to call: leave the signal as it was.
+                // SAFETY: restores what `signal` reported.
+                unsafe { signal(signum, previous) };
+            } else {
+                PREVIOUS[i].store(previous, SeqCst);
+            }
+        }
+    }
+
+    /// The exit code for the first signal or the latest: 128 + its number; 130 (SIGINT's) when
+    /// none came (a stop after --stop-after-epochs).
+    pub fn exit_code(first: bool) -> u8 {
+        match if first { &FIRST } else { &LAST }.load(SeqCst) {
+            n @ 1..=64 => 128 + n as u8,
+            _ => 130,
+        }
+    }
+
+    /// The name of the first signal, or of the latest.
+    pub fn name(first: bool) -> &'static str {
+        let n = if first { &FIRST } else { &LAST }.load(SeqCst);
+        SIGNALS.iter().find(|s| s.0 == n).map_or("SIGINT", |s| s.1)
+    }
+}
+
+/// Elsewhere ctrlc's handler runs for Ctrl-C and Ctrl-Break: the exit code is SIGINT's.
+#[cfg(not(unix))]
+mod signal {
+    pub fn note_ignored() {}
+
+    pub fn install() {}
+
+    pub fn exit_code(_first: bool) -> u8 {
+        130
+    }
+
+    pub fn name(_first: bool) -> &'static str {
+        "SIGINT"
+    }
 }

@@ -1,5 +1,6 @@
 //! A CSV file read whole and checked at the boundary: a header row, a rectangle of cells, and every
-//! number finite. Errors name the file, the line and the column.
+//! number finite in the 32-bit floats that training uses. Errors name the file, the line and the
+//! column.
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,9 @@ impl Table {
     pub fn parse(file: &Path, bytes: &[u8]) -> Result<Table> {
         let crc32 = crc32fast::hash(bytes);
         let reader = bytes;
+        let newlines: Vec<usize> = (0..bytes.len()).filter(|&i| bytes[i] == b'\n').collect();
+        let line = |p: Option<&csv::Position>| p.map_or(1, |p| line_at(bytes, &newlines, p));
+        let position = |e: &csv::Error| format!("line {}", line(e.position()));
         let err = |place: String, msg: String| Error::Data {
             file: file.to_path_buf(),
             place,
@@ -42,7 +46,12 @@ impl Table {
             .from_reader(reader);
         let headers: Vec<String> = rdr
             .headers()
-            .map_err(|e| err(position(&e), format!("cannot read the header: {}", e)))?
+            .map_err(|e| {
+                err(
+                    position(&e),
+                    format!("cannot read the header: {}", describe(&e)),
+                )
+            })?
             .iter()
             .map(str::to_string)
             .collect();
@@ -69,8 +78,13 @@ impl Table {
         let mut cells = Vec::new();
         let mut lines = Vec::new();
         for rec in rdr.records() {
-            let rec = rec.map_err(|e| err(position(&e), format!("cannot read the row: {e}")))?;
-            let line = rec.position().map(|p| p.line()).unwrap_or(0);
+            let rec = rec.map_err(|e| {
+                err(
+                    position(&e),
+                    format!("cannot read the row: {}", describe(&e)),
+                )
+            })?;
+            let line = line(rec.position());
             if rec.len() == 1 && rec.get(0) == Some("") {
                 continue; // a blank line
             }
@@ -112,24 +126,36 @@ impl Table {
         self.headers.iter().position(|h| h == name)
     }
 
-    fn place(&self, row: usize, col: usize) -> String {
-        format!("line {}, column \"{}\"", self.lines[row], self.headers[col])
+    /// A data error at data row `row` (0 = the first after the header), column `col`.
+    pub(crate) fn error_at(&self, row: usize, col: usize, msg: String) -> Error {
+        Error::Data {
+            file: self.file.clone(),
+            place: format!("line {}, column \"{}\"", self.lines[row], self.headers[col]),
+            msg,
+        }
     }
 
-    /// Column `col` as finite numbers.
+    /// The text of data row `row`, column `col`.
+    pub(crate) fn cell(&self, row: usize, col: usize) -> &str {
+        &self.cells[row][col]
+    }
+
+    /// Column `col` as numbers that are finite as 32-bit floats too (training computes in f32, where
+    /// a larger one is infinite and would spread NaN through a trial's weights).
     pub fn numeric(&self, col: usize) -> Result<Vec<f64>> {
         self.cells
             .iter()
             .enumerate()
             .map(|(r, row)| {
                 let cell = &row[col];
-                let bad = |msg: String| Error::Data {
-                    file: self.file.clone(),
-                    place: self.place(r, col),
-                    msg,
-                };
+                let bad = |msg: String| self.error_at(r, col, msg);
                 match cell.parse::<f64>() {
-                    Ok(v) if v.is_finite() => Ok(v),
+                    Ok(v) if (v as f32).is_finite() => Ok(v),
+                    Ok(v) if v.is_finite() => Err(bad(format!(
+                        "\"{cell}\" is outside the range of the 32-bit floats that training uses \
+                         (at most {:e} in size)",
+                        f32::MAX
+                    ))),
                     Ok(_) => Err(bad(format!("\"{cell}\" is not a finite number"))),
                     Err(_) if cell.is_empty() => Err(bad("the cell is empty".into())),
                     Err(_) => Err(bad(format!("\"{cell}\" is not a number"))),
@@ -142,11 +168,7 @@ impl Table {
     /// labels are numbers, text order otherwise).
     pub fn labels(&self, col: usize) -> Result<(Vec<usize>, Vec<String>)> {
         if let Some(r) = self.cells.iter().position(|row| row[col].is_empty()) {
-            return Err(Error::Data {
-                file: self.file.clone(),
-                place: self.place(r, col),
-                msg: "the label is empty".into(),
-            });
+            return Err(self.error_at(r, col, "the label is empty".into()));
         }
         let mut classes: Vec<String> = self.cells.iter().map(|row| row[col].clone()).collect();
         classes.sort();
@@ -169,11 +191,27 @@ impl Table {
     }
 }
 
-fn position(e: &csv::Error) -> String {
-    match e.position() {
-        Some(p) => format!("line {}", p.line()),
-        None => "line 1".into(),
+/// What is wrong, without the csv crate's own position (which can name the wrong line: [`line_at`]).
+fn describe(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::Utf8 { err, .. } => format!("field {} is not UTF-8 text", err.field() + 1),
+        _ => e.to_string(),
     }
+}
+
+/// The line where the record at `p` begins, found from the bytes: not `p.line()`, which after a
+/// CRLF line is one short (the csv crate has read the CR but not yet the LF: BurntSushi/rust-csv#395).
+/// `p.byte()` is where the reader stood before the record: it may still be on the last line's LF,
+/// or before empty lines the reader skipped, so the record begins at the first byte from there that
+/// ends no line.
+fn line_at(bytes: &[u8], newlines: &[usize], p: &csv::Position) -> u64 {
+    let mut at = usize::try_from(p.byte())
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    while bytes.get(at).is_some_and(|b| matches!(b, b'\r' | b'\n')) {
+        at += 1;
+    }
+    1 + newlines.partition_point(|&n| n < at) as u64
 }
 
 #[cfg(test)]
@@ -226,6 +264,62 @@ mod tests {
             numeric_err("a,b\n1,\n"),
             "d.csv: line 2, column \"b\": the cell is empty"
         );
+        let beyond_f32 = |cell: &str| {
+            format!(
+                "d.csv: line 3, column \"b\": \"{cell}\" is outside the range of the 32-bit floats \
+                 that training uses (at most 3.4028235e38 in size)"
+            )
+        };
+        for cell in ["1e300", "-1e300", "1e39", "3.4028236e38"] {
+            assert_eq!(
+                numeric_err(&format!("a,b\n1,2\n3,{cell}\n")),
+                beyond_f32(cell)
+            );
+        }
+        assert_eq!(
+            numeric_err("a,b\n1,1e999\n"),
+            "d.csv: line 2, column \"b\": \"1e999\" is not a finite number"
+        );
+    }
+
+    #[test]
+    fn lines_are_counted_alike_after_lf_and_crlf() {
+        for nl in ["\n", "\r\n"] {
+            let text = ["a,b", "1,2", "", "\"x", "y\",3", "4,z", ""].join(nl);
+            let t = parse(&text).unwrap();
+            assert_eq!(t.lines, [2, 4, 6], "{nl:?}");
+            assert_eq!(
+                t.numeric(1).unwrap_err().to_string(),
+                "d.csv: line 6, column \"b\": \"z\" is not a number",
+                "{nl:?}"
+            );
+            let bad = ["a,b", "1,2", "3,\u{1}", ""]
+                .join(nl)
+                .replace('\u{1}', "\u{ff}");
+            let mut bytes = bad.into_bytes();
+            let at = bytes.iter().position(|&b| b == 0xc3).unwrap();
+            bytes.remove(at); // a lone 0xbf: not UTF-8
+            assert_eq!(
+                Table::parse(Path::new("d.csv"), &bytes)
+                    .unwrap_err()
+                    .to_string(),
+                "d.csv: line 3: cannot read the row: field 2 is not UTF-8 text",
+                "{nl:?}"
+            );
+            let short = ["a,b", "1,2", "", "3", ""].join(nl);
+            assert_eq!(
+                parse(&short).unwrap_err().to_string(),
+                "d.csv: line 4: the row has 1 fields but the header has 2",
+                "{nl:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_ends_of_f32s_range_are_numbers() {
+        let t = parse("a,b\n1,3.4028235e38\n2,-3.4028235e38\n3,1e-50\n").unwrap();
+        let col = t.numeric(1).unwrap();
+        assert!(col.iter().all(|&v| (v as f32).is_finite()), "{col:?}");
     }
 
     #[test]

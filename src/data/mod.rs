@@ -132,7 +132,20 @@ impl Dataset {
         };
         let mut val = take(&order[..n_val]);
         let mut train = take(&order[n_val..]);
-        standardise(&mut train, &mut val, fi.len());
+        if let Err((row, j, stats)) = standardise(&mut train, &mut val, fi.len()) {
+            return Err(table.error_at(
+                row,
+                fi[j],
+                format!(
+                    "\"{}\" is too far from the training rows' values (mean {}, standard \
+                     deviation {}): standardised, it is outside the range of the 32-bit floats \
+                     that training uses",
+                    table.cell(row, fi[j]),
+                    short(stats.0),
+                    short(stats.1)
+                ),
+            ));
+        }
         Ok(Dataset {
             task,
             features: features.to_vec(),
@@ -303,17 +316,40 @@ fn gather(data: &Dataset, stream: &Stream, pass: &mut (Vec<f32>, Vec<f32>)) {
 }
 
 /// Standardises both splits with the training rows' statistics; a constant column is only centred.
-fn standardise(train: &mut Split, val: &mut Split, f: usize) {
+/// The statistics and each value are computed in f64, so no spread of f32 values overflows them; a
+/// value whose standardised form is not a finite f32 (a validation value far outside the training
+/// rows' spread) is refused: Err((its data row in the file, its column among the features, the
+/// column's (mean, standard deviation))).
+fn standardise(
+    train: &mut Split,
+    val: &mut Split,
+    f: usize,
+) -> Result<(), (usize, usize, (f64, f64))> {
     for j in 0..f {
         let col = || train.x.iter().skip(j).step_by(f).map(|&v| v as f64);
         let mean = col().sum::<f64>() / train.rows as f64;
         let var = col().map(|v| (v - mean).powi(2)).sum::<f64>() / train.rows as f64;
         let sd = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
         for s in [&mut *train, &mut *val] {
-            for v in s.x.iter_mut().skip(j).step_by(f) {
-                *v = ((*v as f64 - mean) / sd) as f32;
+            for (r, v) in s.x.iter_mut().skip(j).step_by(f).enumerate() {
+                let z = ((*v as f64 - mean) / sd) as f32;
+                if !z.is_finite() {
+                    return Err((s.source_rows[r], j, (mean, var.sqrt())));
+                }
+                *v = z;
             }
         }
+    }
+    Ok(())
+}
+
+/// `x` in a few characters: plain when it reads well so, in exponent form otherwise.
+fn short(x: f64) -> String {
+    let x: f64 = format!("{x:.4e}").parse().expect("a float's own text");
+    if x == 0.0 || (1e-3..1e6).contains(&x.abs()) {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
     }
 }
 
@@ -429,6 +465,54 @@ mod tests {
             copy_row(&mut dst, &src);
             assert_eq!(dst, src, "width {f}");
         }
+    }
+
+    #[test]
+    fn a_spread_as_wide_as_f32s_range_is_standardised() {
+        let mut text = String::from("a,y\n");
+        for i in 0..50 {
+            let a = if i % 2 == 0 { "-3e38" } else { "3.4e38" };
+            text.push_str(&format!("{a},{i}\n"));
+        }
+        let d = Dataset::from_table(&table(&text), "y", &["a".into()], Task::Regression, 0.2, 1)
+            .unwrap();
+        for v in d.train.x.iter().chain(&d.val.x) {
+            assert!(v.is_finite() && v.abs() < 2.0, "{v}");
+        }
+    }
+
+    #[test]
+    fn a_validation_value_that_overflows_f32_once_standardised_is_refused() {
+        // Every row -3e38 but one at 3e38: where that one lands among the training rows the
+        // column is spread enough; among the validation rows, (3e38 + 3e38) / 1 is beyond f32.
+        let mut text = String::from("a,y\n");
+        for i in 0..20 {
+            let a = if i == 7 { "3e38" } else { "-3e38" };
+            text.push_str(&format!("{a},{i}\n"));
+        }
+        let t = table(&text);
+        let mut refused = 0;
+        for seed in 0..20 {
+            match Dataset::from_table(&t, "y", &["a".into()], Task::Regression, 0.2, seed) {
+                Ok(d) => {
+                    assert!(d.train.x.iter().chain(&d.val.x).all(|v| v.is_finite()));
+                    assert!(!d.val.source_rows.contains(&7), "seed {seed}");
+                }
+                Err(e) => {
+                    refused += 1;
+                    assert_eq!(
+                        e.to_string(),
+                        "t.csv: line 9, column \"a\": \"3e38\" is too far from the training \
+                         rows' values (mean -3e38, standard deviation 0): standardised, it is \
+                         outside the range of the 32-bit floats that training uses"
+                    );
+                }
+            }
+        }
+        assert!(
+            refused > 0,
+            "the row never landed among the validation rows"
+        );
     }
 
     #[test]
