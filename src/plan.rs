@@ -285,18 +285,19 @@ impl StudyPlan {
             }
             p => p,
         };
-        let startup_trials =
-            match s.startup_trials {
-                Some(0) => return Err(bad("search.startup_trials", "must be at least 1".into())),
-                Some(n) if n > MAX_BAYES_TRIALS => return Err(bad(
+        let startup_trials = match s.startup_trials {
+            Some(0) => return Err(bad("search.startup_trials", "must be at least 1".into())),
+            Some(n) if n > MAX_BAYES_TRIALS => {
+                return Err(bad(
                     "search.startup_trials",
                     format!(
                         "{n} is more than the {MAX_BAYES_TRIALS} trials a Bayesian search may have"
                     ),
-                )),
-                Some(n) => n,
-                None => (2 * space.params.len()).max(5),
-            };
+                ))
+            }
+            Some(n) => n,
+            None => (2 * space.params.len()).max(5),
+        };
 
         // selection
         let kind = match (spec.metric.as_str(), task) {

@@ -479,7 +479,8 @@ fn grid_points(g: &serde_json::Value) -> Result<usize, String> {
     match g.as_f64() {
         Some(n) if n >= 1.0 && n.fract() == 0.0 && n <= MAX_GRID_POINTS as f64 => Ok(n as usize),
         Some(n) if n.fract() == 0.0 && n > MAX_GRID_POINTS as f64 => Err(format!(
-            "{g} grid points is more than the {MAX_GRID_POINTS} a range may give"
+            "{} grid points is more than the {MAX_GRID_POINTS} a range may give",
+            num(n)
         )),
         _ => Err(format!("{g} is not an integer of at least 1")),
     }
