@@ -82,6 +82,10 @@ const BYTES_PER_PARAM: f64 = 40.0;
 /// ReLU, and their gradients, in f32, all kept for the backward pass.
 const BYTES_PER_UNIT_ROW: f64 = 16.0;
 
+/// Bytes a layer costs whatever its width (dfdx's tensors and tape entries, the checkpoint's
+/// names): above what 100,000 one-unit layers measured, so that a very deep net is counted too.
+const BYTES_PER_LAYER: f64 = 16384.0;
+
 /// Rows validation computes at once (the trainer's chunk), one layer's input and output at a time.
 const EVAL_ROWS: f64 = 4096.0;
 
@@ -150,7 +154,11 @@ fn training_bytes(sizes: &[f64], batch: f64, val_rows: f64) -> (f64, f64) {
     let widest_pair = sizes.windows(2).map(|w| w[0] + w[1]).fold(0.0, f64::max);
     let train = batch * units * BYTES_PER_UNIT_ROW;
     let validate = val_rows.min(EVAL_ROWS) * widest_pair * 4.0;
-    (params, params * BYTES_PER_PARAM + train + validate)
+    let layers = sizes.len().saturating_sub(1) as f64;
+    (
+        params,
+        params * BYTES_PER_PARAM + layers * BYTES_PER_LAYER + train + validate,
+    )
 }
 
 /// `bytes` in GB, to a tenth, in exponent notation past a million.
@@ -230,7 +238,10 @@ mod tests {
         // 11 inputs, 8 hidden, 1 output: 11·8 + 8 + 8·1 + 1 = 105 parameters.
         let (params, bytes) = training_bytes(&[11.0, 8.0, 1.0], 32.0, 100.0);
         assert_eq!(params, 105.0);
-        let want = 105.0 * BYTES_PER_PARAM + 32.0 * 20.0 * BYTES_PER_UNIT_ROW + 100.0 * 19.0 * 4.0;
+        let want = 105.0 * BYTES_PER_PARAM
+            + 2.0 * BYTES_PER_LAYER
+            + 32.0 * 20.0 * BYTES_PER_UNIT_ROW
+            + 100.0 * 19.0 * 4.0;
         assert_eq!(bytes, want);
         // Widths no usize product could hold stay finite and huge.
         let (params, bytes) = training_bytes(&[11.0, 1.8e19, 1.8e19, 1.0], 64.0, 1e6);
