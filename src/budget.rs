@@ -6,7 +6,21 @@
 //! - within a virtual epoch, batches have the trial's batch size except the last one before the boundary,
 //!   which may be smaller; a trial's steps are the number of batches that takes.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::space::num;
+use crate::spec::BudgetSpec;
+
+/// The most examples a trial may train on: 2^53, below which every count is exact as a double
+/// (how JSON readers other than ours, and our own cost estimates, hold numbers).
+pub const MAX_EXAMPLES: u64 = 1 << 53;
+
+/// The most virtual epochs a trial may have: each keeps a row of the curve in memory and writes a
+/// checkpoint.
+pub const MAX_VIRTUAL_EPOCHS: u64 = 1_000_000;
 
 /// The example budget of every trial, split into virtual epochs. Built once by the plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +32,78 @@ pub struct Budget {
 }
 
 impl Budget {
+    /// The budget `spec` gives for `n_train` training rows; errors name the spec `file`.
+    pub fn from_spec(file: &Path, b: &BudgetSpec, n_train: usize) -> Result<Budget> {
+        let bad = |path: &str, msg: String| Error::spec(file, path, msg);
+        let total = match (b.total_examples, b.stop_point) {
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    "budget",
+                    "give total_examples or stop_point, not both".into(),
+                ))
+            }
+            (None, None) => return Err(bad("budget", "give total_examples or stop_point".into())),
+            (Some(0), None) => {
+                return Err(bad("budget.total_examples", "must be at least 1".into()))
+            }
+            (Some(t), None) if t > MAX_EXAMPLES => {
+                return Err(bad(
+                    "budget.total_examples",
+                    format!("{t} is more than the {MAX_EXAMPLES} examples a trial may train on"),
+                ))
+            }
+            (Some(t), None) => t,
+            (None, Some(s)) if !(s > 0.0 && s.is_finite()) => {
+                return Err(bad(
+                    "budget.stop_point",
+                    format!("{} is not above 0", num(s)),
+                ))
+            }
+            (None, Some(s)) => {
+                // In f64, so that no product overflows; compared before it becomes an integer.
+                let t = (s * n_train as f64).floor();
+                if t > MAX_EXAMPLES as f64 {
+                    return Err(bad(
+                        "budget.stop_point",
+                        format!("{} × {n_train} training rows is more than the {MAX_EXAMPLES} examples a trial may train on", num(s)),
+                    ));
+                }
+                if t < 1.0 {
+                    return Err(bad(
+                        "budget.stop_point",
+                        format!(
+                            "{} × {n_train} training rows is less than one example",
+                            num(s)
+                        ),
+                    ));
+                }
+                t as u64
+            }
+        };
+        let v = b.virtual_epochs;
+        if v == 0 {
+            return Err(bad("budget.virtual_epochs", "must be at least 1".into()));
+        }
+        if v > MAX_VIRTUAL_EPOCHS {
+            return Err(bad(
+                "budget.virtual_epochs",
+                format!(
+                    "{v} is more than the {MAX_VIRTUAL_EPOCHS} virtual epochs a trial may have"
+                ),
+            ));
+        }
+        if v > total {
+            return Err(bad(
+                "budget.virtual_epochs",
+                format!("{v} virtual epochs cannot split a budget of {total} examples: each needs at least one"),
+            ));
+        }
+        Ok(Budget {
+            total_examples: total,
+            virtual_epochs: v as u32,
+        })
+    }
+
     /// Examples seen at the end of virtual epoch `k` (0 ≤ k ≤ V): round(k × total / V).
     pub fn boundary(&self, k: u32) -> u64 {
         let (t, v, k) = (

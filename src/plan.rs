@@ -9,8 +9,11 @@ use serde::{Deserialize, Serialize};
 use crate::budget::Budget;
 use crate::data::{Dataset, Table, Task};
 use crate::error::{Error, Result};
-use crate::space::{self, Domain, Kind, Param, SearchSpace};
-use crate::spec::StudySpec;
+use crate::space::{self, SearchSpace};
+use crate::spec::{ModelSpec, StudySpec};
+
+mod limits;
+pub use limits::{MAX_BAYES_TRIALS, MAX_PARALLEL, MAX_TRIALS};
 
 /// How parameters are chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,8 +157,9 @@ pub fn cores() -> usize {
 impl StudyPlan {
     /// Reads the spec file and its data, checks everything, and derives the plan.
     pub fn load(spec_file: &Path, ov: &Overrides) -> Result<StudyPlan> {
-        let (spec, _) = StudySpec::from_file(spec_file)?;
-        Self::from_spec(spec_file, spec, ov)
+        StudySpec::from_file(spec_file)
+            .and_then(|(spec, _)| Self::from_spec(spec_file, spec, ov))
+            .map_err(one_line)
     }
 
     /// Checks `spec` (read from `spec_file`) and derives the plan.
@@ -166,10 +170,12 @@ impl StudyPlan {
             .map(Path::to_path_buf)
             .unwrap_or_default();
 
+        // 255 bytes: the longest name a folder may have (Linux, macOS, Windows alike).
         if spec.name.is_empty()
-            || spec.name.contains(['/', '\\'])
+            || spec.name.contains(['/', '\\', '\0'])
             || spec.name == "."
             || spec.name == ".."
+            || spec.name.len() > 255
         {
             return Err(bad(
                 "name",
@@ -195,7 +201,7 @@ impl StudyPlan {
         if !(vf > 0.0 && vf < 1.0) {
             return Err(bad(
                 "data.validation_fraction",
-                format!("{vf} is not in (0, 1)"),
+                format!("{} is not in (0, 1)", space::num(vf)),
             ));
         }
         let data_file = base.join(&spec.data.path);
@@ -243,96 +249,16 @@ impl StudyPlan {
         if n_val == 0 || n_val == table.rows() {
             return Err(bad(
                 "data.validation_fraction",
-                format!("{vf} of {} rows leaves {} for validation and {} for training: both need at least one", table.rows(), n_val, table.rows() - n_val),
+                format!("{} of {} rows leaves {} for validation and {} for training: both need at least one", space::num(vf), table.rows(), n_val, table.rows() - n_val),
             ));
         }
         let dataset =
             Dataset::from_table(&table, &spec.data.target, &features, task, vf, spec.seed)?;
         let n_train = dataset.train.rows;
 
-        // model
-        let m = &spec.model;
-        if let Some(i) = m.hidden.iter().position(|&h| h == 0) {
-            return Err(bad(
-                &format!("model.hidden[{i}]"),
-                "a layer needs at least one unit".into(),
-            ));
-        }
-        let optimizer = match m.optimizer.as_str() {
-            "adam" => OptimizerKind::Adam,
-            "sgd" => OptimizerKind::Sgd,
-            other => {
-                return Err(bad(
-                    "model.optimizer",
-                    format!("\"{other}\" is not an optimizer: use \"adam\" or \"sgd\""),
-                ))
-            }
-        };
-        for (i, b) in m.betas.iter().enumerate() {
-            if !(0.0..1.0).contains(b) {
-                return Err(bad(
-                    &format!("model.betas[{i}]"),
-                    format!("{b} is not in [0, 1)"),
-                ));
-            }
-        }
-        if !(m.eps > 0.0 && m.eps.is_finite()) {
-            return Err(bad("model.eps", format!("{} is not above 0", m.eps)));
-        }
-        if !space::value_ok("momentum", m.momentum) {
-            return Err(bad(
-                "model.momentum",
-                format!("{} is not in [0, 1)", m.momentum),
-            ));
-        }
-        if !space::value_ok("weight_decay", m.weight_decay) {
-            return Err(bad(
-                "model.weight_decay",
-                format!("{} is below 0", m.weight_decay),
-            ));
-        }
-
-        // budget
-        let b = &spec.budget;
-        let total = match (b.total_examples, b.stop_point) {
-            (Some(_), Some(_)) => {
-                return Err(bad(
-                    "budget",
-                    "give total_examples or stop_point, not both".into(),
-                ))
-            }
-            (None, None) => return Err(bad("budget", "give total_examples or stop_point".into())),
-            (Some(0), None) => {
-                return Err(bad("budget.total_examples", "must be at least 1".into()))
-            }
-            (Some(t), None) => t,
-            (None, Some(s)) if !(s > 0.0 && s.is_finite()) => {
-                return Err(bad("budget.stop_point", format!("{s} is not above 0")))
-            }
-            (None, Some(s)) => {
-                let t = (s * n_train as f64).floor() as u64;
-                if t == 0 {
-                    return Err(bad(
-                        "budget.stop_point",
-                        format!("{s} × {n_train} training rows is less than one example"),
-                    ));
-                }
-                t
-            }
-        };
-        if b.virtual_epochs == 0 {
-            return Err(bad("budget.virtual_epochs", "must be at least 1".into()));
-        }
-        if b.virtual_epochs > total || b.virtual_epochs > u32::MAX as u64 {
-            return Err(bad(
-                "budget.virtual_epochs",
-                format!("{} virtual epochs cannot split a budget of {total} examples: each needs at least one", b.virtual_epochs),
-            ));
-        }
-        let budget = Budget {
-            total_examples: total,
-            virtual_epochs: b.virtual_epochs as u32,
-        };
+        // model and budget
+        let model = ModelPlan::from_spec(spec_file, &spec.model)?;
+        let budget = Budget::from_spec(spec_file, &spec.budget, n_train)?;
 
         // search
         let s = &spec.search;
@@ -347,24 +273,28 @@ impl StudyPlan {
                 ))
             }
         };
-        let space = parse_space(spec_file, &s.space, n_train)?;
-        let trials = match (method, s.trials) {
-            (_, Some(0)) => return Err(bad("search.trials", "must be at least 1".into())),
-            (Method::Grid, t) => {
-                let n = space
-                    .grid()
-                    .map_err(|(name, msg)| bad(&format!("search.space.{name}"), msg))?
-                    .len();
-                t.map_or(n, |t| t.min(n))
-            }
-            (_, t) => t.unwrap_or(20),
-        };
+        let space = SearchSpace::from_spec(spec_file, &s.space, n_train)?;
+        let trials = limits::trials(spec_file, method, s.trials, &space)?;
         let parallel = match ov.parallel.or(s.parallel) {
             Some(0) => return Err(bad("search.parallel", "must be at least 1".into())),
+            Some(p) if p > MAX_PARALLEL => {
+                return Err(bad(
+                    "search.parallel",
+                    format!("{p} is more than the {MAX_PARALLEL} trials that may run at once"),
+                ))
+            }
             p => p,
         };
         let startup_trials = match s.startup_trials {
             Some(0) => return Err(bad("search.startup_trials", "must be at least 1".into())),
+            Some(n) if n > MAX_BAYES_TRIALS => {
+                return Err(bad(
+                    "search.startup_trials",
+                    format!(
+                        "{n} is more than the {MAX_BAYES_TRIALS} trials a Bayesian search may have"
+                    ),
+                ))
+            }
             Some(n) => n,
             None => (2 * space.params.len()).max(5),
         };
@@ -432,7 +362,7 @@ impl StudyPlan {
             Some(e) if !(e.min_delta >= 0.0 && e.min_delta.is_finite()) => {
                 return Err(bad(
                     "early_stopping.min_delta",
-                    format!("{} is not a number of at least 0", e.min_delta),
+                    format!("{} is not a number of at least 0", space::num(e.min_delta)),
                 ))
             }
             Some(e) => Some(EarlyStopping {
@@ -478,6 +408,7 @@ impl StudyPlan {
             DeviceKind::Cpu => cores,
             DeviceKind::Cuda(_) => 1,
         });
+        limits::check_memory(spec_file, &model, &space, &dataset, parallel.min(trials))?;
         Ok(StudyPlan {
             spec_file: spec_file.to_path_buf(),
             name: spec.name.clone(),
@@ -486,14 +417,7 @@ impl StudyPlan {
             data_file,
             data_crc32: table.crc32,
             dataset: Arc::new(dataset),
-            model: ModelPlan {
-                hidden: m.hidden.clone(),
-                optimizer,
-                betas: m.betas,
-                eps: m.eps,
-                momentum: m.momentum,
-                weight_decay: m.weight_decay,
-            },
+            model,
             budget,
             method,
             trials,
@@ -502,7 +426,9 @@ impl StudyPlan {
             space,
             metric: Metric { kind, goal },
             early_stopping,
-            keep: spec.keep,
+            // Keeping more than every checkpoint keeps every checkpoint: capped, the count fits
+            // the u32 of a virtual epoch's number.
+            keep: spec.keep.min(budget.virtual_epochs as usize + 1),
             device,
             cores,
             spec,
@@ -510,142 +436,100 @@ impl StudyPlan {
     }
 }
 
-fn parse_space(
-    file: &Path,
-    raw: &std::collections::BTreeMap<String, serde_json::Value>,
-    n_train: usize,
-) -> Result<SearchSpace> {
-    let bad = |path: String, msg: String| Error::spec(file, path, msg);
-    for required in ["batch_size", "learning_rate"] {
-        if !raw.contains_key(required) {
+/// The user's mistake as one line: a control character they wrote (a newline in a name, a key or
+/// a CSV cell) is shown escaped rather than breaking the sentence.
+fn one_line(e: Error) -> Error {
+    let escape = |s: String| -> String {
+        if !s.contains(char::is_control) {
+            return s;
+        }
+        s.chars()
+            .map(|c| match c.is_control() {
+                true => c.escape_default().to_string(),
+                false => c.to_string(),
+            })
+            .collect()
+    };
+    match e {
+        Error::Spec { file, path, msg } => Error::Spec {
+            file,
+            path: escape(path),
+            msg: escape(msg),
+        },
+        Error::Data { file, place, msg } => Error::Data {
+            file,
+            place: escape(place),
+            msg: escape(msg),
+        },
+        e => e,
+    }
+}
+
+impl ModelPlan {
+    /// The model section of the spec in `file`, every number checked as training will use it (f32).
+    fn from_spec(file: &Path, m: &ModelSpec) -> Result<ModelPlan> {
+        let bad = |path: &str, msg: String| Error::spec(file, path, msg);
+        if let Some(i) = m.hidden.iter().position(|&h| h == 0) {
             return Err(bad(
-                format!("search.space.{required}"),
-                "is required".into(),
+                &format!("model.hidden[{i}]"),
+                "a layer needs at least one unit".into(),
             ));
         }
-    }
-    let mut params = Vec::new();
-    for (name, v) in raw {
-        let path = format!("search.space.{name}");
-        let Some(&(_, kind, what)) = space::KNOWN.iter().find(|k| k.0 == name) else {
-            let known: Vec<&str> = space::KNOWN.iter().map(|k| k.0).collect();
-            return Err(bad(
-                path,
-                format!("unknown parameter: use one of {}", known.join(", ")),
-            ));
-        };
-        let number = |v: &serde_json::Value, path: &str| -> Result<f64> {
-            let x = v
-                .as_f64()
-                .ok_or_else(|| bad(path.into(), format!("{v} is not a number")))?;
-            if kind == Kind::Int && x.fract() != 0.0 {
-                return Err(bad(path.into(), format!("{x} is not an integer")));
-            }
-            if !space::value_ok(name, x) {
-                return Err(bad(
-                    path.into(),
-                    format!("{x} is not valid: {name} must be {what}"),
-                ));
-            }
-            Ok(x)
-        };
-        let domain = match v {
-            serde_json::Value::Array(xs) if xs.is_empty() => {
-                return Err(bad(path, "the list is empty".into()))
-            }
-            serde_json::Value::Array(xs) => {
-                let mut vals = Vec::new();
-                for (i, x) in xs.iter().enumerate() {
-                    let x = number(x, &format!("{path}[{i}]"))?;
-                    if vals.contains(&x) {
-                        return Err(bad(format!("{path}[{i}]"), format!("{x} appears twice")));
-                    }
-                    vals.push(x);
-                }
-                Domain::List(vals)
-            }
-            serde_json::Value::Object(o) => {
-                for key in o.keys() {
-                    if !["low", "high", "log", "grid_points"].contains(&key.as_str()) {
-                        return Err(bad(
-                            format!("{path}.{key}"),
-                            "unknown field: use low, high, log or grid_points".into(),
-                        ));
-                    }
-                }
-                let get = |k: &str| {
-                    o.get(k)
-                        .ok_or_else(|| bad(format!("{path}.{k}"), "is required".into()))
-                };
-                let low = number(get("low")?, &format!("{path}.low"))?;
-                let high = number(get("high")?, &format!("{path}.high"))?;
-                let log = match o.get("log") {
-                    None => false,
-                    Some(serde_json::Value::Bool(b)) => *b,
-                    Some(other) => {
-                        return Err(bad(
-                            format!("{path}.log"),
-                            format!("{other} is not true or false"),
-                        ))
-                    }
-                };
-                let grid_points = match o.get("grid_points") {
-                    None => None,
-                    Some(g) => match g.as_u64() {
-                        Some(n) if n >= 1 => Some(n as usize),
-                        _ => {
-                            return Err(bad(
-                                format!("{path}.grid_points"),
-                                format!("{g} is not an integer of at least 1"),
-                            ))
-                        }
-                    },
-                };
-                if low > high {
-                    return Err(bad(path, format!("low ({low}) is above high ({high})")));
-                }
-                if log && low <= 0.0 {
-                    return Err(bad(
-                        format!("{path}.low"),
-                        format!("a log scale needs low above 0, got {low}"),
-                    ));
-                }
-                Domain::Range {
-                    low,
-                    high,
-                    log,
-                    grid_points,
-                }
-            }
+        let optimizer = match m.optimizer.as_str() {
+            "adam" => OptimizerKind::Adam,
+            "sgd" => OptimizerKind::Sgd,
             other => {
                 return Err(bad(
-                    path,
-                    format!("{other} is neither a list of values nor an object with low and high"),
+                    "model.optimizer",
+                    format!("\"{other}\" is not an optimizer: use \"adam\" or \"sgd\""),
                 ))
             }
         };
-        let p = Param {
-            name: name.clone(),
-            kind,
-            domain,
-        };
-        if name == "batch_size" && p.max() > n_train as f64 {
-            let at = match &p.domain {
-                Domain::List(xs) => format!(
-                    "{path}[{}]",
-                    xs.iter().position(|&x| x > n_train as f64).unwrap()
-                ),
-                Domain::Range { .. } => format!("{path}.high"),
-            };
+        for (i, b) in m.betas.iter().enumerate() {
+            if !(0.0..1.0).contains(b) {
+                return Err(bad(
+                    &format!("model.betas[{i}]"),
+                    format!("{} is not in [0, 1)", space::num(*b)),
+                ));
+            }
+        }
+        if !(m.eps > 0.0 && m.eps.is_finite()) {
             return Err(bad(
-                at,
-                format!(
-                    "batch size {} is larger than the {n_train} training rows",
-                    p.max()
-                ),
+                "model.eps",
+                format!("{} is not above 0", space::num(m.eps)),
             ));
         }
-        params.push(p);
+        if !space::value_ok("momentum", m.momentum) {
+            return Err(bad(
+                "model.momentum",
+                format!("{} is not in [0, 1)", space::num(m.momentum)),
+            ));
+        }
+        if !space::value_ok("weight_decay", m.weight_decay) {
+            return Err(bad(
+                "model.weight_decay",
+                format!("{} is below 0", space::num(m.weight_decay)),
+            ));
+        }
+        let floats = [
+            ("model.betas[0]", m.betas[0], true),
+            ("model.betas[1]", m.betas[1], true),
+            ("model.eps", m.eps, false),
+            ("model.momentum", m.momentum, true),
+            ("model.weight_decay", m.weight_decay, false),
+        ];
+        for (path, x, below_one) in floats {
+            if let Some(msg) = space::f32_problem(x, below_one) {
+                return Err(bad(path, msg));
+            }
+        }
+        Ok(ModelPlan {
+            hidden: m.hidden.clone(),
+            optimizer,
+            betas: m.betas,
+            eps: m.eps,
+            momentum: m.momentum,
+            weight_decay: m.weight_decay,
+        })
     }
-    Ok(SearchSpace { params })
 }

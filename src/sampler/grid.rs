@@ -1,26 +1,31 @@
 //! Grid search: trial n takes the n-th point of the grid (the last parameter varying fastest).
 
 use super::Sampler;
-use crate::space::{Params, SearchSpace};
+use crate::space::{Grid, Params, SearchSpace};
 use crate::storage::History;
 
-/// Every combination of the listed values, in order.
+/// Every combination of the listed values, in order, each computed when asked: a huge grid capped
+/// at a few trials costs only those.
 pub struct GridSampler {
-    points: Vec<Params>,
+    grid: Grid,
 }
 
 impl GridSampler {
     /// The plan checked that the grid can be built.
     pub fn new(space: &SearchSpace) -> Self {
         GridSampler {
-            points: space.grid().expect("the plan checked the grid"),
+            grid: space.grid().expect("the plan checked the grid"),
         }
     }
 }
 
 impl Sampler for GridSampler {
     fn ask(&mut self, trial: u64, _: &History) -> Params {
-        self.points[trial as usize % self.points.len()].clone()
+        // The plan caps the trials at the grid's size; past it, the grid starts over.
+        self.grid.point(match self.grid.size() {
+            Some(n) => trial % n,
+            None => trial,
+        })
     }
 
     fn independent(&self) -> bool {
