@@ -2,21 +2,17 @@
 //! training statistics, and the endless seeded batch stream.
 
 mod csv_table;
+mod split;
 mod stream;
 
-/// How the rows are split into training and validation, for the fingerprint: Fisher–Yates with
-/// rand 0.8's draws from ChaCha8 (see [`split_order`]).
-pub const SPLIT_VERSION: &str = "fisher-yates-rand-0.8-chacha8";
-
-use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use std::sync::mpsc::{Receiver, TryRecvError};
 
 pub use csv_table::Table;
+pub use split::{split_order, SPLIT_VERSION};
 pub use stream::Stream;
 
 use crate::error::{Error, Result};
-use crate::seed::{self, Purpose};
 
 /// What the model learns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,8 +112,7 @@ impl Dataset {
         };
 
         let n_val = (validation_fraction * n as f64).floor() as usize;
-        let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut seed::rng(seed, Purpose::Split, 0, 0));
+        let order = split_order(n, seed);
         let take = |rows: &[usize]| {
             let mut s = Split {
                 rows: rows.len(),
