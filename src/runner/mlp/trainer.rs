@@ -30,71 +30,19 @@ pub fn run_trial<D: Backend>(
     let start = Instant::now();
     let data = &*plan.dataset;
     let budget = plan.budget;
-    let (trial, params) = (job.trial, job.params);
+    let params = job.params;
     set_threads(host.threads());
     let batch = params["batch_size"].as_f64() as usize;
     let sizes = layer_sizes(&plan.model, params, data.n_inputs(), data.n_outputs());
 
-    let (mut net, stream, mut meta) = match job.start {
-        None => {
-            let mlp = Mlp::init(
-                &dev,
-                &sizes,
-                &mut seed::rng(plan.seed, Purpose::Init, trial, 0),
-            );
-            let opt = Optimizer::new(&plan.model, params, &mlp)?;
-            let meta = CheckpointMeta {
-                trial,
-                params: params.clone(),
-                layer_sizes: sizes.clone(),
-                virtual_epoch: 0,
-                examples_seen: 0,
-                steps: 0,
-                stream_pass: 0,
-                stream_pos: 0,
-                seconds: 0.0,
-                curve: vec![],
-            };
-            let stream = Stream::at(plan.seed, trial, data.train.rows, 0, 0);
-            (Net::new(dev.clone(), mlp, opt, data.task)?, stream, meta)
-        }
-        Some(c) => {
-            if c.meta.layer_sizes != sizes || &c.meta.params != params {
-                return Err(Error::Study(format!(
-                    "the checkpoint of trial {trial} at virtual epoch {} belongs to other parameters",
-                    c.meta.virtual_epoch
-                )));
-            }
-            let mlp = Mlp::from_host(&dev, &sizes, &c.weights)?;
-            let mut opt = Optimizer::new(&plan.model, params, &mlp)?;
-            opt.restore(&mlp, &c.optimizer)?;
-            let stream = Stream::at(
-                plan.seed,
-                trial,
-                data.train.rows,
-                c.meta.stream_pass,
-                c.meta.stream_pos,
-            );
-            (Net::new(dev.clone(), mlp, opt, data.task)?, stream, c.meta)
-        }
-    };
+    let (mut net, stream, mut meta) = begin(&dev, plan, job, &sizes)?;
     let mut ends = Ends {
         plan,
         host,
         start,
         base_seconds: meta.seconds,
     };
-    // Validation inputs and targets never change: build them once.
-    let (mut val_x, mut val_y) = (Vec::new(), Vec::new());
-    let all: Vec<usize> = (0..data.val.rows).collect();
-    data.fill(&data.val, &all, &mut val_x, &mut val_y);
-    let val = std::sync::Arc::new(Validation {
-        x: val_x,
-        y: val_y,
-        rows: data.val.rows,
-        inputs: data.n_inputs(),
-        task: data.task,
-    });
+    let val = std::sync::Arc::new(Validation::of(data));
     // On the CPU, when the trial has a second thread, a virtual epoch is validated there while
     // the next one trains, and the result is taken at the first step it is ready; the next pass
     // over the data is shuffled and gathered there too. The same arithmetic, the same order of
@@ -151,18 +99,11 @@ pub fn run_trial<D: Backend>(
         }
 
         let t0 = Instant::now();
-        // The host copy of the weights serves the checkpoint, and on the CPU the validation too.
         meta.virtual_epoch = k;
         (meta.stream_pass, meta.stream_pos) = batches.position();
         meta.seconds = ends.seconds();
-        let trained = Trained {
-            checkpoint: Checkpoint {
-                meta: meta.clone(),
-                weights: net.mlp.to_host(),
-                optimizer: net.opt.to_host(&net.mlp),
-            },
-            train_loss: loss_sum / budget.examples_in(k) as f64,
-        };
+        let train_loss = loss_sum / budget.examples_in(k) as f64;
+        let trained = Trained::copy(&net, &meta, train_loss);
         let t1 = Instant::now();
         ph.checkpoints += (t1 - t0).as_secs_f64();
         if overlap {
@@ -191,6 +132,62 @@ pub fn run_trial<D: Backend>(
     Ok(ends.outcome(end, ph, meta.curve))
 }
 
+/// The network, the data stream and the checkpoint metadata a trial starts with: fresh from the
+/// seed, or restored from the checkpoint it continues from.
+fn begin<D: Backend>(
+    dev: &D,
+    plan: &StudyPlan,
+    job: Job,
+    sizes: &[usize],
+) -> Result<(Net<D>, Stream, CheckpointMeta)> {
+    let data = &*plan.dataset;
+    let (trial, params) = (job.trial, job.params);
+    let sizes = sizes.to_vec();
+    Ok(match job.start {
+        None => {
+            let mlp = Mlp::init(
+                dev,
+                &sizes,
+                &mut seed::rng(plan.seed, Purpose::Init, trial, 0),
+            );
+            let opt = Optimizer::new(&plan.model, params, &mlp)?;
+            let meta = CheckpointMeta {
+                trial,
+                params: params.clone(),
+                layer_sizes: sizes.clone(),
+                virtual_epoch: 0,
+                examples_seen: 0,
+                steps: 0,
+                stream_pass: 0,
+                stream_pos: 0,
+                seconds: 0.0,
+                curve: vec![],
+            };
+            let stream = Stream::at(plan.seed, trial, data.train.rows, 0, 0);
+            (Net::new(dev.clone(), mlp, opt, data.task)?, stream, meta)
+        }
+        Some(c) => {
+            if c.meta.layer_sizes != sizes || &c.meta.params != params {
+                return Err(Error::Study(format!(
+                    "the checkpoint of trial {trial} at virtual epoch {} belongs to other parameters",
+                    c.meta.virtual_epoch
+                )));
+            }
+            let mlp = Mlp::from_host(dev, &sizes, &c.weights)?;
+            let mut opt = Optimizer::new(&plan.model, params, &mlp)?;
+            opt.restore(&mlp, &c.optimizer)?;
+            let stream = Stream::at(
+                plan.seed,
+                trial,
+                data.train.rows,
+                c.meta.stream_pass,
+                c.meta.stream_pos,
+            );
+            (Net::new(dev.clone(), mlp, opt, data.task)?, stream, c.meta)
+        }
+    })
+}
+
 /// The validation rows, shared with the thread that validates.
 struct Validation {
     x: Vec<f32>,
@@ -201,6 +198,20 @@ struct Validation {
 }
 
 impl Validation {
+    /// The validation rows of `data`, built once: they never change.
+    fn of(data: &crate::data::Dataset) -> Validation {
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        let all: Vec<usize> = (0..data.val.rows).collect();
+        data.fill(&data.val, &all, &mut x, &mut y);
+        Validation {
+            x,
+            y,
+            rows: data.val.rows,
+            inputs: data.n_inputs(),
+            task: data.task,
+        }
+    }
+
     /// Loss and metric of the outputs `forward` gives for chunks of the inputs.
     fn eval(&self, mut forward: impl FnMut(&[f32], usize) -> Vec<f32>) -> Eval {
         let f = self.inputs;
@@ -222,6 +233,21 @@ impl Validation {
 struct Trained {
     checkpoint: Checkpoint,
     train_loss: f64,
+}
+
+impl Trained {
+    /// The virtual epoch's state copied to the host: the copy serves the checkpoint, and on the
+    /// CPU the validation too.
+    fn copy<D: Backend>(net: &Net<D>, meta: &CheckpointMeta, train_loss: f64) -> Trained {
+        Trained {
+            checkpoint: Checkpoint {
+                meta: meta.clone(),
+                weights: net.mlp.to_host(),
+                optimizer: net.opt.to_host(&net.mlp),
+            },
+            train_loss,
+        }
+    }
 }
 
 /// How a trial leaves the trainer.
