@@ -5,17 +5,19 @@
 # Optuna runs twice per job count: drawing its own random trials (the user's alternative), and
 # training exactly tune's trials (enqueued), which compares the trainers on equal parameters.
 # Usage: benches/study_vs_optuna.sh [SPEC]   (default studies/wine.json)
+#        TUNE=path/to/another/tune benches/study_vs_optuna.sh   (another build, e.g. to compare two)
 set -eu
 cd "$(dirname "$0")/.."
 spec=${1:-studies/wine.json}
-cargo build --release -q
+tune=${TUNE:-./target/release/tune}
+[ -n "${TUNE:-}" ] || cargo build --release -q
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 row() { printf '%-34s %10s %14s %12s\n' "$@"; }
 row "run" "wall s" "examples/s" "best val"
 declare -A wall best
 for p in 1 2; do
-  out=$(./target/release/tune -q --parallel "$p" --out "$tmp/tune$p" "$spec")
+  out=$("$tune" -q --parallel "$p" --out "$tmp/tune$p" "$spec")
   w=$(echo "$out" | sed -n 's/^this run: \([0-9.]*\) s wall.*/\1/p')
   over=$(echo "$out" | sed -n "s/^overhead: //p")
   ex=$(awk -F, 'NR>1 {s+=$7} END {print s}' "$tmp/tune$p/leaderboard.csv")
