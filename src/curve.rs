@@ -72,11 +72,12 @@ pub fn select_best(curve: &[CurveRow], metric: Metric) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::plan::{Goal, MetricKind};
 
-    fn row(k: u32, val: f64) -> CurveRow {
+    /// A row of virtual epoch `k` whose validation loss and metric are `val`.
+    pub(crate) fn row(k: u32, val: f64) -> CurveRow {
         CurveRow {
             virtual_epoch: k,
             examples_seen: k as u64,

@@ -145,3 +145,16 @@ pub fn temp_files(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Examples trained and journalled so far, over all trials.
+pub fn work_done(study: &Path) -> u64 {
+    let j = study.join("journal.jsonl");
+    if !j.exists() {
+        return 0;
+    }
+    let h = tune::storage::journal::replay(&j).unwrap().history;
+    h.trials
+        .values()
+        .map(|t| t.curve.last().map_or(0, |r| r.examples_seen))
+        .sum()
+}

@@ -81,19 +81,6 @@ fn stopping_after_every_virtual_epoch_resumes_bit_identically() {
     }
 }
 
-/// Examples trained and journalled so far, over all trials.
-fn work_done(study: &Path) -> u64 {
-    let j = study.join("journal.jsonl");
-    if !j.exists() {
-        return 0;
-    }
-    let h = replay(&j).unwrap().history;
-    h.trials
-        .values()
-        .map(|t| t.curve.last().map_or(0, |r| r.examples_seen))
-        .sum()
-}
-
 #[test]
 fn sigkill_at_random_moments_then_resume_gives_the_same_leaderboard() {
     let mut spec = tiny_spec(2);

@@ -31,19 +31,6 @@ fn uninterrupted() -> &'static Vec<Vec<String>> {
     })
 }
 
-/// Examples trained and journalled so far, over all trials.
-fn work_done(study: &Path) -> u64 {
-    let j = study.join("journal.jsonl");
-    if !j.exists() {
-        return 0;
-    }
-    let h = replay(&j).unwrap().history;
-    h.trials
-        .values()
-        .map(|t| t.curve.last().map_or(0, |r| r.examples_seen))
-        .sum()
-}
-
 /// `tune -q ARGS` started in `cwd`, with its stderr piped.
 fn start(cwd: &Path, args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_tune"))

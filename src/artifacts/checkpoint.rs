@@ -234,17 +234,7 @@ impl Checkpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn row(k: u32, val: f64) -> CurveRow {
-        CurveRow {
-            virtual_epoch: k,
-            examples_seen: k as u64,
-            steps: k as u64,
-            train_loss: 1.0,
-            val_loss: val,
-            metric: val,
-        }
-    }
+    use crate::curve::tests::row;
 
     #[test]
     fn checkpoint_bytes_round_trip() {

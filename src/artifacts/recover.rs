@@ -9,6 +9,7 @@ use crate::curve::{select_best, CurveRow};
 use crate::error::Result;
 use crate::plan::Metric;
 use crate::space::Params;
+use crate::storage::{History, Status};
 
 /// Where a trial goes on from.
 #[derive(Debug)]
@@ -188,4 +189,27 @@ pub fn check_best(
     store.set_best(who.trial, b)?;
     store.sync(who.trial)?;
     Ok(BestFile::Repaired)
+}
+
+/// [`check_best`] for every trial of `history` that ended: the state of each selected checkpoint
+/// that is not intact, by trial.
+pub fn check_ended(
+    store: &dyn ArtifactStore,
+    history: &History,
+    metric: Metric,
+    repair: bool,
+) -> Vec<(u64, Result<BestFile>)> {
+    history
+        .trials
+        .values()
+        .filter(|t| t.status != Status::Running)
+        .map(|t| {
+            let who = Owner {
+                trial: t.trial,
+                params: &t.params,
+            };
+            (t.trial, check_best(store, &who, &t.curve, metric, repair))
+        })
+        .filter(|(_, state)| !matches!(state, Ok(BestFile::Intact)))
+        .collect()
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::artifacts::recover::{self, BestFile, Owner};
+use crate::artifacts::recover::{self, BestFile};
 use crate::artifacts::{ArtifactStore, FolderStore};
 use crate::error::{Error, Result};
 use crate::plan::StudyPlan;
@@ -232,25 +232,12 @@ fn repair_best_files(
     history: &History,
     observer: &dyn Observer,
 ) -> Result<()> {
-    for t in history
-        .trials
-        .values()
-        .filter(|t| t.status != Status::Running)
-    {
-        let who = Owner {
-            trial: t.trial,
-            params: &t.params,
+    for (trial, state) in recover::check_ended(store, history, plan.metric, true) {
+        let sentence = match state? {
+            BestFile::Lost(why) => format!("trial {trial}: {why}"),
+            _ => format!("trial {trial}: its selected checkpoint was missing or damaged; linked again to its intact copy"),
         };
-        match recover::check_best(store, &who, &t.curve, plan.metric, true)? {
-            BestFile::Intact => {}
-            BestFile::Repaired => observer.event(Progress::Warning(&format!(
-                "trial {}: its selected checkpoint was missing or damaged; linked again to its intact copy",
-                t.trial
-            ))),
-            BestFile::Lost(why) => {
-                observer.event(Progress::Warning(&format!("trial {}: {why}", t.trial)))
-            }
-        }
+        observer.event(Progress::Warning(&sentence));
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! selected ones verified), changing nothing.
 
 use super::{describe, leaderboard};
-use crate::artifacts::recover::{self, BestFile, Owner};
+use crate::artifacts::recover::{self, BestFile};
 use crate::artifacts::ArtifactStore;
 use crate::plan::StudyPlan;
 use crate::storage::{History, Status};
@@ -31,18 +31,10 @@ pub fn status(plan: &StudyPlan, history: &History, store: &dyn ArtifactStore) ->
             describe(&history.trials[&best.trial].params)
         );
     }
-    for t in history
-        .trials
-        .values()
-        .filter(|t| t.status != Status::Running)
-    {
-        let who = Owner {
-            trial: t.trial,
-            params: &t.params,
-        };
-        match recover::check_best(store, &who, &t.curve, plan.metric, false) {
-            Ok(BestFile::Lost(why)) => out += &format!("damaged: trial {}: {why}\n", t.trial),
-            Err(e) => out += &format!("damaged: trial {}: {e}\n", t.trial),
+    for (trial, state) in recover::check_ended(store, history, plan.metric, false) {
+        match state {
+            Ok(BestFile::Lost(why)) => out += &format!("damaged: trial {trial}: {why}\n"),
+            Err(e) => out += &format!("damaged: trial {trial}: {e}\n"),
             Ok(_) => {}
         }
     }
