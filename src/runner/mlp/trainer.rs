@@ -7,6 +7,8 @@ use std::time::Instant;
 use super::model::{
     evaluate, host_forward, layer_sizes, set_threads, threads, Backend, Eval, Mlp, Net, Optimizer,
 };
+use serde::{Deserialize, Serialize};
+
 use crate::artifacts::{Checkpoint, CheckpointMeta, HostTensor};
 use crate::curve::{select_best, CurveRow};
 use crate::data::{wait_in_pool, Batches, Stream, Task};
@@ -100,7 +102,7 @@ pub fn run_trial<D: Backend>(
 
         let t0 = Instant::now();
         meta.virtual_epoch = k;
-        (meta.stream_pass, meta.stream_pos) = batches.position();
+        MlpState::at(&sizes, batches.position()).write(&mut meta);
         meta.seconds = ends.seconds();
         let train_loss = loss_sum / budget.examples_in(k) as f64;
         let trained = Trained::copy(&net, &meta, train_loss);
@@ -151,28 +153,28 @@ fn begin<D: Backend>(
                 &mut seed::rng(plan.seed, Purpose::Init, trial, 0),
             );
             let opt = Optimizer::new(&plan.model, params, &mlp)?;
-            let meta = CheckpointMeta {
+            let mut meta = CheckpointMeta {
                 trial,
                 params: params.clone(),
-                layer_sizes: sizes.clone(),
                 virtual_epoch: 0,
                 examples_seen: 0,
                 steps: 0,
-                stream_pass: 0,
-                stream_pos: 0,
                 seconds: 0.0,
                 curve: vec![],
+                runner: Default::default(),
             };
+            MlpState::at(&sizes, (0, 0)).write(&mut meta);
             let stream = Stream::at(plan.seed, trial, data.train.rows, 0, 0);
             (Net::new(dev.clone(), mlp, opt, data.task)?, stream, meta)
         }
         Some(c) => {
-            if c.meta.layer_sizes != sizes || &c.meta.params != params {
+            let state = MlpState::read(&c.meta).filter(|s| s.layer_sizes == sizes);
+            let Some(state) = state.filter(|_| &c.meta.params == params) else {
                 return Err(Error::Study(format!(
                     "the checkpoint of trial {trial} at virtual epoch {} belongs to other parameters",
                     c.meta.virtual_epoch
                 )));
-            }
+            };
             let mlp = Mlp::from_host(dev, &sizes, &c.weights)?;
             let mut opt = Optimizer::new(&plan.model, params, &mlp)?;
             opt.restore(&mlp, &c.optimizer)?;
@@ -180,12 +182,45 @@ fn begin<D: Backend>(
                 plan.seed,
                 trial,
                 data.train.rows,
-                c.meta.stream_pass,
-                c.meta.stream_pos,
+                state.stream_pass,
+                state.stream_pos,
             );
             (Net::new(dev.clone(), mlp, opt, data.task)?, stream, c.meta)
         }
     })
+}
+
+/// The MLP's part of a checkpoint's metadata: the network's shape, and the data stream's position
+/// (pass number and offset in the pass; its shuffle derives from them).
+#[derive(Serialize, Deserialize)]
+struct MlpState {
+    layer_sizes: Vec<usize>,
+    stream_pass: u64,
+    stream_pos: usize,
+}
+
+impl MlpState {
+    fn at(sizes: &[usize], (stream_pass, stream_pos): (u64, usize)) -> MlpState {
+        MlpState {
+            layer_sizes: sizes.to_vec(),
+            stream_pass,
+            stream_pos,
+        }
+    }
+
+    fn write(&self, meta: &mut CheckpointMeta) {
+        let v = serde_json::to_value(self).expect("plain fields serialise");
+        if let serde_json::Value::Object(fields) = v {
+            meta.runner.extend(fields);
+        }
+    }
+
+    /// `None` for a checkpoint some other runner wrote.
+    fn read(meta: &CheckpointMeta) -> Option<MlpState> {
+        let fields: serde_json::Map<String, serde_json::Value> =
+            meta.runner.clone().into_iter().collect();
+        serde_json::from_value(serde_json::Value::Object(fields)).ok()
+    }
 }
 
 /// The validation rows, shared with the thread that validates.
