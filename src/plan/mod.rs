@@ -14,8 +14,11 @@ use crate::spec::StudySpec;
 
 mod limits;
 mod model;
+mod selection;
 pub use limits::{MAX_BAYES_TRIALS, MAX_PARALLEL, MAX_TRIALS};
 pub use model::{ModelPlan, OptimizerKind};
+use selection::SelectionPlan;
+pub use selection::{EarlyStopping, Goal, Metric, MetricKind};
 
 /// How parameters are chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,71 +29,12 @@ pub enum Method {
     Bayes,
 }
 
-/// What selects a trial's best checkpoint and ranks the trials.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MetricKind {
-    ValLoss,
-    Rmse,
-    Accuracy,
-}
-
-impl MetricKind {
-    /// The column name of the metric.
-    pub fn name(self) -> &'static str {
-        match self {
-            MetricKind::ValLoss => "val_loss",
-            MetricKind::Rmse => "rmse",
-            MetricKind::Accuracy => "accuracy",
-        }
-    }
-}
-
-/// Whether lower or higher is better.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Goal {
-    Min,
-    Max,
-}
-
-/// The selection metric and its direction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Metric {
-    pub kind: MetricKind,
-    pub goal: Goal,
-}
-
-impl Metric {
-    /// Whether `a` is better than `b` by more than `min_delta`. NaN is never better; ties are not better,
-    /// so the earlier of two equal values wins.
-    pub fn better(self, a: f64, b: f64, min_delta: f64) -> bool {
-        if a.is_nan() {
-            return false;
-        }
-        if b.is_nan() {
-            return true;
-        }
-        match self.goal {
-            Goal::Min => a < b - min_delta,
-            Goal::Max => a > b + min_delta,
-        }
-    }
-}
-
 /// Where trials run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceKind {
     Cpu,
     Cuda(usize),
-}
-
-/// Early stopping settings.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EarlyStopping {
-    pub patience: u32,
-    pub min_delta: f64,
 }
 
 /// The validated study: everything the driver, sampler and trainer need.
@@ -282,83 +226,7 @@ impl StudyPlan {
             None => (2 * space.params.len()).max(5),
         };
 
-        // selection
-        let kind = match (spec.metric.as_str(), task) {
-            ("val_loss", _) => MetricKind::ValLoss,
-            ("rmse", Task::Regression) => MetricKind::Rmse,
-            ("accuracy", Task::Classification) => MetricKind::Accuracy,
-            (other, _) => {
-                let ok = match task {
-                    Task::Regression => "\"val_loss\" or \"rmse\"",
-                    Task::Classification => "\"val_loss\" or \"accuracy\"",
-                };
-                return Err(bad(
-                    "metric",
-                    format!(
-                        "\"{other}\" is not a metric of a {} task: use {ok}",
-                        spec.data.task
-                    ),
-                ));
-            }
-        };
-        let natural = if kind == MetricKind::Accuracy {
-            Goal::Max
-        } else {
-            Goal::Min
-        };
-        let goal = match spec.goal.as_deref() {
-            None => natural,
-            Some("min") | Some("max") => {
-                let g = if spec.goal.as_deref() == Some("min") {
-                    Goal::Min
-                } else {
-                    Goal::Max
-                };
-                if g != natural {
-                    return Err(bad(
-                        "goal",
-                        format!(
-                            "{} is better when {}",
-                            kind.name(),
-                            if natural == Goal::Min {
-                                "lower"
-                            } else {
-                                "higher"
-                            }
-                        ),
-                    ));
-                }
-                g
-            }
-            Some(other) => {
-                return Err(bad(
-                    "goal",
-                    format!("\"{other}\" is not a goal: use \"min\" or \"max\""),
-                ))
-            }
-        };
-        let early_stopping = match &spec.early_stopping {
-            None => None,
-            Some(e) if e.patience == 0 => {
-                return Err(bad("early_stopping.patience", "must be at least 1".into()))
-            }
-            Some(e) if !(e.min_delta >= 0.0 && e.min_delta.is_finite()) => {
-                return Err(bad(
-                    "early_stopping.min_delta",
-                    format!("{} is not a number of at least 0", space::num(e.min_delta)),
-                ))
-            }
-            Some(e) => Some(EarlyStopping {
-                patience: e.patience,
-                min_delta: e.min_delta,
-            }),
-        };
-        if spec.keep == 0 {
-            return Err(bad(
-                "keep",
-                "must be at least 1: resuming needs the last checkpoint".into(),
-            ));
-        }
+        let selection = SelectionPlan::from_spec(spec_file, &spec, task, &budget)?;
         let device = match ov.device.as_deref().or(spec.device.as_deref()) {
             None | Some("cpu") => DeviceKind::Cpu,
             Some(d) => {
@@ -407,11 +275,9 @@ impl StudyPlan {
             parallel,
             startup_trials,
             space,
-            metric: Metric { kind, goal },
-            early_stopping,
-            // Keeping more than every checkpoint keeps every checkpoint: capped, the count fits
-            // the u32 of a virtual epoch's number.
-            keep: spec.keep.min(budget.virtual_epochs as usize + 1),
+            metric: selection.metric,
+            early_stopping: selection.early_stopping,
+            keep: selection.keep,
             device,
             cores,
             spec,
