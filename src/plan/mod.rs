@@ -4,8 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 use crate::budget::Budget;
 use crate::data::{Dataset, Table, Task};
 use crate::error::{Error, Result};
@@ -14,28 +12,14 @@ use crate::spec::StudySpec;
 
 mod limits;
 mod model;
+mod search;
 mod selection;
 pub use limits::{MAX_BAYES_TRIALS, MAX_PARALLEL, MAX_TRIALS};
 pub use model::{ModelPlan, OptimizerKind};
+use search::SearchPlan;
+pub use search::{cores, DeviceKind, Method};
 use selection::SelectionPlan;
 pub use selection::{EarlyStopping, Goal, Metric, MetricKind};
-
-/// How parameters are chosen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Method {
-    Grid,
-    Random,
-    Bayes,
-}
-
-/// Where trials run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeviceKind {
-    Cpu,
-    Cuda(usize),
-}
 
 /// The validated study: everything the driver, sampler and trainer need.
 #[derive(Clone, Debug)]
@@ -72,13 +56,6 @@ pub struct Overrides {
     pub device: Option<String>,
     pub parallel: Option<usize>,
     pub cores: Option<usize>,
-}
-
-/// The number of cores this process may use.
-pub fn cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
 }
 
 impl StudyPlan {
@@ -187,79 +164,24 @@ impl StudyPlan {
         let model = ModelPlan::from_spec(spec_file, &spec.model)?;
         let budget = Budget::from_spec(spec_file, &spec.budget, n_train)?;
 
-        // search
-        let s = &spec.search;
-        let method = match s.method.as_str() {
-            "grid" => Method::Grid,
-            "random" => Method::Random,
-            "bayes" => Method::Bayes,
-            other => {
-                return Err(bad(
-                    "search.method",
-                    format!("\"{other}\" is not a method: use \"grid\", \"random\" or \"bayes\""),
-                ))
-            }
-        };
-        let space = SearchSpace::from_spec(spec_file, &s.space, n_train)?;
-        let trials = limits::trials(spec_file, method, s.trials, &space)?;
-        let parallel = match ov.parallel.or(s.parallel) {
-            Some(0) => return Err(bad("search.parallel", "must be at least 1".into())),
-            Some(p) if p > MAX_PARALLEL => {
-                return Err(bad(
-                    "search.parallel",
-                    format!("{p} is more than the {MAX_PARALLEL} trials that may run at once"),
-                ))
-            }
-            p => p,
-        };
-        let startup_trials = match s.startup_trials {
-            Some(0) => return Err(bad("search.startup_trials", "must be at least 1".into())),
-            Some(n) if n > MAX_BAYES_TRIALS => {
-                return Err(bad(
-                    "search.startup_trials",
-                    format!(
-                        "{n} is more than the {MAX_BAYES_TRIALS} trials a Bayesian search may have"
-                    ),
-                ))
-            }
-            Some(n) => n,
-            None => (2 * space.params.len()).max(5),
-        };
-
+        let search = SearchPlan::from_spec(spec_file, &spec.search, ov.parallel, n_train)?;
         let selection = SelectionPlan::from_spec(spec_file, &spec, task, &budget)?;
-        let device = match ov.device.as_deref().or(spec.device.as_deref()) {
-            None | Some("cpu") => DeviceKind::Cpu,
-            Some(d) => {
-                let idx = match d.strip_prefix("cuda") {
-                    Some("") => Some(0),
-                    Some(rest) => rest.strip_prefix(':').and_then(|n| n.parse().ok()),
-                    None => None,
-                };
-                let Some(idx) = idx else {
-                    return Err(bad(
-                        "device",
-                        format!("\"{d}\" is not a device: use \"cpu\", \"cuda\" or \"cuda:N\""),
-                    ));
-                };
-                if !cfg!(feature = "cuda") {
-                    return Err(bad("device", format!("\"{d}\" needs a build with CUDA: cargo build --release --features cuda")));
-                }
-                DeviceKind::Cuda(idx)
-            }
-        };
-
+        // After the selection: a spec with several problems reports the same one first as before.
+        let device =
+            DeviceKind::from_spec(spec_file, ov.device.as_deref().or(spec.device.as_deref()))?;
         let out_dir = match &ov.out {
             Some(o) => o.clone(),
             None => base.join("runs").join(&spec.name),
         };
-        // On a GPU one trial at a time is fastest (README, CUDA: several trials sharing an H100
-        // took 1.3–1.9× as long); on the CPU, one per core.
         let cores = ov.cores.unwrap_or_else(cores).max(1);
-        let parallel = parallel.unwrap_or(match device {
-            DeviceKind::Cpu => cores,
-            DeviceKind::Cuda(_) => 1,
-        });
-        limits::check_memory(spec_file, &model, &space, &dataset, parallel.min(trials))?;
+        let parallel = search.at_once(device, cores);
+        limits::check_memory(
+            spec_file,
+            &model,
+            &search.space,
+            &dataset,
+            parallel.min(search.trials),
+        )?;
         Ok(StudyPlan {
             spec_file: spec_file.to_path_buf(),
             name: spec.name.clone(),
@@ -270,11 +192,11 @@ impl StudyPlan {
             dataset: Arc::new(dataset),
             model,
             budget,
-            method,
-            trials,
+            method: search.method,
+            trials: search.trials,
             parallel,
-            startup_trials,
-            space,
+            startup_trials: search.startup_trials,
+            space: search.space,
             metric: selection.metric,
             early_stopping: selection.early_stopping,
             keep: selection.keep,
