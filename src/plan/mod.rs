@@ -5,15 +5,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::budget::Budget;
-use crate::data::{Dataset, Table, Task};
+use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::space::{self, SearchSpace};
+use crate::space::SearchSpace;
 use crate::spec::StudySpec;
 
+mod data;
 mod limits;
 mod model;
 mod search;
 mod selection;
+use data::DataPlan;
 pub use limits::{MAX_BAYES_TRIALS, MAX_PARALLEL, MAX_TRIALS};
 pub use model::{ModelPlan, OptimizerKind};
 use search::SearchPlan;
@@ -68,104 +70,18 @@ impl StudyPlan {
 
     /// Checks `spec` (read from `spec_file`) and derives the plan.
     pub fn from_spec(spec_file: &Path, spec: StudySpec, ov: &Overrides) -> Result<StudyPlan> {
-        let bad = |path: &str, msg: String| Error::spec(spec_file, path, msg);
         let base = spec_file
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
-
-        // 255 bytes: the longest name a folder may have (Linux, macOS, Windows alike).
-        if spec.name.is_empty()
-            || spec.name.contains(['/', '\\', '\0'])
-            || spec.name == "."
-            || spec.name == ".."
-            || spec.name.len() > 255
-        {
-            return Err(bad(
-                "name",
-                format!(
-                    "\"{}\" cannot name a folder: use letters, digits, '-' or '_'",
-                    spec.name
-                ),
-            ));
-        }
-
-        // data
-        let task = match spec.data.task.as_str() {
-            "regression" => Task::Regression,
-            "classification" => Task::Classification,
-            other => {
-                return Err(bad(
-                    "data.task",
-                    format!("\"{other}\" is not a task: use \"regression\" or \"classification\""),
-                ))
-            }
-        };
-        let vf = spec.data.validation_fraction;
-        if !(vf > 0.0 && vf < 1.0) {
-            return Err(bad(
-                "data.validation_fraction",
-                format!("{} is not in (0, 1)", space::num(vf)),
-            ));
-        }
-        let data_file = base.join(&spec.data.path);
-        let table = Table::read(&data_file)?;
-        if table.column(&spec.data.target).is_none() {
-            return Err(bad(
-                "data.target",
-                format!(
-                    "{} has no column \"{}\" (columns: {})",
-                    data_file.display(),
-                    spec.data.target,
-                    table.headers.join(", ")
-                ),
-            ));
-        }
-        let features: Vec<String> = match &spec.data.features {
-            Some(f) => {
-                for (i, name) in f.iter().enumerate() {
-                    if table.column(name).is_none() {
-                        return Err(bad(
-                            &format!("data.features[{i}]"),
-                            format!("{} has no column \"{name}\"", data_file.display()),
-                        ));
-                    }
-                    if *name == spec.data.target {
-                        return Err(bad(
-                            &format!("data.features[{i}]"),
-                            "the target cannot also be a feature".into(),
-                        ));
-                    }
-                }
-                f.clone()
-            }
-            None => table
-                .headers
-                .iter()
-                .filter(|h| **h != spec.data.target)
-                .cloned()
-                .collect(),
-        };
-        if features.is_empty() {
-            return Err(bad("data.features", "there are no feature columns".into()));
-        }
-        let n_val = (vf * table.rows() as f64).floor() as usize;
-        if n_val == 0 || n_val == table.rows() {
-            return Err(bad(
-                "data.validation_fraction",
-                format!("{} of {} rows leaves {} for validation and {} for training: both need at least one", space::num(vf), table.rows(), n_val, table.rows() - n_val),
-            ));
-        }
-        let dataset =
-            Dataset::from_table(&table, &spec.data.target, &features, task, vf, spec.seed)?;
-        let n_train = dataset.train.rows;
-
-        // model and budget
+        check_name(spec_file, &spec.name)?;
+        let data = DataPlan::from_spec(spec_file, &spec.data, spec.seed, &base)?;
+        let n_train = data.dataset.train.rows;
         let model = ModelPlan::from_spec(spec_file, &spec.model)?;
         let budget = Budget::from_spec(spec_file, &spec.budget, n_train)?;
 
         let search = SearchPlan::from_spec(spec_file, &spec.search, ov.parallel, n_train)?;
-        let selection = SelectionPlan::from_spec(spec_file, &spec, task, &budget)?;
+        let selection = SelectionPlan::from_spec(spec_file, &spec, data.task, &budget)?;
         // After the selection: a spec with several problems reports the same one first as before.
         let device =
             DeviceKind::from_spec(spec_file, ov.device.as_deref().or(spec.device.as_deref()))?;
@@ -179,7 +95,7 @@ impl StudyPlan {
             spec_file,
             &model,
             &search.space,
-            &dataset,
+            &data.dataset,
             parallel.min(search.trials),
         )?;
         Ok(StudyPlan {
@@ -187,9 +103,9 @@ impl StudyPlan {
             name: spec.name.clone(),
             seed: spec.seed,
             out_dir,
-            data_file,
-            data_crc32: table.crc32,
-            dataset: Arc::new(dataset),
+            data_file: data.file,
+            data_crc32: data.crc32,
+            dataset: Arc::new(data.dataset),
             model,
             budget,
             method: search.method,
@@ -205,6 +121,24 @@ impl StudyPlan {
             spec,
         })
     }
+}
+
+/// Refuses a study `name` that cannot name its folder under `runs/`.
+fn check_name(file: &Path, name: &str) -> Result<()> {
+    // 255 bytes: the longest name a folder may have (Linux, macOS, Windows alike).
+    if name.is_empty()
+        || name.contains(['/', '\\', '\0'])
+        || name == "."
+        || name == ".."
+        || name.len() > 255
+    {
+        return Err(Error::spec(
+            file,
+            "name",
+            format!("\"{name}\" cannot name a folder: use letters, digits, '-' or '_'"),
+        ));
+    }
+    Ok(())
 }
 
 /// The user's mistake as one line: a control character they wrote (a newline in a name, a key or
