@@ -68,7 +68,9 @@ impl StudyPlan {
             .map_err(one_line)
     }
 
-    /// Checks `spec` (read from `spec_file`) and derives the plan.
+    /// Checks `spec` (read from `spec_file`) and derives the plan: each part by its own sub-plan,
+    /// in the order a spec's problems have always been reported (name, data, model, budget,
+    /// search, selection, device, then the memory the largest model needs).
     pub fn from_spec(spec_file: &Path, spec: StudySpec, ov: &Overrides) -> Result<StudyPlan> {
         let base = spec_file
             .parent()
@@ -79,10 +81,8 @@ impl StudyPlan {
         let n_train = data.dataset.train.rows;
         let model = ModelPlan::from_spec(spec_file, &spec.model)?;
         let budget = Budget::from_spec(spec_file, &spec.budget, n_train)?;
-
         let search = SearchPlan::from_spec(spec_file, &spec.search, ov.parallel, n_train)?;
         let selection = SelectionPlan::from_spec(spec_file, &spec, data.task, &budget)?;
-        // After the selection: a spec with several problems reports the same one first as before.
         let device =
             DeviceKind::from_spec(spec_file, ov.device.as_deref().or(spec.device.as_deref()))?;
         let out_dir = match &ov.out {
