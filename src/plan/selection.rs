@@ -186,3 +186,38 @@ impl SelectionPlan {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_goal_must_be_the_metrics_own_direction() {
+        let f = Path::new("s.json");
+        let goal = |g, k| Goal::from_spec(f, g, k).map_err(|e| e.to_string());
+        assert_eq!(goal(None, MetricKind::Accuracy), Ok(Goal::Max));
+        assert_eq!(goal(None, MetricKind::Rmse), Ok(Goal::Min));
+        assert_eq!(goal(Some("min"), MetricKind::ValLoss), Ok(Goal::Min));
+        let e = goal(Some("min"), MetricKind::Accuracy).unwrap_err();
+        assert!(e.ends_with("goal: accuracy is better when higher"), "{e}");
+        let e = goal(Some("max"), MetricKind::Rmse).unwrap_err();
+        assert!(e.ends_with("goal: rmse is better when lower"), "{e}");
+    }
+
+    #[test]
+    fn metrics_belong_to_their_task() {
+        let f = Path::new("s.json");
+        let kind = |m, t, n| MetricKind::from_spec(f, m, t, n).map_err(|e| e.to_string());
+        assert_eq!(
+            kind("accuracy", Task::Classification, "classification"),
+            Ok(MetricKind::Accuracy)
+        );
+        let e = kind("accuracy", Task::Regression, "regression").unwrap_err();
+        assert!(
+            e.ends_with(
+                "\"accuracy\" is not a metric of a regression task: use \"val_loss\" or \"rmse\""
+            ),
+            "{e}"
+        );
+    }
+}
