@@ -35,51 +35,7 @@ impl Budget {
     /// The budget `spec` gives for `n_train` training rows; errors name the spec `file`.
     pub fn from_spec(file: &Path, b: &BudgetSpec, n_train: usize) -> Result<Budget> {
         let bad = |path: &str, msg: String| Error::spec(file, path, msg);
-        let total = match (b.total_examples, b.stop_point) {
-            (Some(_), Some(_)) => {
-                return Err(bad(
-                    "budget",
-                    "give total_examples or stop_point, not both".into(),
-                ))
-            }
-            (None, None) => return Err(bad("budget", "give total_examples or stop_point".into())),
-            (Some(0), None) => {
-                return Err(bad("budget.total_examples", "must be at least 1".into()))
-            }
-            (Some(t), None) if t > MAX_EXAMPLES => {
-                return Err(bad(
-                    "budget.total_examples",
-                    format!("{t} is more than the {MAX_EXAMPLES} examples a trial may train on"),
-                ))
-            }
-            (Some(t), None) => t,
-            (None, Some(s)) if !(s > 0.0 && s.is_finite()) => {
-                return Err(bad(
-                    "budget.stop_point",
-                    format!("{} is not above 0", num(s)),
-                ))
-            }
-            (None, Some(s)) => {
-                // In f64, so that no product overflows; compared before it becomes an integer.
-                let t = (s * n_train as f64).floor();
-                if t > MAX_EXAMPLES as f64 {
-                    return Err(bad(
-                        "budget.stop_point",
-                        format!("{} × {n_train} training rows is more than the {MAX_EXAMPLES} examples a trial may train on", num(s)),
-                    ));
-                }
-                if t < 1.0 {
-                    return Err(bad(
-                        "budget.stop_point",
-                        format!(
-                            "{} × {n_train} training rows is less than one example",
-                            num(s)
-                        ),
-                    ));
-                }
-                t as u64
-            }
-        };
+        let total = total_examples(file, b, n_train)?;
         let v = b.virtual_epochs;
         if v == 0 {
             return Err(bad("budget.virtual_epochs", "must be at least 1".into()));
@@ -142,6 +98,49 @@ impl Budget {
     /// Steps done by the end of virtual epoch `k`.
     pub fn steps_until(&self, k: u32, batch: usize) -> u64 {
         (1..=k).map(|j| self.steps_in(j, batch)).sum()
+    }
+}
+
+/// The examples every trial trains on: `total_examples`, or `stop_point` passes over `n_train`
+/// rows; exactly one of them given.
+fn total_examples(file: &Path, b: &BudgetSpec, n_train: usize) -> Result<u64> {
+    let bad = |path: &str, msg: String| Error::spec(file, path, msg);
+    match (b.total_examples, b.stop_point) {
+        (Some(_), Some(_)) => Err(bad(
+            "budget",
+            "give total_examples or stop_point, not both".into(),
+        )),
+        (None, None) => Err(bad("budget", "give total_examples or stop_point".into())),
+        (Some(0), None) => Err(bad("budget.total_examples", "must be at least 1".into())),
+        (Some(t), None) if t > MAX_EXAMPLES => Err(bad(
+            "budget.total_examples",
+            format!("{t} is more than the {MAX_EXAMPLES} examples a trial may train on"),
+        )),
+        (Some(t), None) => Ok(t),
+        (None, Some(s)) if !(s > 0.0 && s.is_finite()) => Err(bad(
+            "budget.stop_point",
+            format!("{} is not above 0", num(s)),
+        )),
+        (None, Some(s)) => {
+            // In f64, so that no product overflows; compared before it becomes an integer.
+            let t = (s * n_train as f64).floor();
+            if t > MAX_EXAMPLES as f64 {
+                return Err(bad(
+                    "budget.stop_point",
+                    format!("{} × {n_train} training rows is more than the {MAX_EXAMPLES} examples a trial may train on", num(s)),
+                ));
+            }
+            if t < 1.0 {
+                return Err(bad(
+                    "budget.stop_point",
+                    format!(
+                        "{} × {n_train} training rows is less than one example",
+                        num(s)
+                    ),
+                ));
+            }
+            Ok(t as u64)
+        }
     }
 }
 

@@ -1,0 +1,171 @@
+//! `StudyPlan`: the spec checked once at the boundary, with every derived number (training rows, the
+//! budget, the grid, threads per trial) computed here and never again. Deeper code trusts the plan.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::budget::Budget;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::space::SearchSpace;
+use crate::spec::StudySpec;
+
+mod data;
+mod limits;
+mod model;
+mod search;
+mod selection;
+use data::DataPlan;
+pub use limits::{MAX_BAYES_TRIALS, MAX_PARALLEL, MAX_TRIALS};
+pub use model::{ModelPlan, OptimizerKind};
+use search::SearchPlan;
+pub use search::{cores, DeviceKind, Method};
+use selection::SelectionPlan;
+pub use selection::{EarlyStopping, Goal, Metric, MetricKind};
+
+/// The validated study: everything the driver, sampler and trainer need.
+#[derive(Clone, Debug)]
+pub struct StudyPlan {
+    pub spec_file: PathBuf,
+    pub spec: StudySpec,
+    pub name: String,
+    pub seed: u64,
+    pub out_dir: PathBuf,
+    pub data_file: PathBuf,
+    /// CRC-32 of the data file as read, part of the study's fingerprint.
+    pub data_crc32: u32,
+    pub dataset: Arc<Dataset>,
+    pub model: ModelPlan,
+    pub budget: Budget,
+    pub method: Method,
+    pub trials: usize,
+    pub parallel: usize,
+    pub startup_trials: usize,
+    pub space: SearchSpace,
+    pub metric: Metric,
+    pub early_stopping: Option<EarlyStopping>,
+    pub keep: usize,
+    pub device: DeviceKind,
+    /// Cores the study uses (`--cores`, or all this process may use): the default `parallel` on
+    /// the CPU, and the running trials share them (`study`: a finished worker's go to the others).
+    pub cores: usize,
+}
+
+/// Options from the command line that override or complete the spec.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub out: Option<PathBuf>,
+    pub device: Option<String>,
+    pub parallel: Option<usize>,
+    pub cores: Option<usize>,
+}
+
+impl StudyPlan {
+    /// Reads the spec file and its data, checks everything, and derives the plan.
+    pub fn load(spec_file: &Path, ov: &Overrides) -> Result<StudyPlan> {
+        StudySpec::from_file(spec_file)
+            .and_then(|(spec, _)| Self::from_spec(spec_file, spec, ov))
+            .map_err(one_line)
+    }
+
+    /// Checks `spec` (read from `spec_file`) and derives the plan: each part by its own sub-plan,
+    /// in the order a spec's problems have always been reported (name, data, model, budget,
+    /// search, selection, device, then the memory the largest model needs).
+    pub fn from_spec(spec_file: &Path, spec: StudySpec, ov: &Overrides) -> Result<StudyPlan> {
+        let base = spec_file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        check_name(spec_file, &spec.name)?;
+        let data = DataPlan::from_spec(spec_file, &spec.data, spec.seed, &base)?;
+        let n_train = data.dataset.train.rows;
+        let model = ModelPlan::from_spec(spec_file, &spec.model)?;
+        let budget = Budget::from_spec(spec_file, &spec.budget, n_train)?;
+        let search = SearchPlan::from_spec(spec_file, &spec.search, ov.parallel, n_train)?;
+        let selection = SelectionPlan::from_spec(spec_file, &spec, data.task, &budget)?;
+        let device =
+            DeviceKind::from_spec(spec_file, ov.device.as_deref().or(spec.device.as_deref()))?;
+        let out_dir = match &ov.out {
+            Some(o) => o.clone(),
+            None => base.join("runs").join(&spec.name),
+        };
+        let cores = ov.cores.unwrap_or_else(cores).max(1);
+        let parallel = search.at_once(device, cores);
+        limits::check_memory(
+            spec_file,
+            &model,
+            &search.space,
+            &data.dataset,
+            parallel.min(search.trials),
+        )?;
+        Ok(StudyPlan {
+            spec_file: spec_file.to_path_buf(),
+            name: spec.name.clone(),
+            seed: spec.seed,
+            out_dir,
+            data_file: data.file,
+            data_crc32: data.crc32,
+            dataset: Arc::new(data.dataset),
+            model,
+            budget,
+            method: search.method,
+            trials: search.trials,
+            parallel,
+            startup_trials: search.startup_trials,
+            space: search.space,
+            metric: selection.metric,
+            early_stopping: selection.early_stopping,
+            keep: selection.keep,
+            device,
+            cores,
+            spec,
+        })
+    }
+}
+
+/// Refuses a study `name` that cannot name its folder under `runs/`.
+fn check_name(file: &Path, name: &str) -> Result<()> {
+    // 255 bytes: the longest name a folder may have (Linux, macOS, Windows alike).
+    if name.is_empty()
+        || name.contains(['/', '\\', '\0'])
+        || name == "."
+        || name == ".."
+        || name.len() > 255
+    {
+        return Err(Error::spec(
+            file,
+            "name",
+            format!("\"{name}\" cannot name a folder: use letters, digits, '-' or '_'"),
+        ));
+    }
+    Ok(())
+}
+
+/// The user's mistake as one line: a control character they wrote (a newline in a name, a key or
+/// a CSV cell) is shown escaped rather than breaking the sentence.
+fn one_line(e: Error) -> Error {
+    let escape = |s: String| -> String {
+        if !s.contains(char::is_control) {
+            return s;
+        }
+        s.chars()
+            .map(|c| match c.is_control() {
+                true => c.escape_default().to_string(),
+                false => c.to_string(),
+            })
+            .collect()
+    };
+    match e {
+        Error::Spec { file, path, msg } => Error::Spec {
+            file,
+            path: escape(path),
+            msg: escape(msg),
+        },
+        Error::Data { file, place, msg } => Error::Data {
+            file,
+            place: escape(place),
+            msg: escape(msg),
+        },
+        e => e,
+    }
+}
