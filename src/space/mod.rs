@@ -1,14 +1,19 @@
 //! The search space: named parameters with typed values, lists or ranges (optionally on a log scale).
 //! Words follow Optuna's distributions: `low`, `high`, `log`.
+//!
+//! This file owns parameters, their values and domains, and random draws; `grid` enumerates grids
+//! and `spec` reads the space from a study file.
 
-use std::collections::{BTreeMap, HashSet};
+mod grid;
+mod spec;
+
+pub use grid::Grid;
+
+use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-
-use crate::error::{Error, Result};
 
 /// Whether a parameter takes integers or floats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,57 +166,11 @@ impl Param {
         self
     }
 
+    /// `x` as a value of this parameter's kind (integers rounded to the nearest).
     fn value(&self, x: f64) -> Value {
         match self.kind {
             Kind::Int => Value::Int(x.round() as i64),
             Kind::Float => Value::Float(x),
-        }
-    }
-
-    /// The grid points of this parameter, or why it has none.
-    pub fn grid_values(&self) -> Result<Vec<Value>, String> {
-        match &self.domain {
-            Domain::List(xs) => Ok(xs.iter().map(|&x| self.value(x)).collect()),
-            Domain::Range {
-                low,
-                high,
-                log,
-                grid_points,
-            } => {
-                let (low, high) = (*low, *high);
-                let n = match (grid_points, self.kind) {
-                    (Some(n), _) => *n,
-                    (None, Kind::Int) if high - low < 10_000.0 => (high - low) as usize + 1,
-                    (None, Kind::Int) => {
-                        return Err("has too many integers for a grid: give grid_points".into())
-                    }
-                    (None, Kind::Float) => {
-                        return Err(
-                            "is a float range: a grid needs grid_points (or give a list)".into(),
-                        )
-                    }
-                };
-                let mut out: Vec<Value> = Vec::with_capacity(n);
-                // Rounding may give a value twice; a set keeps the first of each in linear time.
-                let mut seen = HashSet::with_capacity(n);
-                for i in 0..n {
-                    let t = if n == 1 {
-                        0.0
-                    } else {
-                        i as f64 / (n - 1) as f64
-                    };
-                    let x = if *log {
-                        (low.ln() + t * (high.ln() - low.ln())).exp()
-                    } else {
-                        low + t * (high - low)
-                    };
-                    let v = self.value(x.clamp(low, high));
-                    if seen.insert(key(v)) {
-                        out.push(v);
-                    }
-                }
-                Ok(out)
-            }
         }
     }
 
@@ -270,18 +229,6 @@ impl SearchSpace {
         self.params.iter().map(|p| p.name.as_str())
     }
 
-    /// The grid over every parameter's grid values, or the name of a parameter that has none and why.
-    pub fn grid(&self) -> Result<Grid, (String, String)> {
-        let mut axes = Vec::with_capacity(self.params.len());
-        let mut size = Some(1u64);
-        for p in &self.params {
-            let values = p.grid_values().map_err(|m| (p.name.clone(), m))?;
-            size = size.and_then(|s| s.checked_mul(values.len() as u64));
-            axes.push((p.name.clone(), values));
-        }
-        Ok(Grid { axes, size })
-    }
-
     /// One random point.
     pub fn sample(&self, rng: &mut impl Rng) -> Params {
         self.params
@@ -300,192 +247,6 @@ impl SearchSpace {
     }
 }
 
-impl SearchSpace {
-    /// The space `search.space` of the spec in `file` describes, every value checked; `n_train`
-    /// training rows bound the batch size.
-    pub fn from_spec(
-        file: &Path,
-        raw: &BTreeMap<String, serde_json::Value>,
-        n_train: usize,
-    ) -> Result<SearchSpace> {
-        for required in ["batch_size", "learning_rate"] {
-            if !raw.contains_key(required) {
-                return Err(Error::spec(
-                    file,
-                    format!("search.space.{required}"),
-                    "is required",
-                ));
-            }
-        }
-        let params = raw
-            .iter()
-            .map(|(name, v)| Param::from_spec(file, name, v, n_train))
-            .collect::<Result<_>>()?;
-        Ok(SearchSpace { params })
-    }
-}
-
-impl Param {
-    /// Parameter `name` of the spec's space, from its list of values or its range object.
-    fn from_spec(file: &Path, name: &str, v: &serde_json::Value, n_train: usize) -> Result<Param> {
-        let path = format!("search.space.{name}");
-        let bad = |path: String, msg: String| Error::spec(file, path, msg);
-        let Some(&(_, kind, what)) = KNOWN.iter().find(|k| k.0 == name) else {
-            let known: Vec<&str> = KNOWN.iter().map(|k| k.0).collect();
-            return Err(bad(
-                path,
-                format!("unknown parameter: use one of {}", known.join(", ")),
-            ));
-        };
-        let number = |v: &serde_json::Value, path: String| -> Result<f64> {
-            let x = v
-                .as_f64()
-                .ok_or_else(|| bad(path.clone(), format!("{v} is not a number")))?;
-            if kind == Kind::Int && x.fract() != 0.0 {
-                return Err(bad(path, format!("{} is not an integer", num(x))));
-            }
-            if !value_ok(name, x) {
-                return Err(bad(
-                    path,
-                    format!("{} is not valid: {name} must be {what}", num(x)),
-                ));
-            }
-            match f32_problem(x, name == "momentum") {
-                Some(msg) if kind == Kind::Float => Err(bad(path, msg)),
-                _ => Ok(x),
-            }
-        };
-        let domain = match v {
-            serde_json::Value::Array(xs) => list_domain(file, &path, xs, number)?,
-            serde_json::Value::Object(o) => range_domain(file, &path, o, number)?,
-            other => {
-                return Err(bad(
-                    path,
-                    format!("{other} is neither a list of values nor an object with low and high"),
-                ))
-            }
-        };
-        let p = Param {
-            name: name.to_string(),
-            kind,
-            domain,
-        };
-        if name == "batch_size" && p.max() > n_train as f64 {
-            let at = match &p.domain {
-                Domain::List(xs) => format!(
-                    "{path}[{}]",
-                    xs.iter().position(|&x| x > n_train as f64).unwrap_or(0)
-                ),
-                Domain::Range { .. } => format!("{path}.high"),
-            };
-            return Err(bad(
-                at,
-                format!(
-                    "batch size {} is larger than the {n_train} training rows",
-                    num(p.max())
-                ),
-            ));
-        }
-        Ok(p)
-    }
-}
-
-/// A list of values, each checked by `number`, none twice.
-fn list_domain(
-    file: &Path,
-    path: &str,
-    xs: &[serde_json::Value],
-    number: impl Fn(&serde_json::Value, String) -> Result<f64>,
-) -> Result<Domain> {
-    if xs.is_empty() {
-        return Err(Error::spec(file, path, "the list is empty"));
-    }
-    let mut vals = Vec::with_capacity(xs.len());
-    // A set, not a search of the list: a long list is checked in linear time.
-    let mut seen = HashSet::with_capacity(xs.len());
-    for (i, x) in xs.iter().enumerate() {
-        let x = number(x, format!("{path}[{i}]"))?;
-        if !seen.insert(key(Value::Float(x))) {
-            return Err(Error::spec(
-                file,
-                format!("{path}[{i}]"),
-                format!("{} appears twice", num(x)),
-            ));
-        }
-        vals.push(x);
-    }
-    Ok(Domain::List(vals))
-}
-
-/// A range `{"low", "high", "log", "grid_points"}`, its ends checked by `number`.
-fn range_domain(
-    file: &Path,
-    path: &str,
-    o: &serde_json::Map<String, serde_json::Value>,
-    number: impl Fn(&serde_json::Value, String) -> Result<f64>,
-) -> Result<Domain> {
-    let bad = |path: String, msg: String| Error::spec(file, path, msg);
-    if let Some(key) = o
-        .keys()
-        .find(|k| !["low", "high", "log", "grid_points"].contains(&k.as_str()))
-    {
-        return Err(bad(
-            format!("{path}.{key}"),
-            "unknown field: use low, high, log or grid_points".into(),
-        ));
-    }
-    let get = |k: &str| {
-        o.get(k)
-            .ok_or_else(|| bad(format!("{path}.{k}"), "is required".into()))
-    };
-    let low = number(get("low")?, format!("{path}.low"))?;
-    let high = number(get("high")?, format!("{path}.high"))?;
-    let log = match o.get("log") {
-        None => false,
-        Some(serde_json::Value::Bool(b)) => *b,
-        Some(other) => {
-            return Err(bad(
-                format!("{path}.log"),
-                format!("{other} is not true or false"),
-            ))
-        }
-    };
-    let grid_points = match o.get("grid_points") {
-        None => None,
-        Some(g) => Some(grid_points(g).map_err(|msg| bad(format!("{path}.grid_points"), msg))?),
-    };
-    if low > high {
-        return Err(bad(
-            path.into(),
-            format!("low ({}) is above high ({})", num(low), num(high)),
-        ));
-    }
-    if log && low <= 0.0 {
-        return Err(bad(
-            format!("{path}.low"),
-            format!("a log scale needs low above 0, got {}", num(low)),
-        ));
-    }
-    Ok(Domain::Range {
-        low,
-        high,
-        log,
-        grid_points,
-    })
-}
-
-/// A range's `grid_points`: a whole number from 1 to [`MAX_GRID_POINTS`] (1e3 counts as 1000).
-fn grid_points(g: &serde_json::Value) -> Result<usize, String> {
-    match g.as_f64() {
-        Some(n) if n >= 1.0 && n.fract() == 0.0 && n <= MAX_GRID_POINTS as f64 => Ok(n as usize),
-        Some(n) if n.fract() == 0.0 && n > MAX_GRID_POINTS as f64 => Err(format!(
-            "{} grid points is more than the {MAX_GRID_POINTS} a range may give",
-            num(n)
-        )),
-        _ => Err(format!("{g} is not an integer of at least 1")),
-    }
-}
-
 /// A key equal for equal values (0 and -0 alike), for sets of values.
 fn key(v: Value) -> (bool, u64) {
     match v {
@@ -494,60 +255,18 @@ fn key(v: Value) -> (bool, u64) {
     }
 }
 
-/// Every combination of the parameters' grid values, enumerated by index rather than built: a
-/// study capped at a few trials of a huge grid takes its first points at once.
-#[derive(Clone, Debug)]
-pub struct Grid {
-    /// Each parameter's values, in the space's order.
-    axes: Vec<(String, Vec<Value>)>,
-    /// The number of points; `None` when it does not fit in a u64.
-    size: Option<u64>,
-}
-
-impl Grid {
-    /// The number of points, or `None` when it is more than a u64 holds.
-    pub fn size(&self) -> Option<u64> {
-        self.size
-    }
-
-    /// Point `i` (0-based, below [`Grid::size`]): the first parameter varies slowest, the last
-    /// fastest, as in nested loops.
-    pub fn point(&self, mut i: u64) -> Params {
-        let mut out = Params::new();
-        for (name, values) in self.axes.iter().rev() {
-            let n = values.len() as u64;
-            out.insert(name.clone(), values[(i % n) as usize]);
-            i /= n;
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::SeedableRng;
 
-    fn space() -> SearchSpace {
+    pub(super) fn space() -> SearchSpace {
         SearchSpace {
             params: vec![
                 Param::range("batch_size", Kind::Int, 16.0, 256.0, true).with_grid_points(5),
                 Param::range("learning_rate", Kind::Float, 1e-4, 1e-1, true),
             ],
         }
-    }
-
-    #[test]
-    fn log_int_grid_hits_powers_of_two() {
-        let v = space().params[0].grid_values().unwrap();
-        assert_eq!(v, [16, 32, 64, 128, 256].map(Value::Int));
-    }
-
-    #[test]
-    fn float_range_in_a_grid_needs_grid_points() {
-        let err = space().grid().unwrap_err();
-        assert_eq!(err.0, "learning_rate");
-        assert!(err.1.contains("grid_points"), "{}", err.1);
     }
 
     #[test]
@@ -563,86 +282,6 @@ mod tests {
             }
         }
         assert!(seen.contains(&16) && seen.contains(&256), "{seen:?}");
-    }
-
-    #[test]
-    fn grid_is_the_cartesian_product() {
-        let mut s = space();
-        s.params[1].domain = Domain::List(vec![0.1, 0.01]);
-        let grid = s.grid().unwrap();
-        assert_eq!(grid.size(), Some(10));
-        let g: Vec<Params> = (0..10).map(|i| grid.point(i)).collect();
-        assert_eq!(g[0]["batch_size"], Value::Int(16));
-        assert_eq!(g[1]["learning_rate"], Value::Float(0.01));
-        assert_eq!(g[9]["batch_size"], Value::Int(256));
-        assert!(g.iter().all(|p| s.contains(p)));
-        let mut uniq = g.clone();
-        uniq.dedup();
-        assert_eq!(uniq.len(), 10);
-    }
-
-    /// The old grid, built in full: nested loops with the last parameter innermost.
-    fn built(s: &SearchSpace) -> Vec<Params> {
-        let mut points = vec![Params::new()];
-        for p in &s.params {
-            let values = p.grid_values().unwrap();
-            points = points
-                .into_iter()
-                .flat_map(|base| {
-                    values.iter().map(move |v| {
-                        let mut next = base.clone();
-                        next.insert(p.name.clone(), *v);
-                        next
-                    })
-                })
-                .collect();
-        }
-        points
-    }
-
-    #[test]
-    fn points_by_index_are_the_built_grid_in_order() {
-        let s = SearchSpace {
-            params: vec![
-                Param::range("batch_size", Kind::Int, 1.0, 7.0, false),
-                Param::range("hidden_width", Kind::Int, 3.0, 300.0, true).with_grid_points(9),
-                Param::list("learning_rate", Kind::Float, &[0.1, 0.01, 0.3]),
-                Param::range("momentum", Kind::Float, 0.0, 0.9, false).with_grid_points(4),
-            ],
-        };
-        let all = built(&s);
-        let grid = s.grid().unwrap();
-        assert_eq!(grid.size(), Some(all.len() as u64));
-        for (i, p) in all.iter().enumerate() {
-            assert_eq!(&grid.point(i as u64), p, "point {i}");
-        }
-    }
-
-    #[test]
-    fn grid_size_is_a_checked_product() {
-        let wide = |name: &str| Param::range(name, Kind::Int, 1.0, 9_999.0, false);
-        let s = SearchSpace {
-            params: vec![wide("batch_size"), wide("hidden_width")],
-        };
-        assert_eq!(s.grid().unwrap().size(), Some(9_999 * 9_999));
-        // Five lists of 10,000 values: 10^20 points, more than a u64 holds.
-        let values: Vec<f64> = (1..=10_000).map(f64::from).collect();
-        let s = SearchSpace {
-            params: (0..5)
-                .map(|i| Param::list(&format!("p{i}"), Kind::Int, &values))
-                .collect(),
-        };
-        let grid = s.grid().unwrap();
-        assert_eq!(grid.size(), None);
-        assert_eq!(grid.point(0)["p4"], Value::Int(1));
-        assert_eq!(grid.point(10_001)["p3"], Value::Int(2));
-        assert_eq!(grid.point(10_001)["p4"], Value::Int(2));
-    }
-
-    #[test]
-    fn rounded_grid_values_keep_the_first_of_each() {
-        let p = Param::range("batch_size", Kind::Int, 1.0, 4.0, false).with_grid_points(10);
-        assert_eq!(p.grid_values().unwrap(), [1, 2, 3, 4].map(Value::Int));
     }
 
     #[test]
