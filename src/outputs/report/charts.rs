@@ -1,0 +1,250 @@
+//! The report's three plots of the study's trials: validation curves against examples seen, the
+//! optimisation history, and learning rate against batch size. Every trial's marks sit in one
+//! `<g class="series" data-trial="…">` with the trial described in its `<title>`.
+
+use std::fmt::Write as _;
+
+use super::plot::{colour, esc, ramp, Axis, Plot};
+use crate::curve::select_best;
+use crate::outputs::leaderboard::short;
+use crate::plan::{Goal, Metric, MetricKind, StudyPlan};
+use crate::storage::{Status, TrialRecord};
+
+/// The plots of a study's trials, which share the metric's scale.
+pub(super) struct Charts<'a> {
+    plan: &'a StudyPlan,
+    trials: &'a [&'a TrialRecord],
+    /// The metric axis's log base: 10 for a loss whose values are all positive, else linear.
+    ylog: Option<f64>,
+}
+
+impl<'a> Charts<'a> {
+    /// The plots of `trials` in `plan`'s study.
+    pub(super) fn new(plan: &'a StudyPlan, trials: &'a [&'a TrialRecord]) -> Charts<'a> {
+        let metric = plan.metric;
+        let loss_like = metric.kind != MetricKind::Accuracy;
+        let ylog = loss_like && all_values(trials, metric).all(|v| !v.is_finite() || v > 0.0);
+        Charts {
+            plan,
+            trials,
+            ylog: ylog.then_some(10.0),
+        }
+    }
+
+    /// Validation curves against examples seen, each trial's selected checkpoint marked.
+    pub(super) fn curves(&self) -> String {
+        let metric = self.plan.metric;
+        let x = Axis::fit(
+            std::iter::once(0.0).chain(std::iter::once(self.plan.budget.total_examples as f64)),
+            None,
+        );
+        let y = Axis::fit(all_values(self.trials, metric), self.ylog);
+        let mut curves = Plot::new(
+            "curves",
+            "Validation curves (● selected checkpoint)",
+            x,
+            y,
+            "examples seen",
+            metric.kind.name(),
+        );
+        for (i, t) in self.trials.iter().enumerate() {
+            self.curve(&mut curves, t, &colour(i, self.trials.len()));
+        }
+        curves.finish()
+    }
+
+    /// Trial `t`'s curve in colour `c`: a line dashed by how the trial ended, a dot at its
+    /// selected checkpoint, and a cross where it failed.
+    fn curve(&self, curves: &mut Plot, t: &TrialRecord, c: &str) {
+        let metric = self.plan.metric;
+        let dash = match t.status {
+            Status::Stopped => r#" stroke-dasharray="6 3""#,
+            Status::Failed => r#" stroke-dasharray="2 3""#,
+            Status::Running => r#" stroke-dasharray="10 3 2 3""#,
+            Status::Complete => "",
+        };
+        let pts: Vec<String> = t
+            .curve
+            .iter()
+            .filter(|r| curves.ok(r.examples_seen as f64, r.selection_value(metric)))
+            .map(|r| {
+                format!(
+                    "{:.1},{:.1}",
+                    curves.px(r.examples_seen as f64),
+                    curves.py(r.selection_value(metric))
+                )
+            })
+            .collect();
+        let _ = write!(
+            curves.svg,
+            r#"<g class="series" data-trial="{}" data-status="{}"><title>{}</title><polyline points="{}" fill="none" stroke="{c}" stroke-width="1.6"{dash}/>"#,
+            t.trial,
+            t.status.as_str(),
+            esc(&trial_title(self.plan, t)),
+            pts.join(" ")
+        );
+        if let Some(b) = select_best(&t.curve, metric) {
+            let r = &t.curve[b];
+            let _ = write!(
+                curves.svg,
+                r##"<circle class="selected" cx="{:.1}" cy="{:.1}" r="4" fill="{c}" stroke="#fff"/>"##,
+                curves.px(r.examples_seen as f64),
+                curves.py(r.selection_value(metric))
+            );
+        }
+        if t.status == Status::Failed {
+            if let Some(r) = t.curve.last() {
+                let (cx, cy) = (
+                    curves.px(r.examples_seen as f64),
+                    curves.py(r.selection_value(metric)),
+                );
+                let _ = write!(
+                    curves.svg,
+                    r#"<path class="failed" d="M{} {}l8 8m0 -8l-8 8" stroke="crimson" stroke-width="2"/>"#,
+                    cx - 4.0,
+                    cy - 4.0
+                );
+            }
+        }
+        curves.svg.push_str("</g>\n");
+    }
+
+    /// The optimisation history: each trial's selected metric, and the best so far.
+    pub(super) fn history(&self) -> String {
+        let metric = self.plan.metric;
+        let trials = self.trials;
+        let hx = Axis::fit(trials.iter().map(|t| t.trial as f64), None);
+        let hy = Axis::fit(trials.iter().map(|t| best_of(t, metric)), self.ylog);
+        let mut hist = Plot::new(
+            "history",
+            "Optimisation history",
+            hx,
+            hy,
+            "trial",
+            &format!("selected {}", metric.kind.name()),
+        );
+        let mut best_so_far = f64::NAN;
+        let mut steps = vec![];
+        for (i, t) in trials.iter().enumerate() {
+            let v = best_of(t, metric);
+            if metric.better(v, best_so_far, 0.0) {
+                best_so_far = v;
+            }
+            if hist.ok(t.trial as f64, best_so_far) {
+                steps.push(format!(
+                    "{:.1},{:.1}",
+                    hist.px(t.trial as f64),
+                    hist.py(best_so_far)
+                ));
+            }
+            if hist.ok(t.trial as f64, v) {
+                let _ = write!(
+                    hist.svg,
+                    r#"<g class="series" data-trial="{}"><title>{}</title><circle cx="{:.1}" cy="{:.1}" r="4.5" fill="{}"/></g>"#,
+                    t.trial,
+                    esc(&trial_title(self.plan, t)),
+                    hist.px(t.trial as f64),
+                    hist.py(v),
+                    colour(i, trials.len())
+                );
+            } else {
+                let _ = write!(
+                    hist.svg,
+                    r#"<g class="series" data-trial="{}" data-missing="1"><title>{}</title></g>"#,
+                    t.trial,
+                    esc(&trial_title(self.plan, t))
+                );
+            }
+        }
+        let _ = write!(
+            hist.svg,
+            r##"<polyline class="best" points="{}" fill="none" stroke="#222" stroke-width="1.5" stroke-dasharray="4 2"/>"##,
+            steps.join(" ")
+        );
+        hist.finish()
+    }
+
+    /// Learning rate against batch size, coloured by the rank of the selected metric.
+    pub(super) fn params(&self) -> String {
+        let metric = self.plan.metric;
+        let trials = self.trials;
+        let get = |t: &TrialRecord, k: &str| t.params.get(k).map_or(f64::NAN, |v| v.as_f64());
+        let sx = Axis::fit(trials.iter().map(|t| get(t, "learning_rate")), Some(10.0));
+        let sy = Axis::fit(trials.iter().map(|t| get(t, "batch_size")), Some(2.0));
+        let mut scatter = Plot::new(
+            "params",
+            "Learning rate × batch size (colour: rank of the selected metric, yellow is best)",
+            sx,
+            sy,
+            "learning rate (log)",
+            "batch size (log₂)",
+        );
+        // Colour by rank, so that one diverged trial does not wash out the differences among the rest.
+        let mut finite: Vec<f64> = trials
+            .iter()
+            .map(|t| best_of(t, metric))
+            .filter(|v| v.is_finite())
+            .collect();
+        finite.sort_by(f64::total_cmp);
+        for t in trials {
+            let v = best_of(t, metric);
+            let (lr, bs) = (get(t, "learning_rate"), get(t, "batch_size"));
+            if scatter.ok(lr, bs) {
+                let fill = if v.is_finite() {
+                    ramp(rank_score(&finite, v, metric.goal))
+                } else {
+                    "#bbb".to_string()
+                };
+                let _ = write!(
+                    scatter.svg,
+                    r##"<g class="series" data-trial="{}"><title>{}</title><circle cx="{:.1}" cy="{:.1}" r="6" fill="{fill}" stroke="#333" stroke-width="0.6"/></g>"##,
+                    t.trial,
+                    esc(&trial_title(self.plan, t)),
+                    scatter.px(lr),
+                    scatter.py(bs)
+                );
+            }
+        }
+        scatter.finish()
+    }
+}
+
+/// Where `v` ranks among the sorted `finite` values, from 0 (worst) to 1 (best) for `goal`.
+fn rank_score(finite: &[f64], v: f64, goal: Goal) -> f64 {
+    let below = finite.iter().filter(|&&x| x < v).count() as f64;
+    let score = if finite.len() > 1 {
+        below / (finite.len() - 1) as f64
+    } else {
+        1.0
+    };
+    if goal == Goal::Min {
+        1.0 - score
+    } else {
+        score
+    }
+}
+
+/// Every value of the selection metric in every trial's curve.
+fn all_values<'a>(trials: &'a [&'a TrialRecord], metric: Metric) -> impl Iterator<Item = f64> + 'a {
+    trials
+        .iter()
+        .flat_map(move |t| t.curve.iter().map(move |r| r.selection_value(metric)))
+}
+
+/// The trial's value of the selection metric at its selected checkpoint; NaN without one.
+fn best_of(t: &TrialRecord, metric: Metric) -> f64 {
+    select_best(&t.curve, metric).map_or(f64::NAN, |i| t.curve[i].selection_value(metric))
+}
+
+/// A trial as its marks' tooltip describes it: number, status, parameters and best value.
+fn trial_title(plan: &StudyPlan, t: &TrialRecord) -> String {
+    let best = select_best(&t.curve, plan.metric).map(|i| t.curve[i].selection_value(plan.metric));
+    format!(
+        "trial {} ({}): {}; best {} = {}",
+        t.trial,
+        t.status.as_str(),
+        crate::outputs::describe(&t.params),
+        plan.metric.kind.name(),
+        best.map_or("-".into(), short)
+    )
+}

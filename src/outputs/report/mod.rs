@@ -1,0 +1,179 @@
+//! `report.html`: one self-contained page (inline SVG and script, no network) with the validation
+//! curves against examples seen, the optimisation history, learning rate against batch size, and the
+//! leaderboard. Hand-written SVG rather than a plotting crate: every trial's marks carry
+//! `data-trial`, which the page's hover highlighting and its self-check (and our browser test) use.
+//! This file owns the page and its table; `charts` draws the plots with `plot`'s primitives.
+
+mod charts;
+mod plot;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::leaderboard::{self, short, Row};
+use crate::durable::write_derived;
+use crate::error::{Error, Result};
+use crate::plan::{Goal, StudyPlan};
+use crate::storage::{History, TrialRecord};
+use charts::Charts;
+use plot::esc;
+
+/// The page for the study's `history`.
+pub fn render(plan: &StudyPlan, history: &History) -> String {
+    let trials: Vec<&TrialRecord> = history.trials.values().collect();
+    let rows = leaderboard::rows(plan, history);
+    let charts = Charts::new(plan, &trials);
+    let mut page = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>tune report: {}</title>\n",
+        esc(&plan.name)
+    );
+    page.push_str(ERROR_CAPTURE);
+    page.push_str(STYLE);
+    page.push_str("</head><body>\n");
+    page.push_str(&intro(plan, trials.len(), &rows));
+    let _ = writeln!(
+        page,
+        "<div class=\"plots\">\n{}{}{}</div>",
+        charts.curves(),
+        charts.history(),
+        charts.params()
+    );
+    page.push_str(LEGEND);
+    page.push_str(&table(plan, &rows));
+    page.push('\n');
+    page.push_str(SCRIPT);
+    page.push_str("</body></html>\n");
+    page
+}
+
+/// The page's title and the line under it: the study's settings and its best trial so far.
+fn intro(plan: &StudyPlan, trials: usize, rows: &[Row]) -> String {
+    let metric = plan.metric;
+    format!(
+        "<h1>{name}</h1>\n<div class=\"sub\">{method} search · {trials} trials · every trial {total} training examples in {ve} virtual epochs · metric {metric} ({goal}) · {summary}</div>\n",
+        name = esc(&plan.name),
+        method = format!("{:?}", plan.method).to_lowercase(),
+        total = plan.budget.total_examples,
+        ve = plan.budget.virtual_epochs,
+        metric = metric.kind.name(),
+        goal = if metric.goal == Goal::Min {
+            "lower is better"
+        } else {
+            "higher is better"
+        },
+        summary = esc(&summary(plan, rows)),
+    )
+}
+
+/// The best trial in words, from the leaderboard's first row.
+fn summary(plan: &StudyPlan, rows: &[Row]) -> String {
+    match rows.first().filter(|r| !r.best.is_nan()) {
+        Some(b) => format!(
+            "best: trial {} with {} = {} at virtual epoch {}",
+            b.trial,
+            plan.metric.kind.name(),
+            short(b.best),
+            b.best_virtual_epoch.unwrap_or(0)
+        ),
+        None => "no trial has a result yet".into(),
+    }
+}
+
+/// The leaderboard as a table, every cell's full value in its `title` (the page sorts by it).
+fn table(plan: &StudyPlan, rows: &[Row]) -> String {
+    let mut table = String::from("<table id=\"leaderboard\"><thead><tr>");
+    for h in &leaderboard::header(plan) {
+        let _ = write!(table, "<th>{}</th>", esc(h));
+    }
+    table.push_str("</tr></thead><tbody>\n");
+    for r in rows {
+        let _ = write!(table, "<tr data-trial=\"{}\">", r.trial);
+        for f in leaderboard::fields(r) {
+            // Four significant digits on the page; leaderboard.csv keeps every digit.
+            let shown = match f.parse::<f64>() {
+                Ok(x) if f.contains('.') || f.contains('e') => short(x),
+                _ => f.clone(),
+            };
+            let _ = write!(table, "<td title=\"{}\">{}</td>", esc(&f), esc(&shown));
+        }
+        table.push_str("</tr>\n");
+    }
+    table.push_str("</tbody></table>");
+    table
+}
+
+/// Writes `report.html` into the study folder and returns its path.
+pub fn write(plan: &StudyPlan, history: &History) -> Result<PathBuf> {
+    let path = report_path(&plan.out_dir);
+    write_derived(&path, render(plan, history).as_bytes()).map_err(|e| Error::io(&path, e))?;
+    Ok(path)
+}
+
+/// Where a study's report lives.
+pub fn report_path(out: &Path) -> PathBuf {
+    out.join("report.html")
+}
+
+/// Runs first in the head: collects the page's errors (uncaught, or logged with `console.error`)
+/// for the self-check at the end of [`SCRIPT`].
+const ERROR_CAPTURE: &str = r#"<script>
+window.__errors = [];
+window.addEventListener("error", e => window.__errors.push(String(e.message)));
+(function () { const ce = console.error; console.error = function () { window.__errors.push(Array.from(arguments).join(" ")); ce.apply(console, arguments); }; })();
+</script>
+"#;
+
+/// The plots side by side; the rest dimmed while a trial is hot; a sticky, sortable table header.
+const STYLE: &str = r#"<style>
+body { font: 14px system-ui, sans-serif; margin: 24px; color: #222; }
+h1 { font-size: 20px; margin: 0 0 4px; } .sub { color: #555; margin-bottom: 16px; }
+.plots { display: flex; flex-wrap: wrap; gap: 16px; }
+svg.plot { background: #fff; border: 1px solid #ddd; border-radius: 4px; }
+.title { font-size: 14px; font-weight: 600; text-anchor: middle; } .tick { font-size: 11px; fill: #555; } .label { font-size: 12px; fill: #333; }
+.frame { fill: none; stroke: #999; } .grid { stroke: #eee; }
+svg .series { cursor: pointer; } svg.dim .series { opacity: 0.15; } svg.dim .series.hot { opacity: 1; }
+svg .series.hot polyline { stroke-width: 3.5; }
+table { border-collapse: collapse; margin-top: 20px; font-variant-numeric: tabular-nums; }
+th, td { border-bottom: 1px solid #e4e4e4; padding: 4px 10px; text-align: right; }
+th { cursor: pointer; background: #f6f6f6; position: sticky; top: 0; } th.sorted::after { content: " ▾"; } th.sorted.asc::after { content: " ▴"; }
+tr.hot { background: #fff6d5; }
+.legend { color: #555; font-size: 12px; margin: 6px 0 0; }
+</style>"#;
+
+/// How to read the curves' dashes, under the plots.
+const LEGEND: &str = r#"<p class="legend">Lines: solid complete, dashed stopped early, dotted failed (✕ where it failed), dash-dot interrupted. Hover a trial anywhere to find it in every plot and in the table; click a column to sort.</p>
+"#;
+
+/// Hover highlighting across the plots and the table, sorting by a column, and the self-check
+/// (`data-selfcheck` on the body: the errors so far and how many trials each plot shows).
+const SCRIPT: &str = r#"<script>
+(function () {
+  const plots = Array.from(document.querySelectorAll("svg.plot"));
+  function hot(trial, on) {
+    plots.forEach(p => p.classList.toggle("dim", on));
+    document.querySelectorAll('[data-trial="' + trial + '"]').forEach(e => e.classList.toggle("hot", on));
+  }
+  document.querySelectorAll("[data-trial]").forEach(e => {
+    e.addEventListener("mouseenter", () => hot(e.dataset.trial, true));
+    e.addEventListener("mouseleave", () => hot(e.dataset.trial, false));
+  });
+  const table = document.getElementById("leaderboard");
+  table.querySelectorAll("th").forEach((th, col) => th.addEventListener("click", () => {
+    const asc = !(th.classList.contains("sorted") && th.classList.contains("asc"));
+    table.querySelectorAll("th").forEach(h => h.classList.remove("sorted", "asc"));
+    th.classList.add("sorted"); if (asc) th.classList.add("asc");
+    const body = table.tBodies[0];
+    const key = tr => { const t = tr.cells[col].title; const v = parseFloat(t); return isNaN(v) ? t : v; };
+    Array.from(body.rows).sort((a, b) => {
+      const x = key(a), y = key(b);
+      const c = (typeof x === "number" && typeof y === "number") ? x - y : String(x).localeCompare(String(y));
+      return asc ? c : -c;
+    }).forEach(r => body.appendChild(r));
+  }));
+  // Self-check, read by tests: errors so far, and the trials each plot shows.
+  const check = { errors: window.__errors, plots: {} };
+  plots.forEach(p => { check.plots[p.id] = new Set(Array.from(p.querySelectorAll(".series")).map(s => s.dataset.trial)).size; });
+  document.body.dataset.selfcheck = JSON.stringify(check);
+})();
+</script>
+"#;

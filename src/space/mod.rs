@@ -1,0 +1,298 @@
+//! The search space: named parameters with typed values, lists or ranges (optionally on a log scale).
+//! Words follow Optuna's distributions: `low`, `high`, `log`.
+//!
+//! This file owns parameters, their values and domains, and random draws; `grid` enumerates grids
+//! and `spec` reads the space from a study file.
+
+mod grid;
+mod spec;
+
+pub use grid::Grid;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// Whether a parameter takes integers or floats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Int,
+    Float,
+}
+
+/// The parameters a trial can tune, with their kind and what a valid value is.
+pub const KNOWN: &[(&str, Kind, &str)] = &[
+    ("batch_size", Kind::Int, "an integer of at least 1"),
+    ("learning_rate", Kind::Float, "a number above 0"),
+    ("weight_decay", Kind::Float, "a number of at least 0"),
+    ("momentum", Kind::Float, "a number in [0, 1)"),
+    ("hidden_width", Kind::Int, "an integer of at least 1"),
+];
+
+/// Whether `v` is valid for parameter `name` (one of [`KNOWN`]).
+pub fn value_ok(name: &str, v: f64) -> bool {
+    v.is_finite()
+        && match name {
+            "batch_size" | "hidden_width" => v >= 1.0,
+            "learning_rate" => v > 0.0,
+            "weight_decay" => v >= 0.0,
+            "momentum" => (0.0..1.0).contains(&v),
+            _ => false,
+        }
+}
+
+/// Why `x`, a valid float, would not be the same kind of number in f32, in which training
+/// computes: too large (infinite), too small (0), or, when it must stay `below_one` (a momentum or
+/// a beta of 1 makes the optimizer diverge), rounded up to 1.
+pub fn f32_problem(x: f64, below_one: bool) -> Option<String> {
+    let y = x as f32;
+    if y.is_infinite() {
+        Some(format!(
+            "{} is too large for f32, in which training computes (at most 3.4e38)",
+            num(x)
+        ))
+    } else if y == 0.0 && x != 0.0 {
+        Some(format!(
+            "{} is too small for f32, in which training computes: it would be 0",
+            num(x)
+        ))
+    } else if below_one && y >= 1.0 {
+        Some(format!(
+            "{} is 1 in f32, in which training computes: it must stay below 1",
+            num(x)
+        ))
+    } else {
+        None
+    }
+}
+
+/// `x` as messages show it: plain decimals for everyday sizes (0.03, 5000), exponent notation for
+/// the very large and the very small, whose plain decimals run to hundreds of digits.
+pub fn num(x: f64) -> String {
+    if x != 0.0 && x.is_finite() && !(1e-5..1e16).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
+/// The most values a grid may take from one range (`grid_points`): the values are held in memory.
+pub const MAX_GRID_POINTS: usize = 1_000_000;
+
+/// One typed parameter value.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    Int(i64),
+    Float(f64),
+}
+
+impl Value {
+    /// The value as a float (exact for the integers we use).
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Value::Int(i) => i as f64,
+            Value::Float(f) => f,
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+/// A trial's parameters by name.
+pub type Params = BTreeMap<String, Value>;
+
+/// The values a parameter may take.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Domain {
+    /// An explicit list, in the order given.
+    List(Vec<f64>),
+    /// A closed interval, sampled uniformly (in log space when `log`).
+    Range {
+        low: f64,
+        high: f64,
+        log: bool,
+        /// How many points a grid takes from the range.
+        grid_points: Option<usize>,
+    },
+}
+
+/// One parameter of the space.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    pub name: String,
+    pub kind: Kind,
+    pub domain: Domain,
+}
+
+impl Param {
+    /// A parameter taking one of `values`.
+    pub fn list(name: &str, kind: Kind, values: &[f64]) -> Param {
+        Param {
+            name: name.into(),
+            kind,
+            domain: Domain::List(values.to_vec()),
+        }
+    }
+
+    /// A parameter over [`low`, `high`], on a log scale when `log`.
+    pub fn range(name: &str, kind: Kind, low: f64, high: f64, log: bool) -> Param {
+        Param {
+            name: name.into(),
+            kind,
+            domain: Domain::Range {
+                low,
+                high,
+                log,
+                grid_points: None,
+            },
+        }
+    }
+
+    /// The same range, taking `n` points in a grid.
+    pub fn with_grid_points(mut self, n: usize) -> Param {
+        if let Domain::Range { grid_points, .. } = &mut self.domain {
+            *grid_points = Some(n);
+        }
+        self
+    }
+
+    /// `x` as a value of this parameter's kind (integers rounded to the nearest).
+    fn value(&self, x: f64) -> Value {
+        match self.kind {
+            Kind::Int => Value::Int(x.round() as i64),
+            Kind::Float => Value::Float(x),
+        }
+    }
+
+    /// One random draw from the parameter's domain.
+    pub fn sample(&self, rng: &mut impl Rng) -> Value {
+        match &self.domain {
+            Domain::List(xs) => self.value(xs[rng.gen_range(0..xs.len())]),
+            Domain::Range { low, high, log, .. } => {
+                let (low, high) = (*low, *high);
+                if low == high {
+                    return self.value(low);
+                }
+                // Integers: widen by half a unit each side so that the end points are as likely as the rest.
+                let (lo, hi) = match self.kind {
+                    Kind::Int => (low - 0.5, high + 0.5),
+                    Kind::Float => (low, high),
+                };
+                let u: f64 = rng.gen();
+                let x = if *log {
+                    (lo.ln() + u * (hi.ln() - lo.ln())).exp()
+                } else {
+                    lo + u * (hi - lo)
+                };
+                self.value(x.clamp(low, high))
+            }
+        }
+    }
+
+    /// Whether `v` lies in this parameter's domain.
+    pub fn contains(&self, v: Value) -> bool {
+        let x = v.as_f64();
+        match &self.domain {
+            Domain::List(xs) => xs.iter().any(|&y| self.value(y) == v),
+            Domain::Range { low, high, .. } => x >= *low && x <= *high,
+        }
+    }
+
+    /// The largest value this parameter can take.
+    pub fn max(&self) -> f64 {
+        match &self.domain {
+            Domain::List(xs) => xs.iter().cloned().fold(f64::MIN, f64::max),
+            Domain::Range { high, .. } => *high,
+        }
+    }
+}
+
+/// The parameters a study searches over, in a fixed (alphabetical) order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchSpace {
+    pub params: Vec<Param>,
+}
+
+impl SearchSpace {
+    /// Parameter names in column order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.params.iter().map(|p| p.name.as_str())
+    }
+
+    /// One random point.
+    pub fn sample(&self, rng: &mut impl Rng) -> Params {
+        self.params
+            .iter()
+            .map(|p| (p.name.clone(), p.sample(rng)))
+            .collect()
+    }
+
+    /// Whether every parameter of `params` lies in the space.
+    pub fn contains(&self, params: &Params) -> bool {
+        params.len() == self.params.len()
+            && self
+                .params
+                .iter()
+                .all(|p| params.get(&p.name).is_some_and(|v| p.contains(*v)))
+    }
+}
+
+/// A key equal for equal values (0 and -0 alike), for sets of values.
+fn key(v: Value) -> (bool, u64) {
+    match v {
+        Value::Int(i) => (false, i as u64),
+        Value::Float(x) => (true, (x + 0.0).to_bits()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    pub(super) fn space() -> SearchSpace {
+        SearchSpace {
+            params: vec![
+                Param::range("batch_size", Kind::Int, 16.0, 256.0, true).with_grid_points(5),
+                Param::range("learning_rate", Kind::Float, 1e-4, 1e-1, true),
+            ],
+        }
+    }
+
+    #[test]
+    fn samples_stay_inside_and_reach_both_ends() {
+        let s = space();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..5_000 {
+            let p = s.sample(&mut rng);
+            assert!(s.contains(&p), "{p:?}");
+            if let Value::Int(b) = p["batch_size"] {
+                seen.insert(b);
+            }
+        }
+        assert!(seen.contains(&16) && seen.contains(&256), "{seen:?}");
+    }
+
+    #[test]
+    fn f32_problems() {
+        assert_eq!(f32_problem(0.0, false), None);
+        assert_eq!(f32_problem(1e-3, true), None);
+        assert!(f32_problem(1e39, false).unwrap().contains("too large"));
+        assert!(f32_problem(1e-50, false).unwrap().contains("too small"));
+        assert!(f32_problem(0.999_999_999, true)
+            .unwrap()
+            .contains("below 1"));
+        assert_eq!(f32_problem(0.999_999_999, false), None);
+    }
+}

@@ -1,0 +1,195 @@
+//! Reading the search space from a study file: each parameter's list or range, every value
+//! checked where the file gives it, errors naming the JSON path.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use super::{f32_problem, key, num, value_ok, Domain, Kind, Param, SearchSpace, Value};
+use super::{KNOWN, MAX_GRID_POINTS};
+use crate::error::{Error, Result};
+
+impl SearchSpace {
+    /// The space `search.space` of the spec in `file` describes, every value checked; `n_train`
+    /// training rows bound the batch size.
+    pub fn from_spec(
+        file: &Path,
+        raw: &BTreeMap<String, serde_json::Value>,
+        n_train: usize,
+    ) -> Result<SearchSpace> {
+        for required in ["batch_size", "learning_rate"] {
+            if !raw.contains_key(required) {
+                return Err(Error::spec(
+                    file,
+                    format!("search.space.{required}"),
+                    "is required",
+                ));
+            }
+        }
+        let params = raw
+            .iter()
+            .map(|(name, v)| Param::from_spec(file, name, v, n_train))
+            .collect::<Result<_>>()?;
+        Ok(SearchSpace { params })
+    }
+}
+
+impl Param {
+    /// Parameter `name` of the spec's space, from its list of values or its range object.
+    fn from_spec(file: &Path, name: &str, v: &serde_json::Value, n_train: usize) -> Result<Param> {
+        let path = format!("search.space.{name}");
+        let bad = |path: String, msg: String| Error::spec(file, path, msg);
+        let Some(&(_, kind, what)) = KNOWN.iter().find(|k| k.0 == name) else {
+            let known: Vec<&str> = KNOWN.iter().map(|k| k.0).collect();
+            return Err(bad(
+                path,
+                format!("unknown parameter: use one of {}", known.join(", ")),
+            ));
+        };
+        let number = |v: &serde_json::Value, path: String| -> Result<f64> {
+            let x = v
+                .as_f64()
+                .ok_or_else(|| bad(path.clone(), format!("{v} is not a number")))?;
+            if kind == Kind::Int && x.fract() != 0.0 {
+                return Err(bad(path, format!("{} is not an integer", num(x))));
+            }
+            if !value_ok(name, x) {
+                return Err(bad(
+                    path,
+                    format!("{} is not valid: {name} must be {what}", num(x)),
+                ));
+            }
+            match f32_problem(x, name == "momentum") {
+                Some(msg) if kind == Kind::Float => Err(bad(path, msg)),
+                _ => Ok(x),
+            }
+        };
+        let domain = match v {
+            serde_json::Value::Array(xs) => list_domain(file, &path, xs, number)?,
+            serde_json::Value::Object(o) => range_domain(file, &path, o, number)?,
+            other => {
+                return Err(bad(
+                    path,
+                    format!("{other} is neither a list of values nor an object with low and high"),
+                ))
+            }
+        };
+        let p = Param {
+            name: name.to_string(),
+            kind,
+            domain,
+        };
+        if name == "batch_size" && p.max() > n_train as f64 {
+            let at = match &p.domain {
+                Domain::List(xs) => format!(
+                    "{path}[{}]",
+                    xs.iter().position(|&x| x > n_train as f64).unwrap_or(0)
+                ),
+                Domain::Range { .. } => format!("{path}.high"),
+            };
+            return Err(bad(
+                at,
+                format!(
+                    "batch size {} is larger than the {n_train} training rows",
+                    num(p.max())
+                ),
+            ));
+        }
+        Ok(p)
+    }
+}
+
+/// A list of values, each checked by `number`, none twice.
+fn list_domain(
+    file: &Path,
+    path: &str,
+    xs: &[serde_json::Value],
+    number: impl Fn(&serde_json::Value, String) -> Result<f64>,
+) -> Result<Domain> {
+    if xs.is_empty() {
+        return Err(Error::spec(file, path, "the list is empty"));
+    }
+    let mut vals = Vec::with_capacity(xs.len());
+    // A set, not a search of the list: a long list is checked in linear time.
+    let mut seen = HashSet::with_capacity(xs.len());
+    for (i, x) in xs.iter().enumerate() {
+        let x = number(x, format!("{path}[{i}]"))?;
+        if !seen.insert(key(Value::Float(x))) {
+            return Err(Error::spec(
+                file,
+                format!("{path}[{i}]"),
+                format!("{} appears twice", num(x)),
+            ));
+        }
+        vals.push(x);
+    }
+    Ok(Domain::List(vals))
+}
+
+/// A range `{"low", "high", "log", "grid_points"}`, its ends checked by `number`.
+fn range_domain(
+    file: &Path,
+    path: &str,
+    o: &serde_json::Map<String, serde_json::Value>,
+    number: impl Fn(&serde_json::Value, String) -> Result<f64>,
+) -> Result<Domain> {
+    let bad = |path: String, msg: String| Error::spec(file, path, msg);
+    if let Some(key) = o
+        .keys()
+        .find(|k| !["low", "high", "log", "grid_points"].contains(&k.as_str()))
+    {
+        return Err(bad(
+            format!("{path}.{key}"),
+            "unknown field: use low, high, log or grid_points".into(),
+        ));
+    }
+    let get = |k: &str| {
+        o.get(k)
+            .ok_or_else(|| bad(format!("{path}.{k}"), "is required".into()))
+    };
+    let low = number(get("low")?, format!("{path}.low"))?;
+    let high = number(get("high")?, format!("{path}.high"))?;
+    let log = match o.get("log") {
+        None => false,
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(bad(
+                format!("{path}.log"),
+                format!("{other} is not true or false"),
+            ))
+        }
+    };
+    let grid_points = match o.get("grid_points") {
+        None => None,
+        Some(g) => Some(grid_points(g).map_err(|msg| bad(format!("{path}.grid_points"), msg))?),
+    };
+    if low > high {
+        return Err(bad(
+            path.into(),
+            format!("low ({}) is above high ({})", num(low), num(high)),
+        ));
+    }
+    if log && low <= 0.0 {
+        return Err(bad(
+            format!("{path}.low"),
+            format!("a log scale needs low above 0, got {}", num(low)),
+        ));
+    }
+    Ok(Domain::Range {
+        low,
+        high,
+        log,
+        grid_points,
+    })
+}
+
+/// A range's `grid_points`: a whole number from 1 to [`MAX_GRID_POINTS`] (1e3 counts as 1000).
+fn grid_points(g: &serde_json::Value) -> Result<usize, String> {
+    match g.as_f64() {
+        Some(n) if n >= 1.0 && n.fract() == 0.0 && n <= MAX_GRID_POINTS as f64 => Ok(n as usize),
+        Some(n) if n.fract() == 0.0 && n > MAX_GRID_POINTS as f64 => Err(format!(
+            "{} grid points is more than the {MAX_GRID_POINTS} a range may give",
+            num(n)
+        )),
+        _ => Err(format!("{g} is not an integer of at least 1")),
+    }
+}
