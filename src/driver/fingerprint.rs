@@ -26,6 +26,7 @@ pub fn fingerprint(plan: &StudyPlan) -> Fingerprint {
         ("metric", v(&s.metric)),
         ("goal", v(&s.goal)),
         ("early_stopping", v(&s.early_stopping)),
+        ("scheduler", v(&s.scheduler)),
         // How a pass's order is drawn from the seed (src/data/stream.rs): a study begun by a build
         // that drew it otherwise cannot resume exactly.
         ("data order", v(&STREAM_VERSION)),

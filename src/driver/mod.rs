@@ -22,7 +22,7 @@ use crate::runner::mlp::MlpRunner;
 use crate::runner::TrialRunner;
 use crate::scheduler::Scheduler;
 use crate::storage::journal::JournalStorage;
-use crate::storage::{History, Status, Storage};
+use crate::storage::{Event, History, Status, Storage};
 
 mod fingerprint;
 mod observe;
@@ -138,11 +138,7 @@ pub fn drive(
 
     let mut sampler = crate::sampler::for_plan(plan);
     let queue = queue::queue(plan.trials, plan.parallel, runner, &mut *sampler, &history);
-    let done = history
-        .trials
-        .values()
-        .filter(|t| t.status != Status::Running)
-        .count();
+    let done = history.trials.values().filter(|t| t.status.ended()).count();
     observer.event(Progress::Study {
         name: &plan.name,
         done,
@@ -162,12 +158,13 @@ pub fn drive(
         failed: None,
         sampling_seconds: 0.0,
     });
+    let storage: Mutex<&mut dyn Storage> = Mutex::new(storage);
     let ctx = Ctx {
         plan,
         opts,
         shared: &shared,
         inbox: &inbox,
-        storage: &Mutex::new(storage),
+        storage: &storage,
         store,
         runner,
         scheduler,
@@ -176,6 +173,13 @@ pub fn drive(
         active: &AtomicUsize::new(workers),
     };
     let idle_seconds = run_workers(&ctx, workers);
+    {
+        let mut s = shared.lock().unwrap();
+        s.catch_up(&inbox);
+        if s.failed.is_none() && !stop.load(Ordering::SeqCst) && s.queue.is_empty() {
+            prune_paused(&mut s.history, *storage.lock().unwrap())?;
+        }
+    }
     let mut shared = shared.into_inner().unwrap();
     shared.catch_up(&inbox);
     let phases = inbox.into_inner().unwrap().phases;
@@ -197,6 +201,32 @@ pub fn drive(
         sampling_seconds: shared.sampling_seconds,
         workers,
     })
+}
+
+/// At the end of a study, the trials still paused were never promoted: they are pruned where they
+/// paused.
+fn prune_paused(history: &mut History, storage: &mut dyn Storage) -> Result<()> {
+    let ended: Vec<Event> = history
+        .trials
+        .values()
+        .filter(|t| t.status == Status::Paused)
+        .map(|t| {
+            let at = t.curve.last().map_or(0, |r| r.virtual_epoch);
+            Event::TrialEnded {
+                trial: t.trial,
+                status: Status::Pruned,
+                reason: Some(format!(
+                    "ASHA: not promoted past the rung of virtual epoch {at}"
+                )),
+                seconds: t.seconds,
+            }
+        })
+        .collect();
+    storage.append(&ended)?;
+    for e in &ended {
+        history.apply(e);
+    }
+    Ok(())
 }
 
 /// Starts the workers and waits for them; the seconds they waited, summed, with no trial left to

@@ -33,6 +33,8 @@ pub(super) enum Persist {
         curve: Vec<CurveRow>,
         ended: Option<Event>,
     },
+    /// Make everything held durable now, then answer.
+    Flush(Sender<()>),
 }
 
 impl Persist {
@@ -122,6 +124,11 @@ pub(super) fn persist_loop(ctx: &Ctx, rx: Receiver<Persist>, held: &Held) -> Res
             },
         };
         let Some(job) = job else { break };
+        if let Persist::Flush(done) = job {
+            group.commit(ctx)?;
+            let _ = done.send(());
+            continue;
+        }
         let (bytes, left) = (job.bytes(), matches!(job, Persist::Left { .. }));
         group.add(ctx, job)?;
         held.release(bytes);
@@ -195,6 +202,7 @@ impl Group {
                     .retain(|c| unwritten.keeps(c.meta.virtual_epoch, k, best));
                 self.records.push(record);
             }
+            Persist::Flush(_) => unreachable!("the loop commits at a flush"),
             Persist::Left {
                 trial,
                 curve,

@@ -65,7 +65,7 @@ struct Taken {
     /// What the storage holds of its curve, and the decision at its last row.
     curve: Vec<CurveRow>,
     decision: Option<Decision>,
-    /// The `started` record of a new trial.
+    /// The `started` record of a new trial, or the promotion of a paused one.
     started: Option<Event>,
 }
 
@@ -73,6 +73,9 @@ fn take(ctx: &Ctx) -> Result<Option<Taken>> {
     let mut guard = ctx.shared.lock().unwrap();
     let s = &mut *guard;
     s.catch_up(ctx.inbox);
+    if let Some(t) = promote(ctx, s) {
+        return Ok(Some(t));
+    }
     while let Some(item) = s.queue.pop_front() {
         let fresh = |(trial, params, started): (u64, Params, Event)| {
             // The scheduler's board knows the trial from its start on.
@@ -112,6 +115,25 @@ fn take(ctx: &Ctx) -> Result<Option<Taken>> {
     Ok(None)
 }
 
+/// A paused trial the scheduler promotes, if any: the promotion joins the board and the history
+/// at once (no other worker takes it) and is recorded by the persister before the trial trains.
+fn promote(ctx: &Ctx, s: &mut super::queue::Shared) -> Option<Taken> {
+    let mut inbox = ctx.inbox.lock().unwrap();
+    let n = ctx.scheduler.promote(&inbox.board)?;
+    let e = Event::TrialPromoted { trial: n };
+    inbox.board.apply(&e);
+    drop(inbox);
+    s.history.apply(&e);
+    let t = &s.history.trials[&n];
+    Some(Taken {
+        trial: n,
+        params: t.params.clone(),
+        curve: t.curve.clone(),
+        decision: t.decision.clone(),
+        started: Some(e),
+    })
+}
+
 fn worker_loop(ctx: &Ctx, tx: &Outbox, runner: &mut dyn RunnerWorker) -> Result<()> {
     loop {
         if ctx.stop.load(Ordering::SeqCst) {
@@ -134,13 +156,17 @@ fn worker_loop(ctx: &Ctx, tx: &Outbox, runner: &mut dyn RunnerWorker) -> Result<
             params: &t.params,
             at,
         });
-        if let (Some(Decision::Stop(reason)), Some(c)) = (&decision, &start) {
-            // Its end was decided and not yet recorded before the interruption: it ends again
-            // exactly where it ended.
+        if let (Some(status), Some(c)) = (ending(&decision), &start) {
+            // Its end (or pause) was decided and not yet recorded before the interruption: it
+            // ends again exactly where it ended.
+            let reason = match &decision {
+                Some(Decision::Stop(r) | Decision::Prune(r)) => Some(r.clone()),
+                _ => None,
+            };
             let ended = Event::TrialEnded {
                 trial: t.trial,
-                status: Status::Stopped,
-                reason: Some(reason.clone()),
+                status,
+                reason,
                 seconds: c.meta.seconds,
             };
             leave(ctx, tx, t.trial, c.meta.curve.clone(), Some(ended))?;
@@ -150,6 +176,7 @@ fn worker_loop(ctx: &Ctx, tx: &Outbox, runner: &mut dyn RunnerWorker) -> Result<
             ctx,
             tx,
             trial: t.trial,
+            ending: None,
         };
         let job = Job {
             trial: t.trial,
@@ -157,14 +184,30 @@ fn worker_loop(ctx: &Ctx, tx: &Outbox, runner: &mut dyn RunnerWorker) -> Result<
             start,
         };
         let outcome = runner.run(job, &mut host)?;
-        let ended = (outcome.status != Status::Running).then_some(Event::TrialEnded {
+        // The runner knows stopped and interrupted; the scheduler's decision says which stop (its
+        // own patience, or pruned by comparison) and which interruption (a pause).
+        let status = match (outcome.status, ending(&host.ending)) {
+            (Status::Stopped, Some(s)) | (Status::Running, Some(s @ Status::Paused)) => s,
+            (s, _) => s,
+        };
+        let ended = (status != Status::Running).then_some(Event::TrialEnded {
             trial: t.trial,
-            status: outcome.status,
+            status,
             reason: outcome.reason,
             seconds: outcome.seconds,
         });
         ctx.inbox.lock().unwrap().phases += outcome.phases;
         leave(ctx, tx, t.trial, outcome.curve, ended)?;
+    }
+}
+
+/// The status a decision ends (or pauses) a trial with.
+fn ending(decision: &Option<Decision>) -> Option<Status> {
+    match decision {
+        Some(Decision::Stop(_)) => Some(Status::Stopped),
+        Some(Decision::Prune(_)) => Some(Status::Pruned),
+        Some(Decision::Pause) => Some(Status::Paused),
+        _ => None,
     }
 }
 
@@ -178,18 +221,41 @@ fn leave(
     ended: Option<Event>,
 ) -> Result<()> {
     ctx.observer.event(Progress::TrialLeft { trial });
-    {
-        let mut inbox = ctx.inbox.lock().unwrap();
-        if let Some(e) = &ended {
-            inbox.board.apply(e);
-        }
-        inbox.events.extend(ended.clone());
+    let paused = matches!(
+        ended,
+        Some(Event::TrialEnded {
+            status: Status::Paused,
+            ..
+        })
+    );
+    let seen = ended.clone();
+    if !paused {
+        publish(ctx, seen.clone());
     }
     tx.send(Persist::Left {
         trial,
         curve,
         ended,
-    })
+    })?;
+    if paused {
+        // A paused trial may be promoted by any worker, which resumes it from its checkpoint:
+        // the scheduler sees the pause once that checkpoint is durable.
+        let (done, wait) = std::sync::mpsc::channel();
+        tx.send(Persist::Flush(done))?;
+        wait.recv()
+            .map_err(|_| Error::Study("the persister stopped".into()))?;
+        publish(ctx, seen);
+    }
+    Ok(())
+}
+
+/// A trial's end joins the scheduler's board and, at the next catch-up, the history.
+fn publish(ctx: &Ctx, ended: Option<Event>) {
+    let mut inbox = ctx.inbox.lock().unwrap();
+    if let Some(e) = &ended {
+        inbox.board.apply(e);
+    }
+    inbox.events.extend(ended);
 }
 
 /// Where the trial starts, new or resumed: from the checkpoint recovery chooses (see
@@ -271,6 +337,8 @@ struct Host<'a, 'c> {
     ctx: &'a Ctx<'c>,
     tx: &'a Outbox<'a>,
     trial: u64,
+    /// The decision that ended or paused the trial, when one did.
+    ending: Option<Decision>,
 }
 
 impl TrialHost for Host<'_, '_> {
@@ -308,10 +376,15 @@ impl TrialHost for Host<'_, '_> {
         {
             ctx.stop.store(true, Ordering::SeqCst);
         }
-        Ok(match decision {
-            Decision::Stop(reason) => Flow::Stop(reason),
+        let flow = match &decision {
+            Decision::Stop(reason) | Decision::Prune(reason) => Flow::Stop(reason.clone()),
+            Decision::Pause => Flow::Interrupt,
             Decision::Continue if ctx.stop.load(Ordering::SeqCst) => Flow::Interrupt,
             Decision::Continue => Flow::Continue,
-        })
+        };
+        if decision != Decision::Continue {
+            self.ending = Some(decision);
+        }
+        Ok(flow)
     }
 }

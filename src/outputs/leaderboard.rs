@@ -28,13 +28,17 @@ pub struct Row {
     pub suggest_ms: Option<f64>,
 }
 
-/// The rows, ranked by each trial's selected (best-checkpoint) metric; trials without one come last,
-/// ties go to the earlier trial.
+/// The rows, ranked by each trial's selected (best-checkpoint) metric; trials a scheduler pruned or
+/// paused (short of the full budget, by comparison) after the others, trials without a metric
+/// last, ties to the earlier trial.
 pub fn rows(plan: &StudyPlan, history: &History) -> Vec<Row> {
     let metric = plan.metric;
     let mut rows: Vec<Row> = history.trials.values().map(|t| row(plan, t)).collect();
     rows.sort_by(|a, b| {
-        let key = |r: &Row| if r.best.is_nan() { 1 } else { 0 };
+        let key = |r: &Row| {
+            let cut_short = matches!(r.status, Status::Pruned | Status::Paused);
+            (r.best.is_nan(), cut_short)
+        };
         key(a).cmp(&key(b)).then_with(|| {
             if metric.better(a.best, b.best, 0.0) {
                 std::cmp::Ordering::Less

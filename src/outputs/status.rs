@@ -20,6 +20,14 @@ pub fn status(plan: &StudyPlan, history: &History, store: &dyn ArtifactStore) ->
         count(Status::Failed),
         count(Status::Running)
     );
+    // Only studies with a scheduler that compares trials have these.
+    let (pruned, paused) = (count(Status::Pruned), count(Status::Paused));
+    if pruned + paused > 0 {
+        out.insert_str(
+            out.len() - 1,
+            &format!("; {pruned} pruned, {paused} paused"),
+        );
+    }
     let rows = leaderboard::rows(plan, history);
     if let Some(best) = rows.first().filter(|r| !r.best.is_nan()) {
         out += &format!(

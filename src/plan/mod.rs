@@ -21,7 +21,7 @@ pub use model::{ModelPlan, OptimizerKind};
 use search::SearchPlan;
 pub use search::{cores, DeviceKind, Method};
 use selection::SelectionPlan;
-pub use selection::{EarlyStopping, Goal, Metric, MetricKind};
+pub use selection::{EarlyStopping, Goal, Metric, MetricKind, SchedulerPlan};
 
 /// The validated study: everything the driver, sampler and trainer need.
 #[derive(Clone, Debug)]
@@ -44,6 +44,8 @@ pub struct StudyPlan {
     pub space: SearchSpace,
     pub metric: Metric,
     pub early_stopping: Option<EarlyStopping>,
+    /// A scheduler that compares trials (ASHA, the median rule), beside early stopping.
+    pub scheduler: Option<SchedulerPlan>,
     pub keep: usize,
     pub device: DeviceKind,
     /// Cores the study uses (`--cores`, or all this process may use): the default `parallel` on
@@ -115,6 +117,7 @@ impl StudyPlan {
             space: search.space,
             metric: selection.metric,
             early_stopping: selection.early_stopping,
+            scheduler: selection.scheduler,
             keep: selection.keep,
             device,
             cores,

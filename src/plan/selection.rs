@@ -9,7 +9,7 @@ use crate::budget::Budget;
 use crate::data::Task;
 use crate::error::{Error, Result};
 use crate::space;
-use crate::spec::{EarlyStoppingSpec, StudySpec};
+use crate::spec::{EarlyStoppingSpec, SchedulerSpec, StudySpec};
 
 /// What selects a trial's best checkpoint and ranks the trials.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,10 +148,76 @@ impl EarlyStopping {
     }
 }
 
+/// A scheduler that compares trials at their boundaries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchedulerPlan {
+    /// Successive halving: rungs at `min × eta^k` virtual epochs; `promote` pauses at each rung and
+    /// resumes the top 1/eta, otherwise trials below it are pruned.
+    Asha { eta: u32, min: u32, promote: bool },
+    /// The median rule after `warmup` boundaries, once `min_trials` others reached a boundary.
+    Median { warmup: u32, min_trials: usize },
+}
+
+impl SchedulerPlan {
+    /// The spec's `scheduler` section, checked against the budget's virtual epochs.
+    fn from_spec(file: &Path, s: &SchedulerSpec, epochs: u32) -> Result<SchedulerPlan> {
+        let bad =
+            |path: &str, msg: String| Err(Error::spec(file, format!("scheduler.{path}"), msg));
+        match s {
+            SchedulerSpec::Asha {
+                reduction_factor,
+                min_virtual_epochs,
+                mode,
+            } => {
+                if !(2..=100).contains(reduction_factor) {
+                    return bad(
+                        "reduction_factor",
+                        format!("{reduction_factor} is not a whole number from 2 to 100"),
+                    );
+                }
+                if *min_virtual_epochs == 0 || *min_virtual_epochs >= epochs {
+                    return bad("min_virtual_epochs", format!("{min_virtual_epochs} must be at least 1 and below the budget's {epochs} virtual epochs, where the first rung is"));
+                }
+                let promote = match mode.as_str() {
+                    "promote" => true,
+                    "stop" => false,
+                    m => {
+                        return bad(
+                            "mode",
+                            format!("\"{m}\" is not a mode: use \"promote\" or \"stop\""),
+                        )
+                    }
+                };
+                Ok(SchedulerPlan::Asha {
+                    eta: *reduction_factor,
+                    min: *min_virtual_epochs,
+                    promote,
+                })
+            }
+            SchedulerSpec::Median {
+                warmup_virtual_epochs,
+                min_trials,
+            } => {
+                if *warmup_virtual_epochs >= epochs {
+                    return bad("warmup_virtual_epochs", format!("{warmup_virtual_epochs} leaves none of the budget's {epochs} virtual epochs to the rule"));
+                }
+                if *min_trials == 0 {
+                    return bad("min_trials", "must be at least 1".into());
+                }
+                Ok(SchedulerPlan::Median {
+                    warmup: *warmup_virtual_epochs,
+                    min_trials: *min_trials,
+                })
+            }
+        }
+    }
+}
+
 /// How trials are compared and which of their checkpoints survive.
 pub(super) struct SelectionPlan {
     pub metric: Metric,
     pub early_stopping: Option<EarlyStopping>,
+    pub scheduler: Option<SchedulerPlan>,
     pub keep: usize,
 }
 
@@ -170,6 +236,10 @@ impl SelectionPlan {
             Some(e) => Some(EarlyStopping::from_spec(file, e)?),
             None => None,
         };
+        let scheduler = match &spec.scheduler {
+            Some(s) => Some(SchedulerPlan::from_spec(file, s, budget.virtual_epochs)?),
+            None => None,
+        };
         if spec.keep == 0 {
             return Err(Error::spec(
                 file,
@@ -180,6 +250,7 @@ impl SelectionPlan {
         Ok(SelectionPlan {
             metric: Metric { kind, goal },
             early_stopping,
+            scheduler,
             // Keeping more than every checkpoint keeps every checkpoint: capped, the count fits
             // the u32 of a virtual epoch's number.
             keep: spec.keep.min(budget.virtual_epochs as usize + 1),

@@ -373,6 +373,8 @@ pub struct GpSampler {
     design: std::sync::OnceLock<Vec<Params>>,
     /// Fallbacks to random sampling not yet taken by [`Sampler::take_warnings`].
     warnings: Vec<String>,
+    /// Trials may be cut short by a scheduler: model a level of the budget (BOHB's rule).
+    pruning: bool,
 }
 
 impl GpSampler {
@@ -386,6 +388,7 @@ impl GpSampler {
             settings: None,
             design: std::sync::OnceLock::new(),
             warnings: vec![],
+            pruning: false,
         }
     }
 
@@ -429,13 +432,16 @@ impl GpSampler {
     }
 }
 
-impl Sampler for GpSampler {
-    fn ask(&mut self, trial: u64, history: &History) -> Params {
-        let sign = if self.metric.goal == Goal::Max {
-            -1.0
-        } else {
-            1.0
-        };
+impl GpSampler {
+    /// For a study whose trials a scheduler cuts short (ASHA, the median rule): the GP models the
+    /// largest virtual epoch enough trials reached, BOHB's rule (see [`GpSampler::at_level`]).
+    pub fn pruning(mut self) -> Self {
+        self.pruning = true;
+        self
+    }
+
+    /// Every ended trial observed at its best; running ones pending (the constant liar).
+    fn whole(&self, history: &History, sign: f64) -> (Vec<(Params, f64)>, Vec<Params>) {
         let mut observed = vec![];
         let mut pending = vec![];
         for t in history.trials.values() {
@@ -447,6 +453,55 @@ impl Sampler for GpSampler {
                 observed.push((t.params.clone(), sign * v));
             }
         }
+        (observed, pending)
+    }
+
+    /// BOHB's rule on virtual epochs: the level is the largest virtual epoch that at least
+    /// `dimensions + 2` trials reached (the first, while fewer did); each trial that reached it is
+    /// observed at its best up to it, whatever its status; running and paused trials short of it
+    /// are pending (the constant liar); failed ones short of it are observed as failures; pruned
+    /// and stopped ones short of it belong to lower levels and are left out.
+    fn at_level(&self, history: &History, sign: f64) -> (Vec<(Params, f64)>, Vec<Params>) {
+        let need = self.space.params.len() + 2;
+        let mut reached: Vec<usize> = vec![];
+        for t in history.trials.values() {
+            for e in 0..t.curve.len() {
+                if reached.len() <= e {
+                    reached.push(0);
+                }
+                reached[e] += 1;
+            }
+        }
+        let level = reached.iter().rposition(|&n| n >= need).unwrap_or(0) + 1;
+        let mut observed = vec![];
+        let mut pending = vec![];
+        for t in history.trials.values() {
+            if t.curve.len() >= level {
+                let upto = &t.curve[..level];
+                let v = select_best(upto, self.metric)
+                    .map_or(f64::NAN, |i| upto[i].selection_value(self.metric));
+                observed.push((t.params.clone(), sign * v));
+            } else if matches!(t.status, Status::Running | Status::Paused) {
+                pending.push(t.params.clone());
+            } else if t.status == Status::Failed {
+                observed.push((t.params.clone(), f64::NAN));
+            }
+        }
+        (observed, pending)
+    }
+}
+
+impl Sampler for GpSampler {
+    fn ask(&mut self, trial: u64, history: &History) -> Params {
+        let sign = if self.metric.goal == Goal::Max {
+            -1.0
+        } else {
+            1.0
+        };
+        let (observed, pending) = match self.pruning {
+            false => self.whole(history, sign),
+            true => self.at_level(history, sign),
+        };
         let s = self.propose(trial, &observed, &pending);
         if let Some(why) = &s.fallback {
             self.warnings

@@ -38,12 +38,18 @@ pub fn for_plan(plan: &StudyPlan) -> Box<dyn Sampler> {
     match plan.method {
         Method::Grid => Box::new(GridSampler::new(&plan.space)),
         Method::Random => Box::new(RandomSampler::new(plan.space.clone(), plan.seed)),
-        Method::Bayes => Box::new(GpSampler::new(
-            plan.space.clone(),
-            plan.seed,
-            plan.startup_trials,
-            plan.metric,
-        )),
+        Method::Bayes => {
+            let gp = GpSampler::new(
+                plan.space.clone(),
+                plan.seed,
+                plan.startup_trials,
+                plan.metric,
+            );
+            match plan.scheduler {
+                Some(_) => Box::new(gp.pruning()),
+                None => Box::new(gp),
+            }
+        }
     }
 }
 

@@ -3,18 +3,22 @@
 //! compares them (the median rule, successive halving). Decisions are journalled with the boundary
 //! they were taken at, so that a resumed study replays them instead of taking them again.
 //!
-//! Policies: [`Patience`] (early stopping on the trial's own curve). A new one is a new file here
-//! implementing [`Scheduler`]; see docs/design.md for pausing and promoting (ASHA) and for
-//! starting a trial from another's checkpoint (PBT).
+//! Policies: [`Patience`] (early stopping on the trial's own curve), [`Median`] (the median rule)
+//! and [`Asha`] (successive halving, stopping or pausing and promoting). A new one is a new file
+//! here implementing [`Scheduler`]; see docs/design.md.
 
-use crate::plan::StudyPlan;
+use crate::plan::{SchedulerPlan, StudyPlan};
 use crate::storage::History;
 
 /// Decisions are journalled, so they are the storage's type.
 pub use crate::storage::Decision;
 
+mod asha;
+mod median;
 mod patience;
 
+pub use asha::Asha;
+pub use median::Median;
 pub use patience::Patience;
 
 /// A policy that decides at boundaries.
@@ -22,6 +26,13 @@ pub trait Scheduler: Send + Sync {
     /// The decision for trial `trial` at its newest boundary: the last row of its curve in
     /// `history`, which holds every boundary of every trial reported so far.
     fn decide(&self, trial: u64, history: &History) -> Decision;
+
+    /// A paused trial to resume now, if any (ASHA's promotion), when a worker is free; the
+    /// driver records the promotion before the trial trains on.
+    fn promote(&self, history: &History) -> Option<u64> {
+        let _ = history;
+        None
+    }
 }
 
 /// Policies composed: the first that does not continue decides.
@@ -35,17 +46,72 @@ impl Scheduler for Composed {
             .find(|d| *d != Decision::Continue)
             .unwrap_or(Decision::Continue)
     }
+
+    fn promote(&self, history: &History) -> Option<u64> {
+        self.0.iter().find_map(|s| s.promote(history))
+    }
 }
 
 /// The policies the plan asks for (none: every trial trains its whole budget).
 pub fn for_plan(plan: &StudyPlan) -> Composed {
     let mut policies: Vec<Box<dyn Scheduler>> = vec![];
+    let last = plan.budget.virtual_epochs;
     if let Some(es) = &plan.early_stopping {
-        policies.push(Box::new(Patience::new(
-            *es,
-            plan.metric,
-            plan.budget.virtual_epochs,
-        )));
+        policies.push(Box::new(Patience::new(*es, plan.metric, last)));
+    }
+    match plan.scheduler {
+        Some(SchedulerPlan::Asha { eta, min, promote }) => {
+            policies.push(Box::new(Asha::new(eta, min, promote, plan.metric, last)))
+        }
+        Some(SchedulerPlan::Median { warmup, min_trials }) => {
+            policies.push(Box::new(Median::new(warmup, min_trials, plan.metric, last)))
+        }
+        None => {}
     }
     Composed(policies)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use crate::curve::CurveRow;
+    use crate::storage::{Event, History, Status};
+
+    /// A history of trials `0..`, each with the validation losses of its virtual epochs.
+    pub(crate) fn board(trials: &[&[f64]]) -> History {
+        let mut h = History::default();
+        for (n, vals) in trials.iter().enumerate() {
+            let trial = n as u64;
+            h.apply(&Event::TrialStarted {
+                trial,
+                params: Default::default(),
+                suggest_ms: None,
+            });
+            for (i, v) in vals.iter().enumerate() {
+                h.apply(&Event::EpochDone {
+                    trial,
+                    row: CurveRow {
+                        virtual_epoch: i as u32 + 1,
+                        examples_seen: 0,
+                        steps: 0,
+                        train_loss: 1.0,
+                        val_loss: *v,
+                        metric: *v,
+                    },
+                    seconds: 0.0,
+                    decision: None,
+                });
+            }
+        }
+        h
+    }
+
+    /// Trial `trial` leaves its runner with `status`.
+    pub(crate) fn end(h: &mut History, trial: u64, status: Status) {
+        h.apply(&Event::TrialEnded {
+            trial,
+            status,
+            reason: None,
+            seconds: 0.0,
+        });
+    }
 }

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::curve::CurveRow;
 use crate::space::Params;
 
-/// How a trial ended (Optuna's words, with `stopped` for early stopping).
+/// Where a trial stands (Optuna's words, with `stopped` for its own early stopping and `pruned`
+/// for a stop by comparison with the other trials).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -16,6 +17,10 @@ pub enum Status {
     Complete,
     Stopped,
     Failed,
+    /// Stopped by a scheduler that compares trials (ASHA, the median rule).
+    Pruned,
+    /// Waiting at a rung of ASHA for a promotion that may resume it.
+    Paused,
 }
 
 impl Status {
@@ -26,7 +31,14 @@ impl Status {
             Status::Complete => "complete",
             Status::Stopped => "stopped",
             Status::Failed => "failed",
+            Status::Pruned => "pruned",
+            Status::Paused => "paused",
         }
+    }
+
+    /// Whether the trial is done with: it neither trains now nor may train again.
+    pub fn ended(self) -> bool {
+        !matches!(self, Status::Running | Status::Paused)
     }
 }
 
@@ -55,7 +67,9 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         decision: Option<Decision>,
     },
-    /// A trial ended.
+    /// A paused trial was promoted: it resumes from its checkpoint at the rung it paused at.
+    TrialPromoted { trial: u64 },
+    /// A trial ended (or paused, with status `paused`).
     TrialEnded {
         trial: u64,
         status: Status,
@@ -123,6 +137,14 @@ impl History {
                     t.decision = decision.clone();
                 }
             }
+            Event::TrialPromoted { trial } => {
+                if let Some(t) = self.trials.get_mut(trial) {
+                    // The pause at its last boundary is lifted: it goes on from there.
+                    t.status = Status::Running;
+                    t.reason = None;
+                    t.decision = Some(Decision::Continue);
+                }
+            }
             Event::TrialEnded {
                 trial,
                 status,
@@ -145,6 +167,11 @@ impl History {
 pub enum Decision {
     /// It trains on to the next boundary (or completes at its last).
     Continue,
-    /// It ends here, `stopped`, for the reason given; its best checkpoint still counts.
+    /// It ends here, `stopped` (its own early stopping), for the reason given; its best checkpoint
+    /// still counts.
     Stop(String),
+    /// It ends here, `pruned` (worse than the other trials), for the reason given.
+    Prune(String),
+    /// It waits here, `paused`, until a promotion resumes it (ASHA).
+    Pause,
 }

@@ -50,10 +50,13 @@ pub trait Storage: Send {
     fn read_after(&self, cursor: u64) -> Result<(Vec<Event>, u64)>;
 }
 
-/// Keys added to the fingerprint after studies were made without them, whose absence means what
-/// every build before them did, which is what the current value says. A build that changes one of
-/// these algorithms changes its value and removes its key from here.
-const ADDED_LATER: &[&str] = &["data split"];
+/// Keys added to the fingerprint after studies were made without them, with the value their
+/// absence means (what every build before them did, as JSON): a study made before a key was added
+/// resumes when the value is still that one.
+const ADDED_LATER: &[(&str, &str)] = &[
+    ("data split", r#""fisher-yates-rand-0.8-chacha8""#),
+    ("scheduler", "null"),
+];
 
 /// Refuses `new` when the study was created under another fingerprint, naming what changed.
 pub fn check_fingerprint(history: &History, new: &Fingerprint) -> Result<()> {
@@ -62,9 +65,12 @@ pub fn check_fingerprint(history: &History, new: &Fingerprint) -> Result<()> {
     };
     let changed: Vec<String> = new
         .keys()
-        .filter(|k| match old.get(*k) {
-            None => !ADDED_LATER.contains(&k.as_str()),
-            was => was != new.get(*k),
+        .filter(|k| {
+            let implied = ADDED_LATER
+                .iter()
+                .find(|(key, _)| key == k)
+                .and_then(|(_, v)| serde_json::from_str::<serde_json::Value>(v).ok());
+            old.get(*k).or(implied.as_ref()) != new.get(*k)
         })
         .cloned()
         .collect();

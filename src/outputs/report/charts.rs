@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use super::plot::{colour, esc, ramp, Axis, Plot};
 use crate::curve::select_best;
 use crate::outputs::leaderboard::short;
-use crate::plan::{Goal, Metric, MetricKind, StudyPlan};
+use crate::plan::{Goal, Metric, MetricKind, SchedulerPlan, StudyPlan};
+use crate::scheduler::Asha;
 use crate::storage::{Status, TrialRecord};
 
 /// The plots of a study's trials, which share the metric's scale.
@@ -47,20 +48,28 @@ impl<'a> Charts<'a> {
             "examples seen",
             metric.kind.name(),
         );
+        if let Some(SchedulerPlan::Asha { eta, min, promote }) = self.plan.scheduler {
+            let budget = &self.plan.budget;
+            let asha = Asha::new(eta, min, promote, metric, budget.virtual_epochs);
+            for &r in asha.rungs() {
+                curves.marker(budget.boundary(r) as f64, &format!("rung {r}"));
+            }
+        }
         for (i, t) in self.trials.iter().enumerate() {
             self.curve(&mut curves, t, &colour(i, self.trials.len()));
         }
         curves.finish()
     }
 
-    /// Trial `t`'s curve in colour `c`: a line dashed by how the trial ended, a dot at its
-    /// selected checkpoint, and a cross where it failed.
+    /// Trial `t`'s curve in colour `c`: a line dashed by how the trial ended (a pruned one thin and
+    /// faint), a dot at its selected checkpoint, and a cross where it failed.
     fn curve(&self, curves: &mut Plot, t: &TrialRecord, c: &str) {
         let metric = self.plan.metric;
         let dash = match t.status {
             Status::Stopped => r#" stroke-dasharray="6 3""#,
             Status::Failed => r#" stroke-dasharray="2 3""#,
-            Status::Running => r#" stroke-dasharray="10 3 2 3""#,
+            Status::Running | Status::Paused => r#" stroke-dasharray="10 3 2 3""#,
+            Status::Pruned => r#" stroke-dasharray="1 2" stroke-opacity="0.55""#,
             Status::Complete => "",
         };
         let pts: Vec<String> = t

@@ -166,6 +166,19 @@ impl Plot {
         TOP + (1.0 - self.y.frac(v).clamp(-0.02, 1.02)) * (H - TOP - BOTTOM)
     }
 
+    /// A vertical marker at `x` across the plot, labelled at its top (a rung of ASHA).
+    pub(super) fn marker(&mut self, x: f64, label: &str) {
+        let px = self.px(x);
+        let _ = write!(
+            self.svg,
+            r##"<g class="rung"><line x1="{px:.1}" x2="{px:.1}" y1="{TOP}" y2="{}" stroke="#888" stroke-dasharray="3 3"/><text x="{:.1}" y="{}" class="tick">{}</text></g>"##,
+            H - BOTTOM,
+            px + 3.0,
+            TOP + 12.0,
+            esc(label)
+        );
+    }
+
     pub(super) fn ok(&self, x: f64, y: f64) -> bool {
         x.is_finite()
             && y.is_finite()

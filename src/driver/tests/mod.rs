@@ -18,8 +18,21 @@ use crate::storage::memory::MemoryStorage;
 use crate::storage::Event;
 use crate::testutil::TempDir;
 
+mod schedulers;
+
 /// A plan of `trials` random trials of 4 virtual epochs on the wine data, in a temp folder.
 fn plan(dir: &TempDir, trials: usize, parallel: usize, patience: Option<u32>) -> StudyPlan {
+    plan_with(dir, trials, parallel, patience, serde_json::Value::Null)
+}
+
+/// [`plan`] with the spec's `scheduler` section (none when null).
+fn plan_with(
+    dir: &TempDir,
+    trials: usize,
+    parallel: usize,
+    patience: Option<u32>,
+    scheduler: serde_json::Value,
+) -> StudyPlan {
     let wine = Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/data/winequality-red.csv");
     let mut spec = serde_json::json!({
         "name": "fake", "seed": 5, "keep": 2,
@@ -32,6 +45,9 @@ fn plan(dir: &TempDir, trials: usize, parallel: usize, patience: Option<u32>) ->
     if let Some(p) = patience {
         spec["early_stopping"] = serde_json::json!({ "patience": p });
     }
+    if !scheduler.is_null() {
+        spec["scheduler"] = scheduler;
+    }
     let file = dir.path().join("fake.json");
     std::fs::write(&file, spec.to_string()).unwrap();
     let ov = Overrides {
@@ -43,28 +59,42 @@ fn plan(dir: &TempDir, trials: usize, parallel: usize, patience: Option<u32>) ->
     plan
 }
 
-/// Curves that are a formula of the learning rate: they improve to virtual epoch 2, then worsen
-/// when the learning rate is above 0.01 (so patience stops those).
+/// A trial's validation loss at virtual epoch `k`, from its number and parameters.
+type Loss = fn(u64, &Params, u32) -> f64;
+
+/// A runner whose curves are a formula ([`Loss`]).
 struct FakeRunner {
     epochs: u32,
     metric: crate::plan::Metric,
+    loss: Loss,
     /// (trial, virtual epoch it started from), in the order trials were run.
     runs: Mutex<Vec<(u64, u32)>>,
 }
 
+/// Curves that are a formula of the learning rate: they improve to virtual epoch 2, then worsen
+/// when the learning rate is above 0.01 (so patience stops those).
+fn by_learning_rate(_: u64, params: &Params, k: u32) -> f64 {
+    let lr = params["learning_rate"].as_f64();
+    let drift = if lr > 0.01 { 0.1 } else { -0.01 };
+    (lr / 0.01).ln().abs() + 1.0 / k.min(2) as f64 + drift * k as f64
+}
+
 impl FakeRunner {
     fn new(plan: &StudyPlan) -> FakeRunner {
+        FakeRunner::with(plan, by_learning_rate)
+    }
+
+    fn with(plan: &StudyPlan, loss: Loss) -> FakeRunner {
         FakeRunner {
             epochs: plan.budget.virtual_epochs,
             metric: plan.metric,
+            loss,
             runs: Mutex::new(vec![]),
         }
     }
 
-    fn row(params: &Params, k: u32) -> CurveRow {
-        let lr = params["learning_rate"].as_f64();
-        let drift = if lr > 0.01 { 0.1 } else { -0.01 };
-        let val = (lr / 0.01).ln().abs() + 1.0 / k.min(2) as f64 + drift * k as f64;
+    fn row(&self, trial: u64, params: &Params, k: u32) -> CurveRow {
+        let val = (self.loss)(trial, params, k);
         CurveRow {
             virtual_epoch: k,
             examples_seen: 100 * k as u64,
@@ -99,7 +129,7 @@ impl RunnerWorker for &FakeRunner {
             curve,
         };
         for k in from + 1..=self.epochs {
-            let row = FakeRunner::row(job.params, k);
+            let row = self.row(job.trial, job.params, k);
             curve.push(row.clone());
             let checkpoint = Box::new(Checkpoint {
                 meta: CheckpointMeta {
@@ -197,6 +227,10 @@ impl Scheduler for Counting {
         self.asked.fetch_add(1, Ordering::SeqCst);
         self.inner.decide(trial, history)
     }
+
+    fn promote(&self, history: &History) -> Option<u64> {
+        self.inner.promote(history)
+    }
 }
 
 /// One run of the driver on the fakes.
@@ -212,7 +246,17 @@ fn drive_fake(
     store: &MemoryStore,
     stop_after: Option<u64>,
 ) -> Run {
-    let runner = FakeRunner::new(plan);
+    drive_with(plan, FakeRunner::new(plan), storage, store, stop_after)
+}
+
+/// [`drive_fake`] with `runner`.
+fn drive_with(
+    plan: &StudyPlan,
+    runner: FakeRunner,
+    storage: &mut MemoryStorage,
+    store: &MemoryStore,
+    stop_after: Option<u64>,
+) -> Run {
     let scheduler = Counting {
         inner: crate::scheduler::for_plan(plan),
         asked: AtomicUsize::new(0),
