@@ -1,0 +1,143 @@
+//! Schedulers that compare trials, on the real trainer: a trial ASHA paused and promoted ends
+//! bit-identical to the same trial run straight, and an ASHA study killed at random moments
+//! resumes to the same leaderboard and the same decisions.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tune::artifacts::Checkpoint;
+use tune::storage::journal::replay;
+use tune::storage::{Decision, Status};
+
+/// Nine random trials of 9 virtual epochs on the wine data; with ASHA (η 3) the rungs are at
+/// virtual epochs 1 and 3.
+fn spec(scheduler: Option<serde_json::Value>) -> serde_json::Value {
+    sized(scheduler, 2700)
+}
+
+/// [`spec`] with `examples` a trial.
+fn sized(scheduler: Option<serde_json::Value>, examples: u64) -> serde_json::Value {
+    let mut s = tiny_spec(1);
+    s["search"]["trials"] = 9.into();
+    s["budget"] = serde_json::json!({ "total_examples": examples, "virtual_epochs": 9 });
+    if let Some(sch) = scheduler {
+        s["scheduler"] = sch;
+    }
+    s
+}
+
+fn promote() -> serde_json::Value {
+    serde_json::json!({ "kind": "asha", "reduction_factor": 3, "min_virtual_epochs": 1, "mode": "promote" })
+}
+
+/// A trial's selected checkpoint, but for its training seconds.
+fn best(study: &Path, trial: &str) -> Checkpoint {
+    let mut c =
+        Checkpoint::load(&study.join("trials").join(trial).join("best.safetensors")).unwrap();
+    c.meta.seconds = 0.0;
+    c
+}
+
+#[test]
+fn a_trial_paused_and_promoted_equals_the_same_trial_run_straight() {
+    let (straight, asha) = (tempdir(), tempdir());
+    ok(run(&write_spec(straight.path(), &spec(None))));
+    ok(run(&write_spec(asha.path(), &spec(Some(promote())))));
+    let (s, a) = (
+        straight.path().join("runs/tiny"),
+        asha.path().join("runs/tiny"),
+    );
+    let journal = std::fs::read_to_string(a.join("journal.jsonl")).unwrap();
+    assert!(
+        journal.contains(r#""event":"trial_promoted""#),
+        "no promotion"
+    );
+    let rows = columns(&a.join("leaderboard.csv"), &["trial", "status"]);
+    let complete: Vec<&String> = rows
+        .iter()
+        .filter(|r| r[1] == "complete")
+        .map(|r| &r[0])
+        .collect();
+    assert!(!complete.is_empty(), "{rows:?}");
+    assert!(rows.iter().any(|r| r[1] == "pruned"), "{rows:?}");
+    for n in complete {
+        // Paused at virtual epochs 1 and 3 and resumed from those checkpoints: the same bits.
+        assert_eq!(best(&a, n), best(&s, n), "trial {n}");
+        let curve =
+            |d: &Path| std::fs::read_to_string(d.join("trials").join(n).join("curve.csv")).unwrap();
+        assert_eq!(curve(&a), curve(&s), "trial {n}");
+    }
+    // Trials that reached the full budget rank first.
+    let ranked = columns(&a.join("leaderboard.csv"), &["rank", "status"]);
+    let mut by_rank: Vec<(usize, String)> = ranked
+        .iter()
+        .map(|r| (r[0].parse().unwrap(), r[1].clone()))
+        .collect();
+    by_rank.sort();
+    let first_pruned = by_rank.iter().position(|r| r.1 == "pruned").unwrap();
+    assert!(
+        by_rank[first_pruned..].iter().all(|r| r.1 == "pruned"),
+        "{by_rank:?}"
+    );
+}
+
+/// Each trial's status, curve and the decision at its last boundary, as the journal tells them.
+fn decisions(study: &Path) -> Vec<(u64, Status, usize, Option<Decision>)> {
+    let h = replay(&study.join("journal.jsonl")).unwrap().history;
+    h.trials
+        .values()
+        .map(|t| (t.trial, t.status, t.curve.len(), t.decision.clone()))
+        .collect()
+}
+
+#[test]
+fn sigkill_during_an_asha_study_then_resume_gives_the_same_leaderboard_and_decisions() {
+    // Long enough (seconds here) for kills to land at every stage.
+    let spec = || sized(Some(promote()), 1_500_000);
+    let reference = tempdir();
+    let t0 = std::time::Instant::now();
+    ok(run(&write_spec(reference.path(), &spec())));
+    let span = t0.elapsed().as_millis() as u64 + 1;
+    let want_study = reference.path().join("runs/tiny");
+    let mut cols: Vec<&str> = METRICS.to_vec();
+    cols.push("reason");
+    let want = columns(&want_study.join("leaderboard.csv"), &cols);
+    let want_decisions = decisions(&want_study);
+
+    let dir = tempdir();
+    let spec_path = write_spec(dir.path(), &spec());
+    let study = dir.path().join("runs/tiny");
+    let mut x: u64 = 0x9E3779B97F4A7C15;
+    let mut kills = 0;
+    for _ in 0..30 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tune"))
+            .args(["-q", "--sync-every", "0.02"])
+            .arg(&spec_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // A moment within the first quarter of an uninterrupted run's time: each resume has less
+        // left to do, and start-up, pauses and promotions all get hit.
+        std::thread::sleep(Duration::from_millis(3 + x % (span / 4 + 1)));
+        let finished = child.try_wait().unwrap().is_some();
+        if !finished {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+        if finished || kills >= 8 {
+            break;
+        }
+    }
+    assert!(kills >= 4, "only {kills} kills landed");
+    ok(run(&spec_path));
+    assert_eq!(columns(&study.join("leaderboard.csv"), &cols), want);
+    assert_eq!(decisions(&study), want_decisions);
+}
