@@ -58,31 +58,10 @@ impl Scheduler for Patience {
 mod tests {
     use super::*;
     use crate::plan::{Goal, MetricKind};
-    use crate::storage::Event;
+    use crate::scheduler::tests::board;
 
     fn history(vals: &[f64]) -> History {
-        let mut h = History::default();
-        h.apply(&Event::TrialStarted {
-            trial: 0,
-            params: Default::default(),
-            suggest_ms: None,
-        });
-        for (i, v) in vals.iter().enumerate() {
-            h.apply(&Event::EpochDone {
-                trial: 0,
-                row: CurveRow {
-                    virtual_epoch: i as u32 + 1,
-                    examples_seen: 0,
-                    steps: 0,
-                    train_loss: 1.0,
-                    val_loss: *v,
-                    metric: *v,
-                },
-                seconds: 0.0,
-                decision: None,
-            });
-        }
-        h
+        board(&[vals])
     }
 
     #[test]
