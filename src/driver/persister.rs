@@ -209,7 +209,8 @@ impl Group {
                 ended,
             } => {
                 let dir = ctx.plan.out_dir.join("trials").join(trial.to_string());
-                crate::outputs::write_curve(&dir, &curve, ctx.plan.dataset.task)?;
+                let metric = ctx.plan.metric.kind.in_curve(ctx.plan.dataset.task);
+                crate::outputs::write_curve(&dir, &curve, metric)?;
                 // Its folder is synced at the commit.
                 self.pending(trial);
                 self.records.extend(ended);

@@ -84,7 +84,7 @@ impl StudyPlan {
         let model = ModelPlan::from_spec(spec_file, &spec.model)?;
         let budget = Budget::from_spec(spec_file, &spec.budget, n_train)?;
         let search = SearchPlan::from_spec(spec_file, &spec.search, ov.parallel, n_train)?;
-        let selection = SelectionPlan::from_spec(spec_file, &spec, data.task, &budget)?;
+        let selection = SelectionPlan::from_spec(spec_file, &spec, &data.dataset, &budget)?;
         let device =
             DeviceKind::from_spec(spec_file, ov.device.as_deref().or(spec.device.as_deref()))?;
         let out_dir = match &ov.out {
