@@ -53,7 +53,8 @@ struct RunArgs {
     /// No progress bars.
     #[arg(long, short)]
     quiet: bool,
-    /// Stop cleanly (as on Ctrl-C) after this many virtual epochs have been checkpointed.
+    /// Interrupt the study cleanly (as Ctrl-C does) after this many virtual epochs have been
+    /// checkpointed.
     #[arg(long, value_name = "N")]
     stop_after_epochs: Option<u64>,
     /// Make checkpoints and journal records durable (fsync) at least this often, in groups; a
@@ -180,10 +181,10 @@ fn run_study(args: RunArgs) -> anyhow::Result<ExitCode> {
             STOP.store(true, SeqCst);
             let _ = writeln!(
                 std::io::stderr(),
-                "\nstopping after the current virtual epochs ({})",
+                "\ninterrupted: finishing the virtual epochs under way ({})",
                 match signal::name(true) {
-                    "SIGINT" => "Ctrl-C again to stop at once".to_string(),
-                    name => format!("{name}; a second signal stops at once"),
+                    "SIGINT" => "Ctrl-C again to quit at once".to_string(),
+                    name => format!("{name}; a second signal quits at once"),
                 }
             );
         } else {
@@ -210,7 +211,7 @@ fn run_study(args: RunArgs) -> anyhow::Result<ExitCode> {
     if summary.interrupted {
         let _ = writeln!(
             std::io::stderr(),
-            "stopped; resume with: {}",
+            "interrupted; resume with: {}",
             resume_command(&plan.spec_file, args.study.out.as_deref())
         );
         // 128 + the signal's number, as a shell reports a process the signal ended; 130 (SIGINT's)
