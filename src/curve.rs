@@ -41,7 +41,7 @@ pub struct CurveRow {
     pub train_loss: f64,
     #[serde(with = "crate::curve::float")]
     pub val_loss: f64,
-    /// RMSE (regression) or accuracy (classification).
+    /// The study's metric; with `val_loss`, RMSE (regression) or accuracy (classification).
     #[serde(with = "crate::curve::float")]
     pub metric: f64,
 }

@@ -20,6 +20,9 @@ pub enum Error {
         place: String,
         msg: String,
     },
+    /// A command-line option has a bad value: the message names the option (`--parallel`).
+    #[error("{flag}: {msg}")]
+    Flag { flag: &'static str, msg: String },
     /// A file the user named cannot be read.
     #[error("{file}: cannot read: {err}")]
     Read { file: PathBuf, err: std::io::Error },
@@ -46,6 +49,7 @@ impl Error {
         matches!(
             self,
             Error::Spec { .. }
+                | Error::Flag { .. }
                 | Error::Data { .. }
                 | Error::Read { .. }
                 | Error::Study(_)

@@ -1,11 +1,13 @@
 //! The `tune` binary: arguments in, `run()` out, errors mapped to exit codes (2: the user's input).
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
-use clap::{Parser, Subcommand};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, Parser, Subcommand};
 use tune::driver::{self, RunOptions};
 use tune::outputs::leaderboard;
 use tune::plan::{Overrides, StudyPlan};
@@ -41,26 +43,37 @@ struct RunArgs {
     #[arg(long)]
     device: Option<String>,
     /// Trials at once (overrides the spec).
-    #[arg(long)]
+    #[arg(long, value_name = "N", value_parser = whole::<usize>)]
     parallel: Option<usize>,
-    /// Cores the study may use (default: all this process may use); the running trials share
-    /// them, and the default `parallel` on the CPU is one trial per core.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
-    cores: Option<u16>,
+    /// Cores the study may use, 1 to 1024 (default: all this process may use); the running
+    /// trials share them, and the default `parallel` on the CPU is one trial per core.
+    #[arg(long, value_name = "N", value_parser = whole::<usize>)]
+    cores: Option<usize>,
     /// Move the old study folder aside and start over.
     #[arg(long)]
     restart: bool,
     /// No progress bars.
     #[arg(long, short)]
     quiet: bool,
-    /// Stop cleanly (as on Ctrl-C) after this many virtual epochs have been checkpointed.
-    #[arg(long, value_name = "N")]
+    /// Interrupt the study cleanly (as Ctrl-C does) after this many virtual epochs have been
+    /// checkpointed.
+    #[arg(long, value_name = "N", value_parser = whole::<u64>)]
     stop_after_epochs: Option<u64>,
     /// Make checkpoints and journal records durable (fsync) at least this often, in groups; a
     /// crash loses at most this much training, which a resume redoes to the same results. 0: every
     /// virtual epoch on its own.
     #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = seconds)]
     sync_every: std::time::Duration,
+}
+
+/// A whole number, zero or more (ranges are the plan's to check, which names the flag).
+fn whole<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    s.parse().map_err(
+        |_| match s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty() {
+            true => format!("{s} is too large"),
+            false => format!("`{s}` is not a whole number"),
+        },
+    )
 }
 
 /// A duration in seconds: a finite number, zero or more.
@@ -99,11 +112,92 @@ enum Command {
 fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
+        // The reader of stdout had what it wanted (`tune ... | head -1`): nothing went wrong, and
+        // `tune` ends quietly with 0, as ripgrep does, rather than as a process SIGPIPE ended.
+        Err(e) if e.is::<Closed>() => ExitCode::SUCCESS,
         Err(e) => {
-            let user = e.downcast_ref::<Error>().is_some_and(Error::is_user_error);
-            eprintln!("tune: {e:#}");
+            let user =
+                e.is::<Usage>() || e.downcast_ref::<Error>().is_some_and(Error::is_user_error);
+            // Ignored: stderr may be a closed pipe too.
+            let _ = writeln!(std::io::stderr(), "tune: {e:#}");
             ExitCode::from(if user { 2 } else { 1 })
         }
+    }
+}
+
+/// Stdout was closed by its reader.
+#[derive(Debug)]
+struct Closed;
+
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("stdout was closed")
+    }
+}
+
+impl std::error::Error for Closed {}
+
+/// A command line that cannot be used as it stands (exit 2): the sentence says why.
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// Writes to stdout; a closed one ends the run as [`Closed`].
+fn say(text: std::fmt::Arguments) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_fmt(text).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Closed.into()),
+        r => Ok(r?),
+    }
+}
+
+/// `println!` to stdout through [`say`].
+macro_rules! say {
+    ($($arg:tt)*) => {
+        say(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// The command line, parsed: a first word that is neither a command nor a file is refused in one
+/// sentence (see [`cli::words`]), and so is a bad option value, naming the option.
+fn parse() -> anyhow::Result<Cli> {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let command = Cli::command();
+    let takes_value = |long: &str| {
+        command
+            .get_arguments()
+            .any(|a| a.get_long() == Some(long) && a.get_action().takes_values())
+    };
+    if let Some(sentence) = cli::words::refusal(&args, takes_value) {
+        return Err(Usage(sentence).into());
+    }
+    Cli::try_parse_from(&args).map_err(|e| Usage(one_line(&e).unwrap_or_else(|| e.exit())).into())
+}
+
+/// Clap's error as one sentence, where it would otherwise mislead or take several lines: a bad
+/// option value (named by its option) and a second spec (which clap calls a subcommand).
+fn one_line(e: &clap::Error) -> Option<String> {
+    let text = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    match e.kind() {
+        ErrorKind::ValueValidation => {
+            let flag = text(ContextKind::InvalidArg)?.split(' ').next()?;
+            Some(format!("{flag}: {}", std::error::Error::source(e)?))
+        }
+        ErrorKind::ArgumentConflict => Some(format!(
+            "`{}` is one argument too many: a study is run from one spec, `tune STUDY.json`",
+            text(ContextKind::InvalidSubcommand)?
+        )),
+        _ => None,
     }
 }
 
@@ -111,7 +205,7 @@ fn load(
     study: &StudyArgs,
     device: Option<String>,
     parallel: Option<usize>,
-    cores: Option<u16>,
+    cores: Option<usize>,
 ) -> anyhow::Result<StudyPlan> {
     let Some(spec) = &study.spec else {
         anyhow::bail!(Error::Study(
@@ -124,13 +218,13 @@ fn load(
             out: study.out.clone(),
             device,
             parallel,
-            cores: cores.map(usize::from),
+            cores,
         },
     )?)
 }
 
 fn run() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
+    let cli = parse()?;
     match cli.command {
         None => run_study(cli.run),
         Some(Command::Run(args)) => run_study(args),
@@ -138,16 +232,19 @@ fn run() -> anyhow::Result<ExitCode> {
             let plan = load(&study, None, None, None)?;
             let history = driver::read_history(&plan)?;
             let store = driver::folder_store(&plan);
-            print!("{}", tune::outputs::status::status(&plan, &history, &store));
+            say(format_args!(
+                "{}",
+                tune::outputs::status::status(&plan, &history, &store)
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Report { study }) => {
             let plan = load(&study, None, None, None)?;
             let history = driver::read_history(&plan)?;
-            println!(
+            say!(
                 "{}",
                 tune::outputs::report::write(&plan, &history)?.display()
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Leaderboard { study, csv }) => {
@@ -156,9 +253,12 @@ fn run() -> anyhow::Result<ExitCode> {
             match csv {
                 Some(path) => {
                     leaderboard::write_csv(&plan, &history, &path)?;
-                    eprintln!("wrote {}", path.display());
+                    let _ = writeln!(std::io::stderr(), "wrote {}", path.display());
                 }
-                None => print!("{}", leaderboard::table(&plan, &history, usize::MAX)),
+                None => say(format_args!(
+                    "{}",
+                    leaderboard::table(&plan, &history, usize::MAX)
+                ))?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -180,10 +280,10 @@ fn run_study(args: RunArgs) -> anyhow::Result<ExitCode> {
             STOP.store(true, SeqCst);
             let _ = writeln!(
                 std::io::stderr(),
-                "\nstopping after the current virtual epochs ({})",
+                "\ninterrupted: finishing the virtual epochs under way ({})",
                 match signal::name(true) {
-                    "SIGINT" => "Ctrl-C again to stop at once".to_string(),
-                    name => format!("{name}; a second signal stops at once"),
+                    "SIGINT" => "Ctrl-C again to quit at once".to_string(),
+                    name => format!("{name}; a second signal quits at once"),
                 }
             );
         } else {
@@ -210,32 +310,32 @@ fn run_study(args: RunArgs) -> anyhow::Result<ExitCode> {
     if summary.interrupted {
         let _ = writeln!(
             std::io::stderr(),
-            "stopped; resume with: {}",
+            "interrupted; resume with: {}",
             resume_command(&plan.spec_file, args.study.out.as_deref())
         );
         // 128 + the signal's number, as a shell reports a process the signal ended; 130 (SIGINT's)
         // after --stop-after-epochs.
         return Ok(ExitCode::from(signal::exit_code(true)));
     }
-    println!("{}", leaderboard::table(&plan, &summary.history, 10));
+    say!("{}", leaderboard::table(&plan, &summary.history, 10))?;
     if summary.phases.compute > 0.0 {
-        println!(
+        say!(
             "this run: {:.2} s wall, {} trial{} at a time\n{}",
             summary.wall_seconds,
             summary.workers,
             if summary.workers == 1 { "" } else { "s" },
             summary.overhead_line()
-        );
+        )?;
     } else {
-        println!(
+        say!(
             "this run: nothing left to train (the study had finished); `--restart` starts it over"
-        );
+        )?;
     }
-    println!(
+    say!(
         "study {}: {} trials; leaderboard: {out}/leaderboard.csv; report: {out}/report.html",
         plan.name,
         summary.history.trials.len()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

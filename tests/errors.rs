@@ -58,7 +58,7 @@ fn golden_spec_errors() {
         (with(&["data", "target"], json!("score")), "tune: SPEC: data.target: WINE has no column \"score\" (columns: fixed acidity, volatile acidity, citric acid, residual sugar, chlorides, free sulfur dioxide, total sulfur dioxide, density, pH, sulphates, alcohol, quality)"),
         (with(&["data", "task"], json!("ranking")), "tune: SPEC: data.task: \"ranking\" is not a task: use \"regression\" or \"classification\""),
         (with(&["data", "validation_fraction"], json!(1.0)), "tune: SPEC: data.validation_fraction: 1 is not in (0, 1)"),
-        (with(&["metric"], json!("accuracy")), "tune: SPEC: metric: \"accuracy\" is not a metric of a regression task: use \"val_loss\" or \"rmse\""),
+        (with(&["metric"], json!("accuracy")), "tune: SPEC: metric: \"accuracy\" is not a metric of a regression task: use \"val_loss\", \"rmse\", \"mae\" or \"r2\""),
         (with(&["goal"], json!("max")), "tune: SPEC: goal: val_loss is better when lower"),
         (with(&["data", "path"], json!("missing.csv")), "tune: DIR/missing.csv: cannot read: No such file or directory (os error 2)"),
     ];

@@ -84,16 +84,18 @@ fn stop_and_follow_the_hint(
     let err = String::from_utf8_lossy(&stopped.stderr);
     assert_eq!(stopped.status.code(), Some(code), "{err}");
     let said = match signal {
-        "INT" => "(Ctrl-C again to stop at once)".to_string(),
-        _ => format!("(SIG{signal}; a second signal stops at once)"),
+        "INT" => "(Ctrl-C again to quit at once)".to_string(),
+        _ => format!("(SIG{signal}; a second signal quits at once)"),
     };
     assert!(
-        err.contains(&format!("stopping after the current virtual epochs {said}")),
+        err.contains(&format!(
+            "interrupted: finishing the virtual epochs under way {said}"
+        )),
         "{err}"
     );
     let printed = err
         .lines()
-        .find_map(|l| l.strip_prefix("stopped; resume with: "))
+        .find_map(|l| l.strip_prefix("interrupted; resume with: "))
         .unwrap_or_else(|| panic!("no resume command in: {err}"));
     assert_eq!(printed, hint);
     assert!(temp_files(&study).is_empty());
@@ -170,7 +172,7 @@ fn a_second_signal_exits_at_once() {
     kill(&child, "TERM");
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
-    while !seen.contains("stopping after") {
+    while !seen.contains("interrupted: finishing") {
         let mut line = String::new();
         if stderr.read_line(&mut line).unwrap() == 0 {
             break;
@@ -183,7 +185,7 @@ fn a_second_signal_exits_at_once() {
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     seen += &rest;
     assert!(
-        seen.contains("(SIGTERM; a second signal stops at once)"),
+        seen.contains("(SIGTERM; a second signal quits at once)"),
         "{seen}"
     );
     assert_eq!(status.code(), Some(129), "{seen}");

@@ -87,18 +87,17 @@ pub fn run(
     Ok(summary)
 }
 
-/// Moves the study folder `out` aside, once no other process holds it.
+/// Moves the study folder `out` aside, once no other process holds it, to `<name>.old-N` beside
+/// it, N the first number free, and says where.
 fn move_aside(out: &Path, observer: &dyn Observer) -> Result<()> {
     // The lock first: a study another process runs is never moved from under it.
     let _held = crate::storage::journal::StudyLock::acquire(out)?;
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let aside = out.with_file_name(format!(
-        "{}.old-{stamp}",
-        out.file_name().unwrap_or_default().to_string_lossy()
-    ));
+    let name = out.file_name().unwrap_or_default().to_string_lossy();
+    let aside = (1u64..)
+        .map(|n| out.with_file_name(format!("{name}.old-{n}")))
+        // A dangling link counts as taken too: `symlink_metadata`, not `exists`.
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+        .expect("a free number");
     std::fs::rename(out, &aside).map_err(|e| Error::io(out, e))?;
     observer.event(Progress::Note(&format!(
         "moved the old study aside to {}",

@@ -99,15 +99,15 @@ impl Held {
 }
 
 /// The persister's loop. It holds each virtual epoch's checkpoint and record in memory and makes
-/// them durable in groups: when a trial leaves its runner, at most `sync_every` after the first
-/// record held, and when the run ends or stops. A commit stores the checkpoints the trial still
-/// needs (retention's decision over the held ones: the last `keep` and its best; the others are
-/// dropped unwritten) and syncs them, then the best, then appends the records as one group, then
-/// retention deletes older checkpoints. A record therefore never reaches storage before its
-/// checkpoint is durable, and a crash loses only records not appended yet, whose virtual epochs
-/// resume redoes to the same results (or recovers from the checkpoints). Per-epoch fsyncs woke the
-/// persister four times a virtual epoch, each wake taking a core from a worker when every core
-/// trains.
+/// them durable in groups: when a trial starts, is promoted or leaves its runner ([`at_once`]), at
+/// most `sync_every` after the first record held, and when the run ends or stops. A commit stores
+/// the checkpoints the trial still needs (retention's decision over the held ones: the last `keep`
+/// and its best; the others are dropped unwritten) and syncs them, then the best, then appends the
+/// records as one group, then retention deletes older checkpoints. A record therefore never
+/// reaches storage before its checkpoint is durable, and a crash loses only records not appended
+/// yet, whose virtual epochs resume redoes to the same results (or recovers from the checkpoints).
+/// Per-epoch fsyncs woke the persister four times a virtual epoch, each wake taking a core from a
+/// worker when every core trains.
 pub(super) fn persist_loop(ctx: &Ctx, rx: Receiver<Persist>, held: &Held) -> Result<()> {
     let every = ctx.opts.sync_every;
     let mut group = Group::default();
@@ -129,14 +129,27 @@ pub(super) fn persist_loop(ctx: &Ctx, rx: Receiver<Persist>, held: &Held) -> Res
             let _ = done.send(());
             continue;
         }
-        let (bytes, left) = (job.bytes(), matches!(job, Persist::Left { .. }));
+        let bytes = job.bytes();
+        let now = at_once(&job);
         group.add(ctx, job)?;
         held.release(bytes);
-        if left || group.since.is_some_and(|t| t.elapsed() >= every) {
+        if now || group.since.is_some_and(|t| t.elapsed() >= every) {
             group.commit(ctx)?;
         }
     }
     group.commit(ctx)
+}
+
+/// Whether `job` is committed as soon as it comes, whatever `sync_every`: a trial that left its
+/// runner, and a trial's start or promotion, so that `tune status` (which reads the storage) counts
+/// a trial as running from its start on, even one whose virtual epochs take less than `sync_every`
+/// (an append per trial, not per virtual epoch).
+fn at_once(job: &Persist) -> bool {
+    matches!(
+        job,
+        Persist::Left { .. }
+            | Persist::Record(Event::TrialStarted { .. } | Event::TrialPromoted { .. })
+    )
 }
 
 /// What a persister holds and has not made durable yet.
@@ -209,7 +222,8 @@ impl Group {
                 ended,
             } => {
                 let dir = ctx.plan.out_dir.join("trials").join(trial.to_string());
-                crate::outputs::write_curve(&dir, &curve, ctx.plan.dataset.task)?;
+                let metric = ctx.plan.metric.kind.in_curve(ctx.plan.dataset.task);
+                crate::outputs::write_curve(&dir, &curve, metric)?;
                 // Its folder is synced at the commit.
                 self.pending(trial);
                 self.records.extend(ended);

@@ -1,6 +1,7 @@
 //! The leaderboard: one row per trial, best first, from the journal's history. Written as CSV and
 //! printed as a table.
 
+use std::cmp::Ordering;
 use std::path::Path;
 
 use crate::curve::select_best;
@@ -21,6 +22,8 @@ pub struct Row {
     pub examples_seen: u64,
     pub best_virtual_epoch: Option<u32>,
     pub best: f64,
+    /// The validation loss at the selected checkpoint: it breaks ties of `best`.
+    pub best_loss: f64,
     pub last: f64,
     pub seconds: f64,
     pub reason: String,
@@ -30,7 +33,8 @@ pub struct Row {
 
 /// The rows, ranked by each trial's selected (best-checkpoint) metric; trials a scheduler pruned or
 /// paused (short of the full budget, by comparison) after the others, trials without a metric
-/// last, ties to the earlier trial.
+/// last; ties (frequent with accuracy on a small validation set) to the lower validation loss at
+/// the selected checkpoint, then to the earlier trial.
 pub fn rows(plan: &StudyPlan, history: &History) -> Vec<Row> {
     let metric = plan.metric;
     let mut rows: Vec<Row> = history.trials.values().map(|t| row(plan, t)).collect();
@@ -39,13 +43,19 @@ pub fn rows(plan: &StudyPlan, history: &History) -> Vec<Row> {
             let cut_short = matches!(r.status, Status::Pruned | Status::Paused);
             (r.best.is_nan(), cut_short)
         };
+        let loss = |r: &Row| (r.best_loss.is_nan(), r.best_loss);
         key(a).cmp(&key(b)).then_with(|| {
             if metric.better(a.best, b.best, 0.0) {
-                std::cmp::Ordering::Less
+                Ordering::Less
             } else if metric.better(b.best, a.best, 0.0) {
-                std::cmp::Ordering::Greater
+                Ordering::Greater
             } else {
-                a.trial.cmp(&b.trial)
+                let (a_loss, b_loss) = (loss(a), loss(b));
+                a_loss
+                    .0
+                    .cmp(&b_loss.0)
+                    .then(a_loss.1.partial_cmp(&b_loss.1).unwrap_or(Ordering::Equal))
+                    .then(a.trial.cmp(&b.trial))
             }
         })
     });
@@ -71,6 +81,7 @@ fn row(plan: &StudyPlan, t: &TrialRecord) -> Row {
         examples_seen: last.map_or(0, |r| r.examples_seen),
         best_virtual_epoch: best.map(|i| t.curve[i].virtual_epoch),
         best: best.map_or(f64::NAN, |i| t.curve[i].selection_value(plan.metric)),
+        best_loss: best.map_or(f64::NAN, |i| t.curve[i].val_loss),
         last: last.map_or(f64::NAN, |r| r.selection_value(plan.metric)),
         seconds: t.seconds,
         reason: t.reason.clone().unwrap_or_default(),
@@ -186,4 +197,71 @@ pub fn table(plan: &StudyPlan, history: &History, n: usize) -> String {
         out.push_str(&format!("... {} more in leaderboard.csv\n", rows.len() - n));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::curve::tests::row as curve_row;
+    use crate::plan::Overrides;
+    use crate::storage::Event;
+    use crate::testutil::TempDir;
+
+    /// A classification study ranked by accuracy, on a small CSV of two classes.
+    fn accuracy_plan(dir: &TempDir) -> StudyPlan {
+        let csv: String = std::iter::once("x,y\n".to_string())
+            .chain((0..20).map(|i| format!("{i},{}\n", i % 2)))
+            .collect();
+        std::fs::write(dir.path().join("d.csv"), csv).unwrap();
+        let spec = serde_json::json!({
+            "name": "ranks",
+            "data": { "path": "d.csv", "target": "y", "task": "classification" },
+            "budget": { "total_examples": 100, "virtual_epochs": 2 },
+            "search": { "method": "random", "trials": 5,
+                "space": { "batch_size": [4], "learning_rate": [0.01] } },
+            "metric": "accuracy"
+        });
+        let file = dir.path().join("s.json");
+        std::fs::write(&file, spec.to_string()).unwrap();
+        StudyPlan::load(&file, &Overrides::default()).unwrap()
+    }
+
+    #[test]
+    fn ties_go_to_the_lower_loss_then_the_earlier_trial() {
+        let dir = TempDir::new();
+        let plan = accuracy_plan(&dir);
+        // (trial, [(accuracy, val_loss) per virtual epoch]).
+        let trials: [(u64, &[(f64, f64)]); 5] = [
+            (0, &[(0.9, 0.3)]),
+            (1, &[(0.8, 0.1), (0.9, 0.2)]),
+            (2, &[(0.95, 0.5)]),
+            // Tied with trial 1 in accuracy and loss: after it. Its later epoch ties the
+            // accuracy with a lower loss, and the earlier checkpoint stays selected.
+            (3, &[(0.9, 0.2), (0.9, 0.1)]),
+            (4, &[(f64::NAN, 0.05)]),
+        ];
+        let mut history = History::default();
+        for (trial, curve) in trials {
+            history.apply(&Event::TrialStarted {
+                trial,
+                params: Default::default(),
+                suggest_ms: None,
+            });
+            for (k, &(acc, loss)) in curve.iter().enumerate() {
+                let mut row = curve_row(k as u32 + 1, loss);
+                row.metric = acc;
+                history.apply(&Event::EpochDone {
+                    trial,
+                    row,
+                    seconds: 1.0,
+                    decision: None,
+                });
+            }
+        }
+        let ranked = rows(&plan, &history);
+        let order: Vec<u64> = ranked.iter().map(|r| r.trial).collect();
+        assert_eq!(order, [2, 1, 3, 0, 4]);
+        assert_eq!(ranked[2].best_virtual_epoch, Some(1), "{:?}", ranked[2]);
+        assert_eq!((ranked[2].best, ranked[2].best_loss), (0.9, 0.2));
+    }
 }

@@ -4,10 +4,9 @@
 use std::path::Path;
 
 use crate::curve::CurveRow;
-use crate::data::Task;
 use crate::durable::replace_with;
 use crate::error::{Error, Result};
-use crate::plan::StudyPlan;
+use crate::plan::{MetricKind, StudyPlan};
 use crate::space::Params;
 
 pub mod leaderboard;
@@ -39,21 +38,13 @@ pub fn describe(params: &Params) -> String {
         .join(" ")
 }
 
-/// The name of the task's metric column: `rmse` or `accuracy`.
-pub fn task_metric_name(task: Task) -> &'static str {
-    match task {
-        Task::Regression => "rmse",
-        Task::Classification => "accuracy",
-    }
-}
-
 /// The trial's validation curve, in its folder.
 const CURVE_FILE: &str = "curve.csv";
 
 /// Writes `curve.csv` in the trial's folder when the trial leaves its runner: atomically (a crash
 /// of the process leaves the old file or the new one) and fsynced before it takes its name (the
-/// persister fsyncs the folder).
-pub fn write_curve(trial_dir: &Path, curve: &[CurveRow], task: Task) -> Result<()> {
+/// persister fsyncs the folder). The last column holds `metric` (see [`MetricKind::in_curve`]).
+pub fn write_curve(trial_dir: &Path, curve: &[CurveRow], metric: MetricKind) -> Result<()> {
     let path = trial_dir.join(CURVE_FILE);
     // A store that keeps checkpoints elsewhere made no folder for the trial.
     std::fs::create_dir_all(trial_dir).map_err(|e| Error::io(trial_dir, e))?;
@@ -65,7 +56,7 @@ pub fn write_curve(trial_dir: &Path, curve: &[CurveRow], task: Task) -> Result<(
             "steps",
             "train_loss",
             "val_loss",
-            task_metric_name(task),
+            metric.name(),
         ])?;
         for r in curve {
             w.write_record([

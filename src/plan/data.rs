@@ -12,7 +12,6 @@ use crate::spec::DataSpec;
 pub(super) struct DataPlan {
     /// The data file, relative paths taken from the spec's folder.
     pub file: PathBuf,
-    pub task: Task,
     /// CRC-32 of the data file as read.
     pub crc32: u32,
     pub dataset: Dataset,
@@ -51,7 +50,6 @@ impl DataPlan {
         let dataset = Dataset::from_table(&table, &d.target, &features, task, vf, seed)?;
         Ok(DataPlan {
             file: data_file,
-            task,
             crc32: table.crc32,
             dataset,
         })

@@ -53,7 +53,8 @@ pub struct StudyPlan {
     pub cores: usize,
 }
 
-/// Options from the command line that override or complete the spec.
+/// Options from the command line that override or complete the spec; a bad one is refused as
+/// [`Error::Flag`], naming the flag.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
     pub out: Option<PathBuf>,
@@ -84,14 +85,14 @@ impl StudyPlan {
         let model = ModelPlan::from_spec(spec_file, &spec.model)?;
         let budget = Budget::from_spec(spec_file, &spec.budget, n_train)?;
         let search = SearchPlan::from_spec(spec_file, &spec.search, ov.parallel, n_train)?;
-        let selection = SelectionPlan::from_spec(spec_file, &spec, data.task, &budget)?;
+        let selection = SelectionPlan::from_spec(spec_file, &spec, &data.dataset, &budget)?;
         let device =
-            DeviceKind::from_spec(spec_file, ov.device.as_deref().or(spec.device.as_deref()))?;
+            DeviceKind::from_spec(spec_file, ov.device.as_deref(), spec.device.as_deref())?;
         let out_dir = match &ov.out {
             Some(o) => o.clone(),
             None => base.join("runs").join(&spec.name),
         };
-        let cores = ov.cores.unwrap_or_else(cores).max(1);
+        let cores = search::cores_for(ov.cores)?;
         let parallel = search.at_once(device, cores);
         limits::check_memory(
             spec_file,

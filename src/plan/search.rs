@@ -43,10 +43,22 @@ pub enum DeviceKind {
 }
 
 impl DeviceKind {
-    /// The device named `device` (`--device`, else the spec's): "cpu" (the default), "cuda" or
-    /// "cuda:N", the latter two only in a build with CUDA.
-    pub(super) fn from_spec(file: &Path, device: Option<&str>) -> Result<DeviceKind> {
-        let Some(d) = device.filter(|&d| d != "cpu") else {
+    /// The device `--device` names, else the spec's `device`: "cpu" (the default), "cuda" or
+    /// "cuda:N", the latter two only in a build with CUDA. A bad value is blamed on where it came
+    /// from.
+    pub(super) fn from_spec(
+        file: &Path,
+        flag: Option<&str>,
+        spec: Option<&str>,
+    ) -> Result<DeviceKind> {
+        let blame = |msg: String| match flag {
+            Some(_) => Error::Flag {
+                flag: "--device",
+                msg,
+            },
+            None => Error::spec(file, "device", msg),
+        };
+        let Some(d) = flag.or(spec).filter(|&d| d != "cpu") else {
             return Ok(DeviceKind::Cpu);
         };
         let idx = match d.strip_prefix("cuda") {
@@ -55,20 +67,33 @@ impl DeviceKind {
             None => None,
         };
         let Some(idx) = idx else {
-            return Err(Error::spec(
-                file,
-                "device",
-                format!("\"{d}\" is not a device: use \"cpu\", \"cuda\" or \"cuda:N\""),
-            ));
+            return Err(blame(format!(
+                "\"{d}\" is not a device: use \"cpu\", \"cuda\" or \"cuda:N\""
+            )));
         };
         if !cfg!(feature = "cuda") {
-            return Err(Error::spec(
-                file,
-                "device",
-                format!("\"{d}\" needs a build with CUDA: cargo build --release --features cuda"),
-            ));
+            return Err(blame(format!(
+                "\"{d}\" needs a build with CUDA: cargo build --release --features cuda"
+            )));
         }
         Ok(DeviceKind::Cuda(idx))
+    }
+}
+
+/// The most cores `--cores` may give a study.
+const MAX_CORES: usize = 1024;
+
+/// The cores `--cores` gives the study, checked; absent, all this process may use.
+pub(super) fn cores_for(flag: Option<usize>) -> Result<usize> {
+    let bad = |msg: String| Error::Flag {
+        flag: "--cores",
+        msg,
+    };
+    match flag {
+        None => Ok(cores()),
+        Some(0) => Err(bad("must be at least 1".into())),
+        Some(n) if n > MAX_CORES => Err(bad(format!("{n} is more than {MAX_CORES}"))),
+        Some(n) => Ok(n),
     }
 }
 
@@ -91,7 +116,7 @@ pub(super) struct SearchPlan {
 
 impl SearchPlan {
     /// The spec's `search` section (read from `file`) for `n_train` training rows, with the
-    /// command line's `parallel`; problems are reported in the order of the fields.
+    /// command line's `parallel` (`--parallel`); problems are reported in the order of the fields.
     pub(super) fn from_spec(
         file: &Path,
         s: &SearchSpec,
@@ -101,7 +126,7 @@ impl SearchPlan {
         let method = Method::from_spec(file, &s.method)?;
         let space = SearchSpace::from_spec(file, &s.space, n_train)?;
         let trials = limits::trials(file, method, s.trials, &space)?;
-        let parallel = check_parallel(file, parallel.or(s.parallel))?;
+        let parallel = check_parallel(file, parallel, s.parallel)?;
         let startup_trials = match s.startup_trials {
             Some(n) => check_startup_trials(file, n)?,
             None => (2 * space.params.len()).max(5),
@@ -126,9 +151,17 @@ impl SearchPlan {
     }
 }
 
-fn check_parallel(file: &Path, parallel: Option<usize>) -> Result<Option<usize>> {
-    let bad = |msg: String| Error::spec(file, "search.parallel", msg);
-    match parallel {
+/// `--parallel`, else the spec's `search.parallel`, checked; a bad value is blamed on where it
+/// came from.
+fn check_parallel(file: &Path, flag: Option<usize>, spec: Option<usize>) -> Result<Option<usize>> {
+    let bad = |msg: String| match flag {
+        Some(_) => Error::Flag {
+            flag: "--parallel",
+            msg,
+        },
+        None => Error::spec(file, "search.parallel", msg),
+    };
+    match flag.or(spec) {
         Some(0) => Err(bad("must be at least 1".into())),
         Some(p) if p > MAX_PARALLEL => Err(bad(format!(
             "{p} is more than the {MAX_PARALLEL} trials that may run at once"
@@ -155,17 +188,27 @@ mod tests {
     #[test]
     fn devices() {
         let f = Path::new("s.json");
-        assert_eq!(DeviceKind::from_spec(f, None).unwrap(), DeviceKind::Cpu);
         assert_eq!(
-            DeviceKind::from_spec(f, Some("cpu")).unwrap(),
+            DeviceKind::from_spec(f, None, None).unwrap(),
+            DeviceKind::Cpu
+        );
+        assert_eq!(
+            DeviceKind::from_spec(f, Some("cpu"), Some("gpu")).unwrap(),
             DeviceKind::Cpu
         );
         for bad in ["gpu", "cuda:", "cuda:x", "cuda1", "CPU", ""] {
-            let e = DeviceKind::from_spec(f, Some(bad)).unwrap_err().to_string();
+            let e = DeviceKind::from_spec(f, None, Some(bad))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("s.json: device: \""), "{bad}: {e}");
             assert!(e.contains("is not a device"), "{bad}: {e}");
+            let e = DeviceKind::from_spec(f, Some(bad), Some("cpu"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("--device: \""), "{bad}: {e}");
         }
         for (d, idx) in [("cuda", 0), ("cuda:3", 3)] {
-            match DeviceKind::from_spec(f, Some(d)) {
+            match DeviceKind::from_spec(f, Some(d), None) {
                 Ok(k) => assert_eq!(k, DeviceKind::Cuda(idx)),
                 Err(e) => assert!(
                     e.to_string().contains("needs a build with CUDA"),
@@ -173,5 +216,34 @@ mod tests {
                 ),
             }
         }
+    }
+
+    #[test]
+    fn a_bad_parallel_or_cores_is_blamed_where_it_came_from() {
+        let f = Path::new("s.json");
+        let parallel = |flag, spec| check_parallel(f, flag, spec).map_err(|e| e.to_string());
+        assert_eq!(parallel(Some(3), Some(0)), Ok(Some(3)));
+        assert_eq!(parallel(None, Some(2)), Ok(Some(2)));
+        assert_eq!(parallel(None, None), Ok(None));
+        assert_eq!(
+            parallel(Some(0), Some(2)),
+            Err("--parallel: must be at least 1".into())
+        );
+        assert_eq!(
+            parallel(None, Some(0)),
+            Err("s.json: search.parallel: must be at least 1".into())
+        );
+        assert_eq!(
+            parallel(Some(2000), None),
+            Err("--parallel: 2000 is more than the 1024 trials that may run at once".into())
+        );
+        let cores = |flag| cores_for(flag).map_err(|e| e.to_string());
+        assert_eq!(cores(Some(3)), Ok(3));
+        assert_eq!(cores(None), Ok(super::cores()));
+        assert_eq!(cores(Some(0)), Err("--cores: must be at least 1".into()));
+        assert_eq!(
+            cores(Some(1025)),
+            Err("--cores: 1025 is more than 1024".into())
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::budget::Budget;
-use crate::data::Task;
+use crate::data::{Dataset, Task};
 use crate::error::{Error, Result};
 use crate::space;
 use crate::spec::{EarlyStoppingSpec, SchedulerSpec, StudySpec};
@@ -18,7 +18,33 @@ pub enum MetricKind {
     ValLoss,
     Rmse,
     Accuracy,
+    /// Mean absolute error (regression).
+    Mae,
+    /// The coefficient of determination (regression).
+    R2,
+    /// Macro-averaged F1 (classification).
+    F1,
+    /// Area under the ROC curve (classification into two classes).
+    Auc,
+    /// Mean cross-entropy (classification): the validation loss under its usual name.
+    LogLoss,
 }
+
+/// The metrics of each task, as the spec names them, the task's own (the curve's with
+/// `val_loss`) first after `val_loss`.
+const REGRESSION: [MetricKind; 4] = [
+    MetricKind::ValLoss,
+    MetricKind::Rmse,
+    MetricKind::Mae,
+    MetricKind::R2,
+];
+const CLASSIFICATION: [MetricKind; 5] = [
+    MetricKind::ValLoss,
+    MetricKind::Accuracy,
+    MetricKind::F1,
+    MetricKind::Auc,
+    MetricKind::LogLoss,
+];
 
 impl MetricKind {
     /// The column name of the metric.
@@ -27,34 +53,65 @@ impl MetricKind {
             MetricKind::ValLoss => "val_loss",
             MetricKind::Rmse => "rmse",
             MetricKind::Accuracy => "accuracy",
+            MetricKind::Mae => "mae",
+            MetricKind::R2 => "r2",
+            MetricKind::F1 => "f1",
+            MetricKind::Auc => "auc",
+            MetricKind::LogLoss => "log_loss",
         }
     }
 
-    /// The metric named `name` for a `task` (spelt `task_name` in the spec).
-    fn from_spec(file: &Path, name: &str, task: Task, task_name: &str) -> Result<MetricKind> {
-        match (name, task) {
-            ("val_loss", _) => Ok(MetricKind::ValLoss),
-            ("rmse", Task::Regression) => Ok(MetricKind::Rmse),
-            ("accuracy", Task::Classification) => Ok(MetricKind::Accuracy),
-            (other, _) => {
-                let ok = match task {
-                    Task::Regression => "\"val_loss\" or \"rmse\"",
-                    Task::Classification => "\"val_loss\" or \"accuracy\"",
-                };
-                Err(Error::spec(
-                    file,
-                    "metric",
-                    format!("\"{other}\" is not a metric of a {task_name} task: use {ok}"),
-                ))
-            }
+    /// The metric a curve's `metric` column holds when this one is chosen: itself, or with
+    /// `val_loss` (which has its own column) the task's: RMSE or accuracy.
+    pub fn in_curve(self, task: Task) -> MetricKind {
+        match (self, task) {
+            (MetricKind::ValLoss, Task::Regression) => MetricKind::Rmse,
+            (MetricKind::ValLoss, Task::Classification) => MetricKind::Accuracy,
+            (kind, _) => kind,
+        }
+    }
+
+    /// The metric named `name` for `data` (whose task the spec spells `task_name`).
+    fn from_spec(file: &Path, name: &str, data: &Dataset, task_name: &str) -> Result<MetricKind> {
+        let bad = |msg: String| Err(Error::spec(file, "metric", msg));
+        let kinds: &[MetricKind] = match data.task {
+            Task::Regression => &REGRESSION,
+            Task::Classification => &CLASSIFICATION,
+        };
+        let Some(&kind) = kinds.iter().find(|k| k.name() == name) else {
+            let names: Vec<String> = kinds.iter().map(|k| format!("\"{}\"", k.name())).collect();
+            let (last, rest) = names.split_last().expect("every task has metrics");
+            return bad(format!(
+                "\"{name}\" is not a metric of a {task_name} task: use {} or {last}",
+                rest.join(", ")
+            ));
+        };
+        let val = &data.val;
+        match kind {
+            MetricKind::Auc if data.classes.len() != 2 => bad(format!(
+                "\"auc\" is for two classes and the data has {}: use \"f1\", \"accuracy\", \"log_loss\" or \"val_loss\"",
+                data.classes.len()
+            )),
+            MetricKind::Auc if val.y.iter().all(|&k| k == val.y[0]) => bad(format!(
+                "\"auc\" needs both classes among the validation rows, and all {} are \"{}\": use more validation rows or \"log_loss\"",
+                val.rows,
+                data.classes[val.y[0] as usize]
+            )),
+            MetricKind::R2 if val.y.iter().all(|&t| t == val.y[0]) => bad(format!(
+                "\"r2\" needs validation targets that vary, and all {} are {}: use \"mae\" or \"rmse\"",
+                val.rows, val.y[0]
+            )),
+            kind => Ok(kind),
         }
     }
 
     /// The direction in which the metric improves.
     fn natural_goal(self) -> Goal {
         match self {
-            MetricKind::Accuracy => Goal::Max,
-            MetricKind::ValLoss | MetricKind::Rmse => Goal::Min,
+            MetricKind::Accuracy | MetricKind::R2 | MetricKind::F1 | MetricKind::Auc => Goal::Max,
+            MetricKind::ValLoss | MetricKind::Rmse | MetricKind::Mae | MetricKind::LogLoss => {
+                Goal::Min
+            }
         }
     }
 }
@@ -222,15 +279,15 @@ pub(super) struct SelectionPlan {
 }
 
 impl SelectionPlan {
-    /// The metric, goal, early stopping and keep of `spec` (read from `file`), for a `task` whose
+    /// The metric, goal, early stopping and keep of `spec` (read from `file`), for `data` whose
     /// trials train on `budget`; problems are reported in that order.
     pub(super) fn from_spec(
         file: &Path,
         spec: &StudySpec,
-        task: Task,
+        data: &Dataset,
         budget: &Budget,
     ) -> Result<SelectionPlan> {
-        let kind = MetricKind::from_spec(file, &spec.metric, task, &spec.data.task)?;
+        let kind = MetricKind::from_spec(file, &spec.metric, data, &spec.data.task)?;
         let goal = Goal::from_spec(file, spec.goal.as_deref(), kind)?;
         let early_stopping = match &spec.early_stopping {
             Some(e) => Some(EarlyStopping::from_spec(file, e)?),
@@ -275,20 +332,87 @@ mod tests {
         assert!(e.ends_with("goal: rmse is better when lower"), "{e}");
     }
 
+    /// A data set of `task` whose validation targets are `val` (class indices of `classes`).
+    fn data(task: Task, classes: usize, val: &[f32]) -> Dataset {
+        Dataset {
+            task,
+            features: vec!["x".into()],
+            classes: (0..classes).map(|k| format!("c{k}")).collect(),
+            train: Default::default(),
+            val: crate::data::Split {
+                x: vec![0.0; val.len()],
+                y: val.to_vec(),
+                rows: val.len(),
+                source_rows: (0..val.len()).collect(),
+            },
+        }
+    }
+
     #[test]
     fn metrics_belong_to_their_task() {
         let f = Path::new("s.json");
-        let kind = |m, t, n| MetricKind::from_spec(f, m, t, n).map_err(|e| e.to_string());
-        assert_eq!(
-            kind("accuracy", Task::Classification, "classification"),
-            Ok(MetricKind::Accuracy)
+        let kind = |m, d: &Dataset| {
+            let n = format!("{:?}", d.task).to_lowercase();
+            MetricKind::from_spec(f, m, d, &n).map_err(|e| e.to_string())
+        };
+        let (reg, two, three) = (
+            data(Task::Regression, 0, &[1.0, 2.5]),
+            data(Task::Classification, 2, &[0.0, 1.0, 1.0]),
+            data(Task::Classification, 3, &[0.0, 1.0, 2.0]),
         );
-        let e = kind("accuracy", Task::Regression, "regression").unwrap_err();
+        for (name, d, want) in [
+            ("val_loss", &reg, MetricKind::ValLoss),
+            ("rmse", &reg, MetricKind::Rmse),
+            ("mae", &reg, MetricKind::Mae),
+            ("r2", &reg, MetricKind::R2),
+            ("accuracy", &three, MetricKind::Accuracy),
+            ("f1", &three, MetricKind::F1),
+            ("log_loss", &three, MetricKind::LogLoss),
+            ("auc", &two, MetricKind::Auc),
+        ] {
+            assert_eq!(kind(name, d), Ok(want), "{name}");
+            assert_eq!(want.name(), name);
+        }
+        let e = kind("accuracy", &reg).unwrap_err();
         assert!(
-            e.ends_with(
-                "\"accuracy\" is not a metric of a regression task: use \"val_loss\" or \"rmse\""
-            ),
+            e.ends_with("metric: \"accuracy\" is not a metric of a regression task: use \"val_loss\", \"rmse\", \"mae\" or \"r2\""),
             "{e}"
+        );
+        let e = kind("r2", &two).unwrap_err();
+        assert!(
+            e.ends_with("use \"val_loss\", \"accuracy\", \"f1\", \"auc\" or \"log_loss\""),
+            "{e}"
+        );
+        let e = kind("auc", &three).unwrap_err();
+        assert!(e.ends_with("metric: \"auc\" is for two classes and the data has 3: use \"f1\", \"accuracy\", \"log_loss\" or \"val_loss\""), "{e}");
+        let e = kind("auc", &data(Task::Classification, 2, &[1.0, 1.0])).unwrap_err();
+        assert!(e.ends_with("metric: \"auc\" needs both classes among the validation rows, and all 2 are \"c1\": use more validation rows or \"log_loss\""), "{e}");
+        let e = kind("r2", &data(Task::Regression, 0, &[4.0, 4.0, 4.0])).unwrap_err();
+        assert!(e.ends_with("metric: \"r2\" needs validation targets that vary, and all 3 are 4: use \"mae\" or \"rmse\""), "{e}");
+    }
+
+    #[test]
+    fn each_metric_improves_in_its_own_direction() {
+        use MetricKind::*;
+        let max = [Accuracy, R2, F1, Auc];
+        let min = [ValLoss, Rmse, Mae, LogLoss];
+        assert!(max.iter().all(|k| k.natural_goal() == Goal::Max));
+        assert!(min.iter().all(|k| k.natural_goal() == Goal::Min));
+        assert_eq!(
+            max.len() + min.len(),
+            REGRESSION.len() + CLASSIFICATION.len() - 1
+        );
+        assert_eq!(
+            MetricKind::ValLoss.in_curve(Task::Regression),
+            MetricKind::Rmse
+        );
+        assert_eq!(
+            MetricKind::ValLoss.in_curve(Task::Classification),
+            MetricKind::Accuracy
+        );
+        assert_eq!(
+            MetricKind::F1.in_curve(Task::Classification),
+            MetricKind::F1
         );
     }
 }

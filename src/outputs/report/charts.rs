@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::plot::{colour, esc, ramp, Axis, Plot};
 use crate::curve::select_best;
 use crate::outputs::leaderboard::short;
-use crate::plan::{Goal, Metric, MetricKind, SchedulerPlan, StudyPlan};
+use crate::plan::{Goal, Metric, SchedulerPlan, StudyPlan};
 use crate::scheduler::Asha;
 use crate::storage::{Status, TrialRecord};
 
@@ -23,7 +23,7 @@ impl<'a> Charts<'a> {
     /// The plots of `trials` in `plan`'s study.
     pub(super) fn new(plan: &'a StudyPlan, trials: &'a [&'a TrialRecord]) -> Charts<'a> {
         let metric = plan.metric;
-        let loss_like = metric.kind != MetricKind::Accuracy;
+        let loss_like = metric.goal == Goal::Min;
         let ylog = loss_like && all_values(trials, metric).all(|v| !v.is_finite() || v > 0.0);
         Charts {
             plan,

@@ -13,7 +13,7 @@ use crate::artifacts::{Checkpoint, CheckpointMeta, HostTensor};
 use crate::curve::{select_best, CurveRow};
 use crate::data::{wait_in_pool, Batches, Stream, Task};
 use crate::error::{Error, Result};
-use crate::plan::StudyPlan;
+use crate::plan::{MetricKind, StudyPlan};
 use crate::runner::{Boundary, Flow, Job, Phases, TrialHost, TrialOutcome};
 use crate::seed::{self, Purpose};
 use crate::storage::Status;
@@ -44,7 +44,7 @@ pub fn run_trial<D: Backend>(
         start,
         base_seconds: meta.seconds,
     };
-    let val = std::sync::Arc::new(Validation::of(data));
+    let val = std::sync::Arc::new(Validation::of(data, plan.metric.kind));
     // On the CPU, when the trial has a second thread, a virtual epoch is validated there while
     // the next one trains, and the result is taken at the first step it is ready; the next pass
     // over the data is shuffled and gathered there too. The same arithmetic, the same order of
@@ -230,11 +230,12 @@ struct Validation {
     rows: usize,
     inputs: usize,
     task: Task,
+    metric: MetricKind,
 }
 
 impl Validation {
-    /// The validation rows of `data`, built once: they never change.
-    fn of(data: &crate::data::Dataset) -> Validation {
+    /// The validation rows of `data`, built once: they never change; `metric`, the study's.
+    fn of(data: &crate::data::Dataset, metric: MetricKind) -> Validation {
         let (mut x, mut y) = (Vec::new(), Vec::new());
         let all: Vec<usize> = (0..data.val.rows).collect();
         data.fill(&data.val, &all, &mut x, &mut y);
@@ -244,6 +245,7 @@ impl Validation {
             rows: data.val.rows,
             inputs: data.n_inputs(),
             task: data.task,
+            metric,
         }
     }
 
@@ -254,7 +256,7 @@ impl Validation {
         for x in self.x.chunks(EVAL_CHUNK * f) {
             out.extend(forward(x, x.len() / f));
         }
-        evaluate(self.task, &out, &self.y, self.rows)
+        evaluate(self.task, self.metric, &out, &self.y, self.rows)
     }
 
     /// [`Validation::eval`] of the network with host weights `weights` (see [`host_forward`]).

@@ -4,13 +4,16 @@
 use super::backend::bias_and_relu;
 use crate::artifacts::HostTensor;
 use crate::data::Task;
+use crate::metrics;
+use crate::plan::MetricKind;
 
 /// Validation results, computed on the host in f64.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Eval {
     /// MSE (regression) or mean cross-entropy (classification).
     pub loss: f64,
-    /// RMSE (regression) or accuracy (classification).
+    /// The metric the curve holds: the study's, or with `val_loss` RMSE (regression) or accuracy
+    /// (classification).
     pub metric: f64,
 }
 
@@ -49,49 +52,33 @@ pub fn host_forward(weights: &[HostTensor], x: &[f32], rows: usize) -> Vec<f32> 
     h
 }
 
-/// Loss and metric of predictions `out` against targets `y` (one-hot for classification).
-pub fn evaluate(task: Task, out: &[f32], y: &[f32], rows: usize) -> Eval {
-    let c = out.len() / rows;
+/// Loss and metric of predictions `out` against targets `y` (one-hot for classification): the
+/// loss, and `metric` (the one the curve holds, see [`MetricKind::in_curve`]).
+pub fn evaluate(task: Task, metric: MetricKind, out: &[f32], y: &[f32], rows: usize) -> Eval {
     match task {
         Task::Regression => {
-            let sse: f64 = out
-                .iter()
-                .zip(y)
-                .map(|(&p, &t)| (p as f64 - t as f64).powi(2))
-                .sum();
-            let mse = sse / rows as f64;
-            Eval {
-                loss: mse,
-                metric: mse.sqrt(),
-            }
+            let loss = metrics::mse(out, y, rows);
+            let metric = match metric {
+                MetricKind::Mae => metrics::mae(out, y, rows),
+                MetricKind::R2 => metrics::r2(out, y),
+                _ => loss.sqrt(),
+            };
+            Eval { loss, metric }
         }
         Task::Classification => {
-            let mut ce = 0.0;
-            let mut correct = 0usize;
-            for r in 0..rows {
-                let logits = &out[r * c..(r + 1) * c];
-                let target = &y[r * c..(r + 1) * c];
-                let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
-                let lse = max
-                    + logits
-                        .iter()
-                        .map(|&z| (z as f64 - max).exp())
-                        .sum::<f64>()
-                        .ln();
-                let k = target.iter().position(|&t| t == 1.0).unwrap_or(0);
-                ce += lse - logits[k] as f64;
-                // The first of equal maxima wins, as in argmax.
-                let pred =
-                    logits
-                        .iter()
-                        .enumerate()
-                        .fold(0, |best, (j, &z)| if z > logits[best] { j } else { best });
-                correct += (pred == k) as usize;
-            }
-            Eval {
-                loss: ce / rows as f64,
-                metric: correct as f64 / rows as f64,
-            }
+            let c = out.len() / rows;
+            let classes: Vec<usize> = y
+                .chunks_exact(c)
+                .map(|t| t.iter().position(|&t| t == 1.0).unwrap_or(0))
+                .collect();
+            let (loss, preds) = metrics::cross_entropy(out, &classes);
+            let metric = match metric {
+                MetricKind::F1 => metrics::macro_f1(&preds, &classes, c),
+                MetricKind::Auc => metrics::binary_auc(out, &classes),
+                MetricKind::LogLoss => loss,
+                _ => metrics::accuracy(&preds, &classes),
+            };
+            Eval { loss, metric }
         }
     }
 }
@@ -125,10 +112,31 @@ mod tests {
     fn evaluate_classification() {
         let out = [2.0, 1.0, 0.0, 3.0];
         let y = [1.0, 0.0, 1.0, 0.0];
-        let e = evaluate(Task::Classification, &out, &y, 2);
+        let e = evaluate(Task::Classification, MetricKind::Accuracy, &out, &y, 2);
         assert_eq!(e.metric, 0.5);
         let ce0 = (1.0f64 + (-1.0f64).exp()).ln();
         let ce1 = 3.0 + (1.0f64 + (-3.0f64).exp()).ln();
         assert!((e.loss - (ce0 + ce1) / 2.0).abs() < 1e-12);
+        // Row 0 predicts class 0 (right), row 1 class 1 (wrong): class 0 has F1 2/3, class 1 0.
+        let f1 = evaluate(Task::Classification, MetricKind::F1, &out, &y, 2);
+        assert_eq!((f1.loss, f1.metric), (e.loss, (2.0 / 3.0) / 2.0));
+        let auc = evaluate(Task::Classification, MetricKind::Auc, &out, &y, 2);
+        assert!(auc.metric.is_nan(), "both rows are of class 0");
+        let ll = evaluate(Task::Classification, MetricKind::LogLoss, &out, &y, 2);
+        assert_eq!(ll.metric, e.loss);
+    }
+
+    #[test]
+    fn evaluate_regression() {
+        let (out, y) = ([2.0, 0.0, 3.5, 4.0], [1.0, 2.0, 3.0, 4.0]);
+        let rmse = evaluate(Task::Regression, MetricKind::Rmse, &out, &y, 4);
+        assert_eq!(
+            (rmse.loss, rmse.metric),
+            (5.25 / 4.0, (5.25f64 / 4.0).sqrt())
+        );
+        let mae = evaluate(Task::Regression, MetricKind::Mae, &out, &y, 4);
+        assert_eq!((mae.loss, mae.metric), (rmse.loss, 3.5 / 4.0));
+        let r2 = evaluate(Task::Regression, MetricKind::R2, &out, &y, 4);
+        assert_eq!(r2.metric, 1.0 - 5.25 / 5.0);
     }
 }
