@@ -1,7 +1,7 @@
 //! The run as a person sees it on a terminal: a bar for the study (the best trial so far and an
 //! ETA), one per running trial (its last and best value of the metric), and the library's warnings
 //! and notes, printed above the bars. Every line fits 80 columns; what varies goes last, in
-//! indicatif's `wide_msg`, which is cut at the terminal's width. The text is `live.rs`'s.
+//! indicatif's `wide_msg`, which is cut at the terminal's width. The text is `tune::outputs::live`'s.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -12,7 +12,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use tune::driver::{Observer, Progress};
 
-use super::live::{eta_text, Live};
+use tune::outputs::live::{cut, eta_text, Live};
 
 /// The study's name takes at most this many columns.
 const NAME_COLUMNS: usize = 12;
@@ -173,24 +173,5 @@ impl Observer for Bars {
             Progress::Warning(w) => self.say(&format!("warning: {w}")),
             Progress::Note(n) => self.say(n),
         }
-    }
-}
-
-/// `s` in at most `n` columns, a `~` marking a cut.
-fn cut(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(n - 1).collect();
-    out.push('~');
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn long_names_are_cut() {
-        assert_eq!(super::cut("tiny", 12), "tiny");
-        assert_eq!(super::cut("a-very-long-study-name", 12), "a-very-long~");
     }
 }

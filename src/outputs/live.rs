@@ -1,13 +1,13 @@
-//! What the progress lines say, as pure state and text: the best trial so far, each trial's last
-//! and best value of the selection metric, the examples left and the ETA, and parameters in
-//! few columns. `progress.rs` draws them; everything here is tested without a terminal.
+//! What the live terminal says, as pure state and text: the best trial so far, each trial's last
+//! and best value of the selection metric, the examples left and the ETA, and parameters in few
+//! columns. The binary's `cli/progress.rs` feeds it the run's progress events and draws the lines.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use tune::curve::{ranks_before, CurveRow};
-use tune::plan::{Metric, MetricKind};
-use tune::space::{Params, Value};
+use crate::curve::{ranks_before, CurveRow};
+use crate::plan::{Metric, MetricKind};
+use crate::space::{Params, Value};
 
 /// A running (or interrupted, not yet ended) trial.
 struct Trial {
@@ -34,12 +34,19 @@ pub struct Live {
     processed: u64,
 }
 
+impl Default for Live {
+    fn default() -> Live {
+        Live::new()
+    }
+}
+
 impl Live {
+    /// Before the run's first event.
     pub fn new() -> Live {
         Live {
             metric: Metric {
                 kind: MetricKind::ValLoss,
-                goal: tune::plan::Goal::Min,
+                goal: crate::plan::Goal::Min,
             },
             examples: 0,
             virtual_epochs: 0,
@@ -218,9 +225,9 @@ pub fn sig4(x: f64) -> String {
 }
 
 /// `bs=32 lr=3e-3 wd=1e-4`: the parameters in few columns, in the order of
-/// [`tune::space::KNOWN`] (the batch size and the learning rate first: a cut line keeps them).
+/// [`crate::space::KNOWN`] (the batch size and the learning rate first: a cut line keeps them).
 pub fn abbreviate(params: &Params) -> String {
-    let rank = |k: &str| tune::space::KNOWN.iter().position(|(n, ..)| *n == k);
+    let rank = |k: &str| crate::space::KNOWN.iter().position(|(n, ..)| *n == k);
     let mut sorted: Vec<_> = params.iter().collect();
     sorted.sort_by_key(|(k, _)| rank(k).unwrap_or(usize::MAX));
     sorted
@@ -266,10 +273,20 @@ fn compact(v: Value) -> String {
     }
 }
 
+/// `s` in at most `n` columns (at least 1), a `~` marking a cut.
+pub fn cut(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(n.max(1) - 1).collect();
+    out.push('~');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tune::plan::Goal;
+    use crate::plan::Goal;
 
     fn row(k: u32, seen: u64, val_loss: f64, metric: f64) -> CurveRow {
         CurveRow {
@@ -289,6 +306,12 @@ mod tests {
             ("learning_rate".to_string(), Value::Float(0.003)),
             ("weight_decay".to_string(), Value::Float(0.000123456)),
         ])
+    }
+
+    #[test]
+    fn long_names_are_cut() {
+        assert_eq!(cut("tiny", 12), "tiny");
+        assert_eq!(cut("a-very-long-study-name", 12), "a-very-long~");
     }
 
     #[test]
