@@ -56,6 +56,15 @@ impl CurveRow {
     }
 }
 
+/// Whether row `a` ranks before row `b` (of another trial, or the same): better by `metric`, or
+/// tied and with the lower validation loss, as the leaderboard ranks trials. Ties beyond that go
+/// to whichever was first.
+pub fn ranks_before(metric: Metric, a: &CurveRow, b: &CurveRow) -> bool {
+    let (x, y) = (a.selection_value(metric), b.selection_value(metric));
+    metric.better(x, y, 0.0)
+        || (!x.is_nan() && !metric.better(y, x, 0.0) && a.val_loss < b.val_loss)
+}
+
 /// The best virtual epoch of a curve (index into it): NaN never wins, ties go to the earlier.
 pub fn select_best(curve: &[CurveRow], metric: Metric) -> Option<usize> {
     let mut best: Option<usize> = None;
@@ -108,5 +117,23 @@ pub(crate) mod tests {
         };
         assert_eq!(select_best(&curve, max), Some(1));
         assert_eq!(select_best(&[row(1, f64::NAN)], min), None);
+    }
+
+    #[test]
+    fn ranking_rows_breaks_ties_by_the_loss() {
+        let acc = Metric {
+            kind: MetricKind::Accuracy,
+            goal: Goal::Max,
+        };
+        let with = |metric: f64, val_loss: f64| CurveRow {
+            metric,
+            val_loss,
+            ..row(1, 0.0)
+        };
+        assert!(ranks_before(acc, &with(0.9, 0.5), &with(0.8, 0.1)));
+        assert!(ranks_before(acc, &with(0.9, 0.1), &with(0.9, 0.5)));
+        assert!(!ranks_before(acc, &with(0.9, 0.5), &with(0.9, 0.5)));
+        assert!(!ranks_before(acc, &with(f64::NAN, 0.1), &with(0.9, 0.5)));
+        assert!(ranks_before(acc, &with(0.1, 9.0), &with(f64::NAN, 0.1)));
     }
 }

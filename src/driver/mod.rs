@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::artifacts::recover::{self, BestFile};
 use crate::artifacts::{ArtifactStore, FolderStore};
+use crate::curve::{ranks_before, CurveRow};
 use crate::error::{Error, Result};
 use crate::plan::StudyPlan;
 use crate::runner::mlp::MlpRunner;
@@ -106,6 +107,21 @@ fn move_aside(out: &Path, observer: &dyn Observer) -> Result<()> {
     Ok(())
 }
 
+/// The best trial of `history` and its selected row, ranked as the leaderboard ranks them.
+fn best_so_far<'h>(plan: &StudyPlan, history: &'h History) -> Option<(u64, &'h CurveRow)> {
+    let mut best: Option<(u64, &CurveRow)> = None;
+    for t in history.trials.values() {
+        let Some(i) = crate::curve::select_best(&t.curve, plan.metric) else {
+            continue;
+        };
+        let row = &t.curve[i];
+        if best.is_none_or(|(_, b)| ranks_before(plan.metric, row, b)) {
+            best = Some((t.trial, row));
+        }
+    }
+    best
+}
+
 /// Runs (or resumes) the study of `plan` on `seams`.
 pub fn drive(
     plan: &StudyPlan,
@@ -144,6 +160,8 @@ pub fn drive(
         total: done + queue.len(),
         examples: plan.budget.total_examples,
         virtual_epochs: plan.budget.virtual_epochs,
+        metric: plan.metric,
+        best: best_so_far(plan, &history),
     });
     let workers = plan.parallel.min(queue.len()).max(1);
     let inbox = Mutex::new(queue::Inbox {

@@ -2,6 +2,7 @@
 //! renders them (progress bars, warnings).
 
 use crate::curve::CurveRow;
+use crate::plan::Metric;
 use crate::space::Params;
 
 /// Something worth showing happened.
@@ -15,6 +16,10 @@ pub enum Progress<'a> {
         /// Each trial's budget.
         examples: u64,
         virtual_epochs: u32,
+        /// What ranks the trials (see [`crate::curve::ranks_before`]).
+        metric: Metric,
+        /// The best trial so far and its selected row, when a resumed study has one.
+        best: Option<(u64, &'a CurveRow)>,
     },
     /// A trial starts training, from scratch or (`at`: virtual epoch, examples seen) a checkpoint.
     TrialStarted {

@@ -10,6 +10,7 @@ use crate::plan::{MetricKind, StudyPlan};
 use crate::space::Params;
 
 pub mod leaderboard;
+pub mod live;
 pub mod report;
 pub mod status;
 

@@ -437,3 +437,20 @@ fn a_study_begun_under_another_spec_is_refused_before_anything_is_written() {
     assert!(err.to_string().contains("(early_stopping)"), "{err}");
     assert_eq!(storage.events().len(), before);
 }
+
+#[test]
+fn the_best_so_far_a_resumed_run_starts_from_is_the_leaderboards_first() {
+    let dir = TempDir::new();
+    let p = plan(&dir, 5, 1, None);
+    let run = drive_fake(
+        &p,
+        &mut MemoryStorage::default(),
+        &MemoryStore::default(),
+        None,
+    );
+    let history = &run.summary.history;
+    let top = &crate::outputs::leaderboard::rows(&p, history)[0];
+    let (trial, row) = best_so_far(&p, history).expect("trials validated");
+    assert_eq!((trial, row.val_loss), (top.trial, top.best_loss));
+    assert!(best_so_far(&p, &History::default()).is_none());
+}
