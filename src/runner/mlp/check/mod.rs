@@ -21,6 +21,10 @@ mod verdict;
 pub const BATCH_ROWS: usize = 32;
 /// Steps a model may take to memorise the batch at one learning rate.
 pub const MAX_STEPS: usize = 1000;
+/// Once a model has memorised the batch, the next smaller learning rate gets this many times the
+/// steps it took, and at least [`MIN_STEPS`].
+pub const SLOWER: usize = 4;
+pub const MIN_STEPS: usize = 100;
 /// Regression: memorised when the loss is below this share of the best constant guess's loss
 /// (the batch's variance) or of its start, whichever is lower: learning the mean is not memorising.
 pub const MEMORISED: f64 = 0.01;
@@ -117,11 +121,7 @@ pub fn check(plan: &StudyPlan) -> Result<Check> {
     if check.data_problem.is_none() {
         let batch = Batch { x, y, rows };
         for (i, params) in models.iter().enumerate() {
-            let runs = check
-                .learning_rates
-                .iter()
-                .map(|&lr| run(plan, &batch, params, lr, i as u64))
-                .collect::<Result<_>>()?;
+            let runs = model_runs(plan, &batch, params, &check.learning_rates, i as u64)?;
             check.models.push(ModelCheck {
                 label: label(plan, params),
                 runs,
@@ -139,9 +139,40 @@ struct Batch {
     rows: usize,
 }
 
+/// Model number `model`, `params`, trained at each of `lrs` (ascending), largest first: once it has
+/// memorised the batch, a smaller learning rate only says how much slower it is, and gets
+/// [`SLOWER`] times the steps the last memorising run took (at least [`MIN_STEPS`]) rather than
+/// [`MAX_STEPS`]. The runs come back in the order of `lrs`.
+fn model_runs(
+    plan: &StudyPlan,
+    batch: &Batch,
+    params: &Params,
+    lrs: &[f64],
+    model: u64,
+) -> Result<Vec<Run>> {
+    let mut runs = Vec::with_capacity(lrs.len());
+    let mut limit = MAX_STEPS;
+    for &lr in lrs.iter().rev() {
+        let r = run(plan, batch, params, lr, model, limit)?;
+        if r.outcome == Outcome::Memorised {
+            limit = (SLOWER * r.steps).clamp(MIN_STEPS, MAX_STEPS);
+        }
+        runs.push(r);
+    }
+    runs.reverse();
+    Ok(runs)
+}
+
 /// Trains a fresh model `params` at `lr` on `batch` until it memorises it, diverges, or takes
-/// [`MAX_STEPS`] steps.
-fn run(plan: &StudyPlan, batch: &Batch, params: &Params, lr: f64, model: u64) -> Result<Run> {
+/// `limit` steps.
+fn run(
+    plan: &StudyPlan,
+    batch: &Batch,
+    params: &Params,
+    lr: f64,
+    model: u64,
+    limit: usize,
+) -> Result<Run> {
     let data = &*plan.dataset;
     let mut params = params.clone();
     params.insert("learning_rate".into(), Value::Float(lr));
@@ -165,8 +196,8 @@ fn run(plan: &StudyPlan, batch: &Batch, params: &Params, lr: f64, model: u64) ->
         Task::Regression => MEMORISED * start.min(variance(y)),
         Task::Classification => f64::NAN,
     };
-    let mut losses = Vec::with_capacity(MAX_STEPS);
-    for step in 1..=MAX_STEPS {
+    let mut losses = Vec::with_capacity(limit);
+    for step in 1..=limit {
         net.train_step(x, y, rows)?;
         let (loss, accuracy) = score(&net);
         losses.push(loss);
@@ -191,7 +222,7 @@ fn run(plan: &StudyPlan, batch: &Batch, params: &Params, lr: f64, model: u64) ->
     let end = *losses.last().expect("at least one step");
     Ok(Run {
         learning_rate: lr,
-        steps: MAX_STEPS,
+        steps: limit,
         start,
         end,
         outcome: stalled(&losses, start),

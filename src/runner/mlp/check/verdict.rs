@@ -109,7 +109,7 @@ impl ModelCheck {
 
 impl ModelCheck {
     /// The learning rates other than `shown` that did not diverge: `; also at 0.001 (40 steps);
-    /// not in 1000 steps at 0.0001`.
+    /// not memorised at 0.0001 (160 steps tried)`.
     fn others(&self, shown: Option<&Run>) -> String {
         let rest = || {
             self.runs
@@ -122,14 +122,14 @@ impl ModelCheck {
             .collect();
         let not: Vec<String> = rest()
             .filter(|r| r.outcome != Outcome::Memorised)
-            .map(|r| num(r.learning_rate))
+            .map(|r| format!("{} ({} steps tried)", num(r.learning_rate), r.steps))
             .collect();
         let mut out = String::new();
         if !also.is_empty() {
             out += &format!("; also at {}", also.join(", "));
         }
         if !not.is_empty() {
-            out += &format!("; not in {MAX_STEPS} steps at {}", not.join(", "));
+            out += &format!("; not memorised at {}", not.join(", "));
         }
         out
     }
@@ -283,7 +283,7 @@ mod tests {
         let line = c.models[0].line(&c);
         assert_eq!(
             line,
-            "hidden [8], adam: memorised in 80 steps at learning rate 0.01 (loss 2 → 0.001); not in 1000 steps at 0.0001; diverges at learning rate 10"
+            "hidden [8], adam: memorised in 80 steps at learning rate 0.01 (loss 2 → 0.001); not memorised at 0.0001 (1000 steps tried); diverges at learning rate 10"
         );
         assert!(
             c.summary().starts_with("every model memorises"),
