@@ -254,7 +254,8 @@ fn variance(y: &[f32]) -> f64 {
 }
 
 /// The learning rates tried on each model, ascending: a list's values; a range's ends and its
-/// middle (geometric on a log scale); the optimizer's default when the space has none.
+/// middle (geometric on a log scale). (A space without one is refused by the plan today; the
+/// optimizer's default stands in.)
 fn learning_rates(plan: &StudyPlan) -> Vec<f64> {
     let Some(p) = plan.space.params.iter().find(|p| p.name == "learning_rate") else {
         return vec![1e-3];
@@ -380,6 +381,69 @@ fn conflicts(x: &[f32], y: &[f32], rows: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Overrides;
+    use crate::testutil::TempDir;
+
+    /// A plan on the wine data with `optimizer` and the search space `space`.
+    fn plan(dir: &TempDir, optimizer: &str, space: serde_json::Value) -> StudyPlan {
+        let wine = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("studies/data/winequality-red.csv");
+        let spec = serde_json::json!({
+            "name": "check", "seed": 5,
+            "data": { "path": wine, "target": "quality", "task": "regression" },
+            "model": { "hidden": [8, 8], "optimizer": optimizer },
+            "budget": { "total_examples": 400, "virtual_epochs": 4 },
+            "search": { "method": "random", "trials": 3, "space": space }
+        });
+        let file = dir.path().join("check.json");
+        std::fs::write(&file, spec.to_string()).unwrap();
+        StudyPlan::load(&file, &Overrides::default()).unwrap()
+    }
+
+    #[test]
+    fn the_models_are_the_product_of_architecture_and_optimizer_values() {
+        let dir = TempDir::new();
+        let space = serde_json::json!({
+            "batch_size": [16, 64],
+            "hidden_width": { "low": 4, "high": 64, "log": true },
+            "weight_decay": [0, 0.1],
+            "momentum": [0, 0.9],
+            "learning_rate": { "low": 1e-4, "high": 1e-2, "log": true }
+        });
+        let p = plan(&dir, "adam", space.clone());
+        let (models, note) = models(&p);
+        // Adam has no momentum: two widths (the range's ends) × two weight decays.
+        assert_eq!(models.len(), 4);
+        assert_eq!(note, None);
+        let labels: Vec<String> = models.iter().map(|m| label(&p, m)).collect();
+        assert_eq!(labels[0], "hidden [4, 4], adam, weight_decay 0");
+        assert_eq!(labels[3], "hidden [64, 64], adam, weight_decay 0.1");
+        assert_eq!(learning_rates(&p), [1e-4, 1e-3, 1e-2]);
+        let p = plan(&dir, "sgd", space);
+        let sgd = super::models(&p).0;
+        assert_eq!(sgd.len(), 8);
+        assert_eq!(
+            label(&p, &sgd[1]),
+            "hidden [4, 4], sgd, momentum 0, weight_decay 0.1"
+        );
+    }
+
+    #[test]
+    fn too_many_models_are_tried_one_value_at_a_time() {
+        let dir = TempDir::new();
+        let widths: Vec<usize> = (1..=40).collect();
+        let p = plan(
+            &dir,
+            "adam",
+            serde_json::json!({ "batch_size": [16], "hidden_width": widths, "weight_decay": [0, 0.1], "learning_rate": [0.01] }),
+        );
+        let (models, note) = models(&p);
+        assert_eq!(models.len(), 41);
+        assert!(note
+            .unwrap()
+            .starts_with("the space has 80 distinct models"));
+        assert_eq!(learning_rates(&p), [0.01]);
+    }
 
     #[test]
     fn a_stalled_loss_is_falling_plateaued_or_grown() {
