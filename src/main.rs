@@ -99,9 +99,12 @@ enum Command {
         #[command(flatten)]
         study: StudyArgs,
     },
-    /// Pre-flight: train each distinct model of the space on one small batch until it memorises
-    /// it, or say why it cannot (capacity, diverging learning rates, the data); writes nothing.
-    /// Exit 0 when every model memorises the batch, 1 when one cannot.
+    /// Pre-flight: can each model of the space memorise one small batch? (Writes nothing.)
+    ///
+    /// Trains each distinct model of the space (its widths and optimizer settings; a range's
+    /// ends) on the first 32 training rows at each learning rate until it memorises them, and
+    /// says why one cannot: too little capacity, learning rates that diverge, or the data. Exit 0
+    /// when every model memorises the batch, 1 when one cannot.
     Check {
         #[command(flatten)]
         study: StudyArgs,

@@ -178,7 +178,7 @@ impl Check {
         let n = self.models.len();
         if failing.is_empty() {
             return format!(
-                "every model memorises the batch ({n} model{}, {:.1} s)",
+                "every model memorises the batch ({n} model{}, {:.2} s)",
                 if n == 1 { "" } else { "s" },
                 self.seconds
             );
