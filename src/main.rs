@@ -99,6 +99,16 @@ enum Command {
         #[command(flatten)]
         study: StudyArgs,
     },
+    /// Pre-flight: can each model of the space memorise one small batch? (Writes nothing.)
+    ///
+    /// Trains each distinct model of the space (its widths and optimizer settings; a range's
+    /// ends) on the first 32 training rows at each learning rate until it memorises them, and
+    /// says why one cannot: too little capacity, learning rates that diverge, or the data. Exit 0
+    /// when every model memorises the batch, 1 when one cannot.
+    Check {
+        #[command(flatten)]
+        study: StudyArgs,
+    },
     /// Print the leaderboard again, or export it, without training.
     Leaderboard {
         #[command(flatten)]
@@ -247,6 +257,7 @@ fn run() -> anyhow::Result<ExitCode> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Check { study }) => check(&study),
         Some(Command::Leaderboard { study, csv }) => {
             let plan = load(&study, None, None, None)?;
             let history = driver::read_history(&plan)?;
@@ -263,6 +274,26 @@ fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `tune check`: one line per model, then the verdict; exit 1 when a model cannot memorise.
+fn check(study: &StudyArgs) -> anyhow::Result<ExitCode> {
+    let plan = load(study, None, None, None)?;
+    let check = tune::runner::mlp::check::check(&plan)?;
+    if !check.models.is_empty() {
+        say!("{}", check.header())?;
+    }
+    if let Some(note) = &check.note {
+        say!("{note}")?;
+    }
+    for m in &check.models {
+        say!("  {}", m.line(&check))?;
+    }
+    say!("{}", check.summary())?;
+    Ok(match check.passed() {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::from(1),
+    })
 }
 
 /// Set to stop the study cleanly, on the first signal (see [`signal`]).

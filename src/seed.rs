@@ -18,6 +18,8 @@ pub enum Purpose {
     Sample = 4,
     /// The start-up design (Latin hypercube) of the GP sampler.
     Design = 5,
+    /// The initial weights of a model in the pre-flight check (`tune check`).
+    Check = 6,
 }
 
 fn splitmix(mut z: u64) -> u64 {

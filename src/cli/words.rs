@@ -6,11 +6,11 @@ use std::ffi::OsString;
 use std::path::Path;
 
 /// The commands, as `tune help` lists them.
-const COMMANDS: [&str; 5] = ["run", "status", "report", "leaderboard", "help"];
+const COMMANDS: [&str; 6] = ["run", "status", "report", "leaderboard", "check", "help"];
 
 /// Commands planned for later versions: named, they are refused as not available yet rather than
 /// read as a file.
-const LATER: [&str; 5] = ["predict", "export", "retrain", "worker", "check"];
+const LATER: [&str; 4] = ["predict", "export", "retrain", "worker"];
 
 /// The sentence that refuses the first argument that is not an option, when it looks like a word
 /// (letters, digits, `-`, `_`; no `.` or `/` as a file's name has), is no command and names no
@@ -27,7 +27,7 @@ pub fn refusal(args: &[OsString], takes_value: impl Fn(&str) -> bool) -> Option<
     }
     if LATER.contains(&word) {
         return Some(format!(
-            "`{word}` is not available in this version of tune ({}): the commands are run, status, report and leaderboard",
+            "`{word}` is not available in this version of tune ({}): the commands are run, status, report, leaderboard and check",
             env!("CARGO_PKG_VERSION")
         ));
     }
@@ -42,7 +42,7 @@ pub fn refusal(args: &[OsString], takes_value: impl Fn(&str) -> bool) -> Option<
     Some(match closest {
         Some((_, c)) => format!("unknown command `{word}`: did you mean `{c}`?"),
         None => format!(
-            "unknown command `{word}`, and no file of that name: the commands are run, status, report and leaderboard, and `tune STUDY.json` runs a study"
+            "unknown command `{word}`, and no file of that name: the commands are run, status, report, leaderboard and check, and `tune STUDY.json` runs a study"
         ),
     })
 }

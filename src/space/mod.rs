@@ -208,6 +208,22 @@ impl Param {
         }
     }
 
+    /// The values a pre-flight check tries (`tune check`): a list's values, a range's two ends,
+    /// each once, in the order given.
+    pub fn ends(&self) -> Vec<Value> {
+        let xs = match &self.domain {
+            Domain::List(xs) => xs.clone(),
+            Domain::Range { low, high, .. } => vec![*low, *high],
+        };
+        let mut out: Vec<Value> = Vec::with_capacity(xs.len());
+        for v in xs.into_iter().map(|x| self.value(x)) {
+            if !out.iter().any(|&o| key(o) == key(v)) {
+                out.push(v);
+            }
+        }
+        out
+    }
+
     /// The largest value this parameter can take.
     pub fn max(&self) -> f64 {
         match &self.domain {
@@ -282,6 +298,17 @@ mod tests {
             }
         }
         assert!(seen.contains(&16) && seen.contains(&256), "{seen:?}");
+    }
+
+    #[test]
+    fn ends_are_a_lists_values_or_a_ranges_ends_once() {
+        let s = space();
+        assert_eq!(s.params[0].ends(), [16, 256].map(Value::Int));
+        assert_eq!(s.params[1].ends(), [1e-4, 1e-1].map(Value::Float));
+        let p = Param::list("hidden_width", Kind::Int, &[8.0, 8.2, 4.0, 8.0]);
+        assert_eq!(p.ends(), [8, 4].map(Value::Int));
+        let p = Param::range("momentum", Kind::Float, 0.5, 0.5, false);
+        assert_eq!(p.ends(), [Value::Float(0.5)]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The built-in runner: a ReLU MLP built on dfdx, trained on the study's tabular data with Adam or
 //! SGD. Everything that names the network (layer sizes, devices, tensors) stays inside this module.
 
+pub mod check;
 pub mod model;
 mod trainer;
 
