@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::plot::{colour, esc, ramp, Axis, Plot};
+use super::plot::{colour, esc, ramp, Axis, Plot, Scale};
 use crate::curve::select_best;
 use crate::outputs::leaderboard::short;
 use crate::plan::{Goal, Metric, SchedulerPlan, StudyPlan};
@@ -15,21 +15,12 @@ use crate::storage::{Status, TrialRecord};
 pub(super) struct Charts<'a> {
     plan: &'a StudyPlan,
     trials: &'a [&'a TrialRecord],
-    /// The metric axis's log base: 10 for a loss whose values are all positive, else linear.
-    ylog: Option<f64>,
 }
 
 impl<'a> Charts<'a> {
     /// The plots of `trials` in `plan`'s study.
     pub(super) fn new(plan: &'a StudyPlan, trials: &'a [&'a TrialRecord]) -> Charts<'a> {
-        let metric = plan.metric;
-        let loss_like = metric.goal == Goal::Min;
-        let ylog = loss_like && all_values(trials, metric).all(|v| !v.is_finite() || v > 0.0);
-        Charts {
-            plan,
-            trials,
-            ylog: ylog.then_some(10.0),
-        }
+        Charts { plan, trials }
     }
 
     /// Validation curves against examples seen, each trial's selected checkpoint marked.
@@ -37,9 +28,9 @@ impl<'a> Charts<'a> {
         let metric = self.plan.metric;
         let x = Axis::fit(
             std::iter::once(0.0).chain(std::iter::once(self.plan.budget.total_examples as f64)),
-            None,
+            Scale::Linear,
         );
-        let y = Axis::fit(all_values(self.trials, metric), self.ylog);
+        let y = Axis::fit(all_values(self.trials, metric), Scale::Auto);
         let mut curves = Plot::new(
             "curves",
             "Validation curves (● selected checkpoint)",
@@ -122,8 +113,8 @@ impl<'a> Charts<'a> {
     pub(super) fn history(&self) -> String {
         let metric = self.plan.metric;
         let trials = self.trials;
-        let hx = Axis::fit(trials.iter().map(|t| t.trial as f64), None);
-        let hy = Axis::fit(trials.iter().map(|t| best_of(t, metric)), self.ylog);
+        let hx = Axis::fit(trials.iter().map(|t| t.trial as f64), Scale::Linear);
+        let hy = Axis::fit(trials.iter().map(|t| best_of(t, metric)), Scale::Auto);
         let mut hist = Plot::new(
             "history",
             "Optimisation history",
@@ -178,15 +169,15 @@ impl<'a> Charts<'a> {
         let metric = self.plan.metric;
         let trials = self.trials;
         let get = |t: &TrialRecord, k: &str| t.params.get(k).map_or(f64::NAN, |v| v.as_f64());
-        let sx = Axis::fit(trials.iter().map(|t| get(t, "learning_rate")), Some(10.0));
-        let sy = Axis::fit(trials.iter().map(|t| get(t, "batch_size")), Some(2.0));
+        let sx = Axis::fit(trials.iter().map(|t| get(t, "learning_rate")), Scale::Log);
+        let sy = Axis::fit(trials.iter().map(|t| get(t, "batch_size")), Scale::Auto);
         let mut scatter = Plot::new(
             "params",
             "Learning rate × batch size (colour: rank of the selected metric, yellow is best)",
             sx,
             sy,
             "learning rate (log)",
-            "batch size (log₂)",
+            "batch size",
         );
         // Colour by rank, so that one diverged trial does not wash out the differences among the rest.
         let mut finite: Vec<f64> = trials
