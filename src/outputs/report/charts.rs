@@ -56,13 +56,7 @@ impl<'a> Charts<'a> {
     /// faint), a dot at its selected checkpoint, and a cross where it failed.
     fn curve(&self, curves: &mut Plot, t: &TrialRecord, c: &str) {
         let metric = self.plan.metric;
-        let dash = match t.status {
-            Status::Stopped => r#" stroke-dasharray="6 3""#,
-            Status::Failed => r#" stroke-dasharray="2 3""#,
-            Status::Running | Status::Paused => r#" stroke-dasharray="10 3 2 3""#,
-            Status::Pruned => r#" stroke-dasharray="1 2" stroke-opacity="0.55""#,
-            Status::Complete => "",
-        };
+        let dash = dash(t.status);
         let pts: Vec<String> = t
             .curve
             .iter()
@@ -207,6 +201,45 @@ impl<'a> Charts<'a> {
         }
         scatter.finish()
     }
+}
+
+/// The dashes of a trial's line by how it ended (a pruned one faint too).
+fn dash(status: Status) -> &'static str {
+    match status {
+        Status::Stopped => r#" stroke-dasharray="6 3""#,
+        Status::Failed => r#" stroke-dasharray="2 3""#,
+        Status::Running | Status::Paused => r#" stroke-dasharray="10 3 2 3""#,
+        Status::Pruned => r#" stroke-dasharray="1 2" stroke-opacity="0.55""#,
+        Status::Complete => "",
+    }
+}
+
+/// What the lines' dashes and the colours mean, with a sample of each.
+pub(super) fn legend() -> String {
+    let mut html = String::from(r#"<div class="legend" id="legend"><b>Lines</b> "#);
+    let kinds = [
+        (Status::Complete, "complete"),
+        (Status::Stopped, "stopped early (patience)"),
+        (Status::Pruned, "pruned (by comparison)"),
+        (Status::Failed, "failed (✕ where)"),
+        (Status::Running, "running or interrupted"),
+    ];
+    for (status, words) in kinds {
+        let _ = write!(
+            html,
+            r##"<span class="key" data-status="{}"><svg width="34" height="10"><line x1="1" x2="33" y1="5" y2="5" stroke="#444" stroke-width="2"{}/></svg>{words}</span>"##,
+            status.as_str(),
+            dash(status)
+        );
+    }
+    let stops: Vec<String> = (0..=4).map(|i| ramp(i as f64 / 4.0)).collect();
+    let _ = write!(
+        html,
+        r#"<br><b>Colours</b> <span class="key">curves and history: one hue per trial (hover one to find it everywhere)</span><span class="key">scatter, slices, parallel coordinates: rank of the selected metric <span class="ramp" style="background:linear-gradient(90deg,{})"></span> worst → best; grey: no result</span></div>
+"#,
+        stops.join(",")
+    );
+    html
 }
 
 /// Where `v` ranks among the sorted `finite` values, from 0 (worst) to 1 (best) for `goal`.

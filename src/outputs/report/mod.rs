@@ -38,7 +38,8 @@ pub fn render(plan: &StudyPlan, history: &History) -> String {
         charts.history(),
         charts.params()
     );
-    page.push_str(LEGEND);
+    page.push_str(&charts::legend());
+    page.push_str(HINT);
     page.push_str(&table(plan, &rows));
     page.push('\n');
     page.push_str(SCRIPT);
@@ -79,27 +80,54 @@ fn summary(plan: &StudyPlan, rows: &[Row]) -> String {
     }
 }
 
-/// The leaderboard as a table, every cell's full value in its `title` (the page sorts by it).
+/// The leaderboard as a table that fits 1,280 px: headers that wrap at their words, numbers to
+/// four significant digits (60k, 1.84e-9), reasons cut short; every cell's full value in its
+/// `title` (shown on hover, and what the page sorts by).
 fn table(plan: &StudyPlan, rows: &[Row]) -> String {
     let mut table = String::from("<table id=\"leaderboard\"><thead><tr>");
-    for h in &leaderboard::header(plan) {
-        let _ = write!(table, "<th>{}</th>", esc(h));
+    let header = leaderboard::header(plan);
+    for h in &header {
+        let _ = write!(
+            table,
+            "<th title=\"{}\">{}</th>",
+            esc(h),
+            esc(&h.replace('_', " "))
+        );
     }
     table.push_str("</tr></thead><tbody>\n");
     for r in rows {
         let _ = write!(table, "<tr data-trial=\"{}\">", r.trial);
-        for f in leaderboard::fields(r) {
-            // Four significant digits on the page; leaderboard.csv keeps every digit.
-            let shown = match f.parse::<f64>() {
-                Ok(x) if f.contains('.') || f.contains('e') => short(x),
-                _ => f.clone(),
+        for (f, h) in leaderboard::fields(r).iter().zip(&header) {
+            let class = if h == "reason" {
+                " class=\"reason\""
+            } else {
+                ""
             };
-            let _ = write!(table, "<td title=\"{}\">{}</td>", esc(&f), esc(&shown));
+            let shown = f.parse::<f64>().map_or(f.clone(), compact);
+            let _ = write!(
+                table,
+                "<td{class} title=\"{}\">{}</td>",
+                esc(f),
+                esc(&shown)
+            );
         }
         table.push_str("</tr>\n");
     }
     table.push_str("</tbody></table>");
     table
+}
+
+/// `x` to four significant digits, large and small numbers short: 0.4014, 60k, 9.725e-4.
+fn compact(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return x.to_string();
+    }
+    let res = 10f64.powf(x.abs().log10().floor() - 3.0);
+    // Integers below 10,000 in full (steps, epochs, trial numbers).
+    if x.fract() == 0.0 && x.abs() < 1e4 {
+        return format!("{x}");
+    }
+    plot::tick_label(x, res.max(if x.fract() == 0.0 { 1.0 } else { 0.0 }))
 }
 
 /// Writes `report.html` into the study folder and returns its path.
@@ -133,15 +161,19 @@ svg.plot { background: #fff; border: 1px solid #ddd; border-radius: 4px; }
 .frame { fill: none; stroke: #999; } .grid { stroke: #eee; }
 svg .series { cursor: pointer; } svg.dim .series { opacity: 0.15; } svg.dim .series.hot { opacity: 1; }
 svg .series.hot polyline { stroke-width: 3.5; }
-table { border-collapse: collapse; margin-top: 20px; font-variant-numeric: tabular-nums; }
-th, td { border-bottom: 1px solid #e4e4e4; padding: 4px 10px; text-align: right; }
+table { border-collapse: collapse; margin-top: 20px; font-variant-numeric: tabular-nums; font-size: 13px; }
+th, td { border-bottom: 1px solid #e4e4e4; padding: 3px 7px; text-align: right; white-space: nowrap; }
+th { white-space: normal; max-width: 7em; vertical-align: bottom; }
+td.reason { max-width: 16em; overflow: hidden; text-overflow: ellipsis; text-align: left; }
 th { cursor: pointer; background: #f6f6f6; position: sticky; top: 0; } th.sorted::after { content: " ▾"; } th.sorted.asc::after { content: " ▴"; }
 tr.hot { background: #fff6d5; }
-.legend { color: #555; font-size: 12px; margin: 6px 0 0; }
+.legend { color: #555; font-size: 12px; margin: 8px 0 0; line-height: 1.9; }
+.legend .key { margin-right: 14px; white-space: nowrap; } .legend svg { vertical-align: middle; margin-right: 4px; }
+.ramp { display: inline-block; width: 90px; height: 10px; vertical-align: middle; margin: 0 4px; border: 1px solid #ccc; }
 </style>"#;
 
-/// How to read the curves' dashes, under the plots.
-const LEGEND: &str = r#"<p class="legend">Lines: solid complete, dashed stopped early, dotted failed (✕ where it failed), dash-dot interrupted. Hover a trial anywhere to find it in every plot and in the table; click a column to sort.</p>
+/// How to use the page, under the legend.
+const HINT: &str = r#"<p class="legend">Hover a trial anywhere to find it in every plot and in the table; click a column to sort.</p>
 "#;
 
 /// Hover highlighting across the plots and the table, sorting by a column, and the self-check
