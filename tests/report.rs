@@ -106,7 +106,13 @@ fn the_report_loads_in_a_browser_with_one_series_per_trial() {
         serde_json::json!([]),
         "console errors: {check}"
     );
-    for plot in ["curves", "history", "params"] {
+    for plot in [
+        "curves",
+        "history",
+        "parallel",
+        "slice-batch_size",
+        "slice-learning_rate",
+    ] {
         assert_eq!(
             check["plots"][plot], 6,
             "plot {plot} should hold one series per trial: {check}"

@@ -1,5 +1,5 @@
-//! The report's three plots of the study's trials: validation curves against examples seen, the
-//! optimisation history, and learning rate against batch size. Every trial's marks sit in one
+//! The report's plots of the study's trials in time: validation curves against examples seen and
+//! the optimisation history; and the legend of their lines and colours. Every trial's marks sit in one
 //! `<g class="series" data-trial="…">` with the trial described in its `<title>`.
 
 use std::fmt::Write as _;
@@ -157,50 +157,6 @@ impl<'a> Charts<'a> {
         );
         hist.finish()
     }
-
-    /// Learning rate against batch size, coloured by the rank of the selected metric.
-    pub(super) fn params(&self) -> String {
-        let metric = self.plan.metric;
-        let trials = self.trials;
-        let get = |t: &TrialRecord, k: &str| t.params.get(k).map_or(f64::NAN, |v| v.as_f64());
-        let sx = Axis::fit(trials.iter().map(|t| get(t, "learning_rate")), Scale::Log);
-        let sy = Axis::fit(trials.iter().map(|t| get(t, "batch_size")), Scale::Auto);
-        let mut scatter = Plot::new(
-            "params",
-            "Learning rate × batch size (colour: rank of the selected metric, yellow is best)",
-            sx,
-            sy,
-            "learning rate (log)",
-            "batch size",
-        );
-        // Colour by rank, so that one diverged trial does not wash out the differences among the rest.
-        let mut finite: Vec<f64> = trials
-            .iter()
-            .map(|t| best_of(t, metric))
-            .filter(|v| v.is_finite())
-            .collect();
-        finite.sort_by(f64::total_cmp);
-        for t in trials {
-            let v = best_of(t, metric);
-            let (lr, bs) = (get(t, "learning_rate"), get(t, "batch_size"));
-            if scatter.ok(lr, bs) {
-                let fill = if v.is_finite() {
-                    ramp(rank_score(&finite, v, metric.goal))
-                } else {
-                    "#bbb".to_string()
-                };
-                let _ = write!(
-                    scatter.svg,
-                    r##"<g class="series" data-trial="{}"><title>{}</title><circle cx="{:.1}" cy="{:.1}" r="6" fill="{fill}" stroke="#333" stroke-width="0.6"/></g>"##,
-                    t.trial,
-                    esc(&trial_title(self.plan, t)),
-                    scatter.px(lr),
-                    scatter.py(bs)
-                );
-            }
-        }
-        scatter.finish()
-    }
 }
 
 /// The dashes of a trial's line by how it ended (a pruned one faint too).
@@ -235,7 +191,7 @@ pub(super) fn legend() -> String {
     let stops: Vec<String> = (0..=4).map(|i| ramp(i as f64 / 4.0)).collect();
     let _ = write!(
         html,
-        r#"<br><b>Colours</b> <span class="key">curves and history: one hue per trial (hover one to find it everywhere)</span><span class="key">scatter, slices, parallel coordinates: rank of the selected metric <span class="ramp" style="background:linear-gradient(90deg,{})"></span> worst → best; grey: no result</span></div>
+        r#"<br><b>Colours</b> <span class="key">curves and history: one hue per trial (hover one to find it everywhere)</span><span class="key">slices, parallel coordinates: rank of the selected metric <span class="ramp" style="background:linear-gradient(90deg,{})"></span> worst → best; grey: no result</span></div>
 "#,
         stops.join(",")
     );
@@ -257,6 +213,29 @@ fn rank_score(finite: &[f64], v: f64, goal: Goal) -> f64 {
     }
 }
 
+/// Each trial's colour by the rank of its selected metric (grey without one).
+pub(super) fn rank_colour<'a>(
+    plan: &StudyPlan,
+    trials: &[&TrialRecord],
+) -> impl Fn(&TrialRecord) -> String + 'a {
+    let metric = plan.metric;
+    // By rank, so that one diverged trial does not wash out the differences among the rest.
+    let mut finite: Vec<f64> = trials
+        .iter()
+        .map(|t| best_of(t, metric))
+        .filter(|v| v.is_finite())
+        .collect();
+    finite.sort_by(f64::total_cmp);
+    move |t| {
+        let v = best_of(t, metric);
+        if v.is_finite() {
+            ramp(rank_score(&finite, v, metric.goal))
+        } else {
+            "#bbb".to_string()
+        }
+    }
+}
+
 /// Every value of the selection metric in every trial's curve.
 fn all_values<'a>(trials: &'a [&'a TrialRecord], metric: Metric) -> impl Iterator<Item = f64> + 'a {
     trials
@@ -265,12 +244,12 @@ fn all_values<'a>(trials: &'a [&'a TrialRecord], metric: Metric) -> impl Iterato
 }
 
 /// The trial's value of the selection metric at its selected checkpoint; NaN without one.
-fn best_of(t: &TrialRecord, metric: Metric) -> f64 {
+pub(super) fn best_of(t: &TrialRecord, metric: Metric) -> f64 {
     select_best(&t.curve, metric).map_or(f64::NAN, |i| t.curve[i].selection_value(metric))
 }
 
 /// A trial as its marks' tooltip describes it: number, status, parameters and best value.
-fn trial_title(plan: &StudyPlan, t: &TrialRecord) -> String {
+pub(super) fn trial_title(plan: &StudyPlan, t: &TrialRecord) -> String {
     let best = select_best(&t.curve, plan.metric).map(|i| t.curve[i].selection_value(plan.metric));
     format!(
         "trial {} ({}): {}; best {} = {}",

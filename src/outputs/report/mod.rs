@@ -1,10 +1,12 @@
 //! `report.html`: one self-contained page (inline SVG and script, no network) with the validation
-//! curves against examples seen, the optimisation history, learning rate against batch size, and the
-//! leaderboard. Hand-written SVG rather than a plotting crate: every trial's marks carry
+//! curves against examples seen, the optimisation history, a legend, slices of the metric against
+//! each parameter, parallel coordinates, and the leaderboard. Hand-written SVG rather than a plotting crate: every trial's marks carry
 //! `data-trial`, which the page's hover highlighting and its self-check (and our browser test) use.
-//! This file owns the page and its table; `charts` draws the plots with `plot`'s primitives.
+//! This file owns the page and its table; `charts` and `explore` draw the plots with `plot`'s
+//! primitives.
 
 mod charts;
+mod explore;
 mod plot;
 
 use std::fmt::Write as _;
@@ -33,13 +35,14 @@ pub fn render(plan: &StudyPlan, history: &History) -> String {
     page.push_str(&intro(plan, trials.len(), &rows));
     let _ = writeln!(
         page,
-        "<div class=\"plots\">\n{}{}{}</div>",
+        "<div class=\"plots\">\n{}{}</div>",
         charts.curves(),
         charts.history(),
-        charts.params()
     );
     page.push_str(&charts::legend());
     page.push_str(HINT);
+    page.push_str(&explore::slices(plan, &trials));
+    page.push_str(&explore::parallel(plan, &trials));
     page.push_str(&table(plan, &rows));
     page.push('\n');
     page.push_str(SCRIPT);
@@ -167,6 +170,8 @@ th { white-space: normal; max-width: 7em; vertical-align: bottom; }
 td.reason { max-width: 16em; overflow: hidden; text-overflow: ellipsis; text-align: left; }
 th { cursor: pointer; background: #f6f6f6; position: sticky; top: 0; } th.sorted::after { content: " ▾"; } th.sorted.asc::after { content: " ▴"; }
 tr.hot { background: #fff6d5; }
+h2 { font-size: 16px; margin: 22px 0 8px; }
+.halo { paint-order: stroke; stroke: #fff; stroke-width: 3px; }
 .legend { color: #555; font-size: 12px; margin: 8px 0 0; line-height: 1.9; }
 .legend .key { margin-right: 14px; white-space: nowrap; } .legend svg { vertical-align: middle; margin-right: 4px; }
 .ramp { display: inline-block; width: 90px; height: 10px; vertical-align: middle; margin: 0 4px; border: 1px solid #ccc; }

@@ -227,7 +227,7 @@ pub(super) const WIDE: Frame = Frame {
 
 /// The size of one of the small multiples (four to a row).
 pub(super) const SMALL: Frame = Frame {
-    w: 296.0,
+    w: 290.0,
     h: 230.0,
     left: 52.0,
     top: 30.0,
