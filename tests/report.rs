@@ -166,3 +166,35 @@ fn report_works_on_a_running_study() {
         "the running trial is drawn"
     );
 }
+
+/// The importance each parameter gets on the page, from its bars' `data-value`.
+fn importance(html: &str, param: &str) -> f64 {
+    let key = format!("data-param=\"{param}\" data-value=\"");
+    let start = html.find(&key).expect("an importance bar per parameter") + key.len();
+    html[start..start + html[start..].find('"').unwrap()]
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_parameter_without_effect_gets_no_importance() {
+    let dir = tempdir();
+    let mut spec = tiny_spec(2);
+    spec["search"]["trials"] = serde_json::json!(30);
+    spec["search"]["space"] = serde_json::json!({
+        "batch_size": [32],
+        "learning_rate": { "low": 1e-4, "high": 1e-1, "log": true },
+        "weight_decay": { "low": 1e-9, "high": 2e-9 }
+    });
+    ok(run(&write_spec(dir.path(), &spec)));
+    let html = std::fs::read_to_string(dir.path().join("runs/tiny/report.html")).unwrap();
+    let (lr, wd) = (
+        importance(&html, "learning_rate"),
+        importance(&html, "weight_decay"),
+    );
+    eprintln!("importance: learning rate {lr}, weight decay {wd}");
+    assert!(
+        lr >= 0.3 && wd <= 0.15 && lr > wd + 0.25,
+        "learning rate {lr}, weight decay {wd}"
+    );
+}

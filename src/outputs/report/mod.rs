@@ -1,12 +1,13 @@
 //! `report.html`: one self-contained page (inline SVG and script, no network) with the validation
 //! curves against examples seen, the optimisation history, a legend, slices of the metric against
-//! each parameter, parallel coordinates, and the leaderboard. Hand-written SVG rather than a plotting crate: every trial's marks carry
+//! each parameter, parallel coordinates, parameter importance, and the leaderboard. Hand-written SVG rather than a plotting crate: every trial's marks carry
 //! `data-trial`, which the page's hover highlighting and its self-check (and our browser test) use.
 //! This file owns the page and its table; `charts` and `explore` draw the plots with `plot`'s
 //! primitives.
 
 mod charts;
 mod explore;
+mod importance;
 mod plot;
 
 use std::fmt::Write as _;
@@ -43,6 +44,7 @@ pub fn render(plan: &StudyPlan, history: &History) -> String {
     page.push_str(HINT);
     page.push_str(&explore::slices(plan, &trials));
     page.push_str(&explore::parallel(plan, &trials));
+    page.push_str(&importance::section(plan, &trials));
     page.push_str(&table(plan, &rows));
     page.push('\n');
     page.push_str(SCRIPT);
