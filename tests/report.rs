@@ -92,7 +92,7 @@ fn the_report_loads_in_a_browser_with_one_series_per_trial() {
         eprintln!("skipping the browser check: chromium not found (apt-get install chromium)");
         return;
     };
-    let dom = browse(&chrome, &page, &["--dump-dom"]);
+    let dom = browse(&chrome, &page, &["--dump-dom", "--window-size=1280,2400"]);
     let dom = String::from_utf8_lossy(&dom.stdout);
     let start = dom
         .find("data-selfcheck=\"")
@@ -118,6 +118,29 @@ fn the_report_loads_in_a_browser_with_one_series_per_trial() {
             "plot {plot} should hold one series per trial: {check}"
         );
     }
+    eprintln!("self-check: {check}");
+    assert_eq!(
+        check["details"], 6,
+        "the one-trial plot holds every trial: {check}"
+    );
+    let hover = &check["hover"];
+    assert_eq!(
+        hover["shown"],
+        serde_json::json!([hover["trial"]]),
+        "{check}"
+    );
+    assert_eq!(hover["after"].as_array().map(Vec::len), Some(1), "{check}");
+    for width in ["table_width", "page_width"] {
+        assert!(
+            check[width]
+                .as_f64()
+                .is_some_and(|w| w > 300.0 && w <= 1280.0),
+            "{width} should fit 1,280 px: {check}"
+        );
+    }
+    for section in ["id=\"legend\"", "id=\"importance\"", "id=\"slices\""] {
+        assert!(html.contains(section), "the page has {section}");
+    }
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report.png");
     let _ = std::fs::remove_file(&shot);
     browse(
@@ -125,7 +148,7 @@ fn the_report_loads_in_a_browser_with_one_series_per_trial() {
         &page,
         &[
             &format!("--screenshot={}", shot.display()),
-            "--window-size=1400,1250",
+            "--window-size=1280,2400",
             "--hide-scrollbars",
         ],
     );

@@ -1,11 +1,13 @@
 //! `report.html`: one self-contained page (inline SVG and script, no network) with the validation
-//! curves against examples seen, the optimisation history, a legend, slices of the metric against
+//! curves against examples seen, the optimisation history, one trial's training and validation loss,
+//! a legend, slices of the metric against
 //! each parameter, parallel coordinates, parameter importance, and the leaderboard. Hand-written SVG rather than a plotting crate: every trial's marks carry
 //! `data-trial`, which the page's hover highlighting and its self-check (and our browser test) use.
 //! This file owns the page and its table; `charts` and `explore` draw the plots with `plot`'s
 //! primitives.
 
 mod charts;
+mod detail;
 mod explore;
 mod importance;
 mod plot;
@@ -36,12 +38,16 @@ pub fn render(plan: &StudyPlan, history: &History) -> String {
     page.push_str(&intro(plan, trials.len(), &rows));
     let _ = writeln!(
         page,
-        "<div class=\"plots\">\n{}{}</div>",
+        "<div class=\"plots\">\n{}{}{}<div class=\"side\">{}{HINT}</div></div>",
         charts.curves(),
         charts.history(),
+        detail::detail(
+            &trials,
+            plan.budget.total_examples,
+            rows.first().map(|r| r.trial)
+        ),
+        charts::legend(),
     );
-    page.push_str(&charts::legend());
-    page.push_str(HINT);
     page.push_str(&explore::slices(plan, &trials));
     page.push_str(&explore::parallel(plan, &trials));
     page.push_str(&importance::section(plan, &trials));
@@ -172,6 +178,7 @@ th { white-space: normal; max-width: 7em; vertical-align: bottom; }
 td.reason { max-width: 16em; overflow: hidden; text-overflow: ellipsis; text-align: left; }
 th { cursor: pointer; background: #f6f6f6; position: sticky; top: 0; } th.sorted::after { content: " ▾"; } th.sorted.asc::after { content: " ▴"; }
 tr.hot { background: #fff6d5; }
+.side { width: 560px; padding: 0 10px; } .side .key { display: block; }
 h2 { font-size: 16px; margin: 22px 0 8px; }
 .halo { paint-order: stroke; stroke: #fff; stroke-width: 3px; }
 .legend { color: #555; font-size: 12px; margin: 8px 0 0; line-height: 1.9; }
@@ -180,8 +187,7 @@ h2 { font-size: 16px; margin: 22px 0 8px; }
 </style>"#;
 
 /// How to use the page, under the legend.
-const HINT: &str = r#"<p class="legend">Hover a trial anywhere to find it in every plot and in the table; click a column to sort.</p>
-"#;
+const HINT: &str = r#"<p class="legend">Hover a trial anywhere to find it in every plot and in the table, and to see its losses in the one-trial plot; click it to keep it there. Click a column of the table to sort by it.</p>"#;
 
 /// Hover highlighting across the plots and the table, sorting by a column, and the self-check
 /// (`data-selfcheck` on the body: the errors so far and how many trials each plot shows).
@@ -192,9 +198,14 @@ const SCRIPT: &str = r#"<script>
     plots.forEach(p => p.classList.toggle("dim", on));
     document.querySelectorAll('[data-trial="' + trial + '"]').forEach(e => e.classList.toggle("hot", on));
   }
+  // The one-trial plot follows the pointer and stays on the trial last clicked.
+  const details = Array.from(document.querySelectorAll('#trial .detail'));
+  let pinned = (details.find(g => g.style.display !== "none") || {dataset: {}}).dataset.detail;
+  function show(trial) { details.forEach(g => { g.style.display = g.dataset.detail === trial ? "" : "none"; }); }
   document.querySelectorAll("[data-trial]").forEach(e => {
-    e.addEventListener("mouseenter", () => hot(e.dataset.trial, true));
-    e.addEventListener("mouseleave", () => hot(e.dataset.trial, false));
+    e.addEventListener("mouseenter", () => { hot(e.dataset.trial, true); show(e.dataset.trial); });
+    e.addEventListener("mouseleave", () => { hot(e.dataset.trial, false); show(pinned); });
+    e.addEventListener("click", () => { pinned = e.dataset.trial; show(pinned); });
   });
   const table = document.getElementById("leaderboard");
   table.querySelectorAll("th").forEach((th, col) => th.addEventListener("click", () => {
@@ -209,8 +220,20 @@ const SCRIPT: &str = r#"<script>
       return asc ? c : -c;
     }).forEach(r => body.appendChild(r));
   }));
-  // Self-check, read by tests: errors so far, and the trials each plot shows.
-  const check = { errors: window.__errors, plots: {} };
+  // Self-check, read by tests: errors so far, the trials each plot shows, the one-trial plot's
+  // trials, and the widths of the table and of the page.
+  const table_width = table.getBoundingClientRect().width;
+  // Hover the table's last row: the one-trial plot should show that trial alone, then the pinned one.
+  const last = table.tBodies[0].rows[table.tBodies[0].rows.length - 1];
+  const visible = () => details.filter(g => g.style.display !== "none").map(g => g.dataset.detail);
+  let hover = null;
+  if (last) {
+    last.dispatchEvent(new MouseEvent("mouseenter"));
+    hover = { trial: last.dataset.trial, shown: visible() };
+    last.dispatchEvent(new MouseEvent("mouseleave"));
+    hover.after = visible();
+  }
+  const check = { errors: window.__errors, plots: {}, details: details.length, table_width: table_width, page_width: document.documentElement.scrollWidth, hover: hover };
   plots.forEach(p => { check.plots[p.id] = new Set(Array.from(p.querySelectorAll(".series")).map(s => s.dataset.trial)).size; });
   document.body.dataset.selfcheck = JSON.stringify(check);
 })();

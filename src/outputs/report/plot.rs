@@ -127,10 +127,15 @@ impl Axis {
                     ticks
                 };
                 let every = ticks.len().div_ceil(8).max(1);
+                // Over many decades, every label as a power (1e6, 1e16), not 1M beside 1e16.
+                let powers = h - l > 6;
                 return ticks
                     .into_iter()
                     .step_by(every)
-                    .map(|v| (v, tick_label(v, lead(v))))
+                    .map(|v| match powers {
+                        true => (v, format!("1e{}", v.log10().round())),
+                        false => (v, tick_label(v, lead(v))),
+                    })
                     .collect();
             }
             sparser = ticks;
@@ -428,6 +433,8 @@ mod tests {
         assert_eq!(t, ["0.5", "1", "2", "5", "10", "20"]);
         let (_, t) = labels(&[1e-9, 2e-9], Scale::Log);
         assert!(t.contains(&"1.5e-9".to_string()), "{t:?}");
+        let (_, t) = labels(&[1e-4, 1e30], Scale::Auto);
+        assert!(t.iter().all(|l| l.starts_with("1e")), "{t:?}");
     }
 
     #[test]
