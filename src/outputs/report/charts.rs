@@ -189,10 +189,9 @@ pub(super) fn legend() -> String {
         );
     }
     let stops: Vec<String> = (0..=4).map(|i| ramp(i as f64 / 4.0)).collect();
-    let _ = write!(
+    let _ = writeln!(
         html,
-        r#"<b>Colours</b> <span class="key">curves and history: one hue per trial (hover one to find it everywhere)</span><span class="key">slices, parallel coordinates: rank of the selected metric <span class="ramp" style="background:linear-gradient(90deg,{})"></span> worst → best; grey: no result</span></div>
-"#,
+        r#"<b>Colours</b> <span class="key">curves and history: one hue per trial (hover one to find it everywhere)</span><span class="key">slices, parallel coordinates: rank of the selected metric <span class="ramp" style="background:linear-gradient(90deg,{})"></span> worst → best; grey: no result</span></div>"#,
         stops.join(",")
     );
     html

@@ -79,11 +79,14 @@ const PX1: f64 = 90.0;
 const PTOP: f64 = 40.0;
 const PBOTTOM: f64 = 30.0;
 
+/// One axis of the parallel coordinates: its name, its scale, and each trial's value on it.
+type Column = (String, Axis, Box<dyn Fn(&TrialRecord) -> f64>);
+
 /// Parallel coordinates: one vertical axis per parameter and one for the metric, one polyline per
 /// trial through its values, coloured by rank, the best drawn last (on top).
 pub(super) fn parallel(plan: &StudyPlan, trials: &[&TrialRecord]) -> String {
     let metric = plan.metric;
-    let mut axes: Vec<(String, Axis, Box<dyn Fn(&TrialRecord) -> f64>)> = vec![];
+    let mut axes: Vec<Column> = vec![];
     for p in &plan.space.params {
         let name = p.name.clone();
         let axis = Axis::fit(trials.iter().map(|t| value(t, &name)), scale(p));
