@@ -30,7 +30,7 @@ impl<'a> Charts<'a> {
             std::iter::once(0.0).chain(std::iter::once(self.plan.budget.total_examples as f64)),
             Scale::Linear,
         );
-        let y = Axis::fit(all_values(self.trials, metric), Scale::Auto);
+        let y = Axis::fit(all_values(self.trials, metric), metric_scale(metric));
         let mut curves = Plot::new(
             "curves",
             "Validation curves (● selected checkpoint)",
@@ -108,7 +108,10 @@ impl<'a> Charts<'a> {
         let metric = self.plan.metric;
         let trials = self.trials;
         let hx = Axis::fit(trials.iter().map(|t| t.trial as f64), Scale::Linear);
-        let hy = Axis::fit(trials.iter().map(|t| best_of(t, metric)), Scale::Auto);
+        let hy = Axis::fit(
+            trials.iter().map(|t| best_of(t, metric)),
+            metric_scale(metric),
+        );
         let mut hist = Plot::new(
             "history",
             "Optimisation history",
@@ -232,6 +235,16 @@ pub(super) fn rank_colour<'a>(
         } else {
             "#bbb".to_string()
         }
+    }
+}
+
+/// The metric's axis: fitted to the values for a loss or an error (log over more than a decade);
+/// linear for a score where higher is better (accuracy, F1, AUC, R²), which a log axis would
+/// stretch at its worst values.
+pub(super) fn metric_scale(metric: Metric) -> Scale {
+    match metric.goal {
+        Goal::Min => Scale::Auto,
+        Goal::Max => Scale::Linear,
     }
 }
 

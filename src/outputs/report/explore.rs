@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::charts::{best_of, rank_colour, trial_title};
+use super::charts::{best_of, metric_scale, rank_colour, trial_title};
 use super::plot::{esc, Axis, Labels, Plot, Scale, SMALL};
 use crate::plan::StudyPlan;
 use crate::space::{Domain, Param};
@@ -26,7 +26,10 @@ fn value(t: &TrialRecord, name: &str) -> f64 {
 /// One small plot per searched parameter: the selected metric against the parameter's value.
 pub(super) fn slices(plan: &StudyPlan, trials: &[&TrialRecord]) -> String {
     let metric = plan.metric;
-    let y = Axis::fit(trials.iter().map(|t| best_of(t, metric)), Scale::Auto);
+    let y = Axis::fit(
+        trials.iter().map(|t| best_of(t, metric)),
+        metric_scale(metric),
+    );
     let colour = rank_colour(plan, trials);
     let mut html = format!(
         "<h2>Slices: selected {} against each parameter</h2>\n<div class=\"plots\" id=\"slices\">\n",
@@ -93,7 +96,10 @@ pub(super) fn parallel(plan: &StudyPlan, trials: &[&TrialRecord]) -> String {
         axes.push((p.name.clone(), axis, Box::new(move |t| value(t, &name))));
     }
     let m = metric.kind.name().to_string();
-    let axis = Axis::fit(trials.iter().map(|t| best_of(t, metric)), Scale::Auto);
+    let axis = Axis::fit(
+        trials.iter().map(|t| best_of(t, metric)),
+        metric_scale(metric),
+    );
     axes.push((m, axis, Box::new(move |t| best_of(t, metric))));
     let gap = (PW - PX0 - PX1) / (axes.len().max(2) - 1) as f64;
     let ax_x = |i: usize| PX0 + gap * i as f64;

@@ -178,7 +178,7 @@ th { white-space: normal; max-width: 7em; vertical-align: bottom; }
 td.reason { max-width: 16em; overflow: hidden; text-overflow: ellipsis; text-align: left; }
 th { cursor: pointer; background: #f6f6f6; position: sticky; top: 0; } th.sorted::after { content: " ▾"; } th.sorted.asc::after { content: " ▴"; }
 tr.hot { background: #fff6d5; }
-.side { width: 560px; padding: 0 10px; } .side .key { display: block; }
+.side { width: 560px; padding: 0 10px; } .side .key { display: block; white-space: normal; }
 h2 { font-size: 16px; margin: 22px 0 8px; }
 .halo { paint-order: stroke; stroke: #fff; stroke-width: 3px; }
 .legend { color: #555; font-size: 12px; margin: 8px 0 0; line-height: 1.9; }
