@@ -239,3 +239,25 @@ const SCRIPT: &str = r#"<script>
 })();
 </script>
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::compact;
+
+    #[test]
+    fn table_numbers_are_short() {
+        let cases = [
+            (0.401_407_204_693_448, "0.4014"),
+            (60_000.0, "60k"),
+            (52_500.0, "52.5k"),
+            (3752.0, "3752"),
+            (0.000_972_545_177, "9.725e-4"),
+            (1.840_172_216e-9, "1.84e-9"),
+            (1e30, "1e30"),
+            (0.0, "0"),
+        ];
+        for (x, want) in cases {
+            assert_eq!(compact(x), want, "{x}");
+        }
+    }
+}
