@@ -92,7 +92,7 @@ fn the_report_loads_in_a_browser_with_one_series_per_trial() {
         eprintln!("skipping the browser check: chromium not found (apt-get install chromium)");
         return;
     };
-    let dom = browse(&chrome, &page, &["--dump-dom"]);
+    let dom = browse(&chrome, &page, &["--dump-dom", "--window-size=1280,2400"]);
     let dom = String::from_utf8_lossy(&dom.stdout);
     let start = dom
         .find("data-selfcheck=\"")
@@ -106,11 +106,40 @@ fn the_report_loads_in_a_browser_with_one_series_per_trial() {
         serde_json::json!([]),
         "console errors: {check}"
     );
-    for plot in ["curves", "history", "params"] {
+    for plot in [
+        "curves",
+        "history",
+        "parallel",
+        "slice-batch_size",
+        "slice-learning_rate",
+    ] {
         assert_eq!(
             check["plots"][plot], 6,
             "plot {plot} should hold one series per trial: {check}"
         );
+    }
+    eprintln!("self-check: {check}");
+    assert_eq!(
+        check["details"], 6,
+        "the one-trial plot holds every trial: {check}"
+    );
+    let hover = &check["hover"];
+    assert_eq!(
+        hover["shown"],
+        serde_json::json!([hover["trial"]]),
+        "{check}"
+    );
+    assert_eq!(hover["after"].as_array().map(Vec::len), Some(1), "{check}");
+    for width in ["table_width", "page_width"] {
+        assert!(
+            check[width]
+                .as_f64()
+                .is_some_and(|w| w > 300.0 && w <= 1280.0),
+            "{width} should fit 1,280 px: {check}"
+        );
+    }
+    for section in ["id=\"legend\"", "id=\"importance\"", "id=\"slices\""] {
+        assert!(html.contains(section), "the page has {section}");
     }
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report.png");
     let _ = std::fs::remove_file(&shot);
@@ -119,7 +148,7 @@ fn the_report_loads_in_a_browser_with_one_series_per_trial() {
         &page,
         &[
             &format!("--screenshot={}", shot.display()),
-            "--window-size=1400,1250",
+            "--window-size=1280,2400",
             "--hide-scrollbars",
         ],
     );
@@ -158,5 +187,37 @@ fn report_works_on_a_running_study() {
     assert!(
         html.contains("data-status=\"running\""),
         "the running trial is drawn"
+    );
+}
+
+/// The importance each parameter gets on the page, from its bars' `data-value`.
+fn importance(html: &str, param: &str) -> f64 {
+    let key = format!("data-param=\"{param}\" data-value=\"");
+    let start = html.find(&key).expect("an importance bar per parameter") + key.len();
+    html[start..start + html[start..].find('"').unwrap()]
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_parameter_without_effect_gets_no_importance() {
+    let dir = tempdir();
+    let mut spec = tiny_spec(2);
+    spec["search"]["trials"] = serde_json::json!(30);
+    spec["search"]["space"] = serde_json::json!({
+        "batch_size": [32],
+        "learning_rate": { "low": 1e-4, "high": 1e-1, "log": true },
+        "weight_decay": { "low": 1e-9, "high": 2e-9 }
+    });
+    ok(run(&write_spec(dir.path(), &spec)));
+    let html = std::fs::read_to_string(dir.path().join("runs/tiny/report.html")).unwrap();
+    let (lr, wd) = (
+        importance(&html, "learning_rate"),
+        importance(&html, "weight_decay"),
+    );
+    eprintln!("importance: learning rate {lr}, weight decay {wd}");
+    assert!(
+        lr >= 0.3 && wd <= 0.15 && lr > wd + 0.25,
+        "learning rate {lr}, weight decay {wd}"
     );
 }

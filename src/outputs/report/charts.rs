@@ -1,10 +1,10 @@
-//! The report's three plots of the study's trials: validation curves against examples seen, the
-//! optimisation history, and learning rate against batch size. Every trial's marks sit in one
+//! The report's plots of the study's trials in time: validation curves against examples seen and
+//! the optimisation history; and the legend of their lines and colours. Every trial's marks sit in one
 //! `<g class="series" data-trial="…">` with the trial described in its `<title>`.
 
 use std::fmt::Write as _;
 
-use super::plot::{colour, esc, ramp, Axis, Plot};
+use super::plot::{colour, esc, ramp, Axis, Plot, Scale};
 use crate::curve::select_best;
 use crate::outputs::leaderboard::short;
 use crate::plan::{Goal, Metric, SchedulerPlan, StudyPlan};
@@ -15,21 +15,12 @@ use crate::storage::{Status, TrialRecord};
 pub(super) struct Charts<'a> {
     plan: &'a StudyPlan,
     trials: &'a [&'a TrialRecord],
-    /// The metric axis's log base: 10 for a loss whose values are all positive, else linear.
-    ylog: Option<f64>,
 }
 
 impl<'a> Charts<'a> {
     /// The plots of `trials` in `plan`'s study.
     pub(super) fn new(plan: &'a StudyPlan, trials: &'a [&'a TrialRecord]) -> Charts<'a> {
-        let metric = plan.metric;
-        let loss_like = metric.goal == Goal::Min;
-        let ylog = loss_like && all_values(trials, metric).all(|v| !v.is_finite() || v > 0.0);
-        Charts {
-            plan,
-            trials,
-            ylog: ylog.then_some(10.0),
-        }
+        Charts { plan, trials }
     }
 
     /// Validation curves against examples seen, each trial's selected checkpoint marked.
@@ -37,9 +28,9 @@ impl<'a> Charts<'a> {
         let metric = self.plan.metric;
         let x = Axis::fit(
             std::iter::once(0.0).chain(std::iter::once(self.plan.budget.total_examples as f64)),
-            None,
+            Scale::Linear,
         );
-        let y = Axis::fit(all_values(self.trials, metric), self.ylog);
+        let y = Axis::fit(all_values(self.trials, metric), metric_scale(metric));
         let mut curves = Plot::new(
             "curves",
             "Validation curves (● selected checkpoint)",
@@ -65,13 +56,7 @@ impl<'a> Charts<'a> {
     /// faint), a dot at its selected checkpoint, and a cross where it failed.
     fn curve(&self, curves: &mut Plot, t: &TrialRecord, c: &str) {
         let metric = self.plan.metric;
-        let dash = match t.status {
-            Status::Stopped => r#" stroke-dasharray="6 3""#,
-            Status::Failed => r#" stroke-dasharray="2 3""#,
-            Status::Running | Status::Paused => r#" stroke-dasharray="10 3 2 3""#,
-            Status::Pruned => r#" stroke-dasharray="1 2" stroke-opacity="0.55""#,
-            Status::Complete => "",
-        };
+        let dash = dash(t.status);
         let pts: Vec<String> = t
             .curve
             .iter()
@@ -122,8 +107,11 @@ impl<'a> Charts<'a> {
     pub(super) fn history(&self) -> String {
         let metric = self.plan.metric;
         let trials = self.trials;
-        let hx = Axis::fit(trials.iter().map(|t| t.trial as f64), None);
-        let hy = Axis::fit(trials.iter().map(|t| best_of(t, metric)), self.ylog);
+        let hx = Axis::fit(trials.iter().map(|t| t.trial as f64), Scale::Linear);
+        let hy = Axis::fit(
+            trials.iter().map(|t| best_of(t, metric)),
+            metric_scale(metric),
+        );
         let mut hist = Plot::new(
             "history",
             "Optimisation history",
@@ -172,50 +160,44 @@ impl<'a> Charts<'a> {
         );
         hist.finish()
     }
+}
 
-    /// Learning rate against batch size, coloured by the rank of the selected metric.
-    pub(super) fn params(&self) -> String {
-        let metric = self.plan.metric;
-        let trials = self.trials;
-        let get = |t: &TrialRecord, k: &str| t.params.get(k).map_or(f64::NAN, |v| v.as_f64());
-        let sx = Axis::fit(trials.iter().map(|t| get(t, "learning_rate")), Some(10.0));
-        let sy = Axis::fit(trials.iter().map(|t| get(t, "batch_size")), Some(2.0));
-        let mut scatter = Plot::new(
-            "params",
-            "Learning rate × batch size (colour: rank of the selected metric, yellow is best)",
-            sx,
-            sy,
-            "learning rate (log)",
-            "batch size (log₂)",
-        );
-        // Colour by rank, so that one diverged trial does not wash out the differences among the rest.
-        let mut finite: Vec<f64> = trials
-            .iter()
-            .map(|t| best_of(t, metric))
-            .filter(|v| v.is_finite())
-            .collect();
-        finite.sort_by(f64::total_cmp);
-        for t in trials {
-            let v = best_of(t, metric);
-            let (lr, bs) = (get(t, "learning_rate"), get(t, "batch_size"));
-            if scatter.ok(lr, bs) {
-                let fill = if v.is_finite() {
-                    ramp(rank_score(&finite, v, metric.goal))
-                } else {
-                    "#bbb".to_string()
-                };
-                let _ = write!(
-                    scatter.svg,
-                    r##"<g class="series" data-trial="{}"><title>{}</title><circle cx="{:.1}" cy="{:.1}" r="6" fill="{fill}" stroke="#333" stroke-width="0.6"/></g>"##,
-                    t.trial,
-                    esc(&trial_title(self.plan, t)),
-                    scatter.px(lr),
-                    scatter.py(bs)
-                );
-            }
-        }
-        scatter.finish()
+/// The dashes of a trial's line by how it ended (a pruned one faint too).
+fn dash(status: Status) -> &'static str {
+    match status {
+        Status::Stopped => r#" stroke-dasharray="6 3""#,
+        Status::Failed => r#" stroke-dasharray="2 3""#,
+        Status::Running | Status::Paused => r#" stroke-dasharray="10 3 2 3""#,
+        Status::Pruned => r#" stroke-dasharray="1 2" stroke-opacity="0.55""#,
+        Status::Complete => "",
     }
+}
+
+/// What the lines' dashes and the colours mean, with a sample of each.
+pub(super) fn legend() -> String {
+    let mut html = String::from(r#"<div class="legend" id="legend"><b>Lines</b> "#);
+    let kinds = [
+        (Status::Complete, "complete"),
+        (Status::Stopped, "stopped early (patience)"),
+        (Status::Pruned, "pruned (by comparison)"),
+        (Status::Failed, "failed (✕ where)"),
+        (Status::Running, "running or interrupted"),
+    ];
+    for (status, words) in kinds {
+        let _ = write!(
+            html,
+            r##"<span class="key" data-status="{}"><svg width="34" height="10"><line x1="1" x2="33" y1="5" y2="5" stroke="#444" stroke-width="2"{}/></svg>{words}</span>"##,
+            status.as_str(),
+            dash(status)
+        );
+    }
+    let stops: Vec<String> = (0..=4).map(|i| ramp(i as f64 / 4.0)).collect();
+    let _ = writeln!(
+        html,
+        r#"<b>Colours</b> <span class="key">curves and history: one hue per trial (hover one to find it everywhere)</span><span class="key">slices, parallel coordinates: rank of the selected metric <span class="ramp" style="background:linear-gradient(90deg,{})"></span> worst → best; grey: no result</span></div>"#,
+        stops.join(",")
+    );
+    html
 }
 
 /// Where `v` ranks among the sorted `finite` values, from 0 (worst) to 1 (best) for `goal`.
@@ -233,6 +215,39 @@ fn rank_score(finite: &[f64], v: f64, goal: Goal) -> f64 {
     }
 }
 
+/// Each trial's colour by the rank of its selected metric (grey without one).
+pub(super) fn rank_colour<'a>(
+    plan: &StudyPlan,
+    trials: &[&TrialRecord],
+) -> impl Fn(&TrialRecord) -> String + 'a {
+    let metric = plan.metric;
+    // By rank, so that one diverged trial does not wash out the differences among the rest.
+    let mut finite: Vec<f64> = trials
+        .iter()
+        .map(|t| best_of(t, metric))
+        .filter(|v| v.is_finite())
+        .collect();
+    finite.sort_by(f64::total_cmp);
+    move |t| {
+        let v = best_of(t, metric);
+        if v.is_finite() {
+            ramp(rank_score(&finite, v, metric.goal))
+        } else {
+            "#bbb".to_string()
+        }
+    }
+}
+
+/// The metric's axis: fitted to the values for a loss or an error (log over more than a decade);
+/// linear for a score where higher is better (accuracy, F1, AUC, R²), which a log axis would
+/// stretch at its worst values.
+pub(super) fn metric_scale(metric: Metric) -> Scale {
+    match metric.goal {
+        Goal::Min => Scale::Auto,
+        Goal::Max => Scale::Linear,
+    }
+}
+
 /// Every value of the selection metric in every trial's curve.
 fn all_values<'a>(trials: &'a [&'a TrialRecord], metric: Metric) -> impl Iterator<Item = f64> + 'a {
     trials
@@ -241,12 +256,12 @@ fn all_values<'a>(trials: &'a [&'a TrialRecord], metric: Metric) -> impl Iterato
 }
 
 /// The trial's value of the selection metric at its selected checkpoint; NaN without one.
-fn best_of(t: &TrialRecord, metric: Metric) -> f64 {
+pub(super) fn best_of(t: &TrialRecord, metric: Metric) -> f64 {
     select_best(&t.curve, metric).map_or(f64::NAN, |i| t.curve[i].selection_value(metric))
 }
 
 /// A trial as its marks' tooltip describes it: number, status, parameters and best value.
-fn trial_title(plan: &StudyPlan, t: &TrialRecord) -> String {
+pub(super) fn trial_title(plan: &StudyPlan, t: &TrialRecord) -> String {
     let best = select_best(&t.curve, plan.metric).map(|i| t.curve[i].selection_value(plan.metric));
     format!(
         "trial {} ({}): {}; best {} = {}",
