@@ -163,9 +163,11 @@ fn a_second_signal_exits_at_once() {
     let dir = tempdir();
     let path = write_spec(dir.path(), &s);
     let mut child = start(dir.path(), &[path.to_str().unwrap()]);
-    // The journal is written once the study runs, after the handlers are installed.
+    // A trial's start is journalled at once, after the handlers are installed; from then on its
+    // first virtual epoch is under way (a signal before it would find no epoch to finish).
     let journal = dir.path().join("runs/tiny/journal.jsonl");
-    while !std::fs::metadata(&journal).is_ok_and(|m| m.len() > 0) {
+    while !std::fs::read_to_string(&journal).is_ok_and(|j| j.contains(r#""event":"trial_started""#))
+    {
         assert!(child.try_wait().unwrap().is_none(), "tune ended early");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
