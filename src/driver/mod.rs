@@ -197,8 +197,8 @@ pub fn drive(
             prune_paused(&mut s.history, *storage.lock().unwrap())?;
         }
     }
-    let mut shared = shared.into_inner().unwrap();
-    shared.catch_up(&inbox);
+    // The workers are done: the block above applied the last of their events.
+    let shared = shared.into_inner().unwrap();
     let phases = inbox.into_inner().unwrap().phases;
     if let Some(e) = shared.failed {
         return Err(e);
