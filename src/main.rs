@@ -279,6 +279,13 @@ fn run() -> anyhow::Result<ExitCode> {
 /// `tune check`: one line per model, then the verdict; exit 1 when a model cannot memorise.
 fn check(study: &StudyArgs) -> anyhow::Result<ExitCode> {
     let plan = load(study, None, None, None)?;
+    if plan.command.is_some() {
+        return Err(Error::Study(format!(
+            "{}: `tune check` tries the built-in trainer's models, and this study runs its own program (\"trainer\"): run one trial of it with `--parallel 1`, or the program by hand",
+            plan.spec_file.display()
+        ))
+        .into());
+    }
     let check = tune::runner::mlp::check::check(&plan)?;
     if !check.models.is_empty() {
         say!("{}", check.header())?;

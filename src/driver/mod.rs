@@ -19,6 +19,7 @@ use crate::artifacts::{ArtifactStore, FolderStore};
 use crate::curve::{ranks_before, CurveRow};
 use crate::error::{Error, Result};
 use crate::plan::StudyPlan;
+use crate::runner::command::CommandRunner;
 use crate::runner::mlp::MlpRunner;
 use crate::runner::TrialRunner;
 use crate::scheduler::Scheduler;
@@ -74,12 +75,23 @@ pub fn run(
     std::fs::create_dir_all(out.join("trials")).map_err(|e| Error::io(out, e))?;
     let mut storage = JournalStorage::lock(out)?;
     let store = FolderStore::new(out);
-    let runner = MlpRunner::new(plan);
+    let mlp;
+    let command;
+    let runner: &dyn TrialRunner = match &plan.command {
+        None => {
+            mlp = MlpRunner::new(plan);
+            &mlp
+        }
+        Some(cmd) => {
+            command = CommandRunner::new(plan, cmd);
+            &command
+        }
+    };
     let scheduler = crate::scheduler::for_plan(plan);
     let seams = Seams {
         storage: &mut storage,
         store: &store,
-        runner: &runner,
+        runner,
         scheduler: &scheduler,
     };
     let summary = drive(plan, seams, opts, stop, observer)?;
@@ -168,7 +180,12 @@ pub fn drive(
         board: history.clone(),
         ..Default::default()
     });
+    let early = queue::EarlyEnds {
+        seen: done,
+        failures: vec![],
+    };
     let shared = Mutex::new(queue::Shared {
+        early,
         history,
         sampler,
         queue,
