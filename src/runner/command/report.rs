@@ -80,7 +80,7 @@ fn special(s: &str) -> Option<f64> {
 }
 
 /// `text` with the bare words `NaN`, `Infinity` and `-Infinity` outside strings made strings
-/// marked by a NUL (which no JSON string holds unescaped), so that serde_json reads them.
+/// marked by a leading NUL (escaped), so that serde_json reads them.
 fn bare_numbers_quoted(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     let mut in_string = false;
@@ -106,7 +106,7 @@ fn bare_numbers_quoted(text: &str) -> String {
             .into_iter()
             .find(|w| rest.starts_with(w));
         if let Some(w) = word {
-            out.push_str("\"\u{0}");
+            out.push_str("\"\\u0000");
             out.push_str(w);
             out.push('"');
             rest = &rest[w.len()..];
