@@ -120,6 +120,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    use tune::runner::command;
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == command::SUPERVISE_ARG) {
+        // A trial's supervisor (see runner/command/process.rs), not a command of the user's.
+        return ExitCode::from(command::supervise(&args[2..]).clamp(0, 255) as u8);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        command::set_supervisor(exe);
+    }
     match run() {
         Ok(code) => code,
         // The reader of stdout had what it wanted (`tune ... | head -1`): nothing went wrong, and

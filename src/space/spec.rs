@@ -154,10 +154,20 @@ impl Param {
                 Ok(Param::list(name, Kind::Cat(labels), &indices))
             }
             J::Array(xs) => {
+                if xs.first().is_some_and(J::is_string) {
+                    let i = xs.iter().position(|x| !x.is_string()).unwrap_or(0);
+                    return Err(bad(
+                        format!("{path}[{i}]"),
+                        format!(
+                            "{} is not a string: a categorical parameter lists strings only",
+                            xs[i]
+                        ),
+                    ));
+                }
                 if let Some(i) = xs.iter().position(J::is_string) {
                     return Err(bad(
                         format!("{path}[{i}]"),
-                        "is a string in a list of numbers: a categorical parameter lists strings only".into(),
+                        format!("{} is a string in a list of numbers", xs[i]),
                     ));
                 }
                 let kind = if xs.iter().all(integer) {

@@ -6,6 +6,7 @@
 //! README, "Your own training program", for the contract.
 
 mod process;
+pub use process::{set_supervisor, supervise, SUPERVISE_ARG};
 pub mod report;
 
 use std::path::{Path, PathBuf};
@@ -222,7 +223,7 @@ fn run_trial(
     let end = match end {
         Ok(end) => end,
         Err(e) => {
-            proc.stop(false);
+            proc.stop();
             proc.finish(&dir);
             return Err(e);
         }
@@ -232,20 +233,20 @@ fn run_trial(
             // Its last report is in: it has no more to do than exit.
             if proc.wait_for(process::GRACE).is_none() {
                 proc.note("still running after its last report: stopped");
-                proc.stop(false);
+                proc.stop();
             }
         }
         End::Failed(why) => {
             proc.note(&format!("failed: {why}"));
-            proc.stop(false);
+            proc.stop();
         }
         End::Stopped(why) => {
             proc.note(&format!("stopped: {why}"));
-            proc.stop(false);
+            proc.stop();
         }
         End::Interrupted => {
             proc.note("the study stops: the trial resumes from its last checkpoint");
-            proc.stop(false);
+            proc.stop();
         }
     }
     proc.finish(&dir);

@@ -42,6 +42,8 @@ pub struct Trial {
     tail: Arc<Mutex<VecDeque<String>>>,
     log: Arc<Mutex<fs::File>>,
     status: Option<ExitStatus>,
+    /// Whether `child` is a supervisor (which stops its program's group itself).
+    supervised: bool,
 }
 
 /// The file in a trial's folder that names its running process's token.
@@ -49,7 +51,21 @@ fn token_file(dir: &Path) -> PathBuf {
     dir.join("process.token")
 }
 
-/// Starts `cmd` for a trial whose folder is `dir`, with `env` besides the plan's.
+/// The program that supervises each trial's process (this binary, see [`supervise`]); unset (a
+/// library user's own binary), trials run without one: SIGKILL of `tune` then leaves the program's
+/// own children to the next run's [`kill_leftovers`].
+static SUPERVISOR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// The first argument that makes the binary a supervisor.
+pub const SUPERVISE_ARG: &str = "__tune_supervise";
+
+/// Names the binary that supervises trials (`tune` itself, run with [`SUPERVISE_ARG`]).
+pub fn set_supervisor(exe: PathBuf) {
+    let _ = SUPERVISOR.set(exe);
+}
+
+/// Starts `cmd` for a trial whose folder is `dir`, with `env` besides the plan's: under a
+/// supervisor when there is one.
 pub fn start(cmd: &CommandPlan, env: &[(String, String)], dir: &Path) -> io::Result<Trial> {
     let token = format!(
         "{}-{}-{}",
@@ -71,7 +87,15 @@ pub fn start(cmd: &CommandPlan, env: &[(String, String)], dir: &Path) -> io::Res
     } else {
         PathBuf::from(&cmd.command[0])
     };
-    let mut c = Command::new(program);
+    let supervised = SUPERVISOR.get().is_some();
+    let mut c = match SUPERVISOR.get() {
+        Some(sup) => {
+            let mut c = Command::new(sup);
+            c.arg(SUPERVISE_ARG).arg(&program);
+            c
+        }
+        None => Command::new(&program),
+    };
     c.args(&cmd.command[1..])
         .current_dir(&cmd.cwd)
         .envs(&cmd.env)
@@ -81,20 +105,13 @@ pub fn start(cmd: &CommandPlan, env: &[(String, String)], dir: &Path) -> io::Res
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: between fork and exec only async-signal-safe calls (prctl, getppid, _exit).
-    unsafe {
-        c.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // The parent died before the signal was armed.
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
-    }
+    // A supervisor stops its program when `tune` dies; a program alone is killed.
+    let signal = if supervised {
+        libc::SIGTERM
+    } else {
+        libc::SIGKILL
+    };
+    arm_parent_death(&mut c, signal);
     let mut child = c.spawn()?;
     let (tx, lines) = channel();
     let stdout = child.stdout.take().expect("piped");
@@ -134,7 +151,91 @@ pub fn start(cmd: &CommandPlan, env: &[(String, String)], dir: &Path) -> io::Res
         tail,
         log,
         status: None,
+        supervised,
     })
+}
+
+/// Has the process started by `c` receive `signal` when the thread that started it ends (`tune`
+/// died); it exits at once when that happened before the signal was armed.
+fn arm_parent_death(c: &mut Command, signal: libc::c_int) {
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: between fork and exec only async-signal-safe calls (prctl, getppid, _exit).
+    unsafe {
+        c.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, signal) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Set by the supervisor's signal handler.
+static TERMINATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_terminate(_: libc::c_int) {
+    TERMINATE.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// The supervisor of one trial's program (`tune __tune_supervise PROGRAM ARGS…`, started by
+/// [`start`]): runs the program in a process group of its own and waits for it; on SIGTERM (from
+/// `tune` stopping the trial, or the parent-death signal when `tune` died) it sends the group
+/// SIGTERM, then SIGKILL after [`GRACE`]; when the program exits, what it left in its group is
+/// killed. It ends as its program ended (the same status, or the same signal).
+pub fn supervise(args: &[std::ffi::OsString]) -> i32 {
+    use std::sync::atomic::Ordering::SeqCst;
+    let handler = on_terminate as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic.
+        unsafe { libc::signal(sig, handler) };
+    }
+    let Some((program, rest)) = args.split_first() else {
+        eprintln!("tune: {SUPERVISE_ARG}: no program");
+        return 2;
+    };
+    let mut c = Command::new(program);
+    c.args(rest).process_group(0);
+    arm_parent_death(&mut c, libc::SIGKILL);
+    let mut child = match c.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cannot start {}: {e}", program.to_string_lossy());
+            return 127;
+        }
+    };
+    let group = child.id() as libc::pid_t;
+    let mut terminated_at: Option<Instant> = None;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            // SAFETY: signals to the program's own group.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+            use std::os::unix::process::ExitStatusExt;
+            if let Some(sig) = status.signal() {
+                // SAFETY: ends this process as its program ended.
+                unsafe {
+                    libc::signal(sig, libc::SIG_DFL);
+                    libc::raise(sig);
+                }
+            }
+            return status.code().unwrap_or(1);
+        }
+        if TERMINATE.load(SeqCst) {
+            match terminated_at {
+                None => {
+                    unsafe { libc::kill(-group, libc::SIGTERM) };
+                    terminated_at = Some(Instant::now());
+                }
+                Some(t) if t.elapsed() >= GRACE => unsafe {
+                    libc::kill(-group, libc::SIGKILL);
+                },
+                _ => {}
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// The lines of `r`, invalid UTF-8 replaced.
@@ -186,16 +287,18 @@ impl Trial {
         }
     }
 
-    /// Stops the process group: SIGTERM, then SIGKILL after [`GRACE`] (or at once when `now`).
-    pub fn stop(&mut self, now: bool) {
-        let group = self.child.id() as libc::pid_t;
-        if self.status.is_none() && !now {
-            // SAFETY: a signal to the trial's own process group.
-            unsafe { libc::kill(-group, libc::SIGTERM) };
-            self.wait_for(GRACE);
+    /// Stops the program: SIGTERM, then SIGKILL after [`GRACE`]. A supervisor does this for its
+    /// program's group; without one, it is done here to the program's group.
+    pub fn stop(&mut self) {
+        let pid = self.child.id() as libc::pid_t;
+        if self.status.is_none() {
+            // SAFETY: signals to the trial's own process (group).
+            let target = if self.supervised { pid } else { -pid };
+            unsafe { libc::kill(target, libc::SIGTERM) };
+            self.wait_for(GRACE + Duration::from_secs(2));
         }
-        // What is left of the group (the program's own children too).
-        unsafe { libc::kill(-group, libc::SIGKILL) };
+        // What is left of the group (the supervisor's, or the program's own children).
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
         if self.status.is_none() {
             self.status = self.child.wait().ok();
         }
@@ -203,7 +306,7 @@ impl Trial {
 
     /// Ends the process (its group killed, whatever it left) and forgets its token.
     pub fn finish(mut self, dir: &Path) {
-        self.stop(true);
+        self.stop();
         let _ = fs::remove_file(token_file(dir));
     }
 }
