@@ -96,7 +96,10 @@ fn environment(
             seed::derive(plan.seed, Purpose::Init, job.trial, 0).to_string(),
         ),
         ("TUNE_BOUNDARIES".into(), json(&boundaries)),
-        ("TUNE_CHECKPOINT_DIR".into(), work.display().to_string()),
+        (
+            "TUNE_CHECKPOINT_DIR".into(),
+            absolute(work).display().to_string(),
+        ),
         ("TUNE_THREADS".into(), threads.to_string()),
         ("TUNE_STUDY".into(), plan.name.clone()),
     ];
@@ -210,6 +213,7 @@ fn run_trial(
             return Ok(outcome(End::Failed(reason), meta, base_seconds, t0));
         }
     };
+    let mut handoff = 0.0;
     let end = follow(
         plan,
         cmd,
@@ -217,8 +221,8 @@ fn run_trial(
         &work,
         &mut meta,
         host,
-        base_seconds,
-        t0,
+        (base_seconds, t0),
+        &mut handoff,
     );
     let end = match end {
         Ok(end) => end,
@@ -252,7 +256,10 @@ fn run_trial(
     proc.finish(&dir);
     // The program's scratch: what it wrote after its last report belongs to no checkpoint.
     let _ = std::fs::remove_dir_all(&work);
-    Ok(outcome(end, meta, base_seconds, t0))
+    let mut out = outcome(end, meta, base_seconds, t0);
+    out.phases.checkpoints = handoff;
+    out.phases.compute -= handoff;
+    Ok(out)
 }
 
 /// The outcome of a run that ended with `end`, its curve in `meta`.
@@ -285,8 +292,8 @@ fn follow(
     work: &Path,
     meta: &mut CheckpointMeta,
     host: &mut dyn TrialHost,
-    base: f64,
-    t0: Instant,
+    (base, t0): (f64, Instant),
+    handoff: &mut f64,
 ) -> Result<End> {
     let total = plan.budget.virtual_epochs;
     let mut deadline = cmd.timeout.map(|t| Instant::now() + t);
@@ -329,6 +336,7 @@ fn follow(
             }
         };
         let k = meta.virtual_epoch + 1;
+        let t1 = Instant::now();
         let r = match report::parse(&body) {
             Ok(r) => r,
             Err(why) => {
@@ -400,6 +408,7 @@ fn follow(
             row,
             best,
         })?;
+        *handoff += t1.elapsed().as_secs_f64();
         deadline = cmd.timeout.map(|t| Instant::now() + t);
         if k == total {
             break;
