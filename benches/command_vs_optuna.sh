@@ -18,7 +18,9 @@ if [ -z "$py" ]; then exit 0; fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 row() { printf '%-40s %10s %12s\n' "$@"; }
-row "run" "wall s" "best val"
+data=$PWD/studies/data/winequality-red.csv
+field() { "$py" -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+row "run (tune, then the peer, at 1 and at 2 at once)" "wall s" "best val"
 declare -A wall
 for p in 1 2; do
   "$py" - "$PWD" "$py" "$trials" > "$tmp/spec$p.json" <<'PY'
@@ -55,20 +57,16 @@ print(f"    tune's own time: {over:.2f} s of {tune_s:.1f} s of trials ({100 * ov
       f"{1e3 * over / epochs:.1f} ms per virtual epoch, {1e3 * over / len(rows):.0f} ms per trial "
       f"(program start to its first line, its reports, its exit)")
 PY
-done
-data=$PWD/studies/data/winequality-red.csv
-field() { "$py" -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
-for j in 1 2; do
-  r=$("$py" benches/peers/optuna_torch.py --data "$data" --split "$tmp/tune1/split.json" --jobs "$j" --params "$tmp/tune$j/leaderboard.csv")
+  r=$("$py" benches/peers/optuna_torch.py --data "$data" --split "$tmp/tune$p/split.json" --jobs "$p" --params "$tmp/tune$p/leaderboard.csv")
   w=$(echo "$r" | field wall)
   b=$(echo "$r" | field best_val_loss)
-  row "optuna + same torch code, $j job(s)" "$(printf %.2f "$w")" "$(printf %.4f "$b")"
-  echo "    tune is $(echo "$w / ${wall[tune$j]}" | bc -l | xargs printf %.2f)x as fast (same trials, same number at once)"
+  row "optuna + same torch code, $p job(s)" "$(printf %.2f "$w")" "$(printf %.4f "$b")"
+  echo "    tune is $(echo "$w / ${wall[tune$p]}" | bc -l | xargs printf %.2f)x as fast (same trials, same number at once)"
   echo "$r" | "$py" -c '
 import csv, json, sys
 peer = json.load(sys.stdin)["trials"]
 ours = sorted(csv.DictReader(open(sys.argv[1])), key=lambda r: int(r["trial"]))
 same = sum(abs(float(a["best_val_loss"]) - b["best_val_loss"]) <= 1e-4 * abs(b["best_val_loss"]) for a, b in zip(ours, peer))
 print(f"    trial by trial: the same best validation MSE (to 1e-4) in {same} of {len(peer)}")
-' "$tmp/tune$j/leaderboard.csv"
+' "$tmp/tune$p/leaderboard.csv"
 done

@@ -307,7 +307,7 @@ fn repair_best_files(
 }
 
 /// The error of a thread that could not start.
-fn no_thread(e: std::io::Error) -> Error {
+pub(crate) fn no_thread(e: std::io::Error) -> Error {
     Error::System(format!(
         "cannot start a thread: {e} (a limit on processes or threads, such as `ulimit -u` or a container's pids limit, may be too low)"
     ))

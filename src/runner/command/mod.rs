@@ -11,6 +11,8 @@ pub mod report;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::RecvTimeoutError;
+use std::sync::Mutex;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{Boundary, Flow, Job, Phases, RunnerWorker, TrialHost, TrialOutcome, TrialRunner};
@@ -34,12 +36,28 @@ const POLL: Duration = Duration::from_millis(50);
 pub struct CommandRunner<'a> {
     plan: &'a StudyPlan,
     cmd: &'a CommandPlan,
+    /// Programs that made their last report and are exiting, each watched by a thread: the next
+    /// trial does not wait for an interpreter's teardown. Joined when the runner is dropped.
+    exiting: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl<'a> CommandRunner<'a> {
     /// The runner of `plan`, whose trainer is `cmd`.
     pub fn new(plan: &'a StudyPlan, cmd: &'a CommandPlan) -> CommandRunner<'a> {
-        CommandRunner { plan, cmd }
+        CommandRunner {
+            plan,
+            cmd,
+            exiting: Mutex::new(vec![]),
+        }
+    }
+}
+
+impl Drop for CommandRunner<'_> {
+    /// No program outlives the study's run.
+    fn drop(&mut self) {
+        for h in self.exiting.get_mut().unwrap().drain(..) {
+            let _ = h.join();
+        }
     }
 }
 
@@ -53,6 +71,7 @@ impl TrialRunner for CommandRunner<'_> {
         Ok(Box::new(CommandWorker {
             plan: self.plan,
             cmd: self.cmd,
+            exiting: &self.exiting,
         }))
     }
 
@@ -64,11 +83,12 @@ impl TrialRunner for CommandRunner<'_> {
 struct CommandWorker<'a> {
     plan: &'a StudyPlan,
     cmd: &'a CommandPlan,
+    exiting: &'a Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl RunnerWorker for CommandWorker<'_> {
     fn run(&mut self, job: Job, host: &mut dyn TrialHost) -> Result<TrialOutcome> {
-        run_trial(self.plan, self.cmd, job, host)
+        run_trial(self.plan, self.cmd, job, host, self.exiting)
     }
 }
 
@@ -178,6 +198,7 @@ fn run_trial(
     cmd: &CommandPlan,
     job: Job,
     host: &mut dyn TrialHost,
+    exiting: &Mutex<Vec<JoinHandle<()>>>,
 ) -> Result<TrialOutcome> {
     let t0 = Instant::now();
     let dir = trial_dir(plan, job.trial);
@@ -232,30 +253,42 @@ fn run_trial(
             return Err(e);
         }
     };
+    let done = move |proc: process::Trial| {
+        proc.finish(&dir);
+        // The program's scratch: what it wrote after its last report belongs to no checkpoint.
+        let _ = std::fs::remove_dir_all(&work);
+    };
     match &end {
         End::Complete => {
-            // Its last report is in: it has no more to do than exit.
-            if proc.wait_for(process::GRACE).is_none() {
-                proc.note("still running after its last report: stopped");
-                proc.stop();
+            // Its last report is in: it has no more to do than exit, which a watcher waits for
+            // while this worker goes on.
+            let watch = move || {
+                if proc.wait_for(process::GRACE).is_none() {
+                    proc.note("still running after its last report: stopped");
+                }
+                done(proc);
+            };
+            match std::thread::Builder::new()
+                .name("trial-exit".into())
+                .spawn(watch)
+            {
+                Ok(h) => exiting.lock().unwrap().push(h),
+                Err(e) => return Err(crate::driver::no_thread(e)),
             }
         }
         End::Failed(why) => {
             proc.note(&format!("failed: {why}"));
-            proc.stop();
+            done(proc);
         }
         End::Stopped(why) => {
             proc.note(&format!("stopped: {why}"));
-            proc.stop();
+            done(proc);
         }
         End::Interrupted => {
             proc.note("the study stops: the trial resumes from its last checkpoint");
-            proc.stop();
+            done(proc);
         }
     }
-    proc.finish(&dir);
-    // The program's scratch: what it wrote after its last report belongs to no checkpoint.
-    let _ = std::fs::remove_dir_all(&work);
     let mut out = outcome(end, meta, base_seconds, t0);
     out.phases.checkpoints = handoff;
     out.phases.compute -= handoff;
