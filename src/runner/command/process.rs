@@ -31,8 +31,9 @@ pub const TOKEN_VAR: &str = "TUNE_RUN_TOKEN";
 pub enum Line {
     /// A report line, without its prefix.
     Report(String),
-    /// A forking program's trial ended with this status (negative: killed by that signal).
-    End(i64),
+    /// A forking program's trial (this one) ended with this status (negative: killed by that
+    /// signal).
+    End { trial: u64, status: i64 },
     /// Its stdout closed (it exited, or closed it).
     Closed,
 }
@@ -144,11 +145,10 @@ pub fn start(
         .spawn(move || {
             for line in split_lines(stdout) {
                 if let Some(end) = line.strip_prefix(END_PREFIX) {
-                    let status = serde_json::from_str::<serde_json::Value>(end)
-                        .ok()
-                        .and_then(|v| v["status"].as_i64())
-                        .unwrap_or(1);
-                    if tx.send(Line::End(status)).is_err() {
+                    let v = serde_json::from_str::<serde_json::Value>(end).unwrap_or_default();
+                    let status = v["status"].as_i64().unwrap_or(1);
+                    let trial = v["trial"].as_u64().unwrap_or(u64::MAX);
+                    if tx.send(Line::End { trial, status }).is_err() {
                         return;
                     }
                     continue;
@@ -305,10 +305,10 @@ impl Trial {
         self.send(&serde_json::json!({ "env": env }))
     }
 
-    /// Asks a forking program's server to stop its trial's process (SIGTERM, SIGKILL after the
-    /// grace period).
-    pub fn stop_trial(&mut self) -> io::Result<()> {
-        self.send(&serde_json::json!({ "stop": true }))
+    /// Asks a forking program's server to stop trial `trial`'s process (SIGTERM, SIGKILL after
+    /// the grace period).
+    pub fn stop_trial(&mut self, trial: u64) -> io::Result<()> {
+        self.send(&serde_json::json!({ "stop": trial }))
     }
 
     fn send(&mut self, msg: &serde_json::Value) -> io::Result<()> {
