@@ -93,8 +93,9 @@ pub fn start(
             .map_or(0, |d| d.as_nanos()),
         dir.display()
     );
-    // Written first: a `tune` killed right after the start finds the process by it.
-    crate::durable::write_derived(&token_file(dir), token.as_bytes())?;
+    // Written first: a `tune` killed right after the start finds the process by it. In place:
+    // the store empties a trial's folder of temp files as it starts.
+    fs::write(token_file(dir), token.as_bytes())?;
     let log = fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -292,7 +293,7 @@ fn split_lines(r: impl io::Read) -> impl Iterator<Item = String> {
 impl Trial {
     /// Starts trial `env` on a forking program's server, its output going to `dir`'s log.
     pub fn begin(&mut self, env: &[(String, String)], dir: &Path) -> io::Result<()> {
-        crate::durable::write_derived(&token_file(dir), self.token.as_bytes())?;
+        fs::write(token_file(dir), self.token.as_bytes())?;
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
