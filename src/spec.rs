@@ -155,6 +155,10 @@ pub struct SearchSpec {
     pub startup_trials: Option<usize>,
     /// Parameter name → a list of values, or `{"low", "high", "log", "grid_points"}`.
     pub space: BTreeMap<String, serde_json::Value>,
+    /// An earlier study's folder: a Bayesian search starts from its finished trials on this space,
+    /// grid and random search skip them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_start: Option<String>,
 }
 
 /// Stop a trial whose metric has not improved for a while; its best checkpoint still counts.

@@ -43,6 +43,10 @@ pub fn fingerprint(plan: &StudyPlan) -> Fingerprint {
         ("data split", data.then(|| v(&crate::data::SPLIT_VERSION))),
     ]
     .into_iter()
+    .chain([(
+        "search.warm_start",
+        plan.warm.as_ref().map(|w| v(&format!("{:08x}", w.crc32))),
+    )])
     .filter_map(|(k, v)| v.map(|v| (k, v)))
     // How the GP chooses (src/sampler/gp.rs), for Bayesian studies only: a Bayesian study begun
     // by a build that chose otherwise would go on with other suggestions.

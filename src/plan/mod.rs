@@ -16,6 +16,7 @@ mod model;
 mod search;
 mod selection;
 mod trainer;
+mod warm;
 use data::DataPlan;
 pub use limits::{MAX_BAYES_TRIALS, MAX_PARALLEL, MAX_TRIALS};
 pub use model::{ModelPlan, OptimizerKind};
@@ -24,6 +25,7 @@ pub use search::{cores, DeviceKind, Method};
 use selection::SelectionPlan;
 pub use selection::{EarlyStopping, Goal, Metric, MetricKind, SchedulerPlan};
 pub use trainer::CommandPlan;
+pub use warm::WarmStart;
 
 /// The validated study: everything the driver, sampler and trainer need.
 #[derive(Clone, Debug)]
@@ -42,6 +44,8 @@ pub struct StudyPlan {
     pub model: ModelPlan,
     /// A user's program that trains each trial; `None`: the built-in MLP.
     pub command: Option<CommandPlan>,
+    /// An earlier study's trials the search starts from (`search.warm_start`).
+    pub warm: Option<WarmStart>,
     pub budget: Budget,
     pub method: Method,
     pub trials: usize,
@@ -125,6 +129,38 @@ impl StudyPlan {
         let search = SearchPlan::from_spec(spec_file, &spec.search, ov.parallel, names)?;
         let selection =
             SelectionPlan::from_spec(spec_file, &spec, data.as_ref().map(|d| &d.dataset), &budget)?;
+        let warm = match &spec.search.warm_start {
+            Some(dir) => Some(warm::load(
+                spec_file,
+                &base.join(dir),
+                &search.space,
+                selection.metric,
+                &serde_json::json!(spec.metric),
+                &serde_json::json!(spec.goal),
+            )?),
+            None => None,
+        };
+        let trials = match (&warm, search.method) {
+            // A grid does not run again the points an earlier study ran.
+            (Some(w), Method::Grid) => {
+                let done = crate::sampler::grid_done(&search.space, &w.trials).len();
+                let left = search
+                    .space
+                    .grid()
+                    .ok()
+                    .and_then(|g| g.size())
+                    .map_or(usize::MAX, |n| (n as usize).saturating_sub(done));
+                if left == 0 {
+                    return Err(Error::spec(
+                        spec_file,
+                        "search.warm_start",
+                        "the earlier study ran every point of this grid: nothing is left to run",
+                    ));
+                }
+                search.trials.min(left)
+            }
+            _ => search.trials,
+        };
         let device =
             DeviceKind::from_spec(spec_file, ov.device.as_deref(), spec.device.as_deref())?;
         let out_dir = match &ov.out {
@@ -156,9 +192,10 @@ impl StudyPlan {
             dataset,
             model,
             command,
+            warm,
             budget,
             method: search.method,
-            trials: search.trials,
+            trials,
             parallel,
             startup_trials: search.startup_trials,
             space: search.space,

@@ -372,6 +372,8 @@ pub struct GpSampler {
     warnings: Vec<String>,
     /// Trials may be cut short by a scheduler: model a level of the budget (BOHB's rule).
     pruning: bool,
+    /// An earlier study's trials (parameters, value; a warm start), observed before this one's.
+    warm: Vec<(Params, f64)>,
 }
 
 impl GpSampler {
@@ -386,7 +388,16 @@ impl GpSampler {
             design: std::sync::OnceLock::new(),
             warnings: vec![],
             pruning: false,
+            warm: vec![],
         }
+    }
+
+    /// Starts from an earlier study's trials (Optuna's `add_trials`): they are observed first,
+    /// and count toward the start-up trials.
+    pub fn warm(mut self, trials: Vec<(Params, f64)>) -> Self {
+        self.startup = self.startup.saturating_sub(trials.len());
+        self.warm = trials;
+        self
     }
 
     /// Trial `trial`'s parameters given `observed` (parameters and values to minimise; NaN for a
@@ -436,10 +447,14 @@ impl Sampler for GpSampler {
         } else {
             1.0
         };
-        let (observed, pending) = match self.pruning {
+        let (mut observed, pending) = match self.pruning {
             false => self.whole(history, sign),
             true => self.at_level(history, sign),
         };
+        if !self.warm.is_empty() {
+            let warm = self.warm.iter().map(|(p, v)| (p.clone(), sign * v));
+            observed = warm.chain(observed).collect();
+        }
         let s = self.propose(trial, &observed, &pending);
         if let Some(why) = &s.fallback {
             self.warnings

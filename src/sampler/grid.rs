@@ -8,6 +8,8 @@ use crate::storage::History;
 /// at a few trials costs only those.
 pub struct GridSampler {
     grid: Grid,
+    /// Indices of the points an earlier study ran (a warm start), in order: skipped.
+    done: Vec<u64>,
 }
 
 impl GridSampler {
@@ -15,17 +17,34 @@ impl GridSampler {
     pub fn new(space: &SearchSpace) -> Self {
         GridSampler {
             grid: space.grid().expect("the plan checked the grid"),
+            done: vec![],
         }
+    }
+
+    /// The same, skipping the points at `done` (sorted grid indices).
+    pub fn skipping(mut self, done: Vec<u64>) -> Self {
+        self.done = done;
+        self
     }
 }
 
 impl Sampler for GridSampler {
     fn ask(&mut self, trial: u64, _: &History) -> Params {
         // The plan caps the trials at the grid's size; past it, the grid starts over.
-        self.grid.point(match self.grid.size() {
-            Some(n) => trial % n,
-            None => trial,
-        })
+        let left = self.grid.size().map(|n| n - self.done.len() as u64);
+        let mut i = match left {
+            Some(n) if n > 0 => trial % n,
+            _ => trial,
+        };
+        // The i-th point not done: every done index at or below it moves it one further.
+        for &d in &self.done {
+            if d <= i {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        self.grid.point(i)
     }
 
     fn independent(&self) -> bool {

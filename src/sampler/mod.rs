@@ -2,9 +2,7 @@
 //! that a resumed study asks exactly what it would have asked.
 
 use crate::plan::{Method, StudyPlan};
-use crate::space::Params;
-#[cfg(test)]
-use crate::space::SearchSpace;
+use crate::space::{Params, SearchSpace};
 use crate::storage::History;
 
 pub mod gp;
@@ -35,22 +33,43 @@ pub trait Sampler: Send {
 
 /// The sampler the plan asks for.
 pub fn for_plan(plan: &StudyPlan) -> Box<dyn Sampler> {
+    let warm: &[(Params, f64)] = plan.warm.as_ref().map_or(&[], |w| &w.trials);
     match plan.method {
-        Method::Grid => Box::new(GridSampler::new(&plan.space)),
-        Method::Random => Box::new(RandomSampler::new(plan.space.clone(), plan.seed)),
+        Method::Grid => {
+            Box::new(GridSampler::new(&plan.space).skipping(grid_done(&plan.space, warm)))
+        }
+        Method::Random => {
+            let done: Vec<Params> = warm.iter().map(|(p, _)| p.clone()).collect();
+            Box::new(RandomSampler::new(plan.space.clone(), plan.seed).skipping(&done))
+        }
         Method::Bayes => {
             let gp = GpSampler::new(
                 plan.space.clone(),
                 plan.seed,
                 plan.startup_trials,
                 plan.metric,
-            );
+            )
+            .warm(warm.to_vec());
             match plan.scheduler {
                 Some(_) => Box::new(gp.pruning()),
                 None => Box::new(gp),
             }
         }
     }
+}
+
+/// The sorted grid indices of the points of `trials` (an earlier study's) in `space`'s grid.
+pub fn grid_done(space: &SearchSpace, trials: &[(Params, f64)]) -> Vec<u64> {
+    let Ok(grid) = space.grid() else {
+        return vec![];
+    };
+    let mut done: Vec<u64> = trials
+        .iter()
+        .filter_map(|(p, _)| grid.index_of(p))
+        .collect();
+    done.sort_unstable();
+    done.dedup();
+    done
 }
 
 /// Shared by tests of every sampler: all asked points lie in the space.

@@ -10,18 +10,46 @@ use crate::storage::History;
 pub struct RandomSampler {
     space: SearchSpace,
     seed: u64,
+    /// Points an earlier study ran (a warm start), as JSON: drawn again, they are redrawn.
+    done: std::collections::HashSet<String>,
 }
+
+/// Draws of a trial before it takes a point an earlier study ran (a small space may hold no other).
+const REDRAWS: u64 = 100;
 
 impl RandomSampler {
     pub fn new(space: SearchSpace, seed: u64) -> Self {
-        RandomSampler { space, seed }
+        RandomSampler {
+            space,
+            seed,
+            done: Default::default(),
+        }
     }
+
+    /// The same, redrawing the points of `done`.
+    pub fn skipping(mut self, done: &[Params]) -> Self {
+        self.done = done.iter().map(key).collect();
+        self
+    }
+}
+
+fn key(p: &Params) -> String {
+    serde_json::to_string(p).expect("parameters serialise")
 }
 
 impl Sampler for RandomSampler {
     fn ask(&mut self, trial: u64, _: &History) -> Params {
-        self.space
-            .sample(&mut seed::rng(self.seed, Purpose::Sample, trial, 0))
+        let mut p = self
+            .space
+            .sample(&mut seed::rng(self.seed, Purpose::Sample, trial, 0));
+        let mut k = 1;
+        while k <= REDRAWS && self.done.contains(&key(&p)) {
+            p = self
+                .space
+                .sample(&mut seed::rng(self.seed, Purpose::Sample, trial, k));
+            k += 1;
+        }
+        p
     }
 
     fn independent(&self) -> bool {

@@ -84,6 +84,17 @@ impl Grid {
         self.size
     }
 
+    /// The index of point `p`, when it is a point of the grid.
+    pub fn index_of(&self, p: &Params) -> Option<u64> {
+        let mut i: u64 = 0;
+        for (name, values) in &self.axes {
+            let v = p.get(name)?;
+            let at = values.iter().position(|x| x == v)? as u64;
+            i = i.checked_mul(values.len() as u64)?.checked_add(at)?;
+        }
+        (p.len() == self.axes.len()).then_some(i)
+    }
+
     /// Point `i` (0-based, below [`Grid::size`]): the first parameter varies slowest, the last
     /// fastest, as in nested loops.
     pub fn point(&self, mut i: u64) -> Params {
@@ -165,6 +176,7 @@ mod tests {
         assert_eq!(grid.size(), Some(all.len() as u64));
         for (i, p) in all.iter().enumerate() {
             assert_eq!(&grid.point(i as u64), p, "point {i}");
+            assert_eq!(grid.index_of(p), Some(i as u64));
         }
     }
 
