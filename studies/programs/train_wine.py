@@ -52,8 +52,21 @@ class Stream:
         return torch.as_tensor(np.array(idx))
 
 
+def warm_up():
+    """One optimizer step before Trial(): PyTorch sets its optimizers up lazily (about a second,
+    measured), so that with "fork": true every trial's process starts with that done. One thread:
+    no thread pool may run before a fork."""
+    torch.set_num_threads(1)
+    m = torch.nn.Linear(2, 1)
+    opt = torch.optim.Adam(m.parameters())
+    opt.zero_grad()
+    m(torch.zeros(1, 2)).sum().backward()
+    opt.step()
+
+
 def main():
     global T0
+    warm_up()
     trial = Trial()
     if trial.forked:
         T0 = time.perf_counter()  # its own time starts at the fork
