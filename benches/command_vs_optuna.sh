@@ -62,11 +62,14 @@ print(f"    tune's own time: {over:.2f} s of {tune_s:.1f} s of trials ({100 * ov
       f"(program start to its first line, its reports, its exit)")
 PY
  done
+  t0=$(date +%s.%N)
   r=$("$py" benches/peers/optuna_torch.py --data "$data" --split "$tmp/tune$p/split.json" --jobs "$p" --params "$tmp/tune$p/leaderboard.csv")
+  whole=$(echo "$(date +%s.%N) - $t0" | bc -l)
   w=$(echo "$r" | field wall)
   b=$(echo "$r" | field best_val_loss)
   row "optuna + same torch code, $p job(s)" "$(printf %.2f "$w")" "$(printf %.4f "$b")"
-  echo "    tune is $(echo "$w / ${wall[tune$p]}" | bc -l | xargs printf %.2f)x as fast (same trials, same number at once)"
+  echo "    the whole peer process (python, imports, data): $(printf %.2f "$whole") s; tune's wall is the whole run"
+  echo "    tune (forked) is $(echo "$whole / ${wall[tune$p]}" | bc -l | xargs printf %.2f)x as fast as the whole peer, $(echo "$w / ${wall[tune$p]}" | bc -l | xargs printf %.2f)x its optimize() alone (same trials, same number at once)"
   echo "$r" | "$py" -c '
 import csv, json, sys
 peer = json.load(sys.stdin)["trials"]

@@ -67,11 +67,13 @@ def warm_up():
 def main():
     global T0
     warm_up()
+    # The study's data and split are the same for every trial: read before Trial(), once per
+    # worker with "fork": true.
+    xtr, ytr, xva, yva = load(os.environ["TUNE_DATA"], os.environ["TUNE_SPLIT"])
     trial = Trial()
     if trial.forked:
         T0 = time.perf_counter()  # its own time starts at the fork
     torch.set_num_threads(trial.threads)
-    xtr, ytr, xva, yva = load(trial.data, trial.split)
     batch = int(trial.params["batch_size"])
     lr = float(trial.params["learning_rate"])
     torch.manual_seed(trial.trial)

@@ -117,23 +117,53 @@ fn environment(
     work: &Path,
     threads: usize,
 ) -> Result<Vec<(String, String)>> {
-    let json = |v: &dyn erased_json::Json| v.json();
-    let boundaries: Vec<u64> = (1..=plan.budget.virtual_epochs)
-        .map(|k| plan.budget.boundary(k))
-        .collect();
-    let mut env = vec![
+    let mut env = study_environment(plan, threads);
+    env.extend([
         ("TUNE_PARAMS".to_string(), json(job.params)),
         ("TUNE_TRIAL".into(), job.trial.to_string()),
         (
             "TUNE_SEED".into(),
             seed::derive(plan.seed, Purpose::Init, job.trial, 0).to_string(),
         ),
-        ("TUNE_BOUNDARIES".into(), json(&boundaries)),
         (
             "TUNE_CHECKPOINT_DIR".into(),
             absolute(work).display().to_string(),
         ),
         ("TUNE_THREADS".into(), threads.to_string()),
+    ]);
+    if let Some(c) = &job.start {
+        let files = c.files.as_ref().ok_or_else(|| {
+            Error::Study(format!(
+                "trial {}: its checkpoint of virtual epoch {} holds no program checkpoint",
+                job.trial, c.meta.virtual_epoch
+            ))
+        })?;
+        env.push((
+            "TUNE_RESUME_FROM".into(),
+            absolute(files).display().to_string(),
+        ));
+        env.push((
+            "TUNE_RESUME_EXAMPLES".into(),
+            c.meta.examples_seen.to_string(),
+        ));
+    }
+    Ok(env)
+}
+
+/// JSON text of what the environment carries.
+fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).expect("parameters and numbers serialise")
+}
+
+/// What every trial's process gets alike (a forking program's server gets it too, so that it can
+/// load the study's data before it forks): the budget's boundaries, the study, the device, the
+/// data and its split.
+fn study_environment(plan: &StudyPlan, threads: usize) -> Vec<(String, String)> {
+    let boundaries: Vec<u64> = (1..=plan.budget.virtual_epochs)
+        .map(|k| plan.budget.boundary(k))
+        .collect();
+    let mut env = vec![
+        ("TUNE_BOUNDARIES".to_string(), json(&boundaries)),
         ("TUNE_STUDY".into(), plan.name.clone()),
     ];
     // The device as the process sees it: the one GPU it is given is its `cuda:0`.
@@ -161,40 +191,13 @@ fn environment(
                 .to_string(),
         ));
     }
-    if let Some(c) = &job.start {
-        let files = c.files.as_ref().ok_or_else(|| {
-            Error::Study(format!(
-                "trial {}: its checkpoint of virtual epoch {} holds no program checkpoint",
-                job.trial, c.meta.virtual_epoch
-            ))
-        })?;
-        env.push((
-            "TUNE_RESUME_FROM".into(),
-            absolute(files).display().to_string(),
-        ));
-        env.push((
-            "TUNE_RESUME_EXAMPLES".into(),
-            c.meta.examples_seen.to_string(),
-        ));
-    }
-    Ok(env)
+    env
 }
 
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
-/// JSON text of what the environment carries.
-mod erased_json {
-    pub trait Json {
-        fn json(&self) -> String;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn json(&self) -> String {
-            serde_json::to_string(self).expect("parameters and numbers serialise")
-        }
-    }
-}
 
 /// How a trial's run ends.
 enum End {
@@ -244,7 +247,10 @@ fn run_trial(
     let env = environment(plan, &job, &work, host.threads())?;
     let started = match server {
         None => process::start(cmd, &env, &dir, false).map(|p| (p, None)),
-        Some(slot) => serve(cmd, slot, &env, &dir).map(|p| (p, Some(slot))),
+        Some(slot) => {
+            let study = study_environment(plan, host.threads());
+            serve(cmd, slot, &study, &env, &dir).map(|p| (p, Some(slot)))
+        }
     };
     let (mut proc, server) = match started {
         Ok(p) => p,
@@ -347,6 +353,7 @@ fn run_trial(
 fn serve(
     cmd: &CommandPlan,
     slot: &mut Option<(process::Trial, PathBuf)>,
+    study: &[(String, String)],
     env: &[(String, String)],
     dir: &Path,
 ) -> std::io::Result<process::Trial> {
@@ -356,10 +363,10 @@ fn serve(
                 s
             } else {
                 s.finish(&last);
-                process::start(cmd, &[], dir, true)?
+                process::start(cmd, study, dir, true)?
             }
         }
-        None => process::start(cmd, &[], dir, true)?,
+        None => process::start(cmd, study, dir, true)?,
     };
     server.begin(env, dir)?;
     Ok(server)
