@@ -73,6 +73,9 @@ pub fn run(
     }
     std::fs::create_dir_all(out.join("trials")).map_err(|e| Error::io(out, e))?;
     let mut storage = JournalStorage::lock(out)?;
+    if let Some(said) = plan.dataset.prep.summary() {
+        observer.event(Progress::Note(&said));
+    }
     let store = FolderStore::new(out);
     let runner = MlpRunner::new(plan);
     let scheduler = crate::scheduler::for_plan(plan);

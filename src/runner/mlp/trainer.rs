@@ -145,7 +145,7 @@ fn begin<D: Backend>(
     let data = &*plan.dataset;
     let (trial, params) = (job.trial, job.params);
     let sizes = sizes.to_vec();
-    Ok(match job.start {
+    let (net, stream, mut meta) = match job.start {
         None => {
             let mlp = Mlp::init(
                 dev,
@@ -187,7 +187,13 @@ fn begin<D: Backend>(
             );
             (Net::new(dev.clone(), mlp, opt, data.task)?, stream, c.meta)
         }
-    })
+    };
+    // How the inputs were prepared, for a prediction from any checkpoint (kept on resume: the
+    // fingerprint holds it equal).
+    meta.runner
+        .entry("preprocessing".to_string())
+        .or_insert_with(|| serde_json::to_value(&*data.prep).expect("plain fields serialise"));
+    Ok((net, stream, meta))
 }
 
 /// The MLP's part of a checkpoint's metadata: the network's shape, and the data stream's position

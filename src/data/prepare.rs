@@ -1,0 +1,540 @@
+//! The preprocessing: from the columns read to the model's inputs, fitted on the training rows
+//! only, and recorded ([`Preprocessing`]) so that a prediction prepares new rows the same way.
+//! Numbers: a gap filled with the training rows' median (and a 0/1 `<name>_missing` input when the
+//! training rows have gaps), then standardised with the training rows' mean and standard
+//! deviation. Text: one 0/1 input per level of the training rows (levels seen fewer than
+//! `min_level_count` times share one, `(other)`; a gap is a level, `(missing)`); a level the
+//! training rows lack is all zeros.
+
+use serde::{Deserialize, Serialize};
+
+use super::table::{Column, Table, MISSING_CODE};
+use super::{split_order, Floats, Split, Task};
+use crate::error::{Error, Result};
+
+/// The version of the rules above, in the fingerprint and the cache's key.
+pub const PREPARE_VERSION: &str = "median-flag,one-hot-min-count,standardise-train-f64";
+
+/// Everything a prediction needs to prepare rows as training did, in the study folder
+/// (`preprocessing.json`) and in every checkpoint's metadata.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Preprocessing {
+    pub version: String,
+    pub target: String,
+    pub task: Option<Task>,
+    /// Class labels in the order of the model's outputs (classification).
+    pub classes: Vec<String>,
+    /// The cells read as missing; `None`: none were accepted (`"missing": "refuse"`).
+    pub missing_values: Option<Vec<String>>,
+    /// Each feature column, in the order of the model's inputs.
+    pub columns: Vec<ColumnPrep>,
+    /// The model's inputs, by name.
+    pub inputs: Vec<String>,
+    pub rows: RowCounts,
+}
+
+/// How many rows went where.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RowCounts {
+    /// Data rows in the file.
+    pub file: usize,
+    /// Left out because their target is missing.
+    pub missing_target: usize,
+    pub train: usize,
+    pub validation: usize,
+}
+
+/// One feature column's preparation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ColumnPrep {
+    /// Inputs: `(x - mean) / scale`, then `<name>_missing` when `missing_flag`.
+    Numeric {
+        name: String,
+        /// What fills a gap (the training rows' median); `None` when the column had none, and
+        /// then a gap at prediction is the mean.
+        fill: Option<f32>,
+        missing_flag: bool,
+        mean: f64,
+        scale: f64,
+        /// Gaps in the training rows.
+        missing_in_training: usize,
+    },
+    /// Inputs: one per level in `levels`, then `(other)` when `other` is not empty, then
+    /// `(missing)` when `missing_level`.
+    Categorical {
+        name: String,
+        levels: Vec<String>,
+        /// Levels seen fewer than `min_level_count` times in the training rows, grouped.
+        other: Vec<String>,
+        missing_level: bool,
+    },
+}
+
+impl Preprocessing {
+    /// What was found, in a few sentences for the run's output; None when the data was plain
+    /// numbers without gaps.
+    pub fn summary(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        let cats: Vec<String> = self
+            .columns
+            .iter()
+            .filter_map(|c| match c {
+                ColumnPrep::Categorical {
+                    name,
+                    levels,
+                    other,
+                    missing_level,
+                } => Some(format!(
+                    "{name} ({} levels{}{})",
+                    levels.len(),
+                    match other.len() {
+                        0 => String::new(),
+                        n => format!(", {n} rare ones as (other)"),
+                    },
+                    if *missing_level {
+                        ", and (missing)"
+                    } else {
+                        ""
+                    }
+                )),
+                _ => None,
+            })
+            .collect();
+        if !cats.is_empty() {
+            parts.push(format!("one-hot encoded {}", cats.join(", ")));
+        }
+        let gaps: Vec<String> = self
+            .columns
+            .iter()
+            .filter_map(|c| match c {
+                ColumnPrep::Numeric {
+                    name,
+                    fill: Some(m),
+                    missing_in_training,
+                    ..
+                } => Some(format!(
+                    "{name} ({missing_in_training} in training, median {m})"
+                )),
+                _ => None,
+            })
+            .collect();
+        if !gaps.is_empty() {
+            parts.push(format!("filled gaps in {}", gaps.join(", ")));
+        }
+        if self.rows.missing_target > 0 {
+            parts.push(format!(
+                "left out {} of {} rows whose target \"{}\" is missing",
+                self.rows.missing_target, self.rows.file, self.target
+            ));
+        }
+        (!parts.is_empty())
+            .then(|| format!("data: {}; {} inputs", parts.join("; "), self.inputs.len()))
+    }
+}
+
+/// The rows that have a target, and their targets.
+pub struct Targets {
+    /// Data rows of the file kept, ascending.
+    pub kept: Vec<usize>,
+    /// Each kept row's target (a class index for classification).
+    pub y: Vec<f32>,
+    pub classes: Vec<String>,
+}
+
+/// The targets of `table`'s column `col` (read as text for classification, numbers otherwise);
+/// rows where it is missing are left out.
+pub fn targets(table: &Table, col: usize, task: Task, name: &str) -> Result<Targets> {
+    let column = table.column(col).expect("the target was read");
+    let (kept, y, classes): (Vec<usize>, Vec<f32>, Vec<String>) = match column {
+        Column::Numeric(v) => {
+            let kept: Vec<usize> = (0..v.len()).filter(|&r| !v[r].is_nan()).collect();
+            let y = kept.iter().map(|&r| v[r]).collect();
+            (kept, y, vec![])
+        }
+        Column::Text { codes, levels } => {
+            let classes = class_order(levels);
+            let rank: Vec<f32> = levels
+                .iter()
+                .map(|l| classes.iter().position(|c| c == l).unwrap() as f32)
+                .collect();
+            let kept: Vec<usize> = (0..codes.len())
+                .filter(|&r| codes[r] != MISSING_CODE)
+                .collect();
+            let y = kept.iter().map(|&r| rank[codes[r] as usize]).collect();
+            (kept, y, classes)
+        }
+    };
+    if kept.is_empty() {
+        return Err(Error::Data {
+            file: table.file.clone(),
+            place: format!("column \"{name}\""),
+            msg: "every row's target is missing".into(),
+        });
+    }
+    if task == Task::Classification && classes.len() < 2 {
+        return Err(Error::Data {
+            file: table.file.clone(),
+            place: format!("column \"{name}\""),
+            msg: format!(
+                "a classification target needs at least two classes, found only {}",
+                classes
+                    .first()
+                    .map(|c| format!("\"{c}\""))
+                    .unwrap_or_default()
+            ),
+        });
+    }
+    Ok(Targets { kept, y, classes })
+}
+
+/// Class labels in text order, or numeric order when all are numbers.
+fn class_order(levels: &[String]) -> Vec<String> {
+    let mut classes = levels.to_vec();
+    classes.sort();
+    let nums: Option<Vec<f64>> = classes
+        .iter()
+        .map(|c| c.parse::<f64>().ok().filter(|v| v.is_finite()))
+        .collect();
+    if let Some(nums) = nums {
+        let mut pairs: Vec<(f64, String)> = nums.into_iter().zip(classes).collect();
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        classes = pairs.into_iter().map(|p| p.1).collect();
+    }
+    classes
+}
+
+/// What the preparation needs besides the table.
+pub struct PrepareOptions<'a> {
+    pub target: &'a str,
+    /// Header indices of the feature columns, in the spec's order.
+    pub features: &'a [usize],
+    pub task: Task,
+    pub validation_fraction: f64,
+    pub seed: u64,
+    pub min_level_count: u64,
+    pub missing_values: Option<Vec<String>>,
+}
+
+/// A column's fitted preparation and where its inputs start.
+struct Fitted<'t> {
+    prep: ColumnPrep,
+    raw: &'t Column,
+    col: usize,
+    /// Categorical: each code's input among the column's, or None (all zeros).
+    slot: Vec<Option<usize>>,
+    /// Categorical: the input of a missing cell.
+    missing_slot: Option<usize>,
+    width: usize,
+    /// Numeric: the standard deviation (0 for a constant column, whose scale is 1), for messages.
+    sd: f64,
+}
+
+/// The seeded split of the kept rows, the preparation fitted on its training side, and both
+/// sides prepared: the data set.
+pub fn prepare(table: &Table, t: &Targets, o: &PrepareOptions) -> Result<super::Dataset> {
+    let n = t.kept.len();
+    let n_val = (o.validation_fraction * n as f64).floor() as usize;
+    let order = split_order(n, o.seed);
+    let (val_rows, train_rows) = order.split_at(n_val);
+    let source = |rows: &[usize]| rows.iter().map(|&k| t.kept[k]).collect::<Vec<usize>>();
+    let (train_src, val_src) = (source(train_rows), source(val_rows));
+
+    let fitted: Vec<Fitted> = o
+        .features
+        .iter()
+        .map(|&c| fit(table, c, &train_src, &val_src, o))
+        .collect::<Result<_>>()?;
+    let mut inputs = Vec::new();
+    for f in &fitted {
+        inputs.extend(input_names(&f.prep));
+    }
+    let width = inputs.len();
+    let side = |src: &[usize], rows: &[usize]| -> Result<Split> {
+        let mut x = vec![0f32; src.len() * width];
+        for (out, &s) in x.chunks_exact_mut(width.max(1)).zip(src) {
+            fill_row(table, &fitted, s, out)?;
+        }
+        Ok(Split {
+            x: Floats::from(x),
+            y: Floats::from(rows.iter().map(|&k| t.y[k]).collect::<Vec<f32>>()),
+            rows: src.len(),
+            source_rows: src.to_vec(),
+        })
+    };
+    let train = side(&train_src, train_rows)?;
+    let val = side(&val_src, val_rows)?;
+    let prep = Preprocessing {
+        version: PREPARE_VERSION.into(),
+        target: o.target.into(),
+        task: Some(o.task),
+        classes: t.classes.clone(),
+        missing_values: o.missing_values.clone(),
+        columns: fitted.into_iter().map(|f| f.prep).collect(),
+        inputs: inputs.clone(),
+        rows: RowCounts {
+            file: table.rows,
+            missing_target: table.rows - n,
+            train: train.rows,
+            validation: val.rows,
+        },
+    };
+    Ok(super::Dataset {
+        task: o.task,
+        features: inputs,
+        classes: t.classes.clone(),
+        train,
+        val,
+        prep: std::sync::Arc::new(prep),
+    })
+}
+
+/// The names of a column's inputs.
+fn input_names(p: &ColumnPrep) -> Vec<String> {
+    match p {
+        ColumnPrep::Numeric {
+            name, missing_flag, ..
+        } => {
+            let mut v = vec![name.clone()];
+            if *missing_flag {
+                v.push(format!("{name}_missing"));
+            }
+            v
+        }
+        ColumnPrep::Categorical {
+            name,
+            levels,
+            other,
+            missing_level,
+        } => {
+            let mut v: Vec<String> = levels.iter().map(|l| format!("{name}={l}")).collect();
+            if !other.is_empty() {
+                v.push(format!("{name}=(other)"));
+            }
+            if *missing_level {
+                v.push(format!("{name}=(missing)"));
+            }
+            v
+        }
+    }
+}
+
+/// Fits column `col` on the training rows `train` (data rows of the file, in the split's order;
+/// `val`: the validation rows, whose gaps need a fill too).
+fn fit<'t>(
+    table: &'t Table,
+    col: usize,
+    train: &[usize],
+    val: &[usize],
+    o: &PrepareOptions,
+) -> Result<Fitted<'t>> {
+    let raw = table.column(col).expect("the features were read");
+    let name = table.headers[col].clone();
+    match raw {
+        Column::Numeric(v) => {
+            let missing_in_training = train.iter().filter(|&&r| v[r].is_nan()).count();
+            let gaps = missing_in_training > 0 || val.iter().any(|&r| v[r].is_nan());
+            let fill = match gaps {
+                false => None,
+                true => Some(
+                    median(train.iter().map(|&r| v[r]).filter(|x| !x.is_nan())).ok_or_else(
+                        || Error::Data {
+                            file: table.file.clone(),
+                            place: format!("column \"{name}\""),
+                            msg: "every training row's cell is missing: drop the column from \
+                              data.features"
+                                .into(),
+                        },
+                    )?,
+                ),
+            };
+            let value = |r: usize| match v[r].is_nan() {
+                true => fill.unwrap_or(0.0) as f64,
+                false => v[r] as f64,
+            };
+            // As standardisation always was: f64 sums over the training rows in the split's order.
+            let mean = train.iter().map(|&r| value(r)).sum::<f64>() / train.len() as f64;
+            let var = train
+                .iter()
+                .map(|&r| (value(r) - mean).powi(2))
+                .sum::<f64>()
+                / train.len() as f64;
+            let scale = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
+            let missing_flag = missing_in_training > 0;
+            Ok(Fitted {
+                prep: ColumnPrep::Numeric {
+                    name,
+                    fill,
+                    missing_flag,
+                    mean,
+                    scale,
+                    missing_in_training,
+                },
+                raw,
+                col,
+                slot: vec![],
+                missing_slot: None,
+                width: 1 + missing_flag as usize,
+                sd: var.sqrt(),
+            })
+        }
+        Column::Text { codes, levels } => {
+            let mut counts = vec![0u64; levels.len()];
+            let mut missing = 0u64;
+            for &r in train {
+                match codes[r] {
+                    MISSING_CODE => missing += 1,
+                    c => counts[c as usize] += 1,
+                }
+            }
+            let mut order: Vec<usize> = (0..levels.len()).filter(|&c| counts[c] > 0).collect();
+            order.sort_by(|&a, &b| levels[a].cmp(&levels[b]));
+            let (kept, rare): (Vec<usize>, Vec<usize>) = order
+                .into_iter()
+                .partition(|&c| counts[c] >= o.min_level_count);
+            let mut slot = vec![None; levels.len()];
+            for (i, &c) in kept.iter().enumerate() {
+                slot[c] = Some(i);
+            }
+            for &c in &rare {
+                slot[c] = Some(kept.len());
+            }
+            let width = kept.len() + !rare.is_empty() as usize;
+            let missing_slot = (missing > 0).then_some(width);
+            Ok(Fitted {
+                prep: ColumnPrep::Categorical {
+                    name,
+                    levels: kept.iter().map(|&c| levels[c].clone()).collect(),
+                    other: rare.iter().map(|&c| levels[c].clone()).collect(),
+                    missing_level: missing > 0,
+                },
+                raw,
+                col,
+                slot,
+                missing_slot,
+                width: width + (missing > 0) as usize,
+                sd: 0.0,
+            })
+        }
+    }
+}
+
+/// The median of `values` (the mean of the middle two when their number is even), None if empty.
+fn median(values: impl Iterator<Item = f32>) -> Option<f32> {
+    let mut v: Vec<f32> = values.collect();
+    if v.is_empty() {
+        return None;
+    }
+    let mid = v.len() / 2;
+    let (_, &mut hi, _) = v.select_nth_unstable_by(mid, f32::total_cmp);
+    if v.len() % 2 == 1 {
+        return Some(hi);
+    }
+    let lo = v[..mid].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    Some(((lo as f64 + hi as f64) / 2.0) as f32)
+}
+
+/// Writes data row `s`'s inputs into `out`.
+fn fill_row(table: &Table, fitted: &[Fitted], s: usize, out: &mut [f32]) -> Result<()> {
+    let mut at = 0;
+    for f in fitted {
+        let dst = &mut out[at..at + f.width];
+        match (&f.prep, f.raw) {
+            (
+                ColumnPrep::Numeric {
+                    fill,
+                    missing_flag,
+                    mean,
+                    scale,
+                    ..
+                },
+                Column::Numeric(v),
+            ) => {
+                let gap = v[s].is_nan();
+                let x = if gap { fill.unwrap_or(0.0) } else { v[s] };
+                let z = ((x as f64 - mean) / scale) as f32;
+                if !z.is_finite() {
+                    return Err(table.error_at(
+                        s,
+                        f.col,
+                        &format!(
+                            "\"{{cell}}\" is too far from the training rows' values (mean {}, \
+                             standard deviation {}): standardised, it is outside the range of \
+                             the 32-bit floats that training uses",
+                            super::short(*mean),
+                            super::short(f.sd)
+                        ),
+                    ));
+                }
+                dst[0] = z;
+                if *missing_flag {
+                    dst[1] = gap as u8 as f32;
+                }
+            }
+            (ColumnPrep::Categorical { .. }, Column::Text { codes, .. }) => {
+                dst.fill(0.0);
+                let slot = match codes[s] {
+                    MISSING_CODE => f.missing_slot,
+                    c => f.slot[c as usize],
+                };
+                if let Some(i) = slot {
+                    dst[i] = 1.0;
+                }
+            }
+            _ => unreachable!("a column is fitted as it was read"),
+        }
+        at += f.width;
+    }
+    Ok(())
+}
+
+/// The data set of CSV text read by `h` with the defaults (tests).
+#[cfg(test)]
+pub fn from_header(
+    h: &super::Header,
+    target: &str,
+    features: &[String],
+    task: Task,
+    validation_fraction: f64,
+    seed: u64,
+) -> Result<super::Dataset> {
+    use super::table::{Kind, ReadOptions, Want, DEFAULT_MISSING};
+    let cols: Vec<usize> = features.iter().map(|f| h.column(f).unwrap()).collect();
+    let t = h.column(target).unwrap();
+    let mut wants: Vec<Want> = cols
+        .iter()
+        .map(|&col| Want {
+            col,
+            kind: Kind::Detect,
+            target: false,
+        })
+        .collect();
+    wants.push(Want {
+        col: t,
+        kind: match task {
+            Task::Classification => Kind::Text,
+            Task::Regression => Kind::Numeric,
+        },
+        target: true,
+    });
+    let missing: Vec<String> = DEFAULT_MISSING.iter().map(|s| s.to_string()).collect();
+    let opts = ReadOptions {
+        missing: Some(missing.clone()),
+        max_levels: 100,
+    };
+    let table = h.read(&wants, &opts)?;
+    let targets = targets(&table, t, task, target)?;
+    prepare(
+        &table,
+        &targets,
+        &PrepareOptions {
+            target,
+            features: &cols,
+            task,
+            validation_fraction,
+            seed,
+            min_level_count: 1,
+            missing_values: Some(missing),
+        },
+    )
+}
