@@ -15,7 +15,7 @@ fn builder() -> csv::ReaderBuilder {
     let mut b = csv::ReaderBuilder::new();
     b.has_headers(true)
         .flexible(true)
-        .trim(csv::Trim::All)
+        .trim(csv::Trim::Headers)
         .buffer_capacity(BUFFER);
     b
 }
@@ -76,7 +76,7 @@ pub(super) fn body(
         crc: crc32fast::Hasher::new(),
         len: 0,
     };
-    let mut cols: Vec<Building> = wants.iter().map(|w| Building::new(w.kind)).collect();
+    let mut cols = Building::new(wants);
     let mut rows = 0usize;
     {
         let mut rdr = builder().from_reader(&mut hashing);
@@ -94,7 +94,7 @@ pub(super) fn body(
                 }
             }
             let byte = rec.position().map_or(0, |p| p.byte());
-            if rec.len() == 1 && rec[0].is_empty() {
+            if rec.len() == 1 && rec[0].trim_ascii().is_empty() {
                 continue; // a blank line
             }
             if rec.len() != h.headers.len() {
@@ -107,7 +107,7 @@ pub(super) fn body(
                     ),
                 ));
             }
-            if std::str::from_utf8(rec.as_slice()).is_err() {
+            if !rec.as_slice().is_ascii() && std::str::from_utf8(rec.as_slice()).is_err() {
                 let field = (0..rec.len())
                     .find(|&i| std::str::from_utf8(&rec[i]).is_err())
                     .unwrap_or(0);
@@ -116,11 +116,13 @@ pub(super) fn body(
                     format!("cannot read the row: field {} is not UTF-8 text", field + 1),
                 ));
             }
-            for (i, (w, col)) in wants.iter().zip(&mut cols).enumerate() {
-                // UTF-8, checked above; trimmed of Unicode spaces too (the csv crate trims ASCII).
-                let text = std::str::from_utf8(&rec[w.col]).unwrap_or_default().trim();
+            for (i, w) in wants.iter().enumerate() {
+                // UTF-8, checked above; trimmed of spaces (Unicode ones too).
+                let text = std::str::from_utf8(rec[w.col].trim_ascii())
+                    .unwrap_or_default()
+                    .trim();
                 let name = &h.headers[w.col];
-                match push_cell(col, w, text, opts, name) {
+                match push_cell(&mut cols, i, w, text, opts, name) {
                     Ok(true) => {}
                     Ok(false) => return Ok(Body::AsText(i)),
                     Err(msg) => {
@@ -137,11 +139,13 @@ pub(super) fn body(
             "the file has a header but no data rows".into(),
         ));
     }
+    let (values, levels) = cols.done();
     Ok(Body::Done(Read_ {
         crc32: hashing.crc.finalize(),
         len: hashing.len,
         rows,
-        columns: cols.into_iter().map(Building::done).collect(),
+        values,
+        levels,
     }))
 }
 
@@ -174,7 +178,7 @@ pub(super) fn locate(
     let mut rec = csv::ByteRecord::new();
     let mut r = 0;
     while rdr.read_byte_record(&mut rec).unwrap_or(false) {
-        if rec.len() == 1 && rec[0].is_empty() {
+        if rec.len() == 1 && rec[0].trim_ascii().is_empty() {
             continue;
         }
         if r == row {
@@ -245,7 +249,7 @@ mod tests {
 
     fn numbers(t: &Table, col: usize) -> Vec<f32> {
         match t.column(col).unwrap() {
-            Column::Numeric(v) => v.clone(),
+            Column::Numeric(v) => v,
             c => panic!("{c:?}"),
         }
     }
@@ -375,7 +379,7 @@ mod tests {
         assert_eq!(numbers(&t, 0), [1.0, 2.0, 3.0]);
         assert_eq!(
             t.column(1),
-            Some(&Column::Text {
+            Some(Column::Text {
                 codes: vec![0, 1, 0],
                 levels: vec!["cat".into(), "dog".into()]
             })
@@ -391,7 +395,7 @@ mod tests {
         assert!(a[0] == 1.0 && a[1].is_nan() && a[2].is_nan(), "{a:?}");
         assert_eq!(
             t.column(1),
-            Some(&Column::Text {
+            Some(Column::Text {
                 codes: vec![0, MISSING_CODE, 1],
                 levels: vec!["x".into(), "y".into()]
             })

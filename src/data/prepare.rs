@@ -153,7 +153,7 @@ pub fn targets(table: &Table, col: usize, task: Task, name: &str) -> Result<Targ
             (kept, y, vec![])
         }
         Column::Text { codes, levels } => {
-            let classes = class_order(levels);
+            let classes = class_order(&levels);
             let rank: Vec<f32> = levels
                 .iter()
                 .map(|l| classes.iter().position(|c| c == l).unwrap() as f32)
@@ -217,9 +217,10 @@ pub struct PrepareOptions<'a> {
 }
 
 /// A column's fitted preparation and where its inputs start.
-struct Fitted<'t> {
+struct Fitted {
     prep: ColumnPrep,
-    raw: &'t Column,
+    /// Its place among the columns read, and in the file's header.
+    k: usize,
     col: usize,
     /// Categorical: each code's input among the column's, or None (all zeros).
     slot: Vec<Option<usize>>,
@@ -240,30 +241,36 @@ pub fn prepare(table: &Table, t: &Targets, o: &PrepareOptions) -> Result<super::
     let source = |rows: &[usize]| rows.iter().map(|&k| t.kept[k]).collect::<Vec<usize>>();
     let (train_src, val_src) = (source(train_rows), source(val_rows));
 
-    let fitted: Vec<Fitted> = o
-        .features
-        .iter()
-        .map(|&c| fit(table, c, &train_src, &val_src, o))
-        .collect::<Result<_>>()?;
+    // Which side each data row of the file is on: 0 neither (no target), 1 training, 2 validation.
+    let mut side_of = vec![0u8; table.rows];
+    for (src, side) in [(&train_src, 1), (&val_src, 2)] {
+        for &r in src.iter() {
+            side_of[r] = side;
+        }
+    }
+    let mut fitted = fit_all(table, o, &side_of)?;
     let mut inputs = Vec::new();
     for f in &fitted {
         inputs.extend(input_names(&f.prep));
     }
     let width = inputs.len();
-    let side = |src: &[usize], rows: &[usize]| -> Result<Split> {
+    let gather = |src: &[usize]| -> Vec<f32> {
         let mut x = vec![0f32; src.len() * width];
         for (out, &s) in x.chunks_exact_mut(width.max(1)).zip(src) {
-            fill_row(table, &fitted, s, out)?;
+            fill_row(table, &fitted, s, out);
         }
-        Ok(Split {
-            x: Floats::from(x),
-            y: Floats::from(rows.iter().map(|&k| t.y[k]).collect::<Vec<f32>>()),
-            rows: src.len(),
-            source_rows: src.to_vec(),
-        })
+        x
     };
-    let train = side(&train_src, train_rows)?;
-    let val = side(&val_src, val_rows)?;
+    let (mut train_x, mut val_x) = (gather(&train_src), gather(&val_src));
+    standardise(table, &mut fitted, width, (&mut train_x, &train_src), (&mut val_x, &val_src))?;
+    let side = |x: Vec<f32>, src: Vec<usize>, rows: &[usize]| Split {
+        x: Floats::from(x),
+        y: Floats::from(rows.iter().map(|&k| t.y[k]).collect::<Vec<f32>>()),
+        rows: src.len(),
+        source_rows: src,
+    };
+    let train = side(train_x, train_src, train_rows);
+    let val = side(val_x, val_src, val_rows);
     let prep = Preprocessing {
         version: PREPARE_VERSION.into(),
         target: o.target.into(),
@@ -319,74 +326,106 @@ fn input_names(p: &ColumnPrep) -> Vec<String> {
     }
 }
 
-/// Fits column `col` on the training rows `train` (data rows of the file, in the split's order;
-/// `val`: the validation rows, whose gaps need a fill too).
-fn fit<'t>(
-    table: &'t Table,
+/// What one pass over the rows counts for a column.
+#[derive(Clone, Default)]
+struct Counts {
+    missing_train: usize,
+    missing_val: usize,
+    /// Text columns: each level's training rows.
+    levels: Vec<u64>,
+}
+
+/// Fits every feature column on the training rows (`side_of` each data row of the file: 1 for
+/// training, 2 for validation): gaps and levels counted in one pass over the rows, then each
+/// gappy column's median. The standardisation comes later ([`standardise`]).
+fn fit_all(table: &Table, o: &PrepareOptions, side_of: &[u8]) -> Result<Vec<Fitted>> {
+    let w = table.width;
+    let ks: Vec<usize> = o.features.iter().map(|&c| table.slot(c).expect("read")).collect();
+    let mut counts: Vec<Counts> = ks
+        .iter()
+        .map(|&k| Counts {
+            levels: vec![0; table.levels(k).map_or(0, <[String]>::len)],
+            ..Default::default()
+        })
+        .collect();
+    for (row, &side) in table.values.chunks_exact(w).zip(side_of) {
+        if side == 0 {
+            continue;
+        }
+        for (c, &k) in counts.iter_mut().zip(&ks) {
+            let v = row[k];
+            let gap = match c.levels.is_empty() {
+                true => v.is_nan(),
+                false => v.to_bits() == MISSING_CODE,
+            };
+            match (gap, side) {
+                (true, 1) => c.missing_train += 1,
+                (true, _) => c.missing_val += 1,
+                (false, 1) if !c.levels.is_empty() => c.levels[v.to_bits() as usize] += 1,
+                _ => {}
+            }
+        }
+    }
+    o.features
+        .iter()
+        .zip(ks)
+        .zip(counts)
+        .map(|((&col, k), c)| fit(table, col, k, c, side_of, o))
+        .collect()
+}
+
+/// Fits column `col` (read as the `k`th) from its counts.
+fn fit(
+    table: &Table,
     col: usize,
-    train: &[usize],
-    val: &[usize],
+    k: usize,
+    c: Counts,
+    side_of: &[u8],
     o: &PrepareOptions,
-) -> Result<Fitted<'t>> {
-    let raw = table.column(col).expect("the features were read");
+) -> Result<Fitted> {
+    let w = table.width;
     let name = table.headers[col].clone();
-    match raw {
-        Column::Numeric(v) => {
-            let missing_in_training = train.iter().filter(|&&r| v[r].is_nan()).count();
-            let gaps = missing_in_training > 0 || val.iter().any(|&r| v[r].is_nan());
-            let fill = match gaps {
+    match table.levels(k) {
+        None => {
+            let fill = match c.missing_train + c.missing_val > 0 {
                 false => None,
-                true => Some(
-                    median(train.iter().map(|&r| v[r]).filter(|x| !x.is_nan())).ok_or_else(
-                        || Error::Data {
-                            file: table.file.clone(),
-                            place: format!("column \"{name}\""),
-                            msg: "every training row's cell is missing: drop the column from \
+                true => {
+                    let train = table
+                        .values
+                        .chunks_exact(w)
+                        .zip(side_of)
+                        .filter(|(_, &s)| s == 1)
+                        .map(|(row, _)| row[k]);
+                    Some(median(train.filter(|x| !x.is_nan())).ok_or_else(|| Error::Data {
+                        file: table.file.clone(),
+                        place: format!("column \"{name}\""),
+                        msg: "every training row's cell is missing: drop the column from \
                               data.features"
-                                .into(),
-                        },
-                    )?,
-                ),
+                            .into(),
+                    })?)
+                }
             };
-            let value = |r: usize| match v[r].is_nan() {
-                true => fill.unwrap_or(0.0) as f64,
-                false => v[r] as f64,
-            };
-            // As standardisation always was: f64 sums over the training rows in the split's order.
-            let mean = train.iter().map(|&r| value(r)).sum::<f64>() / train.len() as f64;
-            let var = train
-                .iter()
-                .map(|&r| (value(r) - mean).powi(2))
-                .sum::<f64>()
-                / train.len() as f64;
-            let scale = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
-            let missing_flag = missing_in_training > 0;
+            let missing_flag = c.missing_train > 0;
             Ok(Fitted {
                 prep: ColumnPrep::Numeric {
                     name,
                     fill,
                     missing_flag,
-                    mean,
-                    scale,
-                    missing_in_training,
+                    mean: 0.0,
+                    scale: 1.0,
+                    missing_in_training: c.missing_train,
                 },
-                raw,
+                k,
                 col,
                 slot: vec![],
                 missing_slot: None,
                 width: 1 + missing_flag as usize,
-                sd: var.sqrt(),
+                sd: 0.0,
             })
         }
-        Column::Text { codes, levels } => {
-            let mut counts = vec![0u64; levels.len()];
-            let mut missing = 0u64;
-            for &r in train {
-                match codes[r] {
-                    MISSING_CODE => missing += 1,
-                    c => counts[c as usize] += 1,
-                }
-            }
+        Some(levels) => {
+            let counts = c.levels;
+            let missing = c.missing_train;
             let mut order: Vec<usize> = (0..levels.len()).filter(|&c| counts[c] > 0).collect();
             order.sort_by(|&a, &b| levels[a].cmp(&levels[b]));
             let (kept, rare): (Vec<usize>, Vec<usize>) = order
@@ -408,7 +447,7 @@ fn fit<'t>(
                     other: rare.iter().map(|&c| levels[c].clone()).collect(),
                     missing_level: missing > 0,
                 },
-                raw,
+                k,
                 col,
                 slot,
                 missing_slot,
@@ -417,6 +456,76 @@ fn fit<'t>(
             })
         }
     }
+}
+
+/// Standardises the numeric inputs of both sides (`x` with `width` inputs a row, gaps filled)
+/// with the training rows' mean and standard deviation: as standardisation always was, f64 sums
+/// over the training rows in the split's order; a constant column is only centred. A value whose
+/// standardised form is not a finite f32 (a validation value far outside the training rows'
+/// spread) is refused, naming its line.
+fn standardise(
+    table: &Table,
+    fitted: &mut [Fitted],
+    width: usize,
+    train: (&mut [f32], &[usize]),
+    val: (&mut [f32], &[usize]),
+) -> Result<()> {
+    let mut at = 0;
+    let mut cols = Vec::new(); // (input, fitted index)
+    for (i, f) in fitted.iter().enumerate() {
+        if matches!(f.prep, ColumnPrep::Numeric { .. }) {
+            cols.push((at, i));
+        }
+        at += f.width;
+    }
+    let n = train.1.len() as f64;
+    let mut sums = vec![0f64; cols.len()];
+    for row in train.0.chunks_exact(width.max(1)) {
+        for (s, &(j, _)) in sums.iter_mut().zip(&cols) {
+            *s += row[j] as f64;
+        }
+    }
+    let means: Vec<f64> = sums.iter().map(|s| s / n).collect();
+    let mut sq = vec![0f64; cols.len()];
+    for row in train.0.chunks_exact(width.max(1)) {
+        for ((s, &(j, _)), m) in sq.iter_mut().zip(&cols).zip(&means) {
+            *s += (row[j] as f64 - m).powi(2);
+        }
+    }
+    for ((&(_, i), m), q) in cols.iter().zip(&means).zip(&sq) {
+        let sd = (q / n).sqrt();
+        if let ColumnPrep::Numeric { mean, scale, .. } = &mut fitted[i].prep {
+            *mean = *m;
+            *scale = if sd > 1e-12 { sd } else { 1.0 };
+        }
+        fitted[i].sd = sd;
+    }
+    for (x, src) in [train, val] {
+        for (row, &s) in x.chunks_exact_mut(width.max(1)).zip(src) {
+            for &(j, i) in &cols {
+                let f = &fitted[i];
+                let ColumnPrep::Numeric { mean, scale, .. } = f.prep else {
+                    unreachable!("numeric columns only")
+                };
+                let z = ((row[j] as f64 - mean) / scale) as f32;
+                if !z.is_finite() {
+                    return Err(table.error_at(
+                        s,
+                        f.col,
+                        &format!(
+                            "\"{{cell}}\" is too far from the training rows' values (mean {}, \
+                             standard deviation {}): standardised, it is outside the range of \
+                             the 32-bit floats that training uses",
+                            super::short(mean),
+                            super::short(f.sd)
+                        ),
+                    ));
+                }
+                row[j] = z;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The median of `values` (the mean of the middle two when their number is even), None if empty.
@@ -434,46 +543,27 @@ fn median(values: impl Iterator<Item = f32>) -> Option<f32> {
     Some(((lo as f64 + hi as f64) / 2.0) as f32)
 }
 
-/// Writes data row `s`'s inputs into `out`.
-fn fill_row(table: &Table, fitted: &[Fitted], s: usize, out: &mut [f32]) -> Result<()> {
+/// Writes data row `s`'s inputs into `out`, its numbers as they are (gaps filled):
+/// [`standardise`] comes after.
+fn fill_row(table: &Table, fitted: &[Fitted], s: usize, out: &mut [f32]) {
+    let w = table.width;
+    let row = &table.values[s * w..(s + 1) * w];
     let mut at = 0;
     for f in fitted {
         let dst = &mut out[at..at + f.width];
-        match (&f.prep, f.raw) {
-            (
-                ColumnPrep::Numeric {
-                    fill,
-                    missing_flag,
-                    mean,
-                    scale,
-                    ..
-                },
-                Column::Numeric(v),
-            ) => {
-                let gap = v[s].is_nan();
-                let x = if gap { fill.unwrap_or(0.0) } else { v[s] };
-                let z = ((x as f64 - mean) / scale) as f32;
-                if !z.is_finite() {
-                    return Err(table.error_at(
-                        s,
-                        f.col,
-                        &format!(
-                            "\"{{cell}}\" is too far from the training rows' values (mean {}, \
-                             standard deviation {}): standardised, it is outside the range of \
-                             the 32-bit floats that training uses",
-                            super::short(*mean),
-                            super::short(f.sd)
-                        ),
-                    ));
-                }
-                dst[0] = z;
+        let v = row[f.k];
+        match &f.prep {
+            ColumnPrep::Numeric {
+                fill, missing_flag, ..
+            } => {
+                let gap = v.is_nan();
+                dst[0] = if gap { fill.unwrap_or(0.0) } else { v };
                 if *missing_flag {
                     dst[1] = gap as u8 as f32;
                 }
             }
-            (ColumnPrep::Categorical { .. }, Column::Text { codes, .. }) => {
-                dst.fill(0.0);
-                let slot = match codes[s] {
+            ColumnPrep::Categorical { .. } => {
+                let slot = match v.to_bits() {
                     MISSING_CODE => f.missing_slot,
                     c => f.slot[c as usize],
                 };
@@ -481,11 +571,9 @@ fn fill_row(table: &Table, fitted: &[Fitted], s: usize, out: &mut [f32]) -> Resu
                     dst[i] = 1.0;
                 }
             }
-            _ => unreachable!("a column is fitted as it was read"),
         }
         at += f.width;
     }
-    Ok(())
 }
 
 /// The data set of CSV text read by `h` with the defaults (tests).

@@ -93,8 +93,13 @@ pub struct Table {
     pub len: u64,
     /// Data rows (blank lines are not rows).
     pub rows: usize,
-    /// The columns asked for, in the order asked, with their index in the header.
-    pub columns: Vec<(usize, Column)>,
+    /// The columns asked for, row-major: row `r`'s value of the `k`th column asked for is
+    /// `values[r * width + k]`; a text column's value is its code's bits
+    /// ([`f32::from_bits`]), so that a row is read whole from one place.
+    pub values: Vec<f32>,
+    pub width: usize,
+    /// The header index of each column asked for, and its levels when it is text.
+    pub columns: Vec<(usize, Option<Vec<String>>)>,
     source: Source,
 }
 
@@ -175,7 +180,9 @@ impl Header {
                         crc32: b.crc32,
                         len: b.len,
                         rows: b.rows,
-                        columns: wants.iter().map(|w| w.col).zip(b.columns).collect(),
+                        values: b.values,
+                        width: wants.len(),
+                        columns: wants.iter().map(|w| w.col).zip(b.levels).collect(),
                         source: self.source.clone(),
                     })
                 }
@@ -219,7 +226,8 @@ pub(super) struct Read_ {
     pub crc32: u32,
     pub len: u64,
     pub rows: usize,
-    pub columns: Vec<Column>,
+    pub values: Vec<f32>,
+    pub levels: Vec<Option<Vec<String>>>,
 }
 
 impl Table {
@@ -228,9 +236,27 @@ impl Table {
         self.rows
     }
 
-    /// The column with header index `col`, if it was read.
-    pub fn column(&self, col: usize) -> Option<&Column> {
-        self.columns.iter().find(|(c, _)| *c == col).map(|(_, c)| c)
+    /// Where the column with header index `col` is among those read, if it was.
+    pub fn slot(&self, col: usize) -> Option<usize> {
+        self.columns.iter().position(|(c, _)| *c == col)
+    }
+
+    /// The levels of text column `k` (by slot), None for numbers.
+    pub fn levels(&self, k: usize) -> Option<&[String]> {
+        self.columns[k].1.as_deref()
+    }
+
+    /// The column with header index `col`, if it was read, copied out.
+    pub fn column(&self, col: usize) -> Option<Column> {
+        let k = self.slot(col)?;
+        let values = self.values.iter().skip(k).step_by(self.width).copied();
+        Some(match &self.columns[k].1 {
+            None => Column::Numeric(values.collect()),
+            Some(levels) => Column::Text {
+                codes: values.map(f32::to_bits).collect(),
+                levels: levels.clone(),
+            },
+        })
     }
 
     /// Where data row `row` (0 = the first after the header) is, and the text of its cell in
@@ -316,59 +342,59 @@ impl Levels {
     }
 }
 
-/// A column being read.
-pub(super) enum Building {
-    Numeric(Vec<f32>),
-    Text(Vec<u32>, Levels),
+/// The columns being read, row-major.
+pub(super) struct Building {
+    pub values: Vec<f32>,
+    /// Each column's levels so far; None for numbers.
+    pub levels: Vec<Option<Levels>>,
 }
 
 impl Building {
-    pub fn new(kind: Kind) -> Building {
-        match kind {
-            Kind::Text | Kind::Detected => Building::Text(Vec::new(), Levels::new()),
-            _ => Building::Numeric(Vec::new()),
+    pub fn new(wants: &[Want]) -> Building {
+        Building {
+            values: Vec::new(),
+            levels: wants
+                .iter()
+                .map(|w| matches!(w.kind, Kind::Text | Kind::Detected).then(Levels::new))
+                .collect(),
         }
     }
 
-    pub fn done(self) -> Column {
-        match self {
-            Building::Numeric(v) => Column::Numeric(v),
-            Building::Text(codes, l) => Column::Text {
-                codes,
-                levels: l.levels,
-            },
-        }
+    pub fn done(self) -> (Vec<f32>, Vec<Option<Vec<String>>>) {
+        let levels = self.levels.into_iter().map(|l| l.map(|l| l.levels)).collect();
+        (self.values, levels)
     }
 }
 
-/// What to do with one cell's text: push it onto `col`, or say why the row is refused, or that
-/// the column is text (`Ok(false)`).
+/// Pushes one cell's value (column `k`, read as `want` says); Err says why the row is refused,
+/// `Ok(false)` that the column is text.
 pub(super) fn push_cell(
-    col: &mut Building,
+    b: &mut Building,
+    k: usize,
     want: &Want,
     text: &str,
     opts: &ReadOptions,
     name: &str,
 ) -> std::result::Result<bool, String> {
     let missing = opts.missing.as_deref();
-    match col {
-        Building::Numeric(v) => match numeric_cell(text, missing) {
-            Cell::Num(x) => v.push(x),
-            Cell::Missing => v.push(f32::NAN),
+    match &mut b.levels[k] {
+        None => match numeric_cell(text, missing) {
+            Cell::Num(x) => b.values.push(x),
+            Cell::Missing => b.values.push(f32::NAN),
             Cell::Text if want.kind == Kind::Detect => return Ok(false),
             Cell::Text => return Err(format!("\"{text}\" is not a number")),
             Cell::Bad(why) => return Err(why),
         },
-        Building::Text(codes, levels) => {
+        Some(levels) => {
             if missing.is_some_and(|m| m.iter().any(|s| s == text)) {
-                codes.push(MISSING_CODE);
+                b.values.push(f32::from_bits(MISSING_CODE));
             } else if text.is_empty() {
                 return Err(match want.target {
                     true => "the label is empty".into(),
                     false => "the cell is empty".into(),
                 });
             } else {
-                codes.push(levels.code(text));
+                b.values.push(f32::from_bits(levels.code(text)));
                 if want.kind == Kind::Detected && levels.levels.len() > opts.max_levels {
                     return Err(too_many_levels(name, opts.max_levels, &levels.levels));
                 }
