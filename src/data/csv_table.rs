@@ -406,8 +406,13 @@ mod tests {
             parse(text).unwrap_err().to_string(),
             "d.csv: line 2, column \"b\": \"x\" is not a number"
         );
-        let strict = read_bytes("a,b\n1,NA\n2,3\n".as_bytes(), Kind::Detect, None).unwrap();
-        assert!(matches!(strict.column(1), Some(Column::Text { .. })));
+        assert_eq!(
+            read_bytes("a,b\n1,NA\n2,3\n".as_bytes(), Kind::Detect, None)
+                .unwrap_err()
+                .to_string(),
+            "d.csv: line 2, column \"b\": \"NA\" marks a missing value, and data.missing is \
+             \"refuse\""
+        );
         // Too many distinct values in a detected column.
         let many = "a,b\n1,p\n2,q\n3,r\n4,s\n";
         assert_eq!(

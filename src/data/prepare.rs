@@ -262,7 +262,13 @@ pub fn prepare(table: &Table, t: &Targets, o: &PrepareOptions) -> Result<super::
         x
     };
     let (mut train_x, mut val_x) = (gather(&train_src), gather(&val_src));
-    standardise(table, &mut fitted, width, (&mut train_x, &train_src), (&mut val_x, &val_src))?;
+    standardise(
+        table,
+        &mut fitted,
+        width,
+        (&mut train_x, &train_src),
+        (&mut val_x, &val_src),
+    )?;
     let side = |x: Vec<f32>, src: Vec<usize>, rows: &[usize]| Split {
         x: Floats::from(x),
         y: Floats::from(rows.iter().map(|&k| t.y[k]).collect::<Vec<f32>>()),
@@ -340,7 +346,11 @@ struct Counts {
 /// gappy column's median. The standardisation comes later ([`standardise`]).
 fn fit_all(table: &Table, o: &PrepareOptions, side_of: &[u8]) -> Result<Vec<Fitted>> {
     let w = table.width;
-    let ks: Vec<usize> = o.features.iter().map(|&c| table.slot(c).expect("read")).collect();
+    let ks: Vec<usize> = o
+        .features
+        .iter()
+        .map(|&c| table.slot(c).expect("read"))
+        .collect();
     let mut counts: Vec<Counts> = ks
         .iter()
         .map(|&k| Counts {
@@ -396,12 +406,14 @@ fn fit(
                         .zip(side_of)
                         .filter(|(_, &s)| s == 1)
                         .map(|(row, _)| row[k]);
-                    Some(median(train.filter(|x| !x.is_nan())).ok_or_else(|| Error::Data {
-                        file: table.file.clone(),
-                        place: format!("column \"{name}\""),
-                        msg: "every training row's cell is missing: drop the column from \
+                    Some(median(train.filter(|x| !x.is_nan())).ok_or_else(|| {
+                        Error::Data {
+                            file: table.file.clone(),
+                            place: format!("column \"{name}\""),
+                            msg: "every training row's cell is missing: drop the column from \
                               data.features"
-                            .into(),
+                                .into(),
+                        }
                     })?)
                 }
             };

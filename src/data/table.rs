@@ -312,6 +312,7 @@ pub(super) fn numeric_cell(text: &str, missing: Option<&[String]>) -> Cell {
         _ if is_missing() => Cell::Missing,
         Ok(_) => Cell::Bad(format!("\"{text}\" is not a finite number")),
         Err(_) if text.is_empty() => Cell::Bad("the cell is empty".into()),
+        Err(_) if missing.is_none() && DEFAULT_MISSING.contains(&text) => Cell::Bad(refused(text)),
         Err(_) => Cell::Text,
     }
 }
@@ -361,7 +362,11 @@ impl Building {
     }
 
     pub fn done(self) -> (Vec<f32>, Vec<Option<Vec<String>>>) {
-        let levels = self.levels.into_iter().map(|l| l.map(|l| l.levels)).collect();
+        let levels = self
+            .levels
+            .into_iter()
+            .map(|l| l.map(|l| l.levels))
+            .collect();
         (self.values, levels)
     }
 }
@@ -376,32 +381,57 @@ pub(super) fn push_cell(
     opts: &ReadOptions,
     name: &str,
 ) -> std::result::Result<bool, String> {
+    match cell_value(&mut b.levels[k], want, text, opts, name)? {
+        Some(v) => {
+            b.values.push(v);
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// The value of one cell of a column read as `want` says (`levels`: its levels so far, None for
+/// numbers): a number, NaN for a gap, or a text's code as bits; `Ok(None)`: the column is text.
+pub(super) fn cell_value(
+    levels: &mut Option<Levels>,
+    want: &Want,
+    text: &str,
+    opts: &ReadOptions,
+    name: &str,
+) -> std::result::Result<Option<f32>, String> {
     let missing = opts.missing.as_deref();
-    match &mut b.levels[k] {
+    Ok(Some(match levels {
         None => match numeric_cell(text, missing) {
-            Cell::Num(x) => b.values.push(x),
-            Cell::Missing => b.values.push(f32::NAN),
-            Cell::Text if want.kind == Kind::Detect => return Ok(false),
+            Cell::Num(x) => x,
+            Cell::Missing => f32::NAN,
+            Cell::Text if want.kind == Kind::Detect => return Ok(None),
             Cell::Text => return Err(format!("\"{text}\" is not a number")),
             Cell::Bad(why) => return Err(why),
         },
         Some(levels) => {
             if missing.is_some_and(|m| m.iter().any(|s| s == text)) {
-                b.values.push(f32::from_bits(MISSING_CODE));
+                f32::from_bits(MISSING_CODE)
             } else if text.is_empty() {
                 return Err(match want.target {
                     true => "the label is empty".into(),
                     false => "the cell is empty".into(),
                 });
+            } else if missing.is_none() && DEFAULT_MISSING.contains(&text) {
+                return Err(refused(text));
             } else {
-                b.values.push(f32::from_bits(levels.code(text)));
+                let code = levels.code(text);
                 if want.kind == Kind::Detected && levels.levels.len() > opts.max_levels {
                     return Err(too_many_levels(name, opts.max_levels, &levels.levels));
                 }
+                f32::from_bits(code)
             }
         }
-    }
-    Ok(true)
+    }))
+}
+
+/// The sentence refusing a cell that marks a gap where gaps are refused.
+fn refused(text: &str) -> String {
+    format!("\"{text}\" marks a missing value, and data.missing is \"refuse\"")
 }
 
 /// The sentence refusing a detected text column with more than `max` distinct values.

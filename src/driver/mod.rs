@@ -76,6 +76,8 @@ pub fn run(
     if let Some(said) = plan.dataset.prep.summary() {
         observer.event(Progress::Note(&said));
     }
+    // The prepared data, for resumes and `status` not to read the data file again.
+    crate::data::cache::save(out, &plan.data_key, &plan.dataset).map_err(|e| Error::io(out, e))?;
     let store = FolderStore::new(out);
     let runner = MlpRunner::new(plan);
     let scheduler = crate::scheduler::for_plan(plan);

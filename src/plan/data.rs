@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::data::cache::{self, Key};
 use crate::data::prepare::{self, PrepareOptions};
-use crate::data::table::{Kind, ReadOptions, Want, DEFAULT_MISSING};
+use crate::data::table::{file_crc32, Kind, ReadOptions, Want, DEFAULT_MISSING};
 use crate::data::{Dataset, Header, Task};
 use crate::error::{Error, Result};
 use crate::space;
@@ -17,6 +18,8 @@ pub(super) struct DataPlan {
     /// CRC-32 of the data file as read.
     pub crc32: u32,
     pub dataset: Dataset,
+    /// The key of the prepared data's cache.
+    pub key: Key,
 }
 
 /// The default of `data.max_levels`.
@@ -26,7 +29,13 @@ impl DataPlan {
     /// The spec's `data` section (read from `file`, relative paths from `base`), split with `seed`;
     /// problems are reported in the order of the checks: task, fraction, options, file, target,
     /// features, the rows, split.
-    pub(super) fn from_spec(file: &Path, d: &DataSpec, seed: u64, base: &Path) -> Result<DataPlan> {
+    pub(super) fn from_spec(
+        file: &Path,
+        d: &DataSpec,
+        seed: u64,
+        base: &Path,
+        (out, folder_only): (&Path, bool),
+    ) -> Result<DataPlan> {
         let task = task(file, &d.task)?;
         let vf = d.validation_fraction;
         if !(vf > 0.0 && vf < 1.0) {
@@ -38,6 +47,9 @@ impl DataPlan {
         }
         let opts = read_options(file, d)?;
         let data_file = base.join(&d.path);
+        if let Some(p) = DataPlan::cached(d, seed, &data_file, out, folder_only)? {
+            return Ok(p);
+        }
         let header = Header::open(&data_file)?;
         let Some(target) = header.column(&d.target) else {
             return Err(Error::spec(
@@ -92,7 +104,35 @@ impl DataPlan {
             file: data_file,
             crc32: table.crc32,
             dataset,
+            key: Key::new(d, seed, (table.crc32, table.len)),
         })
+    }
+
+    /// The data from the study folder `out`'s cache, when it has one made from this spec and seed
+    /// (and, unless `folder_only`, from the data file's present contents, read but not parsed).
+    fn cached(
+        d: &DataSpec,
+        seed: u64,
+        data_file: &Path,
+        out: &Path,
+        folder_only: bool,
+    ) -> Result<Option<DataPlan>> {
+        if !out.join(cache::FILE).exists() {
+            return Ok(None);
+        }
+        let contents = match folder_only {
+            true => (0, 0),
+            false => file_crc32(data_file)?,
+        };
+        let key = Key::new(d, seed, contents);
+        Ok(
+            cache::load(out, &key, !folder_only).map(|(dataset, key)| DataPlan {
+                file: data_file.to_path_buf(),
+                crc32: key.data_crc32,
+                dataset,
+                key,
+            }),
+        )
     }
 }
 

@@ -35,6 +35,8 @@ pub struct StudyPlan {
     /// CRC-32 of the data file as read, part of the study's fingerprint.
     pub data_crc32: u32,
     pub dataset: Arc<Dataset>,
+    /// The key of the prepared data's cache (`data.cache` in the study folder).
+    pub data_key: crate::data::cache::Key,
     pub model: ModelPlan,
     pub budget: Budget,
     pub method: Method,
@@ -61,6 +63,9 @@ pub struct Overrides {
     pub device: Option<String>,
     pub parallel: Option<usize>,
     pub cores: Option<usize>,
+    /// Read the study folder only (`status`, `report`, `leaderboard`): the data from its cache,
+    /// without reading the data file, when it has one.
+    pub folder_only: bool,
 }
 
 impl StudyPlan {
@@ -80,7 +85,17 @@ impl StudyPlan {
             .map(Path::to_path_buf)
             .unwrap_or_default();
         check_name(spec_file, &spec.name)?;
-        let data = DataPlan::from_spec(spec_file, &spec.data, spec.seed, &base)?;
+        let out_dir = match &ov.out {
+            Some(o) => o.clone(),
+            None => base.join("runs").join(&spec.name),
+        };
+        let data = DataPlan::from_spec(
+            spec_file,
+            &spec.data,
+            spec.seed,
+            &base,
+            (&out_dir, ov.folder_only),
+        )?;
         let n_train = data.dataset.train.rows;
         let model = ModelPlan::from_spec(spec_file, &spec.model)?;
         let budget = Budget::from_spec(spec_file, &spec.budget, n_train)?;
@@ -88,10 +103,6 @@ impl StudyPlan {
         let selection = SelectionPlan::from_spec(spec_file, &spec, &data.dataset, &budget)?;
         let device =
             DeviceKind::from_spec(spec_file, ov.device.as_deref(), spec.device.as_deref())?;
-        let out_dir = match &ov.out {
-            Some(o) => o.clone(),
-            None => base.join("runs").join(&spec.name),
-        };
         let cores = search::cores_for(ov.cores)?;
         let parallel = search.at_once(device, cores);
         limits::check_memory(
@@ -109,6 +120,7 @@ impl StudyPlan {
             data_file: data.file,
             data_crc32: data.crc32,
             dataset: Arc::new(data.dataset),
+            data_key: data.key,
             model,
             budget,
             method: search.method,
