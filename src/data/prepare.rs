@@ -51,9 +51,9 @@ pub enum ColumnPrep {
     /// Inputs: `(x - mean) / scale`, then `<name>_missing` when `missing_flag`.
     Numeric {
         name: String,
-        /// What fills a gap (the training rows' median); `None` when the column had none, and
-        /// then a gap at prediction is the mean.
-        fill: Option<f32>,
+        /// What fills a gap (the training rows' median, an f32 written exactly as f64); `None`
+        /// when the column had none, and then a gap at prediction is the mean.
+        fill: Option<f64>,
         missing_flag: bool,
         mean: f64,
         scale: f64,
@@ -114,7 +114,8 @@ impl Preprocessing {
                     missing_in_training,
                     ..
                 } => Some(format!(
-                    "{name} ({missing_in_training} in training, median {m})"
+                    "{name} ({missing_in_training} in training, median {})",
+                    *m as f32
                 )),
                 _ => None,
             })
@@ -406,15 +407,17 @@ fn fit(
                         .zip(side_of)
                         .filter(|(_, &s)| s == 1)
                         .map(|(row, _)| row[k]);
-                    Some(median(train.filter(|x| !x.is_nan())).ok_or_else(|| {
-                        Error::Data {
-                            file: table.file.clone(),
-                            place: format!("column \"{name}\""),
-                            msg: "every training row's cell is missing: drop the column from \
+                    Some(
+                        median(train.filter(|x| !x.is_nan()))
+                            .map(f64::from)
+                            .ok_or_else(|| Error::Data {
+                                file: table.file.clone(),
+                                place: format!("column \"{name}\""),
+                                msg: "every training row's cell is missing: drop the column from \
                               data.features"
-                                .into(),
-                        }
-                    })?)
+                                    .into(),
+                            })?,
+                    )
                 }
             };
             let missing_flag = c.missing_train > 0;
@@ -569,7 +572,7 @@ fn fill_row(table: &Table, fitted: &[Fitted], s: usize, out: &mut [f32]) {
                 fill, missing_flag, ..
             } => {
                 let gap = v.is_nan();
-                dst[0] = if gap { fill.unwrap_or(0.0) } else { v };
+                dst[0] = if gap { fill.unwrap_or(0.0) as f32 } else { v };
                 if *missing_flag {
                     dst[1] = gap as u8 as f32;
                 }
@@ -637,4 +640,169 @@ pub fn from_header(
             missing_values: Some(missing),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn data(text: &str, task: Task) -> super::super::Dataset {
+        let h = super::super::Header::of_bytes(Path::new("t.csv"), text.as_bytes()).unwrap();
+        let feats = ["a".to_string(), "c".to_string()];
+        from_header(&h, "y", &feats, task, 0.5, 1).unwrap()
+    }
+
+    #[test]
+    fn gaps_take_the_training_median_and_a_flag_and_unseen_levels_are_zeros() {
+        let mut text = String::from("a,c,y\n");
+        for r in 0..40 {
+            let a = if r % 4 == 0 {
+                "NA".to_string()
+            } else {
+                r.to_string()
+            };
+            text += &format!("{a},{},{}\n", ["p", "q", ""][r % 3], r % 2);
+        }
+        text += "5,only-once,1\n";
+        let d = data(&text, Task::Classification);
+        let cols = &d.prep.columns;
+        let ColumnPrep::Numeric {
+            fill, missing_flag, ..
+        } = &cols[0]
+        else {
+            panic!()
+        };
+        // The median of the training rows' numbers only.
+        let mut train: Vec<f32> = d
+            .train
+            .source_rows
+            .iter()
+            .filter(|&&r| r % 4 != 0 && r < 40)
+            .map(|&r| r as f32)
+            .collect();
+        train.extend(
+            d.train
+                .source_rows
+                .iter()
+                .filter(|&&r| r == 40)
+                .map(|_| 5.0),
+        );
+        train.sort_by(f32::total_cmp);
+        let n = train.len();
+        let want = if n % 2 == 1 {
+            train[n / 2]
+        } else {
+            (train[n / 2 - 1] + train[n / 2]) / 2.0
+        };
+        assert_eq!(*fill, Some(want as f64));
+        assert!(*missing_flag);
+        let f = d.n_inputs();
+        // Each row's flag says whether its cell was a gap.
+        for (row, &s) in d.train.x.chunks_exact(f).zip(&d.train.source_rows) {
+            assert_eq!(row[1], (s % 4 == 0 && s < 40) as u8 as f32, "row {s}");
+        }
+        let last_in_val = d.val.source_rows.iter().position(|&s| s == 40);
+        let ColumnPrep::Categorical {
+            levels,
+            missing_level,
+            ..
+        } = &cols[1]
+        else {
+            panic!()
+        };
+        assert!(*missing_level);
+        for (side, rows) in [
+            (&d.train, &d.train.source_rows),
+            (&d.val, &d.val.source_rows),
+        ] {
+            for (row, &s) in side.x.chunks_exact(f).zip(rows) {
+                let block = &row[2..];
+                let ones = block.iter().filter(|&&v| v == 1.0).count();
+                let unseen = s == 40 && !levels.contains(&"only-once".to_string());
+                assert_eq!(ones, !unseen as usize, "row {s}: {block:?}");
+                if s % 3 == 2 && s < 40 {
+                    assert_eq!(block[block.len() - 1], 1.0, "a gap is its own level");
+                }
+            }
+        }
+        // The level seen only among the validation rows maps to all zeros there.
+        if let Some(i) = last_in_val {
+            assert!(d.val.x[i * f + 2..(i + 1) * f].iter().all(|&v| v == 0.0));
+        }
+    }
+
+    #[test]
+    fn rare_levels_share_one_input() {
+        let mut text = String::from("a,c,y\n");
+        for r in 0..60 {
+            let c = if r < 50 {
+                ["p", "q"][r % 2].to_string()
+            } else {
+                format!("r{r}")
+            };
+            text += &format!("{r},{c},{}\n", r % 2);
+        }
+        let h = super::super::Header::of_bytes(Path::new("t.csv"), text.as_bytes()).unwrap();
+        let mut d =
+            from_header(&h, "y", &["a".into(), "c".into()], Task::Regression, 0.2, 3).unwrap();
+        let ColumnPrep::Categorical { levels, other, .. } = &d.prep.columns[1] else {
+            panic!()
+        };
+        assert_eq!(
+            levels.len() + other.len(),
+            2 + d.train.source_rows.iter().filter(|&&s| s >= 50).count()
+        );
+        // Refit with a minimum count: the r-levels (one row each) share (other).
+        let table = h
+            .read(
+                &[
+                    super::super::table::Want {
+                        col: 0,
+                        kind: super::super::table::Kind::Detect,
+                        target: false,
+                    },
+                    super::super::table::Want {
+                        col: 1,
+                        kind: super::super::table::Kind::Detect,
+                        target: false,
+                    },
+                    super::super::table::Want {
+                        col: 2,
+                        kind: super::super::table::Kind::Numeric,
+                        target: true,
+                    },
+                ],
+                &super::super::table::ReadOptions {
+                    missing: Some(vec!["".into()]),
+                    max_levels: 100,
+                },
+            )
+            .unwrap();
+        let t = targets(&table, 2, Task::Regression, "y").unwrap();
+        d = prepare(
+            &table,
+            &t,
+            &PrepareOptions {
+                target: "y",
+                features: &[0, 1],
+                task: Task::Regression,
+                validation_fraction: 0.2,
+                seed: 3,
+                min_level_count: 2,
+                missing_values: None,
+            },
+        )
+        .unwrap();
+        let ColumnPrep::Categorical { levels, other, .. } = &d.prep.columns[1] else {
+            panic!()
+        };
+        assert_eq!(levels, &["p", "q"]);
+        assert!(!other.is_empty() && other.iter().all(|l| l.starts_with('r')));
+        assert_eq!(d.prep.inputs[1..], ["c=p", "c=q", "c=(other)"]);
+        let f = d.n_inputs();
+        for (row, &s) in d.train.x.chunks_exact(f).zip(&d.train.source_rows) {
+            assert_eq!(row[3], (s >= 50) as u8 as f32, "row {s}");
+        }
+    }
 }
