@@ -3,10 +3,10 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-/// A run of f32 values in memory or in a mapped file.
+/// A run of f32 values in memory or in a mapped file; a clone shares them.
 #[derive(Clone)]
 pub enum Floats {
-    Owned(Vec<f32>),
+    Owned(Arc<Vec<f32>>),
     /// `len` values from byte `offset` of the map (a multiple of 4: checked where made).
     Mapped {
         map: Arc<memmap2::Mmap>,
@@ -30,13 +30,13 @@ impl Floats {
 
 impl Default for Floats {
     fn default() -> Floats {
-        Floats::Owned(Vec::new())
+        Floats::Owned(Arc::new(Vec::new()))
     }
 }
 
 impl From<Vec<f32>> for Floats {
     fn from(v: Vec<f32>) -> Floats {
-        Floats::Owned(v)
+        Floats::Owned(Arc::new(v))
     }
 }
 

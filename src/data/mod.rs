@@ -112,13 +112,25 @@ fn copy_row(dst: &mut [f32], src: &[f32]) {
     }
 }
 
-/// A trial's training batches: its stream's rows, gathered a whole pass at a time, so that a batch
-/// inside a pass is a slice of the pass and only a batch that crosses into the next pass is copied.
+/// Rows gathered at a time by [`Batches::new`] (a batch larger than this is gathered whole).
+const WINDOW: usize = 1 << 14;
+
+/// Bytes of a pass above which [`Batches::with_look_ahead`] gathers windows, as
+/// [`Batches::new`] does, rather than two whole passes.
+const WHOLE_PASS_BYTES: usize = 64 << 20;
+
+/// A trial's training batches: its stream's rows, gathered a window of [`WINDOW`] rows at a time
+/// (memory bounded whatever the data's size), or with a look-ahead a whole pass at a time, the
+/// next one shuffled and gathered on another thread. A batch inside what is held is a slice of
+/// it; only one that crosses its end is copied.
 pub struct Batches {
     stream: Stream,
-    /// The current pass's inputs and targets, in the stream's order.
+    /// Inputs and targets of the positions `held` of the current pass, in the stream's order.
     pass: (Vec<f32>, Vec<f32>),
-    /// A batch that crosses a pass boundary.
+    held: std::ops::Range<usize>,
+    /// Rows gathered at a time; None: whole passes.
+    window: Option<usize>,
+    /// A batch that crosses what is held.
     cross: (Vec<f32>, Vec<f32>),
     /// With a look-ahead: the data, and the next pass being shuffled and gathered on another thread.
     ahead: Option<(std::sync::Arc<Dataset>, Option<Receiver<Pass>>)>,
@@ -132,23 +144,42 @@ struct Pass {
 }
 
 impl Batches {
-    /// The batches of `stream` over the training rows of `data`.
+    /// The batches of `stream` over the training rows of `data`, a window at a time.
     pub fn new(data: &Dataset, stream: Stream) -> Batches {
+        Batches::windowed(data, stream, WINDOW)
+    }
+
+    /// [`Batches::new`] with windows of `window` rows.
+    fn windowed(_data: &Dataset, stream: Stream, window: usize) -> Batches {
+        Batches {
+            stream,
+            pass: Default::default(),
+            held: 0..0,
+            window: Some(window.max(1)),
+            cross: Default::default(),
+            ahead: None,
+        }
+    }
+
+    /// Whole passes, each next one shuffled and gathered by a job on the current rayon pool while
+    /// this one is used (worth it when the pool has a thread to spare): the same rows as
+    /// [`Batches::new`]. Data whose pass is larger than [`WHOLE_PASS_BYTES`] is gathered a window
+    /// at a time instead.
+    pub fn with_look_ahead(data: &std::sync::Arc<Dataset>, stream: Stream) -> Batches {
+        let pass_bytes = data.train.rows * (data.n_inputs() + data.n_outputs()) * 4;
+        if pass_bytes > WHOLE_PASS_BYTES {
+            return Batches::new(data, stream);
+        }
         let mut b = Batches {
             stream,
             pass: Default::default(),
+            held: 0..0,
+            window: None,
             cross: Default::default(),
-            ahead: None,
+            ahead: Some((data.clone(), None)),
         };
         gather(data, &b.stream, &mut b.pass);
-        b
-    }
-
-    /// [`Batches::new`], with each next pass shuffled and gathered by a job on the current rayon
-    /// pool while this one is used (worth it when the pool has a thread to spare): the same rows.
-    pub fn with_look_ahead(data: &std::sync::Arc<Dataset>, stream: Stream) -> Batches {
-        let mut b = Batches::new(data, stream);
-        b.ahead = Some((data.clone(), None));
+        b.held = 0..b.stream.order().len();
         b.look_ahead(Default::default());
         b
     }
@@ -178,39 +209,58 @@ impl Batches {
                 let p = wait_in_pool(&rx).expect("a look-ahead job does not panic");
                 self.stream = p.stream;
                 let old = std::mem::replace(&mut self.pass, p.rows);
+                self.held = 0..self.stream.order().len();
                 self.look_ahead(old);
             }
             None => {
                 self.stream.advance(0);
-                gather(data, &self.stream, &mut self.pass);
+                self.held = 0..0;
+                if self.window.is_none() {
+                    gather(data, &self.stream, &mut self.pass);
+                    self.held = 0..self.stream.order().len();
+                }
             }
         }
+    }
+
+    /// Makes sure the next `rows` positions of the pass (at most those left) are held.
+    fn hold(&mut self, data: &Dataset, rows: usize) {
+        let Some(window) = self.window else {
+            return;
+        };
+        let pos = self.stream.position().1;
+        let order = self.stream.order();
+        let end = (pos + rows).min(order.len());
+        if self.held.start <= pos && end <= self.held.end {
+            return;
+        }
+        let to = (pos + window.max(rows)).min(order.len());
+        let (x, y) = &mut self.pass;
+        data.fill(&data.train, &order[pos..to], x, y);
+        self.held = pos..to;
     }
 
     /// The inputs and targets of the next `rows` rows.
     pub fn next(&mut self, data: &Dataset, rows: usize) -> (&[f32], &[f32]) {
         let (f, c) = (data.n_inputs(), data.n_outputs());
         self.turn(data);
+        self.hold(data, rows);
         if self.stream.left_in_pass() >= rows {
             let r = self.stream.advance(rows);
-            return (
-                &self.pass.0[r.start * f..r.end * f],
-                &self.pass.1[r.start * c..r.end * c],
-            );
+            let (a, b) = (r.start - self.held.start, r.end - self.held.start);
+            return (&self.pass.0[a * f..b * f], &self.pass.1[a * c..b * c]);
         }
         self.cross.0.clear();
         self.cross.1.clear();
         let mut left = rows;
         while left > 0 {
             self.turn(data);
+            self.hold(data, left);
             let r = self.stream.advance(left);
             left -= r.len();
-            self.cross
-                .0
-                .extend_from_slice(&self.pass.0[r.start * f..r.end * f]);
-            self.cross
-                .1
-                .extend_from_slice(&self.pass.1[r.start * c..r.end * c]);
+            let (a, b) = (r.start - self.held.start, r.end - self.held.start);
+            self.cross.0.extend_from_slice(&self.pass.0[a * f..b * f]);
+            self.cross.1.extend_from_slice(&self.pass.1[a * c..b * c]);
         }
         (&self.cross.0, &self.cross.1)
     }
@@ -307,9 +357,10 @@ mod tests {
         let d = std::sync::Arc::new(
             prepare::from_header(&table(&text), "y", &feats, Task::Classification, 0.0, 4).unwrap(),
         );
+        // Without a look-ahead, windows of 2 rows: batches inside one, across one, larger.
         let batches_at = |s: Stream| match ahead {
             true => Batches::with_look_ahead(&d, s),
-            false => Batches::new(&d, s),
+            false => Batches::windowed(&d, s, 2),
         };
         let sizes = [4, 4, 1, 3, 9, 20, 2, 5, 7];
         let mut stream = Stream::at(6, 1, d.train.rows, 0, 0);

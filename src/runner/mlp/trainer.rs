@@ -231,7 +231,7 @@ impl MlpState {
 
 /// The validation rows, shared with the thread that validates.
 struct Validation {
-    x: Vec<f32>,
+    x: crate::data::Floats,
     y: Vec<f32>,
     rows: usize,
     inputs: usize,
@@ -242,11 +242,20 @@ struct Validation {
 impl Validation {
     /// The validation rows of `data`, built once: they never change; `metric`, the study's.
     fn of(data: &crate::data::Dataset, metric: MetricKind) -> Validation {
-        let (mut x, mut y) = (Vec::new(), Vec::new());
-        let all: Vec<usize> = (0..data.val.rows).collect();
-        data.fill(&data.val, &all, &mut x, &mut y);
+        let c = data.n_outputs();
+        let y: Vec<f32> = match data.task {
+            Task::Regression => data.val.y.to_vec(),
+            Task::Classification => data
+                .val
+                .y
+                .iter()
+                .flat_map(|&k| (0..c).map(move |j| (j == k as usize) as u8 as f32))
+                .collect(),
+        };
         Validation {
-            x,
+            // The inputs as they are in the data set (shared, or mapped from the cache): `fill`
+            // copies them in their order; only the targets change (one-hot).
+            x: data.val.x.clone(),
             y,
             rows: data.val.rows,
             inputs: data.n_inputs(),
