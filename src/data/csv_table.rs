@@ -5,7 +5,10 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::table::{push_cell, Body, Building, Hashing, Header, ReadOptions, Read_, Table, Want};
+use super::table::{
+    numeric_cell, plain_decimal, push_cell, Body, Building, Cell, Hashing, Header, Kind,
+    ReadOptions, Read_, Table, Want,
+};
 use crate::error::{Error, Result};
 
 /// Bytes read from the file at a time.
@@ -147,6 +150,176 @@ pub(super) fn body(
         values,
         levels,
     }))
+}
+
+/// Bytes handed to a parsing thread at a time (whole lines).
+const BLOCK: usize = 4 << 20;
+
+/// What a block of lines gave: its rows' values, row-major; None: the block needs the careful
+/// reader (a quote, a text cell, anything to refuse).
+type Parsed = Option<(Vec<f32>, usize)>;
+
+/// The rows of CSV text `reader` read by several threads, a block of whole lines each, for the
+/// common case only: every column asked for is numbers, and no field is quoted. None when that is
+/// not so (the careful reader, [`body`], then reads the file and says what is wrong, where); the
+/// values are those [`body`] gives.
+pub(super) fn fast_body(
+    h: &Header,
+    mut reader: impl Read,
+    wants: &[Want],
+    opts: &ReadOptions,
+) -> Result<Option<Body>> {
+    if wants
+        .iter()
+        .any(|w| !matches!(w.kind, Kind::Numeric | Kind::Detect))
+    {
+        return Ok(None);
+    }
+    let read_err = |err| Error::Read {
+        file: h.file.clone(),
+        err,
+    };
+    let mut crc = crc32fast::Hasher::new();
+    let mut len = 0u64;
+    let mut first = Vec::new();
+    (&mut reader)
+        .take(BLOCK as u64)
+        .read_to_end(&mut first)
+        .map_err(read_err)?;
+    crc.update(&first);
+    len += first.len() as u64;
+    // Where the rows begin: after the header, as the csv crate reads it.
+    let mut rdr = builder().from_reader(&first[..]);
+    if rdr.byte_headers().is_err() || first.len() == BLOCK && !first.contains(&b'\n') {
+        return Ok(None);
+    }
+    let start = rdr.position().byte() as usize;
+    drop(rdr);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let width = wants.len();
+    let mut values: Vec<f32> = Vec::new();
+    let mut rows = 0usize;
+    let mut ok = true;
+    let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(threads);
+    let work_rx = std::sync::Mutex::new(work_rx);
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, Parsed)>();
+    std::thread::scope(|scope| -> Result<()> {
+        for _ in 0..threads {
+            let (work_rx, done_tx) = (&work_rx, done_tx.clone());
+            scope.spawn(move || loop {
+                let next = work_rx.lock().unwrap().recv();
+                let Ok((i, block)) = next else { return };
+                let _ = done_tx.send((i, parse_block(h, &block, wants, opts)));
+            });
+        }
+        drop(done_tx);
+        // In the block's order, each appended as soon as those before it are.
+        let (values, rows) = (&mut values, &mut rows);
+        let collect = scope.spawn(move || {
+            let mut waiting = std::collections::BTreeMap::new();
+            let mut next = 0;
+            let mut good = true;
+            for (i, parsed) in done_rx {
+                waiting.insert(i, parsed);
+                while let Some(p) = waiting.remove(&next) {
+                    match p {
+                        Some((v, n)) if good => {
+                            values.extend_from_slice(&v);
+                            *rows += n;
+                        }
+                        _ => good = false,
+                    }
+                    next += 1;
+                }
+            }
+            good
+        });
+        let mut carry = first.split_off(start);
+        let mut i = 0;
+        let mut eof = false;
+        while !eof {
+            let mut block = std::mem::take(&mut carry);
+            let have = block.len();
+            (&mut reader)
+                .take((BLOCK.saturating_sub(have)).max(1 << 16) as u64)
+                .read_to_end(&mut block)
+                .map_err(read_err)?;
+            crc.update(&block[have..]);
+            len += (block.len() - have) as u64;
+            eof = block.len() == have;
+            let cut = match eof {
+                true => block.len(),
+                false => block.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1),
+            };
+            carry = block.split_off(cut);
+            if !block.is_empty() && work_tx.send((i, block)).is_ok() {
+                i += 1;
+            }
+        }
+        drop(work_tx);
+        ok = collect.join().expect("the collector does not panic");
+        Ok(())
+    })?;
+    if !ok || rows == 0 {
+        return Ok(None);
+    }
+    let _ = width;
+    Ok(Some(Body::Done(Read_ {
+        crc32: crc.finalize(),
+        len,
+        rows,
+        values,
+        levels: vec![None; wants.len()],
+    })))
+}
+
+/// The values of a block of whole lines, or None where the careful reader must look.
+fn parse_block(h: &Header, block: &[u8], wants: &[Want], opts: &ReadOptions) -> Parsed {
+    if block.contains(&b'"') || !block.is_ascii() {
+        return None;
+    }
+    let n_fields = h.headers.len();
+    // Each field asked for, by its place in the row: the slot it fills.
+    let mut slot = vec![usize::MAX; n_fields];
+    for (k, w) in wants.iter().enumerate() {
+        slot[w.col] = k;
+    }
+    let width = wants.len();
+    let mut values = Vec::with_capacity(block.len() / 8);
+    let mut row = vec![0f32; width];
+    let mut rows = 0;
+    let missing = opts.missing.as_deref();
+    for line in block.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        let mut fields = 0;
+        for field in line.split(|&b| b == b',') {
+            let k = *slot.get(fields)?;
+            fields += 1;
+            if k == usize::MAX {
+                continue;
+            }
+            let field = field.trim_ascii();
+            row[k] = match plain_decimal(field) {
+                Some(v) => v as f32,
+                None => match numeric_cell(std::str::from_utf8(field).ok()?, missing) {
+                    Cell::Num(x) => x,
+                    Cell::Missing => f32::NAN,
+                    _ => return None,
+                },
+            };
+        }
+        if fields != n_fields || line.contains(&b'\r') {
+            return None;
+        }
+        values.extend_from_slice(&row);
+        rows += 1;
+    }
+    Some((values, rows))
 }
 
 /// The line where the record read from byte `byte` of `h`'s file begins (read again: a message's
