@@ -19,6 +19,7 @@ use crate::artifacts::{ArtifactStore, FolderStore};
 use crate::curve::{ranks_before, CurveRow};
 use crate::error::{Error, Result};
 use crate::plan::StudyPlan;
+use crate::runner::command::CommandRunner;
 use crate::runner::mlp::MlpRunner;
 use crate::runner::TrialRunner;
 use crate::scheduler::Scheduler;
@@ -73,18 +74,31 @@ pub fn run(
     }
     std::fs::create_dir_all(out.join("trials")).map_err(|e| Error::io(out, e))?;
     let mut storage = JournalStorage::lock(out)?;
-    if let Some(said) = plan.dataset.prep.summary() {
-        observer.event(Progress::Note(&said));
+    if let (Some(data), Some(key)) = (&plan.dataset, &plan.data_key) {
+        if let Some(said) = data.prep.summary() {
+            observer.event(Progress::Note(&said));
+        }
+        // The prepared data, for resumes and `status` not to read the data file again.
+        crate::data::cache::save(out, key, data).map_err(|e| Error::io(out, e))?;
     }
-    // The prepared data, for resumes and `status` not to read the data file again.
-    crate::data::cache::save(out, &plan.data_key, &plan.dataset).map_err(|e| Error::io(out, e))?;
     let store = FolderStore::new(out);
-    let runner = MlpRunner::new(plan);
+    let mlp;
+    let command;
+    let runner: &dyn TrialRunner = match &plan.command {
+        None => {
+            mlp = MlpRunner::new(plan);
+            &mlp
+        }
+        Some(cmd) => {
+            command = CommandRunner::new(plan, cmd);
+            &command
+        }
+    };
     let scheduler = crate::scheduler::for_plan(plan);
     let seams = Seams {
         storage: &mut storage,
         store: &store,
-        runner: &runner,
+        runner,
         scheduler: &scheduler,
     };
     let summary = drive(plan, seams, opts, stop, observer)?;
@@ -173,7 +187,12 @@ pub fn drive(
         board: history.clone(),
         ..Default::default()
     });
+    let early = queue::EarlyEnds {
+        seen: done,
+        failures: vec![],
+    };
     let shared = Mutex::new(queue::Shared {
+        early,
         history,
         sampler,
         queue,
@@ -295,7 +314,7 @@ fn repair_best_files(
 }
 
 /// The error of a thread that could not start.
-fn no_thread(e: std::io::Error) -> Error {
+pub(crate) fn no_thread(e: std::io::Error) -> Error {
     Error::System(format!(
         "cannot start a thread: {e} (a limit on processes or threads, such as `ulimit -u` or a container's pids limit, may be too low)"
     ))

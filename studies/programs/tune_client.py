@@ -1,0 +1,163 @@
+"""tune_client: what a training program needs to run its trials under `tune`. One file, no
+dependencies: copy it beside your script, or put this folder on PYTHONPATH.
+
+    from tune_client import Trial
+
+    trial = Trial()                          # reads the TUNE_* environment
+    lr = trial.params["learning_rate"]
+    state = load(trial.resume_from) if trial.resume_from else fresh(seed=trial.seed)
+    for boundary in trial.boundaries_left(): # examples seen at each boundary still to reach
+        ...train until `boundary` examples have been seen in all...
+        path = trial.checkpoint_path(f"ckpt-{boundary}.pt")
+        save(state, path)                    # a file or a folder; never touched again
+        trial.report(boundary, path, val_loss=v, train_loss=t)
+
+The contract (README, "Your own training program"): `tune` sets TUNE_PARAMS (a JSON object),
+TUNE_TRIAL, TUNE_SEED, TUNE_BOUNDARIES (a JSON array of examples seen at each boundary),
+TUNE_CHECKPOINT_DIR, TUNE_DEVICE, TUNE_THREADS and, on a resume, TUNE_RESUME_FROM and
+TUNE_RESUME_EXAMPLES. The program prints one line `TUNE {json}` on stdout per boundary, after its
+checkpoint is written. `tune` stops a trial with SIGTERM (then SIGKILL): the default handler is
+right, since every reported checkpoint is already kept.
+"""
+
+import json
+import os
+import select
+import signal
+import sys
+import time
+
+__all__ = ["Trial"]
+
+# How long a trial's process may take to exit after SIGTERM before SIGKILL (as tune's).
+GRACE = 5.0
+
+
+def _serve():
+    """With `"fork": true` in the study's trainer, tune starts the program once per worker with
+    TUNE_FORK=1: the first Trial() (after the program's imports and set-up) becomes this loop,
+    which reads each trial's environment as a JSON line on stdin and forks; the child returns
+    from here as that trial's process, and the loop reports its end (`TUNE_END {"status": N}`,
+    negative for a signal). Do only imports and loading before Trial(): threads started before
+    a fork (an OpenMP pool that ran) do not survive it."""
+    del os.environ["TUNE_FORK"]
+    pending, buf = [], b""
+
+    def read(timeout):
+        nonlocal buf
+        ready, _, _ = select.select([0], [], [], timeout)
+        if not ready:
+            return True
+        data = os.read(0, 65536)
+        if not data:
+            return False
+        buf += data
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            if line.strip():
+                pending.append(json.loads(line))
+        return True
+
+    while True:
+        while not pending:
+            if not read(None):
+                os._exit(0)
+        msg = pending.pop(0)
+        if "env" not in msg:
+            continue  # a stop for a trial already over
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            os.environ.update(msg["env"])
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.close(null)
+            return
+        stopping = None
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if not read(0.02):
+                os.kill(pid, signal.SIGKILL)
+                os._exit(0)
+            if any("stop" in m for m in pending) and stopping is None:
+                pending[:] = [m for m in pending if "stop" not in m]
+                os.kill(pid, signal.SIGTERM)
+                stopping = time.monotonic()
+            if stopping is not None and time.monotonic() - stopping > GRACE:
+                os.kill(pid, signal.SIGKILL)
+        code = os.waitstatus_to_exitcode(status)
+        sys.stdout.write("TUNE_END " + json.dumps({"status": code}) + "\n")
+        sys.stdout.flush()
+
+
+class Trial:
+    """One trial's parameters, budget and checkpoint places, from the environment `tune` sets.
+
+    Outside `tune` (to try the program by hand) give `params` and `boundaries`: checkpoints then
+    go to `checkpoint_dir` (default: the current folder) and reports to stdout as usual.
+    """
+
+    def __init__(self, params=None, boundaries=None, checkpoint_dir="."):
+        # Whether this process was forked for its trial by a worker's server (`"fork": true`).
+        self.forked = os.environ.get("TUNE_FORK") == "1"
+        if self.forked:
+            _serve()
+        env = os.environ
+        if "TUNE_PARAMS" in env:
+            self.params = json.loads(env["TUNE_PARAMS"])
+            self.boundaries = [int(b) for b in json.loads(env["TUNE_BOUNDARIES"])]
+            self.checkpoint_dir = env["TUNE_CHECKPOINT_DIR"]
+        elif params is not None and boundaries is not None:
+            self.params = dict(params)
+            self.boundaries = [int(b) for b in boundaries]
+            self.checkpoint_dir = checkpoint_dir
+        else:
+            raise SystemExit(
+                "tune_client: TUNE_PARAMS is not set: run this program under tune "
+                "(a study whose \"trainer\" names it), or give Trial(params=..., boundaries=...)"
+            )
+        self.trial = int(env.get("TUNE_TRIAL", "0"))
+        self.seed = int(env.get("TUNE_SEED", "0"))
+        self.device = env.get("TUNE_DEVICE", "cpu")
+        self.threads = int(env.get("TUNE_THREADS", "1"))
+        self.resume_from = env.get("TUNE_RESUME_FROM") or None
+        self.resume_examples = int(env.get("TUNE_RESUME_EXAMPLES", "0"))
+        # With a `data` section in the study: its file and the train/validation split (split.json).
+        self.data = env.get("TUNE_DATA") or None
+        self.split = env.get("TUNE_SPLIT") or None
+
+    @property
+    def total_examples(self):
+        """The examples every trial trains on: the last boundary."""
+        return self.boundaries[-1]
+
+    def boundaries_left(self):
+        """The boundaries still to reach (all of them, unless the trial resumes)."""
+        return [b for b in self.boundaries if b > self.resume_examples]
+
+    def checkpoint_path(self, name):
+        """Where to write a checkpoint called `name`."""
+        return os.path.join(self.checkpoint_dir, name)
+
+    def split_rows(self):
+        """The study's (training rows, validation rows) as data row indices (0 = the first row
+        after the header), when the study names data; else None."""
+        if not self.split:
+            return None
+        with open(self.split) as f:
+            s = json.load(f)
+        return s["train_rows"], s["validation_rows"]
+
+    def report(self, examples, checkpoint, **metrics):
+        """Says that the checkpoint of the boundary at `examples` is written, with its metrics
+        (numbers; the study's metric among them). `tune` takes the checkpoint over."""
+        fields = {"examples": int(examples), "checkpoint": os.fspath(checkpoint)}
+        for k, v in metrics.items():
+            # NaN and infinities go as Python's json writes them (bare NaN, Infinity): `tune`
+            # reads them, and fails the trial as it fails a built-in one.
+            fields[k] = float(v)
+        sys.stdout.write("TUNE " + json.dumps(fields) + "\n")
+        sys.stdout.flush()
