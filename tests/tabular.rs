@@ -131,6 +131,8 @@ fn a_changed_data_file_is_parsed_again_and_refused_on_resume() {
     let dir = tempdir();
     let spec = penguins(dir.path(), "penguins.csv", serde_json::json!({}));
     ok(run(&spec));
+    let cache = dir.path().join("runs/tiny/data.cache");
+    let before = std::fs::read(&cache).unwrap();
     let file = dir.path().join("penguins.csv");
     let text = std::fs::read_to_string(&file)
         .unwrap()
@@ -140,6 +142,8 @@ fn a_changed_data_file_is_parsed_again_and_refused_on_resume() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("data file contents"), "{err}");
+    // The refused resume left the study's cache as it was.
+    assert_eq!(std::fs::read(&cache).unwrap(), before);
 }
 
 /// A generated table: `k` text levels in `c` ("L0".."Lk-1", gaps every 7th row), a number in `a`
