@@ -234,13 +234,17 @@ struct Fitted {
 
 /// The seeded split of the kept rows, the preparation fitted on its training side, and both
 /// sides prepared: the data set.
-pub fn prepare(table: &Table, t: &Targets, o: &PrepareOptions) -> Result<super::Dataset> {
+pub fn prepare(table: &Table, t: Targets, o: &PrepareOptions) -> Result<super::Dataset> {
     let n = t.kept.len();
     let n_val = (o.validation_fraction * n as f64).floor() as usize;
     let order = split_order(n, o.seed);
     let (val_rows, train_rows) = order.split_at(n_val);
     let source = |rows: &[usize]| rows.iter().map(|&k| t.kept[k]).collect::<Vec<usize>>();
     let (train_src, val_src) = (source(train_rows), source(val_rows));
+    let targets = |rows: &[usize]| rows.iter().map(|&k| t.y[k]).collect::<Vec<f32>>();
+    let (train_y, val_y) = (targets(train_rows), targets(val_rows));
+    // Freed before the matrix is gathered, where memory peaks.
+    drop((order, t.kept, t.y));
 
     // Which side each data row of the file is on: 0 neither (no target), 1 training, 2 validation.
     let mut side_of = vec![0u8; table.rows];
@@ -285,14 +289,14 @@ pub fn prepare(table: &Table, t: &Targets, o: &PrepareOptions) -> Result<super::
         (&mut train_x, &train_src),
         (&mut val_x, &val_src),
     )?;
-    let side = |x: Vec<f32>, src: Vec<usize>, rows: &[usize]| Split {
+    let side = |x: Vec<f32>, src: Vec<usize>, y: Vec<f32>| Split {
         x: Floats::from(x),
-        y: Floats::from(rows.iter().map(|&k| t.y[k]).collect::<Vec<f32>>()),
+        y: Floats::from(y),
         rows: src.len(),
         source_rows: src,
     };
-    let train = side(train_x, train_src, train_rows);
-    let val = side(val_x, val_src, val_rows);
+    let train = side(train_x, train_src, train_y);
+    let val = side(val_x, val_src, val_y);
     let prep = Preprocessing {
         version: PREPARE_VERSION.into(),
         target: o.target.into(),
@@ -644,7 +648,7 @@ pub fn from_header(
     let targets = targets(&table, t, task, target)?;
     prepare(
         &table,
-        &targets,
+        targets,
         &PrepareOptions {
             target,
             features: &cols,
@@ -797,7 +801,7 @@ mod tests {
         let t = targets(&table, 2, Task::Regression, "y").unwrap();
         d = prepare(
             &table,
-            &t,
+            t,
             &PrepareOptions {
                 target: "y",
                 features: &[0, 1],

@@ -89,7 +89,7 @@ impl DataPlan {
         check_split(file, vf, targets.kept.len())?;
         let dataset = prepare::prepare(
             &table,
-            &targets,
+            targets,
             &PrepareOptions {
                 target: &d.target,
                 features: &features,
