@@ -50,6 +50,29 @@ pub(super) fn header(file: &Path) -> Result<Vec<String>> {
         }
         names.push(c.name().to_string());
     }
+    // Snappy and no compression only (what pandas and pyarrow write by default): every other
+    // codec would add its own library to the build (docs/benchmarks.md).
+    for g in r.metadata().row_groups() {
+        for c in g.columns() {
+            let codec = c.compression();
+            let name = codec.to_string();
+            let name = name.split('(').next().unwrap_or_default();
+            if !matches!(
+                codec,
+                parquet::basic::Compression::UNCOMPRESSED | parquet::basic::Compression::SNAPPY
+            ) {
+                return Err(Error::Data {
+                    file: file.to_path_buf(),
+                    place: format!("column \"{}\"", c.column_path().string()),
+                    msg: format!(
+                        "the column is compressed with {name}, which tune does not read: write \
+                         the file with snappy (pandas and pyarrow's default; polars: \
+                         write_parquet(compression=\"snappy\")) or uncompressed"
+                    ),
+                });
+            }
+        }
+    }
     if names.is_empty() {
         return Err(Error::Data {
             file: file.to_path_buf(),
