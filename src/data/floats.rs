@@ -19,7 +19,7 @@ impl Floats {
     /// `len` values at byte `offset` of `map`; None when they are not aligned or not inside it.
     pub fn mapped(map: &Arc<memmap2::Mmap>, offset: usize, len: usize) -> Option<Floats> {
         let end = offset.checked_add(len.checked_mul(4)?)?;
-        let aligned = (map.as_ptr() as usize + offset) % std::mem::align_of::<f32>() == 0;
+        let aligned = (map.as_ptr() as usize + offset).is_multiple_of(std::mem::align_of::<f32>());
         (aligned && end <= map.len()).then(|| Floats::Mapped {
             map: map.clone(),
             offset,

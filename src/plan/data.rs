@@ -194,7 +194,7 @@ fn categorical(
             None => {
                 return Err(Error::spec(
                     file,
-                    &format!("data.categorical[{i}]"),
+                    format!("data.categorical[{i}]"),
                     format!("\"{name}\" is not one of the feature columns"),
                 ))
             }
