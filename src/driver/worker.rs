@@ -177,7 +177,6 @@ fn worker_loop(ctx: &Ctx, tx: &Outbox, runner: &mut dyn RunnerWorker) -> Result<
             tx,
             trial: t.trial,
             ending: None,
-            settled: false,
         };
         let job = Job {
             trial: t.trial,
@@ -353,9 +352,6 @@ struct Host<'a, 'c> {
     trial: u64,
     /// The decision that ended or paused the trial, when one did.
     ending: Option<Decision>,
-    /// Whether the persister has done what was sent before the trial ran (its place made
-    /// ready), which a checkpoint taken over must follow.
-    settled: bool,
 }
 
 impl TrialHost for Host<'_, '_> {
@@ -372,14 +368,6 @@ impl TrialHost for Host<'_, '_> {
         epoch: u32,
         from: &std::path::Path,
     ) -> Result<(crate::artifacts::Payload, std::path::PathBuf)> {
-        if !self.settled {
-            // A trial from scratch had its place emptied by the persister: not after this.
-            let (done, wait) = std::sync::mpsc::channel();
-            self.tx.send(Persist::Flush(done))?;
-            wait.recv()
-                .map_err(|_| Error::Study("the persister stopped".into()))?;
-            self.settled = true;
-        }
         self.ctx.store.adopt(self.trial, epoch, from)
     }
 

@@ -37,11 +37,13 @@ def _serve():
     """With `"fork": true` in the study's trainer, tune starts the program once per worker with
     TUNE_FORK=1: the first Trial() (after the program's imports and set-up) becomes this loop,
     which reads each trial's environment as a JSON line on stdin and forks; the child returns
-    from here as that trial's process, and the loop reports its end (`TUNE_END {"status": N}`,
-    negative for a signal). Do only imports and loading before Trial(): threads started before
-    a fork (an OpenMP pool that ran) do not survive it."""
+    from here as that trial's process, and the loop reports each child's end
+    (`TUNE_END {"trial": N, "status": S}`, S negative for a signal). A new trial may start while
+    the last one's process is still exiting. Do only imports and loading before Trial(): threads
+    started before a fork (an OpenMP pool that ran) do not survive it."""
     del os.environ["TUNE_FORK"]
     pending, buf = [], b""
+    children = {}  # pid -> [trial, time SIGTERM was sent or None]
 
     def read(timeout):
         nonlocal buf
@@ -59,38 +61,37 @@ def _serve():
         return True
 
     while True:
-        while not pending:
-            if not read(None):
-                os._exit(0)
-        msg = pending.pop(0)
-        if "env" not in msg:
-            continue  # a stop for a trial already over
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            os.environ.update(msg["env"])
-            null = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(null, 0)
-            os.close(null)
-            return
-        stopping = None
-        while True:
+        if not read(None if not children else 0.01):
+            for pid in children:
+                os.kill(pid, signal.SIGKILL)
+            os._exit(0)
+        while pending:
+            msg = pending.pop(0)
+            if "stop" in msg:
+                for pid, c in children.items():
+                    if c[0] == msg["stop"] and c[1] is None:
+                        os.kill(pid, signal.SIGTERM)
+                        c[1] = time.monotonic()
+                continue
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                os.environ.update(msg["env"])
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                os.close(null)
+                return
+            children[pid] = [int(msg["env"]["TUNE_TRIAL"]), None]
+        for pid, c in list(children.items()):
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
-                break
-            if not read(0.02):
+                del children[pid]
+                code = os.waitstatus_to_exitcode(status)
+                sys.stdout.write("TUNE_END " + json.dumps({"trial": c[0], "status": code}) + "\n")
+                sys.stdout.flush()
+            elif c[1] is not None and time.monotonic() - c[1] > GRACE:
                 os.kill(pid, signal.SIGKILL)
-                os._exit(0)
-            if any("stop" in m for m in pending) and stopping is None:
-                pending[:] = [m for m in pending if "stop" not in m]
-                os.kill(pid, signal.SIGTERM)
-                stopping = time.monotonic()
-            if stopping is not None and time.monotonic() - stopping > GRACE:
-                os.kill(pid, signal.SIGKILL)
-        code = os.waitstatus_to_exitcode(status)
-        sys.stdout.write("TUNE_END " + json.dumps({"status": code}) + "\n")
-        sys.stdout.flush()
 
 
 class Trial:

@@ -215,6 +215,7 @@ fn run_trial(
     server: Option<&mut Option<(process::Trial, PathBuf)>>,
 ) -> Result<TrialOutcome> {
     let t0 = Instant::now();
+    let job_trial = job.trial;
     let dir = trial_dir(plan, job.trial);
     let work = dir.join("work");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -281,9 +282,15 @@ fn run_trial(
                 proc.note("the study stops: the trial resumes from its last checkpoint")
             }
         }
-        let ended = proc.ended_trial
-            || (!matches!(end, End::Complete) && proc.stop_trial().is_err())
-            || wait_end(&mut proc, process::GRACE + Duration::from_secs(2));
+        // A complete trial's process exits while the server starts the next one.
+        let ended = matches!(end, End::Complete)
+            || proc.ended_trial
+            || proc.stop_trial(job_trial).is_err()
+            || wait_end(
+                &mut proc,
+                job_trial,
+                process::GRACE + Duration::from_secs(2),
+            );
         proc.release(&dir);
         if ended && proc.running() {
             *slot = Some((proc, dir));
@@ -358,12 +365,12 @@ fn serve(
     Ok(server)
 }
 
-/// Waits up to `limit` for a forking program's trial to end; whether it did.
-fn wait_end(proc: &mut process::Trial, limit: Duration) -> bool {
+/// Waits up to `limit` for a forking program's trial `trial` to end; whether it did.
+fn wait_end(proc: &mut process::Trial, trial: u64, limit: Duration) -> bool {
     let until = Instant::now() + limit;
     while Instant::now() < until {
         match proc.lines.recv_timeout(POLL) {
-            Ok(Line::End(_)) => return true,
+            Ok(Line::End { trial: t, .. }) if t == trial => return true,
             Ok(Line::Closed) | Err(RecvTimeoutError::Disconnected) => return false,
             _ => {}
         }
@@ -428,11 +435,13 @@ fn follow(
         };
         let body = match line {
             Line::Report(body) => body,
-            Line::End(_) | Line::Closed => {
+            // The end of an earlier trial's process, exiting after its last report.
+            Line::End { trial, .. } if trial != meta.trial => continue,
+            Line::End { .. } | Line::Closed => {
                 let how = match line {
-                    Line::End(code) => {
+                    Line::End { status, .. } => {
                         proc.ended_trial = true;
-                        process::ended_code(code)
+                        process::ended_code(status)
                     }
                     _ => proc
                         .wait_for(Duration::from_secs(1))

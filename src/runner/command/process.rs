@@ -31,8 +31,9 @@ pub const TOKEN_VAR: &str = "TUNE_RUN_TOKEN";
 pub enum Line {
     /// A report line, without its prefix.
     Report(String),
-    /// A forking program's trial ended with this status (negative: killed by that signal).
-    End(i64),
+    /// A forking program's trial (this one) ended with this status (negative: killed by that
+    /// signal).
+    End { trial: u64, status: i64 },
     /// Its stdout closed (it exited, or closed it).
     Closed,
 }
@@ -92,8 +93,9 @@ pub fn start(
             .map_or(0, |d| d.as_nanos()),
         dir.display()
     );
-    // Written first: a `tune` killed right after the start finds the process by it.
-    crate::durable::write_derived(&token_file(dir), token.as_bytes())?;
+    // Written first: a `tune` killed right after the start finds the process by it. In place:
+    // the store empties a trial's folder of temp files as it starts.
+    fs::write(token_file(dir), token.as_bytes())?;
     let log = fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -144,11 +146,10 @@ pub fn start(
         .spawn(move || {
             for line in split_lines(stdout) {
                 if let Some(end) = line.strip_prefix(END_PREFIX) {
-                    let status = serde_json::from_str::<serde_json::Value>(end)
-                        .ok()
-                        .and_then(|v| v["status"].as_i64())
-                        .unwrap_or(1);
-                    if tx.send(Line::End(status)).is_err() {
+                    let v = serde_json::from_str::<serde_json::Value>(end).unwrap_or_default();
+                    let status = v["status"].as_i64().unwrap_or(1);
+                    let trial = v["trial"].as_u64().unwrap_or(u64::MAX);
+                    if tx.send(Line::End { trial, status }).is_err() {
                         return;
                     }
                     continue;
@@ -292,7 +293,7 @@ fn split_lines(r: impl io::Read) -> impl Iterator<Item = String> {
 impl Trial {
     /// Starts trial `env` on a forking program's server, its output going to `dir`'s log.
     pub fn begin(&mut self, env: &[(String, String)], dir: &Path) -> io::Result<()> {
-        crate::durable::write_derived(&token_file(dir), self.token.as_bytes())?;
+        fs::write(token_file(dir), self.token.as_bytes())?;
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -305,10 +306,10 @@ impl Trial {
         self.send(&serde_json::json!({ "env": env }))
     }
 
-    /// Asks a forking program's server to stop its trial's process (SIGTERM, SIGKILL after the
-    /// grace period).
-    pub fn stop_trial(&mut self) -> io::Result<()> {
-        self.send(&serde_json::json!({ "stop": true }))
+    /// Asks a forking program's server to stop trial `trial`'s process (SIGTERM, SIGKILL after
+    /// the grace period).
+    pub fn stop_trial(&mut self, trial: u64) -> io::Result<()> {
+        self.send(&serde_json::json!({ "stop": trial }))
     }
 
     fn send(&mut self, msg: &serde_json::Value) -> io::Result<()> {
