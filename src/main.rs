@@ -226,6 +226,17 @@ fn load(
     parallel: Option<usize>,
     cores: Option<usize>,
 ) -> anyhow::Result<StudyPlan> {
+    load_as(study, device, parallel, cores, false)
+}
+
+/// [`load`], reading only the study folder where it can (`status`, `report`, `leaderboard`).
+fn load_as(
+    study: &StudyArgs,
+    device: Option<String>,
+    parallel: Option<usize>,
+    cores: Option<usize>,
+    folder_only: bool,
+) -> anyhow::Result<StudyPlan> {
     let Some(spec) = &study.spec else {
         anyhow::bail!(Error::Study(
             "no study spec given: run `tune study.json` (see `tune --help`)".into()
@@ -238,6 +249,7 @@ fn load(
             device,
             parallel,
             cores,
+            folder_only,
         },
     )?)
 }
@@ -248,7 +260,7 @@ fn run() -> anyhow::Result<ExitCode> {
         None => run_study(cli.run),
         Some(Command::Run(args)) => run_study(args),
         Some(Command::Status { study }) => {
-            let plan = load(&study, None, None, None)?;
+            let plan = load_as(&study, None, None, None, true)?;
             let history = driver::read_history(&plan)?;
             let store = driver::folder_store(&plan);
             say(format_args!(
@@ -258,7 +270,7 @@ fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Report { study }) => {
-            let plan = load(&study, None, None, None)?;
+            let plan = load_as(&study, None, None, None, true)?;
             let history = driver::read_history(&plan)?;
             say!(
                 "{}",
@@ -268,7 +280,7 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         Some(Command::Check { study }) => check(&study),
         Some(Command::Leaderboard { study, csv }) => {
-            let plan = load(&study, None, None, None)?;
+            let plan = load_as(&study, None, None, None, true)?;
             let history = driver::read_history(&plan)?;
             match csv {
                 Some(path) => {

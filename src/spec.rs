@@ -63,6 +63,23 @@ pub struct DataSpec {
     /// Share of the rows held out for validation (default 0.2).
     #[serde(default = "default_validation_fraction")]
     pub validation_fraction: f64,
+    // The fields below were added later: absent, they are left out of the serialised spec (and
+    // so of the fingerprint's `data`), which keeps studies made before them resumable.
+    /// Feature columns one-hot encoded even when their cells are numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categorical: Option<Vec<String>>,
+    /// `impute` (default: median and a `<name>_missing` column; a level of its own) or `refuse`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
+    /// The cells that mean "missing" (default: empty, NA, NaN, null, N/A, ?).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_values: Option<Vec<String>>,
+    /// Levels seen in fewer training rows than this are grouped as one (default 1: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_level_count: Option<u64>,
+    /// A detected text column with more distinct values than this is refused (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_levels: Option<usize>,
 }
 
 /// A user's training program, run once per trial (and again at each resume); see README, "Your own

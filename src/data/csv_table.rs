@@ -1,194 +1,370 @@
-//! A CSV file read whole and checked at the boundary: a header row, a rectangle of cells, and every
-//! number finite in the 32-bit floats that training uses. Errors name the file, the line and the
+//! CSV files: a header row, then rows of as many fields, read as a stream of byte records (one
+//! record's buffer, reused) into the columns a study uses. Errors name the file, the line and the
 //! column.
 
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::Path;
 
+use super::table::{
+    numeric_cell, plain_decimal, push_cell, Body, Building, Cell, Hashing, Header, Kind,
+    ReadOptions, Read_, Table, Want,
+};
 use crate::error::{Error, Result};
 
-/// The cells of a CSV file, as text, with the line each row came from.
-#[derive(Clone, Debug)]
-pub struct Table {
-    pub file: PathBuf,
-    pub headers: Vec<String>,
-    /// CRC-32 of the file's bytes, to notice a changed data file on resume.
-    pub crc32: u32,
-    cells: Vec<Vec<String>>,
-    lines: Vec<u64>,
+/// Bytes read from the file at a time.
+const BUFFER: usize = 1 << 20;
+
+fn builder() -> csv::ReaderBuilder {
+    let mut b = csv::ReaderBuilder::new();
+    b.has_headers(true)
+        .flexible(true)
+        .trim(csv::Trim::Headers)
+        .buffer_capacity(BUFFER);
+    b
 }
 
-impl Table {
-    /// Reads `file`.
-    pub fn read(file: &Path) -> Result<Table> {
-        let bytes = std::fs::read(file).map_err(|err| Error::Read {
-            file: file.to_path_buf(),
-            err,
-        })?;
-        Table::parse(file, bytes.as_slice())
+/// The column names of the CSV text `reader`: none empty, none twice.
+pub(super) fn header(file: &Path, reader: impl Read) -> Result<Vec<String>> {
+    let err = |place: String, msg: String| Error::Data {
+        file: file.to_path_buf(),
+        place,
+        msg,
+    };
+    let mut rdr = builder().from_reader(reader);
+    let headers: Vec<String> = rdr
+        .headers()
+        .map_err(|e| {
+            let line = e.position().map_or(1, |p| p.line());
+            err(
+                format!("line {line}"),
+                format!("cannot read the header: {}", describe(&e)),
+            )
+        })?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    if headers.is_empty() || headers.iter().all(String::is_empty) {
+        return Err(err(
+            "line 1".into(),
+            "the file is empty: expected a header row".into(),
+        ));
     }
-
-    /// Parses CSV bytes; `file` names it in errors.
-    pub fn parse(file: &Path, bytes: &[u8]) -> Result<Table> {
-        let crc32 = crc32fast::hash(bytes);
-        let reader = bytes;
-        let newlines: Vec<usize> = (0..bytes.len()).filter(|&i| bytes[i] == b'\n').collect();
-        let line = |p: Option<&csv::Position>| p.map_or(1, |p| line_at(bytes, &newlines, p));
-        let position = |e: &csv::Error| format!("line {}", line(e.position()));
-        let err = |place: String, msg: String| Error::Data {
-            file: file.to_path_buf(),
-            place,
-            msg,
-        };
-        let mut rdr = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .flexible(true)
-            .trim(csv::Trim::All)
-            .from_reader(reader);
-        let headers: Vec<String> = rdr
-            .headers()
-            .map_err(|e| {
-                err(
-                    position(&e),
-                    format!("cannot read the header: {}", describe(&e)),
-                )
-            })?
-            .iter()
-            .map(str::to_string)
-            .collect();
-        if headers.is_empty() || headers.iter().all(String::is_empty) {
+    for (i, h) in headers.iter().enumerate() {
+        if h.is_empty() {
             return Err(err(
-                "line 1".into(),
-                "the file is empty: expected a header row".into(),
+                format!("line 1, column {}", i + 1),
+                "the header has an empty column name".into(),
             ));
         }
-        for (i, h) in headers.iter().enumerate() {
-            if h.is_empty() {
-                return Err(err(
-                    format!("line 1, column {}", i + 1),
-                    "the header has an empty column name".into(),
-                ));
-            }
-            if headers[..i].contains(h) {
-                return Err(err(
-                    format!("line 1, column {}", i + 1),
-                    format!("column name \"{h}\" appears twice"),
-                ));
-            }
+        if headers[..i].contains(h) {
+            return Err(err(
+                format!("line 1, column {}", i + 1),
+                format!("column name \"{h}\" appears twice"),
+            ));
         }
-        let mut cells = Vec::new();
-        let mut lines = Vec::new();
-        for rec in rdr.records() {
-            let rec = rec.map_err(|e| {
-                err(
-                    position(&e),
-                    format!("cannot read the row: {}", describe(&e)),
-                )
-            })?;
-            let line = line(rec.position());
-            if rec.len() == 1 && rec.get(0) == Some("") {
+    }
+    Ok(headers)
+}
+
+/// Reads the columns `wants` of every row of the CSV text `reader` (the header included, which
+/// [`header`] checked).
+pub(super) fn body(
+    h: &Header,
+    reader: impl Read,
+    wants: &[Want],
+    opts: &ReadOptions,
+) -> Result<Body> {
+    let mut hashing = Hashing {
+        inner: reader,
+        crc: crc32fast::Hasher::new(),
+        len: 0,
+    };
+    let mut cols = Building::new(wants);
+    let mut rows = 0usize;
+    {
+        let mut rdr = builder().from_reader(&mut hashing);
+        let at = |byte: u64| format!("line {}", line_of(h, byte));
+        rdr.byte_headers()
+            .map_err(|e| h.error("line 1".into(), format!("cannot read the header: {e}")))?;
+        let mut rec = csv::ByteRecord::new();
+        loop {
+            match rdr.read_byte_record(&mut rec) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    let byte = e.position().map_or(0, |p| p.byte());
+                    return Err(h.error(at(byte), format!("cannot read the row: {}", describe(&e))));
+                }
+            }
+            let byte = rec.position().map_or(0, |p| p.byte());
+            if rec.len() == 1 && rec[0].trim_ascii().is_empty() {
                 continue; // a blank line
             }
-            if rec.len() != headers.len() {
-                return Err(err(
-                    format!("line {line}"),
+            if rec.len() != h.headers.len() {
+                return Err(h.error(
+                    at(byte),
                     format!(
                         "the row has {} fields but the header has {}",
                         rec.len(),
-                        headers.len()
+                        h.headers.len()
                     ),
                 ));
             }
-            cells.push(rec.iter().map(str::to_string).collect());
-            lines.push(line);
+            if !rec.as_slice().is_ascii() && std::str::from_utf8(rec.as_slice()).is_err() {
+                let field = (0..rec.len())
+                    .find(|&i| std::str::from_utf8(&rec[i]).is_err())
+                    .unwrap_or(0);
+                return Err(h.error(
+                    at(byte),
+                    format!("cannot read the row: field {} is not UTF-8 text", field + 1),
+                ));
+            }
+            for (i, w) in wants.iter().enumerate() {
+                // UTF-8, checked above; trimmed of spaces (Unicode ones too).
+                let text = std::str::from_utf8(rec[w.col].trim_ascii())
+                    .unwrap_or_default()
+                    .trim();
+                let name = &h.headers[w.col];
+                match push_cell(&mut cols, i, w, text, opts, name) {
+                    Ok(true) => {}
+                    Ok(false) => return Ok(Body::AsText(i)),
+                    Err(msg) => {
+                        return Err(h.error(format!("{}, column \"{name}\"", at(byte)), msg))
+                    }
+                }
+            }
+            rows += 1;
         }
-        if cells.is_empty() {
-            return Err(err(
-                "line 2".into(),
-                "the file has a header but no data rows".into(),
+    }
+    if rows == 0 {
+        return Err(h.error(
+            "line 2".into(),
+            "the file has a header but no data rows".into(),
+        ));
+    }
+    let (values, levels) = cols.done();
+    Ok(Body::Done(Read_ {
+        crc32: hashing.crc.finalize(),
+        len: hashing.len,
+        rows,
+        values,
+        levels,
+    }))
+}
+
+/// Bytes handed to a parsing thread at a time (whole lines).
+const BLOCK: usize = 4 << 20;
+
+/// What a block of lines gave: its rows' values, row-major; None: the block needs the careful
+/// reader (a quote, a text cell, anything to refuse).
+type Parsed = Option<(Vec<f32>, usize)>;
+
+/// The rows of CSV text `reader` read by several threads, a block of whole lines each, for the
+/// common case only: every column asked for is numbers, and no field is quoted. None when that is
+/// not so (the careful reader, [`body`], then reads the file and says what is wrong, where); the
+/// values are those [`body`] gives.
+pub(super) fn fast_body(
+    h: &Header,
+    mut reader: impl Read,
+    wants: &[Want],
+    opts: &ReadOptions,
+) -> Result<Option<Body>> {
+    if wants
+        .iter()
+        .any(|w| !matches!(w.kind, Kind::Numeric | Kind::Detect))
+    {
+        return Ok(None);
+    }
+    let read_err = |err| Error::Read {
+        file: h.file.clone(),
+        err,
+    };
+    let mut crc = crc32fast::Hasher::new();
+    let mut len = 0u64;
+    let mut first = Vec::new();
+    (&mut reader)
+        .take(BLOCK as u64)
+        .read_to_end(&mut first)
+        .map_err(read_err)?;
+    crc.update(&first);
+    len += first.len() as u64;
+    // Where the rows begin: after the header, as the csv crate reads it.
+    let mut rdr = builder().from_reader(&first[..]);
+    if rdr.byte_headers().is_err() || first.len() == BLOCK && !first.contains(&b'\n') {
+        return Ok(None);
+    }
+    let start = rdr.position().byte() as usize;
+    drop(rdr);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let width = wants.len();
+    let mut values: Vec<f32> = Vec::new();
+    let mut rows = 0usize;
+    let mut ok = true;
+    let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(threads);
+    let work_rx = std::sync::Mutex::new(work_rx);
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, Parsed)>();
+    std::thread::scope(|scope| -> Result<()> {
+        for _ in 0..threads {
+            let (work_rx, done_tx) = (&work_rx, done_tx.clone());
+            scope.spawn(move || loop {
+                let next = work_rx.lock().unwrap().recv();
+                let Ok((i, block)) = next else { return };
+                let _ = done_tx.send((i, parse_block(h, &block, wants, opts)));
+            });
+        }
+        drop(done_tx);
+        // In the block's order, each appended as soon as those before it are.
+        let (values, rows) = (&mut values, &mut rows);
+        let collect = scope.spawn(move || {
+            let mut waiting = std::collections::BTreeMap::new();
+            let mut next = 0;
+            let mut good = true;
+            for (i, parsed) in done_rx {
+                waiting.insert(i, parsed);
+                while let Some(p) = waiting.remove(&next) {
+                    match p {
+                        Some((v, n)) if good => {
+                            values.extend_from_slice(&v);
+                            *rows += n;
+                        }
+                        _ => good = false,
+                    }
+                    next += 1;
+                }
+            }
+            good
+        });
+        let mut carry = first.split_off(start);
+        let mut i = 0;
+        let mut eof = false;
+        while !eof {
+            let mut block = std::mem::take(&mut carry);
+            let have = block.len();
+            (&mut reader)
+                .take((BLOCK.saturating_sub(have)).max(1 << 16) as u64)
+                .read_to_end(&mut block)
+                .map_err(read_err)?;
+            crc.update(&block[have..]);
+            len += (block.len() - have) as u64;
+            eof = block.len() == have;
+            let cut = match eof {
+                true => block.len(),
+                false => block.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1),
+            };
+            carry = block.split_off(cut);
+            if !block.is_empty() && work_tx.send((i, block)).is_ok() {
+                i += 1;
+            }
+        }
+        drop(work_tx);
+        ok = collect.join().expect("the collector does not panic");
+        Ok(())
+    })?;
+    if !ok || rows == 0 {
+        return Ok(None);
+    }
+    let _ = width;
+    Ok(Some(Body::Done(Read_ {
+        crc32: crc.finalize(),
+        len,
+        rows,
+        values,
+        levels: vec![None; wants.len()],
+    })))
+}
+
+/// The values of a block of whole lines, or None where the careful reader must look.
+fn parse_block(h: &Header, block: &[u8], wants: &[Want], opts: &ReadOptions) -> Parsed {
+    if block.contains(&b'"') || !block.is_ascii() {
+        return None;
+    }
+    let n_fields = h.headers.len();
+    // Each field asked for, by its place in the row: the slot it fills.
+    let mut slot = vec![usize::MAX; n_fields];
+    for (k, w) in wants.iter().enumerate() {
+        slot[w.col] = k;
+    }
+    let width = wants.len();
+    let mut values = Vec::with_capacity(block.len() / 8);
+    let mut row = vec![0f32; width];
+    let mut rows = 0;
+    let missing = opts.missing.as_deref();
+    for line in block.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        let mut fields = 0;
+        for field in line.split(|&b| b == b',') {
+            let k = *slot.get(fields)?;
+            fields += 1;
+            if k == usize::MAX {
+                continue;
+            }
+            let field = field.trim_ascii();
+            row[k] = match plain_decimal(field) {
+                Some(v) => v as f32,
+                None => match numeric_cell(std::str::from_utf8(field).ok()?, missing) {
+                    Cell::Num(x) => x,
+                    Cell::Missing => f32::NAN,
+                    _ => return None,
+                },
+            };
+        }
+        if fields != n_fields || line.contains(&b'\r') {
+            return None;
+        }
+        values.extend_from_slice(&row);
+        rows += 1;
+    }
+    Some((values, rows))
+}
+
+/// The line where the record read from byte `byte` of `h`'s file begins (read again: a message's
+/// cost, paid only when there is one).
+fn line_of(h: &Header, byte: u64) -> u64 {
+    let bytes = match h.bytes() {
+        Ok(b) => b,
+        Err(_) => return 0,
+    };
+    let newlines: Vec<usize> = (0..bytes.len()).filter(|&i| bytes[i] == b'\n').collect();
+    line_at(&bytes, &newlines, byte)
+}
+
+/// Where data row `row` is ("line N") and the text of its cell in column `col`.
+pub(super) fn locate(
+    t: &Table,
+    reader: impl Read,
+    row: usize,
+    col: usize,
+) -> Result<(String, String)> {
+    let mut bytes = Vec::new();
+    let mut reader = reader;
+    reader.read_to_end(&mut bytes).map_err(|err| Error::Read {
+        file: t.file.clone(),
+        err,
+    })?;
+    let newlines: Vec<usize> = (0..bytes.len()).filter(|&i| bytes[i] == b'\n').collect();
+    let mut rdr = builder().from_reader(&bytes[..]);
+    let mut rec = csv::ByteRecord::new();
+    let mut r = 0;
+    while rdr.read_byte_record(&mut rec).unwrap_or(false) {
+        if rec.len() == 1 && rec[0].trim_ascii().is_empty() {
+            continue;
+        }
+        if r == row {
+            let byte = rec.position().map_or(0, |p| p.byte());
+            let cell = String::from_utf8_lossy(rec.get(col).unwrap_or_default());
+            return Ok((
+                format!("line {}", line_at(&bytes, &newlines, byte)),
+                cell.trim().to_string(),
             ));
         }
-        Ok(Table {
-            file: file.to_path_buf(),
-            headers,
-            crc32,
-            cells,
-            lines,
-        })
+        r += 1;
     }
-
-    /// Data rows.
-    pub fn rows(&self) -> usize {
-        self.cells.len()
-    }
-
-    /// The index of column `name`.
-    pub fn column(&self, name: &str) -> Option<usize> {
-        self.headers.iter().position(|h| h == name)
-    }
-
-    /// A data error at data row `row` (0 = the first after the header), column `col`.
-    pub(crate) fn error_at(&self, row: usize, col: usize, msg: String) -> Error {
-        Error::Data {
-            file: self.file.clone(),
-            place: format!("line {}, column \"{}\"", self.lines[row], self.headers[col]),
-            msg,
-        }
-    }
-
-    /// The text of data row `row`, column `col`.
-    pub(crate) fn cell(&self, row: usize, col: usize) -> &str {
-        &self.cells[row][col]
-    }
-
-    /// Column `col` as numbers that are finite as 32-bit floats too (training computes in f32, where
-    /// a larger one is infinite and would spread NaN through a trial's weights).
-    pub fn numeric(&self, col: usize) -> Result<Vec<f64>> {
-        self.cells
-            .iter()
-            .enumerate()
-            .map(|(r, row)| {
-                let cell = &row[col];
-                let bad = |msg: String| self.error_at(r, col, msg);
-                match cell.parse::<f64>() {
-                    Ok(v) if (v as f32).is_finite() => Ok(v),
-                    Ok(v) if v.is_finite() => Err(bad(format!(
-                        "\"{cell}\" is outside the range of the 32-bit floats that training uses \
-                         (at most {:e} in size)",
-                        f32::MAX
-                    ))),
-                    Ok(_) => Err(bad(format!("\"{cell}\" is not a finite number"))),
-                    Err(_) if cell.is_empty() => Err(bad("the cell is empty".into())),
-                    Err(_) => Err(bad(format!("\"{cell}\" is not a number"))),
-                }
-            })
-            .collect()
-    }
-
-    /// Column `col` as class labels: each row's class index, and the classes (numeric order when all
-    /// labels are numbers, text order otherwise).
-    pub fn labels(&self, col: usize) -> Result<(Vec<usize>, Vec<String>)> {
-        if let Some(r) = self.cells.iter().position(|row| row[col].is_empty()) {
-            return Err(self.error_at(r, col, "the label is empty".into()));
-        }
-        let mut classes: Vec<String> = self.cells.iter().map(|row| row[col].clone()).collect();
-        classes.sort();
-        classes.dedup();
-        let nums: Option<Vec<f64>> = classes
-            .iter()
-            .map(|c| c.parse::<f64>().ok().filter(|v| v.is_finite()))
-            .collect();
-        if let Some(nums) = nums {
-            let mut pairs: Vec<(f64, String)> = nums.into_iter().zip(classes).collect();
-            pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-            classes = pairs.into_iter().map(|p| p.1).collect();
-        }
-        let idx = self
-            .cells
-            .iter()
-            .map(|row| classes.iter().position(|c| *c == row[col]).unwrap())
-            .collect();
-        Ok((idx, classes))
-    }
+    Ok((format!("row {}", row + 1), String::new()))
 }
 
 /// What is wrong, without the csv crate's own position (which can name the wrong line: [`line_at`]).
@@ -204,10 +380,8 @@ fn describe(e: &csv::Error) -> String {
 /// `p.byte()` is where the reader stood before the record: it may still be on the last line's LF,
 /// or before empty lines the reader skipped, so the record begins at the first byte from there that
 /// ends no line.
-fn line_at(bytes: &[u8], newlines: &[usize], p: &csv::Position) -> u64 {
-    let mut at = usize::try_from(p.byte())
-        .unwrap_or(usize::MAX)
-        .min(bytes.len());
+fn line_at(bytes: &[u8], newlines: &[usize], byte: u64) -> u64 {
+    let mut at = usize::try_from(byte).unwrap_or(usize::MAX).min(bytes.len());
     while bytes.get(at).is_some_and(|b| matches!(b, b'\r' | b'\n')) {
         at += 1;
     }
@@ -217,16 +391,40 @@ fn line_at(bytes: &[u8], newlines: &[usize], p: &csv::Position) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::table::MISSING_CODE;
 
+    use crate::data::table::{Column, Kind};
+
+    fn read_bytes(bytes: &[u8], kind: Kind, missing: Option<&[&str]>) -> Result<Table> {
+        let h = Header::of_bytes(Path::new("d.csv"), bytes)?;
+        let wants: Vec<Want> = (0..h.headers.len())
+            .map(|col| Want {
+                col,
+                kind,
+                target: false,
+            })
+            .collect();
+        let opts = ReadOptions {
+            missing: missing.map(|m| m.iter().map(|s| s.to_string()).collect()),
+            max_levels: 3,
+        };
+        h.read(&wants, &opts)
+    }
+
+    /// Every column read as numbers, nothing missing (today's strict rules).
     fn parse(text: &str) -> Result<Table> {
-        Table::parse(Path::new("d.csv"), text.as_bytes())
+        read_bytes(text.as_bytes(), Kind::Numeric, None)
     }
 
     fn numeric_err(text: &str) -> String {
-        parse(text)
-            .and_then(|t| t.numeric(1).map(|_| ()))
-            .unwrap_err()
-            .to_string()
+        parse(text).unwrap_err().to_string()
+    }
+
+    fn numbers(t: &Table, col: usize) -> Vec<f32> {
+        match t.column(col).unwrap() {
+            Column::Numeric(v) => v,
+            c => panic!("{c:?}"),
+        }
     }
 
     // Golden messages: each names the file, the line and the column.
@@ -286,10 +484,30 @@ mod tests {
     fn lines_are_counted_alike_after_lf_and_crlf() {
         for nl in ["\n", "\r\n"] {
             let text = ["a,b", "1,2", "", "\"x", "y\",3", "4,z", ""].join(nl);
-            let t = parse(&text).unwrap();
-            assert_eq!(t.lines, [2, 4, 6], "{nl:?}");
+            let t = read_bytes(text.as_bytes(), Kind::Text, None).unwrap();
+            assert_eq!(t.rows, 3, "{nl:?}");
+            for (row, line) in [(0, 2), (1, 4), (2, 6)] {
+                assert_eq!(
+                    t.locate(row, 0).unwrap().0,
+                    format!("line {line}"),
+                    "{nl:?}"
+                );
+            }
+            let numeric = |t: &str| {
+                let h = Header::of_bytes(Path::new("d.csv"), t.as_bytes()).unwrap();
+                let wants = [Want {
+                    col: 1,
+                    kind: Kind::Numeric,
+                    target: false,
+                }];
+                let opts = ReadOptions {
+                    missing: None,
+                    max_levels: 3,
+                };
+                h.read(&wants, &opts).map(|_| ())
+            };
             assert_eq!(
-                t.numeric(1).unwrap_err().to_string(),
+                numeric(&text).unwrap_err().to_string(),
                 "d.csv: line 6, column \"b\": \"z\" is not a number",
                 "{nl:?}"
             );
@@ -300,7 +518,7 @@ mod tests {
             let at = bytes.iter().position(|&b| b == 0xc3).unwrap();
             bytes.remove(at); // a lone 0xbf: not UTF-8
             assert_eq!(
-                Table::parse(Path::new("d.csv"), &bytes)
+                read_bytes(&bytes, Kind::Text, None)
                     .unwrap_err()
                     .to_string(),
                 "d.csv: line 3: cannot read the row: field 2 is not UTF-8 text",
@@ -318,22 +536,68 @@ mod tests {
     #[test]
     fn the_ends_of_f32s_range_are_numbers() {
         let t = parse("a,b\n1,3.4028235e38\n2,-3.4028235e38\n3,1e-50\n").unwrap();
-        let col = t.numeric(1).unwrap();
-        assert!(col.iter().all(|&v| (v as f32).is_finite()), "{col:?}");
+        let col = numbers(&t, 1);
+        assert!(col.iter().all(|&v| v.is_finite()), "{col:?}");
     }
 
     #[test]
-    fn quoted_headers_and_string_labels() {
-        let t = parse("\"fixed acidity\",label\n1,cat\n2,dog\n3,cat\n").unwrap();
-        assert_eq!(t.column("fixed acidity"), Some(0));
-        let (idx, classes) = t.labels(1).unwrap();
-        assert_eq!(classes, ["cat", "dog"]);
-        assert_eq!(idx, [0, 1, 0]);
+    fn quoted_headers_and_text_columns() {
+        let t = read_bytes(
+            "\"fixed acidity\",label\n1,cat\n2,dog\n3,cat\n".as_bytes(),
+            Kind::Detect,
+            Some(&["", "NA"]),
+        )
+        .unwrap();
+        assert_eq!(t.headers[0], "fixed acidity");
+        assert_eq!(numbers(&t, 0), [1.0, 2.0, 3.0]);
+        assert_eq!(
+            t.column(1),
+            Some(Column::Text {
+                codes: vec![0, 1, 0],
+                levels: vec!["cat".into(), "dog".into()]
+            })
+        );
     }
 
     #[test]
-    fn numeric_labels_sort_as_numbers() {
-        let t = parse("a,y\n1,10\n2,9\n3,10\n").unwrap();
-        assert_eq!(t.labels(1).unwrap().1, ["9", "10"]);
+    fn missing_cells_and_detection() {
+        let text = "a,b,c\n1,x,NA\n,NA,2\nN/A, y ,3\n";
+        let all = ["", "NA", "NaN", "null", "N/A", "?"];
+        let t = read_bytes(text.as_bytes(), Kind::Detect, Some(&all)).unwrap();
+        let a = numbers(&t, 0);
+        assert!(a[0] == 1.0 && a[1].is_nan() && a[2].is_nan(), "{a:?}");
+        assert_eq!(
+            t.column(1),
+            Some(Column::Text {
+                codes: vec![0, MISSING_CODE, 1],
+                levels: vec!["x".into(), "y".into()]
+            })
+        );
+        assert!(numbers(&t, 2)[0].is_nan());
+        // Refused, gaps are errors where numbers are required, and levels elsewhere.
+        assert_eq!(
+            parse(text).unwrap_err().to_string(),
+            "d.csv: line 2, column \"b\": \"x\" is not a number"
+        );
+        assert_eq!(
+            read_bytes("a,b\n1,NA\n2,3\n".as_bytes(), Kind::Detect, None)
+                .unwrap_err()
+                .to_string(),
+            "d.csv: line 2, column \"b\": \"NA\" marks a missing value, and data.missing is \
+             \"refuse\""
+        );
+        // Too many distinct values in a detected column.
+        let many = "a,b\n1,p\n2,q\n3,r\n4,s\n";
+        assert_eq!(
+            read_bytes(many.as_bytes(), Kind::Detect, Some(&all))
+                .unwrap_err()
+                .to_string(),
+            "d.csv: line 5, column \"b\": the column has more than 3 distinct values that are \
+             not numbers (\"p\", \"q\", ...): drop \"b\" from data.features, or list it in \
+             data.categorical to one-hot encode it anyway"
+        );
+        // Declared text: any number of levels.
+        let t = read_bytes(many.as_bytes(), Kind::Text, Some(&all)).unwrap();
+        assert_eq!(t.rows, 4);
     }
 }

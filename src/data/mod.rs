@@ -1,18 +1,25 @@
-//! Data: CSV loading and validation, the seeded train/validation split, standardisation with
-//! training statistics, and the endless seeded batch stream.
+//! Data: tables read from CSV or Parquet (`table.rs`), the preprocessing fitted on the training
+//! rows and recorded (`prepare.rs`), the seeded train/validation split, the prepared matrix's
+//! cache, and the endless seeded batch stream.
 
+pub mod cache;
 mod csv_table;
+mod floats;
+mod parquet_table;
+pub mod prepare;
 mod split;
 mod stream;
+pub mod table;
 
 use serde::{Deserialize, Serialize};
 use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
 
-pub use csv_table::Table;
+pub use floats::Floats;
+pub use prepare::Preprocessing;
 pub use split::{split_order, SPLIT_VERSION};
 pub use stream::Stream;
-
-use crate::error::{Error, Result};
+pub use table::{Header, Table};
 
 /// What the model learns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,25 +29,28 @@ pub enum Task {
     Classification,
 }
 
-/// One side of the split: features row-major, standardised; targets (class index for classification).
+/// One side of the split: inputs row-major, prepared; targets (class index for classification).
 #[derive(Clone, Debug, Default)]
 pub struct Split {
-    pub x: Vec<f32>,
-    pub y: Vec<f32>,
+    pub x: Floats,
+    pub y: Floats,
     pub rows: usize,
     /// Each row's index among the data rows of the file (0 = first row after the header).
     pub source_rows: Vec<usize>,
 }
 
-/// A validated, split and standardised data set, shared read-only by every trial.
+/// A validated, split and prepared data set, shared read-only by every trial.
 #[derive(Clone, Debug)]
 pub struct Dataset {
     pub task: Task,
+    /// The model's inputs, by name (a feature column each, or several: see [`Preprocessing`]).
     pub features: Vec<String>,
     /// Class labels in index order (classification only).
     pub classes: Vec<String>,
     pub train: Split,
     pub val: Split,
+    /// How the inputs were made from the file's columns.
+    pub prep: Arc<Preprocessing>,
 }
 
 impl Dataset {
@@ -55,99 +65,6 @@ impl Dataset {
             Task::Regression => 1,
             Task::Classification => self.classes.len(),
         }
-    }
-
-    /// Builds the data set from a validated table: seeded split, then standardisation with the training
-    /// rows' mean and standard deviation.
-    pub fn from_table(
-        table: &Table,
-        target: &str,
-        features: &[String],
-        task: Task,
-        validation_fraction: f64,
-        seed: u64,
-    ) -> Result<Dataset> {
-        let n = table.rows();
-        let ti = table
-            .column(target)
-            .expect("plan checked the target column");
-        let fi: Vec<usize> = features
-            .iter()
-            .map(|f| table.column(f).expect("plan checked the features"))
-            .collect();
-
-        let mut x = vec![0f32; n * fi.len()];
-        for (j, &c) in fi.iter().enumerate() {
-            let col = table.numeric(c)?;
-            for (r, v) in col.into_iter().enumerate() {
-                x[r * fi.len() + j] = v as f32;
-            }
-        }
-        let (y, classes) = match task {
-            Task::Regression => (
-                table
-                    .numeric(ti)?
-                    .into_iter()
-                    .map(|v| v as f32)
-                    .collect::<Vec<f32>>(),
-                vec![],
-            ),
-            Task::Classification => {
-                let (idx, classes) = table.labels(ti)?;
-                if classes.len() < 2 {
-                    return Err(Error::Data {
-                        file: table.file.clone(),
-                        place: format!("column \"{target}\""),
-                        msg: format!(
-                            "a classification target needs at least two classes, found only {}",
-                            classes
-                                .first()
-                                .map(|c| format!("\"{c}\""))
-                                .unwrap_or_default()
-                        ),
-                    });
-                }
-                (idx.into_iter().map(|i| i as f32).collect(), classes)
-            }
-        };
-
-        let n_val = (validation_fraction * n as f64).floor() as usize;
-        let order = split_order(n, seed);
-        let take = |rows: &[usize]| {
-            let mut s = Split {
-                rows: rows.len(),
-                source_rows: rows.to_vec(),
-                ..Default::default()
-            };
-            for &r in rows {
-                s.x.extend_from_slice(&x[r * fi.len()..(r + 1) * fi.len()]);
-                s.y.push(y[r]);
-            }
-            s
-        };
-        let mut val = take(&order[..n_val]);
-        let mut train = take(&order[n_val..]);
-        if let Err((row, j, stats)) = standardise(&mut train, &mut val, fi.len()) {
-            return Err(table.error_at(
-                row,
-                fi[j],
-                format!(
-                    "\"{}\" is too far from the training rows' values (mean {}, standard \
-                     deviation {}): standardised, it is outside the range of the 32-bit floats \
-                     that training uses",
-                    table.cell(row, fi[j]),
-                    short(stats.0),
-                    short(stats.1)
-                ),
-            ));
-        }
-        Ok(Dataset {
-            task,
-            features: features.to_vec(),
-            classes,
-            train,
-            val,
-        })
     }
 
     /// Writes the rows `idx` of `split` into model inputs and targets (one-hot for classification).
@@ -195,13 +112,25 @@ fn copy_row(dst: &mut [f32], src: &[f32]) {
     }
 }
 
-/// A trial's training batches: its stream's rows, gathered a whole pass at a time, so that a batch
-/// inside a pass is a slice of the pass and only a batch that crosses into the next pass is copied.
+/// Rows gathered at a time by [`Batches::new`] (a batch larger than this is gathered whole).
+const WINDOW: usize = 1 << 14;
+
+/// Bytes of a pass above which [`Batches::with_look_ahead`] gathers windows, as
+/// [`Batches::new`] does, rather than two whole passes.
+const WHOLE_PASS_BYTES: usize = 64 << 20;
+
+/// A trial's training batches: its stream's rows, gathered a window of [`WINDOW`] rows at a time
+/// (memory bounded whatever the data's size), or with a look-ahead a whole pass at a time, the
+/// next one shuffled and gathered on another thread. A batch inside what is held is a slice of
+/// it; only one that crosses its end is copied.
 pub struct Batches {
     stream: Stream,
-    /// The current pass's inputs and targets, in the stream's order.
+    /// Inputs and targets of the positions `held` of the current pass, in the stream's order.
     pass: (Vec<f32>, Vec<f32>),
-    /// A batch that crosses a pass boundary.
+    held: std::ops::Range<usize>,
+    /// Rows gathered at a time; None: whole passes.
+    window: Option<usize>,
+    /// A batch that crosses what is held.
     cross: (Vec<f32>, Vec<f32>),
     /// With a look-ahead: the data, and the next pass being shuffled and gathered on another thread.
     ahead: Option<(std::sync::Arc<Dataset>, Option<Receiver<Pass>>)>,
@@ -215,23 +144,42 @@ struct Pass {
 }
 
 impl Batches {
-    /// The batches of `stream` over the training rows of `data`.
+    /// The batches of `stream` over the training rows of `data`, a window at a time.
     pub fn new(data: &Dataset, stream: Stream) -> Batches {
+        Batches::windowed(data, stream, WINDOW)
+    }
+
+    /// [`Batches::new`] with windows of `window` rows.
+    fn windowed(_data: &Dataset, stream: Stream, window: usize) -> Batches {
+        Batches {
+            stream,
+            pass: Default::default(),
+            held: 0..0,
+            window: Some(window.max(1)),
+            cross: Default::default(),
+            ahead: None,
+        }
+    }
+
+    /// Whole passes, each next one shuffled and gathered by a job on the current rayon pool while
+    /// this one is used (worth it when the pool has a thread to spare): the same rows as
+    /// [`Batches::new`]. Data whose pass is larger than [`WHOLE_PASS_BYTES`] is gathered a window
+    /// at a time instead.
+    pub fn with_look_ahead(data: &std::sync::Arc<Dataset>, stream: Stream) -> Batches {
+        let pass_bytes = data.train.rows * (data.n_inputs() + data.n_outputs()) * 4;
+        if pass_bytes > WHOLE_PASS_BYTES {
+            return Batches::new(data, stream);
+        }
         let mut b = Batches {
             stream,
             pass: Default::default(),
+            held: 0..0,
+            window: None,
             cross: Default::default(),
-            ahead: None,
+            ahead: Some((data.clone(), None)),
         };
         gather(data, &b.stream, &mut b.pass);
-        b
-    }
-
-    /// [`Batches::new`], with each next pass shuffled and gathered by a job on the current rayon
-    /// pool while this one is used (worth it when the pool has a thread to spare): the same rows.
-    pub fn with_look_ahead(data: &std::sync::Arc<Dataset>, stream: Stream) -> Batches {
-        let mut b = Batches::new(data, stream);
-        b.ahead = Some((data.clone(), None));
+        b.held = 0..b.stream.order().len();
         b.look_ahead(Default::default());
         b
     }
@@ -261,39 +209,58 @@ impl Batches {
                 let p = wait_in_pool(&rx).expect("a look-ahead job does not panic");
                 self.stream = p.stream;
                 let old = std::mem::replace(&mut self.pass, p.rows);
+                self.held = 0..self.stream.order().len();
                 self.look_ahead(old);
             }
             None => {
                 self.stream.advance(0);
-                gather(data, &self.stream, &mut self.pass);
+                self.held = 0..0;
+                if self.window.is_none() {
+                    gather(data, &self.stream, &mut self.pass);
+                    self.held = 0..self.stream.order().len();
+                }
             }
         }
+    }
+
+    /// Makes sure the next `rows` positions of the pass (at most those left) are held.
+    fn hold(&mut self, data: &Dataset, rows: usize) {
+        let Some(window) = self.window else {
+            return;
+        };
+        let pos = self.stream.position().1;
+        let order = self.stream.order();
+        let end = (pos + rows).min(order.len());
+        if self.held.start <= pos && end <= self.held.end {
+            return;
+        }
+        let to = (pos + window.max(rows)).min(order.len());
+        let (x, y) = &mut self.pass;
+        data.fill(&data.train, &order[pos..to], x, y);
+        self.held = pos..to;
     }
 
     /// The inputs and targets of the next `rows` rows.
     pub fn next(&mut self, data: &Dataset, rows: usize) -> (&[f32], &[f32]) {
         let (f, c) = (data.n_inputs(), data.n_outputs());
         self.turn(data);
+        self.hold(data, rows);
         if self.stream.left_in_pass() >= rows {
             let r = self.stream.advance(rows);
-            return (
-                &self.pass.0[r.start * f..r.end * f],
-                &self.pass.1[r.start * c..r.end * c],
-            );
+            let (a, b) = (r.start - self.held.start, r.end - self.held.start);
+            return (&self.pass.0[a * f..b * f], &self.pass.1[a * c..b * c]);
         }
         self.cross.0.clear();
         self.cross.1.clear();
         let mut left = rows;
         while left > 0 {
             self.turn(data);
+            self.hold(data, left);
             let r = self.stream.advance(left);
             left -= r.len();
-            self.cross
-                .0
-                .extend_from_slice(&self.pass.0[r.start * f..r.end * f]);
-            self.cross
-                .1
-                .extend_from_slice(&self.pass.1[r.start * c..r.end * c]);
+            let (a, b) = (r.start - self.held.start, r.end - self.held.start);
+            self.cross.0.extend_from_slice(&self.pass.0[a * f..b * f]);
+            self.cross.1.extend_from_slice(&self.pass.1[a * c..b * c]);
         }
         (&self.cross.0, &self.cross.1)
     }
@@ -308,34 +275,6 @@ impl Batches {
 fn gather(data: &Dataset, stream: &Stream, pass: &mut (Vec<f32>, Vec<f32>)) {
     let (x, y) = pass;
     data.fill(&data.train, stream.order(), x, y);
-}
-
-/// Standardises both splits with the training rows' statistics; a constant column is only centred.
-/// The statistics and each value are computed in f64, so no spread of f32 values overflows them; a
-/// value whose standardised form is not a finite f32 (a validation value far outside the training
-/// rows' spread) is refused: Err((its data row in the file, its column among the features, the
-/// column's (mean, standard deviation))).
-fn standardise(
-    train: &mut Split,
-    val: &mut Split,
-    f: usize,
-) -> Result<(), (usize, usize, (f64, f64))> {
-    for j in 0..f {
-        let col = || train.x.iter().skip(j).step_by(f).map(|&v| v as f64);
-        let mean = col().sum::<f64>() / train.rows as f64;
-        let var = col().map(|v| (v - mean).powi(2)).sum::<f64>() / train.rows as f64;
-        let sd = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
-        for s in [&mut *train, &mut *val] {
-            for (r, v) in s.x.iter_mut().skip(j).step_by(f).enumerate() {
-                let z = ((*v as f64 - mean) / sd) as f32;
-                if !z.is_finite() {
-                    return Err((s.source_rows[r], j, (mean, var.sqrt())));
-                }
-                *v = z;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// `x` in a few characters: plain when it reads well so, in exponent form otherwise.
@@ -369,8 +308,8 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    fn table(text: &str) -> Table {
-        Table::parse(Path::new("t.csv"), text.as_bytes()).unwrap()
+    fn table(text: &str) -> Header {
+        Header::of_bytes(Path::new("t.csv"), text.as_bytes()).unwrap()
     }
 
     #[test]
@@ -381,9 +320,9 @@ mod tests {
         }
         let t = table(&text);
         let feats = vec!["a".to_string(), "b".to_string()];
-        let d1 = Dataset::from_table(&t, "y", &feats, Task::Classification, 0.2, 9).unwrap();
-        let d2 = Dataset::from_table(&t, "y", &feats, Task::Classification, 0.2, 9).unwrap();
-        let d3 = Dataset::from_table(&t, "y", &feats, Task::Classification, 0.2, 10).unwrap();
+        let d1 = prepare::from_header(&t, "y", &feats, Task::Classification, 0.2, 9).unwrap();
+        let d2 = prepare::from_header(&t, "y", &feats, Task::Classification, 0.2, 9).unwrap();
+        let d3 = prepare::from_header(&t, "y", &feats, Task::Classification, 0.2, 10).unwrap();
         assert_eq!((d1.train.rows, d1.val.rows), (80, 20));
         assert_eq!(d1.val.x, d2.val.x);
         assert_ne!(d1.val.x, d3.val.x);
@@ -416,11 +355,12 @@ mod tests {
         let feats = vec!["a".to_string(), "b".to_string()];
         // Classification: one-hot targets, so a wrong target stride shows too.
         let d = std::sync::Arc::new(
-            Dataset::from_table(&table(&text), "y", &feats, Task::Classification, 0.0, 4).unwrap(),
+            prepare::from_header(&table(&text), "y", &feats, Task::Classification, 0.0, 4).unwrap(),
         );
+        // Without a look-ahead, windows of 2 rows: batches inside one, across one, larger.
         let batches_at = |s: Stream| match ahead {
             true => Batches::with_look_ahead(&d, s),
-            false => Batches::new(&d, s),
+            false => Batches::windowed(&d, s, 2),
         };
         let sizes = [4, 4, 1, 3, 9, 20, 2, 5, 7];
         let mut stream = Stream::at(6, 1, d.train.rows, 0, 0);
@@ -469,7 +409,7 @@ mod tests {
             let a = if i % 2 == 0 { "-3e38" } else { "3.4e38" };
             text.push_str(&format!("{a},{i}\n"));
         }
-        let d = Dataset::from_table(&table(&text), "y", &["a".into()], Task::Regression, 0.2, 1)
+        let d = prepare::from_header(&table(&text), "y", &["a".into()], Task::Regression, 0.2, 1)
             .unwrap();
         for v in d.train.x.iter().chain(&d.val.x) {
             assert!(v.is_finite() && v.abs() < 2.0, "{v}");
@@ -488,7 +428,7 @@ mod tests {
         let t = table(&text);
         let mut refused = 0;
         for seed in 0..20 {
-            match Dataset::from_table(&t, "y", &["a".into()], Task::Regression, 0.2, seed) {
+            match prepare::from_header(&t, "y", &["a".into()], Task::Regression, 0.2, seed) {
                 Ok(d) => {
                     assert!(d.train.x.iter().chain(&d.val.x).all(|v| v.is_finite()));
                     assert!(!d.val.source_rows.contains(&7), "seed {seed}");
@@ -514,7 +454,7 @@ mod tests {
     fn one_class_is_refused() {
         let t = table("a,y\n1,x\n2,x\n3,x\n");
         let e =
-            Dataset::from_table(&t, "y", &["a".into()], Task::Classification, 0.2, 1).unwrap_err();
+            prepare::from_header(&t, "y", &["a".into()], Task::Classification, 0.2, 1).unwrap_err();
         assert_eq!(e.to_string(), "t.csv: column \"y\": a classification target needs at least two classes, found only \"x\"");
     }
 }

@@ -74,6 +74,9 @@ pub fn run(
     }
     std::fs::create_dir_all(out.join("trials")).map_err(|e| Error::io(out, e))?;
     let mut storage = JournalStorage::lock(out)?;
+    if let Some(said) = plan.dataset.as_ref().and_then(|d| d.prep.summary()) {
+        observer.event(Progress::Note(&said));
+    }
     let store = FolderStore::new(out);
     let mlp;
     let command;
@@ -162,6 +165,16 @@ pub fn drive(
     repair_best_files(plan, store, &history, observer)?;
     // Only once the spec is known to match the study: a refused resume writes nothing.
     crate::outputs::write_split(plan)?;
+    // The prepared data, for resumes and `status` not to read the data file again; derived, so
+    // a failure to write it costs a later parse, not the study.
+    if let (Some(data), Some(key)) = (&plan.dataset, &plan.data_key) {
+        if let Err(e) = crate::data::cache::save(&plan.out_dir, key, data) {
+            observer.event(Progress::Warning(&format!(
+                "{}: the prepared data was not cached ({e}): a resume parses the data file again",
+                plan.out_dir.display()
+            )));
+        }
+    }
 
     let mut sampler = crate::sampler::for_plan(plan);
     let queue = queue::queue(plan.trials, plan.parallel, runner, &mut *sampler, &history);

@@ -3,7 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::data::{Dataset, Table, Task};
+use crate::data::cache::{self, Key};
+use crate::data::prepare::{self, PrepareOptions};
+use crate::data::table::{file_crc32, Kind, ReadOptions, Want, DEFAULT_MISSING};
+use crate::data::{Dataset, Header, Task};
 use crate::error::{Error, Result};
 use crate::space;
 use crate::spec::DataSpec;
@@ -15,13 +18,24 @@ pub(super) struct DataPlan {
     /// CRC-32 of the data file as read.
     pub crc32: u32,
     pub dataset: Dataset,
+    /// The key of the prepared data's cache.
+    pub key: Key,
 }
+
+/// The default of `data.max_levels`.
+const MAX_LEVELS: usize = 100;
 
 impl DataPlan {
     /// The spec's `data` section (read from `file`, relative paths from `base`), split with `seed`;
-    /// problems are reported in the order of the checks: task, fraction, file, target, features,
-    /// split.
-    pub(super) fn from_spec(file: &Path, d: &DataSpec, seed: u64, base: &Path) -> Result<DataPlan> {
+    /// problems are reported in the order of the checks: task, fraction, options, file, target,
+    /// features, the rows, split.
+    pub(super) fn from_spec(
+        file: &Path,
+        d: &DataSpec,
+        seed: u64,
+        base: &Path,
+        (out, folder_only): (&Path, bool),
+    ) -> Result<DataPlan> {
         let task = task(file, &d.task)?;
         let vf = d.validation_fraction;
         if !(vf > 0.0 && vf < 1.0) {
@@ -31,9 +45,13 @@ impl DataPlan {
                 format!("{} is not in (0, 1)", space::num(vf)),
             ));
         }
+        let opts = read_options(file, d)?;
         let data_file = base.join(&d.path);
-        let table = Table::read(&data_file)?;
-        if table.column(&d.target).is_none() {
+        if let Some(p) = DataPlan::cached(d, seed, &data_file, out, folder_only)? {
+            return Ok(p);
+        }
+        let header = Header::open(&data_file)?;
+        let Some(target) = header.column(&d.target) else {
             return Err(Error::spec(
                 file,
                 "data.target",
@@ -41,60 +59,176 @@ impl DataPlan {
                     "{} has no column \"{}\" (columns: {})",
                     data_file.display(),
                     d.target,
-                    table.headers.join(", ")
+                    header.headers.join(", ")
                 ),
             ));
-        }
-        let features = features(file, d, &table, &data_file)?;
-        check_split(file, vf, table.rows())?;
-        let dataset = Dataset::from_table(&table, &d.target, &features, task, vf, seed)?;
+        };
+        let features = features(file, d, &header, &data_file)?;
+        let categorical = categorical(file, d, &header, &features)?;
+        let mut wants: Vec<Want> = features
+            .iter()
+            .map(|&col| Want {
+                col,
+                kind: match categorical.contains(&col) {
+                    true => Kind::Text,
+                    false => Kind::Detect,
+                },
+                target: false,
+            })
+            .collect();
+        wants.push(Want {
+            col: target,
+            kind: match task {
+                Task::Classification => Kind::Text,
+                Task::Regression => Kind::Numeric,
+            },
+            target: true,
+        });
+        let table = header.read(&wants, &opts)?;
+        let targets = prepare::targets(&table, target, task, &d.target)?;
+        check_split(file, vf, targets.kept.len())?;
+        let dataset = prepare::prepare(
+            &table,
+            targets,
+            &PrepareOptions {
+                target: &d.target,
+                features: &features,
+                task,
+                validation_fraction: vf,
+                seed,
+                min_level_count: d.min_level_count.unwrap_or(1),
+                missing_values: opts.missing.clone(),
+            },
+        )?;
         Ok(DataPlan {
             file: data_file,
             crc32: table.crc32,
             dataset,
+            key: Key::new(d, seed, (table.crc32, table.len)),
         })
     }
-}
 
-fn task(file: &Path, task: &str) -> Result<Task> {
-    match task {
-        "regression" => Ok(Task::Regression),
-        "classification" => Ok(Task::Classification),
-        other => Err(Error::spec(
-            file,
-            "data.task",
-            format!("\"{other}\" is not a task: use \"regression\" or \"classification\""),
-        )),
+    /// The data from the study folder `out`'s cache, when it has one made from this spec and seed
+    /// (and, unless `folder_only`, from the data file's present contents, read but not parsed).
+    fn cached(
+        d: &DataSpec,
+        seed: u64,
+        data_file: &Path,
+        out: &Path,
+        folder_only: bool,
+    ) -> Result<Option<DataPlan>> {
+        if !out.join(cache::FILE).exists() {
+            return Ok(None);
+        }
+        let contents = match folder_only {
+            true => (0, 0),
+            false => file_crc32(data_file)?,
+        };
+        let key = Key::new(d, seed, contents);
+        Ok(
+            cache::load(out, &key, !folder_only).map(|(dataset, key)| DataPlan {
+                file: data_file.to_path_buf(),
+                crc32: key.data_crc32,
+                dataset,
+                key,
+            }),
+        )
     }
 }
 
-/// The feature columns: those given, each a column of `table` other than the target; else every
-/// column but the target. There must be at least one.
-fn features(file: &Path, d: &DataSpec, table: &Table, data_file: &Path) -> Result<Vec<String>> {
+/// What counts as missing and how many levels a detected text column may have, checked.
+fn read_options(file: &Path, d: &DataSpec) -> Result<ReadOptions> {
+    let missing = match d.missing.as_deref() {
+        None | Some("impute") => Some(match &d.missing_values {
+            Some(v) => v.iter().map(|s| s.trim().to_string()).collect(),
+            None => DEFAULT_MISSING.iter().map(|s| s.to_string()).collect(),
+        }),
+        Some("refuse") => None,
+        Some(other) => {
+            return Err(Error::spec(
+                file,
+                "data.missing",
+                format!("\"{other}\" is not a choice: use \"impute\" or \"refuse\""),
+            ))
+        }
+    };
+    if d.missing.as_deref() == Some("refuse") && d.missing_values.is_some() {
+        return Err(Error::spec(
+            file,
+            "data.missing_values",
+            "has no use when data.missing is \"refuse\"".to_string(),
+        ));
+    }
+    if d.min_level_count == Some(0) {
+        return Err(Error::spec(
+            file,
+            "data.min_level_count",
+            "0 is not a count of rows: use 1 or more".to_string(),
+        ));
+    }
+    let max_levels = d.max_levels.unwrap_or(MAX_LEVELS);
+    if max_levels < 2 {
+        return Err(Error::spec(
+            file,
+            "data.max_levels",
+            format!("{max_levels} is too few: a category needs at least 2 levels"),
+        ));
+    }
+    Ok(ReadOptions {
+        missing,
+        max_levels,
+    })
+}
+
+/// The header indices of the columns declared categorical, each a feature.
+fn categorical(
+    file: &Path,
+    d: &DataSpec,
+    header: &Header,
+    features: &[usize],
+) -> Result<Vec<usize>> {
+    let mut out = Vec::new();
+    for (i, name) in d.categorical.iter().flatten().enumerate() {
+        match header.column(name).filter(|c| features.contains(c)) {
+            Some(c) => out.push(c),
+            None => {
+                return Err(Error::spec(
+                    file,
+                    format!("data.categorical[{i}]"),
+                    format!("\"{name}\" is not one of the feature columns"),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The feature columns' header indices: those given, each a column of the file other than the
+/// target; else every column but the target. There must be at least one.
+fn features(file: &Path, d: &DataSpec, header: &Header, data_file: &Path) -> Result<Vec<usize>> {
     let bad = |path: &str, msg: String| Error::spec(file, path, msg);
-    let features: Vec<String> = match &d.features {
+    let features: Vec<usize> = match &d.features {
         Some(f) => {
+            let mut cols = Vec::new();
             for (i, name) in f.iter().enumerate() {
-                if table.column(name).is_none() {
+                let Some(c) = header.column(name) else {
                     return Err(bad(
                         &format!("data.features[{i}]"),
                         format!("{} has no column \"{name}\"", data_file.display()),
                     ));
-                }
+                };
                 if *name == d.target {
                     return Err(bad(
                         &format!("data.features[{i}]"),
                         "the target cannot also be a feature".into(),
                     ));
                 }
+                cols.push(c);
             }
-            f.clone()
+            cols
         }
-        None => table
-            .headers
-            .iter()
-            .filter(|h| **h != d.target)
-            .cloned()
+        None => (0..header.headers.len())
+            .filter(|&c| header.headers[c] != d.target)
             .collect(),
     };
     if features.is_empty() {
@@ -118,4 +252,16 @@ fn check_split(file: &Path, vf: f64, rows: usize) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+fn task(file: &Path, task: &str) -> Result<Task> {
+    match task {
+        "regression" => Ok(Task::Regression),
+        "classification" => Ok(Task::Classification),
+        other => Err(Error::spec(
+            file,
+            "data.task",
+            format!("\"{other}\" is not a task: use \"regression\" or \"classification\""),
+        )),
+    }
 }

@@ -40,6 +40,8 @@ pub struct StudyPlan {
     /// CRC-32 of the data file as read, part of the study's fingerprint.
     pub data_crc32: Option<u32>,
     pub dataset: Option<Arc<Dataset>>,
+    /// The key of the prepared data's cache (`data.cache` in the study folder).
+    pub data_key: Option<crate::data::cache::Key>,
     /// The built-in MLP's settings (its defaults under a command trainer, which ignores them).
     pub model: ModelPlan,
     /// A user's program that trains each trial; `None`: the built-in MLP.
@@ -71,6 +73,9 @@ pub struct Overrides {
     pub device: Option<String>,
     pub parallel: Option<usize>,
     pub cores: Option<usize>,
+    /// Read the study folder only (`status`, `report`, `leaderboard`): the data from its cache,
+    /// without reading the data file, when it has one.
+    pub folder_only: bool,
 }
 
 impl StudyPlan {
@@ -90,6 +95,10 @@ impl StudyPlan {
             .map(Path::to_path_buf)
             .unwrap_or_default();
         check_name(spec_file, &spec.name)?;
+        let out_dir = match &ov.out {
+            Some(o) => o.clone(),
+            None => base.join("runs").join(&spec.name),
+        };
         let command = match &spec.trainer {
             Some(t) => Some(CommandPlan::from_spec(spec_file, t, &base)?),
             None => None,
@@ -102,7 +111,13 @@ impl StudyPlan {
             ));
         }
         let data = match (&spec.data, &command) {
-            (Some(d), _) => Some(DataPlan::from_spec(spec_file, d, spec.seed, &base)?),
+            (Some(d), _) => Some(DataPlan::from_spec(
+                spec_file,
+                d,
+                spec.seed,
+                &base,
+                (&out_dir, ov.folder_only),
+            )?),
             (None, Some(_)) => None,
             (None, None) => {
                 return Err(Error::spec(
@@ -163,10 +178,6 @@ impl StudyPlan {
         };
         let device =
             DeviceKind::from_spec(spec_file, ov.device.as_deref(), spec.device.as_deref())?;
-        let out_dir = match &ov.out {
-            Some(o) => o.clone(),
-            None => base.join("runs").join(&spec.name),
-        };
         let cores = search::cores_for(ov.cores)?;
         let parallel = search.at_once(device, cores);
         if let (None, Some(data)) = (&command, &data) {
@@ -178,9 +189,14 @@ impl StudyPlan {
                 parallel.min(search.trials),
             )?;
         }
-        let (data_file, data_crc32, dataset) = match data {
-            Some(d) => (Some(d.file), Some(d.crc32), Some(Arc::new(d.dataset))),
-            None => (None, None, None),
+        let (data_file, data_crc32, dataset, data_key) = match data {
+            Some(d) => (
+                Some(d.file),
+                Some(d.crc32),
+                Some(Arc::new(d.dataset)),
+                Some(d.key),
+            ),
+            None => (None, None, None, None),
         };
         Ok(StudyPlan {
             spec_file: spec_file.to_path_buf(),
@@ -190,6 +206,7 @@ impl StudyPlan {
             data_file,
             data_crc32,
             dataset,
+            data_key,
             model,
             command,
             warm,

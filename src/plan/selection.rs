@@ -382,11 +382,12 @@ mod tests {
             classes: (0..classes).map(|k| format!("c{k}")).collect(),
             train: Default::default(),
             val: crate::data::Split {
-                x: vec![0.0; val.len()],
-                y: val.to_vec(),
+                x: vec![0.0; val.len()].into(),
+                y: val.to_vec().into(),
                 rows: val.len(),
                 source_rows: (0..val.len()).collect(),
             },
+            prep: Default::default(),
         }
     }
 

@@ -145,7 +145,7 @@ fn begin<D: Backend>(
     let data = &**plan.data();
     let (trial, params) = (job.trial, job.params);
     let sizes = sizes.to_vec();
-    Ok(match job.start {
+    let (net, stream, mut meta) = match job.start {
         None => {
             let mlp = Mlp::init(
                 dev,
@@ -188,7 +188,13 @@ fn begin<D: Backend>(
             );
             (Net::new(dev.clone(), mlp, opt, data.task)?, stream, c.meta)
         }
-    })
+    };
+    // How the inputs were prepared, for a prediction from any checkpoint (kept on resume: the
+    // fingerprint holds it equal).
+    meta.runner
+        .entry("preprocessing".to_string())
+        .or_insert_with(|| serde_json::to_value(&*data.prep).expect("plain fields serialise"));
+    Ok((net, stream, meta))
 }
 
 /// The MLP's part of a checkpoint's metadata: the network's shape, and the data stream's position
@@ -226,7 +232,7 @@ impl MlpState {
 
 /// The validation rows, shared with the thread that validates.
 struct Validation {
-    x: Vec<f32>,
+    x: crate::data::Floats,
     y: Vec<f32>,
     rows: usize,
     inputs: usize,
@@ -237,11 +243,20 @@ struct Validation {
 impl Validation {
     /// The validation rows of `data`, built once: they never change; `metric`, the study's.
     fn of(data: &crate::data::Dataset, metric: MetricKind) -> Validation {
-        let (mut x, mut y) = (Vec::new(), Vec::new());
-        let all: Vec<usize> = (0..data.val.rows).collect();
-        data.fill(&data.val, &all, &mut x, &mut y);
+        let c = data.n_outputs();
+        let y: Vec<f32> = match data.task {
+            Task::Regression => data.val.y.to_vec(),
+            Task::Classification => data
+                .val
+                .y
+                .iter()
+                .flat_map(|&k| (0..c).map(move |j| (j == k as usize) as u8 as f32))
+                .collect(),
+        };
         Validation {
-            x,
+            // The inputs as they are in the data set (shared, or mapped from the cache): `fill`
+            // copies them in their order; only the targets change (one-hot).
+            x: data.val.x.clone(),
             y,
             rows: data.val.rows,
             inputs: data.n_inputs(),
