@@ -20,6 +20,8 @@ pub(super) struct Shared {
     pub queue: VecDeque<Next>,
     pub failed: Option<Error>,
     pub sampling_seconds: f64,
+    /// Events of the storage read so far (a shared study: other processes' are followed).
+    pub cursor: u64,
 }
 
 impl Shared {

@@ -1,0 +1,811 @@
+//! A study in PostgreSQL, shared by worker processes on any number of machines: the second backend
+//! of [`Storage`], and [`PgStore`], checkpoints in the same database.
+//!
+//! Tables (`tune_*`, made on first use): studies by name; events by (study, seq), `seq` handed out
+//! under the study row's lock so that a reader after a cursor never skips one committed later;
+//! trials with their lease (`owner`, `attempt`, `lease_until`, `state`); checkpoints and each
+//! trial's selected one as bytes. What Optuna's RDB storage does with heartbeats and
+//! `fail_stale_trials` is here a lease: a worker renews the leases of its running trials every
+//! quarter lease; a trial whose lease ran out (its worker died, froze or lost the network) is
+//! claimed by another worker with the next attempt number, and resumed from its last durable
+//! checkpoint. Every write of a trial's events and checkpoints checks, in its transaction, that
+//! the trial's row still names this process and its attempt (fencing): a worker that lost its lease
+//! writes nothing more for the trial and drops it.
+//!
+//! A lost connection (PostgreSQL restarting, the network) is retried with backoff for
+//! [`Pg::patience`]; an append is one transaction with a group key, so a retry after a commit whose
+//! answer was lost does not write the group twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use postgres::{Client, NoTls};
+
+use super::{check_fingerprint, Event, Fingerprint, History, Opened, Storage};
+use crate::artifacts::{ArtifactStore, Checkpoint};
+use crate::error::{Error, Result};
+
+/// How long a lease lasts unless renewed (`TUNE_LEASE_SECONDS` overrides it, for tests).
+pub const LEASE: Duration = Duration::from_secs(20);
+/// How long an operation retries a lost connection before the run stops (resumable).
+pub const PATIENCE: Duration = Duration::from_secs(120);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS tune_studies (
+    id bigserial PRIMARY KEY, name text UNIQUE NOT NULL, events bigint NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS tune_events (
+    study bigint NOT NULL, seq bigint NOT NULL, writer text NOT NULL, trial bigint,
+    body text NOT NULL, PRIMARY KEY (study, seq));
+CREATE TABLE IF NOT EXISTS tune_groups (
+    study bigint NOT NULL, writer text NOT NULL, n bigint NOT NULL, PRIMARY KEY (study, writer, n));
+CREATE TABLE IF NOT EXISTS tune_trials (
+    study bigint NOT NULL, trial bigint NOT NULL, state text NOT NULL DEFAULT 'running',
+    owner text NOT NULL, attempt bigint NOT NULL DEFAULT 1, lease_until timestamptz NOT NULL,
+    PRIMARY KEY (study, trial));
+CREATE TABLE IF NOT EXISTS tune_checkpoints (
+    study bigint NOT NULL, trial bigint NOT NULL, epoch integer NOT NULL, bytes bytea NOT NULL,
+    PRIMARY KEY (study, trial, epoch));
+CREATE TABLE IF NOT EXISTS tune_best (
+    study bigint NOT NULL, trial bigint NOT NULL, epoch integer NOT NULL, bytes bytea NOT NULL,
+    PRIMARY KEY (study, trial));
+";
+
+/// A connection shared by this process's storage, checkpoint store and heartbeat, and the leases
+/// it holds.
+pub struct Pg {
+    /// The URL without its password, for messages.
+    shown: String,
+    config: postgres::Config,
+    client: Mutex<Option<Client>>,
+    /// This process, in lease rows and events: `host:pid:random`.
+    writer: String,
+    study: AtomicU64,
+    lease: Duration,
+    patience: Duration,
+    /// Trials this process holds, with their attempt numbers.
+    held: Mutex<BTreeMap<u64, i64>>,
+    /// Trials whose lease this process lost: nothing more is written for them.
+    lost: Mutex<BTreeSet<u64>>,
+}
+
+/// Whether `url` names a PostgreSQL server (`postgresql://` or `postgres://`).
+pub fn is_url(url: &str) -> bool {
+    url.starts_with("postgresql://") || url.starts_with("postgres://")
+}
+
+/// `url` with its password replaced by `***`, for messages.
+pub fn hide_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (auth, host) = match rest.rsplit_once('@') {
+        Some(parts) => parts,
+        None => return url.to_string(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+/// Whether a failure may pass by itself: the connection (PostgreSQL restarting, the network), a
+/// server shutting down or starting, a serialization failure or deadlock.
+fn transient(e: &postgres::Error) -> bool {
+    match e.code() {
+        None => true,
+        Some(c) => {
+            let c = c.code();
+            c.starts_with("08") || c.starts_with("57P") || c == "40001" || c == "40P01"
+        }
+    }
+}
+
+impl Pg {
+    /// Connects to `url` and makes the tables; a bad URL or a server that cannot be reached is the
+    /// user's mistake, in one sentence.
+    pub fn connect(url: &str) -> Result<Arc<Pg>> {
+        let shown = hide_password(url);
+        let mut config: postgres::Config = url.parse().map_err(|e| {
+            Error::Study(format!("--storage: `{shown}` is not a PostgreSQL URL: {e}"))
+        })?;
+        config.connect_timeout(Duration::from_secs(10));
+        if config.get_application_name().is_none() {
+            config.application_name("tune");
+        }
+        let client = config.connect(NoTls).map_err(|e| {
+            Error::Study(format!(
+                "--storage: cannot connect to PostgreSQL at {shown}: {e}"
+            ))
+        })?;
+        let seconds = |name: &str, default: Duration| {
+            std::env::var(name)
+                .ok()
+                .and_then(|s| s.parse::<f64>().ok())
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                .filter(|d| !d.is_zero())
+                .unwrap_or(default)
+        };
+        let random: u32 = rand::random();
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "host".into());
+        let pg = Arc::new(Pg {
+            shown,
+            config,
+            client: Mutex::new(Some(client)),
+            writer: format!("{host}:{}:{random:08x}", std::process::id()),
+            study: AtomicU64::new(0),
+            lease: seconds("TUNE_LEASE_SECONDS", LEASE),
+            patience: seconds("TUNE_PG_PATIENCE_SECONDS", PATIENCE),
+            held: Mutex::new(BTreeMap::new()),
+            lost: Mutex::new(BTreeSet::new()),
+        });
+        pg.with(|c| {
+            let mut tx = c.transaction()?;
+            // Two processes making the tables at once would collide on PostgreSQL's catalog.
+            tx.execute("SELECT pg_advisory_xact_lock(7215011)", &[])?;
+            tx.batch_execute(SCHEMA)?;
+            tx.commit()
+        })?;
+        Ok(pg)
+    }
+
+    /// Runs `f` on the connection, reconnecting with backoff while failures are transient, for at
+    /// most [`Pg::patience`]. `f` must be whole transactions (it may run again).
+    pub fn with<T>(
+        &self,
+        mut f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(50);
+        loop {
+            let mut guard = self.client.lock().unwrap();
+            let last = match guard.as_mut().filter(|c| !c.is_closed()) {
+                Some(c) => match f(c) {
+                    Ok(v) => return Ok(v),
+                    Err(e) if transient(&e) => {
+                        *guard = None;
+                        e.to_string()
+                    }
+                    Err(e) => return Err(self.failed(e)),
+                },
+                None => match self.config.connect(NoTls) {
+                    Ok(c) => {
+                        *guard = Some(c);
+                        continue;
+                    }
+                    Err(e) => e.to_string(),
+                },
+            };
+            drop(guard);
+            if start.elapsed() >= self.patience {
+                return Err(Error::System(format!(
+                    "PostgreSQL at {}: unreachable for {} s ({last}); the study stops here and resumes when run again",
+                    self.shown,
+                    self.patience.as_secs()
+                )));
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    fn failed(&self, e: postgres::Error) -> Error {
+        Error::System(format!("PostgreSQL at {}: {e}", self.shown))
+    }
+
+    fn study(&self) -> i64 {
+        self.study.load(Ordering::SeqCst) as i64
+    }
+
+    /// Whether this process lost its lease on `trial`.
+    pub fn lost(&self, trial: u64) -> bool {
+        self.lost.lock().unwrap().contains(&trial)
+    }
+
+    /// Marks `trial` lost: it is dropped, and nothing more is written for it.
+    fn lose(&self, trial: u64) {
+        self.held.lock().unwrap().remove(&trial);
+        self.lost.lock().unwrap().insert(trial);
+    }
+
+    /// Renews the leases of the trials this process holds; those another worker took are lost.
+    fn heartbeat(&self) -> Result<()> {
+        let lease = self.lease.as_secs_f64();
+        self.with(|c| {
+            let rows = c.query(
+                "UPDATE tune_trials SET lease_until = now() + make_interval(secs => $3)
+                 WHERE study = $1 AND owner = $2 AND state = 'running' RETURNING trial, attempt",
+                &[&self.study(), &self.writer, &lease],
+            )?;
+            // Under the connection's lock: no append changes `held` meanwhile.
+            let renewed: BTreeSet<(u64, i64)> = rows
+                .iter()
+                .map(|r| (r.get::<_, i64>(0) as u64, r.get::<_, i64>(1)))
+                .collect();
+            let gone: Vec<u64> = self
+                .held
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(t, a)| !renewed.contains(&(**t, **a)))
+                .map(|(t, _)| *t)
+                .collect();
+            for t in gone {
+                self.lose(t);
+            }
+            Ok(())
+        })
+    }
+
+    /// Checks, in `tx`, that this process still holds `trial` (locking its row against a claim
+    /// until the transaction ends); `true` for a trial it never held (a finished trial's repair).
+    fn fence(
+        &self,
+        tx: &mut postgres::Transaction,
+        trial: u64,
+    ) -> std::result::Result<bool, postgres::Error> {
+        let Some(attempt) = self.held.lock().unwrap().get(&trial).copied() else {
+            return Ok(!self.lost(trial));
+        };
+        let row = tx.query_opt(
+            "SELECT owner, attempt FROM tune_trials WHERE study = $1 AND trial = $2 FOR UPDATE",
+            &[&self.study(), &(trial as i64)],
+        )?;
+        Ok(
+            row.is_some_and(|r| {
+                r.get::<_, &str>(0) == self.writer && r.get::<_, i64>(1) == attempt
+            }),
+        )
+    }
+}
+
+/// The study `name` in PostgreSQL as a [`Storage`].
+pub struct PgStorage {
+    pg: Arc<Pg>,
+    /// `tune worker`: join a study, never create one.
+    join_only: bool,
+    groups: u64,
+    heartbeat: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+}
+
+impl PgStorage {
+    /// The storage at `url`; `join_only` refuses to create a study.
+    pub fn connect(url: &str, join_only: bool) -> Result<PgStorage> {
+        Ok(PgStorage {
+            pg: Pg::connect(url)?,
+            join_only,
+            groups: 0,
+            heartbeat: None,
+        })
+    }
+
+    /// The connection, for a [`PgStore`] on the same study.
+    pub fn pg(&self) -> Arc<Pg> {
+        self.pg.clone()
+    }
+
+    /// The history of study `name`, changing nothing; `None` when there is none.
+    pub fn read(url: &str, name: &str) -> Result<Option<(History, Arc<Pg>)>> {
+        let pg = Pg::connect(url)?;
+        let Some(id) = pg.with(|c| {
+            c.query_opt("SELECT id FROM tune_studies WHERE name = $1", &[&name])
+                .map(|r| r.map(|r| r.get::<_, i64>(0)))
+        })?
+        else {
+            return Ok(None);
+        };
+        pg.study.store(id as u64, Ordering::SeqCst);
+        let events = events_after(&pg, 0, None)?.0;
+        let mut history = History::default();
+        for e in &events {
+            history.apply(e);
+        }
+        Ok(Some((history, pg)))
+    }
+
+    fn start_heartbeat(&mut self) {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (pg, flag) = (self.pg.clone(), stop.clone());
+        let every = pg.lease / 4;
+        let spawned = std::thread::Builder::new()
+            .name("tune-lease".into())
+            .spawn(move || {
+                let mut next = Instant::now() + every;
+                while !flag.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(50).min(every));
+                    if Instant::now() >= next {
+                        // A failure here is retried at the next beat; appends report their own.
+                        let _ = pg.heartbeat();
+                        next = Instant::now() + every;
+                    }
+                }
+            });
+        if let Ok(h) = spawned {
+            self.heartbeat = Some((stop, h));
+        }
+    }
+}
+
+impl Drop for PgStorage {
+    fn drop(&mut self) {
+        if let Some((stop, h)) = self.heartbeat.take() {
+            stop.store(true, Ordering::SeqCst);
+            let _ = h.join();
+        }
+        // Interrupted trials are free at once for another worker, not after their lease.
+        let held: Vec<i64> = self
+            .pg
+            .held
+            .lock()
+            .unwrap()
+            .keys()
+            .map(|t| *t as i64)
+            .collect();
+        if !held.is_empty() {
+            let (pg, study) = (&self.pg, self.pg.study());
+            let _ = pg.with(|c| {
+                c.execute(
+                    "UPDATE tune_trials SET lease_until = now() - interval '1 second'
+                     WHERE study = $1 AND owner = $2 AND state = 'running' AND trial = ANY($3)",
+                    &[&study, &pg.writer, &held],
+                )
+            });
+        }
+    }
+}
+
+/// The events of the study after sequence number `cursor` (all but `skip`'s), and the last number.
+fn events_after(pg: &Pg, cursor: u64, skip: Option<&str>) -> Result<(Vec<Event>, u64)> {
+    let rows = pg.with(|c| {
+        c.query(
+            "SELECT seq, writer, body FROM tune_events WHERE study = $1 AND seq > $2 ORDER BY seq",
+            &[&pg.study(), &(cursor as i64)],
+        )
+    })?;
+    let mut last = cursor;
+    let mut events = Vec::with_capacity(rows.len());
+    for r in rows {
+        last = r.get::<_, i64>(0) as u64;
+        if skip.is_some_and(|w| w == r.get::<_, &str>(1)) {
+            continue;
+        }
+        let body: &str = r.get(2);
+        let e = serde_json::from_str(body).map_err(|e| {
+            Error::Study(format!(
+                "PostgreSQL at {}: event {last} of the study cannot be read ({e}): it was written by another build of tune or changed by hand",
+                pg.shown
+            ))
+        })?;
+        events.push(e);
+    }
+    Ok((events, last))
+}
+
+/// The trial an event is about, if any.
+fn trial_of(e: &Event) -> Option<u64> {
+    match e {
+        Event::StudyCreated { .. } => None,
+        Event::TrialStarted { trial, .. }
+        | Event::EpochDone { trial, .. }
+        | Event::TrialPromoted { trial }
+        | Event::TrialEnded { trial, .. } => Some(*trial),
+    }
+}
+
+impl Storage for PgStorage {
+    fn open(&mut self, name: &str, fingerprint: &Fingerprint) -> Result<Opened> {
+        let pg = self.pg.clone();
+        let created = serde_json::to_string(&Event::StudyCreated {
+            name: name.to_string(),
+            fingerprint: fingerprint.clone(),
+        })
+        .expect("events serialise");
+        let join_only = self.join_only;
+        // The study's id, made with its first event when it has none (unless joining only).
+        let id = pg.with(|c| {
+            let mut tx = c.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock(7215011)", &[])?;
+            let found = tx.query_opt("SELECT id FROM tune_studies WHERE name = $1", &[&name])?;
+            let id = match found {
+                Some(r) => Some(r.get::<_, i64>(0)),
+                None if join_only => None,
+                None => {
+                    let id: i64 = tx
+                        .query_one(
+                            "INSERT INTO tune_studies (name, events) VALUES ($1, 1) RETURNING id",
+                            &[&name],
+                        )?
+                        .get(0);
+                    tx.execute(
+                        "INSERT INTO tune_events (study, seq, writer, body) VALUES ($1, 1, $2, $3)",
+                        &[&id, &pg.writer, &created],
+                    )?;
+                    Some(id)
+                }
+            };
+            tx.commit()?;
+            Ok(id)
+        })?;
+        let Some(id) = id else {
+            return Err(Error::Study(format!(
+                "no study named \"{name}\" in PostgreSQL at {}: start it with `tune run STUDY.json --storage URL`, then add workers",
+                pg.shown
+            )));
+        };
+        pg.study.store(id as u64, Ordering::SeqCst);
+        let (events, cursor) = events_after(&pg, 0, None)?;
+        let mut history = History::default();
+        for e in &events {
+            history.apply(e);
+        }
+        check_fingerprint(&history, fingerprint)?;
+        self.start_heartbeat();
+        Ok(Opened {
+            history,
+            cursor,
+            warnings: vec![],
+        })
+    }
+
+    fn claim(&mut self, trial: Option<u64>) -> Result<Option<u64>> {
+        let pg = &self.pg;
+        let lease = pg.lease.as_secs_f64();
+        let insert = |c: &mut Client, n: u64| {
+            c.query_opt(
+                "INSERT INTO tune_trials (study, trial, owner, lease_until)
+                 VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+                 ON CONFLICT DO NOTHING RETURNING attempt",
+                &[&pg.study(), &(n as i64), &pg.writer, &lease],
+            )
+            .map(|r| r.map(|r| (n, r.get::<_, i64>(0))))
+        };
+        let got = match trial {
+            Some(n) => pg.with(|c| insert(c, n))?,
+            None => pg.with(|c| loop {
+                let next: i64 = c
+                    .query_one(
+                        "SELECT coalesce(max(trial) + 1, 0) FROM tune_trials WHERE study = $1",
+                        &[&pg.study()],
+                    )?
+                    .get(0);
+                if let Some(got) = insert(c, next as u64)? {
+                    break Ok(Some(got));
+                }
+            })?,
+        };
+        Ok(got.map(|(n, attempt)| {
+            pg.held.lock().unwrap().insert(n, attempt);
+            n
+        }))
+    }
+
+    fn append(&mut self, events: &[Event]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.groups += 1;
+        let (pg, group) = (&*self.pg, self.groups as i64);
+        let lease = pg.lease.as_secs_f64();
+        pg.with(|c| {
+            let mut tx = c.transaction()?;
+            let study = pg.study();
+            let fresh = tx.execute(
+                "INSERT INTO tune_groups (study, writer, n) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                &[&study, &pg.writer, &group],
+            )?;
+            if fresh == 0 {
+                // Committed before the connection was lost: not written twice.
+                return Ok(());
+            }
+            let mut kept: Vec<&Event> = vec![];
+            let mut checked: BTreeMap<u64, bool> = BTreeMap::new();
+            for e in events {
+                let ok = match trial_of(e) {
+                    None => true,
+                    Some(t) => match checked.get(&t) {
+                        Some(ok) => *ok,
+                        None => {
+                            let ok = match e {
+                                Event::TrialPromoted { .. } => promote(pg, &mut tx, t, lease)?,
+                                _ => pg.fence(&mut tx, t)?,
+                            };
+                            checked.insert(t, ok);
+                            ok
+                        }
+                    },
+                };
+                if ok {
+                    kept.push(e);
+                }
+            }
+            let n = kept.len() as i64;
+            let last: i64 = tx
+                .query_one(
+                    "UPDATE tune_studies SET events = events + $2 WHERE id = $1 RETURNING events",
+                    &[&study, &n],
+                )?
+                .get(0);
+            let mut seq = last - n;
+            for e in &kept {
+                seq += 1;
+                let body = serde_json::to_string(e).expect("events serialise");
+                tx.execute(
+                    "INSERT INTO tune_events (study, seq, writer, trial, body) VALUES ($1, $2, $3, $4, $5)",
+                    &[&study, &seq, &pg.writer, &trial_of(e).map(|t| t as i64), &body],
+                )?;
+                if let Event::TrialEnded { trial, status, .. } = e {
+                    let state = if status.ended() { "ended" } else { "paused" };
+                    tx.execute(
+                        "UPDATE tune_trials SET state = $3 WHERE study = $1 AND trial = $2",
+                        &[&study, &(*trial as i64), &state],
+                    )?;
+                }
+            }
+            tx.commit()?;
+            // Under the connection's lock, with the commit: the heartbeat sees both or neither.
+            for (t, ok) in checked {
+                if !ok {
+                    pg.lose(t);
+                }
+            }
+            for e in kept {
+                if let Event::TrialEnded { trial, .. } = e {
+                    pg.held.lock().unwrap().remove(trial);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn read_after(&self, cursor: u64) -> Result<(Vec<Event>, u64)> {
+        events_after(&self.pg, cursor, Some(&self.pg.writer))
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn resume(&mut self, trial: u64) -> Result<bool> {
+        let pg = &self.pg;
+        let lease = pg.lease.as_secs_f64();
+        let attempt = pg.with(|c| {
+            c.query_opt(
+                "UPDATE tune_trials SET owner = $3, attempt = attempt + 1,
+                     lease_until = now() + make_interval(secs => $4)
+                 WHERE study = $1 AND trial = $2 AND state = 'running' AND lease_until < now()
+                 RETURNING attempt",
+                &[&pg.study(), &(trial as i64), &pg.writer, &lease],
+            )
+            .map(|r| r.map(|r| r.get::<_, i64>(0)))
+        })?;
+        if let Some(a) = attempt {
+            pg.held.lock().unwrap().insert(trial, a);
+            pg.lost.lock().unwrap().remove(&trial);
+        }
+        Ok(attempt.is_some())
+    }
+
+    fn orphans(&mut self) -> Result<super::Orphans> {
+        let pg = &self.pg;
+        let rows = pg.with(|c| {
+            c.query(
+                "SELECT trial, lease_until < now() FROM tune_trials
+                 WHERE study = $1 AND state = 'running' AND owner <> $2 ORDER BY trial",
+                &[&pg.study(), &pg.writer],
+            )
+        })?;
+        Ok(super::Orphans {
+            expired: rows
+                .iter()
+                .filter(|r| r.get::<_, bool>(1))
+                .map(|r| r.get::<_, i64>(0) as u64)
+                .collect(),
+            elsewhere: rows.len(),
+        })
+    }
+
+    fn lost(&self, trial: u64) -> bool {
+        self.pg.lost(trial)
+    }
+
+    fn reread(&self) -> Result<Option<History>> {
+        let mut history = History::default();
+        for e in &events_after(&self.pg, 0, None)?.0 {
+            history.apply(e);
+        }
+        Ok(Some(history))
+    }
+}
+
+/// A promotion (ASHA) claims the paused trial with the next attempt; `false` when another worker
+/// promoted it first.
+fn promote(
+    pg: &Pg,
+    tx: &mut postgres::Transaction,
+    trial: u64,
+    lease: f64,
+) -> std::result::Result<bool, postgres::Error> {
+    let row = tx.query_opt(
+        "UPDATE tune_trials SET state = 'running', owner = $3, attempt = attempt + 1,
+             lease_until = now() + make_interval(secs => $4)
+         WHERE study = $1 AND trial = $2 AND state = 'paused' RETURNING attempt",
+        &[&pg.study(), &(trial as i64), &pg.writer, &lease],
+    )?;
+    Ok(match row {
+        Some(r) => {
+            pg.held.lock().unwrap().insert(trial, r.get(0));
+            true
+        }
+        None => false,
+    })
+}
+
+/// Checkpoints in PostgreSQL, beside the study's events: no shared file system is needed. Every
+/// write is fenced like the events (see [`Pg::fence`]): a worker that lost a trial's lease writes
+/// none of its checkpoints.
+pub struct PgStore {
+    pg: Arc<Pg>,
+}
+
+impl PgStore {
+    /// The checkpoints of the study `pg` opened.
+    pub fn new(pg: Arc<Pg>) -> PgStore {
+        PgStore { pg }
+    }
+
+    /// Runs `write` in a transaction when this process may write for `trial`.
+    fn fenced(
+        &self,
+        trial: u64,
+        mut write: impl FnMut(
+            &mut postgres::Transaction,
+            i64,
+            i64,
+        ) -> std::result::Result<(), postgres::Error>,
+    ) -> Result<()> {
+        let pg = &*self.pg;
+        pg.with(|c| {
+            let mut tx = c.transaction()?;
+            if pg.fence(&mut tx, trial)? {
+                write(&mut tx, pg.study(), trial as i64)?;
+                tx.commit()
+            } else {
+                drop(tx);
+                pg.lose(trial);
+                Ok(())
+            }
+        })
+    }
+
+    fn read(&self, sql: &str, trial: u64, epoch: Option<u32>) -> Result<Checkpoint> {
+        let pg = &*self.pg;
+        let name = self.name(trial, epoch);
+        let epoch = epoch.map_or(0, |k| k as i32);
+        let row = pg.with(|c| c.query_opt(sql, &[&pg.study(), &(trial as i64), &epoch]))?;
+        let Some(row) = row else {
+            return Err(Error::Study(format!("{name}: not found")));
+        };
+        Checkpoint::from_bytes(std::path::Path::new(&name), row.get(0))
+    }
+}
+
+impl ArtifactStore for PgStore {
+    fn begin(&self, trial: u64) -> Result<()> {
+        self.fenced(trial, |tx, s, t| {
+            tx.execute(
+                "DELETE FROM tune_checkpoints WHERE study = $1 AND trial = $2",
+                &[&s, &t],
+            )?;
+            tx.execute(
+                "DELETE FROM tune_best WHERE study = $1 AND trial = $2",
+                &[&s, &t],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn exists(&self, trial: u64) -> bool {
+        !self.epochs(trial).is_empty()
+    }
+
+    fn put(&self, trial: u64, ckpt: &Checkpoint) -> Result<()> {
+        let bytes = ckpt.to_bytes();
+        let k = ckpt.meta.virtual_epoch as i32;
+        self.fenced(trial, |tx, s, t| {
+            tx.execute(
+                "INSERT INTO tune_checkpoints (study, trial, epoch, bytes) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (study, trial, epoch) DO UPDATE SET bytes = EXCLUDED.bytes",
+                &[&s, &t, &k, &bytes],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn get(&self, trial: u64, epoch: u32) -> Result<Checkpoint> {
+        self.read(
+            "SELECT bytes FROM tune_checkpoints WHERE study = $1 AND trial = $2 AND epoch = $3",
+            trial,
+            Some(epoch),
+        )
+    }
+
+    fn set_best(&self, trial: u64, epoch: u32) -> Result<()> {
+        let k = epoch as i32;
+        self.fenced(trial, |tx, s, t| {
+            tx.execute(
+                "INSERT INTO tune_best (study, trial, epoch, bytes)
+                 SELECT study, trial, epoch, bytes FROM tune_checkpoints
+                 WHERE study = $1 AND trial = $2 AND epoch = $3
+                 ON CONFLICT (study, trial) DO UPDATE SET epoch = EXCLUDED.epoch, bytes = EXCLUDED.bytes",
+                &[&s, &t, &k],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn best(&self, trial: u64) -> Result<Checkpoint> {
+        self.read(
+            "SELECT bytes FROM tune_best WHERE study = $1 AND trial = $2 AND $3 >= 0",
+            trial,
+            None,
+        )
+    }
+
+    fn epochs(&self, trial: u64) -> Vec<u32> {
+        let pg = &*self.pg;
+        pg.with(|c| {
+            c.query(
+                "SELECT epoch FROM tune_checkpoints WHERE study = $1 AND trial = $2 ORDER BY epoch",
+                &[&pg.study(), &(trial as i64)],
+            )
+        })
+        .map(|rows| rows.iter().map(|r| r.get::<_, i32>(0) as u32).collect())
+        .unwrap_or_default()
+    }
+
+    fn remove(&self, trial: u64, epoch: u32) -> Result<()> {
+        let k = epoch as i32;
+        self.fenced(trial, |tx, s, t| {
+            tx.execute(
+                "DELETE FROM tune_checkpoints WHERE study = $1 AND trial = $2 AND epoch = $3",
+                &[&s, &t, &k],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn clean(&self, _trial: u64) -> Result<()> {
+        // Transactions leave nothing half written.
+        Ok(())
+    }
+
+    fn sync(&self, _trial: u64) -> Result<()> {
+        // Each write was a committed transaction.
+        Ok(())
+    }
+
+    fn name(&self, trial: u64, epoch: Option<u32>) -> String {
+        match epoch {
+            Some(k) => format!("{}: trial {trial}, checkpoint {k}", self.pg.shown),
+            None => format!("{}: trial {trial}, selected checkpoint", self.pg.shown),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_hidden() {
+        assert_eq!(
+            hide_password("postgresql://u:secret@h:5/db"),
+            "postgresql://u:***@h:5/db"
+        );
+        assert_eq!(hide_password("postgresql://h/db"), "postgresql://h/db");
+        assert!(is_url("postgres://h/db") && !is_url("runs/x"));
+    }
+}
