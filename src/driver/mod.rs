@@ -80,16 +80,20 @@ pub fn run(
     if opts.restart && out.exists() {
         move_aside(out, observer)?;
     }
+    // A server that cannot be reached is refused before anything is written.
+    let mut pg = match &opts.storage {
+        Some(url) => Some(PgStorage::connect(url, opts.join)?),
+        None => None,
+    };
     std::fs::create_dir_all(out.join("trials")).map_err(|e| Error::io(out, e))?;
-    let (mut journal, mut pg);
-    let (storage, store): (&mut dyn Storage, Box<dyn ArtifactStore>) = match &opts.storage {
-        Some(url) => {
-            pg = PgStorage::connect(url, opts.join)?;
+    let mut journal;
+    let (storage, store): (&mut dyn Storage, Box<dyn ArtifactStore>) = match &mut pg {
+        Some(pg) => {
             let store: Box<dyn ArtifactStore> = match &opts.artifacts {
                 Some(dir) => Box::new(FolderStore::new(dir)),
                 None => Box::new(PgStore::new(pg.pg())),
             };
-            (&mut pg, store)
+            (pg, store)
         }
         None => {
             journal = JournalStorage::lock(out)?;

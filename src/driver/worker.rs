@@ -88,6 +88,17 @@ fn take(ctx: &Ctx) -> Result<Take> {
     if let Some(t) = promote(ctx, s) {
         return Ok(Take::Trial(t));
     }
+    // Trials another worker left behind (it died, froze or lost the network past its lease) go
+    // first: they have the fewest epochs left to the study's end.
+    let orphans = match shared {
+        true => ctx.storage.lock().unwrap().orphans()?,
+        false => Default::default(),
+    };
+    for &n in &orphans.expired {
+        if ctx.storage.lock().unwrap().resume(n)? {
+            return Ok(Take::Trial(resumed(ctx, s, n, shared)?));
+        }
+    }
     while let Some(item) = s.queue.pop_front() {
         let fresh = |(trial, params, started): (u64, Params, Event)| {
             // The scheduler's board knows the trial from its start on.
@@ -130,17 +141,7 @@ fn take(ctx: &Ctx) -> Result<Take> {
             }
         }
     }
-    if !shared {
-        return Ok(Take::Done);
-    }
-    // Trials another worker left behind (its lease ran out) are taken over; while others still
-    // run trials, this worker waits in case one is left.
-    let orphans = ctx.storage.lock().unwrap().orphans()?;
-    for n in orphans.expired {
-        if ctx.storage.lock().unwrap().resume(n)? {
-            return Ok(Take::Trial(resumed(ctx, s, n, shared)?));
-        }
-    }
+    // While others still run trials, this worker waits in case one is left behind.
     Ok(match orphans.elsewhere {
         0 => Take::Done,
         _ => Take::Wait,

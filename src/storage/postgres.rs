@@ -90,6 +90,17 @@ pub fn hide_password(url: &str) -> String {
     }
 }
 
+/// A failure in words: the server's message when it sent one, else the cause (refused, timed out).
+fn describe(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return db.message().to_string();
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
 /// Whether a failure may pass by itself: the connection (PostgreSQL restarting, the network), a
 /// server shutting down or starting, a serialization failure or deadlock.
 fn transient(e: &postgres::Error) -> bool {
@@ -167,7 +178,7 @@ impl Pg {
                     Ok(v) => return Ok(v),
                     Err(e) if transient(&e) => {
                         *guard = None;
-                        e.to_string()
+                        describe(&e)
                     }
                     Err(e) => return Err(self.failed(e)),
                 },
@@ -176,7 +187,7 @@ impl Pg {
                         *guard = Some(c);
                         continue;
                     }
-                    Err(e) => e.to_string(),
+                    Err(e) => describe(&e),
                 },
             };
             drop(guard);
@@ -193,7 +204,7 @@ impl Pg {
     }
 
     fn failed(&self, e: postgres::Error) -> Error {
-        Error::System(format!("PostgreSQL at {}: {e}", self.shown))
+        Error::System(format!("PostgreSQL at {}: {}", self.shown, describe(&e)))
     }
 
     fn study(&self) -> i64 {
