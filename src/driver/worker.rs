@@ -125,13 +125,13 @@ fn take(ctx: &Ctx) -> Result<Take> {
                 }
             }
             Next::Ask if shared => {
-                // Numbers below `trials`, so that the workers together start no more than that.
-                let free =
-                    (0..ctx.plan.trials as u64).filter(|n| !s.history.trials.contains_key(n));
-                for n in free.collect::<Vec<_>>() {
-                    if ctx.storage.lock().unwrap().claim(Some(n))?.is_some() {
-                        return Ok(Take::Trial(fresh(s.start(n, ctx.observer))));
-                    }
+                ctx.storage.lock().unwrap().suggesting(true)?;
+                let asked = ask_shared(ctx, s);
+                ctx.storage.lock().unwrap().suggesting(false)?;
+                if let Some(mut t) = asked?.map(fresh) {
+                    // Recorded already, under the suggestion lock.
+                    t.started = None;
+                    return Ok(Take::Trial(t));
                 }
             }
             Next::Ask => {
@@ -146,6 +146,28 @@ fn take(ctx: &Ctx) -> Result<Take> {
         0 => Take::Done,
         _ => Take::Wait,
     })
+}
+
+/// A new trial of an adaptive sampler in a shared study, under the suggestion lock: the sampler
+/// sees every trial the other workers started (running ones as the constant liar), the number is
+/// the first below `trials` no worker claimed (so that together they start no more than that), and
+/// its start is recorded before the lock is released. `None` when every number is claimed.
+fn ask_shared(ctx: &Ctx, s: &mut super::queue::Shared) -> Result<Option<(u64, Params, Event)>> {
+    follow(ctx, s)?;
+    let free: Vec<u64> = (0..ctx.plan.trials as u64)
+        .filter(|n| !s.history.trials.contains_key(n))
+        .collect();
+    for n in free {
+        if ctx.storage.lock().unwrap().claim(Some(n))?.is_some() {
+            let started = s.start(n, ctx.observer);
+            ctx.storage
+                .lock()
+                .unwrap()
+                .append(std::slice::from_ref(&started.2))?;
+            return Ok(Some(started));
+        }
+    }
+    Ok(None)
 }
 
 /// Applies the events other processes appended since the last look to the history and to the

@@ -75,6 +75,12 @@ pub trait Storage: Send {
         false
     }
 
+    /// Takes (`true`) or releases the study's suggestion lock: adaptive suggestions are made one
+    /// at a time across processes, each seeing the trials the others started (constant liar).
+    fn suggesting(&mut self, _lock: bool) -> Result<()> {
+        Ok(())
+    }
+
     /// The whole history as stored, when other processes wrote to it.
     fn reread(&self) -> Result<Option<History>> {
         Ok(None)

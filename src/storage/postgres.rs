@@ -622,6 +622,17 @@ impl Storage for PgStorage {
         self.pg.lost(trial)
     }
 
+    fn suggesting(&mut self, lock: bool) -> Result<()> {
+        let pg = &self.pg;
+        let sql = match lock {
+            true => "SELECT pg_advisory_lock(7215012, $1::integer)",
+            false => "SELECT pg_advisory_unlock(7215012, $1::integer)",
+        };
+        // The study's id within the lock's second key (ids past 2^31 share locks: still correct).
+        let key = (pg.study() & 0x7fff_ffff) as i32;
+        pg.with(|c| c.execute(sql, &[&key]).map(|_| ()))
+    }
+
     fn reread(&self) -> Result<Option<History>> {
         let mut history = History::default();
         for e in &events_after(&self.pg, 0, None)?.0 {
