@@ -22,7 +22,10 @@ if [ "${2:-}" = stop ]; then
   exit 0
 fi
 mkdir -p "$dir"
-[ "$(id -u)" = 0 ] && chown postgres "$dir"
+if [ "$(id -u)" = 0 ]; then
+  chown postgres "$dir"
+  runuser -u postgres -- test -w "$dir" || { echo "throwaway.sh: the postgres user cannot reach $dir (a folder above it is private): choose another" >&2; exit 1; }
+fi
 if [ ! -f "$dir/data/PG_VERSION" ]; then
   as_owner "$bin/initdb" -D "$dir/data" -A trust -U tune >/dev/null
 fi

@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::artifacts::recover::{self, BestFile};
+use crate::artifacts::PgStore;
 use crate::artifacts::{ArtifactStore, FolderStore};
 use crate::curve::{ranks_before, CurveRow};
 use crate::error::{Error, Result};
@@ -23,7 +24,7 @@ use crate::runner::mlp::MlpRunner;
 use crate::runner::TrialRunner;
 use crate::scheduler::Scheduler;
 use crate::storage::journal::JournalStorage;
-use crate::storage::postgres::{PgStorage, PgStore};
+use crate::storage::postgres::PgStorage;
 use crate::storage::{Event, History, Status, Storage};
 
 mod fingerprint;

@@ -1,5 +1,5 @@
 //! A study in PostgreSQL, shared by worker processes on any number of machines: the second backend
-//! of [`Storage`], and [`PgStore`], checkpoints in the same database.
+//! of [`Storage`] (its checkpoints beside it: `artifacts/postgres.rs`).
 //!
 //! Tables (`tune_*`, made on first use): studies by name; events by (study, seq), `seq` handed out
 //! under the study row's lock so that a reader after a cursor never skips one committed later;
@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 use postgres::{Client, NoTls};
 
 use super::{check_fingerprint, Event, Fingerprint, History, Opened, Storage};
-use crate::artifacts::{ArtifactStore, Checkpoint};
 use crate::error::{Error, Result};
 
 /// How long a lease lasts unless renewed (`TUNE_LEASE_SECONDS` overrides it, for tests).
@@ -37,7 +36,8 @@ CREATE TABLE IF NOT EXISTS tune_studies (
     id bigserial PRIMARY KEY, name text UNIQUE NOT NULL, events bigint NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS tune_events (
     study bigint NOT NULL, seq bigint NOT NULL, writer text NOT NULL, trial bigint,
-    body text NOT NULL, PRIMARY KEY (study, seq));
+    body text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (study, seq));
 CREATE TABLE IF NOT EXISTS tune_groups (
     study bigint NOT NULL, writer text NOT NULL, n bigint NOT NULL, PRIMARY KEY (study, writer, n));
 CREATE TABLE IF NOT EXISTS tune_trials (
@@ -59,6 +59,9 @@ pub struct Pg {
     shown: String,
     config: postgres::Config,
     client: Mutex<Option<Client>>,
+    /// The checkpoints' connection, which does not wait for the disk at commit (see
+    /// `artifacts/postgres.rs`).
+    store_client: Mutex<Option<Client>>,
     /// This process, in lease rows and events: `host:pid:random`.
     writer: String,
     study: AtomicU64,
@@ -68,6 +71,11 @@ pub struct Pg {
     held: Mutex<BTreeMap<u64, i64>>,
     /// Trials whose lease this process lost: nothing more is written for them.
     lost: Mutex<BTreeSet<u64>>,
+    /// Nanoseconds spent on the study's events and claims, on checkpoints, and renewing leases
+    /// (written to `TUNE_PG_STATS` at the end, for benches/pg).
+    pub storage_ns: AtomicU64,
+    pub store_ns: AtomicU64,
+    pub heartbeat_ns: AtomicU64,
 }
 
 /// Whether `url` names a PostgreSQL server (`postgresql://` or `postgres://`).
@@ -146,12 +154,16 @@ impl Pg {
             shown,
             config,
             client: Mutex::new(Some(client)),
+            store_client: Mutex::new(None),
             writer: format!("{host}:{}:{random:08x}", std::process::id()),
             study: AtomicU64::new(0),
             lease: seconds("TUNE_LEASE_SECONDS", LEASE),
             patience: seconds("TUNE_PG_PATIENCE_SECONDS", PATIENCE),
             held: Mutex::new(BTreeMap::new()),
             lost: Mutex::new(BTreeSet::new()),
+            storage_ns: AtomicU64::new(0),
+            store_ns: AtomicU64::new(0),
+            heartbeat_ns: AtomicU64::new(0),
         });
         pg.with(|c| {
             let mut tx = c.transaction()?;
@@ -167,12 +179,45 @@ impl Pg {
     /// most [`Pg::patience`]. `f` must be whole transactions (it may run again).
     pub fn with<T>(
         &self,
+        f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
+        self.timed(&self.storage_ns, f)
+    }
+
+    /// [`Pg::with`], its time added to `clock`.
+    fn timed<T>(
+        &self,
+        clock: &AtomicU64,
+        f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
+        let start = Instant::now();
+        let r = self.retrying(&self.client, f);
+        clock.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        r
+    }
+
+    /// [`Pg::with`] on the checkpoints' connection.
+    pub(crate) fn store<T>(
+        &self,
+        f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
+        let start = Instant::now();
+        let r = self.retrying(&self.store_client, f);
+        self.store_ns
+            .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        r
+    }
+
+    fn retrying<T>(
+        &self,
+        client: &Mutex<Option<Client>>,
         mut f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
     ) -> Result<T> {
         let start = Instant::now();
         let mut delay = Duration::from_millis(50);
+        let store = std::ptr::eq(client, &self.store_client);
         loop {
-            let mut guard = self.client.lock().unwrap();
+            let mut guard = client.lock().unwrap();
             let last = match guard.as_mut().filter(|c| !c.is_closed()) {
                 Some(c) => match f(c) {
                     Ok(v) => return Ok(v),
@@ -182,7 +227,12 @@ impl Pg {
                     }
                     Err(e) => return Err(self.failed(e)),
                 },
-                None => match self.config.connect(NoTls) {
+                None => match self.config.connect(NoTls).and_then(|mut c| {
+                    if store {
+                        c.batch_execute("SET synchronous_commit = off")?;
+                    }
+                    Ok(c)
+                }) {
                     Ok(c) => {
                         *guard = Some(c);
                         continue;
@@ -207,7 +257,7 @@ impl Pg {
         Error::System(format!("PostgreSQL at {}: {}", self.shown, describe(&e)))
     }
 
-    fn study(&self) -> i64 {
+    pub(crate) fn study(&self) -> i64 {
         self.study.load(Ordering::SeqCst) as i64
     }
 
@@ -216,8 +266,23 @@ impl Pg {
         self.lost.lock().unwrap().contains(&trial)
     }
 
+    /// The attempt at `trial` this process holds, if it holds it.
+    pub(crate) fn attempt(&self, trial: u64) -> Option<i64> {
+        self.held.lock().unwrap().get(&trial).copied()
+    }
+
+    /// This process's name in lease rows and events.
+    pub(crate) fn writer(&self) -> &String {
+        &self.writer
+    }
+
+    /// The server's URL without its password.
+    pub(crate) fn shown(&self) -> &str {
+        &self.shown
+    }
+
     /// Marks `trial` lost: it is dropped, and nothing more is written for it.
-    fn lose(&self, trial: u64) {
+    pub(crate) fn lose(&self, trial: u64) {
         self.held.lock().unwrap().remove(&trial);
         self.lost.lock().unwrap().insert(trial);
     }
@@ -225,7 +290,7 @@ impl Pg {
     /// Renews the leases of the trials this process holds; those another worker took are lost.
     fn heartbeat(&self) -> Result<()> {
         let lease = self.lease.as_secs_f64();
-        self.with(|c| {
+        self.timed(&self.heartbeat_ns, |c| {
             let rows = c.query(
                 "UPDATE tune_trials SET lease_until = now() + make_interval(secs => $3)
                  WHERE study = $1 AND owner = $2 AND state = 'running' RETURNING trial, attempt",
@@ -279,6 +344,9 @@ pub struct PgStorage {
     /// `tune worker`: join a study, never create one.
     join_only: bool,
     groups: u64,
+    /// Trial numbers known to be claimed (read again after each claim lost to another process),
+    /// so that a worker does not ask the server about each number the others took.
+    claimed: BTreeSet<u64>,
     heartbeat: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
 }
 
@@ -289,6 +357,7 @@ impl PgStorage {
             pg: Pg::connect(url)?,
             join_only,
             groups: 0,
+            claimed: BTreeSet::new(),
             heartbeat: None,
         })
     }
@@ -345,6 +414,22 @@ impl Drop for PgStorage {
         if let Some((stop, h)) = self.heartbeat.take() {
             stop.store(true, Ordering::SeqCst);
             let _ = h.join();
+        }
+        if let Ok(path) = std::env::var("TUNE_PG_STATS") {
+            let pg = &self.pg;
+            let s = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64 * 1e-9;
+            let line = format!(
+                "{{\"writer\":\"{}\",\"storage_s\":{},\"store_s\":{},\"heartbeat_s\":{}}}\n",
+                pg.writer,
+                s(&pg.storage_ns),
+                s(&pg.store_ns),
+                s(&pg.heartbeat_ns)
+            );
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path);
+            let _ = file.and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
         }
         // Interrupted trials are free at once for another worker, not after their lease.
         let held: Vec<i64> = self
@@ -474,7 +559,20 @@ impl Storage for PgStorage {
             .map(|r| r.map(|r| (n, r.get::<_, i64>(0))))
         };
         let got = match trial {
-            Some(n) => pg.with(|c| insert(c, n))?,
+            Some(n) if self.claimed.contains(&n) => None,
+            Some(n) => match pg.with(|c| insert(c, n))? {
+                None => {
+                    let rows = pg.with(|c| {
+                        c.query(
+                            "SELECT trial FROM tune_trials WHERE study = $1",
+                            &[&pg.study()],
+                        )
+                    })?;
+                    self.claimed = rows.iter().map(|r| r.get::<_, i64>(0) as u64).collect();
+                    None
+                }
+                got => got,
+            },
             None => pg.with(|c| loop {
                 let next: i64 = c
                     .query_one(
@@ -663,158 +761,6 @@ fn promote(
         }
         None => false,
     })
-}
-
-/// Checkpoints in PostgreSQL, beside the study's events: no shared file system is needed. Every
-/// write is fenced like the events (see [`Pg::fence`]): a worker that lost a trial's lease writes
-/// none of its checkpoints.
-pub struct PgStore {
-    pg: Arc<Pg>,
-}
-
-impl PgStore {
-    /// The checkpoints of the study `pg` opened.
-    pub fn new(pg: Arc<Pg>) -> PgStore {
-        PgStore { pg }
-    }
-
-    /// Runs `write` in a transaction when this process may write for `trial`.
-    fn fenced(
-        &self,
-        trial: u64,
-        mut write: impl FnMut(
-            &mut postgres::Transaction,
-            i64,
-            i64,
-        ) -> std::result::Result<(), postgres::Error>,
-    ) -> Result<()> {
-        let pg = &*self.pg;
-        pg.with(|c| {
-            let mut tx = c.transaction()?;
-            if pg.fence(&mut tx, trial)? {
-                write(&mut tx, pg.study(), trial as i64)?;
-                tx.commit()
-            } else {
-                drop(tx);
-                pg.lose(trial);
-                Ok(())
-            }
-        })
-    }
-
-    fn read(&self, sql: &str, trial: u64, epoch: Option<u32>) -> Result<Checkpoint> {
-        let pg = &*self.pg;
-        let name = self.name(trial, epoch);
-        let epoch = epoch.map_or(0, |k| k as i32);
-        let row = pg.with(|c| c.query_opt(sql, &[&pg.study(), &(trial as i64), &epoch]))?;
-        let Some(row) = row else {
-            return Err(Error::Study(format!("{name}: not found")));
-        };
-        Checkpoint::from_bytes(std::path::Path::new(&name), row.get(0))
-    }
-}
-
-impl ArtifactStore for PgStore {
-    fn begin(&self, trial: u64) -> Result<()> {
-        self.fenced(trial, |tx, s, t| {
-            tx.execute(
-                "DELETE FROM tune_checkpoints WHERE study = $1 AND trial = $2",
-                &[&s, &t],
-            )?;
-            tx.execute(
-                "DELETE FROM tune_best WHERE study = $1 AND trial = $2",
-                &[&s, &t],
-            )
-            .map(|_| ())
-        })
-    }
-
-    fn exists(&self, trial: u64) -> bool {
-        !self.epochs(trial).is_empty()
-    }
-
-    fn put(&self, trial: u64, ckpt: &Checkpoint) -> Result<()> {
-        let bytes = ckpt.to_bytes();
-        let k = ckpt.meta.virtual_epoch as i32;
-        self.fenced(trial, |tx, s, t| {
-            tx.execute(
-                "INSERT INTO tune_checkpoints (study, trial, epoch, bytes) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (study, trial, epoch) DO UPDATE SET bytes = EXCLUDED.bytes",
-                &[&s, &t, &k, &bytes],
-            )
-            .map(|_| ())
-        })
-    }
-
-    fn get(&self, trial: u64, epoch: u32) -> Result<Checkpoint> {
-        self.read(
-            "SELECT bytes FROM tune_checkpoints WHERE study = $1 AND trial = $2 AND epoch = $3",
-            trial,
-            Some(epoch),
-        )
-    }
-
-    fn set_best(&self, trial: u64, epoch: u32) -> Result<()> {
-        let k = epoch as i32;
-        self.fenced(trial, |tx, s, t| {
-            tx.execute(
-                "INSERT INTO tune_best (study, trial, epoch, bytes)
-                 SELECT study, trial, epoch, bytes FROM tune_checkpoints
-                 WHERE study = $1 AND trial = $2 AND epoch = $3
-                 ON CONFLICT (study, trial) DO UPDATE SET epoch = EXCLUDED.epoch, bytes = EXCLUDED.bytes",
-                &[&s, &t, &k],
-            )
-            .map(|_| ())
-        })
-    }
-
-    fn best(&self, trial: u64) -> Result<Checkpoint> {
-        self.read(
-            "SELECT bytes FROM tune_best WHERE study = $1 AND trial = $2 AND $3 >= 0",
-            trial,
-            None,
-        )
-    }
-
-    fn epochs(&self, trial: u64) -> Vec<u32> {
-        let pg = &*self.pg;
-        pg.with(|c| {
-            c.query(
-                "SELECT epoch FROM tune_checkpoints WHERE study = $1 AND trial = $2 ORDER BY epoch",
-                &[&pg.study(), &(trial as i64)],
-            )
-        })
-        .map(|rows| rows.iter().map(|r| r.get::<_, i32>(0) as u32).collect())
-        .unwrap_or_default()
-    }
-
-    fn remove(&self, trial: u64, epoch: u32) -> Result<()> {
-        let k = epoch as i32;
-        self.fenced(trial, |tx, s, t| {
-            tx.execute(
-                "DELETE FROM tune_checkpoints WHERE study = $1 AND trial = $2 AND epoch = $3",
-                &[&s, &t, &k],
-            )
-            .map(|_| ())
-        })
-    }
-
-    fn clean(&self, _trial: u64) -> Result<()> {
-        // Transactions leave nothing half written.
-        Ok(())
-    }
-
-    fn sync(&self, _trial: u64) -> Result<()> {
-        // Each write was a committed transaction.
-        Ok(())
-    }
-
-    fn name(&self, trial: u64, epoch: Option<u32>) -> String {
-        match epoch {
-            Some(k) => format!("{}: trial {trial}, checkpoint {k}", self.pg.shown),
-            None => format!("{}: trial {trial}, selected checkpoint", self.pg.shown),
-        }
-    }
 }
 
 #[cfg(test)]
