@@ -75,19 +75,20 @@ done_=$(q "SELECT count(*) FROM tune_events WHERE body LIKE '{\"event\":\"trial_
 epochs=$(q "SELECT count(*) FROM tune_events WHERE body LIKE '{\"event\":\"epoch_done\"%'")
 secs=$(q "SELECT extract(epoch FROM max(at) - min(at)) FROM tune_events WHERE seq > 1")
 dups=$(q "SELECT (SELECT count(*) - count(DISTINCT trial) FROM tune_events WHERE body LIKE '{\"event\":\"trial_started\"%') + (SELECT count(*) FROM tune_trials WHERE attempt > 1)")
-read -r storage store <<<"$("$py" -c "
+read -r storage epochs_s store <<<"$("$py" -c "
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print(sum(r['storage_s'] for r in rows), sum(r['store_s'] for r in rows))" "$tmp/stats.jsonl")"
+print(sum(r['storage_s'] for r in rows), sum(r['epochs_s'] for r in rows), sum(r['store_s'] for r in rows))" "$tmp/stats.jsonl")"
 tune_tps=$(echo "$done_ / $secs" | bc -l)
-tune_epoch=$(echo "1000 * ($storage + $store) / $epochs" | bc -l)
+tune_epoch=$(echo "1000 * ($epochs_s + $store) / $epochs" | bc -l)
 tune_trial=$(echo "1000 * $storage / $done_" | bc -l)
 row() { printf '%-36s %9s %10s %14s %14s %10s\n' "$@"; }
 echo "$workers workers, $trials trials of 4 virtual epochs, --sync-every ${SYNC_EVERY:-1}, one PostgreSQL ($(nproc) cores, $(date -u +%F))"
 row "" "trials" "trials/s" "ms/v.epoch" "ms/trial" "dup claims"
 row "tune --storage postgresql" "$done_" "$(printf %.1f "$tune_tps")" "$(printf %.2f "$tune_epoch")" "$(printf %.2f "$tune_trial")" "$dups"
 echo "    (wall $(printf %.1f "$(echo "$end - $start" | bc -l)") s with process start-up; study ${secs} s first event to last;"
-echo "     waiting on PostgreSQL: events and claims $(printf %.1f "$storage") s, checkpoints $(printf %.1f "$store") s, all workers)"
+echo "     waiting on PostgreSQL, all workers: claims, starts and ends $(printf %.1f "$storage") s (per trial);"
+echo "     virtual epochs' records $(printf %.1f "$epochs_s") s and checkpoints $(printf %.1f "$store") s (per virtual epoch))"
 if [ -z "$py" ]; then
   echo "Optuna skipped (no venv)"
   exit 0

@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 use postgres::{Client, NoTls};
 
 use super::{check_fingerprint, Event, Fingerprint, History, Opened, Storage};
+
+mod append;
 use crate::error::{Error, Result};
 
 /// How long a lease lasts unless renewed (`TUNE_LEASE_SECONDS` overrides it, for tests).
@@ -71,9 +73,11 @@ pub struct Pg {
     held: Mutex<BTreeMap<u64, i64>>,
     /// Trials whose lease this process lost: nothing more is written for them.
     lost: Mutex<BTreeSet<u64>>,
-    /// Nanoseconds spent on the study's events and claims, on checkpoints, and renewing leases
-    /// (written to `TUNE_PG_STATS` at the end, for benches/pg).
+    /// Nanoseconds spent on the study's events and claims, on appends of virtual epochs' records
+    /// alone, on checkpoints, and renewing leases (written to `TUNE_PG_STATS` at the end, for
+    /// benches/pg).
     pub storage_ns: AtomicU64,
+    pub epochs_ns: AtomicU64,
     pub store_ns: AtomicU64,
     pub heartbeat_ns: AtomicU64,
 }
@@ -162,6 +166,7 @@ impl Pg {
             held: Mutex::new(BTreeMap::new()),
             lost: Mutex::new(BTreeSet::new()),
             storage_ns: AtomicU64::new(0),
+            epochs_ns: AtomicU64::new(0),
             store_ns: AtomicU64::new(0),
             heartbeat_ns: AtomicU64::new(0),
         });
@@ -170,6 +175,7 @@ impl Pg {
             // Two processes making the tables at once would collide on PostgreSQL's catalog.
             tx.execute("SELECT pg_advisory_xact_lock(7215011)", &[])?;
             tx.batch_execute(SCHEMA)?;
+            tx.batch_execute(append::FUNCTION)?;
             tx.commit()
         })?;
         Ok(pg)
@@ -185,7 +191,7 @@ impl Pg {
     }
 
     /// [`Pg::with`], its time added to `clock`.
-    fn timed<T>(
+    pub(crate) fn timed<T>(
         &self,
         clock: &AtomicU64,
         f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
@@ -419,9 +425,10 @@ impl Drop for PgStorage {
             let pg = &self.pg;
             let s = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64 * 1e-9;
             let line = format!(
-                "{{\"writer\":\"{}\",\"storage_s\":{},\"store_s\":{},\"heartbeat_s\":{}}}\n",
+                "{{\"writer\":\"{}\",\"storage_s\":{},\"epochs_s\":{},\"store_s\":{},\"heartbeat_s\":{}}}\n",
                 pg.writer,
                 s(&pg.storage_ns),
+                s(&pg.epochs_ns),
                 s(&pg.store_ns),
                 s(&pg.heartbeat_ns)
             );
@@ -481,7 +488,7 @@ fn events_after(pg: &Pg, cursor: u64, skip: Option<&str>) -> Result<(Vec<Event>,
 }
 
 /// The trial an event is about, if any.
-fn trial_of(e: &Event) -> Option<u64> {
+pub(crate) fn trial_of(e: &Event) -> Option<u64> {
     match e {
         Event::StudyCreated { .. } => None,
         Event::TrialStarted { trial, .. }
@@ -596,77 +603,20 @@ impl Storage for PgStorage {
             return Ok(());
         }
         self.groups += 1;
-        let (pg, group) = (&*self.pg, self.groups as i64);
-        let lease = pg.lease.as_secs_f64();
-        pg.with(|c| {
-            let mut tx = c.transaction()?;
-            let study = pg.study();
-            let fresh = tx.execute(
-                "INSERT INTO tune_groups (study, writer, n) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                &[&study, &pg.writer, &group],
-            )?;
-            if fresh == 0 {
-                // Committed before the connection was lost: not written twice.
-                return Ok(());
-            }
-            let mut kept: Vec<&Event> = vec![];
-            let mut checked: BTreeMap<u64, bool> = BTreeMap::new();
-            for e in events {
-                let ok = match trial_of(e) {
-                    None => true,
-                    Some(t) => match checked.get(&t) {
-                        Some(ok) => *ok,
-                        None => {
-                            let ok = match e {
-                                Event::TrialPromoted { .. } => promote(pg, &mut tx, t, lease)?,
-                                _ => pg.fence(&mut tx, t)?,
-                            };
-                            checked.insert(t, ok);
-                            ok
-                        }
-                    },
-                };
-                if ok {
-                    kept.push(e);
-                }
-            }
-            let n = kept.len() as i64;
-            let last: i64 = tx
-                .query_one(
-                    "UPDATE tune_studies SET events = events + $2 WHERE id = $1 RETURNING events",
-                    &[&study, &n],
-                )?
-                .get(0);
-            let mut seq = last - n;
-            for e in &kept {
-                seq += 1;
-                let body = serde_json::to_string(e).expect("events serialise");
-                tx.execute(
-                    "INSERT INTO tune_events (study, seq, writer, trial, body) VALUES ($1, $2, $3, $4, $5)",
-                    &[&study, &seq, &pg.writer, &trial_of(e).map(|t| t as i64), &body],
-                )?;
-                if let Event::TrialEnded { trial, status, .. } = e {
-                    let state = if status.ended() { "ended" } else { "paused" };
-                    tx.execute(
-                        "UPDATE tune_trials SET state = $3 WHERE study = $1 AND trial = $2",
-                        &[&study, &(*trial as i64), &state],
-                    )?;
-                }
-            }
-            tx.commit()?;
-            // Under the connection's lock, with the commit: the heartbeat sees both or neither.
-            for (t, ok) in checked {
-                if !ok {
-                    pg.lose(t);
-                }
-            }
-            for e in kept {
-                if let Event::TrialEnded { trial, .. } = e {
-                    pg.held.lock().unwrap().remove(trial);
-                }
-            }
-            Ok(())
-        })
+        let pg = &*self.pg;
+        // Virtual epochs' records alone, or with a trial's start or end: the bench's two figures.
+        let clock = match events.iter().all(|e| matches!(e, Event::EpochDone { .. })) {
+            true => &pg.epochs_ns,
+            false => &pg.storage_ns,
+        };
+        let group = self.groups as i64;
+        match events
+            .iter()
+            .any(|e| matches!(e, Event::TrialPromoted { .. }))
+        {
+            true => pg.timed(clock, |c| append::with_promotion(pg, c, group, events)),
+            false => append::append(pg, clock, group, events),
+        }
     }
 
     fn read_after(&self, cursor: u64) -> Result<(Vec<Event>, u64)> {
@@ -738,29 +688,6 @@ impl Storage for PgStorage {
         }
         Ok(Some(history))
     }
-}
-
-/// A promotion (ASHA) claims the paused trial with the next attempt; `false` when another worker
-/// promoted it first.
-fn promote(
-    pg: &Pg,
-    tx: &mut postgres::Transaction,
-    trial: u64,
-    lease: f64,
-) -> std::result::Result<bool, postgres::Error> {
-    let row = tx.query_opt(
-        "UPDATE tune_trials SET state = 'running', owner = $3, attempt = attempt + 1,
-             lease_until = now() + make_interval(secs => $4)
-         WHERE study = $1 AND trial = $2 AND state = 'paused' RETURNING attempt",
-        &[&pg.study(), &(trial as i64), &pg.writer, &lease],
-    )?;
-    Ok(match row {
-        Some(r) => {
-            pg.held.lock().unwrap().insert(trial, r.get(0));
-            true
-        }
-        None => false,
-    })
 }
 
 #[cfg(test)]
