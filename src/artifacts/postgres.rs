@@ -7,7 +7,8 @@
 //!
 //! [`PgStorage`]: crate::storage::postgres::PgStorage
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use postgres::types::ToSql;
 
@@ -17,59 +18,118 @@ use crate::storage::postgres::Pg;
 
 /// Checkpoints in PostgreSQL, beside the study's events: no shared file system is needed. Every
 /// write is fenced like the events (see [`Pg::fence`]): a worker that lost a trial's lease writes
-/// none of its checkpoints.
+/// none of its checkpoints. Puts, the selection and removals wait in memory until the trial's
+/// [`ArtifactStore::sync`] (or a read) writes them in one statement.
 pub struct PgStore {
     pg: Arc<Pg>,
+    pending: Mutex<BTreeMap<u64, Pending>>,
+    /// Removals for trials this process no longer holds (retention after a trial's end), done
+    /// with the next write.
+    stale: Mutex<Vec<(i64, i32)>>,
 }
+
+/// A trial's writes not sent yet.
+#[derive(Default)]
+struct Pending {
+    puts: BTreeMap<i32, Vec<u8>>,
+    best: Option<i32>,
+    removes: Vec<i32>,
+}
+
+/// One statement for a trial's pending writes: `$1` study, `$2` trial, `$3` this process, `$4`
+/// its attempt (the fence: no row, nothing written), `$5` epochs to remove, `$6`/`$7` epochs and
+/// bytes to store, `$8` the selected epoch (-1: unchanged), `$9`/`$10` trials and epochs to
+/// remove without a fence. Returns the fence's rows.
+const FLUSH: &str = "
+WITH fence AS (FENCE),
+gone AS (DELETE FROM tune_checkpoints WHERE study = $1 AND trial = $2 AND epoch = ANY($5::int[])
+    AND EXISTS (SELECT 1 FROM fence)),
+stale AS (DELETE FROM tune_checkpoints c USING unnest($9::bigint[], $10::int[]) AS s(t, e)
+    WHERE c.study = $1 AND c.trial = s.t AND c.epoch = s.e),
+put AS (INSERT INTO tune_checkpoints (study, trial, epoch, bytes)
+    SELECT $1, $2, x.e, x.b FROM unnest($6::int[], $7::bytea[]) AS x(e, b), fence
+    ON CONFLICT (study, trial, epoch) DO UPDATE SET bytes = EXCLUDED.bytes RETURNING epoch, bytes),
+best AS (INSERT INTO tune_best (study, trial, epoch, bytes)
+    SELECT $1, $2, b.epoch, b.bytes FROM (
+        SELECT epoch, bytes, 0 AS o FROM put WHERE epoch = $8
+        UNION ALL SELECT epoch, bytes, 1 FROM tune_checkpoints
+            WHERE study = $1 AND trial = $2 AND epoch = $8) b, fence
+    ORDER BY b.o LIMIT 1
+    ON CONFLICT (study, trial) DO UPDATE SET epoch = EXCLUDED.epoch, bytes = EXCLUDED.bytes)
+SELECT count(*) FROM fence";
+
+/// The fence of a trial this process holds: its row, locked against a claim while the statement
+/// runs; and of one it never held (the repair of a finished trial's selection): always.
+const HELD: &str = "SELECT 1 FROM tune_trials WHERE study = $1 AND trial = $2 AND owner = $3
+    AND attempt = $4 FOR UPDATE";
+const ANY: &str = "SELECT 1 WHERE $3::text IS NOT NULL AND $4::bigint IS NOT NULL";
 
 impl PgStore {
     /// The checkpoints of the study `pg` opened.
     pub fn new(pg: Arc<Pg>) -> PgStore {
-        PgStore { pg }
+        PgStore {
+            pg,
+            pending: Mutex::new(BTreeMap::new()),
+            stale: Mutex::new(vec![]),
+        }
     }
 
-    /// Runs `write` for `trial` when this process may write for it: `write` is one statement
-    /// with the parameters `$1` study, `$2` trial, `$3` this process and `$4` its attempt, its rows
-    /// selected `FROM fence` (the trial's row, locked against a claim while it runs), and
-    /// `extra` from `$5` on. Nothing written: the trial was lost.
-    fn fenced(&self, trial: u64, write: &str, extra: &[&(dyn ToSql + Sync)]) -> Result<()> {
-        let pg = &*self.pg;
-        let Some(attempt) = pg.attempt(trial) else {
-            if pg.lost(trial) {
+    /// Changes what waits for `trial`, unless this process lost it.
+    fn later(&self, trial: u64, change: impl FnOnce(&mut Pending)) {
+        if !self.pg.lost(trial) {
+            change(self.pending.lock().unwrap().entry(trial).or_default());
+        }
+    }
+
+    /// Writes what waits for `trial` (and the stale removals) in one statement.
+    fn flush(&self, trial: u64) -> Result<()> {
+        let p = self.pending.lock().unwrap().remove(&trial);
+        let stale = std::mem::take(&mut *self.stale.lock().unwrap());
+        let Some(p) = p.filter(|_| !self.pg.lost(trial)) else {
+            if stale.is_empty() {
                 return Ok(());
             }
-            // A trial this process never held: the repair of a finished trial's selection.
-            let sql = format!("WITH fence AS (SELECT 1 WHERE $3::text IS NOT NULL AND $4::bigint IS NOT NULL) {write}");
-            let mut params: Vec<&(dyn ToSql + Sync)> = vec![];
-            let (s, t, none) = (pg.study(), trial as i64, 0i64);
-            params.extend([&s as &(dyn ToSql + Sync), &t, pg.writer(), &none]);
-            params.extend_from_slice(extra);
-            return pg.store(|c| c.execute(&sql, &params)).map(|_| ());
+            // Only removals of trials no longer held: under the never-held fence.
+            return self.write(u64::MAX, None, Pending::default(), stale);
         };
-        let sql = format!(
-            "WITH fence AS (SELECT 1 FROM tune_trials WHERE study = $1 AND trial = $2
-                 AND owner = $3 AND attempt = $4 FOR UPDATE) {write}"
-        );
-        let (s, t) = (pg.study(), trial as i64);
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&s, &t, pg.writer(), &attempt];
-        params.extend_from_slice(extra);
-        let fence = "SELECT count(*) FROM tune_trials WHERE study = $1 AND trial = $2 AND owner = $3 AND attempt = $4";
-        let held = pg.store(|c| {
-            let written = c.execute(&sql, &params)?;
-            // A statement that writes nothing when the fence holds (a delete of nothing) tells
-            // nothing: the fence is asked then.
-            if written > 0 {
-                return Ok(true);
-            }
-            Ok(c.query_one(fence, &params[..4])?.get::<_, i64>(0) > 0)
-        })?;
-        if !held {
+        let attempt = self.pg.attempt(trial);
+        self.write(trial, attempt, p, stale)
+    }
+
+    fn write(
+        &self,
+        trial: u64,
+        attempt: Option<i64>,
+        p: Pending,
+        stale: Vec<(i64, i32)>,
+    ) -> Result<()> {
+        let pg = &*self.pg;
+        let sql = FLUSH.replace("FENCE", if attempt.is_some() { HELD } else { ANY });
+        let (s, t, a) = (pg.study(), trial as i64, attempt.unwrap_or(0));
+        let (epochs, bytes): (Vec<i32>, Vec<Vec<u8>>) = p.puts.into_iter().unzip();
+        let best = p.best.unwrap_or(-1);
+        let (st, se): (Vec<i64>, Vec<i32>) = stale.into_iter().unzip();
+        let params: [&(dyn ToSql + Sync); 10] = [
+            &s,
+            &t,
+            pg.writer(),
+            &a,
+            &p.removes,
+            &epochs,
+            &bytes,
+            &best,
+            &st,
+            &se,
+        ];
+        let fence: i64 = pg.store(|c| c.query_one(&sql, &params))?.get(0);
+        if fence == 0 {
             pg.lose(trial);
         }
         Ok(())
     }
 
     fn read(&self, sql: &str, trial: u64, epoch: Option<u32>) -> Result<Checkpoint> {
+        self.flush(trial)?;
         let pg = &*self.pg;
         let name = self.name(trial, epoch);
         let epoch = epoch.map_or(0, |k| k as i32);
@@ -81,18 +141,30 @@ impl PgStore {
     }
 }
 
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // The last removals retention asked for; left undone, they are redundant rows only.
+        let _ = self.flush(u64::MAX);
+    }
+}
+
 impl ArtifactStore for PgStore {
     fn begin(&self, trial: u64) -> Result<()> {
-        self.fenced(
-            trial,
-            "DELETE FROM tune_checkpoints WHERE study = $1 AND trial = $2 AND EXISTS (SELECT 1 FROM fence)",
-            &[],
-        )?;
-        self.fenced(
-            trial,
-            "DELETE FROM tune_best WHERE study = $1 AND trial = $2 AND EXISTS (SELECT 1 FROM fence)",
-            &[],
-        )
+        // At once, in a statement of its own: what a later put stores must not be emptied.
+        self.pending.lock().unwrap().remove(&trial);
+        let pg = &*self.pg;
+        let Some(a) = pg.attempt(trial) else {
+            return Ok(());
+        };
+        let sql = format!(
+            "WITH fence AS ({HELD}),
+             ckpts AS (DELETE FROM tune_checkpoints WHERE study = $1 AND trial = $2
+                 AND EXISTS (SELECT 1 FROM fence))
+             DELETE FROM tune_best WHERE study = $1 AND trial = $2 AND EXISTS (SELECT 1 FROM fence)"
+        );
+        let (s, t) = (pg.study(), trial as i64);
+        pg.store(|c| c.execute(&sql, &[&s, &t, pg.writer(), &a]))?;
+        Ok(())
     }
 
     fn exists(&self, trial: u64) -> bool {
@@ -102,12 +174,11 @@ impl ArtifactStore for PgStore {
     fn put(&self, trial: u64, ckpt: &Checkpoint) -> Result<()> {
         let bytes = ckpt.to_bytes();
         let k = ckpt.meta.virtual_epoch as i32;
-        self.fenced(
-            trial,
-            "INSERT INTO tune_checkpoints (study, trial, epoch, bytes) SELECT $1, $2, $5, $6 FROM fence
-             ON CONFLICT (study, trial, epoch) DO UPDATE SET bytes = EXCLUDED.bytes",
-            &[&k, &bytes],
-        )
+        self.later(trial, |p| {
+            p.removes.retain(|&j| j != k);
+            p.puts.insert(k, bytes);
+        });
+        Ok(())
     }
 
     fn get(&self, trial: u64, epoch: u32) -> Result<Checkpoint> {
@@ -119,15 +190,8 @@ impl ArtifactStore for PgStore {
     }
 
     fn set_best(&self, trial: u64, epoch: u32) -> Result<()> {
-        let k = epoch as i32;
-        self.fenced(
-            trial,
-            "INSERT INTO tune_best (study, trial, epoch, bytes)
-             SELECT study, trial, epoch, bytes FROM tune_checkpoints
-             WHERE study = $1 AND trial = $2 AND epoch = $5 AND EXISTS (SELECT 1 FROM fence)
-             ON CONFLICT (study, trial) DO UPDATE SET epoch = EXCLUDED.epoch, bytes = EXCLUDED.bytes",
-            &[&k],
-        )
+        self.later(trial, |p| p.best = Some(epoch as i32));
+        Ok(())
     }
 
     fn best(&self, trial: u64) -> Result<Checkpoint> {
@@ -139,6 +203,8 @@ impl ArtifactStore for PgStore {
     }
 
     fn epochs(&self, trial: u64) -> Vec<u32> {
+        // What waits is counted as stored (a failure to write it shows at the next sync).
+        let _ = self.flush(trial);
         let pg = &*self.pg;
         pg.store(|c| {
             c.query(
@@ -152,22 +218,27 @@ impl ArtifactStore for PgStore {
 
     fn remove(&self, trial: u64, epoch: u32) -> Result<()> {
         let k = epoch as i32;
-        self.fenced(
-            trial,
-            "DELETE FROM tune_checkpoints WHERE study = $1 AND trial = $2 AND epoch = $5
-             AND EXISTS (SELECT 1 FROM fence)",
-            &[&k],
-        )
+        if self.pg.attempt(trial).is_none() {
+            if !self.pg.lost(trial) {
+                self.stale.lock().unwrap().push((trial as i64, k));
+            }
+            return Ok(());
+        }
+        self.later(trial, |p| {
+            if p.puts.remove(&k).is_none() {
+                p.removes.push(k);
+            }
+        });
+        Ok(())
     }
 
     fn clean(&self, _trial: u64) -> Result<()> {
-        // Transactions leave nothing half written.
+        // Statements leave nothing half written.
         Ok(())
     }
 
-    fn sync(&self, _trial: u64) -> Result<()> {
-        // Each write was a committed transaction.
-        Ok(())
+    fn sync(&self, trial: u64) -> Result<()> {
+        self.flush(trial)
     }
 
     fn name(&self, trial: u64, epoch: Option<u32>) -> String {

@@ -28,8 +28,8 @@ use super::{check_fingerprint, Event, Fingerprint, History, Opened, Storage};
 mod append;
 mod connection;
 
-pub use connection::{hide_password, is_url, Pg, LEASE, PATIENCE};
 use crate::error::{Error, Result};
+pub use connection::{hide_password, is_url, Pg, LEASE, PATIENCE};
 
 /// The study `name` in PostgreSQL as a [`Storage`].
 pub struct PgStorage {
