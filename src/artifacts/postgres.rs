@@ -7,7 +7,7 @@
 //!
 //! [`PgStorage`]: crate::storage::postgres::PgStorage
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use postgres::types::ToSql;
@@ -26,11 +26,16 @@ pub struct PgStore {
     /// Removals for trials this process no longer holds (retention after a trial's end), done
     /// with the next write.
     stale: Mutex<Vec<(i64, i32)>>,
+    /// The epochs stored for trials this process holds (no one else writes them), once read,
+    /// by trial and attempt.
+    known: Mutex<BTreeMap<(u64, i64), BTreeSet<u32>>>,
 }
 
 /// A trial's writes not sent yet.
 #[derive(Default)]
 struct Pending {
+    /// A start from scratch: everything stored before goes.
+    clear: bool,
     puts: BTreeMap<i32, Vec<u8>>,
     best: Option<i32>,
     removes: Vec<i32>,
@@ -39,9 +44,13 @@ struct Pending {
 /// One statement for a trial's pending writes: `$1` study, `$2` trial, `$3` this process, `$4`
 /// its attempt (the fence: no row, nothing written), `$5` epochs to remove, `$6`/`$7` epochs and
 /// bytes to store, `$8` the selected epoch (-1: unchanged), `$9`/`$10` trials and epochs to
-/// remove without a fence. Returns the fence's rows.
+/// remove without a fence, `$11` a start from scratch (all else goes). Returns the fence's rows.
 const FLUSH: &str = "
 WITH fence AS (FENCE),
+cleared AS (DELETE FROM tune_checkpoints WHERE study = $1 AND trial = $2 AND $11
+    AND NOT epoch = ANY($6::int[]) AND EXISTS (SELECT 1 FROM fence)),
+unbest AS (DELETE FROM tune_best WHERE study = $1 AND trial = $2 AND $11 AND $8 < 0
+    AND EXISTS (SELECT 1 FROM fence)),
 gone AS (DELETE FROM tune_checkpoints WHERE study = $1 AND trial = $2 AND epoch = ANY($5::int[])
     AND EXISTS (SELECT 1 FROM fence)),
 stale AS (DELETE FROM tune_checkpoints c USING unnest($9::bigint[], $10::int[]) AS s(t, e)
@@ -53,7 +62,7 @@ best AS (INSERT INTO tune_best (study, trial, epoch, bytes)
     SELECT $1, $2, b.epoch, b.bytes FROM (
         SELECT epoch, bytes, 0 AS o FROM put WHERE epoch = $8
         UNION ALL SELECT epoch, bytes, 1 FROM tune_checkpoints
-            WHERE study = $1 AND trial = $2 AND epoch = $8) b, fence
+            WHERE study = $1 AND trial = $2 AND epoch = $8 AND NOT $11) b, fence
     ORDER BY b.o LIMIT 1
     ON CONFLICT (study, trial) DO UPDATE SET epoch = EXCLUDED.epoch, bytes = EXCLUDED.bytes)
 SELECT count(*) FROM fence";
@@ -71,6 +80,7 @@ impl PgStore {
             pg,
             pending: Mutex::new(BTreeMap::new()),
             stale: Mutex::new(vec![]),
+            known: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -106,24 +116,32 @@ impl PgStore {
         let pg = &*self.pg;
         let sql = FLUSH.replace("FENCE", if attempt.is_some() { HELD } else { ANY });
         let (s, t, a) = (pg.study(), trial as i64, attempt.unwrap_or(0));
+        let removes = if p.clear { vec![] } else { p.removes };
         let (epochs, bytes): (Vec<i32>, Vec<Vec<u8>>) = p.puts.into_iter().unzip();
         let best = p.best.unwrap_or(-1);
         let (st, se): (Vec<i64>, Vec<i32>) = stale.into_iter().unzip();
-        let params: [&(dyn ToSql + Sync); 10] = [
+        let params: [&(dyn ToSql + Sync); 11] = [
             &s,
             &t,
             pg.writer(),
             &a,
-            &p.removes,
+            &removes,
             &epochs,
             &bytes,
             &best,
             &st,
             &se,
+            &p.clear,
         ];
         let fence: i64 = pg.store(|c| c.query_one(&sql, &params))?.get(0);
         if fence == 0 {
             pg.lose(trial);
+        } else if let Some(known) = self.known.lock().unwrap().get_mut(&(trial, a)) {
+            if p.clear {
+                known.clear();
+            }
+            known.retain(|k| !removes.contains(&(*k as i32)));
+            known.extend(epochs.iter().map(|&k| k as u32));
         }
         Ok(())
     }
@@ -150,20 +168,13 @@ impl Drop for PgStore {
 
 impl ArtifactStore for PgStore {
     fn begin(&self, trial: u64) -> Result<()> {
-        // At once, in a statement of its own: what a later put stores must not be emptied.
-        self.pending.lock().unwrap().remove(&trial);
-        let pg = &*self.pg;
-        let Some(a) = pg.attempt(trial) else {
-            return Ok(());
-        };
-        let sql = format!(
-            "WITH fence AS ({HELD}),
-             ckpts AS (DELETE FROM tune_checkpoints WHERE study = $1 AND trial = $2
-                 AND EXISTS (SELECT 1 FROM fence))
-             DELETE FROM tune_best WHERE study = $1 AND trial = $2 AND EXISTS (SELECT 1 FROM fence)"
-        );
-        let (s, t) = (pg.study(), trial as i64);
-        pg.store(|c| c.execute(&sql, &[&s, &t, pg.writer(), &a]))?;
+        // With the first write: a statement saved a trial.
+        self.later(trial, |p| {
+            *p = Pending {
+                clear: true,
+                ..Pending::default()
+            }
+        });
         Ok(())
     }
 
@@ -205,6 +216,12 @@ impl ArtifactStore for PgStore {
     fn epochs(&self, trial: u64) -> Vec<u32> {
         // What waits is counted as stored (a failure to write it shows at the next sync).
         let _ = self.flush(trial);
+        let attempt = self.pg.attempt(trial);
+        if let Some(known) =
+            attempt.and_then(|a| self.known.lock().unwrap().get(&(trial, a)).cloned())
+        {
+            return known.into_iter().collect();
+        }
         let pg = &*self.pg;
         pg.store(|c| {
             c.query(
@@ -212,7 +229,14 @@ impl ArtifactStore for PgStore {
                 &[&pg.study(), &(trial as i64)],
             )
         })
-        .map(|rows| rows.iter().map(|r| r.get::<_, i32>(0) as u32).collect())
+        .map(|rows| {
+            let epochs: Vec<u32> = rows.iter().map(|r| r.get::<_, i32>(0) as u32).collect();
+            if let Some(a) = attempt {
+                let set = epochs.iter().copied().collect();
+                self.known.lock().unwrap().insert((trial, a), set);
+            }
+            epochs
+        })
         .unwrap_or_default()
     }
 
@@ -229,6 +253,11 @@ impl ArtifactStore for PgStore {
                 p.removes.push(k);
             }
         });
+        if let Some(a) = self.pg.attempt(trial) {
+            if let Some(known) = self.known.lock().unwrap().get_mut(&(trial, a)) {
+                known.remove(&epoch);
+            }
+        }
         Ok(())
     }
 

@@ -205,6 +205,7 @@ pub fn drive(
         failed: None,
         sampling_seconds: 0.0,
         cursor: opened.cursor,
+        looked: None,
     });
     let storage: Mutex<&mut dyn Storage> = Mutex::new(storage);
     let ctx = Ctx {

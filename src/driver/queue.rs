@@ -22,6 +22,8 @@ pub(super) struct Shared {
     pub sampling_seconds: f64,
     /// Events of the storage read so far (a shared study: other processes' are followed).
     pub cursor: u64,
+    /// When this process last looked at the other processes' events and leases.
+    pub looked: Option<std::time::Instant>,
 }
 
 impl Shared {

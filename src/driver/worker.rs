@@ -82,22 +82,17 @@ fn take(ctx: &Ctx) -> Result<Take> {
     let s = &mut *guard;
     s.catch_up(ctx.inbox);
     let shared = ctx.storage.lock().unwrap().shared();
-    if shared {
+    // Other workers' events and the trials they left behind (dead, frozen or cut off past their
+    // lease), looked at once a second: they go first, having the fewest epochs left.
+    if shared && s.looked.is_none_or(|t| t.elapsed() >= LOOK_EVERY) {
+        s.looked = Some(std::time::Instant::now());
         follow(ctx, s)?;
+        if let Some(t) = take_over(ctx, s)? {
+            return Ok(Take::Trial(t));
+        }
     }
     if let Some(t) = promote(ctx, s) {
         return Ok(Take::Trial(t));
-    }
-    // Trials another worker left behind (it died, froze or lost the network past its lease) go
-    // first: they have the fewest epochs left to the study's end.
-    let orphans = match shared {
-        true => ctx.storage.lock().unwrap().orphans()?,
-        false => Default::default(),
-    };
-    for &n in &orphans.expired {
-        if ctx.storage.lock().unwrap().resume(n)? {
-            return Ok(Take::Trial(resumed(ctx, s, n, shared)?));
-        }
     }
     while let Some(item) = s.queue.pop_front() {
         let fresh = |(trial, params, started): (u64, Params, Event)| {
@@ -141,11 +136,34 @@ fn take(ctx: &Ctx) -> Result<Take> {
             }
         }
     }
+    if !shared {
+        return Ok(Take::Done);
+    }
     // While others still run trials, this worker waits in case one is left behind.
-    Ok(match orphans.elsewhere {
-        0 => Take::Done,
-        _ => Take::Wait,
+    follow(ctx, s)?;
+    if let Some(t) = take_over(ctx, s)? {
+        return Ok(Take::Trial(t));
+    }
+    let elsewhere = ctx.storage.lock().unwrap().orphans()?.elsewhere;
+    Ok(if elsewhere == 0 {
+        Take::Done
+    } else {
+        Take::Wait
     })
+}
+
+/// How often a worker with trials to start looks at the other workers' events and leases.
+const LOOK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A trial whose lease ran out, claimed to resume it, if any.
+fn take_over(ctx: &Ctx, s: &mut super::queue::Shared) -> Result<Option<Taken>> {
+    let orphans = ctx.storage.lock().unwrap().orphans()?;
+    for n in orphans.expired {
+        if ctx.storage.lock().unwrap().resume(n)? {
+            return Ok(Some(resumed(ctx, s, n, true)?));
+        }
+    }
+    Ok(None)
 }
 
 /// A new trial of an adaptive sampler in a shared study, under the suggestion lock: the sampler
