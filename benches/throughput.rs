@@ -30,7 +30,7 @@ fn throughput<D: Backend>(
     batch: usize,
     seconds: f64,
 ) -> f64 {
-    let data = &*plan.dataset;
+    let data = &**plan.data();
     let params: Params = [
         ("batch_size".to_string(), Value::Int(batch as i64)),
         ("learning_rate".to_string(), Value::Float(1e-3)),

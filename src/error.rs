@@ -38,6 +38,9 @@ pub enum Error {
     /// The machine refused a resource (threads). Not the user's input.
     #[error("{0}")]
     System(String),
+    /// The trials cannot run: a user's program failed in every one tried (exit code 1).
+    #[error("{0}")]
+    Trials(String),
     /// A failure inside the numeric backend.
     #[error("backend: {0}")]
     Backend(String),

@@ -8,6 +8,7 @@ pub mod data;
 pub mod driver;
 pub mod durable;
 pub mod error;
+pub mod intern;
 pub mod metrics;
 pub mod outputs;
 pub mod plan;

@@ -130,6 +130,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    use tune::runner::command;
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == command::SUPERVISE_ARG) {
+        // A trial's supervisor (see runner/command/process.rs), not a command of the user's.
+        return ExitCode::from(command::supervise(&args[2..]).clamp(0, 255) as u8);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        command::set_supervisor(exe);
+    }
     match run() {
         Ok(code) => code,
         // The reader of stdout had what it wanted (`tune ... | head -1`): nothing went wrong, and
@@ -332,6 +341,13 @@ fn read(
 /// `tune check`: one line per model, then the verdict; exit 1 when a model cannot memorise.
 fn check(study: &StudyArgs) -> anyhow::Result<ExitCode> {
     let plan = load(study, None, None, None)?;
+    if plan.command.is_some() {
+        return Err(Error::Study(format!(
+            "{}: `tune check` tries the built-in trainer's models, and this study runs its own program (\"trainer\"): run one trial of it with `--parallel 1`, or the program by hand",
+            plan.spec_file.display()
+        ))
+        .into());
+    }
     let check = tune::runner::mlp::check::check(&plan)?;
     if !check.models.is_empty() {
         say!("{}", check.header())?;

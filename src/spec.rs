@@ -17,9 +17,15 @@ pub struct StudySpec {
     /// Seed of every random stream of the study.
     #[serde(default)]
     pub seed: u64,
-    pub data: DataSpec,
+    /// The table the built-in trainer learns from; optional for a command trainer.
     #[serde(default)]
-    pub model: ModelSpec,
+    pub data: Option<DataSpec>,
+    /// The built-in MLP (absent: its defaults); not allowed with a command trainer.
+    #[serde(default)]
+    pub model: Option<ModelSpec>,
+    /// A user's program that trains each trial (absent: the built-in MLP).
+    #[serde(default)]
+    pub trainer: Option<TrainerSpec>,
     pub budget: BudgetSpec,
     pub search: SearchSpec,
     /// `val_loss` (default), or the task's metric: `rmse` (regression) or `accuracy` (classification).
@@ -61,6 +67,24 @@ pub struct DataSpec {
     /// Share of the rows held out for validation (default 0.2).
     #[serde(default = "default_validation_fraction")]
     pub validation_fraction: f64,
+}
+
+/// A user's training program, run once per trial (and again at each resume); see README, "Your own
+/// training program".
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainerSpec {
+    /// The program and its arguments (no shell).
+    pub command: Vec<String>,
+    /// Its working folder, relative to the spec's (default: the spec's folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// Variables added to its environment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Seconds one virtual epoch may take before the trial is killed (default: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<f64>,
 }
 
 /// The network and its optimizer.
@@ -290,6 +314,8 @@ mod strict {
         "",
         "data",
         "model",
+        "trainer",
+        "trainer.env",
         "budget",
         "search",
         "search.space",

@@ -41,10 +41,23 @@ pub struct CheckpointMeta {
     pub seconds: f64,
     /// The validation curve so far (the metric history).
     pub curve: Vec<CurveRow>,
+    /// The file or folder a user's program wrote as this checkpoint (a command trainer's), which
+    /// the store keeps beside this record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Payload>,
     /// What the runner needs besides to continue exactly (the MLP's layer sizes and its data
     /// stream's position), its own business: kept beside the fields above in the JSON.
     #[serde(flatten)]
     pub runner: BTreeMap<String, serde_json::Value>,
+}
+
+/// A checkpoint's file or folder written by a user's program: its name, and the CRC-32 and size of
+/// its content (a folder's: every file's path and bytes, in path order), checked when it is read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payload {
+    pub name: String,
+    pub crc32: String,
+    pub bytes: u64,
 }
 
 /// A trial's full state at the end of a virtual epoch.
@@ -53,6 +66,8 @@ pub struct Checkpoint {
     pub meta: CheckpointMeta,
     pub weights: Vec<HostTensor>,
     pub optimizer: OptimizerState,
+    /// Where its payload ([`CheckpointMeta::files`]) is now, when it has one.
+    pub files: Option<std::path::PathBuf>,
 }
 
 const META_KEY: &str = "tune.checkpoint";
@@ -210,6 +225,7 @@ impl Checkpoint {
             meta,
             weights,
             optimizer: OptimizerState { t, m, v },
+            files: None,
         })
     }
 
@@ -251,6 +267,7 @@ mod tests {
                 steps: 5,
                 seconds: 0.5,
                 curve: vec![row(1, 0.3), row(2, f64::NAN)],
+                files: None,
                 runner: [("stream_pos".to_string(), 4.into())].into(),
             },
             weights: vec![
@@ -262,6 +279,7 @@ mod tests {
                 m: vec![t("layers.0.bias", vec![0.1])],
                 v: vec![t("layers.0.bias", vec![0.2])],
             },
+            files: None,
         };
         let back = Checkpoint::from_bytes(Path::new("x"), &ck.to_bytes()).unwrap();
         assert_eq!(back.weights, ck.weights);
@@ -286,6 +304,7 @@ mod tests {
                 steps: 5,
                 seconds: 0.5,
                 curve: vec![row(1, 0.3)],
+                files: None,
                 runner: [("layer_sizes".to_string(), vec![2, 2].into())].into(),
             },
             weights: vec![t("layers.0.weight", vec![0.25, -1.0, 2.0, 3.0])],
@@ -294,6 +313,7 @@ mod tests {
                 m: vec![t("layers.0.weight", vec![0.1, 0.2, 0.3, 0.4])],
                 v: vec![t("layers.0.weight", vec![0.5, 0.6, 0.7, 0.8])],
             },
+            files: None,
         };
         let bytes = ck.to_bytes();
         for at in 0..bytes.len() {

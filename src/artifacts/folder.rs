@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{ArtifactStore, Checkpoint};
+use super::{payload, ArtifactStore, Checkpoint, Payload};
 use crate::durable::{replace_with, sync_dir, temp_name};
 use crate::error::{Error, Result};
 
@@ -32,6 +32,36 @@ impl Checkpointer {
     /// The selected checkpoint.
     pub fn best_path(&self) -> PathBuf {
         self.dir.join("best.safetensors")
+    }
+
+    /// The folder of virtual epoch `k`'s payload (a program's checkpoint file or folder).
+    pub fn files_path(&self, k: u32) -> PathBuf {
+        self.dir.join(format!("ckpt-{k:04}.files"))
+    }
+
+    /// The folder of the selected checkpoint's payload: hard links to its epoch's.
+    pub fn best_files_path(&self) -> PathBuf {
+        self.dir.join("best.files")
+    }
+
+    /// Copies virtual epoch `k`'s payload folder, if it has one, as the selected one: built
+    /// beside, then swapped in.
+    fn link_best_files(&self, k: u32) -> io::Result<()> {
+        let src = self.files_path(k);
+        let best = self.best_files_path();
+        if !src.exists() {
+            return Ok(());
+        }
+        let tmp = temp_name(&best);
+        payload::remove(&tmp)?;
+        payload::link_tree(&src, &tmp)?;
+        let old = best.with_file_name(".best.files.old");
+        payload::remove(&old)?;
+        if best.exists() {
+            fs::rename(&best, &old)?;
+        }
+        fs::rename(&tmp, &best)?;
+        payload::remove(&old)
     }
 
     /// Writes the checkpoint of its virtual epoch atomically (a process crash leaves no half file)
@@ -62,6 +92,7 @@ impl Checkpointer {
 
     /// [`Checkpointer::mark_best`] but for the folder's fsync, which the caller does.
     pub fn link_best(&self, k: u32) -> io::Result<()> {
+        self.link_best_files(k)?;
         let src = self.path(k);
         let best = self.best_path();
         let tmp = temp_name(&best);
@@ -78,12 +109,13 @@ impl Checkpointer {
         }
     }
 
-    /// Deletes the checkpoint of virtual epoch `k`, if it is there.
+    /// Deletes the checkpoint of virtual epoch `k` and its payload, if they are there.
     pub fn remove(&self, k: u32) -> io::Result<()> {
         match fs::remove_file(self.path(k)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
         }
+        payload::remove(&self.files_path(k))
     }
 
     /// The virtual epochs that have a checkpoint file, in order.
@@ -104,11 +136,18 @@ impl Checkpointer {
         ks
     }
 
-    /// Removes the temp files a crash may have left: no record ever names one.
+    /// Removes the temp files a crash may have left (no record ever names one), and payloads
+    /// taken over whose checkpoint was never stored.
     pub fn remove_temp_files(&self) -> io::Result<()> {
         for e in fs::read_dir(&self.dir)?.flatten() {
-            if e.file_name().to_string_lossy().ends_with(".tmp") {
-                fs::remove_file(e.path())?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let unstored = name
+                .strip_prefix("ckpt-")
+                .and_then(|n| n.strip_suffix(".files"))
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|k| !self.path(k).exists());
+            if name.ends_with(".tmp") || name == ".best.files.old" || unstored {
+                payload::remove(&e.path())?;
             }
         }
         Ok(())
@@ -120,6 +159,7 @@ impl Checkpointer {
         for j in self.saved() {
             self.remove(j)?;
         }
+        payload::remove(&self.best_files_path())?;
         self.remove_temp_files()
     }
 }
@@ -161,13 +201,19 @@ impl ArtifactStore for FolderStore {
     fn put(&self, trial: u64, ckpt: &Checkpoint) -> Result<()> {
         let c = self.trial(trial);
         let k = ckpt.meta.virtual_epoch;
+        if ckpt.meta.files.is_some() {
+            // The payload is durable before the record that names it.
+            let files = c.files_path(k);
+            payload::sync_tree(&files).map_err(|e| Error::io(&files, e))?;
+        }
         c.write(ckpt)
             .map(|_| ())
             .map_err(|e| Error::io(&c.path(k), e))
     }
 
     fn get(&self, trial: u64, epoch: u32) -> Result<Checkpoint> {
-        Checkpoint::load(&self.trial(trial).path(epoch))
+        let c = self.trial(trial);
+        with_files(Checkpoint::load(&c.path(epoch))?, &c.files_path(epoch))
     }
 
     fn set_best(&self, trial: u64, epoch: u32) -> Result<()> {
@@ -176,7 +222,22 @@ impl ArtifactStore for FolderStore {
     }
 
     fn best(&self, trial: u64) -> Result<Checkpoint> {
-        Checkpoint::load(&self.trial(trial).best_path())
+        let c = self.trial(trial);
+        with_files(Checkpoint::load(&c.best_path())?, &c.best_files_path())
+    }
+
+    fn adopt(&self, trial: u64, epoch: u32, from: &Path) -> Result<(Payload, PathBuf)> {
+        let dir = self.trial(trial).files_path(epoch);
+        let name = from.file_name().unwrap_or_default();
+        let to = dir.join(name);
+        (|| {
+            payload::remove(&dir)?;
+            fs::create_dir_all(&dir)?;
+            payload::take_over(from, &to)?;
+            payload::describe(&to)
+        })()
+        .map(|p| (p, to.clone()))
+        .map_err(|e| Error::io(&to, e))
     }
 
     fn epochs(&self, trial: u64) -> Vec<u32> {
@@ -211,6 +272,16 @@ impl ArtifactStore for FolderStore {
         .display()
         .to_string()
     }
+}
+
+/// `c` with its payload's place under `dir`, once its content is checked.
+fn with_files(mut c: Checkpoint, dir: &Path) -> Result<Checkpoint> {
+    if let Some(p) = &c.meta.files {
+        let path = dir.join(&p.name);
+        payload::verify(&path, p).map_err(Error::Study)?;
+        c.files = Some(path);
+    }
+    Ok(c)
 }
 
 #[cfg(test)]

@@ -8,16 +8,19 @@
 
 mod checkpoint;
 mod folder;
+pub mod payload;
 mod postgres;
 pub mod recover;
 mod retention;
 
-pub use checkpoint::{Checkpoint, CheckpointMeta, HostTensor, OptimizerState};
+pub use checkpoint::{Checkpoint, CheckpointMeta, HostTensor, OptimizerState, Payload};
 pub use folder::{Checkpointer, FolderStore};
 pub use postgres::PgStore;
 pub use retention::{Keep, Retention};
 
-use crate::error::Result;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
 
 /// What the driver needs from where checkpoints are kept, by trial and virtual epoch. Writes are
 /// durable once [`ArtifactStore::sync`] returns: the driver journals nothing before that.
@@ -45,4 +48,15 @@ pub trait ArtifactStore: Send + Sync {
     fn sync(&self, trial: u64) -> Result<()>;
     /// Where a checkpoint (`None`: the selected one) is, for messages.
     fn name(&self, trial: u64, epoch: Option<u32>) -> String;
+    /// Takes over the file or folder `from` that a user's program wrote as trial `trial`'s
+    /// checkpoint of virtual epoch `epoch`: moves it into the store's place for it (replacing what
+    /// an earlier run left there) and returns its record and where it is now. It becomes durable
+    /// when [`ArtifactStore::put`] stores the checkpoint that names it.
+    fn adopt(&self, trial: u64, epoch: u32, from: &Path) -> Result<(Payload, PathBuf)> {
+        let _ = (trial, epoch);
+        Err(Error::Study(format!(
+            "{}: this artifact store cannot keep a program's checkpoint files",
+            from.display()
+        )))
+    }
 }

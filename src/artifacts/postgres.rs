@@ -270,6 +270,18 @@ impl ArtifactStore for PgStore {
         self.flush(trial)
     }
 
+    fn adopt(
+        &self,
+        _trial: u64,
+        _epoch: u32,
+        from: &std::path::Path,
+    ) -> Result<(super::Payload, std::path::PathBuf)> {
+        Err(Error::Study(format!(
+            "{}: a program's checkpoint files are not kept in PostgreSQL: give the workers a folder they all reach with --artifacts DIR",
+            from.display()
+        )))
+    }
+
     fn name(&self, trial: u64, epoch: Option<u32>) -> String {
         match epoch {
             Some(k) => format!("{}: trial {trial}, checkpoint {k}", self.pg.shown()),

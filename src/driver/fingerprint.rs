@@ -14,26 +14,36 @@ pub fn fingerprint(plan: &StudyPlan) -> Fingerprint {
         serde_json::to_value(x).expect("spec fields serialise")
     }
     let s = &plan.spec;
+    let mlp = s.trainer.is_none();
+    let data = s.data.is_some();
+    let model = s.model.clone().unwrap_or_default();
     [
-        ("seed", v(&s.seed)),
-        ("data", v(&s.data)),
-        ("data file contents", v(&format!("{:08x}", plan.data_crc32))),
-        ("model", v(&s.model)),
-        ("budget", v(&s.budget)),
-        ("search.method", v(&s.search.method)),
-        ("search.space", v(&s.search.space)),
-        ("search.startup_trials", v(&s.search.startup_trials)),
-        ("metric", v(&s.metric)),
-        ("goal", v(&s.goal)),
-        ("early_stopping", v(&s.early_stopping)),
-        ("scheduler", v(&s.scheduler)),
+        ("seed", Some(v(&s.seed))),
+        ("data", data.then(|| v(&s.data))),
+        (
+            "data file contents",
+            plan.data_crc32.map(|c| v(&format!("{c:08x}"))),
+        ),
+        ("model", mlp.then(|| v(&model))),
+        // A program's command, folder, environment and time limit: another program, or the same
+        // one run otherwise, is another study.
+        ("trainer", s.trainer.as_ref().map(v)),
+        ("budget", Some(v(&s.budget))),
+        ("search.method", Some(v(&s.search.method))),
+        ("search.space", Some(v(&s.search.space))),
+        ("search.startup_trials", Some(v(&s.search.startup_trials))),
+        ("metric", Some(v(&s.metric))),
+        ("goal", Some(v(&s.goal))),
+        ("early_stopping", Some(v(&s.early_stopping))),
+        ("scheduler", Some(v(&s.scheduler))),
         // How a pass's order is drawn from the seed (src/data/stream.rs): a study begun by a build
         // that drew it otherwise cannot resume exactly.
-        ("data order", v(&STREAM_VERSION)),
+        ("data order", mlp.then(|| v(&STREAM_VERSION))),
         // How the rows are split into training and validation (src/data/split.rs), likewise.
-        ("data split", v(&crate::data::SPLIT_VERSION)),
+        ("data split", data.then(|| v(&crate::data::SPLIT_VERSION))),
     ]
     .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k, v)))
     // How the GP chooses (src/sampler/gp.rs), for Bayesian studies only: a Bayesian study begun
     // by a build that chose otherwise would go on with other suggestions.
     .chain((plan.method == Method::Bayes).then(|| ("bayes", v(&crate::sampler::gp::VERSION))))

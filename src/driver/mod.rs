@@ -20,6 +20,7 @@ use crate::artifacts::{ArtifactStore, FolderStore};
 use crate::curve::{ranks_before, CurveRow};
 use crate::error::{Error, Result};
 use crate::plan::StudyPlan;
+use crate::runner::command::CommandRunner;
 use crate::runner::mlp::MlpRunner;
 use crate::runner::TrialRunner;
 use crate::scheduler::Scheduler;
@@ -101,12 +102,23 @@ pub fn run(
             (&mut journal, Box::new(FolderStore::new(out)))
         }
     };
-    let runner = MlpRunner::new(plan);
+    let mlp;
+    let command;
+    let runner: &dyn TrialRunner = match &plan.command {
+        None => {
+            mlp = MlpRunner::new(plan);
+            &mlp
+        }
+        Some(cmd) => {
+            command = CommandRunner::new(plan, cmd);
+            &command
+        }
+    };
     let scheduler = crate::scheduler::for_plan(plan);
     let seams = Seams {
         storage,
         store: &*store,
-        runner: &runner,
+        runner,
         scheduler: &scheduler,
     };
     let summary = drive(plan, seams, opts, stop, observer)?;
@@ -198,7 +210,12 @@ pub fn drive(
         board: history.clone(),
         ..Default::default()
     });
+    let early = queue::EarlyEnds {
+        seen: done,
+        failures: vec![],
+    };
     let shared = Mutex::new(queue::Shared {
+        early,
         history,
         sampler,
         queue,
@@ -327,7 +344,7 @@ fn repair_best_files(
 }
 
 /// The error of a thread that could not start.
-fn no_thread(e: std::io::Error) -> Error {
+pub(crate) fn no_thread(e: std::io::Error) -> Error {
     Error::System(format!(
         "cannot start a thread: {e} (a limit on processes or threads, such as `ulimit -u` or a container's pids limit, may be too low)"
     ))

@@ -211,8 +211,15 @@ impl Group {
                 }
                 p.held.push(*checkpoint);
                 let best = p.best;
-                p.held
-                    .retain(|c| unwritten.keeps(c.meta.virtual_epoch, k, best));
+                let (kept, dropped): (Vec<Checkpoint>, Vec<Checkpoint>) =
+                    std::mem::take(&mut p.held)
+                        .into_iter()
+                        .partition(|c| unwritten.keeps(c.meta.virtual_epoch, k, best));
+                p.held = kept;
+                // A program's checkpoint the store took over and that will never be stored.
+                for c in dropped.iter().filter(|c| c.meta.files.is_some()) {
+                    ctx.store.remove(trial, c.meta.virtual_epoch)?;
+                }
                 self.records.push(record);
             }
             Persist::Flush(_) => unreachable!("the loop commits at a flush"),
@@ -222,7 +229,7 @@ impl Group {
                 ended,
             } => {
                 let dir = ctx.plan.out_dir.join("trials").join(trial.to_string());
-                let metric = ctx.plan.metric.kind.in_curve(ctx.plan.dataset.task);
+                let metric = ctx.plan.curve_metric();
                 crate::outputs::write_curve(&dir, &curve, metric)?;
                 // Its folder is synced at the commit.
                 self.pending(trial);

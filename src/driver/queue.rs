@@ -20,10 +20,47 @@ pub(super) struct Shared {
     pub queue: VecDeque<Next>,
     pub failed: Option<Error>,
     pub sampling_seconds: f64,
+    pub early: EarlyEnds,
     /// Events of the storage read so far (a shared study: other processes' are followed).
     pub cursor: u64,
     /// When this process last looked at the other processes' events and leases.
     pub looked: Option<std::time::Instant>,
+}
+
+/// The first trials of the study to end, for a runner that gives up when they all failed before
+/// their first boundary ([`crate::runner::TrialRunner::give_up_after`]).
+pub(super) struct EarlyEnds {
+    /// Trials that ended so far (in this run and before it).
+    pub seen: usize,
+    /// Those of them that failed before their first boundary: each one's sentence.
+    pub failures: Vec<String>,
+}
+
+impl EarlyEnds {
+    /// Counts a trial's end; the error that stops the study when it is the `n`th to end and all
+    /// of them failed before their first boundary.
+    pub fn count(
+        &mut self,
+        n: usize,
+        trial: u64,
+        reason: Option<&str>,
+        before_first: bool,
+    ) -> Option<Error> {
+        if self.seen >= n {
+            return None;
+        }
+        self.seen += 1;
+        if before_first {
+            self.failures
+                .push(format!("trial {trial}: {}", reason.unwrap_or("failed")));
+        }
+        (self.seen == n && self.failures.len() == n).then(|| {
+            Error::Trials(format!(
+                "the first {n} trials all failed before their first report, so the study stops (fix the program, then run again with --restart): {}",
+                self.failures.join("; ")
+            ))
+        })
+    }
 }
 
 impl Shared {

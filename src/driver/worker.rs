@@ -310,10 +310,23 @@ fn worker_loop(ctx: &Ctx, tx: &Outbox, runner: &mut dyn RunnerWorker) -> Result<
         let ended = (status != Status::Running).then_some(Event::TrialEnded {
             trial: t.trial,
             status,
-            reason: outcome.reason,
+            reason: outcome.reason.clone(),
             seconds: outcome.seconds,
         });
         ctx.inbox.lock().unwrap().phases += outcome.phases;
+        if let (Some(n), true) = (ctx.runner.give_up_after(), ended.is_some()) {
+            let before_first = status == Status::Failed && outcome.curve.is_empty();
+            let reason = outcome.reason.as_deref();
+            let give_up = ctx
+                .shared
+                .lock()
+                .unwrap()
+                .early
+                .count(n, t.trial, reason, before_first);
+            if let Some(e) = give_up {
+                ctx.fail(e);
+            }
+        }
         leave(ctx, tx, t.trial, outcome.curve, ended)?;
     }
 }
@@ -461,6 +474,18 @@ struct Host<'a, 'c> {
 impl TrialHost for Host<'_, '_> {
     fn threads(&self) -> usize {
         self.ctx.share()
+    }
+
+    fn stopping(&self) -> bool {
+        self.ctx.stop.load(Ordering::SeqCst)
+    }
+
+    fn adopt(
+        &mut self,
+        epoch: u32,
+        from: &std::path::Path,
+    ) -> Result<(crate::artifacts::Payload, std::path::PathBuf)> {
+        self.ctx.store.adopt(self.trial, epoch, from)
     }
 
     fn progress(&mut self, examples_seen: u64) {

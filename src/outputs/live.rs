@@ -251,6 +251,7 @@ pub fn abbreviate(params: &Params) -> String {
 fn compact(v: Value) -> String {
     let x = match v {
         Value::Int(i) => return i.to_string(),
+        Value::Str(s) => return s.to_string(),
         Value::Float(x) => x,
     };
     let a = x.abs();

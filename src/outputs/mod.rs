@@ -18,9 +18,12 @@ pub use leaderboard::short;
 
 /// Writes `split.json`: which data rows (0 = the first row after the header) are training and which
 /// validation rows, so that other tools can use exactly this split.
+/// A study without data (a command trainer's) writes none.
 pub fn write_split(plan: &StudyPlan) -> Result<()> {
     let path = plan.out_dir.join("split.json");
-    let d = &plan.dataset;
+    let Some(d) = &plan.dataset else {
+        return Ok(());
+    };
     let json = serde_json::json!({
         "data": plan.data_file,
         "train_rows": d.train.source_rows,
@@ -34,7 +37,10 @@ pub fn write_split(plan: &StudyPlan) -> Result<()> {
 pub fn describe(params: &Params) -> String {
     params
         .iter()
-        .map(|(k, v)| format!("{k}={}", short(v.as_f64())))
+        .map(|(k, v)| match v {
+            crate::space::Value::Str(s) => format!("{k}={s}"),
+            v => format!("{k}={}", short(v.as_f64())),
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -15,6 +15,7 @@ mod limits;
 mod model;
 mod search;
 mod selection;
+mod trainer;
 use data::DataPlan;
 pub use limits::{MAX_BAYES_TRIALS, MAX_PARALLEL, MAX_TRIALS};
 pub use model::{ModelPlan, OptimizerKind};
@@ -22,6 +23,7 @@ use search::SearchPlan;
 pub use search::{cores, DeviceKind, Method};
 use selection::SelectionPlan;
 pub use selection::{EarlyStopping, Goal, Metric, MetricKind, SchedulerPlan};
+pub use trainer::CommandPlan;
 
 /// The validated study: everything the driver, sampler and trainer need.
 #[derive(Clone, Debug)]
@@ -31,11 +33,15 @@ pub struct StudyPlan {
     pub name: String,
     pub seed: u64,
     pub out_dir: PathBuf,
-    pub data_file: PathBuf,
+    /// The data file; `None` for a command trainer without `data`.
+    pub data_file: Option<PathBuf>,
     /// CRC-32 of the data file as read, part of the study's fingerprint.
-    pub data_crc32: u32,
-    pub dataset: Arc<Dataset>,
+    pub data_crc32: Option<u32>,
+    pub dataset: Option<Arc<Dataset>>,
+    /// The built-in MLP's settings (its defaults under a command trainer, which ignores them).
     pub model: ModelPlan,
+    /// A user's program that trains each trial; `None`: the built-in MLP.
+    pub command: Option<CommandPlan>,
     pub budget: Budget,
     pub method: Method,
     pub trials: usize,
@@ -80,12 +86,45 @@ impl StudyPlan {
             .map(Path::to_path_buf)
             .unwrap_or_default();
         check_name(spec_file, &spec.name)?;
-        let data = DataPlan::from_spec(spec_file, &spec.data, spec.seed, &base)?;
-        let n_train = data.dataset.train.rows;
-        let model = ModelPlan::from_spec(spec_file, &spec.model)?;
-        let budget = Budget::from_spec(spec_file, &spec.budget, n_train)?;
-        let search = SearchPlan::from_spec(spec_file, &spec.search, ov.parallel, n_train)?;
-        let selection = SelectionPlan::from_spec(spec_file, &spec, &data.dataset, &budget)?;
+        let command = match &spec.trainer {
+            Some(t) => Some(CommandPlan::from_spec(spec_file, t, &base)?),
+            None => None,
+        };
+        if command.is_some() && spec.model.is_some() {
+            return Err(Error::spec(
+                spec_file,
+                "model",
+                "is not allowed with a command trainer: the program builds its own model",
+            ));
+        }
+        let data = match (&spec.data, &command) {
+            (Some(d), _) => Some(DataPlan::from_spec(spec_file, d, spec.seed, &base)?),
+            (None, Some(_)) => None,
+            (None, None) => {
+                return Err(Error::spec(
+                    spec_file,
+                    "data",
+                    "is required: the built-in trainer learns from a table (or give a \"trainer\" command)",
+                ))
+            }
+        };
+        let n_train = data.as_ref().map(|d| d.dataset.train.rows);
+        let model = ModelPlan::from_spec(spec_file, &spec.model.clone().unwrap_or_default())?;
+        if n_train.is_none() && spec.budget.stop_point.is_some() {
+            return Err(Error::spec(
+                spec_file,
+                "budget.stop_point",
+                "counts passes over the data, and the study names none: give total_examples",
+            ));
+        }
+        let budget = Budget::from_spec(spec_file, &spec.budget, n_train.unwrap_or(0))?;
+        let names = match (&command, n_train) {
+            (None, Some(n_train)) => crate::space::Names::Known { n_train },
+            _ => crate::space::Names::Any,
+        };
+        let search = SearchPlan::from_spec(spec_file, &spec.search, ov.parallel, names)?;
+        let selection =
+            SelectionPlan::from_spec(spec_file, &spec, data.as_ref().map(|d| &d.dataset), &budget)?;
         let device =
             DeviceKind::from_spec(spec_file, ov.device.as_deref(), spec.device.as_deref())?;
         let out_dir = match &ov.out {
@@ -94,22 +133,29 @@ impl StudyPlan {
         };
         let cores = search::cores_for(ov.cores)?;
         let parallel = search.at_once(device, cores);
-        limits::check_memory(
-            spec_file,
-            &model,
-            &search.space,
-            &data.dataset,
-            parallel.min(search.trials),
-        )?;
+        if let (None, Some(data)) = (&command, &data) {
+            limits::check_memory(
+                spec_file,
+                &model,
+                &search.space,
+                &data.dataset,
+                parallel.min(search.trials),
+            )?;
+        }
+        let (data_file, data_crc32, dataset) = match data {
+            Some(d) => (Some(d.file), Some(d.crc32), Some(Arc::new(d.dataset))),
+            None => (None, None, None),
+        };
         Ok(StudyPlan {
             spec_file: spec_file.to_path_buf(),
             name: spec.name.clone(),
             seed: spec.seed,
             out_dir,
-            data_file: data.file,
-            data_crc32: data.crc32,
-            dataset: Arc::new(data.dataset),
+            data_file,
+            data_crc32,
+            dataset,
             model,
+            command,
             budget,
             method: search.method,
             trials: search.trials,
@@ -124,6 +170,25 @@ impl StudyPlan {
             cores,
             spec,
         })
+    }
+}
+
+impl StudyPlan {
+    /// The study's table, for the built-in trainer (whose plans always have one: see
+    /// [`StudyPlan::from_spec`]).
+    pub fn data(&self) -> &Arc<Dataset> {
+        self.dataset
+            .as_ref()
+            .expect("the built-in trainer's plan has data")
+    }
+
+    /// The metric a curve's `metric` column holds (see [`MetricKind::in_curve`]); a program's
+    /// curve holds the study's metric itself.
+    pub fn curve_metric(&self) -> MetricKind {
+        match (&self.command, &self.dataset) {
+            (None, Some(d)) => self.metric.kind.in_curve(d.task),
+            _ => self.metric.kind,
+        }
     }
 }
 

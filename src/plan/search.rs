@@ -115,16 +115,16 @@ pub(super) struct SearchPlan {
 }
 
 impl SearchPlan {
-    /// The spec's `search` section (read from `file`) for `n_train` training rows, with the
+    /// The spec's `search` section (read from `file`) naming parameters as `names` allows, with the
     /// command line's `parallel` (`--parallel`); problems are reported in the order of the fields.
     pub(super) fn from_spec(
         file: &Path,
         s: &SearchSpec,
         parallel: Option<usize>,
-        n_train: usize,
+        names: crate::space::Names,
     ) -> Result<SearchPlan> {
         let method = Method::from_spec(file, &s.method)?;
-        let space = SearchSpace::from_spec(file, &s.space, n_train)?;
+        let space = SearchSpace::from_spec(file, &s.space, names)?;
         let trials = limits::trials(file, method, s.trials, &space)?;
         let parallel = check_parallel(file, parallel, s.parallel)?;
         let startup_trials = match s.startup_trials {

@@ -12,9 +12,11 @@ use crate::space;
 use crate::spec::{EarlyStoppingSpec, SchedulerSpec, StudySpec};
 
 /// What selects a trial's best checkpoint and ranks the trials.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MetricKind {
+    /// A metric a user's program reports under this name (a command trainer), other than
+    /// `val_loss`.
+    Reported(&'static str),
     ValLoss,
     Rmse,
     Accuracy,
@@ -58,6 +60,16 @@ impl MetricKind {
             MetricKind::F1 => "f1",
             MetricKind::Auc => "auc",
             MetricKind::LogLoss => "log_loss",
+            MetricKind::Reported(name) => name,
+        }
+    }
+
+    /// The metric a user's program reports as `name` (a command trainer's).
+    fn of_program(file: &Path, name: &str) -> Result<MetricKind> {
+        match name {
+            "" => Err(Error::spec(file, "metric", "names no metric")),
+            "val_loss" => Ok(MetricKind::ValLoss),
+            _ => Ok(MetricKind::Reported(crate::intern::intern(name))),
         }
     }
 
@@ -105,14 +117,30 @@ impl MetricKind {
         }
     }
 
-    /// The direction in which the metric improves.
-    fn natural_goal(self) -> Goal {
-        match self {
+    /// The direction in which the metric improves; for a program's own metric, the direction of
+    /// the well-known names (the metrics above, and names ending in `loss` or `error`), else
+    /// unknown.
+    fn natural_goal(self) -> Option<Goal> {
+        Some(match self {
             MetricKind::Accuracy | MetricKind::R2 | MetricKind::F1 | MetricKind::Auc => Goal::Max,
             MetricKind::ValLoss | MetricKind::Rmse | MetricKind::Mae | MetricKind::LogLoss => {
                 Goal::Min
             }
-        }
+            MetricKind::Reported(name) => {
+                let known = REGRESSION
+                    .iter()
+                    .chain(&CLASSIFICATION)
+                    .find(|k| k.name() == name);
+                if let Some(k) = known {
+                    return k.natural_goal();
+                }
+                if name.ends_with("loss") || name.ends_with("error") {
+                    Goal::Min
+                } else {
+                    return None;
+                }
+            }
+        })
     }
 }
 
@@ -128,9 +156,15 @@ impl Goal {
     /// The spec's `goal` for `kind`: absent, the metric's own direction; given, it must be that one.
     fn from_spec(file: &Path, goal: Option<&str>, kind: MetricKind) -> Result<Goal> {
         let bad = |msg: String| Error::spec(file, "goal", msg);
-        let natural = kind.natural_goal();
         let given = match goal {
-            None => return Ok(natural),
+            None => {
+                return kind.natural_goal().ok_or_else(|| {
+                    bad(format!(
+                        "\"{}\" is your program's own metric: say whether lower or higher is better with \"goal\": \"min\" or \"max\"",
+                        kind.name()
+                    ))
+                })
+            }
             Some("min") => Goal::Min,
             Some("max") => Goal::Max,
             Some(other) => {
@@ -138,6 +172,9 @@ impl Goal {
                     "\"{other}\" is not a goal: use \"min\" or \"max\""
                 )))
             }
+        };
+        let Some(natural) = kind.natural_goal() else {
+            return Ok(given);
         };
         if given != natural {
             let better = match natural {
@@ -151,7 +188,7 @@ impl Goal {
 }
 
 /// The selection metric and its direction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Metric {
     pub kind: MetricKind,
     pub goal: Goal,
@@ -284,10 +321,15 @@ impl SelectionPlan {
     pub(super) fn from_spec(
         file: &Path,
         spec: &StudySpec,
-        data: &Dataset,
+        data: Option<&Dataset>,
         budget: &Budget,
     ) -> Result<SelectionPlan> {
-        let kind = MetricKind::from_spec(file, &spec.metric, data, &spec.data.task)?;
+        let kind = match (&spec.trainer, data, &spec.data) {
+            (None, Some(data), Some(d)) => {
+                MetricKind::from_spec(file, &spec.metric, data, &d.task)?
+            }
+            _ => MetricKind::of_program(file, &spec.metric)?,
+        };
         let goal = Goal::from_spec(file, spec.goal.as_deref(), kind)?;
         let early_stopping = match &spec.early_stopping {
             Some(e) => Some(EarlyStopping::from_spec(file, e)?),
@@ -396,8 +438,20 @@ mod tests {
         use MetricKind::*;
         let max = [Accuracy, R2, F1, Auc];
         let min = [ValLoss, Rmse, Mae, LogLoss];
-        assert!(max.iter().all(|k| k.natural_goal() == Goal::Max));
-        assert!(min.iter().all(|k| k.natural_goal() == Goal::Min));
+        assert!(max.iter().all(|k| k.natural_goal() == Some(Goal::Max)));
+        assert!(min.iter().all(|k| k.natural_goal() == Some(Goal::Min)));
+        let f = Path::new("s.json");
+        let program = |m: &str, g: Option<&str>| {
+            let k = MetricKind::of_program(f, m).unwrap();
+            Goal::from_spec(f, g, k).map_err(|e| e.to_string())
+        };
+        assert_eq!(program("val_loss", None), Ok(Goal::Min));
+        assert_eq!(program("accuracy", None), Ok(Goal::Max));
+        assert_eq!(program("word_error", None), Ok(Goal::Min));
+        assert_eq!(program("bleu", Some("max")), Ok(Goal::Max));
+        let e = program("bleu", None).unwrap_err();
+        assert!(e.contains("\"bleu\" is your program's own metric"), "{e}");
+        assert!(program("accuracy", Some("min")).is_err());
         assert_eq!(
             max.len() + min.len(),
             REGRESSION.len() + CLASSIFICATION.len() - 1

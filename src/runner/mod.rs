@@ -4,15 +4,19 @@
 //! to keep, and goes on, stops or is interrupted as the host answers. It also estimates a trial's
 //! cost, so that the driver starts the costliest first.
 //!
-//! Runners: [`mlp::MlpRunner`], the built-in dfdx MLP on tabular data. A new one (a user's
-//! command) is a new module here implementing [`TrialRunner`]; the driver does not change.
+//! Runners: [`mlp::MlpRunner`], the built-in dfdx MLP on tabular data, and
+//! [`command::CommandRunner`], a user's program run per trial. A new one is a new module here
+//! implementing [`TrialRunner`]; the driver does not change.
 
-use crate::artifacts::Checkpoint;
+use std::path::{Path, PathBuf};
+
+use crate::artifacts::{Checkpoint, Payload};
 use crate::curve::CurveRow;
 use crate::error::Result;
 use crate::space::Params;
 use crate::storage::Status;
 
+pub mod command;
 pub mod mlp;
 
 /// What trains trials, shared by the study's workers.
@@ -23,6 +27,12 @@ pub trait TrialRunner: Sync {
     /// What one worker trains with (a device of its own: a CUDA context cannot cross threads),
     /// opened in the worker's thread.
     fn worker(&self) -> Result<Box<dyn RunnerWorker + '_>>;
+
+    /// When the first this-many trials to end all failed before their first boundary, the study
+    /// stops: every trial would (a wrong path, a missing module). `None`: never.
+    fn give_up_after(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// One worker's means of training, one trial at a time.
@@ -48,6 +58,13 @@ pub trait TrialHost {
     /// A boundary: the virtual epoch's row and its checkpoint, which the host makes durable; the
     /// answer says whether the trial goes on.
     fn boundary(&mut self, b: Boundary) -> Result<Flow>;
+    /// Whether the study is stopping (Ctrl-C, the end of the run). A runner that can stop before
+    /// its next boundary does: the trial resumes from its last checkpoint.
+    fn stopping(&self) -> bool;
+    /// Takes over the file or folder `from` that a program wrote as the trial's checkpoint of
+    /// virtual epoch `epoch` (see [`crate::artifacts::ArtifactStore::adopt`]): its record, and
+    /// where it is now.
+    fn adopt(&mut self, epoch: u32, from: &Path) -> Result<(Payload, PathBuf)>;
 }
 
 /// A virtual epoch validated.

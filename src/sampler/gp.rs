@@ -11,7 +11,7 @@ use ndarray::{Array2, ArrayView1};
 use super::Sampler;
 use crate::plan::{Goal, Metric};
 use crate::seed::{self, Purpose};
-use crate::space::{Domain, Kind, Param, Params, SearchSpace, Value};
+use crate::space::{Domain, Kind, Param, Params, SearchSpace};
 use crate::storage::History;
 
 mod observed;
@@ -138,7 +138,7 @@ impl Encoding {
             .iter()
             .zip(&self.codes)
             .map(|(param, code)| {
-                let v = p[&param.name].as_f64();
+                let v = param.number(p[&param.name]);
                 match code {
                     Code::Float { log: true, .. } => v.log10(),
                     Code::Float { .. } => v,
@@ -165,11 +165,7 @@ impl Encoding {
                         values[nearest(coords, if c.is_finite() { c } else { coords[0] })]
                     }
                 };
-                let v = match param.kind {
-                    Kind::Int => Value::Int(v.round() as i64),
-                    Kind::Float => Value::Float(v),
-                };
-                (param.name.clone(), v)
+                (param.name.clone(), param.value(v))
             })
             .collect()
     }

@@ -23,7 +23,7 @@ impl Param {
                     (None, Kind::Int) => {
                         return Err("has too many integers for a grid: give grid_points".into())
                     }
-                    (None, Kind::Float) => {
+                    (None, Kind::Float | Kind::Cat(_)) => {
                         return Err(
                             "is a float range: a grid needs grid_points (or give a list)".into(),
                         )

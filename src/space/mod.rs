@@ -6,6 +6,7 @@
 
 mod grid;
 mod spec;
+pub use spec::Names;
 
 pub use grid::Grid;
 
@@ -15,11 +16,13 @@ use std::fmt;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-/// Whether a parameter takes integers or floats.
+/// Whether a parameter takes integers, floats, or one of a list of strings (its values are
+/// indices into the labels).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Int,
     Float,
+    Cat(&'static [&'static str]),
 }
 
 /// The parameters a trial can tune, with their kind and what a valid value is.
@@ -81,21 +84,51 @@ pub fn num(x: f64) -> String {
 /// The most values a grid may take from one range (`grid_points`): the values are held in memory.
 pub const MAX_GRID_POINTS: usize = 1_000_000;
 
-/// One typed parameter value.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+/// One typed parameter value: JSON's integers, other numbers and strings (a categorical
+/// parameter's label, interned).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Value {
     Int(i64),
     Float(f64),
+    Str(&'static str),
 }
 
 impl Value {
-    /// The value as a float (exact for the integers we use).
+    /// The value as a float (exact for the integers we use); NaN for a label.
     pub fn as_f64(self) -> f64 {
         match self {
             Value::Int(i) => i as f64,
             Value::Float(f) => f,
+            Value::Str(_) => f64::NAN,
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Value, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Value;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number or a string")
+            }
+            fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
+                Ok(Value::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Value, E> {
+                i64::try_from(v)
+                    .map(Value::Int)
+                    .or(Ok(Value::Float(v as f64)))
+            }
+            fn visit_f64<E>(self, v: f64) -> std::result::Result<Value, E> {
+                Ok(Value::Float(v))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
+                Ok(Value::Str(crate::intern::intern(v)))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -104,6 +137,7 @@ impl fmt::Display for Value {
         match self {
             Value::Int(i) => write!(f, "{i}"),
             Value::Float(x) => write!(f, "{x}"),
+            Value::Str(s) => f.write_str(s),
         }
     }
 }
@@ -166,11 +200,26 @@ impl Param {
         self
     }
 
-    /// `x` as a value of this parameter's kind (integers rounded to the nearest).
-    fn value(&self, x: f64) -> Value {
+    /// `x` as a value of this parameter's kind (integers rounded to the nearest; a label by its
+    /// index).
+    pub fn value(&self, x: f64) -> Value {
         match self.kind {
             Kind::Int => Value::Int(x.round() as i64),
             Kind::Float => Value::Float(x),
+            Kind::Cat(labels) => {
+                Value::Str(labels[(x.round().max(0.0) as usize).min(labels.len() - 1)])
+            }
+        }
+    }
+
+    /// `v` as a number of this parameter's domain: itself, or a label's index.
+    pub fn number(&self, v: Value) -> f64 {
+        match (self.kind, v) {
+            (Kind::Cat(labels), Value::Str(s)) => labels
+                .iter()
+                .position(|l| *l == s)
+                .map_or(f64::NAN, |i| i as f64),
+            _ => v.as_f64(),
         }
     }
 
@@ -185,7 +234,7 @@ impl Param {
                 }
                 // Integers: widen by half a unit each side so that the end points are as likely as the rest.
                 let (lo, hi) = match self.kind {
-                    Kind::Int => (low - 0.5, high + 0.5),
+                    Kind::Int | Kind::Cat(_) => (low - 0.5, high + 0.5),
                     Kind::Float => (low, high),
                 };
                 let u: f64 = rng.gen();
@@ -201,7 +250,7 @@ impl Param {
 
     /// Whether `v` lies in this parameter's domain.
     pub fn contains(&self, v: Value) -> bool {
-        let x = v.as_f64();
+        let x = self.number(v);
         match &self.domain {
             Domain::List(xs) => xs.iter().any(|&y| self.value(y) == v),
             Domain::Range { low, high, .. } => x >= *low && x <= *high,
@@ -263,11 +312,13 @@ impl SearchSpace {
     }
 }
 
-/// A key equal for equal values (0 and -0 alike), for sets of values.
-fn key(v: Value) -> (bool, u64) {
+/// A key equal for equal values (0 and -0 alike; labels are interned, one address each), for
+/// sets of values.
+fn key(v: Value) -> (u8, u64) {
     match v {
-        Value::Int(i) => (false, i as u64),
-        Value::Float(x) => (true, (x + 0.0).to_bits()),
+        Value::Int(i) => (0, i as u64),
+        Value::Float(x) => (1, (x + 0.0).to_bits()),
+        Value::Str(s) => (2, s.as_ptr() as u64),
     }
 }
 

@@ -8,14 +8,36 @@ use super::{f32_problem, key, num, value_ok, Domain, Kind, Param, SearchSpace, V
 use super::{KNOWN, MAX_GRID_POINTS};
 use crate::error::{Error, Result};
 
+/// Which parameters a space may name.
+#[derive(Clone, Copy, Debug)]
+pub enum Names {
+    /// The built-in trainer's ([`KNOWN`]), with the training rows that bound the batch size.
+    Known { n_train: usize },
+    /// Any: a user's program reads them. Lists of strings are categorical; a list or a range
+    /// written in JSON integers takes integers, otherwise floats.
+    Any,
+}
+
 impl SearchSpace {
-    /// The space `search.space` of the spec in `file` describes, every value checked; `n_train`
-    /// training rows bound the batch size.
+    /// The space `search.space` of the spec in `file` describes, every value checked.
     pub fn from_spec(
         file: &Path,
         raw: &BTreeMap<String, serde_json::Value>,
-        n_train: usize,
+        names: Names,
     ) -> Result<SearchSpace> {
+        let n_train = match names {
+            Names::Known { n_train } => n_train,
+            Names::Any => {
+                if raw.is_empty() {
+                    return Err(Error::spec(file, "search.space", "names no parameter"));
+                }
+                let params = raw
+                    .iter()
+                    .map(|(name, v)| Param::any_from_spec(file, name, v))
+                    .collect::<Result<_>>()?;
+                return Ok(SearchSpace { params });
+            }
+        };
         for required in ["batch_size", "learning_rate"] {
             if !raw.contains_key(required) {
                 return Err(Error::spec(
@@ -95,6 +117,88 @@ impl Param {
             ));
         }
         Ok(p)
+    }
+}
+
+impl Param {
+    /// Parameter `name` of a space with any names: its kind from what the spec writes.
+    fn any_from_spec(file: &Path, name: &str, v: &serde_json::Value) -> Result<Param> {
+        use serde_json::Value as J;
+        let path = format!("search.space.{name}");
+        let bad = |path: String, msg: String| Error::spec(file, path, msg);
+        if name.is_empty() {
+            return Err(bad(path, "a parameter needs a name".into()));
+        }
+        let integer = |v: &J| v.is_i64() || v.is_u64();
+        let finite = |v: &J, path: String| -> Result<f64> {
+            match v.as_f64() {
+                Some(x) if x.is_finite() => Ok(x),
+                _ => Err(bad(path, format!("{v} is not a number"))),
+            }
+        };
+        match v {
+            J::Array(xs) if !xs.is_empty() && xs.iter().all(J::is_string) => {
+                let mut labels: Vec<&'static str> = Vec::with_capacity(xs.len());
+                for (i, x) in xs.iter().enumerate() {
+                    let l = crate::intern::intern(x.as_str().expect("a string"));
+                    if labels.contains(&l) {
+                        return Err(bad(
+                            format!("{path}[{i}]"),
+                            format!("\"{l}\" appears twice"),
+                        ));
+                    }
+                    labels.push(l);
+                }
+                let indices: Vec<f64> = (0..labels.len()).map(|i| i as f64).collect();
+                let labels: &'static [&'static str] = Box::leak(labels.into_boxed_slice());
+                Ok(Param::list(name, Kind::Cat(labels), &indices))
+            }
+            J::Array(xs) => {
+                if xs.first().is_some_and(J::is_string) {
+                    let i = xs.iter().position(|x| !x.is_string()).unwrap_or(0);
+                    return Err(bad(
+                        format!("{path}[{i}]"),
+                        format!(
+                            "{} is not a string: a categorical parameter lists strings only",
+                            xs[i]
+                        ),
+                    ));
+                }
+                if let Some(i) = xs.iter().position(J::is_string) {
+                    return Err(bad(
+                        format!("{path}[{i}]"),
+                        format!("{} is a string in a list of numbers", xs[i]),
+                    ));
+                }
+                let kind = if xs.iter().all(integer) {
+                    Kind::Int
+                } else {
+                    Kind::Float
+                };
+                let domain = list_domain(file, &path, xs, |v, p| finite(v, p))?;
+                Ok(Param {
+                    name: name.into(),
+                    kind,
+                    domain,
+                })
+            }
+            J::Object(o) => {
+                let ints = ["low", "high"]
+                    .iter()
+                    .all(|k| o.get(*k).is_none_or(integer));
+                let kind = if ints { Kind::Int } else { Kind::Float };
+                let domain = range_domain(file, &path, o, |v, p| finite(v, p))?;
+                Ok(Param {
+                    name: name.into(),
+                    kind,
+                    domain,
+                })
+            }
+            other => Err(bad(
+                path,
+                format!("{other} is neither a list of values nor an object with low and high"),
+            )),
+        }
     }
 }
 

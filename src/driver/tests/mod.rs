@@ -140,10 +140,12 @@ impl RunnerWorker for &FakeRunner {
                     steps: row.steps,
                     seconds: 0.0,
                     curve: curve.clone(),
+                    files: None,
                     runner: Default::default(),
                 },
                 weights: vec![],
                 optimizer: Default::default(),
+                files: None,
             });
             let best = select_best(&curve, self.metric) == Some(curve.len() - 1);
             let flow = host.boundary(Boundary {

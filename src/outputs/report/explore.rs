@@ -18,9 +18,9 @@ fn scale(p: &Param) -> Scale {
     }
 }
 
-/// `t`'s value of parameter `name`; NaN when it has none.
-fn value(t: &TrialRecord, name: &str) -> f64 {
-    t.params.get(name).map_or(f64::NAN, |v| v.as_f64())
+/// `t`'s value of parameter `p` (a label's index for a categorical one); NaN when it has none.
+fn value(t: &TrialRecord, p: &Param) -> f64 {
+    t.params.get(&p.name).map_or(f64::NAN, |v| p.number(*v))
 }
 
 /// One small plot per searched parameter: the selected metric against the parameter's value.
@@ -36,7 +36,7 @@ pub(super) fn slices(plan: &StudyPlan, trials: &[&TrialRecord]) -> String {
         esc(metric.kind.name())
     );
     for p in &plan.space.params {
-        let x = Axis::fit(trials.iter().map(|t| value(t, &p.name)), scale(p));
+        let x = Axis::fit(trials.iter().map(|t| value(t, p)), scale(p));
         let id = format!("slice-{}", p.name);
         let log = if x.is_log() { " (log)" } else { "" };
         let labels = Labels {
@@ -47,7 +47,7 @@ pub(super) fn slices(plan: &StudyPlan, trials: &[&TrialRecord]) -> String {
         };
         let mut plot = Plot::framed(&labels, x, y, SMALL);
         for t in trials {
-            let (px, py) = (value(t, &p.name), best_of(t, metric));
+            let (px, py) = (value(t, p), best_of(t, metric));
             if !plot.ok(px, py) {
                 // Still a series, for the hover and the self-check, without a mark.
                 let _ = write!(
@@ -91,9 +91,9 @@ pub(super) fn parallel(plan: &StudyPlan, trials: &[&TrialRecord]) -> String {
     let metric = plan.metric;
     let mut axes: Vec<Column> = vec![];
     for p in &plan.space.params {
-        let name = p.name.clone();
-        let axis = Axis::fit(trials.iter().map(|t| value(t, &name)), scale(p));
-        axes.push((p.name.clone(), axis, Box::new(move |t| value(t, &name))));
+        let param = p.clone();
+        let axis = Axis::fit(trials.iter().map(|t| value(t, p)), scale(p));
+        axes.push((p.name.clone(), axis, Box::new(move |t| value(t, &param))));
     }
     let m = metric.kind.name().to_string();
     let axis = Axis::fit(

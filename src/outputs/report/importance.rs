@@ -112,7 +112,7 @@ pub(super) fn section(plan: &StudyPlan, trials: &[&TrialRecord]) -> String {
             let pairs: Vec<(f64, f64)> = trials
                 .iter()
                 .map(|t| {
-                    let x = t.params.get(&p.name).map_or(f64::NAN, |v| v.as_f64());
+                    let x = t.params.get(&p.name).map_or(f64::NAN, |v| p.number(*v));
                     (x, best_of(t, metric))
                 })
                 .collect();

@@ -31,7 +31,7 @@ impl TrialRunner for MlpRunner<'_> {
     /// width 32).
     fn estimated_cost(&self, params: &Params) -> f64 {
         let plan = self.plan;
-        let data = &plan.dataset;
+        let data = plan.data();
         let sizes = model::layer_sizes(&plan.model, params, data.n_inputs(), data.n_outputs());
         let macs: f64 = sizes.windows(2).map(|w| (w[0] * w[1]) as f64).sum();
         let batch = params

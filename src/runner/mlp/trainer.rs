@@ -30,7 +30,7 @@ pub fn run_trial<D: Backend>(
     host: &mut dyn TrialHost,
 ) -> Result<TrialOutcome> {
     let start = Instant::now();
-    let data = &*plan.dataset;
+    let data = &**plan.data();
     let budget = plan.budget;
     let params = job.params;
     set_threads(host.threads());
@@ -52,7 +52,7 @@ pub fn run_trial<D: Backend>(
     let overlap = D::VALIDATE_ON_HOST && threads() > 1;
     let mut running: Option<Receiver<(Trained, Eval)>> = None;
     let mut batches = if overlap {
-        Batches::with_look_ahead(&plan.dataset, stream)
+        Batches::with_look_ahead(plan.data(), stream)
     } else {
         Batches::new(data, stream)
     };
@@ -142,7 +142,7 @@ fn begin<D: Backend>(
     job: Job,
     sizes: &[usize],
 ) -> Result<(Net<D>, Stream, CheckpointMeta)> {
-    let data = &*plan.dataset;
+    let data = &**plan.data();
     let (trial, params) = (job.trial, job.params);
     let sizes = sizes.to_vec();
     Ok(match job.start {
@@ -161,6 +161,7 @@ fn begin<D: Backend>(
                 steps: 0,
                 seconds: 0.0,
                 curve: vec![],
+                files: None,
                 runner: Default::default(),
             };
             MlpState::at(&sizes, (0, 0)).write(&mut meta);
@@ -281,6 +282,7 @@ impl Trained {
                 meta: meta.clone(),
                 weights: net.mlp.to_host(),
                 optimizer: net.opt.to_host(&net.mlp),
+                files: None,
             },
             train_loss,
         }

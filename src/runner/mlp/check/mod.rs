@@ -103,7 +103,7 @@ pub enum Verdict {
 /// Runs the check of `plan`'s space on its data, on the CPU. Writes nothing.
 pub fn check(plan: &StudyPlan) -> Result<Check> {
     let t0 = Instant::now();
-    let data = &*plan.dataset;
+    let data = &**plan.data();
     let rows = data.train.rows.min(BATCH_ROWS);
     let (mut x, mut y) = (Vec::new(), Vec::new());
     data.fill(&data.train, &(0..rows).collect::<Vec<_>>(), &mut x, &mut y);
@@ -112,7 +112,10 @@ pub fn check(plan: &StudyPlan) -> Result<Check> {
     let mut check = Check {
         rows,
         learning_rates,
-        data_problem: data_problem(data, &plan.spec.data.target),
+        data_problem: data_problem(
+            data,
+            plan.spec.data.as_ref().map_or("", |d| d.target.as_str()),
+        ),
         conflicts: conflicts(&x, &y, rows),
         note,
         models: vec![],
@@ -173,7 +176,7 @@ fn run(
     model: u64,
     limit: usize,
 ) -> Result<Run> {
-    let data = &*plan.dataset;
+    let data = &**plan.data();
     let mut params = params.clone();
     params.insert("learning_rate".into(), Value::Float(lr));
     let sizes = layer_sizes(&plan.model, &params, data.n_inputs(), data.n_outputs());
@@ -324,7 +327,7 @@ fn models(plan: &StudyPlan) -> (Vec<Params>, Option<String>) {
 
 /// The model as a person names it: its layers, its optimizer, and the settings the space varies.
 fn label(plan: &StudyPlan, params: &Params) -> String {
-    let data = &*plan.dataset;
+    let data = &**plan.data();
     let sizes = layer_sizes(&plan.model, params, data.n_inputs(), data.n_outputs());
     let hidden: Vec<String> = sizes[1..sizes.len() - 1]
         .iter()

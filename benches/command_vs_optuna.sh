@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The wine study as a PyTorch program under tune (studies/programs/train_wine.py: a process per
+# trial, checkpoints handed over at every virtual epoch) against the same PyTorch code under Optuna
+# (benches/peers/optuna_torch.py: threads in one process), same machine, same run, same split,
+# parameters (Optuna trains tune's trials, enqueued), budget and checkpoint cadence. Prints the wall
+# times at 1 and 2 trials at once, each trial's best validation MSE side by side, and tune's own
+# overhead: per trial (process start to first line of the program, and exit) and per virtual
+# epoch (reading the report, moving the checkpoint, the journal), from the program's own clock
+# (`program_seconds` in its reports) against tune's.
+# Usage: benches/command_vs_optuna.sh   (TRIALS=20 by default; TUNE=path/to/tune for another build)
+set -eu
+cd "$(dirname "$0")/.."
+tune=${TUNE:-./target/release/tune}
+trials=${TRIALS:-20}
+[ -n "${TUNE:-}" ] || cargo build --release -q
+py=$(benches/peers/venv.sh optuna torch numpy)
+if [ -z "$py" ]; then exit 0; fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+row() { printf '%-40s %10s %12s\n' "$@"; }
+data=$PWD/studies/data/winequality-red.csv
+field() { "$py" -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+row "run (tune, then the peer, at 1 and at 2 at once)" "wall s" "best val"
+declare -A wall
+for p in 1 2; do
+  "$py" - "$PWD" "$py" "$trials" > "$tmp/spec$p.json" <<'PY'
+import json, sys
+root, py, trials = sys.argv[1], sys.argv[2], int(sys.argv[3])
+s = json.load(open(f"{root}/studies/wine-torch.json"))
+s["data"]["path"] = f"{root}/studies/data/winequality-red.csv"
+s["trainer"]["command"] = [py, f"{root}/studies/programs/train_wine.py"]
+s["search"]["trials"] = trials
+print(json.dumps(s))
+PY
+  # One thread per trial, as the peer gives each of its trials.
+  out=$("$tune" -q --parallel "$p" --cores "$p" --out "$tmp/tune$p" "$tmp/spec$p.json")
+  w=$(echo "$out" | sed -n 's/^this run: \([0-9.]*\) s wall.*/\1/p')
+  wall[tune$p]=$w
+  b=$(awk -F, 'NR==2 {print $9}' "$tmp/tune$p/leaderboard.csv")
+  row "tune + program, parallel $p" "$w" "$(printf %.4f "$b")"
+  echo "    $(echo "$out" | sed -n 's/^overhead: //p')"
+  "$py" - "$tmp/tune$p" <<'PY'
+import csv, glob, json, os, sys
+study = sys.argv[1]
+rows = {int(r["trial"]): r for r in csv.DictReader(open(f"{study}/leaderboard.csv"))}
+tune_s = prog_s = epochs = 0.0
+for n, r in rows.items():
+    last = None
+    for line in open(f"{study}/trials/{n}/output.log"):
+        if line.startswith("TUNE "):
+            last = json.loads(line[5:])
+            epochs += 1
+    tune_s += float(r["seconds"])
+    prog_s += last["program_seconds"]
+over = tune_s - prog_s
+print(f"    tune's own time: {over:.2f} s of {tune_s:.1f} s of trials ({100 * over / tune_s:.2f} %), "
+      f"{1e3 * over / epochs:.1f} ms per virtual epoch, {1e3 * over / len(rows):.0f} ms per trial "
+      f"(program start to its first line, its reports, its exit)")
+PY
+  r=$("$py" benches/peers/optuna_torch.py --data "$data" --split "$tmp/tune$p/split.json" --jobs "$p" --params "$tmp/tune$p/leaderboard.csv")
+  w=$(echo "$r" | field wall)
+  b=$(echo "$r" | field best_val_loss)
+  row "optuna + same torch code, $p job(s)" "$(printf %.2f "$w")" "$(printf %.4f "$b")"
+  echo "    tune is $(echo "$w / ${wall[tune$p]}" | bc -l | xargs printf %.2f)x as fast (same trials, same number at once)"
+  echo "$r" | "$py" -c '
+import csv, json, sys
+peer = json.load(sys.stdin)["trials"]
+ours = sorted(csv.DictReader(open(sys.argv[1])), key=lambda r: int(r["trial"]))
+same = sum(abs(float(a["best_val_loss"]) - b["best_val_loss"]) <= 1e-4 * abs(b["best_val_loss"]) for a, b in zip(ours, peer))
+print(f"    trial by trial: the same best validation MSE (to 1e-4) in {same} of {len(peer)}")
+' "$tmp/tune$p/leaderboard.csv"
+done

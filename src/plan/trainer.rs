@@ -1,0 +1,127 @@
+//! The trainer sub-plan: a user's program that trains each trial (`"trainer"` in the spec),
+//! checked before anything runs: the program can be found, its folder exists, its environment and
+//! time limit make sense.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::spec::TrainerSpec;
+
+/// A user's training program, as each trial runs it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommandPlan {
+    /// The program (as written, found on `PATH` or relative to `cwd`) and its arguments.
+    pub command: Vec<String>,
+    /// Its working folder.
+    pub cwd: PathBuf,
+    /// Variables added to its environment (besides `TUNE_*`).
+    pub env: BTreeMap<String, String>,
+    /// How long a virtual epoch may take; `None`: no limit.
+    pub timeout: Option<Duration>,
+}
+
+/// The most seconds a time limit may name (a year): beyond it a timer overflows nothing useful.
+const MAX_TIMEOUT: f64 = 365.0 * 86_400.0;
+
+impl CommandPlan {
+    /// The spec's `trainer` (read from `file`, relative folders from `base`), checked.
+    pub(super) fn from_spec(file: &Path, t: &TrainerSpec, base: &Path) -> Result<CommandPlan> {
+        let bad = |path: String, msg: String| Error::spec(file, path, msg);
+        let Some(program) = t.command.first() else {
+            return Err(bad(
+                "trainer.command".into(),
+                "is empty: name the program and its arguments, as [\"python3\", \"train.py\"]"
+                    .into(),
+            ));
+        };
+        if let Some(i) = t.command.iter().position(|a| a.contains('\0')) {
+            return Err(bad(
+                format!("trainer.command[{i}]"),
+                "holds a NUL character, which no argument may".into(),
+            ));
+        }
+        let cwd = match &t.cwd {
+            Some(c) => base.join(c),
+            None => base.to_path_buf(),
+        };
+        let cwd = if cwd.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            cwd
+        };
+        if !cwd.is_dir() {
+            return Err(bad(
+                "trainer.cwd".into(),
+                format!("{} is not a folder", cwd.display()),
+            ));
+        }
+        if program.is_empty() {
+            return Err(bad("trainer.command[0]".into(), "names no program".into()));
+        }
+        if !found(program, &cwd) {
+            let msg = if program.contains('/') {
+                format!(
+                    "{} is not an executable file (relative paths start from {})",
+                    program,
+                    cwd.display()
+                )
+            } else {
+                format!("program \"{program}\" is not on PATH")
+            };
+            return Err(bad("trainer.command[0]".into(), msg));
+        }
+        for (k, v) in &t.env {
+            let path = format!("trainer.env.{k}");
+            if k.is_empty() || k.contains(['=', '\0']) {
+                return Err(bad(
+                    path,
+                    "is not a variable name (no '=' or NUL, not empty)".into(),
+                ));
+            }
+            if k.starts_with("TUNE_") {
+                return Err(bad(
+                    path,
+                    "TUNE_ variables are set by tune for each trial".into(),
+                ));
+            }
+            if v.contains('\0') {
+                return Err(bad(path, "holds a NUL character".into()));
+            }
+        }
+        let timeout = match t.timeout {
+            None => None,
+            Some(s) if s > 0.0 && s <= MAX_TIMEOUT => Some(Duration::from_secs_f64(s)),
+            Some(s) => {
+                return Err(bad(
+                    "trainer.timeout".into(),
+                    format!(
+                        "{} is not a number of seconds above 0 and at most a year",
+                        crate::space::num(s)
+                    ),
+                ))
+            }
+        };
+        Ok(CommandPlan {
+            command: t.command.clone(),
+            cwd,
+            env: t.env.clone(),
+            timeout,
+        })
+    }
+}
+
+/// Whether `program` can be run from `cwd`: a path to an executable file, or a name on `PATH`.
+fn found(program: &str, cwd: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return executable(&cwd.join(program));
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| executable(&d.join(program))))
+}

@@ -1,0 +1,466 @@
+//! The command runner: each trial is a user's program, run with its parameters and budget in its
+//! environment (`TUNE_*`), reporting each boundary as a line on its stdout after writing its
+//! checkpoint. The runner checks each report, has the store take the checkpoint over, and hands
+//! the boundary to the host as the built-in trainer does; it stops the process (SIGTERM to its
+//! group, SIGKILL after a grace period) when the host stops the trial or the study stops. See
+//! README, "Your own training program", for the contract.
+
+mod process;
+pub use process::{set_supervisor, supervise, SUPERVISE_ARG};
+pub mod report;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::{Boundary, Flow, Job, Phases, RunnerWorker, TrialHost, TrialOutcome, TrialRunner};
+use crate::artifacts::{Checkpoint, CheckpointMeta};
+use crate::curve::{select_best, CurveRow};
+use crate::error::{Error, Result};
+use crate::plan::{CommandPlan, DeviceKind, MetricKind, StudyPlan};
+use crate::seed::{self, Purpose};
+use crate::space::Params;
+use crate::storage::Status;
+use process::Line;
+
+/// Trials whose programs all fail before a first report, as the first to end, after which the
+/// study stops (a wrong path, a missing module: every trial would).
+const GIVE_UP_AFTER: usize = 3;
+
+/// How often a runner waiting for a report looks at the study's stop flag.
+const POLL: Duration = Duration::from_millis(50);
+
+/// The command runner of a study.
+pub struct CommandRunner<'a> {
+    plan: &'a StudyPlan,
+    cmd: &'a CommandPlan,
+    /// Programs that made their last report and are exiting, each watched by a thread: the next
+    /// trial does not wait for an interpreter's teardown. Joined when the runner is dropped.
+    exiting: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl<'a> CommandRunner<'a> {
+    /// The runner of `plan`, whose trainer is `cmd`.
+    pub fn new(plan: &'a StudyPlan, cmd: &'a CommandPlan) -> CommandRunner<'a> {
+        CommandRunner {
+            plan,
+            cmd,
+            exiting: Mutex::new(vec![]),
+        }
+    }
+}
+
+impl Drop for CommandRunner<'_> {
+    /// No program outlives the study's run.
+    fn drop(&mut self) {
+        for h in self.exiting.get_mut().unwrap().drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+impl TrialRunner for CommandRunner<'_> {
+    /// Every trial alike: a program's cost is its own business.
+    fn estimated_cost(&self, _: &Params) -> f64 {
+        1.0
+    }
+
+    fn worker(&self) -> Result<Box<dyn RunnerWorker + '_>> {
+        Ok(Box::new(CommandWorker {
+            plan: self.plan,
+            cmd: self.cmd,
+            exiting: &self.exiting,
+        }))
+    }
+
+    fn give_up_after(&self) -> Option<usize> {
+        Some(GIVE_UP_AFTER)
+    }
+}
+
+struct CommandWorker<'a> {
+    plan: &'a StudyPlan,
+    cmd: &'a CommandPlan,
+    exiting: &'a Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl RunnerWorker for CommandWorker<'_> {
+    fn run(&mut self, job: Job, host: &mut dyn TrialHost) -> Result<TrialOutcome> {
+        run_trial(self.plan, self.cmd, job, host, self.exiting)
+    }
+}
+
+/// The trial's folder, where its log and its program's working checkpoint folder are.
+fn trial_dir(plan: &StudyPlan, trial: u64) -> PathBuf {
+    plan.out_dir.join("trials").join(trial.to_string())
+}
+
+/// The environment a trial's process gets besides the spec's.
+fn environment(
+    plan: &StudyPlan,
+    job: &Job,
+    work: &Path,
+    threads: usize,
+) -> Result<Vec<(String, String)>> {
+    let json = |v: &dyn erased_json::Json| v.json();
+    let boundaries: Vec<u64> = (1..=plan.budget.virtual_epochs)
+        .map(|k| plan.budget.boundary(k))
+        .collect();
+    let mut env = vec![
+        ("TUNE_PARAMS".to_string(), json(job.params)),
+        ("TUNE_TRIAL".into(), job.trial.to_string()),
+        (
+            "TUNE_SEED".into(),
+            seed::derive(plan.seed, Purpose::Init, job.trial, 0).to_string(),
+        ),
+        ("TUNE_BOUNDARIES".into(), json(&boundaries)),
+        (
+            "TUNE_CHECKPOINT_DIR".into(),
+            absolute(work).display().to_string(),
+        ),
+        ("TUNE_THREADS".into(), threads.to_string()),
+        ("TUNE_STUDY".into(), plan.name.clone()),
+    ];
+    // The device as the process sees it: the one GPU it is given is its `cuda:0`.
+    match plan.device {
+        DeviceKind::Cpu => {
+            env.push(("TUNE_DEVICE".into(), "cpu".into()));
+            env.push(("CUDA_VISIBLE_DEVICES".into(), String::new()));
+        }
+        DeviceKind::Cuda(i) => {
+            env.push(("TUNE_DEVICE".into(), "cuda:0".into()));
+            env.push(("CUDA_VISIBLE_DEVICES".into(), i.to_string()));
+        }
+    }
+    for (k, v) in [("OMP_NUM_THREADS", threads), ("MKL_NUM_THREADS", threads)] {
+        if !plan.command.as_ref().is_some_and(|c| c.env.contains_key(k)) {
+            env.push((k.into(), v.to_string()));
+        }
+    }
+    if let (Some(file), Some(_)) = (&plan.data_file, &plan.dataset) {
+        env.push(("TUNE_DATA".into(), absolute(file).display().to_string()));
+        env.push((
+            "TUNE_SPLIT".into(),
+            absolute(&plan.out_dir.join("split.json"))
+                .display()
+                .to_string(),
+        ));
+    }
+    if let Some(c) = &job.start {
+        let files = c.files.as_ref().ok_or_else(|| {
+            Error::Study(format!(
+                "trial {}: its checkpoint of virtual epoch {} holds no program checkpoint",
+                job.trial, c.meta.virtual_epoch
+            ))
+        })?;
+        env.push((
+            "TUNE_RESUME_FROM".into(),
+            absolute(files).display().to_string(),
+        ));
+        env.push((
+            "TUNE_RESUME_EXAMPLES".into(),
+            c.meta.examples_seen.to_string(),
+        ));
+    }
+    Ok(env)
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// JSON text of what the environment carries.
+mod erased_json {
+    pub trait Json {
+        fn json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> String {
+            serde_json::to_string(self).expect("parameters and numbers serialise")
+        }
+    }
+}
+
+/// How a trial's run ends.
+enum End {
+    Complete,
+    Failed(String),
+    Stopped(String),
+    /// The study stops; the trial resumes from its last checkpoint.
+    Interrupted,
+}
+
+/// Runs one trial's program from `job`'s start to its end, or until the host or the study stops it.
+fn run_trial(
+    plan: &StudyPlan,
+    cmd: &CommandPlan,
+    job: Job,
+    host: &mut dyn TrialHost,
+    exiting: &Mutex<Vec<JoinHandle<()>>>,
+) -> Result<TrialOutcome> {
+    let t0 = Instant::now();
+    let dir = trial_dir(plan, job.trial);
+    let work = dir.join("work");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    // A process an earlier run of the study left (it was killed) must not write beside this one.
+    process::kill_leftovers(&dir);
+    // What the program wrote after its last report is not part of any checkpoint.
+    if work.exists() {
+        std::fs::remove_dir_all(&work).map_err(|e| Error::io(&work, e))?;
+    }
+    std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
+    let mut meta = match &job.start {
+        Some(c) => c.meta.clone(),
+        None => CheckpointMeta {
+            trial: job.trial,
+            params: job.params.clone(),
+            virtual_epoch: 0,
+            examples_seen: 0,
+            steps: 0,
+            seconds: 0.0,
+            curve: vec![],
+            files: None,
+            runner: Default::default(),
+        },
+    };
+    let base_seconds = meta.seconds;
+    let env = environment(plan, &job, &work, host.threads())?;
+    let mut proc = match process::start(cmd, &env, &dir) {
+        Ok(p) => p,
+        Err(e) => {
+            let reason = format!("cannot start {}: {e}", cmd.command[0]);
+            return Ok(outcome(End::Failed(reason), meta, base_seconds, t0));
+        }
+    };
+    let mut handoff = 0.0;
+    let end = follow(
+        plan,
+        cmd,
+        &mut proc,
+        &work,
+        &mut meta,
+        host,
+        (base_seconds, t0),
+        &mut handoff,
+    );
+    let end = match end {
+        Ok(end) => end,
+        Err(e) => {
+            proc.stop();
+            proc.finish(&dir);
+            return Err(e);
+        }
+    };
+    let done = move |proc: process::Trial| {
+        proc.finish(&dir);
+        // The program's scratch: what it wrote after its last report belongs to no checkpoint.
+        let _ = std::fs::remove_dir_all(&work);
+    };
+    match &end {
+        End::Complete => {
+            // Its last report is in: it has no more to do than exit, which a watcher waits for
+            // while this worker goes on.
+            let watch = move || {
+                if proc.wait_for(process::GRACE).is_none() {
+                    proc.note("still running after its last report: stopped");
+                }
+                done(proc);
+            };
+            match std::thread::Builder::new()
+                .name("trial-exit".into())
+                .spawn(watch)
+            {
+                Ok(h) => exiting.lock().unwrap().push(h),
+                Err(e) => return Err(crate::driver::no_thread(e)),
+            }
+        }
+        End::Failed(why) => {
+            proc.note(&format!("failed: {why}"));
+            done(proc);
+        }
+        End::Stopped(why) => {
+            proc.note(&format!("stopped: {why}"));
+            done(proc);
+        }
+        End::Interrupted => {
+            proc.note("the study stops: the trial resumes from its last checkpoint");
+            done(proc);
+        }
+    }
+    let mut out = outcome(end, meta, base_seconds, t0);
+    out.phases.checkpoints = handoff;
+    out.phases.compute -= handoff;
+    Ok(out)
+}
+
+/// The outcome of a run that ended with `end`, its curve in `meta`.
+fn outcome(end: End, meta: CheckpointMeta, base: f64, t0: Instant) -> TrialOutcome {
+    let now = base + t0.elapsed().as_secs_f64();
+    let (status, reason, seconds) = match end {
+        End::Complete => (Status::Complete, None, meta.seconds),
+        End::Failed(r) => (Status::Failed, Some(r), now),
+        End::Stopped(r) => (Status::Stopped, Some(r), meta.seconds),
+        End::Interrupted => (Status::Running, None, meta.seconds),
+    };
+    TrialOutcome {
+        status,
+        reason,
+        seconds,
+        phases: Phases {
+            compute: t0.elapsed().as_secs_f64(),
+            ..Default::default()
+        },
+        curve: meta.curve,
+    }
+}
+
+/// Reads the program's reports until its last boundary, its failure, or a stop.
+#[allow(clippy::too_many_arguments)]
+fn follow(
+    plan: &StudyPlan,
+    cmd: &CommandPlan,
+    proc: &mut process::Trial,
+    work: &Path,
+    meta: &mut CheckpointMeta,
+    host: &mut dyn TrialHost,
+    (base, t0): (f64, Instant),
+    handoff: &mut f64,
+) -> Result<End> {
+    let total = plan.budget.virtual_epochs;
+    let mut deadline = cmd.timeout.map(|t| Instant::now() + t);
+    while meta.virtual_epoch < total {
+        if host.stopping() {
+            return Ok(End::Interrupted);
+        }
+        let line = match proc.lines.recv_timeout(POLL) {
+            Ok(l) => l,
+            Err(RecvTimeoutError::Timeout) => {
+                if let (Some(d), Some(t)) = (deadline, cmd.timeout) {
+                    if Instant::now() >= d {
+                        return Ok(End::Failed(format!(
+                            "no report within {} s (trainer.timeout) after virtual epoch {}",
+                            crate::space::num(t.as_secs_f64()),
+                            meta.virtual_epoch
+                        )));
+                    }
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => Line::Closed,
+        };
+        let body = match line {
+            Line::Report(body) => body,
+            Line::Closed => {
+                let how = proc
+                    .wait_for(Duration::from_secs(1))
+                    .map_or("closed its output".to_string(), process::ended);
+                let tail = proc.tail();
+                let stderr = if tail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {tail}")
+                };
+                return Ok(End::Failed(format!(
+                    "the program {how} after virtual epoch {} of {total}{stderr}",
+                    meta.virtual_epoch
+                )));
+            }
+        };
+        let k = meta.virtual_epoch + 1;
+        let t1 = Instant::now();
+        let r = match report::parse(&body) {
+            Ok(r) => r,
+            Err(why) => {
+                return Ok(End::Failed(format!(
+                    "its report {} {why}",
+                    report::quote(&format!("{}{body}", report::PREFIX))
+                )))
+            }
+        };
+        let want = plan.budget.boundary(k);
+        if r.examples != want {
+            return Ok(End::Failed(format!(
+                "it reported \"examples\": {} where virtual epoch {k} ends at {want} examples (TUNE_BOUNDARIES)",
+                r.examples
+            )));
+        }
+        let metric = plan.metric.kind.name();
+        let Some(&value) = r.metrics.get(metric) else {
+            return Ok(End::Failed(format!(
+                "its report at {want} examples has no \"{metric}\", the study's metric (it has: {})",
+                names(&r.metrics)
+            )));
+        };
+        if let Some((name, v)) = r.metrics.iter().find(|(_, v)| !v.is_finite()) {
+            return Ok(End::Failed(format!(
+                "{name} became {v} at virtual epoch {k}"
+            )));
+        }
+        let path = work.join(&r.checkpoint);
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Ok(End::Failed(format!(
+                "its checkpoint \"{}\" reported at {want} examples is not there ({})",
+                r.checkpoint,
+                path.display()
+            )));
+        }
+        let (payload, _) = host.adopt(k, &path)?;
+        let get = |name: &str| r.metrics.get(name).copied().unwrap_or(f64::NAN);
+        let row = CurveRow {
+            virtual_epoch: k,
+            examples_seen: want,
+            steps: r.metrics.get("steps").map_or(0, |s| *s as u64),
+            train_loss: get("train_loss"),
+            val_loss: get("val_loss"),
+            metric: match plan.metric.kind {
+                MetricKind::ValLoss => get("val_loss"),
+                _ => value,
+            },
+        };
+        meta.virtual_epoch = k;
+        meta.examples_seen = want;
+        meta.steps = row.steps;
+        meta.seconds = base + t0.elapsed().as_secs_f64();
+        meta.curve.push(row.clone());
+        meta.files = Some(payload);
+        meta.runner.insert(
+            "metrics".into(),
+            serde_json::to_value(&r.metrics).expect("finite numbers"),
+        );
+        let best = select_best(&meta.curve, plan.metric) == Some(meta.curve.len() - 1);
+        let checkpoint = Box::new(Checkpoint {
+            meta: meta.clone(),
+            weights: vec![],
+            optimizer: Default::default(),
+            files: None,
+        });
+        let flow = host.boundary(Boundary {
+            checkpoint,
+            row,
+            best,
+        })?;
+        *handoff += t1.elapsed().as_secs_f64();
+        deadline = cmd.timeout.map(|t| Instant::now() + t);
+        if k == total {
+            break;
+        }
+        match flow {
+            Flow::Continue => {}
+            Flow::Interrupt => return Ok(End::Interrupted),
+            Flow::Stop(reason) => return Ok(End::Stopped(reason)),
+        }
+    }
+    Ok(End::Complete)
+}
+
+fn names(m: &std::collections::BTreeMap<String, f64>) -> String {
+    if m.is_empty() {
+        return "none".into();
+    }
+    m.keys()
+        .map(|k| format!("\"{k}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,365 @@
+//! A trial's process: started in a process group of its own with a parent-death signal (no child
+//! outlives `tune`), its stdout split into report lines and the rest, everything it prints kept in
+//! the trial's `output.log`, the last lines of its stderr kept for a failure's reason; stopped with
+//! SIGTERM to the group, then SIGKILL after a grace period. A process an earlier `tune` left (it
+//! was killed before it could stop its trials) is found by a token in its environment and killed
+//! before the trial runs again.
+
+use std::collections::VecDeque;
+use std::fs;
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::report::PREFIX;
+use crate::plan::CommandPlan;
+
+/// How long a process may take to exit after SIGTERM before SIGKILL.
+pub const GRACE: Duration = Duration::from_secs(5);
+
+/// Lines of stderr a failure's reason quotes.
+const TAIL_LINES: usize = 5;
+
+/// The variable whose value marks a trial's processes (and their children, which inherit it).
+pub const TOKEN_VAR: &str = "TUNE_RUN_TOKEN";
+
+/// What the process's stdout gives the runner.
+pub enum Line {
+    /// A report line, without its prefix.
+    Report(String),
+    /// Its stdout closed (it exited, or closed it).
+    Closed,
+}
+
+/// A running trial process.
+pub struct Trial {
+    child: std::process::Child,
+    pub lines: Receiver<Line>,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    log: Arc<Mutex<fs::File>>,
+    status: Option<ExitStatus>,
+    /// Whether `child` is a supervisor (which stops its program's group itself).
+    supervised: bool,
+}
+
+/// The file in a trial's folder that names its running process's token.
+fn token_file(dir: &Path) -> PathBuf {
+    dir.join("process.token")
+}
+
+/// The program that supervises each trial's process (this binary, see [`supervise`]); unset (a
+/// library user's own binary), trials run without one: SIGKILL of `tune` then leaves the program's
+/// own children to the next run's [`kill_leftovers`].
+static SUPERVISOR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// The first argument that makes the binary a supervisor.
+pub const SUPERVISE_ARG: &str = "__tune_supervise";
+
+/// Names the binary that supervises trials (`tune` itself, run with [`SUPERVISE_ARG`]).
+pub fn set_supervisor(exe: PathBuf) {
+    let _ = SUPERVISOR.set(exe);
+}
+
+/// Starts `cmd` for a trial whose folder is `dir`, with `env` besides the plan's: under a
+/// supervisor when there is one.
+pub fn start(cmd: &CommandPlan, env: &[(String, String)], dir: &Path) -> io::Result<Trial> {
+    let token = format!(
+        "{}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+        dir.display()
+    );
+    // Written first: a `tune` killed right after the start finds the process by it.
+    crate::durable::write_derived(&token_file(dir), token.as_bytes())?;
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("output.log"))?;
+    let log = Arc::new(Mutex::new(log));
+    let program = if cmd.command[0].contains('/') {
+        cmd.cwd.join(&cmd.command[0])
+    } else {
+        PathBuf::from(&cmd.command[0])
+    };
+    let supervised = SUPERVISOR.get().is_some();
+    let mut c = match SUPERVISOR.get() {
+        Some(sup) => {
+            let mut c = Command::new(sup);
+            c.arg(SUPERVISE_ARG).arg(&program);
+            c
+        }
+        None => Command::new(&program),
+    };
+    c.args(&cmd.command[1..])
+        .current_dir(&cmd.cwd)
+        .envs(&cmd.env)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env(TOKEN_VAR, &token)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    // A supervisor stops its program when `tune` dies; a program alone is killed.
+    let signal = if supervised {
+        libc::SIGTERM
+    } else {
+        libc::SIGKILL
+    };
+    arm_parent_death(&mut c, signal);
+    let mut child = c.spawn()?;
+    let (tx, lines) = channel();
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    let tail = Arc::new(Mutex::new(VecDeque::new()));
+    let out_log = log.clone();
+    std::thread::Builder::new()
+        .name("trial-stdout".into())
+        .spawn(move || {
+            for line in split_lines(stdout) {
+                let _ = writeln!(out_log.lock().unwrap(), "{line}");
+                if let Some(body) = line.strip_prefix(PREFIX) {
+                    if tx.send(Line::Report(body.to_string())).is_err() {
+                        return;
+                    }
+                }
+            }
+            let _ = tx.send(Line::Closed);
+        })?;
+    let err_log = log.clone();
+    let err_tail = tail.clone();
+    std::thread::Builder::new()
+        .name("trial-stderr".into())
+        .spawn(move || {
+            for line in split_lines(stderr) {
+                let _ = writeln!(err_log.lock().unwrap(), "{line}");
+                let mut t = err_tail.lock().unwrap();
+                if t.len() == TAIL_LINES {
+                    t.pop_front();
+                }
+                t.push_back(line);
+            }
+        })?;
+    Ok(Trial {
+        child,
+        lines,
+        tail,
+        log,
+        status: None,
+        supervised,
+    })
+}
+
+/// Has the process started by `c` receive `signal` when the thread that started it ends (`tune`
+/// died); it exits at once when that happened before the signal was armed.
+fn arm_parent_death(c: &mut Command, signal: libc::c_int) {
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: between fork and exec only async-signal-safe calls (prctl, getppid, _exit).
+    unsafe {
+        c.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, signal) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Set by the supervisor's signal handler.
+static TERMINATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_terminate(_: libc::c_int) {
+    TERMINATE.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// The supervisor of one trial's program (`tune __tune_supervise PROGRAM ARGS…`, started by
+/// [`start`]): runs the program in a process group of its own and waits for it; on SIGTERM (from
+/// `tune` stopping the trial, or the parent-death signal when `tune` died) it sends the group
+/// SIGTERM, then SIGKILL after [`GRACE`]; when the program exits, what it left in its group is
+/// killed. It ends as its program ended (the same status, or the same signal).
+pub fn supervise(args: &[std::ffi::OsString]) -> i32 {
+    use std::sync::atomic::Ordering::SeqCst;
+    let handler = on_terminate as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic.
+        unsafe { libc::signal(sig, handler) };
+    }
+    let Some((program, rest)) = args.split_first() else {
+        eprintln!("tune: {SUPERVISE_ARG}: no program");
+        return 2;
+    };
+    let mut c = Command::new(program);
+    c.args(rest).process_group(0);
+    arm_parent_death(&mut c, libc::SIGKILL);
+    let mut child = match c.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cannot start {}: {e}", program.to_string_lossy());
+            return 127;
+        }
+    };
+    let group = child.id() as libc::pid_t;
+    let mut terminated_at: Option<Instant> = None;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            // SAFETY: signals to the program's own group.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+            use std::os::unix::process::ExitStatusExt;
+            if let Some(sig) = status.signal() {
+                // SAFETY: ends this process as its program ended.
+                unsafe {
+                    libc::signal(sig, libc::SIG_DFL);
+                    libc::raise(sig);
+                }
+            }
+            return status.code().unwrap_or(1);
+        }
+        if TERMINATE.load(SeqCst) {
+            match terminated_at {
+                None => {
+                    unsafe { libc::kill(-group, libc::SIGTERM) };
+                    terminated_at = Some(Instant::now());
+                }
+                Some(t) if t.elapsed() >= GRACE => unsafe {
+                    libc::kill(-group, libc::SIGKILL);
+                },
+                _ => {}
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The lines of `r`, invalid UTF-8 replaced.
+fn split_lines(r: impl io::Read) -> impl Iterator<Item = String> {
+    let mut r = BufReader::new(r);
+    std::iter::from_fn(move || {
+        let mut buf = vec![];
+        match r.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => {
+                while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    buf.pop();
+                }
+                Some(String::from_utf8_lossy(&buf).into_owned())
+            }
+        }
+    })
+}
+
+impl Trial {
+    /// The last lines of its stderr, joined.
+    pub fn tail(&self) -> String {
+        // Its stderr may still be read after its stdout closed.
+        std::thread::sleep(Duration::from_millis(20));
+        let t = self.tail.lock().unwrap();
+        t.iter().cloned().collect::<Vec<_>>().join(" | ")
+    }
+
+    /// Notes `line` in the trial's log (what `tune` did to the process, and why).
+    pub fn note(&self, line: &str) {
+        let _ = writeln!(self.log.lock().unwrap(), "[tune] {line}");
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let until = Instant::now() + limit;
+        loop {
+            if let Some(s) = self.status {
+                return Some(s);
+            }
+            if let Ok(Some(s)) = self.child.try_wait() {
+                self.status = Some(s);
+                return Some(s);
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Stops the program: SIGTERM, then SIGKILL after [`GRACE`]. A supervisor does this for its
+    /// program's group; without one, it is done here to the program's group.
+    pub fn stop(&mut self) {
+        let pid = self.child.id() as libc::pid_t;
+        if self.status.is_none() {
+            // SAFETY: signals to the trial's own process (group).
+            let target = if self.supervised { pid } else { -pid };
+            unsafe { libc::kill(target, libc::SIGTERM) };
+            self.wait_for(GRACE + Duration::from_secs(2));
+        }
+        // What is left of the group (the supervisor's, or the program's own children).
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+        if self.status.is_none() {
+            self.status = self.child.wait().ok();
+        }
+    }
+
+    /// Ends the process (its group killed, whatever it left) and forgets its token.
+    pub fn finish(mut self, dir: &Path) {
+        self.stop();
+        let _ = fs::remove_file(token_file(dir));
+    }
+}
+
+/// Describes how a process ended.
+pub fn ended(s: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (s.code(), s.signal()) {
+        (Some(c), _) => format!("exited with status {c}"),
+        (None, Some(sig)) => format!("was killed by signal {sig}"),
+        _ => "ended".into(),
+    }
+}
+
+/// Kills what a trial's earlier process left running (its `tune` was killed before it could stop
+/// it): every process whose environment holds the token its folder names, waiting until they are
+/// gone. Returns how many there were.
+pub fn kill_leftovers(dir: &Path) -> usize {
+    let Ok(token) = fs::read_to_string(token_file(dir)) else {
+        return 0;
+    };
+    let mark = format!("{TOKEN_VAR}={token}");
+    let find = || -> Vec<libc::pid_t> {
+        let Ok(procs) = fs::read_dir("/proc") else {
+            return vec![];
+        };
+        procs
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<libc::pid_t>().ok())
+            .filter(|pid| {
+                fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == mark.as_bytes()))
+            })
+            .filter(|pid| !zombie(*pid))
+            .collect()
+    };
+    let found = find();
+    for pid in &found {
+        // SAFETY: a signal to a process that carries this trial's token.
+        unsafe { libc::kill(*pid, libc::SIGKILL) };
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    while !find().is_empty() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = fs::remove_file(token_file(dir));
+    found.len()
+}
+
+/// Whether `pid` has exited and waits for its parent to reap it.
+fn zombie(pid: libc::pid_t) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
+}

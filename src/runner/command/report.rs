@@ -1,0 +1,153 @@
+//! A program's report at a boundary: the line `TUNE {"examples": …, "checkpoint": …, metrics…}`
+//! on its stdout, read and checked. Python's `json.dumps` writes NaN and infinities as bare
+//! `NaN`, `Infinity` and `-Infinity`, which JSON has not: they are read as the numbers they mean.
+
+use std::collections::BTreeMap;
+
+/// What a report line says.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub examples: u64,
+    pub checkpoint: String,
+    /// Every other field, each a number (NaN and infinities included).
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// The prefix of a report line.
+pub const PREFIX: &str = "TUNE ";
+
+/// The most characters of a bad line quoted in a trial's reason.
+const QUOTE: usize = 200;
+
+/// `line` quoted for a reason, cut to [`QUOTE`] characters.
+pub fn quote(line: &str) -> String {
+    let cut: String = line.chars().take(QUOTE).collect();
+    if cut.len() < line.len() {
+        format!("`{cut}…`")
+    } else {
+        format!("`{cut}`")
+    }
+}
+
+/// Reads a report line (without its prefix), or says what is wrong with it.
+pub fn parse(body: &str) -> Result<Report, String> {
+    let json = bare_numbers_quoted(body);
+    let value: serde_json::Value =
+        serde_json::from_str(&json).map_err(|e| format!("is not a JSON object ({e})"))?;
+    let serde_json::Value::Object(fields) = value else {
+        return Err("is not a JSON object".into());
+    };
+    let mut examples = None;
+    let mut checkpoint = None;
+    let mut metrics = BTreeMap::new();
+    for (k, v) in fields {
+        match k.as_str() {
+            "examples" => {
+                examples = Some(v.as_u64().ok_or_else(|| {
+                    format!("\"examples\" is {v}, not a whole number of examples")
+                })?)
+            }
+            "checkpoint" => match v {
+                serde_json::Value::String(s) if !s.is_empty() => checkpoint = Some(s),
+                v => return Err(format!("\"checkpoint\" is {v}, not a path")),
+            },
+            _ => {
+                let x = match &v {
+                    serde_json::Value::Number(n) => n.as_f64(),
+                    serde_json::Value::String(s) => special(s),
+                    _ => None,
+                };
+                let x = x.ok_or_else(|| format!("metric \"{k}\" is {v}, not a number"))?;
+                metrics.insert(k, x);
+            }
+        }
+    }
+    Ok(Report {
+        examples: examples.ok_or("has no \"examples\"")?,
+        checkpoint: checkpoint.ok_or("has no \"checkpoint\"")?,
+        metrics,
+    })
+}
+
+/// The numbers the bare words stand for; other strings are not numbers.
+fn special(s: &str) -> Option<f64> {
+    match s {
+        "\u{0}NaN" => Some(f64::NAN),
+        "\u{0}Infinity" => Some(f64::INFINITY),
+        "\u{0}-Infinity" => Some(f64::NEG_INFINITY),
+        _ => None,
+    }
+}
+
+/// `text` with the bare words `NaN`, `Infinity` and `-Infinity` outside strings made strings
+/// marked by a leading NUL (escaped), so that serde_json reads them.
+fn bare_numbers_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        if c == '"' {
+            in_string = true;
+        }
+        let word = ["-Infinity", "Infinity", "NaN"]
+            .into_iter()
+            .find(|w| rest.starts_with(w));
+        if let Some(w) = word {
+            out.push_str("\"\\u0000");
+            out.push_str(w);
+            out.push('"');
+            rest = &rest[w.len()..];
+        } else {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_report_with_pythons_special_numbers() {
+        let r = parse(r#"{"examples": 6400, "checkpoint": "ckpt-6400.pt", "val_loss": 0.52, "train_loss": NaN, "x": -Infinity, "note_NaN": 1}"#).unwrap();
+        assert_eq!(r.examples, 6400);
+        assert_eq!(r.checkpoint, "ckpt-6400.pt");
+        assert_eq!(r.metrics["val_loss"], 0.52);
+        assert!(r.metrics["train_loss"].is_nan());
+        assert_eq!(r.metrics["x"], f64::NEG_INFINITY);
+        assert_eq!(r.metrics["note_NaN"], 1.0);
+    }
+
+    #[test]
+    fn says_what_is_wrong() {
+        let e = |s: &str| parse(s).unwrap_err();
+        assert!(e("{\"examples\": 1").contains("is not a JSON object"));
+        assert!(e("[1]").contains("is not a JSON object"));
+        assert_eq!(e(r#"{"checkpoint": "c"}"#), "has no \"examples\"");
+        assert_eq!(e(r#"{"examples": 5}"#), "has no \"checkpoint\"");
+        assert!(e(r#"{"examples": 5.5, "checkpoint": "c"}"#).contains("not a whole number"));
+        assert_eq!(
+            e(r#"{"examples": 5, "checkpoint": "c", "acc": "high"}"#),
+            "metric \"acc\" is \"high\", not a number"
+        );
+        assert_eq!(
+            e(r#"{"examples": 5, "checkpoint": "c", "acc": "NaN"}"#),
+            "metric \"acc\" is \"NaN\", not a number"
+        );
+    }
+}

@@ -1,0 +1,101 @@
+"""The wine study's training as a program of your own: PyTorch, run by tune once per trial
+(studies/wine-torch.json). The same model, optimizer, data order and checkpoints as
+benches/peers/optuna_torch.py, so that the two can be compared; resumable exactly from any
+checkpoint it reported (model, optimizer, the data stream's generator and position).
+"""
+import time
+
+T0 = time.perf_counter()  # the program's own time, imports included (benches/command_vs_optuna.sh)
+
+import csv  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tune_client import Trial  # noqa: E402
+
+
+def load(data, split):
+    """The study's table split as tune split it, features standardised on the training rows."""
+    with open(data) as f:
+        rows = list(csv.reader(f))
+    body = np.array(rows[1:], dtype=np.float64)
+    s = json.load(open(split))
+    tr, va = np.array(s["train_rows"]), np.array(s["validation_rows"])
+    x, y = body[:, :-1], body[:, -1:]
+    mean, sd = x[tr].mean(0), x[tr].std(0)
+    sd[sd < 1e-12] = 1.0
+    x = (x - mean) / sd
+    t = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
+    return t(x[tr]), t(y[tr]), t(x[va]), t(y[va])
+
+
+class Stream:
+    """Row indices pass after pass, each pass a fresh permutation."""
+
+    def __init__(self, rows, rng, order=None, pos=0):
+        self.rows, self.rng = rows, rng
+        self.order, self.pos = (rng.permutation(rows) if order is None else order), pos
+
+    def next(self, count):
+        idx = []
+        while len(idx) < count:
+            if self.pos == self.rows:
+                self.order, self.pos = self.rng.permutation(self.rows), 0
+            take = min(count - len(idx), self.rows - self.pos)
+            idx.extend(self.order[self.pos:self.pos + take])
+            self.pos += take
+        return torch.as_tensor(np.array(idx))
+
+
+def main():
+    trial = Trial()
+    torch.set_num_threads(trial.threads)
+    xtr, ytr, xva, yva = load(trial.data, trial.split)
+    batch = int(trial.params["batch_size"])
+    lr = float(trial.params["learning_rate"])
+    torch.manual_seed(trial.trial)
+    layers, width = [], xtr.shape[1]
+    for h in (64, 64):
+        layers += [torch.nn.Linear(width, h), torch.nn.ReLU()]
+        width = h
+    model = torch.nn.Sequential(*layers, torch.nn.Linear(width, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    rng = np.random.default_rng(trial.trial)
+    stream = Stream(xtr.shape[0], rng)
+    seen, steps = 0, 0
+    if trial.resume_from:
+        state = torch.load(trial.resume_from, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        rng.bit_generator.state = state["rng"]
+        stream = Stream(xtr.shape[0], rng, state["order"], state["pos"])
+        seen, steps = state["examples"], state["steps"]
+    for boundary in trial.boundaries_left():
+        loss_sum, n = 0.0, boundary - seen
+        while seen < boundary:
+            b = min(batch, boundary - seen)
+            idx = stream.next(b)
+            opt.zero_grad()
+            loss = torch.nn.functional.mse_loss(model(xtr[idx]), ytr[idx])
+            loss.backward()
+            opt.step()
+            loss_sum += loss.item() * b
+            seen += b
+            steps += 1
+        with torch.no_grad():
+            val = torch.nn.functional.mse_loss(model(xva), yva).item()
+        path = trial.checkpoint_path(f"ckpt-{boundary}.pt")
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "rng": rng.bit_generator.state, "order": stream.order, "pos": stream.pos,
+                    "examples": seen, "steps": steps}, path)
+        trial.report(boundary, path, val_loss=val, train_loss=loss_sum / n, steps=steps,
+                     program_seconds=time.perf_counter() - T0)
+
+
+if __name__ == "__main__":
+    main()

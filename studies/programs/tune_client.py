@@ -1,0 +1,93 @@
+"""tune_client: what a training program needs to run its trials under `tune`. One file, no
+dependencies: copy it beside your script, or put this folder on PYTHONPATH.
+
+    from tune_client import Trial
+
+    trial = Trial()                          # reads the TUNE_* environment
+    lr = trial.params["learning_rate"]
+    state = load(trial.resume_from) if trial.resume_from else fresh(seed=trial.seed)
+    for boundary in trial.boundaries_left(): # examples seen at each boundary still to reach
+        ...train until `boundary` examples have been seen in all...
+        path = trial.checkpoint_path(f"ckpt-{boundary}.pt")
+        save(state, path)                    # a file or a folder; never touched again
+        trial.report(boundary, path, val_loss=v, train_loss=t)
+
+The contract (README, "Your own training program"): `tune` sets TUNE_PARAMS (a JSON object),
+TUNE_TRIAL, TUNE_SEED, TUNE_BOUNDARIES (a JSON array of examples seen at each boundary),
+TUNE_CHECKPOINT_DIR, TUNE_DEVICE, TUNE_THREADS and, on a resume, TUNE_RESUME_FROM and
+TUNE_RESUME_EXAMPLES. The program prints one line `TUNE {json}` on stdout per boundary, after its
+checkpoint is written. `tune` stops a trial with SIGTERM (then SIGKILL): the default handler is
+right, since every reported checkpoint is already kept.
+"""
+
+import json
+import os
+import sys
+
+__all__ = ["Trial"]
+
+
+class Trial:
+    """One trial's parameters, budget and checkpoint places, from the environment `tune` sets.
+
+    Outside `tune` (to try the program by hand) give `params` and `boundaries`: checkpoints then
+    go to `checkpoint_dir` (default: the current folder) and reports to stdout as usual.
+    """
+
+    def __init__(self, params=None, boundaries=None, checkpoint_dir="."):
+        env = os.environ
+        if "TUNE_PARAMS" in env:
+            self.params = json.loads(env["TUNE_PARAMS"])
+            self.boundaries = [int(b) for b in json.loads(env["TUNE_BOUNDARIES"])]
+            self.checkpoint_dir = env["TUNE_CHECKPOINT_DIR"]
+        elif params is not None and boundaries is not None:
+            self.params = dict(params)
+            self.boundaries = [int(b) for b in boundaries]
+            self.checkpoint_dir = checkpoint_dir
+        else:
+            raise SystemExit(
+                "tune_client: TUNE_PARAMS is not set: run this program under tune "
+                "(a study whose \"trainer\" names it), or give Trial(params=..., boundaries=...)"
+            )
+        self.trial = int(env.get("TUNE_TRIAL", "0"))
+        self.seed = int(env.get("TUNE_SEED", "0"))
+        self.device = env.get("TUNE_DEVICE", "cpu")
+        self.threads = int(env.get("TUNE_THREADS", "1"))
+        self.resume_from = env.get("TUNE_RESUME_FROM") or None
+        self.resume_examples = int(env.get("TUNE_RESUME_EXAMPLES", "0"))
+        # With a `data` section in the study: its file and the train/validation split (split.json).
+        self.data = env.get("TUNE_DATA") or None
+        self.split = env.get("TUNE_SPLIT") or None
+
+    @property
+    def total_examples(self):
+        """The examples every trial trains on: the last boundary."""
+        return self.boundaries[-1]
+
+    def boundaries_left(self):
+        """The boundaries still to reach (all of them, unless the trial resumes)."""
+        return [b for b in self.boundaries if b > self.resume_examples]
+
+    def checkpoint_path(self, name):
+        """Where to write a checkpoint called `name`."""
+        return os.path.join(self.checkpoint_dir, name)
+
+    def split_rows(self):
+        """The study's (training rows, validation rows) as data row indices (0 = the first row
+        after the header), when the study names data; else None."""
+        if not self.split:
+            return None
+        with open(self.split) as f:
+            s = json.load(f)
+        return s["train_rows"], s["validation_rows"]
+
+    def report(self, examples, checkpoint, **metrics):
+        """Says that the checkpoint of the boundary at `examples` is written, with its metrics
+        (numbers; the study's metric among them). `tune` takes the checkpoint over."""
+        fields = {"examples": int(examples), "checkpoint": os.fspath(checkpoint)}
+        for k, v in metrics.items():
+            # NaN and infinities go as Python's json writes them (bare NaN, Infinity): `tune`
+            # reads them, and fails the trial as it fails a built-in one.
+            fields[k] = float(v)
+        sys.stdout.write("TUNE " + json.dumps(fields) + "\n")
+        sys.stdout.flush()
