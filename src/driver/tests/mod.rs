@@ -267,6 +267,7 @@ fn drive_with(
         restart: false,
         stop_after_epochs: stop_after,
         sync_every: Duration::ZERO,
+        ..RunOptions::default()
     };
     let seams = Seams {
         storage,
