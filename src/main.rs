@@ -425,7 +425,11 @@ fn run_study(args: RunArgs, join: bool) -> anyhow::Result<ExitCode> {
         let _ = writeln!(
             std::io::stderr(),
             "interrupted; resume with: {}",
-            resume_command(&plan.spec_file, args.study.out.as_deref())
+            resume_command(
+                &plan.spec_file,
+                args.study.out.as_deref(),
+                args.study.storage.as_deref()
+            )
         );
         // 128 + the signal's number, as a shell reports a process the signal ended; 130 (SIGINT's)
         // after --stop-after-epochs.
@@ -453,12 +457,17 @@ fn run_study(args: RunArgs, join: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The command that resumes the study: `spec` and `--out` as given (relative to the same folder),
-/// each quoted for a POSIX shell where it needs to be.
-fn resume_command(spec: &Path, out: Option<&Path>) -> String {
+/// The command that resumes the study: `spec`, `--out` and `--storage` (its password hidden) as
+/// given (relative to the same folder), each quoted for a POSIX shell where it needs to be.
+fn resume_command(spec: &Path, out: Option<&Path>, storage: Option<&str>) -> String {
     let mut cmd = String::from("tune");
     if let Some(out) = out {
         cmd += &format!(" --out {}", shell_word(out));
+    }
+    if let Some(url) = storage {
+        // The password stays out of the terminal: the user has it.
+        let url = tune::storage::postgres::hide_password(url);
+        cmd += &format!(" --storage {}", shell_word(Path::new(&url)));
     }
     cmd + " " + &shell_word(spec)
 }
