@@ -376,6 +376,18 @@ fn run_study(args: RunArgs, join: bool) -> anyhow::Result<ExitCode> {
             "tune worker: needs --storage URL (or TUNE_STORAGE): workers share a study kept in PostgreSQL".into()
         ));
     }
+    if url.is_some()
+        && matches!(
+            plan.scheduler,
+            Some(tune::plan::SchedulerPlan::Asha { promote: true, .. })
+        )
+    {
+        anyhow::bail!(Error::Spec {
+            file: plan.spec_file.clone(),
+            path: "scheduler.mode".into(),
+            msg: "\"promote\" is not shared across workers yet (--storage): use \"stop\", or run the study on one machine".into(),
+        });
+    }
     if args.restart && url.is_some() {
         anyhow::bail!(Usage(
             "--restart: not with --storage: a study in PostgreSQL is shared; give the spec another name to start over".into()

@@ -357,6 +357,15 @@ fn bad_urls_unreachable_servers_and_other_specs_are_refused_in_one_sentence() {
     );
     let err = refused(&["worker"]);
     assert!(err.contains("needs --storage"), "{err}");
+    let mut asha = tiny_spec(1);
+    asha["scheduler"] = serde_json::json!({ "kind": "asha", "mode": "promote" });
+    write_spec(dir.path(), &asha);
+    let err = refused(&["--storage", "postgresql://u@127.0.0.1:1/db"]);
+    assert!(
+        err.contains("scheduler.mode: \"promote\" is not shared"),
+        "{err}"
+    );
+    write_spec(dir.path(), &tiny_spec(1));
     assert!(!dir.path().join("runs").exists(), "nothing written");
 
     let Some(url) = database("refuse") else {
