@@ -270,6 +270,9 @@ fn run() -> anyhow::Result<ExitCode> {
         Some(Command::Report { study }) => {
             let plan = load(&study, None, None, None)?;
             let (history, _) = read(&study, &plan)?;
+            // A study kept in PostgreSQL may have no folder on this machine yet.
+            std::fs::create_dir_all(&plan.out_dir)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", plan.out_dir.display()))?;
             say!(
                 "{}",
                 tune::outputs::report::write(&plan, &history)?.display()

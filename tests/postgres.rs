@@ -204,6 +204,16 @@ fn three_workers_one_killed_mid_trial_give_the_local_leaderboard() {
         url.as_ref(),
         spec.as_os_str(),
     ]));
+    let elsewhere = dir.path().join("elsewhere");
+    ok(tune(&[
+        "report".as_ref(),
+        "--storage".as_ref(),
+        url.as_ref(),
+        "--out".as_ref(),
+        elsewhere.as_os_str(),
+        spec.as_os_str(),
+    ]));
+    assert!(elsewhere.join("report.html").exists());
 }
 
 #[test]

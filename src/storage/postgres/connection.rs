@@ -121,7 +121,8 @@ impl Pg {
         }
         let client = config.connect(NoTls).map_err(|e| {
             Error::Study(format!(
-                "--storage: cannot connect to PostgreSQL at {shown}: {e}"
+                "--storage: cannot connect to PostgreSQL at {shown}: {}",
+                describe(&e)
             ))
         })?;
         let seconds = |name: &str, default: Duration| {
