@@ -23,21 +23,25 @@ field() { "$py" -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 row "run (tune, then the peer, at 1 and at 2 at once)" "wall s" "best val"
 declare -A wall
 for p in 1 2; do
-  "$py" - "$PWD" "$py" "$trials" > "$tmp/spec$p.json" <<'PY'
+ for fork in false true; do
+  "$py" - "$PWD" "$py" "$trials" "$fork" > "$tmp/spec$p.json" <<'PY'
 import json, sys
-root, py, trials = sys.argv[1], sys.argv[2], int(sys.argv[3])
+root, py, trials, fork = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "true"
 s = json.load(open(f"{root}/studies/wine-torch.json"))
 s["data"]["path"] = f"{root}/studies/data/winequality-red.csv"
 s["trainer"]["command"] = [py, f"{root}/studies/programs/train_wine.py"]
+s["trainer"]["fork"] = fork
 s["search"]["trials"] = trials
 print(json.dumps(s))
 PY
   # One thread per trial, as the peer gives each of its trials.
+  rm -rf "$tmp/tune$p"
   out=$("$tune" -q --parallel "$p" --cores "$p" --out "$tmp/tune$p" "$tmp/spec$p.json")
   w=$(echo "$out" | sed -n 's/^this run: \([0-9.]*\) s wall.*/\1/p')
   wall[tune$p]=$w
   b=$(awk -F, 'NR==2 {print $9}' "$tmp/tune$p/leaderboard.csv")
-  row "tune + program, parallel $p" "$w" "$(printf %.4f "$b")"
+  label="a process per trial"; [ "$fork" = true ] && label="forked per trial"
+  row "tune + program ($label), parallel $p" "$w" "$(printf %.4f "$b")"
   echo "    $(echo "$out" | sed -n 's/^overhead: //p')"
   "$py" - "$tmp/tune$p" <<'PY'
 import csv, glob, json, os, sys
@@ -57,6 +61,7 @@ print(f"    tune's own time: {over:.2f} s of {tune_s:.1f} s of trials ({100 * ov
       f"{1e3 * over / epochs:.1f} ms per virtual epoch, {1e3 * over / len(rows):.0f} ms per trial "
       f"(program start to its first line, its reports, its exit)")
 PY
+ done
   r=$("$py" benches/peers/optuna_torch.py --data "$data" --split "$tmp/tune$p/split.json" --jobs "$p" --params "$tmp/tune$p/leaderboard.csv")
   w=$(echo "$r" | field wall)
   b=$(echo "$r" | field best_val_loss)

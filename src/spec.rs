@@ -85,6 +85,10 @@ pub struct TrainerSpec {
     /// Seconds one virtual epoch may take before the trial is killed (default: no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<f64>,
+    /// Start the program once per worker and fork it per trial once its imports are done (its
+    /// client's `Trial()` forks): the interpreter's and libraries' start-up is paid once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fork: bool,
 }
 
 /// The network and its optimizer.

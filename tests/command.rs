@@ -103,6 +103,12 @@ fn a_command_study_gives_the_same_leaderboard_at_parallel_1_and_2() {
     ok(run(&write_spec(two.path(), &toy_spec(6, 2, "p2"))));
     let want = leaderboard(one.path());
     assert_eq!(leaderboard(two.path()), want);
+    // A forking program (started once per worker, forked per trial) gives the same trials.
+    let forked = tempdir();
+    let mut spec = toy_spec(6, 2, "p2-fork");
+    spec["trainer"]["fork"] = true.into();
+    ok(run(&write_spec(forked.path(), &spec)));
+    assert_eq!(leaderboard(forked.path()), want);
     assert_eq!(want.len(), 6);
     assert!(want.iter().all(|r| r[0] == "complete"), "{want:?}");
     // Both kinds of optimizer drawn, as strings.
@@ -125,16 +131,26 @@ fn a_command_study_gives_the_same_leaderboard_at_parallel_1_and_2() {
 
 #[test]
 fn sigkill_at_random_moments_then_resume_gives_the_same_leaderboard_and_leaves_no_process() {
+    killed_and_resumed(false);
+}
+
+#[test]
+fn a_forking_program_killed_and_resumed_likewise() {
+    killed_and_resumed(true);
+}
+
+fn killed_and_resumed(fork: bool) {
     if !python() {
         return;
     }
     let reference = tempdir();
     let mut spec = toy_spec(6, 2, "ref-kill");
+    spec["trainer"]["fork"] = fork.into();
     ok(run(&write_spec(reference.path(), &spec)));
     let want = leaderboard(reference.path());
 
     let dir = tempdir();
-    let marker = format!("kill-{}", std::process::id());
+    let marker = format!("kill-{}-{fork}", std::process::id());
     spec["trainer"]["command"][2] = marker.clone().into();
     // Slow steps, and a child of the program's own that must not outlive it either.
     spec["trainer"]["env"] = serde_json::json!({ "TOY_SLEEP": "0.005", "TOY_MODE": "spawn_child" });
@@ -176,14 +192,11 @@ fn sigkill_at_random_moments_then_resume_gives_the_same_leaderboard_and_leaves_n
 
 /// Runs a toy study where `mode` misbehaves in trial 1 only; the study goes on: the leaderboard
 /// row of each trial (status, reason).
-fn misbehaving(mode: &str, extra: serde_json::Value) -> Vec<(String, String)> {
+fn misbehaving(mode: &str, fork: bool) -> Vec<(String, String)> {
     let dir = tempdir();
     let mut spec = toy_spec(3, 1, "bad");
-    let mut env = serde_json::json!({ "TOY_MODE": mode, "TOY_BAD_TRIALS": "1" });
-    for (k, v) in extra.as_object().unwrap() {
-        env[k] = v.clone();
-    }
-    spec["trainer"]["env"] = env;
+    spec["trainer"]["fork"] = fork.into();
+    spec["trainer"]["env"] = serde_json::json!({ "TOY_MODE": mode, "TOY_BAD_TRIALS": "1" });
     if mode == "hang_after" {
         spec["trainer"]["timeout"] = 2.into();
     }
@@ -228,11 +241,18 @@ fn each_misbehaving_program_fails_its_own_trial_only() {
         ("string_metric", "failed", "metric \"val_loss\" is \"low\", not a number"),
         ("nan", "failed", "val_loss became NaN at virtual epoch 2"),
     ] {
-        let rows = misbehaving(mode, serde_json::json!({}));
-        assert_eq!(rows[0].0, "complete", "{mode}: {rows:?}");
-        assert_eq!(rows[2].0, "complete", "{mode}: {rows:?}");
-        assert_eq!(rows[1].0, status, "{mode}: {rows:?}");
-        assert!(rows[1].1.contains(reason), "{mode}: {:?}", rows[1].1);
+        // Forking too, for the ways a process ends.
+        let forks: &[bool] = match mode {
+            "crash_after" | "hang_after" | "exit_early" | "nan" => &[false, true],
+            _ => &[false],
+        };
+        for &fork in forks {
+            let rows = misbehaving(mode, fork);
+            assert_eq!(rows[0].0, "complete", "{mode} {fork}: {rows:?}");
+            assert_eq!(rows[2].0, "complete", "{mode} {fork}: {rows:?}");
+            assert_eq!(rows[1].0, status, "{mode} {fork}: {rows:?}");
+            assert!(rows[1].1.contains(reason), "{mode} {fork}: {:?}", rows[1].1);
+        }
     }
 }
 

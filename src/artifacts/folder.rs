@@ -139,13 +139,18 @@ impl Checkpointer {
     /// Removes the temp files a crash may have left (no record ever names one), and payloads
     /// taken over whose checkpoint was never stored.
     pub fn remove_temp_files(&self) -> io::Result<()> {
+        self.remove_leftovers(true)
+    }
+
+    fn remove_leftovers(&self, unstored_payloads: bool) -> io::Result<()> {
         for e in fs::read_dir(&self.dir)?.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let unstored = name
-                .strip_prefix("ckpt-")
-                .and_then(|n| n.strip_suffix(".files"))
-                .and_then(|n| n.parse::<u32>().ok())
-                .is_some_and(|k| !self.path(k).exists());
+            let unstored = unstored_payloads
+                && name
+                    .strip_prefix("ckpt-")
+                    .and_then(|n| n.strip_suffix(".files"))
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .is_some_and(|k| !self.path(k).exists());
             if name.ends_with(".tmp") || name == ".best.files.old" || unstored {
                 payload::remove(&e.path())?;
             }
@@ -154,13 +159,18 @@ impl Checkpointer {
     }
 
     /// Empties the folder of a trial that starts from scratch of the checkpoints and temp files an
-    /// earlier start left (recovery found none of them usable).
+    /// earlier start left (recovery found none of them usable). Payload folders stay: the trial's
+    /// runner may be taking its first ones over already (each replaces an earlier start's), and
+    /// recovery removes those never stored.
     pub fn clear(&self) -> io::Result<()> {
         for j in self.saved() {
-            self.remove(j)?;
+            match fs::remove_file(self.path(j)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
         }
         payload::remove(&self.best_files_path())?;
-        self.remove_temp_files()
+        self.remove_leftovers(false)
     }
 }
 

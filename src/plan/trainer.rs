@@ -20,6 +20,8 @@ pub struct CommandPlan {
     pub env: BTreeMap<String, String>,
     /// How long a virtual epoch may take; `None`: no limit.
     pub timeout: Option<Duration>,
+    /// Whether the program is started once per worker and forks per trial (`trainer.fork`).
+    pub fork: bool,
 }
 
 /// The most seconds a time limit may name (a year): beyond it a timer overflows nothing useful.
@@ -108,6 +110,7 @@ impl CommandPlan {
             cwd,
             env: t.env.clone(),
             timeout,
+            fork: t.fork,
         })
     }
 }

@@ -48,7 +48,8 @@ def main():
     if mode == "ignore_term":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if mode == "spawn_child":
-        subprocess.Popen(["sleep", "1000"])
+        # A child of its own, named after the program's arguments (tests look for it).
+        subprocess.Popen(["sh", "-c", "sleep 1000; true", " ".join(sys.argv)])
     p = trial.params
     lr = float(p["learning_rate"])
     batch = int(p["batch_size"])

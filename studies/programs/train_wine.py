@@ -53,7 +53,10 @@ class Stream:
 
 
 def main():
+    global T0
     trial = Trial()
+    if trial.forked:
+        T0 = time.perf_counter()  # its own time starts at the fork
     torch.set_num_threads(trial.threads)
     xtr, ytr, xva, yva = load(trial.data, trial.split)
     batch = int(trial.params["batch_size"])

@@ -22,9 +22,76 @@ right, since every reported checkpoint is already kept.
 
 import json
 import os
+import select
+import signal
 import sys
+import time
 
 __all__ = ["Trial"]
+
+# How long a trial's process may take to exit after SIGTERM before SIGKILL (as tune's).
+GRACE = 5.0
+
+
+def _serve():
+    """With `"fork": true` in the study's trainer, tune starts the program once per worker with
+    TUNE_FORK=1: the first Trial() (after the program's imports and set-up) becomes this loop,
+    which reads each trial's environment as a JSON line on stdin and forks; the child returns
+    from here as that trial's process, and the loop reports each child's end
+    (`TUNE_END {"trial": N, "status": S}`, S negative for a signal). A new trial may start while
+    the last one's process is still exiting. Do only imports and loading before Trial(): threads
+    started before a fork (an OpenMP pool that ran) do not survive it."""
+    del os.environ["TUNE_FORK"]
+    pending, buf = [], b""
+    children = {}  # pid -> [trial, time SIGTERM was sent or None]
+
+    def read(timeout):
+        nonlocal buf
+        ready, _, _ = select.select([0], [], [], timeout)
+        if not ready:
+            return True
+        data = os.read(0, 65536)
+        if not data:
+            return False
+        buf += data
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            if line.strip():
+                pending.append(json.loads(line))
+        return True
+
+    while True:
+        if not read(None if not children else 0.01):
+            for pid in children:
+                os.kill(pid, signal.SIGKILL)
+            os._exit(0)
+        while pending:
+            msg = pending.pop(0)
+            if "stop" in msg:
+                for pid, c in children.items():
+                    if c[0] == msg["stop"] and c[1] is None:
+                        os.kill(pid, signal.SIGTERM)
+                        c[1] = time.monotonic()
+                continue
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                os.environ.update(msg["env"])
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                os.close(null)
+                return
+            children[pid] = [int(msg["env"]["TUNE_TRIAL"]), None]
+        for pid, c in list(children.items()):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                del children[pid]
+                code = os.waitstatus_to_exitcode(status)
+                sys.stdout.write("TUNE_END " + json.dumps({"trial": c[0], "status": code}) + "\n")
+                sys.stdout.flush()
+            elif c[1] is not None and time.monotonic() - c[1] > GRACE:
+                os.kill(pid, signal.SIGKILL)
 
 
 class Trial:
@@ -35,6 +102,10 @@ class Trial:
     """
 
     def __init__(self, params=None, boundaries=None, checkpoint_dir="."):
+        # Whether this process was forked for its trial by a worker's server (`"fork": true`).
+        self.forked = os.environ.get("TUNE_FORK") == "1"
+        if self.forked:
+            _serve()
         env = os.environ
         if "TUNE_PARAMS" in env:
             self.params = json.loads(env["TUNE_PARAMS"])

@@ -72,6 +72,7 @@ impl TrialRunner for CommandRunner<'_> {
             plan: self.plan,
             cmd: self.cmd,
             exiting: &self.exiting,
+            server: None,
         }))
     }
 
@@ -84,11 +85,23 @@ struct CommandWorker<'a> {
     plan: &'a StudyPlan,
     cmd: &'a CommandPlan,
     exiting: &'a Mutex<Vec<JoinHandle<()>>>,
+    /// With `trainer.fork`: the program's server, with the folder of its last trial.
+    server: Option<(process::Trial, PathBuf)>,
 }
 
 impl RunnerWorker for CommandWorker<'_> {
     fn run(&mut self, job: Job, host: &mut dyn TrialHost) -> Result<TrialOutcome> {
-        run_trial(self.plan, self.cmd, job, host, self.exiting)
+        let server = self.cmd.fork.then_some(&mut self.server);
+        run_trial(self.plan, self.cmd, job, host, self.exiting, server)
+    }
+}
+
+impl Drop for CommandWorker<'_> {
+    /// The server ends with its worker: the end of its input ends it.
+    fn drop(&mut self) {
+        if let Some((s, dir)) = self.server.take() {
+            s.finish(&dir);
+        }
     }
 }
 
@@ -199,8 +212,10 @@ fn run_trial(
     job: Job,
     host: &mut dyn TrialHost,
     exiting: &Mutex<Vec<JoinHandle<()>>>,
+    server: Option<&mut Option<(process::Trial, PathBuf)>>,
 ) -> Result<TrialOutcome> {
     let t0 = Instant::now();
+    let job_trial = job.trial;
     let dir = trial_dir(plan, job.trial);
     let work = dir.join("work");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -227,7 +242,11 @@ fn run_trial(
     };
     let base_seconds = meta.seconds;
     let env = environment(plan, &job, &work, host.threads())?;
-    let mut proc = match process::start(cmd, &env, &dir) {
+    let started = match server {
+        None => process::start(cmd, &env, &dir, false).map(|p| (p, None)),
+        Some(slot) => serve(cmd, slot, &env, &dir).map(|p| (p, Some(slot))),
+    };
+    let (mut proc, server) = match started {
         Ok(p) => p,
         Err(e) => {
             let reason = format!("cannot start {}: {e}", cmd.command[0]);
@@ -253,46 +272,110 @@ fn run_trial(
             return Err(e);
         }
     };
-    let done = move |proc: process::Trial| {
-        proc.finish(&dir);
-        // The program's scratch: what it wrote after its last report belongs to no checkpoint.
-        let _ = std::fs::remove_dir_all(&work);
-    };
-    match &end {
-        End::Complete => {
-            // Its last report is in: it has no more to do than exit, which a watcher waits for
-            // while this worker goes on.
-            let watch = move || {
-                if proc.wait_for(process::GRACE).is_none() {
-                    proc.note("still running after its last report: stopped");
-                }
-                done(proc);
-            };
-            match std::thread::Builder::new()
-                .name("trial-exit".into())
-                .spawn(watch)
-            {
-                Ok(h) => exiting.lock().unwrap().push(h),
-                Err(e) => return Err(crate::driver::no_thread(e)),
+    if let Some(slot) = server {
+        // A forking program: its server stays for the next trial once this one's process ended.
+        match &end {
+            End::Complete => {}
+            End::Failed(why) => proc.note(&format!("failed: {why}")),
+            End::Stopped(why) => proc.note(&format!("stopped: {why}")),
+            End::Interrupted => {
+                proc.note("the study stops: the trial resumes from its last checkpoint")
             }
         }
-        End::Failed(why) => {
-            proc.note(&format!("failed: {why}"));
-            done(proc);
+        // A complete trial's process exits while the server starts the next one.
+        let ended = matches!(end, End::Complete)
+            || proc.ended_trial
+            || proc.stop_trial(job_trial).is_err()
+            || wait_end(
+                &mut proc,
+                job_trial,
+                process::GRACE + Duration::from_secs(2),
+            );
+        proc.release(&dir);
+        if ended && proc.running() {
+            *slot = Some((proc, dir));
+        } else {
+            proc.finish(&dir);
         }
-        End::Stopped(why) => {
-            proc.note(&format!("stopped: {why}"));
-            done(proc);
-        }
-        End::Interrupted => {
-            proc.note("the study stops: the trial resumes from its last checkpoint");
-            done(proc);
+        let _ = std::fs::remove_dir_all(&work);
+    } else {
+        let done = move |proc: process::Trial| {
+            proc.finish(&dir);
+            // The program's scratch: what it wrote after its last report belongs to no checkpoint.
+            let _ = std::fs::remove_dir_all(&work);
+        };
+        match &end {
+            End::Complete => {
+                // Its last report is in: it has no more to do than exit, which a watcher waits
+                // for while this worker goes on.
+                let watch = move || {
+                    if proc.wait_for(process::GRACE).is_none() {
+                        proc.note("still running after its last report: stopped");
+                    }
+                    done(proc);
+                };
+                match std::thread::Builder::new()
+                    .name("trial-exit".into())
+                    .spawn(watch)
+                {
+                    Ok(h) => exiting.lock().unwrap().push(h),
+                    Err(e) => return Err(crate::driver::no_thread(e)),
+                }
+            }
+            End::Failed(why) => {
+                proc.note(&format!("failed: {why}"));
+                done(proc);
+            }
+            End::Stopped(why) => {
+                proc.note(&format!("stopped: {why}"));
+                done(proc);
+            }
+            End::Interrupted => {
+                proc.note("the study stops: the trial resumes from its last checkpoint");
+                done(proc);
+            }
         }
     }
     let mut out = outcome(end, meta, base_seconds, t0);
     out.phases.checkpoints = handoff;
     out.phases.compute -= handoff;
     Ok(out)
+}
+
+/// The forking program's server of this worker (started, or started again when it died),
+/// running the trial of `env` in `dir`.
+fn serve(
+    cmd: &CommandPlan,
+    slot: &mut Option<(process::Trial, PathBuf)>,
+    env: &[(String, String)],
+    dir: &Path,
+) -> std::io::Result<process::Trial> {
+    let mut server = match slot.take() {
+        Some((mut s, last)) => {
+            if s.running() {
+                s
+            } else {
+                s.finish(&last);
+                process::start(cmd, &[], dir, true)?
+            }
+        }
+        None => process::start(cmd, &[], dir, true)?,
+    };
+    server.begin(env, dir)?;
+    Ok(server)
+}
+
+/// Waits up to `limit` for a forking program's trial `trial` to end; whether it did.
+fn wait_end(proc: &mut process::Trial, trial: u64, limit: Duration) -> bool {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        match proc.lines.recv_timeout(POLL) {
+            Ok(Line::End { trial: t, .. }) if t == trial => return true,
+            Ok(Line::Closed) | Err(RecvTimeoutError::Disconnected) => return false,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// The outcome of a run that ended with `end`, its curve in `meta`.
@@ -352,10 +435,18 @@ fn follow(
         };
         let body = match line {
             Line::Report(body) => body,
-            Line::Closed => {
-                let how = proc
-                    .wait_for(Duration::from_secs(1))
-                    .map_or("closed its output".to_string(), process::ended);
+            // The end of an earlier trial's process, exiting after its last report.
+            Line::End { trial, .. } if trial != meta.trial => continue,
+            Line::End { .. } | Line::Closed => {
+                let how = match line {
+                    Line::End { status, .. } => {
+                        proc.ended_trial = true;
+                        process::ended_code(status)
+                    }
+                    _ => proc
+                        .wait_for(Duration::from_secs(1))
+                        .map_or("closed its output".to_string(), process::ended),
+                };
                 let tail = proc.tail();
                 let stderr = if tail.is_empty() {
                     String::new()

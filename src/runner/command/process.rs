@@ -31,19 +31,31 @@ pub const TOKEN_VAR: &str = "TUNE_RUN_TOKEN";
 pub enum Line {
     /// A report line, without its prefix.
     Report(String),
+    /// A forking program's trial (this one) ended with this status (negative: killed by that
+    /// signal).
+    End { trial: u64, status: i64 },
     /// Its stdout closed (it exited, or closed it).
     Closed,
 }
 
+/// The prefix of the line a forking program's server prints when a trial's process ended.
+const END_PREFIX: &str = "TUNE_END ";
+
 /// A running trial process.
 pub struct Trial {
     child: std::process::Child,
+    /// A forking program's control channel (one JSON line per trial, or a stop).
+    stdin: Option<std::process::ChildStdin>,
+    /// The value of [`TOKEN_VAR`] in its environment.
+    token: String,
     pub lines: Receiver<Line>,
     tail: Arc<Mutex<VecDeque<String>>>,
     log: Arc<Mutex<fs::File>>,
     status: Option<ExitStatus>,
     /// Whether `child` is a supervisor (which stops its program's group itself).
     supervised: bool,
+    /// A forking program's trial process ended (its server said so).
+    pub ended_trial: bool,
 }
 
 /// The file in a trial's folder that names its running process's token.
@@ -65,8 +77,14 @@ pub fn set_supervisor(exe: PathBuf) {
 }
 
 /// Starts `cmd` for a trial whose folder is `dir`, with `env` besides the plan's: under a
-/// supervisor when there is one.
-pub fn start(cmd: &CommandPlan, env: &[(String, String)], dir: &Path) -> io::Result<Trial> {
+/// supervisor when there is one. With `fork`, the program is a worker's server: it reads each
+/// trial's environment on its stdin and forks a process for it (see [`Trial::begin`]).
+pub fn start(
+    cmd: &CommandPlan,
+    env: &[(String, String)],
+    dir: &Path,
+    fork: bool,
+) -> io::Result<Trial> {
     let token = format!(
         "{}-{}-{}",
         std::process::id(),
@@ -75,8 +93,9 @@ pub fn start(cmd: &CommandPlan, env: &[(String, String)], dir: &Path) -> io::Res
             .map_or(0, |d| d.as_nanos()),
         dir.display()
     );
-    // Written first: a `tune` killed right after the start finds the process by it.
-    crate::durable::write_derived(&token_file(dir), token.as_bytes())?;
+    // Written first: a `tune` killed right after the start finds the process by it. In place:
+    // the store empties a trial's folder of temp files as it starts.
+    fs::write(token_file(dir), token.as_bytes())?;
     let log = fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -101,7 +120,7 @@ pub fn start(cmd: &CommandPlan, env: &[(String, String)], dir: &Path) -> io::Res
         .envs(&cmd.env)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env(TOKEN_VAR, &token)
-        .stdin(Stdio::null())
+        .stdin(if fork { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
@@ -112,7 +131,11 @@ pub fn start(cmd: &CommandPlan, env: &[(String, String)], dir: &Path) -> io::Res
         libc::SIGKILL
     };
     arm_parent_death(&mut c, signal);
+    if fork {
+        c.env("TUNE_FORK", "1");
+    }
     let mut child = c.spawn()?;
+    let stdin = child.stdin.take();
     let (tx, lines) = channel();
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
@@ -122,6 +145,15 @@ pub fn start(cmd: &CommandPlan, env: &[(String, String)], dir: &Path) -> io::Res
         .name("trial-stdout".into())
         .spawn(move || {
             for line in split_lines(stdout) {
+                if let Some(end) = line.strip_prefix(END_PREFIX) {
+                    let v = serde_json::from_str::<serde_json::Value>(end).unwrap_or_default();
+                    let status = v["status"].as_i64().unwrap_or(1);
+                    let trial = v["trial"].as_u64().unwrap_or(u64::MAX);
+                    if tx.send(Line::End { trial, status }).is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 let _ = writeln!(out_log.lock().unwrap(), "{line}");
                 if let Some(body) = line.strip_prefix(PREFIX) {
                     if tx.send(Line::Report(body.to_string())).is_err() {
@@ -147,11 +179,14 @@ pub fn start(cmd: &CommandPlan, env: &[(String, String)], dir: &Path) -> io::Res
         })?;
     Ok(Trial {
         child,
+        stdin,
+        token,
         lines,
         tail,
         log,
         status: None,
         supervised,
+        ended_trial: false,
     })
 }
 
@@ -256,6 +291,46 @@ fn split_lines(r: impl io::Read) -> impl Iterator<Item = String> {
 }
 
 impl Trial {
+    /// Starts trial `env` on a forking program's server, its output going to `dir`'s log.
+    pub fn begin(&mut self, env: &[(String, String)], dir: &Path) -> io::Result<()> {
+        fs::write(token_file(dir), self.token.as_bytes())?;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("output.log"))?;
+        *self.log.lock().unwrap() = log;
+        self.tail.lock().unwrap().clear();
+        self.ended_trial = false;
+        let env: std::collections::BTreeMap<&str, &str> =
+            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.send(&serde_json::json!({ "env": env }))
+    }
+
+    /// Asks a forking program's server to stop trial `trial`'s process (SIGTERM, SIGKILL after
+    /// the grace period).
+    pub fn stop_trial(&mut self, trial: u64) -> io::Result<()> {
+        self.send(&serde_json::json!({ "stop": trial }))
+    }
+
+    fn send(&mut self, msg: &serde_json::Value) -> io::Result<()> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| io::Error::other("not a forking program"))?;
+        writeln!(stdin, "{msg}")?;
+        stdin.flush()
+    }
+
+    /// Forgets the trial folder's token (its trial is over; the server goes on).
+    pub fn release(&self, dir: &Path) {
+        let _ = fs::remove_file(token_file(dir));
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.wait_for(Duration::ZERO).is_none()
+    }
+
     /// The last lines of its stderr, joined.
     pub fn tail(&self) -> String {
         // Its stderr may still be read after its stdout closed.
@@ -306,6 +381,8 @@ impl Trial {
 
     /// Ends the process (its group killed, whatever it left) and forgets its token.
     pub fn finish(mut self, dir: &Path) {
+        // A server reads the end of its input as its end.
+        self.stdin = None;
         self.stop();
         let _ = fs::remove_file(token_file(dir));
     }
@@ -318,6 +395,15 @@ pub fn ended(s: ExitStatus) -> String {
         (Some(c), _) => format!("exited with status {c}"),
         (None, Some(sig)) => format!("was killed by signal {sig}"),
         _ => "ended".into(),
+    }
+}
+
+/// Describes how a forking program's trial ended, from its server's status (negative: the signal).
+pub fn ended_code(code: i64) -> String {
+    if code < 0 {
+        format!("was killed by signal {}", -code)
+    } else {
+        format!("exited with status {code}")
     }
 }
 
