@@ -160,6 +160,11 @@ impl Pg {
             tx.batch_execute(SCHEMA)?;
             tx.batch_execute(super::append::FUNCTION)?;
             tx.commit()
+        })
+        .map_err(|e| match e {
+            // The server refused (no right to create tables in the database, say): the setup's.
+            Error::System(m) => Error::Study(format!("--storage: {m}")),
+            e => e,
         })?;
         Ok(pg)
     }
