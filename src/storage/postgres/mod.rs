@@ -175,7 +175,7 @@ fn events_after(pg: &Pg, cursor: u64, skip: Option<&str>) -> Result<(Vec<Event>,
 }
 
 /// The trial an event is about, if any.
-pub(crate) fn trial_of(e: &Event) -> Option<u64> {
+pub fn trial_of(e: &Event) -> Option<u64> {
     match e {
         Event::StudyCreated { .. } => None,
         Event::TrialStarted { trial, .. }
