@@ -33,6 +33,14 @@ struct StudyArgs {
     /// The study folder (default: runs/<name>/ beside the spec).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Keep the study in PostgreSQL, shared by workers on any machines:
+    /// postgresql://user:password@host:port/database (or TUNE_STORAGE, or the spec's "storage").
+    #[arg(long, value_name = "URL")]
+    storage: Option<String>,
+    /// With --storage: keep checkpoints in this folder (shared by the workers, NFS for example)
+    /// instead of PostgreSQL.
+    #[arg(long, value_name = "DIR")]
+    artifacts: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Clone, Default)]
@@ -89,6 +97,8 @@ fn seconds(s: &str) -> Result<std::time::Duration, String> {
 enum Command {
     /// Run or resume a study (the default).
     Run(RunArgs),
+    /// Join a study kept in PostgreSQL (--storage) and work on it until no trial is left.
+    Worker(RunArgs),
     /// Trials done, running and failed; the best so far; the budget each trial has used.
     Status {
         #[command(flatten)]
@@ -257,21 +267,24 @@ fn load_as(
 fn run() -> anyhow::Result<ExitCode> {
     let cli = parse()?;
     match cli.command {
-        None => run_study(cli.run),
-        Some(Command::Run(args)) => run_study(args),
+        None => run_study(cli.run, false),
+        Some(Command::Run(args)) => run_study(args, false),
+        Some(Command::Worker(args)) => run_study(args, true),
         Some(Command::Status { study }) => {
             let plan = load_as(&study, None, None, None, true)?;
-            let history = driver::read_history(&plan)?;
-            let store = driver::folder_store(&plan);
+            let (history, store) = read(&study, &plan)?;
             say(format_args!(
                 "{}",
-                tune::outputs::status::status(&plan, &history, &store)
+                tune::outputs::status::status(&plan, &history, &*store)
             ))?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Report { study }) => {
             let plan = load_as(&study, None, None, None, true)?;
-            let history = driver::read_history(&plan)?;
+            let (history, _) = read(&study, &plan)?;
+            // A study kept in PostgreSQL may have no folder on this machine yet.
+            std::fs::create_dir_all(&plan.out_dir)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", plan.out_dir.display()))?;
             say!(
                 "{}",
                 tune::outputs::report::write(&plan, &history)?.display()
@@ -281,7 +294,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Some(Command::Check { study }) => check(&study),
         Some(Command::Leaderboard { study, csv }) => {
             let plan = load_as(&study, None, None, None, true)?;
-            let history = driver::read_history(&plan)?;
+            let (history, _) = read(&study, &plan)?;
             match csv {
                 Some(path) => {
                     leaderboard::write_csv(&plan, &history, &path)?;
@@ -295,6 +308,49 @@ fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Where the study is kept: `--storage`, else `TUNE_STORAGE`, else the spec's `storage` (a
+/// PostgreSQL URL); `None`: the journal in the study folder.
+fn storage(study: &StudyArgs, plan: &StudyPlan) -> anyhow::Result<Option<String>> {
+    let env = std::env::var("TUNE_STORAGE").ok().filter(|s| !s.is_empty());
+    let (url, from) = match (&study.storage, env, &plan.spec.storage) {
+        (Some(u), _, _) => (u.clone(), "--storage"),
+        (None, Some(u), _) => (u, "TUNE_STORAGE"),
+        (None, None, Some(u)) => (u.clone(), "the spec's \"storage\""),
+        (None, None, None) => {
+            if study.artifacts.is_some() {
+                anyhow::bail!(Usage(
+                    "--artifacts: only with --storage (a study folder keeps its own checkpoints)"
+                        .into()
+                ));
+            }
+            return Ok(None);
+        }
+    };
+    if !tune::storage::postgres::is_url(&url) {
+        anyhow::bail!(Usage(format!(
+            "{from}: `{}` is not a PostgreSQL URL: postgresql://user:password@host:port/database",
+            tune::storage::postgres::hide_password(&url)
+        )));
+    }
+    Ok(Some(url))
+}
+
+/// The history and checkpoints of the study, wherever it is kept.
+fn read(
+    study: &StudyArgs,
+    plan: &StudyPlan,
+) -> anyhow::Result<(
+    tune::storage::History,
+    Box<dyn tune::artifacts::ArtifactStore>,
+)> {
+    let url = storage(study, plan)?;
+    Ok(driver::read_history(
+        plan,
+        url.as_deref(),
+        study.artifacts.as_deref(),
+    )?)
 }
 
 /// `tune check`: one line per model, then the verdict; exit 1 when a model cannot memorise.
@@ -327,8 +383,31 @@ fn check(study: &StudyArgs) -> anyhow::Result<ExitCode> {
 /// Set to stop the study cleanly, on the first signal (see [`signal`]).
 static STOP: AtomicBool = AtomicBool::new(false);
 
-fn run_study(args: RunArgs) -> anyhow::Result<ExitCode> {
+fn run_study(args: RunArgs, join: bool) -> anyhow::Result<ExitCode> {
     let plan = load(&args.study, args.device.clone(), args.parallel, args.cores)?;
+    let url = storage(&args.study, &plan)?;
+    if join && url.is_none() {
+        anyhow::bail!(Usage(
+            "tune worker: needs --storage URL (or TUNE_STORAGE): workers share a study kept in PostgreSQL".into()
+        ));
+    }
+    if url.is_some()
+        && matches!(
+            plan.scheduler,
+            Some(tune::plan::SchedulerPlan::Asha { promote: true, .. })
+        )
+    {
+        anyhow::bail!(Error::Spec {
+            file: plan.spec_file.clone(),
+            path: "scheduler.mode".into(),
+            msg: "\"promote\" is not shared across workers yet (--storage): use \"stop\", or run the study on one machine".into(),
+        });
+    }
+    if args.restart && url.is_some() {
+        anyhow::bail!(Usage(
+            "--restart: not with --storage: a study in PostgreSQL is shared; give the spec another name to start over".into()
+        ));
+    }
     signal::note_ignored();
     let signalled = AtomicBool::new(false);
     // First SIGINT, SIGTERM or SIGHUP: finish the checkpoints being written, then exit cleanly.
@@ -359,6 +438,9 @@ fn run_study(args: RunArgs) -> anyhow::Result<ExitCode> {
             restart: args.restart,
             stop_after_epochs: args.stop_after_epochs,
             sync_every: args.sync_every,
+            storage: url,
+            join,
+            artifacts: args.study.artifacts.clone(),
         },
         &STOP,
         &bars,
@@ -370,7 +452,11 @@ fn run_study(args: RunArgs) -> anyhow::Result<ExitCode> {
         let _ = writeln!(
             std::io::stderr(),
             "interrupted; resume with: {}",
-            resume_command(&plan.spec_file, args.study.out.as_deref())
+            resume_command(
+                &plan.spec_file,
+                args.study.out.as_deref(),
+                args.study.storage.as_deref()
+            )
         );
         // 128 + the signal's number, as a shell reports a process the signal ended; 130 (SIGINT's)
         // after --stop-after-epochs.
@@ -398,12 +484,17 @@ fn run_study(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The command that resumes the study: `spec` and `--out` as given (relative to the same folder),
-/// each quoted for a POSIX shell where it needs to be.
-fn resume_command(spec: &Path, out: Option<&Path>) -> String {
+/// The command that resumes the study: `spec`, `--out` and `--storage` (its password hidden) as
+/// given (relative to the same folder), each quoted for a POSIX shell where it needs to be.
+fn resume_command(spec: &Path, out: Option<&Path>, storage: Option<&str>) -> String {
     let mut cmd = String::from("tune");
     if let Some(out) = out {
         cmd += &format!(" --out {}", shell_word(out));
+    }
+    if let Some(url) = storage {
+        // The password stays out of the terminal: the user has it.
+        let url = tune::storage::postgres::hide_password(url);
+        cmd += &format!(" --storage {}", shell_word(Path::new(&url)));
     }
     cmd + " " + &shell_word(spec)
 }

@@ -45,6 +45,10 @@ pub struct StudySpec {
     /// `cpu` (default), `cuda` or `cuda:N`.
     #[serde(default)]
     pub device: Option<String>,
+    /// Where the study is kept: a PostgreSQL URL shared by workers (default: the study folder's
+    /// journal). `--storage` and `TUNE_STORAGE` override it.
+    #[serde(default)]
+    pub storage: Option<String>,
 }
 
 /// Where the data is and what to learn from it.

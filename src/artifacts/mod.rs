@@ -2,17 +2,20 @@
 //! (verifying checksums), links the selected checkpoint and deletes; [`Retention`] decides what to
 //! delete; [`recover`] decides, from what is intact, where an interrupted trial goes on.
 //!
-//! Backends: [`FolderStore`], `trials/<n>/` in the study folder. A new one (PostgreSQL, a shared
-//! folder, object storage) is a new file here that implements [`ArtifactStore`].
+//! Backends: [`FolderStore`], `trials/<n>/` in the study folder (or a shared folder); [`PgStore`],
+//! bytes in the PostgreSQL database of a shared study. A new one (object storage) is a new file
+//! here that implements [`ArtifactStore`].
 
 mod checkpoint;
 mod folder;
 pub mod payload;
+mod postgres;
 pub mod recover;
 mod retention;
 
 pub use checkpoint::{Checkpoint, CheckpointMeta, HostTensor, OptimizerState, Payload};
 pub use folder::{Checkpointer, FolderStore};
+pub use postgres::PgStore;
 pub use retention::{Keep, Retention};
 
 use std::path::{Path, PathBuf};

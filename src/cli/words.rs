@@ -6,11 +6,19 @@ use std::ffi::OsString;
 use std::path::Path;
 
 /// The commands, as `tune help` lists them.
-const COMMANDS: [&str; 6] = ["run", "status", "report", "leaderboard", "check", "help"];
+const COMMANDS: [&str; 7] = [
+    "run",
+    "worker",
+    "status",
+    "report",
+    "leaderboard",
+    "check",
+    "help",
+];
 
 /// Commands planned for later versions: named, they are refused as not available yet rather than
 /// read as a file.
-const LATER: [&str; 4] = ["predict", "export", "retrain", "worker"];
+const LATER: [&str; 3] = ["predict", "export", "retrain"];
 
 /// The sentence that refuses the first argument that is not an option, when it looks like a word
 /// (letters, digits, `-`, `_`; no `.` or `/` as a file's name has), is no command and names no
@@ -27,7 +35,7 @@ pub fn refusal(args: &[OsString], takes_value: impl Fn(&str) -> bool) -> Option<
     }
     if LATER.contains(&word) {
         return Some(format!(
-            "`{word}` is not available in this version of tune ({}): the commands are run, status, report, leaderboard and check",
+            "`{word}` is not available in this version of tune ({}): the commands are run, worker, status, report, leaderboard and check",
             env!("CARGO_PKG_VERSION")
         ));
     }
@@ -42,7 +50,7 @@ pub fn refusal(args: &[OsString], takes_value: impl Fn(&str) -> bool) -> Option<
     Some(match closest {
         Some((_, c)) => format!("unknown command `{word}`: did you mean `{c}`?"),
         None => format!(
-            "unknown command `{word}`, and no file of that name: the commands are run, status, report, leaderboard and check, and `tune STUDY.json` runs a study"
+            "unknown command `{word}`, and no file of that name: the commands are run, worker, status, report, leaderboard and check, and `tune STUDY.json` runs a study"
         ),
     })
 }

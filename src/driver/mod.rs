@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::artifacts::recover::{self, BestFile};
+use crate::artifacts::PgStore;
 use crate::artifacts::{ArtifactStore, FolderStore};
 use crate::curve::{ranks_before, CurveRow};
 use crate::error::{Error, Result};
@@ -24,6 +25,7 @@ use crate::runner::mlp::MlpRunner;
 use crate::runner::TrialRunner;
 use crate::scheduler::Scheduler;
 use crate::storage::journal::JournalStorage;
+use crate::storage::postgres::PgStorage;
 use crate::storage::{Event, History, Status, Storage};
 
 mod fingerprint;
@@ -50,6 +52,14 @@ pub struct RunOptions {
     /// How long a persister may hold checkpoints and records before making them durable together
     /// (zero: every virtual epoch on its own). What a crash can lose, to be redone.
     pub sync_every: Duration,
+    /// A PostgreSQL URL: the study is kept there, shared with other workers, and its checkpoints
+    /// too unless `artifacts` names a folder.
+    pub storage: Option<String>,
+    /// `tune worker`: join a study that exists, never create one.
+    pub join: bool,
+    /// A folder for the checkpoints (shared by the workers, on NFS for example) instead of the
+    /// storage's own place.
+    pub artifacts: Option<std::path::PathBuf>,
 }
 
 /// The seams a study runs on.
@@ -72,12 +82,29 @@ pub fn run(
     if opts.restart && out.exists() {
         move_aside(out, observer)?;
     }
+    // A server that cannot be reached is refused before anything is written.
+    let mut pg = match &opts.storage {
+        Some(url) => Some(PgStorage::connect(url, opts.join)?),
+        None => None,
+    };
     std::fs::create_dir_all(out.join("trials")).map_err(|e| Error::io(out, e))?;
-    let mut storage = JournalStorage::lock(out)?;
+    let mut journal;
+    let (storage, store): (&mut dyn Storage, Box<dyn ArtifactStore>) = match &mut pg {
+        Some(pg) => {
+            let store: Box<dyn ArtifactStore> = match &opts.artifacts {
+                Some(dir) => Box::new(FolderStore::new(dir)),
+                None => Box::new(PgStore::new(pg.pg())),
+            };
+            (pg, store)
+        }
+        None => {
+            journal = JournalStorage::lock(out)?;
+            (&mut journal, Box::new(FolderStore::new(out)))
+        }
+    };
     if let Some(said) = plan.dataset.as_ref().and_then(|d| d.prep.summary()) {
         observer.event(Progress::Note(&said));
     }
-    let store = FolderStore::new(out);
     let mlp;
     let command;
     let runner: &dyn TrialRunner = match &plan.command {
@@ -92,8 +119,8 @@ pub fn run(
     };
     let scheduler = crate::scheduler::for_plan(plan);
     let seams = Seams {
-        storage: &mut storage,
-        store: &store,
+        storage,
+        store: &*store,
         runner,
         scheduler: &scheduler,
     };
@@ -162,7 +189,10 @@ pub fn drive(
         observer.event(Progress::Warning(w));
     }
     let history = opened.history;
-    repair_best_files(plan, store, &history, observer)?;
+    if !storage.shared() {
+        // A shared storage's checkpoints are written in transactions: none is ever half there.
+        repair_best_files(plan, store, &history, observer)?;
+    }
     // Only once the spec is known to match the study: a refused resume writes nothing.
     crate::outputs::write_split(plan)?;
     // The prepared data, for resumes and `status` not to read the data file again; derived, so
@@ -204,6 +234,8 @@ pub fn drive(
         queue,
         failed: None,
         sampling_seconds: 0.0,
+        cursor: opened.cursor,
+        looked: None,
     });
     let storage: Mutex<&mut dyn Storage> = Mutex::new(storage);
     let ctx = Ctx {
@@ -228,7 +260,12 @@ pub fn drive(
         }
     }
     // The workers are done: the block above applied the last of their events.
-    let shared = shared.into_inner().unwrap();
+    let reread = storage.lock().unwrap().reread();
+    let mut shared = shared.into_inner().unwrap();
+    if let Some(all) = reread? {
+        // Other processes' trials too, as stored.
+        shared.history = all;
+    }
     let phases = inbox.into_inner().unwrap().phases;
     if let Some(e) = shared.failed {
         return Err(e);
@@ -358,19 +395,36 @@ impl Ctx<'_> {
     }
 }
 
-/// Everything a study folder's `status`, `leaderboard` and `report` read: its history, without
-/// taking the lock or changing anything.
-pub fn read_history(plan: &StudyPlan) -> Result<History> {
-    JournalStorage::read(&plan.out_dir)?.ok_or_else(|| {
+/// Everything a study's `status`, `leaderboard` and `report` read: its history and the store of
+/// its checkpoints, from the study folder or from PostgreSQL at `storage` (a folder `artifacts`
+/// instead for the checkpoints), without taking the lock or changing anything.
+pub fn read_history(
+    plan: &StudyPlan,
+    storage: Option<&str>,
+    artifacts: Option<&Path>,
+) -> Result<(History, Box<dyn ArtifactStore>)> {
+    let folder = |dir: &Path| -> Box<dyn ArtifactStore> { Box::new(FolderStore::new(dir)) };
+    if let Some(url) = storage {
+        let Some((history, pg)) = PgStorage::read(url, &plan.name)? else {
+            return Err(Error::Study(format!(
+                "no study named \"{}\" in PostgreSQL at {}: run `tune run {} --storage URL` first",
+                plan.name,
+                crate::storage::postgres::hide_password(url),
+                plan.spec_file.display()
+            )));
+        };
+        let store = match artifacts {
+            Some(dir) => folder(dir),
+            None => Box::new(PgStore::new(pg)),
+        };
+        return Ok((history, store));
+    }
+    let history = JournalStorage::read(&plan.out_dir)?.ok_or_else(|| {
         Error::Study(format!(
             "{}: no study has run here yet: run `tune {}` first",
             plan.out_dir.display(),
             plan.spec_file.display()
         ))
-    })
-}
-
-/// The store of the study folder's checkpoints, for `status`.
-pub fn folder_store(plan: &StudyPlan) -> FolderStore {
-    FolderStore::new(&plan.out_dir)
+    })?;
+    Ok((history, folder(artifacts.unwrap_or(&plan.out_dir))))
 }

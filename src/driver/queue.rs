@@ -21,6 +21,10 @@ pub(super) struct Shared {
     pub failed: Option<Error>,
     pub sampling_seconds: f64,
     pub early: EarlyEnds,
+    /// Events of the storage read so far (a shared study: other processes' are followed).
+    pub cursor: u64,
+    /// When this process last looked at the other processes' events and leases.
+    pub looked: Option<std::time::Instant>,
 }
 
 /// The first trials of the study to end, for a runner that gives up when they all failed before

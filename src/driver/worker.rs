@@ -69,12 +69,30 @@ struct Taken {
     started: Option<Event>,
 }
 
-fn take(ctx: &Ctx) -> Result<Option<Taken>> {
+/// What a free worker gets: a trial, nothing now (a shared study: trials run elsewhere and may yet
+/// be left to it), or nothing more.
+enum Take {
+    Trial(Taken),
+    Wait,
+    Done,
+}
+
+fn take(ctx: &Ctx) -> Result<Take> {
     let mut guard = ctx.shared.lock().unwrap();
     let s = &mut *guard;
     s.catch_up(ctx.inbox);
+    let shared = ctx.storage.lock().unwrap().shared();
+    // Other workers' events and the trials they left behind (dead, frozen or cut off past their
+    // lease), looked at once a second: they go first, having the fewest epochs left.
+    if shared && s.looked.is_none_or(|t| t.elapsed() >= LOOK_EVERY) {
+        s.looked = Some(std::time::Instant::now());
+        follow(ctx, s)?;
+        if let Some(t) = take_over(ctx, s)? {
+            return Ok(Take::Trial(t));
+        }
+    }
     if let Some(t) = promote(ctx, s) {
-        return Ok(Some(t));
+        return Ok(Take::Trial(t));
     }
     while let Some(item) = s.queue.pop_front() {
         let fresh = |(trial, params, started): (u64, Params, Event)| {
@@ -90,29 +108,123 @@ fn take(ctx: &Ctx) -> Result<Option<Taken>> {
         };
         match item {
             Next::Resume(n) => {
-                let t = &s.history.trials[&n];
-                return Ok(Some(Taken {
-                    trial: n,
-                    params: t.params.clone(),
-                    curve: t.curve.clone(),
-                    decision: t.decision.clone(),
-                    started: None,
-                }));
+                // A shared study's trial may run elsewhere: taken only once its lease ran out.
+                if ctx.storage.lock().unwrap().resume(n)? {
+                    return Ok(Take::Trial(resumed(ctx, s, n, shared)?));
+                }
             }
             Next::New(n) => {
                 // Another process may have started it (a shared storage): the next one, then.
                 if ctx.storage.lock().unwrap().claim(Some(n))?.is_some() {
-                    return Ok(Some(fresh(s.start(n, ctx.observer))));
+                    return Ok(Take::Trial(fresh(s.start(n, ctx.observer))));
+                }
+            }
+            Next::Ask if shared => {
+                ctx.storage.lock().unwrap().suggesting(true)?;
+                let asked = ask_shared(ctx, s);
+                ctx.storage.lock().unwrap().suggesting(false)?;
+                if let Some(mut t) = asked?.map(fresh) {
+                    // Recorded already, under the suggestion lock.
+                    t.started = None;
+                    return Ok(Take::Trial(t));
                 }
             }
             Next::Ask => {
                 let n = ctx.storage.lock().unwrap().claim(None)?;
                 let n = n.expect("a next number is always free");
-                return Ok(Some(fresh(s.start(n, ctx.observer))));
+                return Ok(Take::Trial(fresh(s.start(n, ctx.observer))));
             }
         }
     }
+    if !shared {
+        return Ok(Take::Done);
+    }
+    // While others still run trials, this worker waits in case one is left behind.
+    follow(ctx, s)?;
+    if let Some(t) = take_over(ctx, s)? {
+        return Ok(Take::Trial(t));
+    }
+    let elsewhere = ctx.storage.lock().unwrap().orphans()?.elsewhere;
+    Ok(if elsewhere == 0 {
+        Take::Done
+    } else {
+        Take::Wait
+    })
+}
+
+/// How often a worker with trials to start looks at the other workers' events and leases.
+const LOOK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A trial whose lease ran out, claimed to resume it, if any.
+fn take_over(ctx: &Ctx, s: &mut super::queue::Shared) -> Result<Option<Taken>> {
+    let orphans = ctx.storage.lock().unwrap().orphans()?;
+    for n in orphans.expired {
+        if ctx.storage.lock().unwrap().resume(n)? {
+            return Ok(Some(resumed(ctx, s, n, true)?));
+        }
+    }
     Ok(None)
+}
+
+/// A new trial of an adaptive sampler in a shared study, under the suggestion lock: the sampler
+/// sees every trial the other workers started (running ones as the constant liar), the number is
+/// the first below `trials` no worker claimed (so that together they start no more than that), and
+/// its start is recorded before the lock is released. `None` when every number is claimed.
+fn ask_shared(ctx: &Ctx, s: &mut super::queue::Shared) -> Result<Option<(u64, Params, Event)>> {
+    follow(ctx, s)?;
+    let free: Vec<u64> = (0..ctx.plan.trials as u64)
+        .filter(|n| !s.history.trials.contains_key(n))
+        .collect();
+    for n in free {
+        if ctx.storage.lock().unwrap().claim(Some(n))?.is_some() {
+            let started = s.start(n, ctx.observer);
+            ctx.storage
+                .lock()
+                .unwrap()
+                .append(std::slice::from_ref(&started.2))?;
+            return Ok(Some(started));
+        }
+    }
+    Ok(None)
+}
+
+/// Applies the events other processes appended since the last look to the history and to the
+/// scheduler's board.
+fn follow(ctx: &Ctx, s: &mut super::queue::Shared) -> Result<()> {
+    let (events, cursor) = ctx.storage.lock().unwrap().read_after(s.cursor)?;
+    s.cursor = cursor;
+    let mut inbox = ctx.inbox.lock().unwrap();
+    for e in &events {
+        s.history.apply(e);
+        inbox.board.apply(e);
+    }
+    Ok(())
+}
+
+/// Trial `n`, claimed to resume it: as the storage tells it now (the events of the process that
+/// had it included), or started anew when that process died before recording its start.
+fn resumed(ctx: &Ctx, s: &mut super::queue::Shared, n: u64, shared: bool) -> Result<Taken> {
+    if shared {
+        follow(ctx, s)?;
+    }
+    let Some(t) = s.history.trials.get(&n) else {
+        let (trial, params, started) = s.start(n, ctx.observer);
+        ctx.inbox.lock().unwrap().board.apply(&started);
+        return Ok(Taken {
+            trial,
+            params,
+            curve: vec![],
+            decision: None,
+            started: Some(started),
+        });
+    };
+    Ok(Taken {
+        trial: n,
+        params: t.params.clone(),
+        curve: t.curve.clone(),
+        decision: t.decision.clone(),
+        started: None,
+    })
 }
 
 /// A paused trial the scheduler promotes, if any: the promotion joins the board and the history
@@ -139,8 +251,13 @@ fn worker_loop(ctx: &Ctx, tx: &Outbox, runner: &mut dyn RunnerWorker) -> Result<
         if ctx.stop.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let Some(t) = take(ctx)? else {
-            return Ok(());
+        let t = match take(ctx)? {
+            Take::Trial(t) => t,
+            Take::Done => return Ok(()),
+            Take::Wait => {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                continue;
+            }
         };
         // A new trial's `started` goes through the persister, ahead of its epochs; a crash before
         // it is durable only means the same trial number draws the same parameters again.
@@ -400,6 +517,15 @@ impl TrialHost for Host<'_, '_> {
             .is_some_and(|n| inbox.epochs >= n)
         {
             ctx.stop.store(true, Ordering::SeqCst);
+        }
+        if ctx.storage.lock().unwrap().lost(self.trial) {
+            // Another worker took the trial over (this one froze or lost the network past its
+            // lease): nothing of it was written from then on, and it is dropped here.
+            ctx.observer.event(Progress::Warning(&format!(
+                "trial {}: its lease ran out and another worker took it over; dropped here",
+                self.trial
+            )));
+            return Ok(Flow::Interrupt);
         }
         let flow = match &decision {
             Decision::Stop(reason) | Decision::Prune(reason) => Flow::Stop(reason.clone()),

@@ -4,7 +4,8 @@
 //! sampler's view, resume decisions) is a pure replay of the events, whatever stored them.
 //!
 //! Backends: [`journal::JournalStorage`], a checksummed file in the study folder (one process,
-//! an OS lock); [`memory::MemoryStorage`], for tests. A new backend is a new file here that
+//! an OS lock); [`postgres::PgStorage`], a study shared by workers on many machines (leases,
+//! fencing); [`memory::MemoryStorage`], for tests. A new backend is a new file here that
 //! implements [`Storage`]; the driver does not change (see docs/design.md).
 
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ use crate::error::{Error, Result};
 mod events;
 pub mod journal;
 pub mod memory;
+pub mod postgres;
 
 pub use events::{Decision, Event, History, Status, TrialRecord};
 
@@ -46,8 +48,52 @@ pub trait Storage: Send {
     /// all of them are durable when this returns.
     fn append(&mut self, events: &[Event]) -> Result<()>;
 
-    /// The events after the first `cursor`, and the cursor after them.
+    /// The events after the first `cursor`, and the cursor after them. A [`Storage::shared`] one
+    /// leaves out the events this process appended (the driver has them).
     fn read_after(&self, cursor: u64) -> Result<(Vec<Event>, u64)>;
+
+    /// Whether other processes work on the study at the same time (and the driver follows their
+    /// events with [`Storage::read_after`]). The methods below matter only then: for a storage
+    /// one process holds, every resume is granted and no trial is lost.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Claims an interrupted trial to resume it: `false` when another process holds its lease.
+    fn resume(&mut self, _trial: u64) -> Result<bool> {
+        Ok(true)
+    }
+
+    /// The running trials other processes hold, and those of them whose lease ran out.
+    fn orphans(&mut self) -> Result<Orphans> {
+        Ok(Orphans::default())
+    }
+
+    /// Whether this process lost its lease on `trial` (another took it over): it writes nothing
+    /// more for it, and drops it.
+    fn lost(&self, _trial: u64) -> bool {
+        false
+    }
+
+    /// Takes (`true`) or releases the study's suggestion lock: adaptive suggestions are made one
+    /// at a time across processes, each seeing the trials the others started (constant liar).
+    fn suggesting(&mut self, _lock: bool) -> Result<()> {
+        Ok(())
+    }
+
+    /// The whole history as stored, when other processes wrote to it.
+    fn reread(&self) -> Result<Option<History>> {
+        Ok(None)
+    }
+}
+
+/// Running trials of a shared study held by other processes.
+#[derive(Clone, Debug, Default)]
+pub struct Orphans {
+    /// Those whose lease ran out (their worker died, froze or lost the network), in order.
+    pub expired: Vec<u64>,
+    /// How many there are, expired or not.
+    pub elsewhere: usize,
 }
 
 /// Keys added to the fingerprint after studies were made without them, with the value their

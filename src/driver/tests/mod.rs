@@ -267,6 +267,7 @@ fn drive_with(
         restart: false,
         stop_after_epochs: stop_after,
         sync_every: Duration::ZERO,
+        ..RunOptions::default()
     };
     let seams = Seams {
         storage,
@@ -455,4 +456,85 @@ fn the_best_so_far_a_resumed_run_starts_from_is_the_leaderboards_first() {
     let (trial, row) = best_so_far(&p, history).expect("trials validated");
     assert_eq!((trial, row.val_loss), (top.trial, top.best_loss));
     assert!(best_so_far(&p, &History::default()).is_none());
+}
+
+/// A storage shared with other (imagined) processes that lost the lease on trial 0 from the
+/// start: what PostgreSQL's fencing does to a worker that froze while another took its trial over.
+struct LostTrialZero {
+    inner: MemoryStorage,
+}
+
+impl Storage for LostTrialZero {
+    fn open(
+        &mut self,
+        name: &str,
+        fingerprint: &crate::storage::Fingerprint,
+    ) -> Result<crate::storage::Opened> {
+        self.inner.open(name, fingerprint)
+    }
+
+    fn claim(&mut self, trial: Option<u64>) -> Result<Option<u64>> {
+        self.inner.claim(trial)
+    }
+
+    fn append(&mut self, events: &[Event]) -> Result<()> {
+        // Fenced: nothing of trial 0 is written.
+        let kept: Vec<Event> = events
+            .iter()
+            .filter(|e| crate::storage::postgres::trial_of(e) != Some(0))
+            .cloned()
+            .collect();
+        self.inner.append(&kept)
+    }
+
+    fn read_after(&self, cursor: u64) -> Result<(Vec<Event>, u64)> {
+        // No other process writes here.
+        Ok((vec![], cursor))
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn lost(&self, trial: u64) -> bool {
+        trial == 0
+    }
+}
+
+#[test]
+fn a_trial_whose_lease_was_lost_is_dropped_at_its_next_boundary_and_the_worker_goes_on() {
+    let dir = TempDir::new();
+    let p = plan(&dir, 3, 1, None);
+    let mut storage = LostTrialZero {
+        inner: MemoryStorage::default(),
+    };
+    let runner = FakeRunner::new(&p);
+    let scheduler = crate::scheduler::for_plan(&p);
+    let seams = Seams {
+        storage: &mut storage,
+        store: &MemoryStore::default(),
+        runner: &runner,
+        scheduler: &scheduler,
+    };
+    let opts = RunOptions::default();
+    let summary = drive(&p, seams, &opts, &AtomicBool::new(false), &Silent).unwrap();
+    let h = &summary.history;
+    // Interrupted at its first boundary, not trained on; the others ran to their end.
+    assert_eq!(h.trials[&0].status, Status::Running);
+    assert_eq!(h.trials[&0].curve.len(), 1);
+    assert!([1, 2]
+        .iter()
+        .all(|t| h.trials[t].status == Status::Complete));
+    let runs = runner.runs.into_inner().unwrap();
+    assert_eq!(runs.iter().map(|r| r.0).collect::<Vec<_>>(), [0, 1, 2]);
+    // Nothing of trial 0 reached the storage; everything of the others did.
+    let events = storage.inner.events();
+    assert!(events
+        .iter()
+        .all(|e| crate::storage::postgres::trial_of(e) != Some(0)));
+    let ended = events
+        .iter()
+        .filter(|e| matches!(e, Event::TrialEnded { .. }))
+        .count();
+    assert_eq!(ended, 2);
 }

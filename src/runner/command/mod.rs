@@ -198,7 +198,6 @@ fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
-
 /// How a trial's run ends.
 enum End {
     Complete,
