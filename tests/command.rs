@@ -153,7 +153,7 @@ fn killed_and_resumed(fork: bool) {
     let marker = format!("kill-{}-{fork}", std::process::id());
     spec["trainer"]["command"][2] = marker.clone().into();
     // Slow steps, and a child of the program's own that must not outlive it either.
-    spec["trainer"]["env"] = serde_json::json!({ "TOY_SLEEP": "0.005", "TOY_MODE": "spawn_child" });
+    spec["trainer"]["env"] = serde_json::json!({ "TOY_SLEEP": "0.01", "TOY_MODE": "spawn_child" });
     let spec_path = write_spec(dir.path(), &spec);
     let study = dir.path().join("runs/toy");
     let mut kills = 0;
@@ -169,7 +169,7 @@ fn killed_and_resumed(fork: bool) {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(150 + x % 900));
+        std::thread::sleep(Duration::from_millis(100 + x % 600));
         let finished = child.try_wait().unwrap().is_some();
         if !finished {
             child.kill().unwrap(); // SIGKILL
