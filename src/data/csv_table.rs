@@ -200,6 +200,14 @@ pub(super) fn fast_body(
         .min(8);
     let width = wants.len();
     let mut values: Vec<f32> = Vec::new();
+    // Room for every row at once, estimated from the first block's lines and the file's size: the
+    // collector then never moves what it gathered to a larger buffer (nor holds two at once).
+    let sample = &first[start..];
+    let lines = sample.iter().filter(|&&b| b == b'\n').count();
+    if let (Ok(m), true) = (std::fs::metadata(&h.file), lines > 0 && !sample.is_empty()) {
+        let estimate = m.len() as f64 / sample.len() as f64 * lines as f64 * 1.02 + 16.0;
+        values.reserve((estimate as usize).saturating_mul(width));
+    }
     let mut rows = 0usize;
     let mut ok = true;
     let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(threads);
