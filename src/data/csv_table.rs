@@ -6,8 +6,8 @@ use std::io::Read;
 use std::path::Path;
 
 use super::table::{
-    numeric_cell, plain_decimal, push_cell, Body, Building, Cell, Hashing, Header, Kind,
-    ReadOptions, Read_, Table, Want,
+    numeric_cell, plain_decimal, push_cell, scan_decimal, Body, Building, Cell, Hashing, Header,
+    Kind, ReadOptions, Read_, Table, Want,
 };
 use crate::error::{Error, Result};
 
@@ -374,50 +374,6 @@ fn memchr_comma(line: &[u8], start: usize) -> usize {
         .iter()
         .position(|&b| b == b',')
         .map_or(line.len(), |p| start + p)
-}
-
-/// The plain decimal (an optional sign, at most 15 digits, at most one point) that is the whole
-/// field starting at `start`, and where the field ends; None for anything else. The same value as
-/// `plain_decimal` of the field.
-#[inline]
-fn scan_decimal(line: &[u8], start: usize) -> Option<(f64, usize)> {
-    const POW10: [f64; 16] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-    ];
-    let mut i = start;
-    let neg = match line.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
-    let (mut m, mut n, mut frac, mut point) = (0u64, 0usize, 0usize, false);
-    while let Some(&c) = line.get(i) {
-        match c {
-            b'0'..=b'9' => {
-                m = m * 10 + (c - b'0') as u64;
-                n += 1;
-                frac += point as usize;
-                if n > 15 {
-                    return None;
-                }
-            }
-            b'.' if !point => point = true,
-            b',' => break,
-            _ => return None,
-        }
-        i += 1;
-    }
-    if n == 0 {
-        return None;
-    }
-    let v = m as f64 / POW10[frac];
-    Some((if neg { -v } else { v }, i))
 }
 
 /// The line where the record read from byte `byte` of `h`'s file begins (read again: a message's

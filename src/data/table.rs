@@ -333,16 +333,33 @@ pub(super) fn numeric_cell(text: &str, missing: Option<&[String]>) -> Cell {
 /// 2^53 and the power of ten is exact, so one division rounds correctly (Clinger's fast path).
 /// None for anything else, which `str::parse` then reads.
 pub(super) fn plain_decimal(b: &[u8]) -> Option<f64> {
+    scan_decimal(b, 0)
+        .filter(|&(_, end)| end == b.len())
+        .map(|(v, _)| v)
+}
+
+/// The plain decimal (as [`plain_decimal`] reads it) that is the whole field starting at byte
+/// `start` of `line`, where fields end at a comma or the line's end, and where the field ends;
+/// None for anything else. The CSV fast path reads a line's fields with it as it scans them.
+#[inline]
+pub(super) fn scan_decimal(line: &[u8], start: usize) -> Option<(f64, usize)> {
     const POW10: [f64; 16] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
     ];
-    let (neg, digits) = match b.first()? {
-        b'-' => (true, &b[1..]),
-        b'+' => (false, &b[1..]),
-        _ => (false, b),
+    let mut i = start;
+    let neg = match line.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
     };
     let (mut m, mut n, mut frac, mut point) = (0u64, 0usize, 0usize, false);
-    for &c in digits {
+    while let Some(&c) = line.get(i) {
         match c {
             b'0'..=b'9' => {
                 m = m * 10 + (c - b'0') as u64;
@@ -353,14 +370,16 @@ pub(super) fn plain_decimal(b: &[u8]) -> Option<f64> {
                 }
             }
             b'.' if !point => point = true,
+            b',' => break,
             _ => return None,
         }
+        i += 1;
     }
     if n == 0 {
         return None;
     }
     let v = m as f64 / POW10[frac];
-    Some(if neg { -v } else { v })
+    Some((if neg { -v } else { v }, i))
 }
 
 /// The text columns' distinct values as they are read.
