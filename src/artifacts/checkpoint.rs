@@ -51,6 +51,23 @@ pub struct CheckpointMeta {
     pub runner: BTreeMap<String, serde_json::Value>,
 }
 
+impl CheckpointMeta {
+    /// The metadata of trial `trial` with `params` before its first step: nothing trained yet.
+    pub fn fresh(trial: u64, params: &Params) -> CheckpointMeta {
+        CheckpointMeta {
+            trial,
+            params: params.clone(),
+            virtual_epoch: 0,
+            examples_seen: 0,
+            steps: 0,
+            seconds: 0.0,
+            curve: vec![],
+            files: None,
+            runner: Default::default(),
+        }
+    }
+}
+
 /// A checkpoint's file or folder written by a user's program: its name, and the CRC-32 and size of
 /// its content (a folder's: every file's path and bytes, in path order), checked when it is read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

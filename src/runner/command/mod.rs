@@ -230,17 +230,7 @@ fn run_trial(
     std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
     let mut meta = match &job.start {
         Some(c) => c.meta.clone(),
-        None => CheckpointMeta {
-            trial: job.trial,
-            params: job.params.clone(),
-            virtual_epoch: 0,
-            examples_seen: 0,
-            steps: 0,
-            seconds: 0.0,
-            curve: vec![],
-            files: None,
-            runner: Default::default(),
-        },
+        None => CheckpointMeta::fresh(job.trial, job.params),
     };
     let base_seconds = meta.seconds;
     let env = environment(plan, &job, &work, host.threads())?;

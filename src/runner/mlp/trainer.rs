@@ -153,17 +153,7 @@ fn begin<D: Backend>(
                 &mut seed::rng(plan.seed, Purpose::Init, trial, 0),
             );
             let opt = Optimizer::new(&plan.model, params, &mlp)?;
-            let mut meta = CheckpointMeta {
-                trial,
-                params: params.clone(),
-                virtual_epoch: 0,
-                examples_seen: 0,
-                steps: 0,
-                seconds: 0.0,
-                curve: vec![],
-                files: None,
-                runner: Default::default(),
-            };
+            let mut meta = CheckpointMeta::fresh(trial, params);
             MlpState::at(&sizes, (0, 0)).write(&mut meta);
             let stream = Stream::at(plan.seed, trial, data.train.rows, 0, 0);
             (Net::new(dev.clone(), mlp, opt, data.task)?, stream, meta)
