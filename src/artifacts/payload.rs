@@ -28,15 +28,20 @@ pub fn take_over(from: &Path, to: &Path) -> io::Result<()> {
 }
 
 fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
+    tree(from, to, &|a, b| fs::copy(a, b).map(|_| ()))
+}
+
+/// Makes `to` (absent) the tree of folders of `from`, each file made by `file(from, to)`.
+fn tree(from: &Path, to: &Path, file: &dyn Fn(&Path, &Path) -> io::Result<()>) -> io::Result<()> {
     if from.is_dir() {
         fs::create_dir(to)?;
         for e in fs::read_dir(from)? {
             let e = e?;
-            copy_tree(&e.path(), &to.join(e.file_name()))?;
+            tree(&e.path(), &to.join(e.file_name()), file)?;
         }
         Ok(())
     } else {
-        fs::copy(from, to).map(|_| ())
+        file(from, to)
     }
 }
 
@@ -136,18 +141,9 @@ pub fn sync_tree(root: &Path) -> io::Result<()> {
 
 /// Makes `to` (absent) a copy of `from` made of hard links (a plain copy where links fail).
 pub fn link_tree(from: &Path, to: &Path) -> io::Result<()> {
-    if from.is_dir() {
-        fs::create_dir(to)?;
-        for e in fs::read_dir(from)? {
-            let e = e?;
-            link_tree(&e.path(), &to.join(e.file_name()))?;
-        }
-        Ok(())
-    } else if fs::hard_link(from, to).is_err() {
-        fs::copy(from, to).map(|_| ())
-    } else {
-        Ok(())
-    }
+    tree(from, to, &|a, b| {
+        fs::hard_link(a, b).or_else(|_| fs::copy(a, b).map(|_| ()))
+    })
 }
 
 /// Removes a file or a folder, if it is there.

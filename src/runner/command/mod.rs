@@ -262,21 +262,23 @@ fn run_trial(
     let end = match end {
         Ok(end) => end,
         Err(e) => {
-            proc.stop();
             proc.finish(&dir);
             return Err(e);
         }
     };
+    let why = match &end {
+        End::Complete => None,
+        End::Failed(why) => Some(format!("failed: {why}")),
+        End::Stopped(why) => Some(format!("stopped: {why}")),
+        End::Interrupted => {
+            Some("the study stops: the trial resumes from its last checkpoint".to_string())
+        }
+    };
+    if let Some(why) = &why {
+        proc.note(why);
+    }
     if let Some(slot) = server {
         // A forking program: its server stays for the next trial once this one's process ended.
-        match &end {
-            End::Complete => {}
-            End::Failed(why) => proc.note(&format!("failed: {why}")),
-            End::Stopped(why) => proc.note(&format!("stopped: {why}")),
-            End::Interrupted => {
-                proc.note("the study stops: the trial resumes from its last checkpoint")
-            }
-        }
         // A complete trial's process exits while the server starts the next one.
         let ended = matches!(end, End::Complete)
             || proc.ended_trial
@@ -299,35 +301,23 @@ fn run_trial(
             // The program's scratch: what it wrote after its last report belongs to no checkpoint.
             let _ = std::fs::remove_dir_all(&work);
         };
-        match &end {
-            End::Complete => {
-                // Its last report is in: it has no more to do than exit, which a watcher waits
-                // for while this worker goes on.
-                let watch = move || {
-                    if proc.wait_for(process::GRACE).is_none() {
-                        proc.note("still running after its last report: stopped");
-                    }
-                    done(proc);
-                };
-                match std::thread::Builder::new()
-                    .name("trial-exit".into())
-                    .spawn(watch)
-                {
-                    Ok(h) => exiting.lock().unwrap().push(h),
-                    Err(e) => return Err(crate::driver::no_thread(e)),
+        if why.is_some() {
+            done(proc);
+        } else {
+            // Its last report is in: it has no more to do than exit, which a watcher waits for
+            // while this worker goes on.
+            let watch = move || {
+                if proc.wait_for(process::GRACE).is_none() {
+                    proc.note("still running after its last report: stopped");
                 }
-            }
-            End::Failed(why) => {
-                proc.note(&format!("failed: {why}"));
                 done(proc);
-            }
-            End::Stopped(why) => {
-                proc.note(&format!("stopped: {why}"));
-                done(proc);
-            }
-            End::Interrupted => {
-                proc.note("the study stops: the trial resumes from its last checkpoint");
-                done(proc);
+            };
+            match std::thread::Builder::new()
+                .name("trial-exit".into())
+                .spawn(watch)
+            {
+                Ok(h) => exiting.lock().unwrap().push(h),
+                Err(e) => return Err(crate::driver::no_thread(e)),
             }
         }
     }

@@ -364,7 +364,7 @@ impl Trial {
 
     /// Stops the program: SIGTERM, then SIGKILL after [`GRACE`]. A supervisor does this for its
     /// program's group; without one, it is done here to the program's group.
-    pub fn stop(&mut self) {
+    fn stop(&mut self) {
         let pid = self.child.id() as libc::pid_t;
         if self.status.is_none() {
             // SAFETY: signals to the trial's own process (group).
