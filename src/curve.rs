@@ -65,6 +65,11 @@ pub fn ranks_before(metric: Metric, a: &CurveRow, b: &CurveRow) -> bool {
         || (!x.is_nan() && !metric.better(y, x, 0.0) && a.val_loss < b.val_loss)
 }
 
+/// The selected value of a curve: its best row's (see [`select_best`]), NaN when no row has one.
+pub fn best_value(curve: &[CurveRow], metric: Metric) -> f64 {
+    select_best(curve, metric).map_or(f64::NAN, |i| curve[i].selection_value(metric))
+}
+
 /// The best virtual epoch of a curve (index into it): NaN never wins, ties go to the earlier.
 pub fn select_best(curve: &[CurveRow], metric: Metric) -> Option<usize> {
     let mut best: Option<usize> = None;

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::Metric;
-use crate::curve::select_best;
+use crate::curve::best_value;
 use crate::error::{Error, Result};
 use crate::space::{Params, SearchSpace};
 use crate::storage::Status;
@@ -54,8 +54,7 @@ pub(super) fn load(
         .filter(|t| !matches!(t.status, Status::Running | Status::Paused))
         .filter(|t| space.contains(&t.params))
         .map(|t| {
-            let v = select_best(&t.curve, metric)
-                .map_or(f64::NAN, |i| t.curve[i].selection_value(metric));
+            let v = best_value(&t.curve, metric);
             (t.params.clone(), v)
         })
         .collect();

@@ -6,7 +6,7 @@
 //! a rung when they reach it.
 
 use super::{Decision, Scheduler};
-use crate::curve::{select_best, CurveRow};
+use crate::curve::{best_value, CurveRow};
 use crate::plan::Metric;
 use crate::storage::{History, Status, TrialRecord};
 
@@ -47,8 +47,7 @@ impl Asha {
         if upto.last()?.virtual_epoch != r {
             return None;
         }
-        let v = select_best(upto, self.metric)
-            .map_or(f64::NAN, |i| upto[i].selection_value(self.metric));
+        let v = best_value(upto, self.metric);
         Some(v)
     }
 

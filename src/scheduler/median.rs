@@ -3,7 +3,7 @@
 //! trials' values at the same boundary is pruned, once enough others have reached it.
 
 use super::{Decision, Scheduler};
-use crate::curve::select_best;
+use crate::curve::best_value;
 use crate::plan::Metric;
 use crate::storage::History;
 
@@ -57,8 +57,7 @@ impl Scheduler for Median {
         } else {
             (others[n / 2 - 1] + others[n / 2]) / 2.0
         };
-        let best = select_best(&t.curve, self.metric)
-            .map_or(f64::NAN, |i| t.curve[i].selection_value(self.metric));
+        let best = best_value(&t.curve, self.metric);
         if best.is_nan() || self.metric.better(median, best, 0.0) {
             Decision::Prune(format!(
                 "worse than the median of {n} other trials at virtual epoch {k}"

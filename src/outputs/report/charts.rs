@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::plot::{colour, esc, ramp, Axis, Plot, Scale};
-use crate::curve::select_best;
+use crate::curve::{best_value, select_best};
 use crate::outputs::leaderboard::short;
 use crate::plan::{Goal, Metric, SchedulerPlan, StudyPlan};
 use crate::scheduler::Asha;
@@ -257,7 +257,7 @@ fn all_values<'a>(trials: &'a [&'a TrialRecord], metric: Metric) -> impl Iterato
 
 /// The trial's value of the selection metric at its selected checkpoint; NaN without one.
 pub(super) fn best_of(t: &TrialRecord, metric: Metric) -> f64 {
-    select_best(&t.curve, metric).map_or(f64::NAN, |i| t.curve[i].selection_value(metric))
+    best_value(&t.curve, metric)
 }
 
 /// A trial as its marks' tooltip describes it: number, status, parameters and best value.

@@ -1,7 +1,7 @@
 //! What the GP learns from: the trials observed (at which budget) and the ones pending.
 
 use super::GpSampler;
-use crate::curve::select_best;
+use crate::curve::best_value;
 use crate::space::Params;
 use crate::storage::{History, Status};
 
@@ -21,8 +21,7 @@ impl GpSampler {
             if t.status == Status::Running {
                 pending.push(t.params.clone());
             } else {
-                let v = select_best(&t.curve, self.metric)
-                    .map_or(f64::NAN, |i| t.curve[i].selection_value(self.metric));
+                let v = best_value(&t.curve, self.metric);
                 observed.push((t.params.clone(), sign * v));
             }
         }
@@ -55,8 +54,7 @@ impl GpSampler {
         for t in history.trials.values() {
             if t.curve.len() >= level {
                 let upto = &t.curve[..level];
-                let v = select_best(upto, self.metric)
-                    .map_or(f64::NAN, |i| upto[i].selection_value(self.metric));
+                let v = best_value(upto, self.metric);
                 observed.push((t.params.clone(), sign * v));
             } else if matches!(t.status, Status::Running | Status::Paused) {
                 pending.push(t.params.clone());
