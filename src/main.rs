@@ -93,6 +93,17 @@ fn seconds(s: &str) -> Result<std::time::Duration, String> {
         .map_err(|_| format!("`{s}` is not a number of seconds, zero or more"))
 }
 
+/// Which trial and which of its checkpoints (`predict`, `export`).
+#[derive(clap::Args, Clone)]
+struct PickArgs {
+    /// `best` (the leaderboard's first) or a trial number.
+    #[arg(long, value_name = "N|best", default_value = "best")]
+    trial: tune::outputs::predict::TrialPick,
+    /// `best` (the trial's selected one), `last`, or a virtual epoch's number.
+    #[arg(long, value_name = "best|last|EPOCH", default_value = "best")]
+    checkpoint: tune::outputs::predict::CheckpointPick,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run or resume a study (the default).
@@ -118,6 +129,24 @@ enum Command {
     Check {
         #[command(flatten)]
         study: StudyArgs,
+    },
+    /// Predict new rows with a trial's checkpoint (default: the best trial's selected one).
+    ///
+    /// Columns are matched by name (others are ignored); the rows are prepared as the training
+    /// rows were (gaps, categories, standardisation, all recorded in the checkpoint). Writes CSV:
+    /// `prediction`, and `p_<label>` per class for classification. When the file has the target
+    /// column, the score on its rows goes to stderr.
+    Predict {
+        #[command(flatten)]
+        study: StudyArgs,
+        #[command(flatten)]
+        pick: PickArgs,
+        /// The rows to predict (CSV or Parquet).
+        #[arg(long, value_name = "FILE")]
+        data: PathBuf,
+        /// Write the predictions here (default: stdout).
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Print the leaderboard again, or export it, without training.
     Leaderboard {
@@ -292,6 +321,12 @@ fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Check { study }) => check(&study),
+        Some(Command::Predict {
+            study,
+            pick,
+            data,
+            output,
+        }) => predict(&study, &pick, &data, output.as_deref()),
         Some(Command::Leaderboard { study, csv }) => {
             let plan = load_as(&study, None, None, None, true)?;
             let (history, _) = read(&study, &plan)?;
@@ -351,6 +386,70 @@ fn read(
         url.as_deref(),
         study.artifacts.as_deref(),
     )?)
+}
+
+/// The model of the checkpoint `pick` names, of a study of the built-in trainer.
+fn model(
+    study: &StudyArgs,
+    pick: &PickArgs,
+    verb: &str,
+) -> anyhow::Result<(StudyPlan, tune::outputs::predict::Model)> {
+    use tune::outputs::predict;
+    let plan = load_as(study, None, None, None, true)?;
+    if plan.command.is_some() {
+        anyhow::bail!(Error::Study(format!(
+            "{}: `tune {verb}` uses the built-in trainer's models, and this study runs its own program (\"trainer\"): its checkpoints are the program's files, in trials/N/best.files",
+            plan.spec_file.display()
+        )));
+    }
+    let (history, store) = read(study, &plan)?;
+    let trial = predict::pick_trial(&plan, &history, pick.trial)?;
+    let ckpt = predict::checkpoint(&*store, &history, trial, pick.checkpoint)?;
+    let fallback = plan.dataset.as_ref().map(|d| &*d.prep);
+    let model = predict::Model::of(ckpt, fallback)?;
+    Ok((plan, model))
+}
+
+/// `tune predict`: the predictions as CSV to `output` (atomically) or stdout; the score on rows
+/// that have the target to stderr.
+fn predict(
+    study: &StudyArgs,
+    pick: &PickArgs,
+    data: &Path,
+    output: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let (plan, model) = model(study, pick, "predict")?;
+    let rows = tune::data::apply::apply(&model.prep, data)?;
+    let out = model.outputs(&rows);
+    let mut err = std::io::stderr();
+    if let Some((n, eval)) = model.score(&rows, &out, plan.curve_metric()) {
+        let _ = writeln!(
+            err,
+            "trial {} at virtual epoch {}, on the {n} rows of {} that have \"{}\": loss {}, {} {}",
+            model.trial,
+            model.virtual_epoch,
+            data.display(),
+            model.prep.target,
+            eval.loss,
+            plan.curve_metric().name(),
+            eval.metric
+        );
+    }
+    match output {
+        Some(path) => {
+            let mut buf = Vec::new();
+            model.write_csv(&out, rows.rows, &mut buf)?;
+            tune::durable::replace_with(path, false, |f| f.write_all(&buf))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let _ = writeln!(err, "wrote {} predictions to {}", rows.rows, path.display());
+        }
+        None => {
+            let mut buf = Vec::new();
+            model.write_csv(&out, rows.rows, &mut buf)?;
+            say(format_args!("{}", String::from_utf8_lossy(&buf)))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `tune check`: one line per model, then the verdict; exit 1 when a model cannot memorise.

@@ -6,19 +6,20 @@ use std::ffi::OsString;
 use std::path::Path;
 
 /// The commands, as `tune help` lists them.
-const COMMANDS: [&str; 7] = [
+const COMMANDS: [&str; 8] = [
     "run",
     "worker",
     "status",
     "report",
     "leaderboard",
     "check",
+    "predict",
     "help",
 ];
 
 /// Commands planned for later versions: named, they are refused as not available yet rather than
 /// read as a file.
-const LATER: [&str; 3] = ["predict", "export", "retrain"];
+const LATER: [&str; 2] = ["export", "retrain"];
 
 /// The sentence that refuses the first argument that is not an option, when it looks like a word
 /// (letters, digits, `-`, `_`; no `.` or `/` as a file's name has), is no command and names no
@@ -35,8 +36,9 @@ pub fn refusal(args: &[OsString], takes_value: impl Fn(&str) -> bool) -> Option<
     }
     if LATER.contains(&word) {
         return Some(format!(
-            "`{word}` is not available in this version of tune ({}): the commands are run, worker, status, report, leaderboard and check",
-            env!("CARGO_PKG_VERSION")
+            "`{word}` is not available in this version of tune ({}): the commands are {}",
+            env!("CARGO_PKG_VERSION"),
+            listed()
         ));
     }
     if Path::new(word).exists() {
@@ -50,9 +52,16 @@ pub fn refusal(args: &[OsString], takes_value: impl Fn(&str) -> bool) -> Option<
     Some(match closest {
         Some((_, c)) => format!("unknown command `{word}`: did you mean `{c}`?"),
         None => format!(
-            "unknown command `{word}`, and no file of that name: the commands are run, worker, status, report, leaderboard and check, and `tune STUDY.json` runs a study"
+            "unknown command `{word}`, and no file of that name: the commands are {}, and `tune STUDY.json` runs a study",
+            listed()
         ),
     })
+}
+
+/// The commands but `help`, as a sentence lists them.
+fn listed() -> String {
+    let c: Vec<&str> = COMMANDS.iter().copied().filter(|&c| c != "help").collect();
+    format!("{} and {}", c[..c.len() - 1].join(", "), c[c.len() - 1])
 }
 
 /// The first argument after the program's name that is not an option or an option's value.

@@ -2,6 +2,7 @@
 //! rows and recorded (`prepare.rs`), the seeded train/validation split, the prepared matrix's
 //! cache, and the endless seeded batch stream.
 
+pub mod apply;
 pub mod cache;
 mod csv_table;
 mod floats;

@@ -71,6 +71,15 @@ pub enum ColumnPrep {
     },
 }
 
+impl ColumnPrep {
+    /// The column's name in the data file.
+    pub fn name(&self) -> &str {
+        match self {
+            ColumnPrep::Numeric { name, .. } | ColumnPrep::Categorical { name, .. } => name,
+        }
+    }
+}
+
 impl Preprocessing {
     /// What was found, in a few sentences for the run's output; None when the data was plain
     /// numbers without gaps.

@@ -1,0 +1,239 @@
+//! A recorded [`Preprocessing`] applied to another file: the rows of a prediction (or of a study
+//! fine-tuned from a checkpoint) prepared exactly as the training rows were, the columns matched
+//! by name.
+
+use std::path::Path;
+
+use super::prepare::{ColumnPrep, Preprocessing};
+use super::table::{Column, Header, Kind, ReadOptions, Table, Want, MISSING_CODE};
+use super::Task;
+use crate::error::{Error, Result};
+
+/// Rows of a file prepared as the model's inputs.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// `rows` × the preprocessing's inputs, row-major.
+    pub x: Vec<f32>,
+    pub rows: usize,
+    /// The targets when the file has the target column (a class index for classification; NaN
+    /// where it is missing or, for classification, a label the model does not know).
+    pub y: Option<Vec<f32>>,
+    /// The table read (the feature columns, then the target when present).
+    pub table: Table,
+}
+
+/// Reads the columns `prep` was fitted on from `file` (others are ignored) and prepares every row:
+/// gaps filled and flagged, numbers standardised, categories one-hot, as in training. A column
+/// missing from the file is refused, naming all that are missing; so is a gap when the study
+/// refused them (`"missing": "refuse"`).
+pub fn apply(prep: &Preprocessing, file: &Path) -> Result<Prepared> {
+    let header = Header::open(file)?;
+    let names: Vec<&str> = prep.columns.iter().map(ColumnPrep::name).collect();
+    let missing: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| header.column(n).is_none())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::Data {
+            file: file.to_path_buf(),
+            place: "header".into(),
+            msg: format!(
+                "{} the model was trained on {} missing: {} (columns: {})",
+                match missing.len() {
+                    1 => "a column",
+                    _ => "columns",
+                },
+                match missing.len() {
+                    1 => "is",
+                    _ => "are",
+                },
+                quoted(&missing),
+                header.headers.join(", ")
+            ),
+        });
+    }
+    let mut wants: Vec<Want> = prep
+        .columns
+        .iter()
+        .zip(&names)
+        .map(|(c, n)| Want {
+            col: header.column(n).expect("checked above"),
+            kind: match c {
+                ColumnPrep::Numeric { .. } => Kind::Numeric,
+                ColumnPrep::Categorical { .. } => Kind::Text,
+            },
+            target: false,
+        })
+        .collect();
+    let target = header
+        .column(&prep.target)
+        .filter(|_| !prep.target.is_empty());
+    if let Some(col) = target {
+        wants.push(Want {
+            col,
+            kind: match prep.task {
+                Some(Task::Classification) => Kind::Text,
+                _ => Kind::Numeric,
+            },
+            target: true,
+        });
+    }
+    let opts = ReadOptions {
+        missing: prep.missing_values.clone(),
+        max_levels: usize::MAX,
+    };
+    let table = header.read(&wants, &opts)?;
+    let x = inputs(prep, &table)?;
+    let y = target.map(|col| targets(prep, &table, col));
+    Ok(Prepared {
+        x,
+        rows: table.rows,
+        y,
+        table,
+    })
+}
+
+/// Names in quotes, joined.
+fn quoted(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One column's recipe, resolved against the table read: where its value is in a row and, for a
+/// category, each of the table's codes' input.
+struct Recipe<'a> {
+    prep: &'a ColumnPrep,
+    k: usize,
+    slot: Vec<Option<usize>>,
+    missing_slot: Option<usize>,
+    width: usize,
+}
+
+/// Every row's inputs (the columns read first, in the preprocessing's order).
+fn inputs(prep: &Preprocessing, table: &Table) -> Result<Vec<f32>> {
+    let recipes: Vec<Recipe> = prep
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(k, c)| recipe(c, k, table.levels(k).unwrap_or(&[])))
+        .collect();
+    let width: usize = recipes.iter().map(|r| r.width).sum();
+    debug_assert_eq!(width, prep.inputs.len());
+    let mut x = vec![0f32; table.rows * width];
+    for (r, out) in x.chunks_exact_mut(width.max(1)).enumerate() {
+        let row = &table.values[r * table.width..(r + 1) * table.width];
+        let mut at = 0;
+        for rc in &recipes {
+            let dst = &mut out[at..at + rc.width];
+            let v = row[rc.k];
+            match *rc.prep {
+                ColumnPrep::Numeric {
+                    fill,
+                    missing_flag,
+                    mean,
+                    scale,
+                    ..
+                } => {
+                    let gap = v.is_nan();
+                    // As in training: the gap filled with the training median, then standardised
+                    // in f64; a column without gaps in training fills one with its mean.
+                    dst[0] = match (gap, fill) {
+                        (true, None) => 0.0,
+                        (true, Some(f)) => ((f as f32 as f64 - mean) / scale) as f32,
+                        (false, _) => ((v as f64 - mean) / scale) as f32,
+                    };
+                    if !dst[0].is_finite() {
+                        return Err(table.error_at(
+                            r,
+                            table.columns[rc.k].0,
+                            &format!(
+                                "\"{{cell}}\" is too far from the training rows' values (mean \
+                                 {mean}, scale {scale}) to be an input of the model"
+                            ),
+                        ));
+                    }
+                    if missing_flag {
+                        dst[1] = gap as u8 as f32;
+                    }
+                }
+                ColumnPrep::Categorical { .. } => {
+                    let slot = match v.to_bits() {
+                        MISSING_CODE => rc.missing_slot,
+                        c => rc.slot[c as usize],
+                    };
+                    if let Some(i) = slot {
+                        dst[i] = 1.0;
+                    }
+                }
+            }
+            at += rc.width;
+        }
+    }
+    Ok(x)
+}
+
+/// Column `k`'s recipe; `levels` are the table's levels of it (a category's).
+fn recipe<'a>(prep: &'a ColumnPrep, k: usize, levels: &[String]) -> Recipe<'a> {
+    match prep {
+        ColumnPrep::Numeric { missing_flag, .. } => Recipe {
+            prep,
+            k,
+            slot: vec![],
+            missing_slot: None,
+            width: 1 + *missing_flag as usize,
+        },
+        ColumnPrep::Categorical {
+            levels: known,
+            other,
+            missing_level,
+            ..
+        } => {
+            let other_slot = (!other.is_empty()).then_some(known.len());
+            let width = known.len() + other_slot.is_some() as usize;
+            // A level training never saw is all zeros, as it was for validation rows.
+            let slot = levels
+                .iter()
+                .map(|l| match known.iter().position(|k| k == l) {
+                    Some(i) => Some(i),
+                    None => other_slot.filter(|_| other.contains(l)),
+                })
+                .collect();
+            Recipe {
+                prep,
+                k,
+                slot,
+                missing_slot: missing_level.then_some(width),
+                width: width + *missing_level as usize,
+            }
+        }
+    }
+}
+
+/// The target column's values: numbers, or each label's class index (NaN: missing or unknown).
+fn targets(prep: &Preprocessing, table: &Table, col: usize) -> Vec<f32> {
+    match table.column(col).expect("read") {
+        Column::Numeric(v) => v,
+        Column::Text { codes, levels } => {
+            let index: Vec<f32> = levels
+                .iter()
+                .map(|l| {
+                    prep.classes
+                        .iter()
+                        .position(|c| c == l)
+                        .map_or(f32::NAN, |i| i as f32)
+                })
+                .collect();
+            codes
+                .iter()
+                .map(|&c| match c {
+                    MISSING_CODE => f32::NAN,
+                    c => index[c as usize],
+                })
+                .collect()
+        }
+    }
+}
