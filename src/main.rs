@@ -101,7 +101,7 @@ struct PickArgs {
     trial: tune::outputs::predict::TrialPick,
     /// `best` (the trial's selected one), `last`, or a virtual epoch's number.
     #[arg(long, value_name = "best|last|EPOCH", default_value = "best")]
-    checkpoint: tune::outputs::predict::CheckpointPick,
+    checkpoint: tune::artifacts::pick::CheckpointPick,
 }
 
 #[derive(Subcommand)]

@@ -49,6 +49,39 @@ pub struct StudySpec {
     /// journal). `--storage` and `TUNE_STORAGE` override it.
     #[serde(default)]
     pub storage: Option<String>,
+    /// Start every trial from an earlier study's checkpoint (fine-tuning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<InitSpec>,
+    /// Whether the spec gave `model.hidden` (with `init`, the checkpoint's widths are taken
+    /// unless it did).
+    #[serde(skip)]
+    pub hidden_given: bool,
+}
+
+/// The checkpoint every trial starts from: a study folder, its trial and checkpoint, and whether
+/// the optimizer's state (Adam's moments and step) comes along.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InitSpec {
+    /// The earlier study's folder (relative to the spec's folder).
+    pub from: String,
+    /// `"best"` (default: its leaderboard's first) or a trial number.
+    #[serde(default = "best")]
+    pub trial: serde_json::Value,
+    /// `"best"` (default: the trial's selected checkpoint), `"last"` or a virtual epoch.
+    #[serde(default = "best")]
+    pub checkpoint: serde_json::Value,
+    /// `"reset"` (default) or `"keep"`.
+    #[serde(default = "reset")]
+    pub optimizer: String,
+}
+
+fn best() -> serde_json::Value {
+    "best".into()
+}
+
+fn reset() -> String {
+    "reset".into()
 }
 
 /// Where the data is and what to learn from it.
@@ -292,10 +325,15 @@ impl StudySpec {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let value = strict::parse(file, text)?;
         strict::check_objects(file, &value)?;
-        serde_path_to_error::deserialize(value).map_err(|e| {
+        let hidden_given = value.pointer("/model/hidden").is_some();
+        let spec: Result<StudySpec> = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let msg = clean_serde_message(e.inner());
             Error::spec(file, display_path(&path), msg)
+        });
+        spec.map(|spec| StudySpec {
+            hidden_given,
+            ..spec
         })
     }
 }

@@ -9,6 +9,7 @@
 mod checkpoint;
 mod folder;
 pub mod payload;
+pub mod pick;
 mod postgres;
 pub mod recover;
 mod retention;

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 
+use crate::artifacts::pick::CheckpointPick;
 use crate::artifacts::{ArtifactStore, Checkpoint, HostTensor};
 use crate::data::apply::Prepared;
 use crate::data::{Preprocessing, Task};
@@ -19,14 +20,6 @@ pub enum TrialPick {
     Number(u64),
 }
 
-/// Which of a trial's checkpoints: its selected one, its last one kept, or a virtual epoch's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CheckpointPick {
-    Best,
-    Last,
-    Epoch(u32),
-}
-
 impl std::str::FromStr for TrialPick {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
@@ -36,19 +29,6 @@ impl std::str::FromStr for TrialPick {
                 .parse()
                 .map(TrialPick::Number)
                 .map_err(|_| format!("`{s}` is neither `best` nor a trial number")),
-        }
-    }
-}
-
-impl std::str::FromStr for CheckpointPick {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "best" => Ok(CheckpointPick::Best),
-            "last" => Ok(CheckpointPick::Last),
-            n => n.parse().map(CheckpointPick::Epoch).map_err(|_| {
-                format!("`{s}` is neither `best`, `last` nor a virtual epoch's number")
-            }),
         }
     }
 }
@@ -83,36 +63,11 @@ pub fn checkpoint(
     trial: u64,
     pick: CheckpointPick,
 ) -> Result<Checkpoint> {
-    let kept = store.epochs(trial);
     let has_best = history
         .trials
         .get(&trial)
         .is_some_and(|t| !t.curve.is_empty());
-    let none = |what: String| {
-        Error::Study(format!(
-            "trial {trial} has no {what} (its checkpoints kept: {})",
-            match kept.is_empty() {
-                true => "none".to_string(),
-                false => kept
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }
-        ))
-    };
-    match pick {
-        CheckpointPick::Best if has_best => store.best(trial),
-        CheckpointPick::Best => Err(none("selected checkpoint".into())),
-        CheckpointPick::Last => match kept.last() {
-            Some(&k) => store.get(trial, k),
-            None => Err(none("checkpoint".into())),
-        },
-        CheckpointPick::Epoch(k) if kept.contains(&k) => store.get(trial, k),
-        CheckpointPick::Epoch(k) => Err(none(format!(
-            "checkpoint of virtual epoch {k} (the spec's \"keep\" says how many are kept)"
-        ))),
-    }
+    crate::artifacts::pick::read(store, trial, pick, has_best)
 }
 
 /// A trained network with what it needs to take raw rows: the preprocessing it was trained with
