@@ -237,3 +237,74 @@ fn targets(prep: &Preprocessing, table: &Table, col: usize) -> Vec<f32> {
         }
     }
 }
+
+/// The data set of `file` prepared with a recorded `prep` instead of one fitted on it (a study
+/// fine-tuned from a checkpoint): the rows that have a target, split as [`super::prepare::prepare`]
+/// splits them (`validation_fraction`, `seed`). A label the checkpoint's classes lack is refused.
+pub fn dataset(
+    prep: &Preprocessing,
+    file: &Path,
+    validation_fraction: f64,
+    seed: u64,
+) -> Result<(super::Dataset, Table)> {
+    let p = apply(prep, file)?;
+    let Some(y) = &p.y else {
+        return Err(Error::Data {
+            file: file.to_path_buf(),
+            place: "header".into(),
+            msg: format!("has no column \"{}\", the target", prep.target),
+        });
+    };
+    let task = prep.task.unwrap_or(Task::Regression);
+    if task == Task::Classification {
+        let col = p.table.columns.last().expect("the target was read").0;
+        if let Some(Column::Text { codes, levels }) = p.table.column(col) {
+            if let Some(r) = (0..codes.len()).find(|&r| codes[r] != MISSING_CODE && y[r].is_nan()) {
+                return Err(p.table.error_at(
+                    r,
+                    col,
+                    &format!(
+                        "\"{}\" is not one of the classes the checkpoint was trained on ({})",
+                        levels[codes[r] as usize],
+                        prep.classes.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    let kept: Vec<usize> = (0..p.rows).filter(|&r| !y[r].is_nan()).collect();
+    let n_val = (validation_fraction * kept.len() as f64).floor() as usize;
+    let order = super::split_order(kept.len(), seed);
+    let (val, train) = order.split_at(n_val);
+    let width = prep.inputs.len();
+    let side = |rows: &[usize]| {
+        let src: Vec<usize> = rows.iter().map(|&k| kept[k]).collect();
+        let mut x = Vec::with_capacity(src.len() * width);
+        for &r in &src {
+            x.extend_from_slice(&p.x[r * width..(r + 1) * width]);
+        }
+        super::Split {
+            x: x.into(),
+            y: src.iter().map(|&r| y[r]).collect::<Vec<f32>>().into(),
+            rows: src.len(),
+            source_rows: src,
+        }
+    };
+    let (train, val) = (side(train), side(val));
+    let mut prep = prep.clone();
+    prep.rows = super::prepare::RowCounts {
+        file: p.rows,
+        missing_target: p.rows - kept.len(),
+        train: train.rows,
+        validation: val.rows,
+    };
+    let data = super::Dataset {
+        task,
+        features: prep.inputs.clone(),
+        classes: prep.classes.clone(),
+        train,
+        val,
+        prep: std::sync::Arc::new(prep),
+    };
+    Ok((data, p.table))
+}

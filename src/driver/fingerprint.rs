@@ -47,6 +47,18 @@ pub fn fingerprint(plan: &StudyPlan) -> Fingerprint {
         "search.warm_start",
         plan.warm.as_ref().map(|w| v(&format!("{:08x}", w.crc32))),
     )])
+    // The checkpoint every trial starts from, by content (the folder may move).
+    .chain([(
+        "init",
+        plan.init.as_ref().map(|i| {
+            serde_json::json!({
+                "trial": i.trial,
+                "virtual_epoch": i.virtual_epoch,
+                "checkpoint_crc32": format!("{:08x}", i.crc32),
+                "optimizer": if i.keep_optimizer { "keep" } else { "reset" },
+            })
+        }),
+    )])
     .filter_map(|(k, v)| v.map(|v| (k, v)))
     // How the GP chooses (src/sampler/gp.rs), for Bayesian studies only: a Bayesian study begun
     // by a build that chose otherwise would go on with other suggestions.

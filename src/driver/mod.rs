@@ -130,6 +130,38 @@ pub fn run(
     Ok(summary)
 }
 
+/// Says where a fine-tuned study's curves start (the checkpoint's validation on this study's
+/// rows), and writes it to `init.json` in the study folder.
+fn init_note(plan: &StudyPlan, eval: crate::runner::mlp::model::Eval) -> Result<String> {
+    let init = plan.init.as_ref().expect("a fine-tuned study");
+    let metric = plan.curve_metric().name();
+    let json = serde_json::json!({
+        "from": init.from,
+        "trial": init.trial,
+        "virtual_epoch": init.virtual_epoch,
+        "checkpoint_crc32": format!("{:08x}", init.crc32),
+        "optimizer": if init.keep_optimizer { "keep" } else { "reset" },
+        "validation_rows": plan.data().val.rows,
+        "val_loss": eval.loss,
+        metric: eval.metric,
+    });
+    let path = plan.out_dir.join("init.json");
+    let text = serde_json::to_string_pretty(&json).expect("serialises");
+    crate::durable::replace_with(&path, false, |f| {
+        std::io::Write::write_all(f, text.as_bytes())
+    })
+    .map_err(|e| Error::io(&path, e))?;
+    Ok(format!(
+        "init: every trial starts from trial {} of {} at virtual epoch {}: val_loss {}, {metric} {} on this study's {} validation rows",
+        init.trial,
+        init.from.display(),
+        init.virtual_epoch,
+        crate::outputs::short(eval.loss),
+        crate::outputs::short(eval.metric),
+        plan.data().val.rows
+    ))
+}
+
 /// Moves the study folder `out` aside, once no other process holds it, to `<name>.old-N` beside
 /// it, N the first number free, and says where.
 fn move_aside(out: &Path, observer: &dyn Observer) -> Result<()> {
@@ -195,6 +227,11 @@ pub fn drive(
     }
     // Only once the spec is known to match the study: a refused resume writes nothing.
     crate::outputs::write_split(plan)?;
+    if plan.command.is_none() {
+        if let Some(eval) = crate::runner::mlp::init_eval(plan)? {
+            observer.event(Progress::Note(&init_note(plan, eval)?));
+        }
+    }
     // The prepared data, for resumes and `status` not to read the data file again; derived, so
     // a failure to write it costs a later parse, not the study.
     if let (Some(data), Some(key)) = (&plan.dataset, &plan.data_key) {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::data::cache::{self, Key};
 use crate::data::prepare::{self, PrepareOptions};
 use crate::data::table::{file_crc32, Kind, ReadOptions, Want, DEFAULT_MISSING};
-use crate::data::{Dataset, Header, Task};
+use crate::data::{Dataset, Header, Preprocessing, Task};
 use crate::error::{Error, Result};
 use crate::space;
 use crate::spec::DataSpec;
@@ -35,6 +35,7 @@ impl DataPlan {
         seed: u64,
         base: &Path,
         (out, folder_only): (&Path, bool),
+        init: Option<&Preprocessing>,
     ) -> Result<DataPlan> {
         let task = task(file, &d.task)?;
         let vf = d.validation_fraction;
@@ -49,6 +50,9 @@ impl DataPlan {
         let data_file = base.join(&d.path);
         if let Some(p) = DataPlan::cached(d, seed, &data_file, out, folder_only)? {
             return Ok(p);
+        }
+        if let Some(prep) = init {
+            return DataPlan::recorded(file, d, (task, seed), data_file, prep);
         }
         let header = Header::open(&data_file)?;
         let Some(target) = header.column(&d.target) else {
@@ -99,6 +103,54 @@ impl DataPlan {
                 min_level_count: d.min_level_count.unwrap_or(1),
                 missing_values: opts.missing.clone(),
             },
+        )?;
+        Ok(DataPlan {
+            file: data_file,
+            crc32: table.crc32,
+            dataset,
+            key: Key::new(d, seed, (table.crc32, table.len)),
+        })
+    }
+
+    /// The data prepared with the preprocessing `prep` a checkpoint recorded (`init`): the
+    /// spec's target and task must be the checkpoint's, and its features, when it names them.
+    fn recorded(
+        file: &Path,
+        d: &DataSpec,
+        (task, seed): (Task, u64),
+        data_file: PathBuf,
+        prep: &Preprocessing,
+    ) -> Result<DataPlan> {
+        let theirs = |what: &str| format!("with init, the {what} is the checkpoint's");
+        if prep.target != d.target {
+            return Err(Error::spec(
+                file,
+                "data.target",
+                format!("{}: \"{}\"", theirs("target"), prep.target),
+            ));
+        }
+        if prep.task != Some(task) {
+            return Err(Error::spec(file, "data.task", theirs("task")));
+        }
+        let names: Vec<&str> = prep.columns.iter().map(|c| c.name()).collect();
+        if let Some(f) = d.features.as_ref().filter(|f| **f != names) {
+            return Err(Error::spec(
+                file,
+                "data.features",
+                format!(
+                    "{} ({}), not {}: leave data.features out",
+                    theirs("list of features"),
+                    names.join(", "),
+                    f.join(", ")
+                ),
+            ));
+        }
+        let (dataset, table) =
+            crate::data::apply::dataset(prep, &data_file, d.validation_fraction, seed)?;
+        check_split(
+            file,
+            d.validation_fraction,
+            dataset.train.rows + dataset.val.rows,
         )?;
         Ok(DataPlan {
             file: data_file,

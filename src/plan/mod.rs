@@ -11,6 +11,7 @@ use crate::space::SearchSpace;
 use crate::spec::StudySpec;
 
 mod data;
+pub mod init;
 mod limits;
 mod model;
 mod search;
@@ -18,6 +19,7 @@ mod selection;
 mod trainer;
 mod warm;
 use data::DataPlan;
+pub use init::InitPlan;
 pub use limits::{MAX_BAYES_TRIALS, MAX_PARALLEL, MAX_TRIALS};
 pub use model::{ModelPlan, OptimizerKind};
 use search::SearchPlan;
@@ -48,6 +50,8 @@ pub struct StudyPlan {
     pub command: Option<CommandPlan>,
     /// An earlier study's trials the search starts from (`search.warm_start`).
     pub warm: Option<WarmStart>,
+    /// The checkpoint every trial starts from (`init`: fine-tuning).
+    pub init: Option<InitPlan>,
     pub budget: Budget,
     pub method: Method,
     pub trials: usize,
@@ -110,6 +114,17 @@ impl StudyPlan {
                 "is not allowed with a command trainer: the program builds its own model",
             ));
         }
+        let init = match (&spec.init, &command) {
+            (Some(_), Some(_)) => {
+                return Err(Error::spec(
+                    spec_file,
+                    "init",
+                    "starts the built-in trainer's models from a checkpoint; a program starts from its own (TUNE_RESUME_FROM)",
+                ))
+            }
+            (Some(i), None) => Some(init::load(spec_file, i, &base)?),
+            (None, _) => None,
+        };
         let data = match (&spec.data, &command) {
             (Some(d), _) => Some(DataPlan::from_spec(
                 spec_file,
@@ -117,6 +132,7 @@ impl StudyPlan {
                 spec.seed,
                 &base,
                 (&out_dir, ov.folder_only),
+                init.as_ref().map(|i| &i.prep),
             )?),
             (None, Some(_)) => None,
             (None, None) => {
@@ -128,7 +144,29 @@ impl StudyPlan {
             }
         };
         let n_train = data.as_ref().map(|d| d.dataset.train.rows);
-        let model = ModelPlan::from_spec(spec_file, &spec.model.clone().unwrap_or_default())?;
+        let mut model = ModelPlan::from_spec(spec_file, &spec.model.clone().unwrap_or_default())?;
+        if let Some(i) = &init {
+            if spec.hidden_given && model.hidden != i.hidden() {
+                return Err(Error::spec(
+                    spec_file,
+                    "model.hidden",
+                    format!(
+                        "{:?} is not the checkpoint's {:?}: with init the network's shape is the checkpoint's (leave model.hidden out)",
+                        model.hidden,
+                        i.hidden()
+                    ),
+                ));
+            }
+            model.hidden = i.hidden().to_vec();
+            let adam_state = !i.checkpoint.optimizer.v.is_empty();
+            if i.keep_optimizer && adam_state != (model.optimizer == OptimizerKind::Adam) {
+                return Err(Error::spec(
+                    spec_file,
+                    "init.optimizer",
+                    "\"keep\" takes the checkpoint's optimizer state, and it is not of this study's optimizer (model.optimizer): use \"reset\"",
+                ));
+            }
+        }
         if n_train.is_none() && spec.budget.stop_point.is_some() {
             return Err(Error::spec(
                 spec_file,
@@ -142,6 +180,13 @@ impl StudyPlan {
             _ => crate::space::Names::Any,
         };
         let search = SearchPlan::from_spec(spec_file, &spec.search, ov.parallel, names)?;
+        if init.is_some() && search.space.names().any(|n| n == "hidden_width") {
+            return Err(Error::spec(
+                spec_file,
+                "search.space.hidden_width",
+                "changes the network's shape, which with init is the checkpoint's",
+            ));
+        }
         let selection =
             SelectionPlan::from_spec(spec_file, &spec, data.as_ref().map(|d| &d.dataset), &budget)?;
         let warm = match &spec.search.warm_start {
@@ -210,6 +255,7 @@ impl StudyPlan {
             model,
             command,
             warm,
+            init,
             budget,
             method: search.method,
             trials,

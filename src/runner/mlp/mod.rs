@@ -52,6 +52,18 @@ impl TrialRunner for MlpRunner<'_> {
     }
 }
 
+/// The validation loss and metric, on this study's validation rows, of the checkpoint a
+/// fine-tuned study (`init`) starts every trial from: where its curves start. `None` without
+/// `init`.
+pub fn init_eval(plan: &StudyPlan) -> Result<Option<model::Eval>> {
+    let Some(init) = &plan.init else {
+        return Ok(None);
+    };
+    let dev = dfdx::tensor::Cpu::default();
+    let mlp = model::Mlp::from_host(&dev, &init.layer_sizes, &init.checkpoint.weights)?;
+    Ok(Some(trainer::validate(plan, &mlp.to_host())))
+}
+
 /// One worker's device.
 struct MlpWorker<'a, D: Backend> {
     plan: &'a StudyPlan,

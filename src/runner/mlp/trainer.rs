@@ -147,12 +147,27 @@ fn begin<D: Backend>(
     let sizes = sizes.to_vec();
     let (net, stream, mut meta) = match job.start {
         None => {
-            let mlp = Mlp::init(
-                dev,
-                &sizes,
-                &mut seed::rng(plan.seed, Purpose::Init, trial, 0),
-            );
-            let opt = Optimizer::new(&plan.model, params, &mlp)?;
+            let (mlp, opt) = match &plan.init {
+                None => {
+                    let mlp = Mlp::init(
+                        dev,
+                        &sizes,
+                        &mut seed::rng(plan.seed, Purpose::Init, trial, 0),
+                    );
+                    let opt = Optimizer::new(&plan.model, params, &mlp)?;
+                    (mlp, opt)
+                }
+                // Fine-tuning: the checkpoint's weights (the plan made the shapes agree), and its
+                // optimizer's state when asked.
+                Some(init) => {
+                    let mlp = Mlp::from_host(dev, &sizes, &init.checkpoint.weights)?;
+                    let mut opt = Optimizer::new(&plan.model, params, &mlp)?;
+                    if init.keep_optimizer {
+                        opt.restore(&mlp, &init.checkpoint.optimizer)?;
+                    }
+                    (mlp, opt)
+                }
+            };
             let mut meta = CheckpointMeta::fresh(trial, params);
             MlpState::at(&sizes, (0, 0)).write(&mut meta);
             let stream = Stream::at(plan.seed, trial, data.train.rows, 0, 0);
@@ -269,6 +284,12 @@ impl Validation {
     fn on_host(&self, weights: &[HostTensor]) -> Eval {
         self.eval(|x, rows| host_forward(weights, x, rows))
     }
+}
+
+/// The validation loss and metric of the network with host weights `weights` (in the order
+/// [`Mlp::to_host`] gives them) on the study's validation rows.
+pub fn validate(plan: &StudyPlan, weights: &[HostTensor]) -> Eval {
+    Validation::of(plan.data(), plan.metric.kind).on_host(weights)
 }
 
 /// A virtual epoch trained and copied to the host, before its validation: the checkpoint's curve

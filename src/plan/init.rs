@@ -1,0 +1,162 @@
+//! The init sub-plan (`init`): fine-tuning. Every trial starts from one checkpoint of an earlier
+//! study, its weights (and with `"optimizer": "keep"` its optimizer's state) instead of the seed's;
+//! the data is prepared with that checkpoint's recorded preprocessing, so the weights see inputs
+//! as they did; and the network's shape is the checkpoint's.
+
+use std::path::{Path, PathBuf};
+
+use crate::artifacts::pick::{self, CheckpointPick};
+use crate::artifacts::{ArtifactStore, Checkpoint, FolderStore};
+use crate::data::Preprocessing;
+use crate::error::{Error, Result};
+use crate::spec::InitSpec;
+
+/// The checkpoint every trial starts from, read and checked.
+#[derive(Clone, Debug)]
+pub struct InitPlan {
+    /// The earlier study's folder.
+    pub from: PathBuf,
+    pub trial: u64,
+    pub virtual_epoch: u32,
+    pub checkpoint: Checkpoint,
+    /// The network's layer sizes, inputs to outputs.
+    pub layer_sizes: Vec<usize>,
+    /// How the checkpoint's inputs were prepared.
+    pub prep: Preprocessing,
+    /// Whether the optimizer's state comes along (`"optimizer": "keep"`).
+    pub keep_optimizer: bool,
+    /// CRC-32 of the checkpoint's metadata, weights and optimizer state, for the fingerprint.
+    pub crc32: u32,
+}
+
+impl InitPlan {
+    /// The hidden layers' widths.
+    pub fn hidden(&self) -> &[usize] {
+        &self.layer_sizes[1..self.layer_sizes.len() - 1]
+    }
+}
+
+/// The spec's `init` (in `file`, relative paths from `base`), read and checked.
+pub(super) fn load(file: &Path, spec: &InitSpec, base: &Path) -> Result<InitPlan> {
+    let dir = base.join(&spec.from);
+    let bad = |path: &str, msg: String| Error::spec(file, format!("init.{path}"), msg);
+    let keep_optimizer = match spec.optimizer.as_str() {
+        "reset" => false,
+        "keep" => true,
+        other => {
+            return Err(bad(
+                "optimizer",
+                format!("\"{other}\" is not a choice: use \"reset\" or \"keep\""),
+            ))
+        }
+    };
+    let which = checkpoint_pick(&spec.checkpoint).ok_or_else(|| {
+        bad(
+            "checkpoint",
+            "is neither \"best\", \"last\" nor a virtual epoch's number".into(),
+        )
+    })?;
+    let history = crate::storage::journal::JournalStorage::read(&dir)
+        .map_err(|e| bad("from", format!("{} cannot be read: {e}", dir.display())))?
+        .ok_or_else(|| {
+            bad(
+                "from",
+                format!("{} holds no study (no journal.jsonl)", dir.display()),
+            )
+        })?;
+    let trial = match &spec.trial {
+        serde_json::Value::String(s) if s == "best" => leaders_first(&dir).ok_or_else(|| {
+            bad(
+                "trial",
+                format!(
+                    "{}/leaderboard.csv names no trial with a checkpoint: give a trial number",
+                    dir.display()
+                ),
+            )
+        })?,
+        v => match v.as_u64() {
+            Some(n) if history.trials.contains_key(&n) => n,
+            Some(n) => return Err(bad("trial", format!("{} has no trial {n}", dir.display()))),
+            None => {
+                return Err(bad(
+                    "trial",
+                    "is neither \"best\" nor a trial number".into(),
+                ))
+            }
+        },
+    };
+    let has_best = history
+        .trials
+        .get(&trial)
+        .is_some_and(|t| !t.curve.is_empty());
+    let store = FolderStore::new(&dir);
+    let checkpoint = pick::read(&store as &dyn ArtifactStore, trial, which, has_best)
+        .map_err(|e| bad("checkpoint", e.to_string()))?;
+    let field = |key: &str| checkpoint.meta.runner.get(key).cloned();
+    let not_mlp = || {
+        bad("from", format!("trial {trial} of {} is not a model of the built-in trainer (a program's checkpoint cannot be the start of one)", dir.display()))
+    };
+    let layer_sizes: Vec<usize> = field("layer_sizes")
+        .and_then(|v| serde_json::from_value(v).ok())
+        .filter(|s: &Vec<usize>| s.len() >= 2)
+        .ok_or_else(not_mlp)?;
+    let prep: Preprocessing = field("preprocessing")
+        .and_then(|v| serde_json::from_value(v).ok())
+        .ok_or_else(|| bad("from", format!("the checkpoint of trial {trial} in {} does not record how its inputs were prepared (an earlier build wrote it): run that study again with this build", dir.display())))?;
+    Ok(InitPlan {
+        from: dir,
+        trial,
+        virtual_epoch: checkpoint.meta.virtual_epoch,
+        crc32: content_crc(&checkpoint),
+        checkpoint,
+        layer_sizes,
+        prep,
+        keep_optimizer,
+    })
+}
+
+/// The pick a JSON value names: `"best"`, `"last"` or a virtual epoch's number.
+fn checkpoint_pick(v: &serde_json::Value) -> Option<CheckpointPick> {
+    match v {
+        serde_json::Value::String(s) => s.parse().ok(),
+        v => v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(CheckpointPick::Epoch),
+    }
+}
+
+/// The first trial of the study's leaderboard (as its own metric ranked them) that has a
+/// selected checkpoint.
+fn leaders_first(dir: &Path) -> Option<u64> {
+    let mut r = csv::Reader::from_path(dir.join("leaderboard.csv")).ok()?;
+    let h = r.headers().ok()?.clone();
+    let trial = h.iter().position(|c| c == "trial")?;
+    let epoch = h.iter().position(|c| c == "best_virtual_epoch")?;
+    r.records()
+        .flatten()
+        .find(|row| !row[epoch].is_empty())
+        .and_then(|row| row[trial].parse().ok())
+}
+
+/// CRC-32 of what a trial starting from `c` takes from it.
+fn content_crc(c: &Checkpoint) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(
+        serde_json::to_string(&c.meta)
+            .expect("serialises")
+            .as_bytes(),
+    );
+    h.update(&c.optimizer.t.to_le_bytes());
+    let mut all: Vec<_> = c.weights.iter().collect();
+    let mut moments: Vec<_> = c.optimizer.m.iter().chain(&c.optimizer.v).collect();
+    all.sort_by_key(|t| &t.name);
+    moments.sort_by_key(|t| &t.name);
+    for t in all.into_iter().chain(moments) {
+        h.update(t.name.as_bytes());
+        for v in &t.data {
+            h.update(&v.to_le_bytes());
+        }
+    }
+    h.finalize()
+}
