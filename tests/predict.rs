@@ -44,7 +44,7 @@ fn best(out: &Path, column: &str) -> (u64, f64) {
 
 fn predict(spec: &Path, args: &[&str]) -> std::process::Output {
     let mut all: Vec<&std::ffi::OsStr> = vec!["predict".as_ref(), spec.as_os_str()];
-    all.extend(args.iter().map(|a| std::ffi::OsStr::new(a)));
+    all.extend(args.iter().map(std::ffi::OsStr::new));
     tune(&all)
 }
 
