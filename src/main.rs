@@ -148,6 +148,22 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Train a trial's parameters again on other data with the same budget, and compare.
+    ///
+    /// The same total examples and virtual epochs as the study gave each trial (whatever the new
+    /// data's size), so that what the new data does can be told apart from training longer. The
+    /// retraining is a study of its own in <study folder>/retrain/trial-N-<data>/ (run again, it
+    /// resumes); its curve and the old one are printed side by side and plotted in retrain.html.
+    Retrain {
+        #[command(flatten)]
+        run: RunArgs,
+        /// The data to train on (CSV or Parquet, with the study's columns).
+        #[arg(long, value_name = "FILE")]
+        data: PathBuf,
+        /// `best` (the leaderboard's first) or a trial number.
+        #[arg(long, value_name = "N|best", default_value = "best")]
+        trial: tune::outputs::predict::TrialPick,
+    },
     /// Print the leaderboard again, or export it, without training.
     Leaderboard {
         #[command(flatten)]
@@ -321,6 +337,7 @@ fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Check { study }) => check(&study),
+        Some(Command::Retrain { run, data, trial }) => retrain(&run, &data, trial),
         Some(Command::Predict {
             study,
             pick,
@@ -452,6 +469,56 @@ fn predict(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `tune retrain`: trial `trial`'s parameters on `data` as a study of its own, then both curves.
+fn retrain(
+    args: &RunArgs,
+    data: &Path,
+    trial: tune::outputs::predict::TrialPick,
+) -> anyhow::Result<ExitCode> {
+    use tune::outputs::{predict, retrain};
+    let plan = load_as(&args.study, None, None, None, true)?;
+    let (history, _) = read(&args.study, &plan)?;
+    let trial = predict::pick_trial(&plan, &history, trial)?;
+    let overrides = Overrides {
+        device: args.device.clone(),
+        cores: args.cores,
+        ..Default::default()
+    };
+    let new_plan = retrain::plan(&plan, &history, trial, data, &overrides)?;
+    let mut resume = format!(
+        "tune retrain {} --data {} --trial {trial}",
+        shell_word(&plan.spec_file),
+        shell_word(data)
+    );
+    if let Some(out) = &args.study.out {
+        resume += &format!(" --out {}", shell_word(out));
+    }
+    let mut args = args.clone();
+    args.study.out = None;
+    let (code, summary) = run_plan(&new_plan, &args, false, &resume)?;
+    let Some(summary) = summary else {
+        return Ok(code);
+    };
+    let old = &history.trials[&trial];
+    let Some(new) = summary.history.trials.values().next() else {
+        anyhow::bail!(Error::Study("the retraining ran no trial".into()));
+    };
+    say!(
+        "trial {trial} of {} ({}) on {}:",
+        plan.name,
+        old.params
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        data.display()
+    )?;
+    say!("{}", retrain::table(&plan, old, new))?;
+    let page = tune::outputs::report::compare::write(&plan, &new_plan, old, new)?;
+    say!("{}\nplotted: {}", summary_lines(&new_plan, &summary), page.display())?;
+    Ok(code)
+}
+
 /// `tune check`: one line per model, then the verdict; exit 1 when a model cannot memorise.
 fn check(study: &StudyArgs) -> anyhow::Result<ExitCode> {
     let plan = load(study, None, None, None)?;
@@ -484,6 +551,52 @@ static STOP: AtomicBool = AtomicBool::new(false);
 
 fn run_study(args: RunArgs, join: bool) -> anyhow::Result<ExitCode> {
     let plan = load(&args.study, args.device.clone(), args.parallel, args.cores)?;
+    let resume = resume_command(
+        &plan.spec_file,
+        args.study.out.as_deref(),
+        args.study.storage.as_deref(),
+    );
+    let (code, summary) = run_plan(&plan, &args, join, &resume)?;
+    if let Some(summary) = summary {
+        say!("{}", leaderboard::table(&plan, &summary.history, 10))?;
+        say!("{}", summary_lines(&plan, &summary))?;
+    }
+    Ok(code)
+}
+
+/// What a run did, in three lines: its time and parallelism (or that nothing was left), and where
+/// the study's files are.
+fn summary_lines(plan: &StudyPlan, summary: &driver::Summary) -> String {
+    let out = plan.out_dir.display();
+    let this_run = match summary.phases.compute > 0.0 {
+        true => format!(
+            "this run: {:.2} s wall, {} trial{} at a time\n{}",
+            summary.wall_seconds,
+            summary.workers,
+            if summary.workers == 1 { "" } else { "s" },
+            summary.overhead_line()
+        ),
+        false => {
+            "this run: nothing left to train (the study had finished); `--restart` starts it over"
+                .to_string()
+        }
+    };
+    format!(
+        "{this_run}\nstudy {}: {} trials; leaderboard: {out}/leaderboard.csv; report: {out}/report.html",
+        plan.name,
+        summary.history.trials.len()
+    )
+}
+
+/// Runs (or joins) the study of `plan`, with signals handled and progress drawn; the summary
+/// unless it was interrupted (then the exit code of the signal, and `resume` said).
+fn run_plan(
+    plan: &StudyPlan,
+    args: &RunArgs,
+    join: bool,
+    resume: &str,
+) -> anyhow::Result<(ExitCode, Option<driver::Summary>)> {
+
     let url = storage(&args.study, &plan)?;
     if join && url.is_none() {
         anyhow::bail!(Usage(
@@ -546,41 +659,13 @@ fn run_study(args: RunArgs, join: bool) -> anyhow::Result<ExitCode> {
     );
     bars.finish();
     let summary = summary?;
-    let out = plan.out_dir.display();
     if summary.interrupted {
-        let _ = writeln!(
-            std::io::stderr(),
-            "interrupted; resume with: {}",
-            resume_command(
-                &plan.spec_file,
-                args.study.out.as_deref(),
-                args.study.storage.as_deref()
-            )
-        );
+        let _ = writeln!(std::io::stderr(), "interrupted; resume with: {resume}");
         // 128 + the signal's number, as a shell reports a process the signal ended; 130 (SIGINT's)
         // after --stop-after-epochs.
-        return Ok(ExitCode::from(signal::exit_code(true)));
+        return Ok((ExitCode::from(signal::exit_code(true)), None));
     }
-    say!("{}", leaderboard::table(&plan, &summary.history, 10))?;
-    if summary.phases.compute > 0.0 {
-        say!(
-            "this run: {:.2} s wall, {} trial{} at a time\n{}",
-            summary.wall_seconds,
-            summary.workers,
-            if summary.workers == 1 { "" } else { "s" },
-            summary.overhead_line()
-        )?;
-    } else {
-        say!(
-            "this run: nothing left to train (the study had finished); `--restart` starts it over"
-        )?;
-    }
-    say!(
-        "study {}: {} trials; leaderboard: {out}/leaderboard.csv; report: {out}/report.html",
-        plan.name,
-        summary.history.trials.len()
-    )?;
-    Ok(ExitCode::SUCCESS)
+    Ok((ExitCode::SUCCESS, Some(summary)))
 }
 
 /// The command that resumes the study: `spec`, `--out` and `--storage` (its password hidden) as

@@ -13,6 +13,7 @@ pub mod leaderboard;
 pub mod live;
 pub mod predict;
 pub mod report;
+pub mod retrain;
 pub mod status;
 
 pub use leaderboard::short;

@@ -7,6 +7,7 @@
 //! primitives.
 
 mod charts;
+pub mod compare;
 mod detail;
 mod explore;
 mod importance;
