@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 /// The commands, as `tune help` lists them.
-const COMMANDS: [&str; 8] = [
+const COMMANDS: [&str; 9] = [
     "run",
     "worker",
     "status",
@@ -14,12 +14,13 @@ const COMMANDS: [&str; 8] = [
     "leaderboard",
     "check",
     "predict",
+    "export",
     "help",
 ];
 
 /// Commands planned for later versions: named, they are refused as not available yet rather than
 /// read as a file.
-const LATER: [&str; 2] = ["export", "retrain"];
+const LATER: [&str; 1] = ["retrain"];
 
 /// The sentence that refuses the first argument that is not an option, when it looks like a word
 /// (letters, digits, `-`, `_`; no `.` or `/` as a file's name has), is no command and names no
