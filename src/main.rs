@@ -479,7 +479,9 @@ fn predict(
 fn export_format(s: &str) -> Result<String, String> {
     match s {
         "onnx" => Ok(s.to_string()),
-        _ => Err(format!("`{s}` is not a format tune exports: the only one is onnx")),
+        _ => Err(format!(
+            "`{s}` is not a format tune exports: the only one is onnx"
+        )),
     }
 }
 

@@ -111,7 +111,10 @@ fn metadata(m: &Model) -> Vec<Msg> {
         ("task", task.to_string()),
         ("classes", json(serde_json::json!(m.prep.classes))),
         ("features", json(serde_json::json!(features))),
-        ("missing_values", json(serde_json::json!(m.prep.missing_values))),
+        (
+            "missing_values",
+            json(serde_json::json!(m.prep.missing_values)),
+        ),
         ("tune_version", env!("CARGO_PKG_VERSION").to_string()),
     ]
     .iter()
@@ -285,14 +288,84 @@ impl Graph {
         let labels = self.fresh("classes");
         self.inits
             .push(proto::string_tensor(&labels, &m.prep.classes));
-        self.op_to("Gather", &[&labels, &top], PREDICTION, &[Attr::Int("axis", 0)]);
+        self.op_to(
+            "Gather",
+            &[&labels, &top],
+            PREDICTION,
+            &[Attr::Int("axis", 0)],
+        );
         vec![
             value_info(PREDICTION, DataType::String, &[ROWS]),
-            value_info(
-                PROBABILITIES,
-                DataType::Float,
-                &[ROWS, Dim::Fixed(classes)],
-            ),
+            value_info(PROBABILITIES, DataType::Float, &[ROWS, Dim::Fixed(classes)]),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifacts::HostTensor;
+    use crate::data::Preprocessing;
+
+    /// A one-layer regression on `columns`, each making one input.
+    fn linear(columns: Vec<ColumnPrep>) -> Model {
+        let ins = columns.len();
+        Model {
+            trial: 1,
+            virtual_epoch: 2,
+            prep: Preprocessing {
+                columns,
+                inputs: (0..ins).map(|i| format!("x{i}")).collect(),
+                ..Preprocessing::default()
+            },
+            weights: vec![
+                HostTensor {
+                    name: "layers.0.weight".into(),
+                    shape: vec![ins, 1],
+                    data: vec![1.0; ins],
+                },
+                HostTensor {
+                    name: "layers.0.bias".into(),
+                    shape: vec![1],
+                    data: vec![0.5],
+                },
+            ],
+        }
+    }
+
+    fn numeric(name: &str) -> ColumnPrep {
+        ColumnPrep::Numeric {
+            name: name.into(),
+            fill: None,
+            missing_flag: false,
+            mean: 1.0,
+            scale: 2.0,
+            missing_in_training: 0,
+        }
+    }
+
+    fn has(bytes: &[u8], s: &str) -> bool {
+        bytes.windows(s.len()).any(|w| w == s.as_bytes())
+    }
+
+    #[test]
+    fn the_ml_domain_is_imported_only_for_a_category() {
+        let plain = model(&linear(vec![numeric("a")]), "").unwrap();
+        assert!(has(&plain, "MatMul") && has(&plain, "prediction"));
+        assert!(!has(&plain, ML));
+        let cat = ColumnPrep::Categorical {
+            name: "c".into(),
+            levels: vec!["x".into()],
+            other: vec![],
+            missing_level: true,
+        };
+        let mixed = model(&linear(vec![numeric("a"), cat]), "").unwrap();
+        assert!(has(&mixed, ML) && has(&mixed, "LabelEncoder"));
+    }
+
+    #[test]
+    fn a_column_named_as_an_output_is_refused() {
+        let err = model(&linear(vec![numeric("prediction")]), "").unwrap_err();
+        assert!(err.to_string().contains("\"prediction\""), "{err}");
     }
 }

@@ -110,9 +110,7 @@ pub fn value_info(name: &str, dtype: DataType, dims: &[Dim]) -> Msg {
         }),
     );
     let tensor = Msg::new().int(1, dtype as i64).msg(2, shape);
-    Msg::new()
-        .str(1, name)
-        .msg(2, Msg::new().msg(1, tensor))
+    Msg::new().str(1, name).msg(2, Msg::new().msg(1, tensor))
 }
 
 /// An attribute (`AttributeProto`: name = 1, type = 20, and the value's field).
