@@ -84,6 +84,8 @@ fn find_onnx_python() -> Result<PathBuf, String> {
         "-q",
         "--timeout",
         "30",
+        "--retries",
+        "1",
         "onnxruntime",
         "numpy",
     ]))
