@@ -164,6 +164,23 @@ enum Command {
         #[arg(long, value_name = "N|best", default_value = "best")]
         trial: tune::outputs::predict::TrialPick,
     },
+    /// Export a trial's checkpoint (default: the best trial's selected one) as a standard model.
+    ///
+    /// ONNX (opset 13): one input per feature column, by name, shape [N, 1] (float for numbers,
+    /// NaN for a gap; string for categories), the preprocessing inside the graph; outputs
+    /// `prediction`, and `probabilities` for classification. See docs/use.md.
+    Export {
+        #[command(flatten)]
+        study: StudyArgs,
+        #[command(flatten)]
+        pick: PickArgs,
+        /// The model's format: onnx (the only one).
+        #[arg(long, default_value = "onnx", value_parser = export_format)]
+        format: String,
+        /// Write the model here.
+        #[arg(long, value_name = "FILE")]
+        output: PathBuf,
+    },
     /// Print the leaderboard again, or export it, without training.
     Leaderboard {
         #[command(flatten)]
@@ -344,6 +361,12 @@ fn run() -> anyhow::Result<ExitCode> {
             data,
             output,
         }) => predict(&study, &pick, &data, output.as_deref()),
+        Some(Command::Export {
+            study,
+            pick,
+            format: _,
+            output,
+        }) => export(&study, &pick, &output),
         Some(Command::Leaderboard { study, csv }) => {
             let plan = load_as(&study, None, None, None, true)?;
             let (history, _) = read(&study, &plan)?;
@@ -515,8 +538,45 @@ fn retrain(
     )?;
     say!("{}", retrain::table(&plan, old, new))?;
     let page = tune::outputs::report::compare::write(&plan, &new_plan, old, new)?;
-    say!("{}\nplotted: {}", summary_lines(&new_plan, &summary), page.display())?;
+    say!(
+        "{}\nplotted: {}",
+        summary_lines(&new_plan, &summary),
+        page.display()
+    )?;
     Ok(code)
+}
+
+/// `--format`: the formats `tune export` writes.
+fn export_format(s: &str) -> Result<String, String> {
+    match s {
+        "onnx" => Ok(s.to_string()),
+        _ => Err(format!(
+            "`{s}` is not a format tune exports: the only one is onnx"
+        )),
+    }
+}
+
+/// `tune export`: the model as ONNX, written atomically to `output`.
+fn export(study: &StudyArgs, pick: &PickArgs, output: &Path) -> anyhow::Result<ExitCode> {
+    let (plan, model) = model(study, pick, "export")?;
+    let doc = format!(
+        "study {}, trial {} at virtual epoch {}, exported by tune {}",
+        plan.name,
+        model.trial,
+        model.virtual_epoch,
+        env!("CARGO_PKG_VERSION")
+    );
+    let bytes = tune::outputs::onnx::model(&model, &doc)?;
+    tune::durable::replace_with(output, false, |f| f.write_all(&bytes))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", output.display()))?;
+    let _ = writeln!(
+        std::io::stderr(),
+        "wrote trial {} at virtual epoch {} as ONNX to {}",
+        model.trial,
+        model.virtual_epoch,
+        output.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `tune check`: one line per model, then the verdict; exit 1 when a model cannot memorise.
@@ -596,7 +656,6 @@ fn run_plan(
     join: bool,
     resume: &str,
 ) -> anyhow::Result<(ExitCode, Option<driver::Summary>)> {
-
     let url = storage(&args.study, &plan)?;
     if join && url.is_none() {
         anyhow::bail!(Usage(

@@ -84,7 +84,7 @@ fn a_mistyped_command_is_named_with_the_closest_one() {
     );
     assert_eq!(
         refused(tune_in(dir.path(), &["frobnicate", spec])),
-        "tune: unknown command `frobnicate`, and no file of that name: the commands are run, worker, status, report, leaderboard, check and predict, and `tune STUDY.json` runs a study"
+        "tune: unknown command `frobnicate`, and no file of that name: the commands are run, worker, status, report, leaderboard, check, predict, export and retrain, and `tune STUDY.json` runs a study"
     );
     // A word that names a file is a spec, as before (this one is not JSON).
     std::fs::write(dir.path().join("stauts"), "not json").unwrap();
@@ -99,19 +99,6 @@ fn a_mistyped_command_is_named_with_the_closest_one() {
     let err = refused(tune_in(dir.path(), &["nothere.json"]));
     assert!(err.starts_with("tune: nothere.json: cannot read"), "{err}");
     assert!(!dir.path().join("runs").exists());
-}
-
-#[test]
-fn a_command_of_a_later_version_is_not_available() {
-    let dir = tempdir();
-    let version = env!("CARGO_PKG_VERSION");
-    for word in ["export", "retrain"] {
-        assert_eq!(
-            refused(tune_in(dir.path(), &[word, "study.json"])),
-            format!("tune: `{word}` is not available in this version of tune ({version}): the commands are run, worker, status, report, leaderboard, check and predict")
-        );
-        assert_eq!(refused(tune_in(dir.path(), &[word])).lines().count(), 1);
-    }
 }
 
 #[test]

@@ -1,12 +1,12 @@
 //! The command line's first word when it is neither a command nor a file: a mistyped command gets
-//! the closest one, a command of a later version says so, instead of being read as a spec file.
+//! the closest one, instead of being read as a spec file.
 //! Tested from outside, in tests/cli.rs (the binary has no unit tests).
 
 use std::ffi::OsString;
 use std::path::Path;
 
 /// The commands, as `tune help` lists them.
-const COMMANDS: [&str; 8] = [
+const COMMANDS: [&str; 10] = [
     "run",
     "worker",
     "status",
@@ -14,12 +14,10 @@ const COMMANDS: [&str; 8] = [
     "leaderboard",
     "check",
     "predict",
+    "export",
+    "retrain",
     "help",
 ];
-
-/// Commands planned for later versions: named, they are refused as not available yet rather than
-/// read as a file.
-const LATER: [&str; 2] = ["export", "retrain"];
 
 /// The sentence that refuses the first argument that is not an option, when it looks like a word
 /// (letters, digits, `-`, `_`; no `.` or `/` as a file's name has), is no command and names no
@@ -33,13 +31,6 @@ pub fn refusal(args: &[OsString], takes_value: impl Fn(&str) -> bool) -> Option<
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !word_like || COMMANDS.contains(&word) {
         return None;
-    }
-    if LATER.contains(&word) {
-        return Some(format!(
-            "`{word}` is not available in this version of tune ({}): the commands are {}",
-            env!("CARGO_PKG_VERSION"),
-            listed()
-        ));
     }
     if Path::new(word).exists() {
         return None;

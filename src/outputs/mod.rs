@@ -11,6 +11,7 @@ use crate::space::Params;
 
 pub mod leaderboard;
 pub mod live;
+pub mod onnx;
 pub mod predict;
 pub mod report;
 pub mod retrain;

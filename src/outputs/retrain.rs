@@ -12,18 +12,25 @@ use crate::storage::{History, TrialRecord};
 
 /// The folder of trial `trial` retrained on `data`, inside the study folder `out`.
 pub fn folder(out: &Path, trial: u64, data: &Path) -> PathBuf {
+    out.join("retrain").join(label(trial, data))
+}
+
+/// `trial-N-<the data file's name>`, in characters any file system and study name take.
+fn label(trial: u64, data: &Path) -> String {
     let stem = data
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let safe: String = stem
         .chars()
-        .map(|c| match c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-            true => c,
-            false => '_',
-        })
+        .map(
+            |c| match c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                true => c,
+                false => '_',
+            },
+        )
         .collect();
-    out.join("retrain").join(format!("trial-{trial}-{safe}"))
+    format!("trial-{trial}-{safe}")
 }
 
 /// The plan of the retraining: `plan`'s study with its data file `data`, trial `trial`'s
@@ -52,6 +59,18 @@ pub fn plan(
         err,
     })?;
     d.path = abs.to_string_lossy().into_owned();
+    // The study's features, not whatever columns the new file has.
+    if d.features.is_none() {
+        if let Some(data) = &plan.dataset {
+            d.features = Some(
+                data.prep
+                    .columns
+                    .iter()
+                    .map(|c| c.name().to_string())
+                    .collect(),
+            );
+        }
+    }
     spec.budget = BudgetSpec {
         total_examples: Some(plan.budget.total_examples),
         stop_point: None,
@@ -74,6 +93,8 @@ pub fn plan(
         warm_start: None,
     };
     spec.scheduler = None;
+    // Another study (in a shared storage too) for each trial and data file.
+    spec.name = format!("{}-retrain-{}", spec.name, label(trial, data));
     let ov = Overrides {
         out: Some(folder(&plan.out_dir, trial, data)),
         ..ov.clone()
