@@ -656,7 +656,7 @@ fn run_plan(
     join: bool,
     resume: &str,
 ) -> anyhow::Result<(ExitCode, Option<driver::Summary>)> {
-    let url = storage(&args.study, &plan)?;
+    let url = storage(&args.study, plan)?;
     if join && url.is_none() {
         anyhow::bail!(Usage(
             "tune worker: needs --storage URL (or TUNE_STORAGE): workers share a study kept in PostgreSQL".into()
@@ -704,7 +704,7 @@ fn run_plan(
     }
     let bars = cli::progress::Bars::new(!args.quiet);
     let summary = driver::run(
-        &plan,
+        plan,
         &RunOptions {
             restart: args.restart,
             stop_after_epochs: args.stop_after_epochs,
