@@ -98,7 +98,7 @@ pub(super) fn append(pg: &Pg, clock: &AtomicU64, group: i64, events: &[Event]) -
             pg.lose(t as u64);
         }
         for t in &ends {
-            pg.held.lock().unwrap().remove(&(*t as u64));
+            pg.release(*t as u64);
         }
         Ok(())
     })
@@ -181,7 +181,7 @@ pub(super) fn with_promotion(
     }
     for e in kept {
         if let Event::TrialEnded { trial, .. } = e {
-            pg.held.lock().unwrap().remove(trial);
+            pg.release(*trial);
         }
     }
     Ok(())
@@ -198,12 +198,14 @@ fn promote(
     let row = tx.query_opt(
         "UPDATE tune_trials SET state = 'running', owner = $3, attempt = attempt + 1,
              lease_until = now() + make_interval(secs => $4)
-         WHERE study = $1 AND trial = $2 AND state = 'paused' RETURNING attempt",
+         WHERE study = $1 AND trial = $2 AND state = 'paused'
+         RETURNING attempt, ARRAY(SELECT epoch FROM tune_checkpoints
+             WHERE study = $1 AND trial = $2 ORDER BY epoch)",
         &[&pg.study(), &(trial as i64), &pg.writer, &lease],
     )?;
     Ok(match row {
         Some(r) => {
-            pg.held.lock().unwrap().insert(trial, r.get(0));
+            pg.hold(trial, r.get(0), r.get(1));
             true
         }
         None => false,

@@ -55,6 +55,10 @@ pub struct Pg {
     pub(super) held: Mutex<BTreeMap<u64, i64>>,
     /// Trials whose lease this process lost: nothing more is written for them.
     pub(super) lost: Mutex<BTreeSet<u64>>,
+    /// The checkpoints stored for trials this process holds, by trial and attempt: read in the
+    /// statement that claimed the trial, then kept by this process's writes (no other process
+    /// writes a trial's checkpoints while this one holds it).
+    pub(crate) known: Mutex<BTreeMap<(u64, i64), BTreeSet<u32>>>,
     /// Nanoseconds spent on the study's events and claims, on appends of virtual epochs' records
     /// alone, on checkpoints, and renewing leases (written to `TUNE_PG_STATS` at the end, for
     /// benches/pg).
@@ -62,6 +66,11 @@ pub struct Pg {
     pub epochs_ns: AtomicU64,
     pub store_ns: AtomicU64,
     pub heartbeat_ns: AtomicU64,
+    /// Calls to the server (round trips, but for the few transactions of several statements) on
+    /// the study's events and claims, on virtual epochs' records alone and on checkpoints.
+    pub storage_calls: AtomicU64,
+    pub epochs_calls: AtomicU64,
+    pub store_calls: AtomicU64,
 }
 
 /// Whether `url` names a PostgreSQL server (`postgresql://` or `postgres://`).
@@ -148,10 +157,14 @@ impl Pg {
             patience: seconds("TUNE_PG_PATIENCE_SECONDS", PATIENCE),
             held: Mutex::new(BTreeMap::new()),
             lost: Mutex::new(BTreeSet::new()),
+            known: Mutex::new(BTreeMap::new()),
             storage_ns: AtomicU64::new(0),
             epochs_ns: AtomicU64::new(0),
             store_ns: AtomicU64::new(0),
             heartbeat_ns: AtomicU64::new(0),
+            storage_calls: AtomicU64::new(0),
+            epochs_calls: AtomicU64::new(0),
+            store_calls: AtomicU64::new(0),
         });
         pg.with(|c| {
             let mut tx = c.transaction()?;
@@ -185,7 +198,12 @@ impl Pg {
         f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
     ) -> Result<T> {
         let start = Instant::now();
-        let r = self.retrying(&self.client, f);
+        let calls = match clock {
+            c if std::ptr::eq(c, &self.epochs_ns) => Some(&self.epochs_calls),
+            c if std::ptr::eq(c, &self.storage_ns) => Some(&self.storage_calls),
+            _ => None,
+        };
+        let r = self.retrying(&self.client, calls, f);
         clock.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
         r
     }
@@ -196,7 +214,7 @@ impl Pg {
         f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
     ) -> Result<T> {
         let start = Instant::now();
-        let r = self.retrying(&self.store_client, f);
+        let r = self.retrying(&self.store_client, Some(&self.store_calls), f);
         self.store_ns
             .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
         r
@@ -205,6 +223,7 @@ impl Pg {
     fn retrying<T>(
         &self,
         client: &Mutex<Option<Client>>,
+        calls: Option<&AtomicU64>,
         mut f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
     ) -> Result<T> {
         let start = Instant::now();
@@ -213,14 +232,19 @@ impl Pg {
         loop {
             let mut guard = client.lock().unwrap();
             let last = match guard.as_mut().filter(|c| !c.is_closed()) {
-                Some(c) => match f(c) {
-                    Ok(v) => return Ok(v),
-                    Err(e) if transient(&e) => {
-                        *guard = None;
-                        describe(&e)
+                Some(c) => {
+                    if let Some(n) = calls {
+                        n.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(e) => return Err(self.failed(e)),
-                },
+                    match f(c) {
+                        Ok(v) => return Ok(v),
+                        Err(e) if transient(&e) => {
+                            *guard = None;
+                            describe(&e)
+                        }
+                        Err(e) => return Err(self.failed(e)),
+                    }
+                }
                 None => match self.config.connect(NoTls).and_then(|mut c| {
                     if store {
                         c.batch_execute("SET synchronous_commit = off")?;
@@ -275,10 +299,23 @@ impl Pg {
         &self.shown
     }
 
+    /// Holds attempt `attempt` at `trial`, whose stored checkpoints the claim read as `epochs`.
+    pub(super) fn hold(&self, trial: u64, attempt: i64, epochs: Vec<i32>) {
+        self.held.lock().unwrap().insert(trial, attempt);
+        let epochs = epochs.into_iter().map(|k| k as u32).collect();
+        self.known.lock().unwrap().insert((trial, attempt), epochs);
+    }
+
     /// Marks `trial` lost: it is dropped, and nothing more is written for it.
     pub(crate) fn lose(&self, trial: u64) {
-        self.held.lock().unwrap().remove(&trial);
+        self.release(trial);
         self.lost.lock().unwrap().insert(trial);
+    }
+
+    /// No longer holds `trial` (it ended, paused or was lost).
+    pub(super) fn release(&self, trial: u64) {
+        self.held.lock().unwrap().remove(&trial);
+        self.known.lock().unwrap().retain(|(t, _), _| *t != trial);
     }
 
     /// Renews the leases of the trials this process holds; those another worker took are lost.

@@ -111,13 +111,17 @@ impl Drop for PgStorage {
         if let Ok(path) = std::env::var("TUNE_PG_STATS") {
             let pg = &self.pg;
             let s = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64 * 1e-9;
+            let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
             let line = format!(
-                "{{\"writer\":\"{}\",\"storage_s\":{},\"epochs_s\":{},\"store_s\":{},\"heartbeat_s\":{}}}\n",
+                "{{\"writer\":\"{}\",\"storage_s\":{},\"epochs_s\":{},\"store_s\":{},\"heartbeat_s\":{},\"storage_calls\":{},\"epochs_calls\":{},\"store_calls\":{}}}\n",
                 pg.writer,
                 s(&pg.storage_ns),
                 s(&pg.epochs_ns),
                 s(&pg.store_ns),
-                s(&pg.heartbeat_ns)
+                s(&pg.heartbeat_ns),
+                n(&pg.storage_calls),
+                n(&pg.epochs_calls),
+                n(&pg.store_calls)
             );
             let file = std::fs::OpenOptions::new()
                 .create(true)
@@ -247,10 +251,11 @@ impl Storage for PgStorage {
             c.query_opt(
                 "INSERT INTO tune_trials (study, trial, owner, lease_until)
                  VALUES ($1, $2, $3, now() + make_interval(secs => $4))
-                 ON CONFLICT DO NOTHING RETURNING attempt",
+                 ON CONFLICT DO NOTHING RETURNING attempt, ARRAY(SELECT epoch
+                     FROM tune_checkpoints WHERE study = $1 AND trial = $2 ORDER BY epoch)",
                 &[&pg.study(), &(n as i64), &pg.writer, &lease],
             )
-            .map(|r| r.map(|r| (n, r.get::<_, i64>(0))))
+            .map(|r| r.map(|r| (n, r.get::<_, i64>(0), r.get::<_, Vec<i32>>(1))))
         };
         let got = match trial {
             Some(n) if self.claimed.contains(&n) => None,
@@ -279,8 +284,8 @@ impl Storage for PgStorage {
                 }
             })?,
         };
-        Ok(got.map(|(n, attempt)| {
-            pg.held.lock().unwrap().insert(n, attempt);
+        Ok(got.map(|(n, attempt, epochs)| {
+            pg.hold(n, attempt, epochs);
             n
         }))
     }
@@ -322,16 +327,18 @@ impl Storage for PgStorage {
                 "UPDATE tune_trials SET owner = $3, attempt = attempt + 1,
                      lease_until = now() + make_interval(secs => $4)
                  WHERE study = $1 AND trial = $2 AND state = 'running' AND lease_until < now()
-                 RETURNING attempt",
+                 RETURNING attempt, ARRAY(SELECT epoch FROM tune_checkpoints
+                     WHERE study = $1 AND trial = $2 ORDER BY epoch)",
                 &[&pg.study(), &(trial as i64), &pg.writer, &lease],
             )
-            .map(|r| r.map(|r| r.get::<_, i64>(0)))
+            .map(|r| r.map(|r| (r.get::<_, i64>(0), r.get::<_, Vec<i32>>(1))))
         })?;
-        if let Some(a) = attempt {
-            pg.held.lock().unwrap().insert(trial, a);
-            pg.lost.lock().unwrap().remove(&trial);
-        }
-        Ok(attempt.is_some())
+        let Some((a, epochs)) = attempt else {
+            return Ok(false);
+        };
+        pg.lost.lock().unwrap().remove(&trial);
+        pg.hold(trial, a, epochs);
+        Ok(true)
     }
 
     fn orphans(&mut self) -> Result<super::Orphans> {
