@@ -129,7 +129,12 @@ impl PgStore {
             &se,
             &p.clear,
         ];
-        let fence: i64 = pg.store(|c| c.query_one(&sql, &params))?.get(0);
+        let fence: i64 = pg
+            .store(|c| {
+                let flush = c.prepared(&sql)?;
+                c.query_one(&flush, &params)
+            })?
+            .get(0);
         if fence == 0 {
             pg.lose(trial);
         } else if let Some(known) = pg.known.lock().unwrap().get_mut(&(trial, a)) {

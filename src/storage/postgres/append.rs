@@ -6,9 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 
-use postgres::Client;
-
-use super::{trial_of, Pg};
+use super::{trial_of, Conn, Pg};
 use crate::error::Result;
 use crate::storage::Event;
 
@@ -78,8 +76,9 @@ pub(super) fn append(pg: &Pg, clock: &AtomicU64, group: i64, events: &[Event]) -
         }
     }
     pg.timed(clock, |c| {
+        let call = c.prepared("SELECT tune_append($1, $2, $3, $4, $5, $6, $7, $8, $9)")?;
         let row = c.query_one(
-            "SELECT tune_append($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &call,
             &[
                 &pg.study(),
                 pg.writer(),
@@ -107,7 +106,7 @@ pub(super) fn append(pg: &Pg, clock: &AtomicU64, group: i64, events: &[Event]) -
 /// A group with a promotion, in a transaction of several statements.
 pub(super) fn with_promotion(
     pg: &Pg,
-    c: &mut Client,
+    c: &mut Conn,
     group: i64,
     events: &[Event],
 ) -> std::result::Result<(), postgres::Error> {

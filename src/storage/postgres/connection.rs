@@ -1,12 +1,13 @@
 //! The connection to PostgreSQL that a process's storage, checkpoint store and lease heartbeat
 //! share, with the leases it holds: retries with backoff, fences, renewal.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use postgres::{Client, NoTls};
+use postgres::{Client, NoTls, Statement};
 
 use crate::error::{Error, Result};
 
@@ -36,16 +37,59 @@ CREATE TABLE IF NOT EXISTS tune_best (
     PRIMARY KEY (study, trial));
 ";
 
+/// A connection with the statements it prepared: the server parses and plans each once per
+/// connection, and runs it in one round trip after (a statement sent as text is prepared again at
+/// every call, a round trip more). A new connection (after a lost one) starts with none.
+pub struct Conn {
+    client: Client,
+    prepared: HashMap<String, Statement>,
+}
+
+impl Conn {
+    fn new(client: Client) -> Conn {
+        Conn {
+            client,
+            prepared: HashMap::new(),
+        }
+    }
+
+    /// `sql` prepared on this connection, the first time only.
+    pub(crate) fn prepared(
+        &mut self,
+        sql: &str,
+    ) -> std::result::Result<Statement, postgres::Error> {
+        if let Some(s) = self.prepared.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql)?;
+        self.prepared.insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
+}
+
+impl Deref for Conn {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
 /// A connection shared by this process's storage, checkpoint store and heartbeat, and the leases
 /// it holds.
 pub struct Pg {
     /// The URL without its password, for messages.
     pub(super) shown: String,
     pub(super) config: postgres::Config,
-    pub(super) client: Mutex<Option<Client>>,
+    pub(super) client: Mutex<Option<Conn>>,
     /// The checkpoints' connection, which does not wait for the disk at commit (see
     /// `artifacts/postgres.rs`).
-    pub(super) store_client: Mutex<Option<Client>>,
+    pub(super) store_client: Mutex<Option<Conn>>,
     /// This process, in lease rows and events: `host:pid:random`.
     pub(super) writer: String,
     pub(super) study: AtomicU64,
@@ -149,7 +193,7 @@ impl Pg {
         let pg = Arc::new(Pg {
             shown,
             config,
-            client: Mutex::new(Some(client)),
+            client: Mutex::new(Some(Conn::new(client))),
             store_client: Mutex::new(None),
             writer: format!("{host}:{}:{random:08x}", std::process::id()),
             study: AtomicU64::new(0),
@@ -186,7 +230,7 @@ impl Pg {
     /// most [`Pg::patience`]. `f` must be whole transactions (it may run again).
     pub fn with<T>(
         &self,
-        f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
+        f: impl FnMut(&mut Conn) -> std::result::Result<T, postgres::Error>,
     ) -> Result<T> {
         self.timed(&self.storage_ns, f)
     }
@@ -195,7 +239,7 @@ impl Pg {
     pub(crate) fn timed<T>(
         &self,
         clock: &AtomicU64,
-        f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
+        f: impl FnMut(&mut Conn) -> std::result::Result<T, postgres::Error>,
     ) -> Result<T> {
         let start = Instant::now();
         let calls = match clock {
@@ -211,7 +255,7 @@ impl Pg {
     /// [`Pg::with`] on the checkpoints' connection.
     pub(crate) fn store<T>(
         &self,
-        f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
+        f: impl FnMut(&mut Conn) -> std::result::Result<T, postgres::Error>,
     ) -> Result<T> {
         let start = Instant::now();
         let r = self.retrying(&self.store_client, Some(&self.store_calls), f);
@@ -222,9 +266,9 @@ impl Pg {
 
     fn retrying<T>(
         &self,
-        client: &Mutex<Option<Client>>,
+        client: &Mutex<Option<Conn>>,
         calls: Option<&AtomicU64>,
-        mut f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
+        mut f: impl FnMut(&mut Conn) -> std::result::Result<T, postgres::Error>,
     ) -> Result<T> {
         let start = Instant::now();
         let mut delay = Duration::from_millis(50);
@@ -252,7 +296,7 @@ impl Pg {
                     Ok(c)
                 }) {
                     Ok(c) => {
-                        *guard = Some(c);
+                        *guard = Some(Conn::new(c));
                         continue;
                     }
                     Err(e) => describe(&e),
@@ -322,11 +366,11 @@ impl Pg {
     pub(super) fn heartbeat(&self) -> Result<()> {
         let lease = self.lease.as_secs_f64();
         self.timed(&self.heartbeat_ns, |c| {
-            let rows = c.query(
+            let renew = c.prepared(
                 "UPDATE tune_trials SET lease_until = now() + make_interval(secs => $3)
                  WHERE study = $1 AND owner = $2 AND state = 'running' RETURNING trial, attempt",
-                &[&self.study(), &self.writer, &lease],
             )?;
+            let rows = c.query(&renew, &[&self.study(), &self.writer, &lease])?;
             // Under the connection's lock: no append changes `held` meanwhile.
             let renewed: BTreeSet<(u64, i64)> = rows
                 .iter()
