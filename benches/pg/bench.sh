@@ -12,7 +12,8 @@
 #
 # tune's figures come from the database (first event to last, duplicate trial_started records and
 # trials claimed more than once) and from each worker's time spent waiting on PostgreSQL
-# (TUNE_PG_STATS): events and claims, per trial; checkpoints, per virtual epoch.
+# (TUNE_PG_STATS): events and claims, per trial; checkpoints, per virtual epoch; and the calls
+# (round trips) each made.
 set -eu
 cd "$(dirname "$0")/../.."
 workers=${WORKERS:-32}
@@ -75,10 +76,11 @@ done_=$(q "SELECT count(*) FROM tune_events WHERE body LIKE '{\"event\":\"trial_
 epochs=$(q "SELECT count(*) FROM tune_events WHERE body LIKE '{\"event\":\"epoch_done\"%'")
 secs=$(q "SELECT extract(epoch FROM max(at) - min(at)) FROM tune_events WHERE seq > 1")
 dups=$(q "SELECT (SELECT count(*) - count(DISTINCT trial) FROM tune_events WHERE body LIKE '{\"event\":\"trial_started\"%') + (SELECT count(*) FROM tune_trials WHERE attempt > 1)")
-read -r storage epochs_s store <<<"$("$py" -c "
+read -r storage epochs_s store storage_n epoch_n <<<"$("$py" -c "
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print(sum(r['storage_s'] for r in rows), sum(r['epochs_s'] for r in rows), sum(r['store_s'] for r in rows))" "$tmp/stats.jsonl")"
+t = lambda k: sum(r.get(k, 0) for r in rows)
+print(t('storage_s'), t('epochs_s'), t('store_s'), t('storage_calls'), t('epochs_calls') + t('store_calls'))" "$tmp/stats.jsonl")"
 tune_tps=$(echo "$done_ / $secs" | bc -l)
 tune_epoch=$(echo "1000 * ($epochs_s + $store) / $epochs" | bc -l)
 tune_trial=$(echo "1000 * $storage / $done_" | bc -l)
@@ -88,7 +90,8 @@ row "" "trials" "trials/s" "ms/v.epoch" "ms/trial" "dup claims"
 row "tune --storage postgresql" "$done_" "$(printf %.1f "$tune_tps")" "$(printf %.2f "$tune_epoch")" "$(printf %.2f "$tune_trial")" "$dups"
 echo "    (wall $(printf %.1f "$(echo "$end - $start" | bc -l)") s with process start-up; study ${secs} s first event to last;"
 echo "     waiting on PostgreSQL, all workers: claims, starts and ends $(printf %.1f "$storage") s (per trial);"
-echo "     virtual epochs' records $(printf %.1f "$epochs_s") s and checkpoints $(printf %.1f "$store") s (per virtual epoch))"
+echo "     virtual epochs' records $(printf %.1f "$epochs_s") s and checkpoints $(printf %.1f "$store") s (per virtual epoch);"
+echo "     calls to PostgreSQL: $(printf %.2f "$(echo "$epoch_n / $epochs" | bc -l)") per virtual epoch, $(printf %.2f "$(echo "$storage_n / $done_" | bc -l)") per trial)"
 if [ -z "$py" ]; then
   echo "Optuna skipped (no venv)"
   exit 0

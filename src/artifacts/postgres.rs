@@ -7,7 +7,7 @@
 //!
 //! [`PgStorage`]: crate::storage::postgres::PgStorage
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use postgres::types::ToSql;
@@ -26,9 +26,6 @@ pub struct PgStore {
     /// Removals for trials this process no longer holds (retention after a trial's end), done
     /// with the next write.
     stale: Mutex<Vec<(i64, i32)>>,
-    /// The epochs stored for trials this process holds (no one else writes them), once read,
-    /// by trial and attempt.
-    known: Mutex<BTreeMap<(u64, i64), BTreeSet<u32>>>,
 }
 
 /// A trial's writes not sent yet.
@@ -80,7 +77,6 @@ impl PgStore {
             pg,
             pending: Mutex::new(BTreeMap::new()),
             stale: Mutex::new(vec![]),
-            known: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -133,10 +129,15 @@ impl PgStore {
             &se,
             &p.clear,
         ];
-        let fence: i64 = pg.store(|c| c.query_one(&sql, &params))?.get(0);
+        let fence: i64 = pg
+            .store(|c| {
+                let flush = c.prepared(&sql)?;
+                c.query_one(&flush, &params)
+            })?
+            .get(0);
         if fence == 0 {
             pg.lose(trial);
-        } else if let Some(known) = self.known.lock().unwrap().get_mut(&(trial, a)) {
+        } else if let Some(known) = pg.known.lock().unwrap().get_mut(&(trial, a)) {
             if p.clear {
                 known.clear();
             }
@@ -214,11 +215,17 @@ impl ArtifactStore for PgStore {
     }
 
     fn epochs(&self, trial: u64) -> Vec<u32> {
-        // What waits is counted as stored (a failure to write it shows at the next sync).
-        let _ = self.flush(trial);
+        // What waits for the trial is counted as stored (a failure to write it shows at the next
+        // sync); other trials' removals wait for the next write.
+        let t = trial as i64;
+        let waits = self.pending.lock().unwrap().contains_key(&trial)
+            || self.stale.lock().unwrap().iter().any(|(s, _)| *s == t);
+        if waits {
+            let _ = self.flush(trial);
+        }
         let attempt = self.pg.attempt(trial);
         if let Some(known) =
-            attempt.and_then(|a| self.known.lock().unwrap().get(&(trial, a)).cloned())
+            attempt.and_then(|a| self.pg.known.lock().unwrap().get(&(trial, a)).cloned())
         {
             return known.into_iter().collect();
         }
@@ -233,7 +240,7 @@ impl ArtifactStore for PgStore {
             let epochs: Vec<u32> = rows.iter().map(|r| r.get::<_, i32>(0) as u32).collect();
             if let Some(a) = attempt {
                 let set = epochs.iter().copied().collect();
-                self.known.lock().unwrap().insert((trial, a), set);
+                pg.known.lock().unwrap().insert((trial, a), set);
             }
             epochs
         })
@@ -254,7 +261,7 @@ impl ArtifactStore for PgStore {
             }
         });
         if let Some(a) = self.pg.attempt(trial) {
-            if let Some(known) = self.known.lock().unwrap().get_mut(&(trial, a)) {
+            if let Some(known) = self.pg.known.lock().unwrap().get_mut(&(trial, a)) {
                 known.remove(&epoch);
             }
         }

@@ -253,13 +253,23 @@ impl Group {
             }
             store.sync(p.trial)?;
         }
+        // What is stored, listed while the trials are still held (a shared store knows its own
+        // writes to a held trial without asking); deleted only once the records are appended.
+        let listed: Vec<Vec<u32>> = self
+            .trials
+            .iter()
+            .map(|p| match p.held.is_empty() {
+                true => vec![],
+                false => store.epochs(p.trial),
+            })
+            .collect();
         ctx.storage.lock().unwrap().append(&self.records)?;
         // Stored checkpoints: the last `keep` (the best stays through its own link or copy).
         let stored = Retention(vec![Keep::Last(ctx.plan.keep)]);
-        for p in &self.trials {
+        for (p, epochs) in self.trials.iter().zip(&listed) {
             if let Some(newest) = p.held.last() {
                 let k = newest.meta.virtual_epoch;
-                for j in stored.to_delete(&store.epochs(p.trial), k, None) {
+                for j in stored.to_delete(epochs, k, None) {
                     store.remove(p.trial, j)?;
                 }
             }

@@ -6,9 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 
-use postgres::Client;
-
-use super::{trial_of, Pg};
+use super::{trial_of, Conn, Pg};
 use crate::error::Result;
 use crate::storage::Event;
 
@@ -78,8 +76,9 @@ pub(super) fn append(pg: &Pg, clock: &AtomicU64, group: i64, events: &[Event]) -
         }
     }
     pg.timed(clock, |c| {
+        let call = c.prepared("SELECT tune_append($1, $2, $3, $4, $5, $6, $7, $8, $9)")?;
         let row = c.query_one(
-            "SELECT tune_append($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &call,
             &[
                 &pg.study(),
                 pg.writer(),
@@ -98,7 +97,7 @@ pub(super) fn append(pg: &Pg, clock: &AtomicU64, group: i64, events: &[Event]) -
             pg.lose(t as u64);
         }
         for t in &ends {
-            pg.held.lock().unwrap().remove(&(*t as u64));
+            pg.release(*t as u64);
         }
         Ok(())
     })
@@ -107,7 +106,7 @@ pub(super) fn append(pg: &Pg, clock: &AtomicU64, group: i64, events: &[Event]) -
 /// A group with a promotion, in a transaction of several statements.
 pub(super) fn with_promotion(
     pg: &Pg,
-    c: &mut Client,
+    c: &mut Conn,
     group: i64,
     events: &[Event],
 ) -> std::result::Result<(), postgres::Error> {
@@ -181,7 +180,7 @@ pub(super) fn with_promotion(
     }
     for e in kept {
         if let Event::TrialEnded { trial, .. } = e {
-            pg.held.lock().unwrap().remove(trial);
+            pg.release(*trial);
         }
     }
     Ok(())
@@ -198,12 +197,14 @@ fn promote(
     let row = tx.query_opt(
         "UPDATE tune_trials SET state = 'running', owner = $3, attempt = attempt + 1,
              lease_until = now() + make_interval(secs => $4)
-         WHERE study = $1 AND trial = $2 AND state = 'paused' RETURNING attempt",
+         WHERE study = $1 AND trial = $2 AND state = 'paused'
+         RETURNING attempt, ARRAY(SELECT epoch FROM tune_checkpoints
+             WHERE study = $1 AND trial = $2 ORDER BY epoch)",
         &[&pg.study(), &(trial as i64), &pg.writer, &lease],
     )?;
     Ok(match row {
         Some(r) => {
-            pg.held.lock().unwrap().insert(trial, r.get(0));
+            pg.hold(trial, r.get(0), r.get(1));
             true
         }
         None => false,

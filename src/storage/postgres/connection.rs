@@ -1,12 +1,13 @@
 //! The connection to PostgreSQL that a process's storage, checkpoint store and lease heartbeat
 //! share, with the leases it holds: retries with backoff, fences, renewal.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use postgres::{Client, NoTls};
+use postgres::{Client, NoTls, Statement};
 
 use crate::error::{Error, Result};
 
@@ -36,16 +37,59 @@ CREATE TABLE IF NOT EXISTS tune_best (
     PRIMARY KEY (study, trial));
 ";
 
+/// A connection with the statements it prepared: the server parses and plans each once per
+/// connection, and runs it in one round trip after (a statement sent as text is prepared again at
+/// every call, a round trip more). A new connection (after a lost one) starts with none.
+pub struct Conn {
+    client: Client,
+    prepared: HashMap<String, Statement>,
+}
+
+impl Conn {
+    fn new(client: Client) -> Conn {
+        Conn {
+            client,
+            prepared: HashMap::new(),
+        }
+    }
+
+    /// `sql` prepared on this connection, the first time only.
+    pub(crate) fn prepared(
+        &mut self,
+        sql: &str,
+    ) -> std::result::Result<Statement, postgres::Error> {
+        if let Some(s) = self.prepared.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql)?;
+        self.prepared.insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
+}
+
+impl Deref for Conn {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
 /// A connection shared by this process's storage, checkpoint store and heartbeat, and the leases
 /// it holds.
 pub struct Pg {
     /// The URL without its password, for messages.
     pub(super) shown: String,
     pub(super) config: postgres::Config,
-    pub(super) client: Mutex<Option<Client>>,
+    pub(super) client: Mutex<Option<Conn>>,
     /// The checkpoints' connection, which does not wait for the disk at commit (see
     /// `artifacts/postgres.rs`).
-    pub(super) store_client: Mutex<Option<Client>>,
+    pub(super) store_client: Mutex<Option<Conn>>,
     /// This process, in lease rows and events: `host:pid:random`.
     pub(super) writer: String,
     pub(super) study: AtomicU64,
@@ -55,6 +99,10 @@ pub struct Pg {
     pub(super) held: Mutex<BTreeMap<u64, i64>>,
     /// Trials whose lease this process lost: nothing more is written for them.
     pub(super) lost: Mutex<BTreeSet<u64>>,
+    /// The checkpoints stored for trials this process holds, by trial and attempt: read in the
+    /// statement that claimed the trial, then kept by this process's writes (no other process
+    /// writes a trial's checkpoints while this one holds it).
+    pub(crate) known: Mutex<BTreeMap<(u64, i64), BTreeSet<u32>>>,
     /// Nanoseconds spent on the study's events and claims, on appends of virtual epochs' records
     /// alone, on checkpoints, and renewing leases (written to `TUNE_PG_STATS` at the end, for
     /// benches/pg).
@@ -62,6 +110,11 @@ pub struct Pg {
     pub epochs_ns: AtomicU64,
     pub store_ns: AtomicU64,
     pub heartbeat_ns: AtomicU64,
+    /// Calls to the server (round trips, but for the few transactions of several statements) on
+    /// the study's events and claims, on virtual epochs' records alone and on checkpoints.
+    pub storage_calls: AtomicU64,
+    pub epochs_calls: AtomicU64,
+    pub store_calls: AtomicU64,
 }
 
 /// Whether `url` names a PostgreSQL server (`postgresql://` or `postgres://`).
@@ -140,7 +193,7 @@ impl Pg {
         let pg = Arc::new(Pg {
             shown,
             config,
-            client: Mutex::new(Some(client)),
+            client: Mutex::new(Some(Conn::new(client))),
             store_client: Mutex::new(None),
             writer: format!("{host}:{}:{random:08x}", std::process::id()),
             study: AtomicU64::new(0),
@@ -148,10 +201,14 @@ impl Pg {
             patience: seconds("TUNE_PG_PATIENCE_SECONDS", PATIENCE),
             held: Mutex::new(BTreeMap::new()),
             lost: Mutex::new(BTreeSet::new()),
+            known: Mutex::new(BTreeMap::new()),
             storage_ns: AtomicU64::new(0),
             epochs_ns: AtomicU64::new(0),
             store_ns: AtomicU64::new(0),
             heartbeat_ns: AtomicU64::new(0),
+            storage_calls: AtomicU64::new(0),
+            epochs_calls: AtomicU64::new(0),
+            store_calls: AtomicU64::new(0),
         });
         pg.with(|c| {
             let mut tx = c.transaction()?;
@@ -173,7 +230,7 @@ impl Pg {
     /// most [`Pg::patience`]. `f` must be whole transactions (it may run again).
     pub fn with<T>(
         &self,
-        f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
+        f: impl FnMut(&mut Conn) -> std::result::Result<T, postgres::Error>,
     ) -> Result<T> {
         self.timed(&self.storage_ns, f)
     }
@@ -182,10 +239,15 @@ impl Pg {
     pub(crate) fn timed<T>(
         &self,
         clock: &AtomicU64,
-        f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
+        f: impl FnMut(&mut Conn) -> std::result::Result<T, postgres::Error>,
     ) -> Result<T> {
         let start = Instant::now();
-        let r = self.retrying(&self.client, f);
+        let calls = match clock {
+            c if std::ptr::eq(c, &self.epochs_ns) => Some(&self.epochs_calls),
+            c if std::ptr::eq(c, &self.storage_ns) => Some(&self.storage_calls),
+            _ => None,
+        };
+        let r = self.retrying(&self.client, calls, f);
         clock.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
         r
     }
@@ -193,10 +255,10 @@ impl Pg {
     /// [`Pg::with`] on the checkpoints' connection.
     pub(crate) fn store<T>(
         &self,
-        f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
+        f: impl FnMut(&mut Conn) -> std::result::Result<T, postgres::Error>,
     ) -> Result<T> {
         let start = Instant::now();
-        let r = self.retrying(&self.store_client, f);
+        let r = self.retrying(&self.store_client, Some(&self.store_calls), f);
         self.store_ns
             .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
         r
@@ -204,8 +266,9 @@ impl Pg {
 
     fn retrying<T>(
         &self,
-        client: &Mutex<Option<Client>>,
-        mut f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
+        client: &Mutex<Option<Conn>>,
+        calls: Option<&AtomicU64>,
+        mut f: impl FnMut(&mut Conn) -> std::result::Result<T, postgres::Error>,
     ) -> Result<T> {
         let start = Instant::now();
         let mut delay = Duration::from_millis(50);
@@ -213,14 +276,19 @@ impl Pg {
         loop {
             let mut guard = client.lock().unwrap();
             let last = match guard.as_mut().filter(|c| !c.is_closed()) {
-                Some(c) => match f(c) {
-                    Ok(v) => return Ok(v),
-                    Err(e) if transient(&e) => {
-                        *guard = None;
-                        describe(&e)
+                Some(c) => {
+                    if let Some(n) = calls {
+                        n.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(e) => return Err(self.failed(e)),
-                },
+                    match f(c) {
+                        Ok(v) => return Ok(v),
+                        Err(e) if transient(&e) => {
+                            *guard = None;
+                            describe(&e)
+                        }
+                        Err(e) => return Err(self.failed(e)),
+                    }
+                }
                 None => match self.config.connect(NoTls).and_then(|mut c| {
                     if store {
                         c.batch_execute("SET synchronous_commit = off")?;
@@ -228,7 +296,7 @@ impl Pg {
                     Ok(c)
                 }) {
                     Ok(c) => {
-                        *guard = Some(c);
+                        *guard = Some(Conn::new(c));
                         continue;
                     }
                     Err(e) => describe(&e),
@@ -275,21 +343,34 @@ impl Pg {
         &self.shown
     }
 
+    /// Holds attempt `attempt` at `trial`, whose stored checkpoints the claim read as `epochs`.
+    pub(super) fn hold(&self, trial: u64, attempt: i64, epochs: Vec<i32>) {
+        self.held.lock().unwrap().insert(trial, attempt);
+        let epochs = epochs.into_iter().map(|k| k as u32).collect();
+        self.known.lock().unwrap().insert((trial, attempt), epochs);
+    }
+
     /// Marks `trial` lost: it is dropped, and nothing more is written for it.
     pub(crate) fn lose(&self, trial: u64) {
-        self.held.lock().unwrap().remove(&trial);
+        self.release(trial);
         self.lost.lock().unwrap().insert(trial);
+    }
+
+    /// No longer holds `trial` (it ended, paused or was lost).
+    pub(super) fn release(&self, trial: u64) {
+        self.held.lock().unwrap().remove(&trial);
+        self.known.lock().unwrap().retain(|(t, _), _| *t != trial);
     }
 
     /// Renews the leases of the trials this process holds; those another worker took are lost.
     pub(super) fn heartbeat(&self) -> Result<()> {
         let lease = self.lease.as_secs_f64();
         self.timed(&self.heartbeat_ns, |c| {
-            let rows = c.query(
+            let renew = c.prepared(
                 "UPDATE tune_trials SET lease_until = now() + make_interval(secs => $3)
                  WHERE study = $1 AND owner = $2 AND state = 'running' RETURNING trial, attempt",
-                &[&self.study(), &self.writer, &lease],
             )?;
+            let rows = c.query(&renew, &[&self.study(), &self.writer, &lease])?;
             // Under the connection's lock: no append changes `held` meanwhile.
             let renewed: BTreeSet<(u64, i64)> = rows
                 .iter()

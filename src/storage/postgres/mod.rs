@@ -21,15 +21,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use postgres::Client;
-
 use super::{check_fingerprint, Event, Fingerprint, History, Opened, Storage};
 
 mod append;
 mod connection;
 
 use crate::error::{Error, Result};
-pub use connection::{hide_password, is_url, Pg, LEASE, PATIENCE};
+pub use connection::{hide_password, is_url, Conn, Pg, LEASE, PATIENCE};
 
 /// The study `name` in PostgreSQL as a [`Storage`].
 pub struct PgStorage {
@@ -111,13 +109,17 @@ impl Drop for PgStorage {
         if let Ok(path) = std::env::var("TUNE_PG_STATS") {
             let pg = &self.pg;
             let s = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64 * 1e-9;
+            let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
             let line = format!(
-                "{{\"writer\":\"{}\",\"storage_s\":{},\"epochs_s\":{},\"store_s\":{},\"heartbeat_s\":{}}}\n",
+                "{{\"writer\":\"{}\",\"storage_s\":{},\"epochs_s\":{},\"store_s\":{},\"heartbeat_s\":{},\"storage_calls\":{},\"epochs_calls\":{},\"store_calls\":{}}}\n",
                 pg.writer,
                 s(&pg.storage_ns),
                 s(&pg.epochs_ns),
                 s(&pg.store_ns),
-                s(&pg.heartbeat_ns)
+                s(&pg.heartbeat_ns),
+                n(&pg.storage_calls),
+                n(&pg.epochs_calls),
+                n(&pg.store_calls)
             );
             let file = std::fs::OpenOptions::new()
                 .create(true)
@@ -147,13 +149,26 @@ impl Drop for PgStorage {
     }
 }
 
+/// Claims trial `$2` for this process (`$3`, a lease of `$4` seconds): its attempt and the epochs
+/// of the checkpoints stored for it; or, when its row was there, no attempt and every trial number
+/// claimed (as of the statement's start: a claim committed since is found at the next conflict).
+const CLAIM: &str = "
+WITH won AS (
+    INSERT INTO tune_trials (study, trial, owner, lease_until)
+    VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+    ON CONFLICT DO NOTHING RETURNING attempt)
+SELECT (SELECT attempt FROM won),
+    ARRAY(SELECT epoch FROM tune_checkpoints WHERE study = $1 AND trial = $2
+        AND EXISTS (SELECT 1 FROM won) ORDER BY epoch),
+    ARRAY(SELECT trial FROM tune_trials WHERE study = $1 AND NOT EXISTS (SELECT 1 FROM won))";
+
 /// The events of the study after sequence number `cursor` (all but `skip`'s), and the last number.
 fn events_after(pg: &Pg, cursor: u64, skip: Option<&str>) -> Result<(Vec<Event>, u64)> {
     let rows = pg.with(|c| {
-        c.query(
+        let after = c.prepared(
             "SELECT seq, writer, body FROM tune_events WHERE study = $1 AND seq > $2 ORDER BY seq",
-            &[&pg.study(), &(cursor as i64)],
-        )
+        )?;
+        c.query(&after, &[&pg.study(), &(cursor as i64)])
     })?;
     let mut last = cursor;
     let mut events = Vec::with_capacity(rows.len());
@@ -243,30 +258,24 @@ impl Storage for PgStorage {
     fn claim(&mut self, trial: Option<u64>) -> Result<Option<u64>> {
         let pg = &self.pg;
         let lease = pg.lease.as_secs_f64();
-        let insert = |c: &mut Client, n: u64| {
-            c.query_opt(
-                "INSERT INTO tune_trials (study, trial, owner, lease_until)
-                 VALUES ($1, $2, $3, now() + make_interval(secs => $4))
-                 ON CONFLICT DO NOTHING RETURNING attempt",
-                &[&pg.study(), &(n as i64), &pg.writer, &lease],
-            )
-            .map(|r| r.map(|r| (n, r.get::<_, i64>(0))))
+        // One statement: the row with its attempt and the checkpoints stored for the trial, or,
+        // when another process has it, the numbers claimed so far (not asked about again).
+        let insert = |c: &mut Conn, n: u64| {
+            let claim = c.prepared(CLAIM)?;
+            let r = c.query_one(&claim, &[&pg.study(), &(n as i64), &pg.writer, &lease])?;
+            let got = r.get::<_, Option<i64>>(0).map(|a| (n, a, r.get(1)));
+            Ok::<_, postgres::Error>((got, r.get::<_, Vec<i64>>(2)))
         };
         let got = match trial {
             Some(n) if self.claimed.contains(&n) => None,
-            Some(n) => match pg.with(|c| insert(c, n))? {
-                None => {
-                    let rows = pg.with(|c| {
-                        c.query(
-                            "SELECT trial FROM tune_trials WHERE study = $1",
-                            &[&pg.study()],
-                        )
-                    })?;
-                    self.claimed = rows.iter().map(|r| r.get::<_, i64>(0) as u64).collect();
-                    None
+            Some(n) => {
+                let (got, claimed) = pg.with(|c| insert(c, n))?;
+                if got.is_none() {
+                    self.claimed = claimed.into_iter().map(|t| t as u64).collect();
+                    self.claimed.insert(n);
                 }
-                got => got,
-            },
+                got
+            }
             None => pg.with(|c| loop {
                 let next: i64 = c
                     .query_one(
@@ -274,13 +283,13 @@ impl Storage for PgStorage {
                         &[&pg.study()],
                     )?
                     .get(0);
-                if let Some(got) = insert(c, next as u64)? {
+                if let (Some(got), _) = insert(c, next as u64)? {
                     break Ok(Some(got));
                 }
             })?,
         };
-        Ok(got.map(|(n, attempt)| {
-            pg.held.lock().unwrap().insert(n, attempt);
+        Ok(got.map(|(n, attempt, epochs)| {
+            pg.hold(n, attempt, epochs);
             n
         }))
     }
@@ -318,30 +327,32 @@ impl Storage for PgStorage {
         let pg = &self.pg;
         let lease = pg.lease.as_secs_f64();
         let attempt = pg.with(|c| {
-            c.query_opt(
+            let take = c.prepared(
                 "UPDATE tune_trials SET owner = $3, attempt = attempt + 1,
                      lease_until = now() + make_interval(secs => $4)
                  WHERE study = $1 AND trial = $2 AND state = 'running' AND lease_until < now()
-                 RETURNING attempt",
-                &[&pg.study(), &(trial as i64), &pg.writer, &lease],
-            )
-            .map(|r| r.map(|r| r.get::<_, i64>(0)))
+                 RETURNING attempt, ARRAY(SELECT epoch FROM tune_checkpoints
+                     WHERE study = $1 AND trial = $2 ORDER BY epoch)",
+            )?;
+            c.query_opt(&take, &[&pg.study(), &(trial as i64), &pg.writer, &lease])
+                .map(|r| r.map(|r| (r.get::<_, i64>(0), r.get::<_, Vec<i32>>(1))))
         })?;
-        if let Some(a) = attempt {
-            pg.held.lock().unwrap().insert(trial, a);
-            pg.lost.lock().unwrap().remove(&trial);
-        }
-        Ok(attempt.is_some())
+        let Some((a, epochs)) = attempt else {
+            return Ok(false);
+        };
+        pg.lost.lock().unwrap().remove(&trial);
+        pg.hold(trial, a, epochs);
+        Ok(true)
     }
 
     fn orphans(&mut self) -> Result<super::Orphans> {
         let pg = &self.pg;
         let rows = pg.with(|c| {
-            c.query(
+            let running = c.prepared(
                 "SELECT trial, lease_until < now() FROM tune_trials
                  WHERE study = $1 AND state = 'running' AND owner <> $2 ORDER BY trial",
-                &[&pg.study(), &pg.writer],
-            )
+            )?;
+            c.query(&running, &[&pg.study(), &pg.writer])
         })?;
         Ok(super::Orphans {
             expired: rows
