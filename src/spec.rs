@@ -84,6 +84,29 @@ pub struct DataSpec {
     /// A detected text column with more distinct values than this is refused (default 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_levels: Option<usize>,
+    /// Share of the rows held out of training and selection, scored once at the end (default 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub test_fraction: f64,
+    /// How many of the leaderboard's top trials are scored on the test rows (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_trials: Option<u64>,
+}
+
+impl DataSpec {
+    /// The fields that change what is trained and selected, for the fingerprint and the data
+    /// cache's key: all but `test_trials`, which only says how many trials are scored at the end
+    /// (changing it must not refuse a resume nor make the cache again).
+    pub fn results_value(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).expect("the spec serialises");
+        if let Some(o) = v.as_object_mut() {
+            o.remove("test_trials");
+        }
+        v
+    }
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// A user's training program, run once per trial (and again at each resume); see README, "Your own

@@ -110,6 +110,9 @@ impl StudyPlan {
                 "is not allowed with a command trainer: the program builds its own model",
             ));
         }
+        if let (Some(d), Some(_)) = (&spec.data, &command) {
+            data::check_command_data(spec_file, d)?;
+        }
         let data = match (&spec.data, &command) {
             (Some(d), _) => Some(DataPlan::from_spec(
                 spec_file,
