@@ -125,6 +125,7 @@ pub fn run(
         scheduler: &scheduler,
     };
     let summary = drive(plan, seams, opts, stop, observer)?;
+    crate::outputs::test_scores::update(plan, &summary.history, &*store)?;
     crate::outputs::leaderboard::write_csv(plan, &summary.history, &out.join("leaderboard.csv"))?;
     crate::outputs::report::write(plan, &summary.history)?;
     Ok(summary)

@@ -63,7 +63,13 @@ pub struct StudyPlan {
     /// Cores the study uses (`--cores`, or all this process may use): the default `parallel` on
     /// the CPU, and the running trials share them (`study`: a finished worker's go to the others).
     pub cores: usize,
+    /// How many of the leaderboard's top trials are scored on the test rows at the end
+    /// (`data.test_trials`); 0 without test rows (`data.test_fraction` 0).
+    pub test_trials: usize,
 }
+
+/// The default of `data.test_trials`.
+const TEST_TRIALS: u64 = 5;
 
 /// Options from the command line that override or complete the spec; a bad one is refused as
 /// [`Error::Flag`], naming the flag.
@@ -225,6 +231,10 @@ impl StudyPlan {
             keep: selection.keep,
             device,
             cores,
+            test_trials: match &spec.data {
+                Some(d) if d.test_fraction > 0.0 => d.test_trials.unwrap_or(TEST_TRIALS) as usize,
+                _ => 0,
+            },
             spec,
         })
     }

@@ -12,6 +12,24 @@ use crate::space::Params;
 use super::{Job, RunnerWorker, TrialHost, TrialOutcome, TrialRunner};
 use model::Backend;
 
+/// Loss and metric (`metric`, the study's) of the network of checkpoint `ckpt` on the rows `rows`
+/// of `data`, computed exactly as validation computes them: the test rows' final score. A
+/// checkpoint whose tensors are not a network's is refused, naming it.
+pub fn score(
+    data: &crate::data::Dataset,
+    rows: &crate::data::Split,
+    metric: crate::plan::MetricKind,
+    ckpt: &crate::artifacts::Checkpoint,
+) -> Result<model::Eval> {
+    let weights = model::in_layer_order(&ckpt.weights).ok_or_else(|| {
+        Error::Study(format!(
+            "trial {}'s checkpoint at virtual epoch {} holds no network's weights",
+            ckpt.meta.trial, ckpt.meta.virtual_epoch
+        ))
+    })?;
+    Ok(trainer::score(data, rows, metric, &weights))
+}
+
 /// The MLP runner of a study.
 pub struct MlpRunner<'a> {
     plan: &'a StudyPlan,

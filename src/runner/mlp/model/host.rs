@@ -52,6 +52,20 @@ pub fn host_forward(weights: &[HostTensor], x: &[f32], rows: usize) -> Vec<f32> 
     h
 }
 
+/// The tensors of a network (`layers.<i>.weight` and `layers.<i>.bias`, as
+/// [`Mlp::to_host`](super::Mlp::to_host) names them) in the order [`host_forward`] takes them,
+/// from a checkpoint read back, which holds them in name order; None when a layer lacks one.
+pub fn in_layer_order(tensors: &[HostTensor]) -> Option<Vec<HostTensor>> {
+    let find = |name: String| tensors.iter().find(|t| t.name == name).cloned();
+    let layers = tensors.len() / 2;
+    let mut out = Vec::with_capacity(tensors.len());
+    for i in 0..layers {
+        out.push(find(format!("layers.{i}.weight"))?);
+        out.push(find(format!("layers.{i}.bias"))?);
+    }
+    (out.len() == tensors.len()).then_some(out)
+}
+
 /// Loss and metric of predictions `out` against targets `y` (one-hot for classification): the
 /// loss, and `metric` (the one the curve holds, see [`MetricKind::in_curve`]).
 pub fn evaluate(task: Task, metric: MetricKind, out: &[f32], y: &[f32], rows: usize) -> Eval {
