@@ -31,7 +31,7 @@ pub struct Row {
     /// Milliseconds the sampler took to suggest the trial's parameters.
     pub suggest_ms: Option<f64>,
     /// The selected checkpoint's scores on the test rows, one per [`test_columns`] (NaN: not
-    /// scored); empty without test rows.
+    /// scored, or not among the top [`StudyPlan::test_trials`]); empty without test rows.
     pub test: Vec<f64>,
 }
 
@@ -70,6 +70,11 @@ pub fn rows(plan: &StudyPlan, history: &History) -> Vec<Row> {
     });
     for (i, r) in rows.iter_mut().enumerate() {
         r.rank = i + 1;
+        // Only the top trials' scores are shown: a trial scored while it ranked among them (the
+        // file keeps its score) may have been overtaken since.
+        if r.rank > plan.test_trials {
+            r.test.iter_mut().for_each(|x| *x = f64::NAN);
+        }
     }
     rows
 }

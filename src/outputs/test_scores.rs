@@ -74,7 +74,11 @@ pub fn update(plan: &StudyPlan, history: &History, store: &dyn ArtifactStore) ->
         {
             continue;
         }
-        let ckpt = store.get(r.trial, epoch)?;
+        // Retention keeps the selected checkpoint as the trial's best, not under its epoch.
+        let ckpt = match store.best(r.trial) {
+            Ok(b) if b.meta.virtual_epoch == epoch => b,
+            _ => store.get(r.trial, epoch)?,
+        };
         let eval = crate::runner::mlp::score(data, &data.test, plan.metric.kind, &ckpt)?;
         scores.scores.push(TestScore {
             trial: r.trial,
@@ -142,7 +146,8 @@ mod tests {
             let best = &t.curve[select_best(&t.curve, plan.metric).unwrap()];
             assert_eq!(s.epoch, best.virtual_epoch);
             // The same computation as validation's: on the validation rows it gives the curve's.
-            let ckpt = store.get(s.trial, s.epoch).unwrap();
+            let ckpt = store.best(s.trial).unwrap();
+            assert_eq!(ckpt.meta.virtual_epoch, s.epoch);
             let on_val = crate::runner::mlp::score(data, &data.val, plan.metric.kind, &ckpt);
             assert_eq!(on_val.unwrap().loss, best.val_loss);
             assert!(s.loss.is_finite() && s.loss != best.val_loss);

@@ -273,9 +273,8 @@ fn check_split(file: &Path, (vf, tf): (f64, f64), rows: usize) -> Result<()> {
             file,
             "data.test_fraction",
             format!(
-                "{} of {rows} rows leaves none for test: raise it to at least {}",
-                space::num(tf),
-                space::num(1.0 / rows as f64)
+                "{} of {rows} rows leaves no row for test: give it at least one",
+                space::num(tf)
             ),
         ));
     }
