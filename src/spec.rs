@@ -569,3 +569,29 @@ mod strict {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_rows_change_the_results_value_only_when_asked_for() {
+        let spec = |extra: &str| -> DataSpec {
+            serde_json::from_str(&format!(
+                r#"{{"path": "d.csv", "target": "y", "task": "regression"{extra}}}"#
+            ))
+            .unwrap()
+        };
+        // The fingerprint's `data` and the cache key of a study made before the fields existed.
+        let before = serde_json::json!({
+            "path": "d.csv", "target": "y", "task": "regression", "features": null,
+            "validation_fraction": 0.2
+        });
+        assert_eq!(spec("").results_value(), before);
+        assert_eq!(spec(r#", "test_fraction": 0"#).results_value(), before);
+        assert_eq!(spec(r#", "test_trials": 9"#).results_value(), before);
+        let held = spec(r#", "test_fraction": 0.1, "test_trials": 9"#).results_value();
+        assert_eq!(held["test_fraction"], 0.1);
+        assert!(held.get("test_trials").is_none());
+    }
+}
