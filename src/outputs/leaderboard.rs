@@ -82,15 +82,14 @@ pub fn rows(plan: &StudyPlan, history: &History) -> Vec<Row> {
 fn row(plan: &StudyPlan, t: &TrialRecord, scores: Option<&TestScores>) -> Row {
     let best = select_best(&t.curve, plan.metric);
     let last = t.curve.last();
+    // One value per test column (see `test_columns`), NaN where the checkpoint is not scored.
     let test = scores.map_or(vec![], |s| {
         let score = best.and_then(|i| s.get(t.trial, t.curve[i].virtual_epoch));
-        let (value, loss) = score.map_or((f64::NAN, f64::NAN), |s| match plan.metric.kind {
-            MetricKind::ValLoss => (s.loss, s.loss),
-            _ => (s.metric, s.loss),
-        });
-        let mut v = vec![value, loss];
-        v.truncate(test_columns(plan).len());
-        v
+        let (metric, loss) = score.map_or((f64::NAN, f64::NAN), |s| (s.metric, s.loss));
+        match plan.metric.kind {
+            MetricKind::ValLoss => vec![loss],
+            _ => vec![metric, loss],
+        }
     });
     Row {
         rank: 0,
