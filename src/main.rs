@@ -343,10 +343,11 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         Some(Command::Report { study }) => {
             let plan = load_as(&study, None, None, None, true)?;
-            let (history, _) = read(&study, &plan)?;
+            let (history, store) = read(&study, &plan)?;
             // A study kept in PostgreSQL may have no folder on this machine yet.
             std::fs::create_dir_all(&plan.out_dir)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", plan.out_dir.display()))?;
+            tune::outputs::test_scores::update(&plan, &history, &*store)?;
             say!(
                 "{}",
                 tune::outputs::report::write(&plan, &history)?.display()
@@ -369,7 +370,8 @@ fn run() -> anyhow::Result<ExitCode> {
         }) => export(&study, &pick, &output),
         Some(Command::Leaderboard { study, csv }) => {
             let plan = load_as(&study, None, None, None, true)?;
-            let (history, _) = read(&study, &plan)?;
+            let (history, store) = read(&study, &plan)?;
+            tune::outputs::test_scores::update(&plan, &history, &*store)?;
             match csv {
                 Some(path) => {
                     leaderboard::write_csv(&plan, &history, &path)?;

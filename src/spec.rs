@@ -117,6 +117,29 @@ pub struct DataSpec {
     /// A detected text column with more distinct values than this is refused (default 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_levels: Option<usize>,
+    /// Share of the rows held out of training and selection, scored once at the end (default 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub test_fraction: f64,
+    /// How many of the leaderboard's top trials are scored on the test rows (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_trials: Option<u64>,
+}
+
+impl DataSpec {
+    /// The fields that change what is trained and selected, for the fingerprint and the data
+    /// cache's key: all but `test_trials`, which only says how many trials are scored at the end
+    /// (changing it must not refuse a resume nor make the cache again).
+    pub fn results_value(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).expect("the spec serialises");
+        if let Some(o) = v.as_object_mut() {
+            o.remove("test_trials");
+        }
+        v
+    }
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// A user's training program, run once per trial (and again at each resume); see README, "Your own
@@ -582,5 +605,31 @@ mod strict {
             assert_eq!(v, serde_json::from_str::<Value>(text).unwrap());
             assert!(check_objects(Path::new("s.json"), &v).is_ok());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_rows_change_the_results_value_only_when_asked_for() {
+        let spec = |extra: &str| -> DataSpec {
+            serde_json::from_str(&format!(
+                r#"{{"path": "d.csv", "target": "y", "task": "regression"{extra}}}"#
+            ))
+            .unwrap()
+        };
+        // The fingerprint's `data` and the cache key of a study made before the fields existed.
+        let before = serde_json::json!({
+            "path": "d.csv", "target": "y", "task": "regression", "features": null,
+            "validation_fraction": 0.2
+        });
+        assert_eq!(spec("").results_value(), before);
+        assert_eq!(spec(r#", "test_fraction": 0"#).results_value(), before);
+        assert_eq!(spec(r#", "test_trials": 9"#).results_value(), before);
+        let held = spec(r#", "test_fraction": 0.1, "test_trials": 9"#).results_value();
+        assert_eq!(held["test_fraction"], 0.1);
+        assert!(held.get("test_trials").is_none());
     }
 }

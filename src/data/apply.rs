@@ -240,11 +240,12 @@ fn targets(prep: &Preprocessing, table: &Table, col: usize) -> Vec<f32> {
 
 /// The data set of `file` prepared with a recorded `prep` instead of one fitted on it (a study
 /// fine-tuned from a checkpoint): the rows that have a target, split as [`super::prepare::prepare`]
-/// splits them (`validation_fraction`, `seed`). A label the checkpoint's classes lack is refused.
+/// splits them (`fractions` of validation and test rows, `seed`). A label the checkpoint's
+/// classes lack is refused.
 pub fn dataset(
     prep: &Preprocessing,
     file: &Path,
-    validation_fraction: f64,
+    (validation_fraction, test_fraction): (f64, f64),
     seed: u64,
 ) -> Result<(super::Dataset, Table)> {
     let p = apply(prep, file)?;
@@ -273,9 +274,9 @@ pub fn dataset(
         }
     }
     let kept: Vec<usize> = (0..p.rows).filter(|&r| !y[r].is_nan()).collect();
-    let n_val = (validation_fraction * kept.len() as f64).floor() as usize;
+    let (n_test, n_val) = super::side_sizes(kept.len(), validation_fraction, test_fraction);
     let order = super::split_order(kept.len(), seed);
-    let (val, train) = order.split_at(n_val);
+    let [test, val, train] = super::sides(&order, n_test, n_val);
     let width = prep.inputs.len();
     let side = |rows: &[usize]| {
         let src: Vec<usize> = rows.iter().map(|&k| kept[k]).collect();
@@ -290,13 +291,14 @@ pub fn dataset(
             source_rows: src,
         }
     };
-    let (train, val) = (side(train), side(val));
+    let (train, val, test) = (side(train), side(val), side(test));
     let mut prep = prep.clone();
     prep.rows = super::prepare::RowCounts {
         file: p.rows,
         missing_target: p.rows - kept.len(),
         train: train.rows,
         validation: val.rows,
+        test: test.rows,
     };
     let data = super::Dataset {
         task,
@@ -304,6 +306,7 @@ pub fn dataset(
         classes: prep.classes.clone(),
         train,
         val,
+        test,
         prep: std::sync::Arc::new(prep),
     };
     Ok((data, p.table))

@@ -6,8 +6,11 @@
 //! a cache to make again, never an error.
 //!
 //! Layout (little-endian): `TUNEDAT1`, the header's length (u64), the header (JSON: key, shape,
-//! preprocessing), zeros to a multiple of 64 bytes, then train x, train y, validation x and
-//! validation y (f32), then the training and validation rows' data rows in the file (u64).
+//! preprocessing), zeros to a multiple of 64 bytes, then train x, train y, validation x,
+//! validation y, test x and test y (f32), then the training, validation and test rows' data rows
+//! in the file (u64). Test rows came later: without them the layout is the one before (a cache
+//! made by an older build is still read), and with them the key (`data.test_fraction`) differs
+//! from any older cache's, which an older build reading a newer one rejects by its length.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -38,7 +41,7 @@ impl Key {
         Key {
             data_crc32,
             data_len,
-            data: serde_json::to_value(d).expect("the spec serialises"),
+            data: d.results_value(),
             seed,
             versions: vec![
                 super::SPLIT_VERSION.into(),
@@ -61,7 +64,13 @@ struct Head {
     classes: Vec<String>,
     train_rows: usize,
     val_rows: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    test_rows: usize,
     preprocessing: Preprocessing,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Writes `data` as the cache under `key` in the study folder `out` (a temp file renamed), with
@@ -78,6 +87,7 @@ pub fn save(out: &Path, key: &Key, data: &Dataset) -> std::io::Result<()> {
         classes: data.classes.clone(),
         train_rows: data.train.rows,
         val_rows: data.val.rows,
+        test_rows: data.test.rows,
         preprocessing: (*data.prep).clone(),
     };
     let json = serde_json::to_vec(&head).expect("the header serialises");
@@ -91,13 +101,14 @@ pub fn save(out: &Path, key: &Key, data: &Dataset) -> std::io::Result<()> {
         w.write_all(&(json.len() as u64).to_le_bytes())?;
         w.write_all(&json)?;
         w.write_all(&vec![0u8; padding(16 + json.len())])?;
-        for v in [&data.train.x, &data.train.y, &data.val.x, &data.val.y] {
+        let (t, v, s) = (&data.train, &data.val, &data.test);
+        for v in [&t.x, &t.y, &v.x, &v.y, &s.x, &s.y] {
             for chunk in v.chunks(1 << 16) {
                 let bytes: Vec<u8> = chunk.iter().flat_map(|x| x.to_le_bytes()).collect();
                 w.write_all(&bytes)?;
             }
         }
-        for rows in [&data.train.source_rows, &data.val.source_rows] {
+        for rows in [&t.source_rows, &v.source_rows, &s.source_rows] {
             for chunk in rows.chunks(1 << 16) {
                 let bytes: Vec<u8> = chunk
                     .iter()
@@ -155,49 +166,52 @@ pub fn load(out: &Path, key: &Key, contents: bool) -> Option<(Dataset, Key)> {
     // file), never written in place; one truncated from outside would fault, as any mapped file.
     let map = Arc::new(unsafe { memmap2::Mmap::map(&f) }.ok()?);
     let f = head.inputs.len();
-    let (nt, nv) = (head.train_rows, head.val_rows);
+    let sizes = [head.train_rows, head.val_rows, head.test_rows];
     let mut at = start;
-    let mut take = |len: usize| {
-        let v = Floats::mapped(&map, at, len);
-        at += len * 4;
-        v
-    };
-    let (tx, ty, vx, vy) = (take(nt * f)?, take(nt)?, take(nv * f)?, take(nv)?);
-    let rows = |from: usize, n: usize| -> Option<Vec<usize>> {
-        let bytes = map.get(from..from + n * 8)?;
-        Some(
+    let mut floats = Vec::with_capacity(6);
+    for n in sizes {
+        for len in [n * f, n] {
+            floats.push(Floats::mapped(&map, at, len)?);
+            at += len * 4;
+        }
+    }
+    let mut sources = Vec::with_capacity(3);
+    for n in sizes {
+        let bytes = map.get(at..at + n * 8)?;
+        sources.push(
             bytes
                 .chunks_exact(8)
                 .map(|b| u64::from_le_bytes(b.try_into().unwrap()) as usize)
-                .collect(),
-        )
-    };
-    let train_src = rows(at, nt)?;
-    let val_src = rows(at + nt * 8, nv)?;
-    if at + (nt + nv) * 8 != map.len() {
+                .collect::<Vec<usize>>(),
+        );
+        at += n * 8;
+    }
+    if at != map.len() {
         return None;
     }
-    let key = head.key;
+    let mut floats = floats.into_iter();
+    let mut splits = sizes
+        .into_iter()
+        .zip(sources)
+        .map(|(rows, source_rows)| Split {
+            x: floats.next().expect("two arrays a side"),
+            y: floats.next().expect("two arrays a side"),
+            rows,
+            source_rows,
+        });
+    let mut side = || splits.next().expect("three sides");
+    let (train, val, test) = (side(), side(), side());
     Some((
         Dataset {
             task: head.task,
             features: head.inputs,
             classes: head.classes,
-            train: Split {
-                x: tx,
-                y: ty,
-                rows: nt,
-                source_rows: train_src,
-            },
-            val: Split {
-                x: vx,
-                y: vy,
-                rows: nv,
-                source_rows: val_src,
-            },
+            train,
+            val,
+            test,
             prep: Arc::new(head.preprocessing),
         },
-        key,
+        head.key,
     ))
 }
 
@@ -234,5 +248,30 @@ mod tests {
         assert!(load(dir.path(), &Key::new(&spec, 5, (7, 9)), false).is_some());
         assert!(load(dir.path(), &Key::new(&spec, 6, (7, 8)), false).is_none());
         assert!(dir.path().join("preprocessing.json").exists());
+        assert!(back.test.rows == 0 && back.test.x.is_empty());
+
+        // With test rows: kept under their own key, and given back.
+        let d = super::super::prepare::from_header_split(
+            &h,
+            "y",
+            &feats,
+            Task::Classification,
+            (0.2, 0.3),
+            5,
+        )
+        .unwrap();
+        let spec: DataSpec = serde_json::from_str(
+            r#"{"path": "t.csv", "target": "y", "task": "classification", "test_fraction": 0.3}"#,
+        )
+        .unwrap();
+        let test_key = Key::new(&spec, 5, (7, 8));
+        assert_ne!(test_key, key);
+        save(dir.path(), &test_key, &d).unwrap();
+        assert!(load(dir.path(), &key, true).is_none());
+        let back = load(dir.path(), &test_key, true).unwrap().0;
+        assert_eq!(back.test.rows, 15);
+        assert_eq!((&back.test.x, &back.test.y), (&d.test.x, &d.test.y));
+        assert_eq!(back.test.source_rows, d.test.source_rows);
+        assert_eq!((&back.val.x, &back.train.y), (&d.val.x, &d.train.y));
     }
 }

@@ -1,5 +1,5 @@
 //! Data: tables read from CSV or Parquet (`table.rs`), the preprocessing fitted on the training
-//! rows and recorded (`prepare.rs`), the seeded train/validation split, the prepared matrix's
+//! rows and recorded (`prepare.rs`), the seeded train/validation/test split, the prepared matrix's
 //! cache, and the endless seeded batch stream.
 
 pub mod apply;
@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 pub use floats::Floats;
 pub use prepare::Preprocessing;
-pub use split::{split_order, SPLIT_VERSION};
+pub use split::{side_sizes, sides, split_order, SPLIT_VERSION};
 pub use stream::Stream;
 pub use table::{Header, Table};
 
@@ -50,6 +50,9 @@ pub struct Dataset {
     pub classes: Vec<String>,
     pub train: Split,
     pub val: Split,
+    /// Rows held out of training and selection (`data.test_fraction`), scored once at the end;
+    /// empty without them.
+    pub test: Split,
     /// How the inputs were made from the file's columns.
     pub prep: Arc<Preprocessing>,
 }
@@ -332,6 +335,52 @@ mod tests {
         assert!(mean.abs() < 1e-5, "{mean}");
         // The constant column is centred, not divided by zero.
         assert!(d1.train.x.iter().skip(1).step_by(2).all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn test_rows_are_held_out_of_the_fit_and_prepared_as_validation_rows() {
+        let mut text = String::from("a,c,y\n");
+        for i in 0..100 {
+            let a = if i % 9 == 0 {
+                "NA".into()
+            } else {
+                format!("{}", i * i)
+            };
+            text.push_str(&format!("{a},{},{}\n", ["p", "q", "r"][i % 3], i % 4));
+        }
+        let t = table(&text);
+        let feats = vec!["a".to_string(), "c".to_string()];
+        let task = Task::Regression;
+        let plain = prepare::from_header(&t, "y", &feats, task, 0.2, 9).unwrap();
+        let none = prepare::from_header_split(&t, "y", &feats, task, (0.2, 0.0), 9).unwrap();
+        assert_eq!(
+            (none.train.x, none.val.x),
+            (plain.train.x, plain.val.x.clone())
+        );
+        assert_eq!((none.test.rows, &none.prep), (0, &plain.prep));
+        let d = prepare::from_header_split(&t, "y", &feats, task, (0.2, 0.15), 9).unwrap();
+        assert_eq!((d.test.rows, d.val.rows, d.train.rows), (15, 20, 65));
+        assert_eq!(d.prep.rows.test, 15);
+        let mut all = [&d.test, &d.val, &d.train]
+            .map(|s| s.source_rows.clone())
+            .concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..100).collect::<Vec<_>>());
+        // Fitted on the 65 training rows alone: their first input has mean 0 (to rounding).
+        let f = d.n_inputs();
+        let mean: f64 = d.train.x.iter().step_by(f).map(|&v| v as f64).sum::<f64>() / 65.0;
+        assert!(mean.abs() < 1e-5, "{mean}");
+        // A test row's inputs are what the recorded preparation makes of its cells.
+        let crate::data::prepare::ColumnPrep::Numeric { mean, scale, .. } = d.prep.columns[0]
+        else {
+            panic!("a is numeric")
+        };
+        for (row, &s) in d.test.x.chunks_exact(f).zip(&d.test.source_rows) {
+            if s % 9 != 0 {
+                let want = (((s * s) as f64 - mean) / scale) as f32;
+                assert_eq!(row[0], want, "row {s}");
+            }
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::table::{Column, Table, MISSING_CODE};
-use super::{split_order, Floats, Split, Task};
+use super::{side_sizes, sides, split_order, Floats, Split, Task};
 use crate::error::{Error, Result};
 
 /// The version of the rules above, in the fingerprint and the cache's key.
@@ -42,6 +42,13 @@ pub struct RowCounts {
     pub missing_target: usize,
     pub train: usize,
     pub validation: usize,
+    /// Held out for the final score (`data.test_fraction`); absent from files made without it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub test: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One feature column's preparation.
@@ -221,6 +228,8 @@ pub struct PrepareOptions<'a> {
     pub features: &'a [usize],
     pub task: Task,
     pub validation_fraction: f64,
+    /// Share of the rows held out as test rows (0: none).
+    pub test_fraction: f64,
     pub seed: u64,
     pub min_level_count: u64,
     pub missing_values: Option<Vec<String>>,
@@ -241,23 +250,24 @@ struct Fitted {
     sd: f64,
 }
 
-/// The seeded split of the kept rows, the preparation fitted on its training side, and both
-/// sides prepared: the data set.
+/// The seeded split of the kept rows, the preparation fitted on its training side, and every
+/// side prepared: the data set. Test rows are prepared as validation rows are.
 pub fn prepare(table: &Table, t: Targets, o: &PrepareOptions) -> Result<super::Dataset> {
     let n = t.kept.len();
-    let n_val = (o.validation_fraction * n as f64).floor() as usize;
+    let (n_test, n_val) = side_sizes(n, o.validation_fraction, o.test_fraction);
     let order = split_order(n, o.seed);
-    let (val_rows, train_rows) = order.split_at(n_val);
+    let [test_rows, val_rows, train_rows] = sides(&order, n_test, n_val);
     let source = |rows: &[usize]| rows.iter().map(|&k| t.kept[k]).collect::<Vec<usize>>();
-    let (train_src, val_src) = (source(train_rows), source(val_rows));
     let targets = |rows: &[usize]| rows.iter().map(|&k| t.y[k]).collect::<Vec<f32>>();
-    let (train_y, val_y) = (targets(train_rows), targets(val_rows));
+    // (source rows, targets) of training, validation and test.
+    let parts = [train_rows, val_rows, test_rows].map(|r| (source(r), targets(r)));
     // Freed before the matrix is gathered, where memory peaks.
     drop((order, t.kept, t.y));
 
-    // Which side each data row of the file is on: 0 neither (no target), 1 training, 2 validation.
+    // Which side each data row of the file is on: 0 neither (no target), 1 training, 2
+    // validation, 3 test.
     let mut side_of = vec![0u8; table.rows];
-    for (src, side) in [(&train_src, 1), (&val_src, 2)] {
+    for ((src, _), side) in parts.iter().zip([1, 2, 3]) {
         for &r in src.iter() {
             side_of[r] = side;
         }
@@ -268,44 +278,29 @@ pub fn prepare(table: &Table, t: Targets, o: &PrepareOptions) -> Result<super::D
         inputs.extend(input_names(&f.prep));
     }
     let width = inputs.len();
-    // Numbers without gaps, in the order read: a row's inputs are its values as they are.
-    let plain = fitted
-        .iter()
-        .enumerate()
-        .all(|(i, f)| f.k == i && matches!(f.prep, ColumnPrep::Numeric { fill: None, .. }));
-    let gather = |src: &[usize]| -> Vec<f32> {
-        use rayon::prelude::*;
-        let w = table.width;
-        let mut x = vec![0f32; src.len() * width];
-        // Rows read in the split's order, from anywhere in the table: on every core.
-        x.par_chunks_mut(width.max(1) * 4096)
-            .zip(src.par_chunks(4096))
-            .for_each(|(out, src)| {
-                for (out, &s) in out.chunks_exact_mut(width.max(1)).zip(src) {
-                    match plain {
-                        true => out.copy_from_slice(&table.values[s * w..s * w + width]),
-                        false => fill_row(table, &fitted, s, out),
-                    }
-                }
-            });
-        x
-    };
-    let (mut train_x, mut val_x) = (gather(&train_src), gather(&val_src));
+    let mut xs = parts
+        .each_ref()
+        .map(|(src, _)| gather(table, &fitted, width, src));
+    let [train_x, val_x, test_x] = &mut xs;
     standardise(
         table,
         &mut fitted,
         width,
-        (&mut train_x, &train_src),
-        (&mut val_x, &val_src),
+        (train_x, &parts[0].0),
+        [(val_x, &parts[1].0), (test_x, &parts[2].0)],
     )?;
-    let side = |x: Vec<f32>, src: Vec<usize>, y: Vec<f32>| Split {
+    let side = |x: Vec<f32>, (src, y): (Vec<usize>, Vec<f32>)| Split {
         x: Floats::from(x),
         y: Floats::from(y),
         rows: src.len(),
         source_rows: src,
     };
-    let train = side(train_x, train_src, train_y);
-    let val = side(val_x, val_src, val_y);
+    let ([train_x, val_x, test_x], [train_p, val_p, test_p]) = (xs, parts);
+    let (train, val, test) = (
+        side(train_x, train_p),
+        side(val_x, val_p),
+        side(test_x, test_p),
+    );
     let prep = Preprocessing {
         version: PREPARE_VERSION.into(),
         target: o.target.into(),
@@ -319,6 +314,7 @@ pub fn prepare(table: &Table, t: Targets, o: &PrepareOptions) -> Result<super::D
             missing_target: table.rows - n,
             train: train.rows,
             validation: val.rows,
+            test: test.rows,
         },
     };
     Ok(super::Dataset {
@@ -327,8 +323,33 @@ pub fn prepare(table: &Table, t: Targets, o: &PrepareOptions) -> Result<super::D
         classes: t.classes.clone(),
         train,
         val,
+        test,
         prep: std::sync::Arc::new(prep),
     })
+}
+
+/// The inputs of the data rows `src` (`width` a row), gaps filled, not yet standardised.
+fn gather(table: &Table, fitted: &[Fitted], width: usize, src: &[usize]) -> Vec<f32> {
+    use rayon::prelude::*;
+    // Numbers without gaps, in the order read: a row's inputs are its values as they are.
+    let plain = fitted
+        .iter()
+        .enumerate()
+        .all(|(i, f)| f.k == i && matches!(f.prep, ColumnPrep::Numeric { fill: None, .. }));
+    let w = table.width;
+    let mut x = vec![0f32; src.len() * width];
+    // Rows read in the split's order, from anywhere in the table: on every core.
+    x.par_chunks_mut(width.max(1) * 4096)
+        .zip(src.par_chunks(4096))
+        .for_each(|(out, src)| {
+            for (out, &s) in out.chunks_exact_mut(width.max(1)).zip(src) {
+                match plain {
+                    true => out.copy_from_slice(&table.values[s * w..s * w + width]),
+                    false => fill_row(table, fitted, s, out),
+                }
+            }
+        });
+    x
 }
 
 /// The names of a column's inputs.
@@ -371,7 +392,7 @@ struct Counts {
 }
 
 /// Fits every feature column on the training rows (`side_of` each data row of the file: 1 for
-/// training, 2 for validation): gaps and levels counted in one pass over the rows, then each
+/// training, 2 for validation, 3 for test): gaps and levels counted in one pass over the rows, then each
 /// gappy column's median. The standardisation comes later ([`standardise`]).
 fn fit_all(table: &Table, o: &PrepareOptions, side_of: &[u8]) -> Result<Vec<Fitted>> {
     let w = table.width;
@@ -501,7 +522,7 @@ fn fit(
     }
 }
 
-/// Standardises the numeric inputs of both sides (`x` with `width` inputs a row, gaps filled)
+/// Standardises the numeric inputs of every side (`x` with `width` inputs a row, gaps filled)
 /// with the training rows' mean and standard deviation: as standardisation always was, f64 sums
 /// over the training rows in the split's order; a constant column is only centred. A value whose
 /// standardised form is not a finite f32 (a validation value far outside the training rows'
@@ -511,7 +532,7 @@ fn standardise(
     fitted: &mut [Fitted],
     width: usize,
     train: (&mut [f32], &[usize]),
-    val: (&mut [f32], &[usize]),
+    held_out: [(&mut [f32], &[usize]); 2],
 ) -> Result<()> {
     let mut at = 0;
     let mut cols = Vec::new(); // (input, fitted index)
@@ -543,7 +564,8 @@ fn standardise(
         }
         fitted[i].sd = sd;
     }
-    for (x, src) in [train, val] {
+    let [val, test] = held_out;
+    for (x, src) in [train, val, test] {
         for (row, &s) in x.chunks_exact_mut(width.max(1)).zip(src) {
             for &(j, i) in &cols {
                 let f = &fitted[i];
@@ -629,6 +651,19 @@ pub fn from_header(
     validation_fraction: f64,
     seed: u64,
 ) -> Result<super::Dataset> {
+    from_header_split(h, target, features, task, (validation_fraction, 0.0), seed)
+}
+
+/// [`from_header`] with test rows: `(validation_fraction, test_fraction)` (tests).
+#[cfg(test)]
+pub fn from_header_split(
+    h: &super::Header,
+    target: &str,
+    features: &[String],
+    task: Task,
+    (validation_fraction, test_fraction): (f64, f64),
+    seed: u64,
+) -> Result<super::Dataset> {
     use super::table::{Kind, ReadOptions, Want, DEFAULT_MISSING};
     let cols: Vec<usize> = features.iter().map(|f| h.column(f).unwrap()).collect();
     let t = h.column(target).unwrap();
@@ -663,6 +698,7 @@ pub fn from_header(
             features: &cols,
             task,
             validation_fraction,
+            test_fraction,
             seed,
             min_level_count: 1,
             missing_values: Some(missing),
@@ -816,6 +852,7 @@ mod tests {
                 features: &[0, 1],
                 task: Task::Regression,
                 validation_fraction: 0.2,
+                test_fraction: 0.0,
                 seed: 3,
                 min_level_count: 2,
                 missing_values: None,

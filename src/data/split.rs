@@ -1,4 +1,4 @@
-//! The train/validation split: the order of the rows drawn from the seed, written out here (as the
+//! The train/validation/test split: the order of the rows drawn from the seed, written out here (as the
 //! data stream's shuffle is) so that it depends on the seed alone, not on a `rand` version's choice
 //! of algorithm. It reproduces what `rand` 0.8's `SliceRandom::shuffle` did, which studies made
 //! before it was written out used; [`SPLIT_VERSION`] names it in the fingerprint.
@@ -12,7 +12,8 @@ use crate::seed::{self, Purpose};
 /// ChaCha8.
 pub const SPLIT_VERSION: &str = "fisher-yates-rand-0.8-chacha8";
 
-/// The rows `0..n` in the split's order (the study takes validation rows from its front).
+/// The rows `0..n` in the split's order (the study takes test, then validation rows from its
+/// front: see [`sides`]).
 pub fn split_order(n: usize, seed: u64) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = seed::rng(seed, Purpose::Split, 0, 0);
@@ -21,6 +22,22 @@ pub fn split_order(n: usize, seed: u64) -> Vec<usize> {
         order.swap(i, j as usize);
     }
     order
+}
+
+/// How many of `n` rows go to test and to validation: `floor(fraction × n)` each, of all the rows
+/// (so that a study without test rows keeps the validation rows it always had).
+pub fn side_sizes(n: usize, validation_fraction: f64, test_fraction: f64) -> (usize, usize) {
+    let share = |f: f64| (f * n as f64).floor() as usize;
+    (share(test_fraction), share(validation_fraction))
+}
+
+/// The split's three sides of `order` (from [`split_order`]): test rows from its front, then
+/// validation rows, then training rows. Without test rows the validation rows are where they
+/// always were.
+pub fn sides(order: &[usize], n_test: usize, n_val: usize) -> [&[usize]; 3] {
+    let (test, rest) = order.split_at(n_test);
+    let (val, train) = rest.split_at(n_val);
+    [test, val, train]
 }
 
 /// A uniform draw from `0..n` (`n` ≥ 1) as `rand` 0.8 makes it for `u32`: the high word of
@@ -50,6 +67,27 @@ mod tests {
                 want.shuffle(&mut seed::rng(seed, Purpose::Split, 0, 0));
                 assert_eq!(split_order(n, seed), want, "seed {seed}, {n} rows");
             }
+        }
+    }
+
+    #[test]
+    fn test_rows_come_first_and_the_sides_partition_the_rows() {
+        for (n, seed) in [(1599usize, 5u64), (10, 1), (3, 9)] {
+            let order = split_order(n, seed);
+            // Without test rows: the validation and training rows of before.
+            let (_, n_val) = side_sizes(n, 0.2, 0.0);
+            let [test, val, train] = sides(&order, 0, n_val);
+            let (old_val, old_train) = order.split_at((0.2 * n as f64).floor() as usize);
+            assert!(test.is_empty());
+            assert_eq!((val, train), (old_val, old_train));
+            // With them: disjoint, and every row on one side.
+            let (n_test, n_val) = side_sizes(n, 0.2, 0.34);
+            assert_eq!(n_test, (0.34 * n as f64).floor() as usize);
+            let [test, val, train] = sides(&order, n_test, n_val);
+            assert_eq!((test.len(), val.len()), (n_test, n_val));
+            let mut all: Vec<usize> = [test, val, train].concat();
+            all.sort_unstable();
+            assert_eq!(all, (0..n).collect::<Vec<_>>());
         }
     }
 

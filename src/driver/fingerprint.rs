@@ -19,7 +19,7 @@ pub fn fingerprint(plan: &StudyPlan) -> Fingerprint {
     let model = s.model.clone().unwrap_or_default();
     [
         ("seed", Some(v(&s.seed))),
-        ("data", data.then(|| v(&s.data))),
+        ("data", s.data.as_ref().map(|d| d.results_value())),
         (
             "data file contents",
             plan.data_crc32.map(|c| v(&format!("{c:08x}"))),

@@ -125,6 +125,10 @@ pub fn run(
         scheduler: &scheduler,
     };
     let summary = drive(plan, seams, opts, stop, observer)?;
+    // The test rows score the study's end: an interrupted one's top trials may not be its last.
+    if !summary.interrupted {
+        crate::outputs::test_scores::update(plan, &summary.history, &*store)?;
+    }
     crate::outputs::leaderboard::write_csv(plan, &summary.history, &out.join("leaderboard.csv"))?;
     crate::outputs::report::write(plan, &summary.history)?;
     Ok(summary)

@@ -7,7 +7,8 @@ use std::path::Path;
 use crate::curve::select_best;
 use crate::durable::replace_with;
 use crate::error::{Error, Result};
-use crate::plan::StudyPlan;
+use crate::outputs::test_scores::TestScores;
+use crate::plan::{MetricKind, StudyPlan};
 use crate::storage::{History, Status, TrialRecord};
 
 /// One leaderboard row.
@@ -29,6 +30,9 @@ pub struct Row {
     pub reason: String,
     /// Milliseconds the sampler took to suggest the trial's parameters.
     pub suggest_ms: Option<f64>,
+    /// The selected checkpoint's scores on the test rows, one per [`test_columns`] (NaN: not
+    /// scored, or not among the top [`StudyPlan::test_trials`]); empty without test rows.
+    pub test: Vec<f64>,
 }
 
 /// The rows, ranked by each trial's selected (best-checkpoint) metric; trials a scheduler pruned or
@@ -37,7 +41,12 @@ pub struct Row {
 /// the selected checkpoint, then to the earlier trial.
 pub fn rows(plan: &StudyPlan, history: &History) -> Vec<Row> {
     let metric = plan.metric;
-    let mut rows: Vec<Row> = history.trials.values().map(|t| row(plan, t)).collect();
+    let scores = (plan.test_trials > 0).then(|| TestScores::load(&plan.out_dir));
+    let mut rows: Vec<Row> = history
+        .trials
+        .values()
+        .map(|t| row(plan, t, scores.as_ref()))
+        .collect();
     rows.sort_by(|a, b| {
         let key = |r: &Row| {
             let cut_short = matches!(r.status, Status::Pruned | Status::Paused);
@@ -61,13 +70,27 @@ pub fn rows(plan: &StudyPlan, history: &History) -> Vec<Row> {
     });
     for (i, r) in rows.iter_mut().enumerate() {
         r.rank = i + 1;
+        // Only the top trials' scores are shown: a trial scored while it ranked among them (the
+        // file keeps its score) may have been overtaken since.
+        if r.rank > plan.test_trials {
+            r.test.iter_mut().for_each(|x| *x = f64::NAN);
+        }
     }
     rows
 }
 
-fn row(plan: &StudyPlan, t: &TrialRecord) -> Row {
+fn row(plan: &StudyPlan, t: &TrialRecord, scores: Option<&TestScores>) -> Row {
     let best = select_best(&t.curve, plan.metric);
     let last = t.curve.last();
+    // One value per test column (see `test_columns`), NaN where the checkpoint is not scored.
+    let test = scores.map_or(vec![], |s| {
+        let score = best.and_then(|i| s.get(t.trial, t.curve[i].virtual_epoch));
+        let (metric, loss) = score.map_or((f64::NAN, f64::NAN), |s| (s.metric, s.loss));
+        match plan.metric.kind {
+            MetricKind::ValLoss => vec![loss],
+            _ => vec![metric, loss],
+        }
+    });
     Row {
         rank: 0,
         trial: t.trial,
@@ -86,11 +109,22 @@ fn row(plan: &StudyPlan, t: &TrialRecord) -> Row {
         seconds: t.seconds,
         reason: t.reason.clone().unwrap_or_default(),
         suggest_ms: t.suggest_ms,
+        test,
+    }
+}
+
+/// The test rows' columns: `test_<metric>`, and `test_loss` unless the metric is the loss; none
+/// without test rows (the leaderboard of such a study is as it always was).
+pub fn test_columns(plan: &StudyPlan) -> Vec<String> {
+    match (plan.test_trials, plan.metric.kind) {
+        (0, _) => vec![],
+        (_, MetricKind::ValLoss) => vec!["test_val_loss".into()],
+        (_, m) => vec![format!("test_{}", m.name()), "test_loss".into()],
     }
 }
 
 /// Column names: rank, trial, status, the parameters, steps, examples_seen, best_virtual_epoch,
-/// best_<metric>, final_<metric>, seconds, reason, suggest_ms.
+/// best_<metric>, final_<metric>, the [`test_columns`], seconds, reason, suggest_ms.
 pub fn header(plan: &StudyPlan) -> Vec<String> {
     let m = plan.metric.kind.name();
     let mut h: Vec<String> = ["rank", "trial", "status"].map(String::from).to_vec();
@@ -98,6 +132,7 @@ pub fn header(plan: &StudyPlan) -> Vec<String> {
     h.extend(["steps", "examples_seen", "best_virtual_epoch"].map(String::from));
     h.push(format!("best_{m}"));
     h.push(format!("final_{m}"));
+    h.extend(test_columns(plan));
     h.extend(["seconds", "reason", "suggest_ms"].map(String::from));
     h
 }
@@ -125,6 +160,7 @@ pub fn fields(r: &Row) -> Vec<String> {
     );
     f.push(num(r.best));
     f.push(num(r.last));
+    f.extend(r.test.iter().map(|&x| num(x)));
     f.push(format!("{:.3}", r.seconds));
     f.push(r.reason.clone());
     f.push(
@@ -174,9 +210,12 @@ pub fn table(plan: &StudyPlan, history: &History, n: usize) -> String {
         for (i, v) in r.params.iter().enumerate() {
             f[3 + i] = v.parse::<f64>().map_or(v.clone(), short);
         }
-        let k = f.len();
-        f[k - 3] = short(r.best);
-        f[k - 2] = short(r.last);
+        let (k, t) = (f.len(), r.test.len());
+        f[k - 3 - t] = short(r.best);
+        f[k - 2 - t] = short(r.last);
+        for (i, &x) in r.test.iter().enumerate() {
+            f[k - 1 - t + i] = short(x);
+        }
         f[k - 1] = format!("{:.2}", r.seconds);
         cells.push(f);
     }

@@ -16,22 +16,27 @@ pub mod predict;
 pub mod report;
 pub mod retrain;
 pub mod status;
+pub mod test_scores;
 
 pub use leaderboard::short;
 
-/// Writes `split.json`: which data rows (0 = the first row after the header) are training and which
-/// validation rows, so that other tools can use exactly this split.
+/// Writes `split.json`: which data rows (0 = the first row after the header) are training, which
+/// validation and which test rows, so that other tools can use exactly this split.
 /// A study without data (a command trainer's) writes none.
 pub fn write_split(plan: &StudyPlan) -> Result<()> {
     let path = plan.out_dir.join("split.json");
     let Some(d) = &plan.dataset else {
         return Ok(());
     };
-    let json = serde_json::json!({
+    let mut json = serde_json::json!({
         "data": plan.data_file,
         "train_rows": d.train.source_rows,
         "validation_rows": d.val.source_rows,
     });
+    // Only when there are some: a study without test rows writes the file it always wrote.
+    if d.test.rows > 0 {
+        json["test_rows"] = serde_json::json!(d.test.source_rows);
+    }
     crate::durable::write_derived(&path, json.to_string().as_bytes())
         .map_err(|e| Error::io(&path, e))
 }

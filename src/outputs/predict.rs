@@ -10,7 +10,7 @@ use crate::data::apply::Prepared;
 use crate::data::{Preprocessing, Task};
 use crate::error::{Error, Result};
 use crate::plan::StudyPlan;
-use crate::runner::mlp::model::{evaluate, host_forward, Eval};
+use crate::runner::mlp::model::{evaluate, host_forward, in_layer_order, Eval};
 use crate::storage::History;
 
 /// Which trial: the leaderboard's first, or a number.
@@ -103,7 +103,7 @@ impl Model {
             trial,
             virtual_epoch: ckpt.meta.virtual_epoch,
             prep,
-            weights: layers(ckpt.weights).ok_or_else(|| {
+            weights: in_layer_order(&ckpt.weights).ok_or_else(|| {
                 Error::Study(format!(
                     "the checkpoint of trial {trial} is not a network of the built-in trainer \
                      (layers.<i>.weight and layers.<i>.bias, each layer taking the last one's outputs)"
@@ -187,30 +187,6 @@ impl Model {
         }
         csv.flush()
     }
-}
-
-/// The tensors of a checkpoint as [`host_forward`] takes them: each layer's weight (inputs ×
-/// outputs) then bias, in layer order; None unless they chain.
-pub fn layers(mut tensors: Vec<HostTensor>) -> Option<Vec<HostTensor>> {
-    let mut out = Vec::new();
-    let mut width = None;
-    for i in 0.. {
-        let mut take = |name: String| {
-            let at = tensors.iter().position(|t| t.name == name)?;
-            Some(tensors.swap_remove(at))
-        };
-        let Some(w) = take(format!("layers.{i}.weight")) else {
-            break;
-        };
-        let b = take(format!("layers.{i}.bias"))?;
-        let chained = width.is_none_or(|n| w.shape.first() == Some(&n));
-        if w.shape.len() != 2 || b.shape != [w.shape[1]] || !chained {
-            return None;
-        }
-        width = Some(w.shape[1]);
-        out.extend([w, b]);
-    }
-    (!out.is_empty()).then_some(out)
 }
 
 /// Probabilities of logits, computed in f64.

@@ -1,5 +1,5 @@
-//! The data sub-plan: the data file, its target, task and features, the validation fraction, and
-//! the dataset they give (split and standardised) with the file's checksum.
+//! The data sub-plan: the data file, its target, task and features, the validation and test
+//! fractions, and the dataset they give (split and standardised) with the file's checksum.
 
 use std::path::{Path, PathBuf};
 
@@ -46,6 +46,32 @@ impl DataPlan {
                 format!("{} is not in (0, 1)", space::num(vf)),
             ));
         }
+        let tf = d.test_fraction;
+        if !(0.0..1.0).contains(&tf) {
+            return Err(Error::spec(
+                file,
+                "data.test_fraction",
+                format!("{} is not in [0, 1)", space::num(tf)),
+            ));
+        }
+        if vf + tf >= 1.0 {
+            return Err(Error::spec(
+                file,
+                "data.test_fraction",
+                format!(
+                    "{} with a validation fraction of {} leaves no rows for training: their sum must be below 1",
+                    space::num(tf),
+                    space::num(vf)
+                ),
+            ));
+        }
+        if d.test_trials == Some(0) {
+            return Err(Error::spec(
+                file,
+                "data.test_trials",
+                "0 trials scores none: use 1 or more".to_string(),
+            ));
+        }
         let opts = read_options(file, d)?;
         let data_file = base.join(&d.path);
         if let Some(p) = DataPlan::cached(d, seed, &data_file, out, folder_only)? {
@@ -90,7 +116,7 @@ impl DataPlan {
         });
         let table = header.read(&wants, &opts)?;
         let targets = prepare::targets(&table, target, task, &d.target)?;
-        check_split(file, vf, targets.kept.len())?;
+        check_split(file, (vf, tf), targets.kept.len())?;
         let dataset = prepare::prepare(
             &table,
             targets,
@@ -99,6 +125,7 @@ impl DataPlan {
                 features: &features,
                 task,
                 validation_fraction: vf,
+                test_fraction: tf,
                 seed,
                 min_level_count: d.min_level_count.unwrap_or(1),
                 missing_values: opts.missing.clone(),
@@ -145,13 +172,10 @@ impl DataPlan {
                 ),
             ));
         }
-        let (dataset, table) =
-            crate::data::apply::dataset(prep, &data_file, d.validation_fraction, seed)?;
-        check_split(
-            file,
-            d.validation_fraction,
-            dataset.train.rows + dataset.val.rows,
-        )?;
+        let fractions = (d.validation_fraction, d.test_fraction);
+        let (dataset, table) = crate::data::apply::dataset(prep, &data_file, fractions, seed)?;
+        let rows = dataset.train.rows + dataset.val.rows + dataset.test.rows;
+        check_split(file, fractions, rows)?;
         Ok(DataPlan {
             file: data_file,
             crc32: table.crc32,
@@ -289,18 +313,42 @@ fn features(file: &Path, d: &DataSpec, header: &Header, data_file: &Path) -> Res
     Ok(features)
 }
 
-/// Refuses a validation fraction `vf` of `rows` rows that leaves either side of the split empty.
-fn check_split(file: &Path, vf: f64, rows: usize) -> Result<()> {
-    let n_val = (vf * rows as f64).floor() as usize;
-    if n_val == 0 || n_val == rows {
+/// Refuses fractions `(vf, tf)` of `rows` rows that leave the training or validation side
+/// empty, or the test side empty when a test fraction was asked for.
+fn check_split(file: &Path, (vf, tf): (f64, f64), rows: usize) -> Result<()> {
+    let (n_test, n_val) = crate::data::side_sizes(rows, vf, tf);
+    if tf > 0.0 && n_test == 0 {
+        return Err(Error::spec(
+            file,
+            "data.test_fraction",
+            format!(
+                "{} of {rows} rows leaves no row for test: give it at least one",
+                space::num(tf)
+            ),
+        ));
+    }
+    let n_train = rows.saturating_sub(n_test + n_val);
+    if n_val == 0 || n_train == 0 {
         return Err(Error::spec(
             file,
             "data.validation_fraction",
             format!(
-                "{} of {rows} rows leaves {n_val} for validation and {} for training: both need at least one",
+                "{} of {rows} rows leaves {n_val} for validation and {n_train} for training: both need at least one",
                 space::num(vf),
-                rows - n_val
             ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses test rows for a command trainer: the split file its program reads (`TUNE_SPLIT`)
+/// names training and validation rows only, so nothing could score the test rows.
+pub(super) fn check_command_data(file: &Path, d: &DataSpec) -> Result<()> {
+    if d.test_fraction != 0.0 {
+        return Err(Error::spec(
+            file,
+            "data.test_fraction",
+            "is not supported with a command trainer: its program is given training and validation rows only",
         ));
     }
     Ok(())

@@ -67,7 +67,13 @@ pub struct StudyPlan {
     /// Cores the study uses (`--cores`, or all this process may use): the default `parallel` on
     /// the CPU, and the running trials share them (`study`: a finished worker's go to the others).
     pub cores: usize,
+    /// How many of the leaderboard's top trials are scored on the test rows at the end
+    /// (`data.test_trials`); 0 without test rows (`data.test_fraction` 0).
+    pub test_trials: usize,
 }
+
+/// The default of `data.test_trials`.
+const TEST_TRIALS: u64 = 5;
 
 /// Options from the command line that override or complete the spec; a bad one is refused as
 /// [`Error::Flag`], naming the flag.
@@ -125,6 +131,9 @@ impl StudyPlan {
             (Some(i), None) => Some(init::load(spec_file, i, &base)?),
             (None, _) => None,
         };
+        if let (Some(d), Some(_)) = (&spec.data, &command) {
+            data::check_command_data(spec_file, d)?;
+        }
         let data = match (&spec.data, &command) {
             (Some(d), _) => Some(DataPlan::from_spec(
                 spec_file,
@@ -268,6 +277,10 @@ impl StudyPlan {
             keep: selection.keep,
             device,
             cores,
+            test_trials: match &spec.data {
+                Some(d) if d.test_fraction > 0.0 => d.test_trials.unwrap_or(TEST_TRIALS) as usize,
+                _ => 0,
+            },
             spec,
         })
     }

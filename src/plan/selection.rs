@@ -387,6 +387,7 @@ mod tests {
                 rows: val.len(),
                 source_rows: (0..val.len()).collect(),
             },
+            test: Default::default(),
             prep: Default::default(),
         }
     }

@@ -12,6 +12,24 @@ use crate::space::Params;
 use super::{Job, RunnerWorker, TrialHost, TrialOutcome, TrialRunner};
 use model::Backend;
 
+/// Loss and metric (`metric`, the study's) of the network of checkpoint `ckpt` on the rows `rows`
+/// of `data`, computed exactly as validation computes them: the test rows' final score. A
+/// checkpoint whose tensors are not a network's is refused, naming it.
+pub fn score(
+    data: &crate::data::Dataset,
+    rows: &crate::data::Split,
+    metric: crate::plan::MetricKind,
+    ckpt: &crate::artifacts::Checkpoint,
+) -> Result<model::Eval> {
+    let weights = model::in_layer_order(&ckpt.weights).ok_or_else(|| {
+        Error::Study(format!(
+            "trial {}'s checkpoint at virtual epoch {} holds no network's weights",
+            ckpt.meta.trial, ckpt.meta.virtual_epoch
+        ))
+    })?;
+    Ok(trainer::score(data, rows, metric, &weights))
+}
+
 /// The MLP runner of a study.
 pub struct MlpRunner<'a> {
     plan: &'a StudyPlan,
@@ -59,9 +77,8 @@ pub fn init_eval(plan: &StudyPlan) -> Result<Option<model::Eval>> {
     let Some(init) = &plan.init else {
         return Ok(None);
     };
-    let dev = dfdx::tensor::Cpu::default();
-    let mlp = model::Mlp::from_host(&dev, &init.layer_sizes, &init.checkpoint.weights)?;
-    Ok(Some(trainer::validate(plan, &mlp.to_host())))
+    let data = plan.data();
+    score(data, &data.val, plan.metric.kind, &init.checkpoint).map(Some)
 }
 
 /// One worker's device.

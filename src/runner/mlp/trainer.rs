@@ -44,7 +44,7 @@ pub fn run_trial<D: Backend>(
         start,
         base_seconds: meta.seconds,
     };
-    let val = std::sync::Arc::new(Validation::of(data, plan.metric.kind));
+    let val = std::sync::Arc::new(Validation::of(data, &data.val, plan.metric.kind));
     // On the CPU, when the trial has a second thread, a virtual epoch is validated there while
     // the next one trains, and the result is taken at the first step it is ready; the next pass
     // over the data is shuffled and gathered there too. The same arithmetic, the same order of
@@ -246,13 +246,17 @@ struct Validation {
 }
 
 impl Validation {
-    /// The validation rows of `data`, built once: they never change; `metric`, the study's.
-    fn of(data: &crate::data::Dataset, metric: MetricKind) -> Validation {
+    /// The rows `rows` of `data` (its validation rows, or its test rows for the final score),
+    /// built once: they never change; `metric`, the study's.
+    fn of(
+        data: &crate::data::Dataset,
+        rows: &crate::data::Split,
+        metric: MetricKind,
+    ) -> Validation {
         let c = data.n_outputs();
         let y: Vec<f32> = match data.task {
-            Task::Regression => data.val.y.to_vec(),
-            Task::Classification => data
-                .val
+            Task::Regression => rows.y.to_vec(),
+            Task::Classification => rows
                 .y
                 .iter()
                 .flat_map(|&k| (0..c).map(move |j| (j == k as usize) as u8 as f32))
@@ -261,9 +265,9 @@ impl Validation {
         Validation {
             // The inputs as they are in the data set (shared, or mapped from the cache): `fill`
             // copies them in their order; only the targets change (one-hot).
-            x: data.val.x.clone(),
+            x: rows.x.clone(),
             y,
-            rows: data.val.rows,
+            rows: rows.rows,
             inputs: data.n_inputs(),
             task: data.task,
             metric,
@@ -286,10 +290,15 @@ impl Validation {
     }
 }
 
-/// The validation loss and metric of the network with host weights `weights` (in the order
-/// [`Mlp::to_host`] gives them) on the study's validation rows.
-pub fn validate(plan: &StudyPlan, weights: &[HostTensor]) -> Eval {
-    Validation::of(plan.data(), plan.metric.kind).on_host(weights)
+/// Loss and metric of the network whose host weights are `weights` on the rows `rows` of `data`,
+/// computed as validation computes them (the same chunks, the same arithmetic).
+pub(super) fn score(
+    data: &crate::data::Dataset,
+    rows: &crate::data::Split,
+    metric: MetricKind,
+    weights: &[HostTensor],
+) -> Eval {
+    Validation::of(data, rows, metric).on_host(weights)
 }
 
 /// A virtual epoch trained and copied to the host, before its validation: the checkpoint's curve

@@ -52,6 +52,30 @@ pub fn host_forward(weights: &[HostTensor], x: &[f32], rows: usize) -> Vec<f32> 
     h
 }
 
+/// The tensors of a network (`layers.<i>.weight` and `layers.<i>.bias`, as
+/// [`Mlp::to_host`](super::Mlp::to_host) names them) in the order [`host_forward`] takes them,
+/// from a checkpoint read back, which holds them in name order; None unless they are all there
+/// and chain (each weight inputs × outputs, its bias of its outputs, each layer taking the last
+/// one's outputs).
+pub fn in_layer_order(tensors: &[HostTensor]) -> Option<Vec<HostTensor>> {
+    let find = |name: String| tensors.iter().find(|t| t.name == name).cloned();
+    let mut out = Vec::with_capacity(tensors.len());
+    let mut width = None;
+    for i in 0..tensors.len() / 2 {
+        let (w, b) = (
+            find(format!("layers.{i}.weight"))?,
+            find(format!("layers.{i}.bias"))?,
+        );
+        let chained = width.is_none_or(|n| w.shape.first() == Some(&n));
+        if w.shape.len() != 2 || b.shape != [w.shape[1]] || !chained {
+            return None;
+        }
+        width = Some(w.shape[1]);
+        out.extend([w, b]);
+    }
+    (!out.is_empty() && out.len() == tensors.len()).then_some(out)
+}
+
 /// Loss and metric of predictions `out` against targets `y` (one-hot for classification): the
 /// loss, and `metric` (the one the curve holds, see [`MetricKind::in_curve`]).
 pub fn evaluate(task: Task, metric: MetricKind, out: &[f32], y: &[f32], rows: usize) -> Eval {

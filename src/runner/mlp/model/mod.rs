@@ -18,7 +18,7 @@ mod network;
 mod optimizer;
 
 pub use backend::Backend;
-pub use host::{evaluate, host_forward, Eval};
+pub use host::{evaluate, host_forward, in_layer_order, Eval};
 pub use network::{layer_sizes, Layer, Mlp, Net};
 pub use optimizer::Optimizer;
 
