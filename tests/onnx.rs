@@ -199,8 +199,46 @@ fn onnx_export_of_a_regression_predicts_as_predict_does() {
     match onnx_python() {
         Ok(python) => {
             check(&python, "onnx_check.py", &[&model, &data, &pred]);
+            readme_serves(&python, &model, &dir.path().join("head.csv"), dir.path());
         }
         Err(why) => eprintln!("skipping the onnxruntime check: {why}"),
+    }
+}
+
+/// README's onnxruntime snippet, run in `dir` on the wine model `model` and the rows of `data`
+/// (whose first three have no gaps): it prints their predictions.
+fn readme_serves(python: &Path, model: &Path, data: &Path, dir: &Path) {
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let snippet = readme
+        .split("```python\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .find(|b| b.contains("onnxruntime"))
+        .expect("README shows onnxruntime serving a model");
+    std::fs::copy(model, dir.join("wine.onnx")).unwrap();
+    std::fs::copy(data, dir.join("wine.csv")).unwrap();
+    let out = Command::new(python)
+        .args(["-c", snippet])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.starts_with("[["),
+        "README's snippet: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let values: Vec<f64> = said
+        .split(|c: char| c == '[' || c == ']' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.parse().unwrap())
+        .collect();
+    // The first rows' predictions, as tune predict wrote them (the qualities are 3 to 8).
+    let (_, rows) = read_csv(&dir.join("predictions.csv"));
+    assert_eq!(values.len(), 3, "{said}");
+    for (v, r) in values.iter().zip(&rows) {
+        let want: f64 = r[0].parse().unwrap();
+        assert!((v - want).abs() <= 1e-4 * want.abs(), "{v} vs {want}");
     }
 }
 

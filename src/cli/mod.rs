@@ -1,4 +1,5 @@
 //! The binary's own parts: what a person sees.
 
+pub mod model;
 pub mod progress;
 pub mod words;
