@@ -42,7 +42,7 @@ pub fn write(
     page.push_str(super::STYLE);
     let _ = writeln!(
         page,
-        "</head><body>\n<h1>{}</h1>\n<p>The same parameters and the same budget ({} examples in {} virtual epochs); <span style=\"color:{OLD}\">■</span> old data, <span style=\"color:{NEW}\">■</span> new data; ● each one's selected checkpoint.</p>\n<div class=\"plots\">{}{}</div>\n</body></html>",
+        "</head><body>\n<h1>{}</h1>\n<p>The same parameters and the same budget ({} examples in {} virtual epochs); <span style=\"color:{OLD}\">■</span> old data, <span style=\"color:{NEW}\">■</span> new data; ● each one's selected checkpoint.</p>\n<div style=\"display:flex;gap:16px;flex-wrap:wrap\">{}{}</div>\n</body></html>",
         esc(&title),
         plan.budget.total_examples,
         plan.budget.virtual_epochs,
