@@ -6,8 +6,8 @@ use std::io::Read;
 use std::path::Path;
 
 use super::table::{
-    numeric_cell, plain_decimal, push_cell, scan_decimal, Body, Building, Cell, Hashing, Header,
-    Kind, ReadOptions, Read_, Table, Want,
+    numeric_cell, plain_decimal, push_cell, scan_decimal_f32, Body, Building, Cell, Hashing,
+    Header, Kind, ReadOptions, Read_, Table, Want,
 };
 use crate::error::{Error, Result};
 
@@ -213,15 +213,21 @@ pub(super) fn fast_body(
     let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(threads);
     let work_rx = std::sync::Mutex::new(work_rx);
     let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, Parsed)>();
-    // Parsed blocks' buffers come back to be read into again: no fresh pages for each block.
+    // Parsed blocks' buffers come back to be read into again, and their values' buffers to be
+    // parsed into again once gathered: no fresh pages for each block.
     let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let (spare_values_tx, spare_values_rx) = std::sync::mpsc::channel::<Vec<f32>>();
+    let spare_values_rx = std::sync::Mutex::new(spare_values_rx);
     std::thread::scope(|scope| -> Result<()> {
         for _ in 0..threads {
             let (work_rx, done_tx, spare_tx) = (&work_rx, done_tx.clone(), spare_tx.clone());
+            let spare_values_rx = &spare_values_rx;
             scope.spawn(move || loop {
                 let next = work_rx.lock().unwrap().recv();
                 let Ok((i, block)) = next else { return };
-                let _ = done_tx.send((i, parse_block(h, &block, wants, opts)));
+                let into = spare_values_rx.lock().unwrap().try_recv();
+                let into = into.unwrap_or_else(|_| Vec::with_capacity(block.len() / 8));
+                let _ = done_tx.send((i, parse_block(h, &block, wants, opts, into)));
                 let _ = spare_tx.send(block);
             });
         }
@@ -240,6 +246,7 @@ pub(super) fn fast_body(
                         Some((v, n)) if good => {
                             values.extend_from_slice(&v);
                             *rows += n;
+                            let _ = spare_values_tx.send(v);
                         }
                         _ => good = false,
                     }
@@ -294,7 +301,14 @@ pub(super) fn fast_body(
 }
 
 /// The values of a block of whole lines, or None where the careful reader must look.
-fn parse_block(h: &Header, block: &[u8], wants: &[Want], opts: &ReadOptions) -> Parsed {
+/// `values`: a buffer to parse into (emptied first).
+fn parse_block(
+    h: &Header,
+    block: &[u8],
+    wants: &[Want],
+    opts: &ReadOptions,
+    mut values: Vec<f32>,
+) -> Parsed {
     if block.contains(&b'"') || !block.is_ascii() {
         return None;
     }
@@ -305,7 +319,7 @@ fn parse_block(h: &Header, block: &[u8], wants: &[Want], opts: &ReadOptions) -> 
         slot[w.col] = k;
     }
     let width = wants.len();
-    let mut values = Vec::with_capacity(block.len() / 8);
+    values.clear();
     let mut row = vec![0f32; width];
     let mut rows = 0;
     let missing = opts.missing.as_deref();
@@ -327,7 +341,7 @@ fn parse_block(h: &Header, block: &[u8], wants: &[Want], opts: &ReadOptions) -> 
             let k = *slot.get(fields)?;
             fields += 1;
             let start = i;
-            let (value, end) = match scan_decimal(line, i) {
+            let (value, end) = match scan_decimal_f32(line, i) {
                 Some((v, end)) => (Some(v), end),
                 None => {
                     let end = memchr_comma(line, start);
@@ -340,7 +354,7 @@ fn parse_block(h: &Header, block: &[u8], wants: &[Want], opts: &ReadOptions) -> 
             };
             if k != usize::MAX {
                 row[k] = match value {
-                    Some(v) => v as f32,
+                    Some(v) => v,
                     None => {
                         let field = line[start..end].trim_ascii();
                         match plain_decimal(field) {

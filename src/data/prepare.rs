@@ -564,30 +564,52 @@ fn standardise(
         }
         fitted[i].sd = sd;
     }
+    // (input, fitted index, mean, scale) of each numeric input.
+    let scales: Vec<(usize, usize, f64, f64)> = cols
+        .iter()
+        .map(|&(j, i)| match fitted[i].prep {
+            ColumnPrep::Numeric { mean, scale, .. } => (j, i, mean, scale),
+            _ => unreachable!("numeric columns only"),
+        })
+        .collect();
     let [val, test] = held_out;
     for (x, src) in [train, val, test] {
-        for (row, &s) in x.chunks_exact_mut(width.max(1)).zip(src) {
-            for &(j, i) in &cols {
-                let f = &fitted[i];
-                let ColumnPrep::Numeric { mean, scale, .. } = f.prep else {
-                    unreachable!("numeric columns only")
-                };
-                let z = ((row[j] as f64 - mean) / scale) as f32;
-                if !z.is_finite() {
-                    return Err(table.error_at(
-                        s,
-                        f.col,
-                        &format!(
-                            "\"{{cell}}\" is too far from the training rows' values (mean {}, \
-                             standard deviation {}): standardised, it is outside the range of \
-                             the 32-bit floats that training uses",
-                            super::short(mean),
-                            super::short(f.sd)
-                        ),
-                    ));
+        use rayon::prelude::*;
+        const ROWS: usize = 4096;
+        let w = width.max(1);
+        // On every core; the first value refused (by row, then input) is the one named.
+        let refused = x
+            .par_chunks_mut(w * ROWS)
+            .enumerate()
+            .filter_map(|(c, chunk)| {
+                for (r, row) in chunk.chunks_exact_mut(w).enumerate() {
+                    for &(j, i, mean, scale) in &scales {
+                        let z = ((row[j] as f64 - mean) / scale) as f32;
+                        if !z.is_finite() {
+                            return Some((c * ROWS + r, i));
+                        }
+                        row[j] = z;
+                    }
                 }
-                row[j] = z;
-            }
+                None
+            })
+            .min();
+        if let Some((r, i)) = refused {
+            let f = &fitted[i];
+            let ColumnPrep::Numeric { mean, .. } = f.prep else {
+                unreachable!("numeric columns only")
+            };
+            return Err(table.error_at(
+                src[r],
+                f.col,
+                &format!(
+                    "\"{{cell}}\" is too far from the training rows' values (mean {}, standard \
+                     deviation {}): standardised, it is outside the range of the 32-bit floats \
+                     that training uses",
+                    super::short(mean),
+                    super::short(f.sd)
+                ),
+            ));
         }
     }
     Ok(())
