@@ -622,6 +622,8 @@ fn standardise(
             _ => unreachable!("numeric columns only"),
         })
         .collect();
+    let centres: Vec<f64> = scales.iter().map(|s| s.2).collect();
+    let spreads: Vec<f64> = scales.iter().map(|s| s.3).collect();
     let [val, test] = held_out;
     for (x, src) in [train, val, test] {
         use rayon::prelude::*;
@@ -633,6 +635,21 @@ fn standardise(
             .enumerate()
             .filter_map(|(c, chunk)| {
                 for (r, row) in chunk.chunks_exact_mut(w).enumerate() {
+                    if all {
+                        // Every input, in order (several at a time); a value refused stays
+                        // infinite or NaN, which finds the first.
+                        let mut finite = true;
+                        for ((v, &m), &s) in row.iter_mut().zip(&centres).zip(&spreads) {
+                            let z = ((*v as f64 - m) / s) as f32;
+                            finite &= z.is_finite();
+                            *v = z;
+                        }
+                        if !finite {
+                            let j = row.iter().position(|z| !z.is_finite()).unwrap_or(0);
+                            return Some((c * ROWS + r, scales[j].1));
+                        }
+                        continue;
+                    }
                     for &(j, i, mean, scale) in &scales {
                         let z = ((row[j] as f64 - mean) / scale) as f32;
                         if !z.is_finite() {

@@ -344,7 +344,7 @@ pub(super) fn plain_decimal(b: &[u8]) -> Option<f64> {
 #[inline]
 pub(super) fn scan_decimal(line: &[u8], start: usize) -> Option<(f64, usize)> {
     let (neg, m, frac, end) = scan_parts(line, start)?;
-    let v = m as f64 / POW10[frac];
+    let v = m as i64 as f64 / POW10[frac];
     Some((if neg { -v } else { v }, end))
 }
 
@@ -362,11 +362,13 @@ pub(super) fn scan_decimal_f32(line: &[u8], start: usize) -> Option<(f32, usize)
         1e-14, 1e-15,
     ];
     let (neg, m, frac, end) = scan_parts(line, start)?;
-    let y = m as f64 * INV10[frac];
+    // Below 10^15: converted as a signed integer, in one instruction.
+    let (m, frac) = (m as i64 as f64, frac.min(15));
+    let y = m * INV10[frac];
     let low = y.to_bits() & ((1 << 29) - 1);
     let v = match low.abs_diff(1 << 28) > 8 {
         true => y as f32,
-        false => (m as f64 / POW10[frac]) as f32,
+        false => (m / POW10[frac]) as f32,
     };
     Some((if neg { -v } else { v }, end))
 }
