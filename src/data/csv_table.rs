@@ -738,7 +738,7 @@ mod tests {
         while text.len() < 5 << 20 {
             r += 1;
             text += &format!("{}.{},-{},{}e-3\n", r % 997, r % 10_007, r % 13, r % 7);
-            if r % 100_000 == 0 {
+            if r.is_multiple_of(100_000) {
                 text += "\n \n";
             }
         }
