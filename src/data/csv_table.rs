@@ -6,8 +6,8 @@ use std::io::Read;
 use std::path::Path;
 
 use super::table::{
-    numeric_cell, plain_decimal, push_cell, scan_decimal, Body, Building, Cell, Hashing, Header,
-    Kind, ReadOptions, Read_, Table, Want,
+    numeric_cell, plain_decimal, push_cell, scan_decimal_f32, Body, Building, Cell, Hashing,
+    Header, Kind, ReadOptions, Read_, Table, Want,
 };
 use crate::error::{Error, Result};
 
@@ -155,9 +155,9 @@ pub(super) fn body(
 /// Bytes handed to a parsing thread at a time (whole lines).
 const BLOCK: usize = 4 << 20;
 
-/// What a block of lines gave: its rows' values, row-major; None: the block needs the careful
-/// reader (a quote, a text cell, anything to refuse).
-type Parsed = Option<(Vec<f32>, usize)>;
+/// What a block of lines gave; None: the block needs the careful reader (a quote, a text cell,
+/// anything to refuse).
+type Parsed = Option<Rows>;
 
 /// The rows of CSV text `reader` read by several threads, a block of whole lines each, for the
 /// common case only: every column asked for is numbers, and no field is quoted. None when that is
@@ -199,91 +199,122 @@ pub(super) fn fast_body(
         .map_or(1, |n| n.get())
         .min(8);
     let width = wants.len();
-    let mut values: Vec<f32> = Vec::new();
-    // Room for every row at once, estimated from the first block's lines and the file's size: the
-    // collector then never moves what it gathered to a larger buffer (nor holds two at once).
+    // Room for every row at once, estimated from the first block's lines and the file's size
+    // (zeroed pages, not touched until written): each block's rows are parsed straight into
+    // their place, which the reader hands out with the block (as many rows as it has lines).
     let sample = &first[start..];
     let lines = sample.iter().filter(|&&b| b == b'\n').count();
-    if let (Ok(m), true) = (std::fs::metadata(&h.file), lines > 0 && !sample.is_empty()) {
-        let estimate = m.len() as f64 / sample.len() as f64 * lines as f64 * 1.02 + 16.0;
-        values.reserve((estimate as usize).saturating_mul(width));
-    }
-    let mut rows = 0usize;
-    let mut ok = true;
-    let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(threads);
-    let work_rx = std::sync::Mutex::new(work_rx);
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, Parsed)>();
-    // Parsed blocks' buffers come back to be read into again: no fresh pages for each block.
-    let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
-    std::thread::scope(|scope| -> Result<()> {
-        for _ in 0..threads {
-            let (work_rx, done_tx, spare_tx) = (&work_rx, done_tx.clone(), spare_tx.clone());
-            scope.spawn(move || loop {
-                let next = work_rx.lock().unwrap().recv();
-                let Ok((i, block)) = next else { return };
-                let _ = done_tx.send((i, parse_block(h, &block, wants, opts)));
-                let _ = spare_tx.send(block);
-            });
-        }
-        drop(spare_tx);
-        drop(done_tx);
-        // In the block's order, each appended as soon as those before it are.
-        let (values, rows) = (&mut values, &mut rows);
-        let collect = scope.spawn(move || {
-            let mut waiting = std::collections::BTreeMap::new();
-            let mut next = 0;
-            let mut good = true;
-            for (i, parsed) in done_rx {
-                waiting.insert(i, parsed);
-                while let Some(p) = waiting.remove(&next) {
-                    match p {
-                        Some((v, n)) if good => {
-                            values.extend_from_slice(&v);
-                            *rows += n;
-                        }
-                        _ => good = false,
-                    }
-                    next += 1;
-                }
+    let estimate = match (std::fs::metadata(&h.file), lines > 0 && !sample.is_empty()) {
+        (Ok(m), true) => m.len() as f64 / sample.len() as f64 * lines as f64 * 1.02 + 16.0,
+        _ => 0.0,
+    };
+    let mut values = vec![0f32; (estimate as usize).saturating_mul(width)];
+    // Each block in order: where its rows went, or its own values where the room ran out.
+    let mut placed: Vec<(usize, Parsed)> = Vec::new();
+    {
+        let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<Work>(threads);
+        let work_rx = std::sync::Mutex::new(work_rx);
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, Parsed)>();
+        // Parsed blocks' buffers come back to be read into again: no fresh pages for each block.
+        let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        std::thread::scope(|scope| -> Result<()> {
+            for _ in 0..threads {
+                let (work_rx, done_tx, spare_tx) = (&work_rx, done_tx.clone(), spare_tx.clone());
+                scope.spawn(move || loop {
+                    let next = work_rx.lock().unwrap().recv();
+                    let Ok(Work { i, block, room }) = next else {
+                        return;
+                    };
+                    let _ = done_tx.send((i, parse_block(h, &block, wants, opts, room)));
+                    let _ = spare_tx.send(block);
+                });
             }
-            good
-        });
-        let mut carry = first.split_off(start);
-        let mut i = 0;
-        let mut eof = false;
-        while !eof {
-            let mut block = spare_rx
-                .try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(BLOCK + (1 << 16)));
-            block.clear();
-            block.extend_from_slice(&carry);
-            let have = block.len();
-            (&mut reader)
-                .take((BLOCK.saturating_sub(have)).max(1 << 16) as u64)
-                .read_to_end(&mut block)
-                .map_err(read_err)?;
-            crc.update(&block[have..]);
-            len += (block.len() - have) as u64;
-            eof = block.len() == have;
-            let cut = match eof {
-                true => block.len(),
-                false => block.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1),
-            };
-            carry.clear();
-            carry.extend_from_slice(&block[cut..]);
-            block.truncate(cut);
-            if !block.is_empty() && work_tx.send((i, block)).is_ok() {
+            drop(spare_tx);
+            drop(done_tx);
+            let mut room: &mut [f32] = &mut values;
+            let mut at = 0;
+            let mut carry = first.split_off(start);
+            let mut i = 0;
+            let mut eof = false;
+            while !eof {
+                let mut block = spare_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(BLOCK + (1 << 16)));
+                block.clear();
+                block.extend_from_slice(&carry);
+                let have = block.len();
+                (&mut reader)
+                    .take((BLOCK.saturating_sub(have)).max(1 << 16) as u64)
+                    .read_to_end(&mut block)
+                    .map_err(read_err)?;
+                crc.update(&block[have..]);
+                len += (block.len() - have) as u64;
+                eof = block.len() == have;
+                let cut = match eof {
+                    true => block.len(),
+                    false => block.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1),
+                };
+                carry.clear();
+                carry.extend_from_slice(&block[cut..]);
+                block.truncate(cut);
+                if block.is_empty() {
+                    continue;
+                }
+                // At most a row a line (the last may lack its line end).
+                let lines = memchr::memchr_iter(b'\n', &block).count()
+                    + (block.last() != Some(&b'\n')) as usize;
+                // Once a block finds too little room, those after it get none: their values then
+                // follow the placed ones in order.
+                let mut here: &mut [f32] = &mut [];
+                match lines * width <= room.len() {
+                    true => (here, room) = std::mem::take(&mut room).split_at_mut(lines * width),
+                    false => room = &mut [],
+                }
+                let start = at;
+                at += here.len();
+                if work_tx
+                    .send(Work {
+                        i,
+                        block,
+                        room: here,
+                    })
+                    .is_err()
+                {
+                    break;
+                }
+                placed.push((start, None));
                 i += 1;
             }
+            drop(work_tx);
+            for (i, parsed) in done_rx {
+                placed[i].1 = parsed;
+            }
+            Ok(())
+        })?;
+    }
+    // The blocks' rows one after the other: they are already, unless a block had blank lines (or
+    // the room ran out, and the last blocks have their own).
+    let mut rows = 0;
+    for (start, parsed) in placed {
+        match parsed {
+            Some(Rows::Placed(n)) => {
+                if start != rows * width {
+                    values.copy_within(start..start + n * width, rows * width);
+                }
+                rows += n;
+            }
+            Some(Rows::Own(v, n)) => {
+                values.truncate(rows * width);
+                values.extend_from_slice(&v);
+                rows += n;
+            }
+            None => return Ok(None),
         }
-        drop(work_tx);
-        ok = collect.join().expect("the collector does not panic");
-        Ok(())
-    })?;
-    if !ok || rows == 0 {
+    }
+    values.truncate(rows * width);
+    if rows == 0 {
         return Ok(None);
     }
-    let _ = width;
     Ok(Some(Body::Done(Read_ {
         crc32: crc.finalize(),
         len,
@@ -293,8 +324,29 @@ pub(super) fn fast_body(
     })))
 }
 
-/// The values of a block of whole lines, or None where the careful reader must look.
-fn parse_block(h: &Header, block: &[u8], wants: &[Want], opts: &ReadOptions) -> Parsed {
+/// A block of whole lines to parse, the `i`th, and the room for its rows' values (empty: none
+/// was left).
+struct Work<'a> {
+    i: usize,
+    block: Vec<u8>,
+    room: &'a mut [f32],
+}
+
+/// The rows a block gave: how many, written in their room, or in values of their own.
+enum Rows {
+    Placed(usize),
+    Own(Vec<f32>, usize),
+}
+
+/// The values of a block of whole lines, row-major, in `room` when it has a row for each line
+/// (else in a vector of their own); None where the careful reader must look.
+fn parse_block(
+    h: &Header,
+    block: &[u8],
+    wants: &[Want],
+    opts: &ReadOptions,
+    room: &mut [f32],
+) -> Parsed {
     if block.contains(&b'"') || !block.is_ascii() {
         return None;
     }
@@ -305,7 +357,8 @@ fn parse_block(h: &Header, block: &[u8], wants: &[Want], opts: &ReadOptions) -> 
         slot[w.col] = k;
     }
     let width = wants.len();
-    let mut values = Vec::with_capacity(block.len() / 8);
+    let direct = !room.is_empty();
+    let mut own = Vec::new();
     let mut row = vec![0f32; width];
     let mut rows = 0;
     let missing = opts.missing.as_deref();
@@ -319,6 +372,10 @@ fn parse_block(h: &Header, block: &[u8], wants: &[Want], opts: &ReadOptions) -> 
         if line.trim_ascii().is_empty() {
             continue;
         }
+        let row = match room.get_mut(rows * width..(rows + 1) * width) {
+            Some(r) => r,
+            None => &mut row[..],
+        };
         // One pass over the line: a plain decimal is read as it is scanned; any other field
         // (spaces, an exponent, a gap, text) is read as before, from its slice.
         let mut fields = 0;
@@ -327,7 +384,7 @@ fn parse_block(h: &Header, block: &[u8], wants: &[Want], opts: &ReadOptions) -> 
             let k = *slot.get(fields)?;
             fields += 1;
             let start = i;
-            let (value, end) = match scan_decimal(line, i) {
+            let (value, end) = match scan_decimal_f32(line, i) {
                 Some((v, end)) => (Some(v), end),
                 None => {
                     let end = memchr_comma(line, start);
@@ -340,7 +397,7 @@ fn parse_block(h: &Header, block: &[u8], wants: &[Want], opts: &ReadOptions) -> 
             };
             if k != usize::MAX {
                 row[k] = match value {
-                    Some(v) => v as f32,
+                    Some(v) => v,
                     None => {
                         let field = line[start..end].trim_ascii();
                         match plain_decimal(field) {
@@ -362,10 +419,15 @@ fn parse_block(h: &Header, block: &[u8], wants: &[Want], opts: &ReadOptions) -> 
         if fields != n_fields {
             return None;
         }
-        values.extend_from_slice(&row);
+        if !direct {
+            own.extend_from_slice(row);
+        }
         rows += 1;
     }
-    Some((values, rows))
+    Some(match direct {
+        true => Rows::Placed(rows),
+        false => Rows::Own(own, rows),
+    })
 }
 
 /// The end of the field that starts at `start` (the next comma, or the line's end).
@@ -664,5 +726,60 @@ mod tests {
         // Declared text: any number of levels.
         let t = read_bytes(many.as_bytes(), Kind::Text, Some(&all)).unwrap();
         assert_eq!(t.rows, 4);
+    }
+
+    /// A file of several blocks, read in parallel into their places: blank lines closed up, and
+    /// rows longer after the first block than in it (the room estimated from the first block runs
+    /// out), read as the careful reader reads them.
+    #[test]
+    fn blocks_in_their_places_read_as_the_careful_reader_reads_them() {
+        let mut text = String::from("a,b,c\n");
+        let mut r = 0u64;
+        while text.len() < 5 << 20 {
+            r += 1;
+            text += &format!("{}.{},-{},{}e-3\n", r % 997, r % 10_007, r % 13, r % 7);
+            if r.is_multiple_of(100_000) {
+                text += "\n \n";
+            }
+        }
+        while text.len() < 12 << 20 {
+            r += 1;
+            text += &format!("{},{},{}\n", r % 10, r % 7, r % 3);
+        }
+        let file = std::env::temp_dir().join(format!("tune-blocks-{}.csv", std::process::id()));
+        std::fs::write(&file, &text).unwrap();
+        let h = Header::open(&file).unwrap();
+        let wants: Vec<Want> = [2, 0]
+            .into_iter()
+            .map(|col| Want {
+                col,
+                kind: Kind::Numeric,
+                target: false,
+            })
+            .collect();
+        let opts = ReadOptions {
+            missing: None,
+            max_levels: 3,
+        };
+        let open = || std::fs::File::open(&file).unwrap();
+        let fast = match fast_body(&h, open(), &wants, &opts).unwrap() {
+            Some(Body::Done(b)) => b,
+            _ => panic!("the fast path reads plain numbers"),
+        };
+        let careful = match body(&h, open(), &wants, &opts).unwrap() {
+            Body::Done(b) => b,
+            _ => panic!("numbers"),
+        };
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(fast.rows, r as usize);
+        assert_eq!(
+            (fast.rows, fast.crc32, fast.len),
+            (careful.rows, careful.crc32, careful.len)
+        );
+        assert!(fast
+            .values
+            .iter()
+            .map(|v| v.to_bits())
+            .eq(careful.values.iter().map(|v| v.to_bits())));
     }
 }

@@ -162,14 +162,26 @@ pub struct Targets {
 /// The targets of `table`'s column `col` (read as text for classification, numbers otherwise);
 /// rows where it is missing are left out.
 pub fn targets(table: &Table, col: usize, task: Task, name: &str) -> Result<Targets> {
-    let column = table.column(col).expect("the target was read");
+    let k = table.slot(col).expect("the target was read");
+    let column = match table.levels(k) {
+        None => None,
+        Some(_) => table.column(col),
+    };
     let (kept, y, classes): (Vec<usize>, Vec<f32>, Vec<String>) = match column {
-        Column::Numeric(v) => {
-            let kept: Vec<usize> = (0..v.len()).filter(|&r| !v[r].is_nan()).collect();
-            let y = kept.iter().map(|&r| v[r]).collect();
+        None => {
+            // Numbers: read in place, in one pass.
+            let (mut kept, mut y) = (Vec::with_capacity(table.rows), Vec::new());
+            y.reserve(table.rows);
+            for (r, row) in table.values.chunks_exact(table.width).enumerate() {
+                if !row[k].is_nan() {
+                    kept.push(r);
+                    y.push(row[k]);
+                }
+            }
             (kept, y, vec![])
         }
-        Column::Text { codes, levels } => {
+        Some(Column::Numeric(_)) => unreachable!("a column with levels is text"),
+        Some(Column::Text { codes, levels }) => {
             let classes = class_order(&levels);
             let rank: Vec<f32> = levels
                 .iter()
@@ -255,7 +267,9 @@ struct Fitted {
 pub fn prepare(table: &Table, t: Targets, o: &PrepareOptions) -> Result<super::Dataset> {
     let n = t.kept.len();
     let (n_test, n_val) = side_sizes(n, o.validation_fraction, o.test_fraction);
-    let order = split_order(n, o.seed);
+    // The split's order (one core) while the other cores look for gaps in the features: without
+    // any (nor text), fitting needs no pass over the rows by side.
+    let (order, plain) = rayon::join(|| split_order(n, o.seed), || no_gaps(table, o.features));
     let [test_rows, val_rows, train_rows] = sides(&order, n_test, n_val);
     let source = |rows: &[usize]| rows.iter().map(|&k| t.kept[k]).collect::<Vec<usize>>();
     let targets = |rows: &[usize]| rows.iter().map(|&k| t.y[k]).collect::<Vec<f32>>();
@@ -266,13 +280,13 @@ pub fn prepare(table: &Table, t: Targets, o: &PrepareOptions) -> Result<super::D
 
     // Which side each data row of the file is on: 0 neither (no target), 1 training, 2
     // validation, 3 test.
-    let mut side_of = vec![0u8; table.rows];
-    for ((src, _), side) in parts.iter().zip([1, 2, 3]) {
+    let mut side_of = vec![0u8; if plain { 0 } else { table.rows }];
+    for ((src, _), side) in parts.iter().zip([1, 2, 3]).filter(|_| !plain) {
         for &r in src.iter() {
             side_of[r] = side;
         }
     }
-    let mut fitted = fit_all(table, o, &side_of)?;
+    let mut fitted = fit_all(table, o, &side_of, plain)?;
     let mut inputs = Vec::new();
     for f in &fitted {
         inputs.extend(input_names(&f.prep));
@@ -391,10 +405,29 @@ struct Counts {
     levels: Vec<u64>,
 }
 
+/// Whether every feature column (`features`, header indices) is numbers without a gap in any
+/// row: then nothing is counted by side (on every core).
+fn no_gaps(table: &Table, features: &[usize]) -> bool {
+    use rayon::prelude::*;
+    let ks: Option<Vec<usize>> = features
+        .iter()
+        .map(|&c| table.slot(c).filter(|&k| table.levels(k).is_none()))
+        .collect();
+    let (Some(ks), w) = (ks, table.width.max(1)) else {
+        return false;
+    };
+    table.values.par_chunks(w * 4096).all(|chunk| {
+        chunk
+            .chunks_exact(w)
+            .all(|row| ks.iter().all(|&k| !row[k].is_nan()))
+    })
+}
+
 /// Fits every feature column on the training rows (`side_of` each data row of the file: 1 for
 /// training, 2 for validation, 3 for test): gaps and levels counted in one pass over the rows, then each
 /// gappy column's median. The standardisation comes later ([`standardise`]).
-fn fit_all(table: &Table, o: &PrepareOptions, side_of: &[u8]) -> Result<Vec<Fitted>> {
+/// `plain`: the features are numbers without gaps ([`no_gaps`]), and `side_of` is not needed.
+fn fit_all(table: &Table, o: &PrepareOptions, side_of: &[u8], plain: bool) -> Result<Vec<Fitted>> {
     let w = table.width;
     let ks: Vec<usize> = o
         .features
@@ -408,7 +441,7 @@ fn fit_all(table: &Table, o: &PrepareOptions, side_of: &[u8]) -> Result<Vec<Fitt
             ..Default::default()
         })
         .collect();
-    for (row, &side) in table.values.chunks_exact(w).zip(side_of) {
+    for (row, &side) in table.values.chunks_exact(w).zip(side_of).filter(|_| !plain) {
         if side == 0 {
             continue;
         }
@@ -544,16 +577,33 @@ fn standardise(
     }
     let n = train.1.len() as f64;
     let mut sums = vec![0f64; cols.len()];
+    // Every input numeric: a row's inputs are the columns' (each column's sum still taken row
+    // after row, in the split's order), which the compiler adds several at a time.
+    let all = cols.len() == width && cols.iter().enumerate().all(|(c, &(j, _))| j == c);
     for row in train.0.chunks_exact(width.max(1)) {
-        for (s, &(j, _)) in sums.iter_mut().zip(&cols) {
-            *s += row[j] as f64;
+        match all {
+            true => sums.iter_mut().zip(row).for_each(|(s, &v)| *s += v as f64),
+            false => {
+                for (s, &(j, _)) in sums.iter_mut().zip(&cols) {
+                    *s += row[j] as f64;
+                }
+            }
         }
     }
     let means: Vec<f64> = sums.iter().map(|s| s / n).collect();
     let mut sq = vec![0f64; cols.len()];
     for row in train.0.chunks_exact(width.max(1)) {
-        for ((s, &(j, _)), m) in sq.iter_mut().zip(&cols).zip(&means) {
-            *s += (row[j] as f64 - m).powi(2);
+        match all {
+            true => sq
+                .iter_mut()
+                .zip(row)
+                .zip(&means)
+                .for_each(|((s, &v), m)| *s += (v as f64 - m).powi(2)),
+            false => {
+                for ((s, &(j, _)), m) in sq.iter_mut().zip(&cols).zip(&means) {
+                    *s += (row[j] as f64 - m).powi(2);
+                }
+            }
         }
     }
     for ((&(_, i), m), q) in cols.iter().zip(&means).zip(&sq) {
@@ -564,30 +614,69 @@ fn standardise(
         }
         fitted[i].sd = sd;
     }
+    // (input, fitted index, mean, scale) of each numeric input.
+    let scales: Vec<(usize, usize, f64, f64)> = cols
+        .iter()
+        .map(|&(j, i)| match fitted[i].prep {
+            ColumnPrep::Numeric { mean, scale, .. } => (j, i, mean, scale),
+            _ => unreachable!("numeric columns only"),
+        })
+        .collect();
+    let centres: Vec<f64> = scales.iter().map(|s| s.2).collect();
+    let spreads: Vec<f64> = scales.iter().map(|s| s.3).collect();
     let [val, test] = held_out;
     for (x, src) in [train, val, test] {
-        for (row, &s) in x.chunks_exact_mut(width.max(1)).zip(src) {
-            for &(j, i) in &cols {
-                let f = &fitted[i];
-                let ColumnPrep::Numeric { mean, scale, .. } = f.prep else {
-                    unreachable!("numeric columns only")
-                };
-                let z = ((row[j] as f64 - mean) / scale) as f32;
-                if !z.is_finite() {
-                    return Err(table.error_at(
-                        s,
-                        f.col,
-                        &format!(
-                            "\"{{cell}}\" is too far from the training rows' values (mean {}, \
-                             standard deviation {}): standardised, it is outside the range of \
-                             the 32-bit floats that training uses",
-                            super::short(mean),
-                            super::short(f.sd)
-                        ),
-                    ));
+        use rayon::prelude::*;
+        const ROWS: usize = 4096;
+        let w = width.max(1);
+        // On every core; the first value refused (by row, then input) is the one named.
+        let refused = x
+            .par_chunks_mut(w * ROWS)
+            .enumerate()
+            .filter_map(|(c, chunk)| {
+                for (r, row) in chunk.chunks_exact_mut(w).enumerate() {
+                    if all {
+                        // Every input, in order (several at a time); a value refused stays
+                        // infinite or NaN, which finds the first.
+                        let mut finite = true;
+                        for ((v, &m), &s) in row.iter_mut().zip(&centres).zip(&spreads) {
+                            let z = ((*v as f64 - m) / s) as f32;
+                            finite &= z.is_finite();
+                            *v = z;
+                        }
+                        if !finite {
+                            let j = row.iter().position(|z| !z.is_finite()).unwrap_or(0);
+                            return Some((c * ROWS + r, scales[j].1));
+                        }
+                        continue;
+                    }
+                    for &(j, i, mean, scale) in &scales {
+                        let z = ((row[j] as f64 - mean) / scale) as f32;
+                        if !z.is_finite() {
+                            return Some((c * ROWS + r, i));
+                        }
+                        row[j] = z;
+                    }
                 }
-                row[j] = z;
-            }
+                None
+            })
+            .min();
+        if let Some((r, i)) = refused {
+            let f = &fitted[i];
+            let ColumnPrep::Numeric { mean, .. } = f.prep else {
+                unreachable!("numeric columns only")
+            };
+            return Err(table.error_at(
+                src[r],
+                f.col,
+                &format!(
+                    "\"{{cell}}\" is too far from the training rows' values (mean {}, standard \
+                     deviation {}): standardised, it is outside the range of the 32-bit floats \
+                     that training uses",
+                    super::short(mean),
+                    super::short(f.sd)
+                ),
+            ));
         }
     }
     Ok(())
