@@ -7,7 +7,8 @@
 # overhead: per trial (process start to first line of the program, and exit) and per virtual
 # epoch (reading the report, moving the checkpoint, the journal), from the program's own clock
 # (`program_seconds` in its reports) against tune's.
-# Usage: benches/command_vs_optuna.sh   (TRIALS=20 by default; TUNE=path/to/tune for another build)
+# Usage: benches/command_vs_optuna.sh   (TRIALS=20 by default; TUNE=path/to/tune for another build;
+# FORK=true for the forked runs alone, FORK=false for a process per trial alone)
 set -eu
 cd "$(dirname "$0")/.."
 tune=${TUNE:-./target/release/tune}
@@ -23,7 +24,7 @@ field() { "$py" -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 row "run (tune, then the peer, at 1 and at 2 at once)" "wall s" "best val"
 declare -A wall
 for p in 1 2; do
- for fork in false true; do
+ for fork in ${FORK:-false true}; do
   "$py" - "$PWD" "$py" "$trials" "$fork" > "$tmp/spec$p.json" <<'PY'
 import json, sys
 root, py, trials, fork = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "true"
