@@ -64,14 +64,16 @@ def _failed(kind, value, tb, hook=sys.excepthook):
 def _serve():
     """With `"fork": true` in the study's trainer, tune starts the program once per worker with
     TUNE_FORK=1: the first Trial() (after the program's imports and set-up) becomes this loop,
-    which reads each trial's environment as a JSON line on stdin and forks; the child returns
-    from here as that trial's process, and the loop reports each child's end
-    (`TUNE_END {"trial": N, "status": S}`, S negative for a signal). A new trial may start while
-    the last one's process is still exiting. Do only imports and loading before Trial(): threads
-    started before a fork (an OpenMP pool that ran) do not survive it."""
+    which reads each trial's environment as a JSON line on stdin and hands it to a process forked
+    ahead of it (the spare, waiting on a pipe: the fork is not on the trial's clock); that
+    process returns from here as the trial's, and the loop forks the next spare and reports each
+    trial's end (`TUNE_END {"trial": N, "status": S}`, S negative for a signal). A new trial may
+    start while the last one's process is still exiting. Do only imports and loading before
+    Trial(): threads started before a fork (an OpenMP pool that ran) do not survive it."""
     del os.environ["TUNE_FORK"]
     pending, buf = [], b""
     children = {}  # pid -> [trial, time SIGTERM was sent or None]
+    spare = None  # (pid, write end of its pipe)
 
     def read(timeout):
         nonlocal buf
@@ -89,8 +91,13 @@ def _serve():
         return True
 
     while True:
+        if spare is None:
+            spare = _fork_spare()
+            if isinstance(spare, dict):
+                _become(spare)
+                return
         if not read(None if not children else 0.01):
-            for pid in children:
+            for pid in [*children, spare[0]]:
                 os.kill(pid, signal.SIGKILL)
             os._exit(0)
         while pending:
@@ -101,20 +108,19 @@ def _serve():
                         os.kill(pid, signal.SIGTERM)
                         c[1] = time.monotonic()
                 continue
-            sys.stdout.flush()
-            sys.stderr.flush()
-            # What the server holds stays out of the child's collections: none of its pages is
-            # copied for the collector's marks.
-            gc.freeze()
-            pid = os.fork()
-            if pid == 0:
-                os.environ.update(msg["env"])
-                null = os.open(os.devnull, os.O_RDONLY)
-                os.dup2(null, 0)
-                os.close(null)
-                sys.excepthook = _failed
-                atexit.register(_quick_exit)
-                return
+            pid, w = spare
+            spare = None
+            try:
+                data = json.dumps(msg).encode()
+                while data:
+                    data = data[os.write(w, data):]
+            except OSError:
+                # The spare died (killed from outside): the trial goes to the next one.
+                os.close(w)
+                os.waitpid(pid, 0)
+                pending.insert(0, msg)
+                break
+            os.close(w)
             children[pid] = [int(msg["env"]["TUNE_TRIAL"]), None]
         for pid, c in list(children.items()):
             done, status = os.waitpid(pid, os.WNOHANG)
@@ -125,6 +131,40 @@ def _serve():
                 sys.stdout.flush()
             elif c[1] is not None and time.monotonic() - c[1] > GRACE:
                 os.kill(pid, signal.SIGKILL)
+
+
+def _fork_spare():
+    """Forks the next trial's process. In the server: its (pid, write end of its pipe). In that
+    process: its trial's message, once the server wrote it and closed the pipe (the server's end,
+    without one, ends it)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # What the server holds stays out of the child's collections: none of its pages is copied for
+    # the collector's marks.
+    gc.freeze()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(r)
+        return pid, w
+    os.close(w)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    os.close(r)
+    if not data:
+        os._exit(0)
+    return json.loads(data)
+
+
+def _become(msg):
+    """Makes this forked process the trial's of `msg`."""
+    os.environ.update(msg["env"])
+    sys.excepthook = _failed
+    atexit.register(_quick_exit)
 
 
 class Trial:
