@@ -76,7 +76,6 @@ if fork:
     print(f"    besides, the program's start in each of the {p} worker(s), before its first fork "
           f"(python, imports, its warm-up, the data): {first / p:.2f} s")
 PY
-PY
  done
   t0=$(date +%s.%N)
   r=$("$py" benches/peers/optuna_torch.py --data "$data" --split "$tmp/tune$p/split.json" --jobs "$p" --params "$tmp/tune$p/leaderboard.csv")
