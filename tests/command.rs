@@ -257,7 +257,7 @@ fn each_misbehaving_program_fails_its_own_trial_only() {
 }
 
 #[test]
-fn a_forked_trials_own_exit_handlers_run_after_its_last_report() {
+fn a_forked_trials_own_exit_handlers_run_and_its_files_are_flushed_after_its_last_report() {
     if !python() {
         return;
     }
@@ -273,6 +273,8 @@ fn a_forked_trials_own_exit_handlers_run_after_its_last_report() {
     ok(run(&write_spec(dir.path(), &spec)));
     // Trial 0's process ends (quickly, without the interpreter's teardown) while trial 1 trains.
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "0");
+    let open = dir.path().join("atexit.open");
+    assert_eq!(std::fs::read_to_string(open).unwrap(), "unflushed");
     let (h, rows) = read_csv(&dir.path().join("runs/toy/leaderboard.csv"));
     let status = h.iter().position(|c| c == "status").unwrap();
     assert!(rows.iter().all(|r| r[status] == "complete"), "{rows:?}");

@@ -52,6 +52,10 @@ def main():
         import atexit
 
         atexit.register(lambda: open(os.environ["TOY_ATEXIT"], "w").write(str(trial.trial)))
+        # And a file left open, written but not flushed.
+        global UNCLOSED
+        UNCLOSED = open(os.environ["TOY_ATEXIT"] + ".open", "w")
+        UNCLOSED.write("unflushed")
     if mode == "spawn_child":
         # A child of its own, named after the program's arguments (tests look for it).
         subprocess.Popen(["sh", "-c", "sleep 1000; true", " ".join(sys.argv)])

@@ -48,18 +48,17 @@ def _quick_exit():
         return
     if "logging" in sys.modules:
         sys.modules["logging"].shutdown()
-    for f in (sys.stdout, sys.stderr):
-        try:
-            f.flush()
-        except Exception:
-            pass
+    # Files the trial left open, written but not flushed (the teardown would flush them). Only
+    # the trial's own: what the server held is frozen, out of get_objects().
+    import io
+
+    for f in [*gc.get_objects(), sys.stdout, sys.stderr]:
+        if isinstance(f, io.IOBase):
+            try:
+                f.flush()
+            except Exception:
+                pass
     os._exit(_status)
-
-
-def _failed(kind, value, tb, hook=sys.excepthook):
-    global _status
-    _status = 1
-    hook(kind, value, tb)
 
 
 def _serve():
@@ -164,7 +163,14 @@ def _fork_spare():
 def _become(msg):
     """Makes this forked process the trial's of `msg`."""
     os.environ.update(msg["env"])
-    sys.excepthook = _failed
+    hook = sys.excepthook
+
+    def failed(kind, value, tb):
+        global _status
+        _status = 1
+        hook(kind, value, tb)
+
+    sys.excepthook = failed
     atexit.register(_quick_exit)
 
 
