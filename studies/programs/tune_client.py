@@ -96,7 +96,7 @@ def _serve():
             if isinstance(spare, dict):
                 _become(spare)
                 return
-        if not read(None if not children else 0.01):
+        if not read(0 if pending else 0.01 if children else None):
             for pid in [*children, spare[0]]:
                 os.kill(pid, signal.SIGKILL)
             os._exit(0)
