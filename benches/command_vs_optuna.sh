@@ -4,10 +4,12 @@
 # (benches/peers/optuna_torch.py: threads in one process), same machine, same run, same split,
 # parameters (Optuna trains tune's trials, enqueued), budget and checkpoint cadence. Prints the wall
 # times at 1 and 2 trials at once, each trial's best validation MSE side by side, and tune's own
-# overhead: per trial (process start to first line of the program, and exit) and per virtual
-# epoch (reading the report, moving the checkpoint, the journal), from the program's own clock
-# (`program_seconds` in its reports) against tune's.
-# Usage: benches/command_vs_optuna.sh   (TRIALS=20 by default; TUNE=path/to/tune for another build)
+# overhead: per trial (process start, or fork, to first line of the program, and exit) and per
+# virtual epoch (reading the report, moving the checkpoint, the journal), from the program's own
+# clock (`program_seconds` in its reports) against tune's; forked, the program's start before its
+# first fork apart.
+# Usage: benches/command_vs_optuna.sh   (TRIALS=20 by default; TUNE=path/to/tune for another build;
+# FORK=true for the forked runs alone, FORK=false for a process per trial alone)
 set -eu
 cd "$(dirname "$0")/.."
 tune=${TUNE:-./target/release/tune}
@@ -23,7 +25,7 @@ field() { "$py" -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 row "run (tune, then the peer, at 1 and at 2 at once)" "wall s" "best val"
 declare -A wall
 for p in 1 2; do
- for fork in false true; do
+ for fork in ${FORK:-false true}; do
   "$py" - "$PWD" "$py" "$trials" "$fork" > "$tmp/spec$p.json" <<'PY'
 import json, sys
 root, py, trials, fork = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "true"
@@ -43,23 +45,36 @@ PY
   label="a process per trial"; [ "$fork" = true ] && label="forked per trial"
   row "tune + program ($label), parallel $p" "$w" "$(printf %.4f "$b")"
   echo "    $(echo "$out" | sed -n 's/^overhead: //p')"
-  "$py" - "$tmp/tune$p" <<'PY'
-import csv, glob, json, os, sys
-study = sys.argv[1]
+  "$py" - "$tmp/tune$p" "$p" "$fork" <<'PY'
+import csv, json, statistics, sys
+study, p, fork = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "true"
 rows = {int(r["trial"]): r for r in csv.DictReader(open(f"{study}/leaderboard.csv"))}
 tune_s = prog_s = epochs = 0.0
+first, overs = 0.0, []
 for n, r in rows.items():
-    last = None
+    last, e = None, 0
     for line in open(f"{study}/trials/{n}/output.log"):
         if line.startswith("TUNE "):
             last = json.loads(line[5:])
-            epochs += 1
+            e += 1
+    over = float(r["seconds"]) - last["program_seconds"]
+    # Forked, the program's own clock starts at each fork: the first trial of each worker (trials
+    # 0 to p-1) also holds the program's start before its first fork (python, imports, data).
+    if fork and n < p:
+        first += over
+        continue
     tune_s += float(r["seconds"])
     prog_s += last["program_seconds"]
+    epochs += e
+    overs.append(over)
 over = tune_s - prog_s
+what = "the trial's start (its fork), its reports, its end" if fork else "program start to its first line, its reports, its exit"
 print(f"    tune's own time: {over:.2f} s of {tune_s:.1f} s of trials ({100 * over / tune_s:.2f} %), "
-      f"{1e3 * over / epochs:.1f} ms per virtual epoch, {1e3 * over / len(rows):.0f} ms per trial "
-      f"(program start to its first line, its reports, its exit)")
+      f"{1e3 * over / epochs:.1f} ms per virtual epoch, {1e3 * over / len(overs):.0f} ms per trial, "
+      f"median {1e3 * statistics.median(overs):.0f} ms ({what})")
+if fork:
+    print(f"    besides, the program's start in each of the {p} worker(s), before its first fork "
+          f"(python, imports, its warm-up, the data): {first / p:.2f} s")
 PY
  done
   t0=$(date +%s.%N)

@@ -257,6 +257,31 @@ fn each_misbehaving_program_fails_its_own_trial_only() {
 }
 
 #[test]
+fn a_forked_trials_own_exit_handlers_run_and_its_files_are_flushed_after_its_last_report() {
+    if !python() {
+        return;
+    }
+    let dir = tempdir();
+    let marker = format!("atexit-{}", std::process::id());
+    let mut spec = toy_spec(2, 1, &marker);
+    spec["trainer"]["fork"] = true.into();
+    let file = dir.path().join("atexit");
+    spec["trainer"]["env"] = serde_json::json!({
+        "TOY_MODE": "atexit", "TOY_BAD_TRIALS": "0", "TOY_SLEEP": "0.002",
+        "TOY_ATEXIT": file.display().to_string(),
+    });
+    ok(run(&write_spec(dir.path(), &spec)));
+    // Trial 0's process ends (quickly, without the interpreter's teardown) while trial 1 trains.
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "0");
+    let open = dir.path().join("atexit.open");
+    assert_eq!(std::fs::read_to_string(open).unwrap(), "unflushed");
+    let (h, rows) = read_csv(&dir.path().join("runs/toy/leaderboard.csv"));
+    let status = h.iter().position(|c| c == "status").unwrap();
+    assert!(rows.iter().all(|r| r[status] == "complete"), "{rows:?}");
+    assert!(gone(&marker).is_empty());
+}
+
+#[test]
 fn a_program_that_ignores_sigterm_is_killed_after_the_grace_period() {
     if !python() {
         return;

@@ -47,6 +47,15 @@ def main():
         sys.exit(1)
     if mode == "ignore_term":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if mode == "atexit":
+        # A file written at its exit, after its last report (TOY_ATEXIT names it).
+        import atexit
+
+        atexit.register(lambda: open(os.environ["TOY_ATEXIT"], "w").write(str(trial.trial)))
+        # And a file left open, written but not flushed.
+        global UNCLOSED
+        UNCLOSED = open(os.environ["TOY_ATEXIT"] + ".open", "w")
+        UNCLOSED.write("unflushed")
     if mode == "spawn_child":
         # A child of its own, named after the program's arguments (tests look for it).
         subprocess.Popen(["sh", "-c", "sleep 1000; true", " ".join(sys.argv)])

@@ -20,6 +20,8 @@ checkpoint is written. `tune` stops a trial with SIGTERM (then SIGKILL): the def
 right, since every reported checkpoint is already kept.
 """
 
+import atexit
+import gc
 import json
 import os
 import select
@@ -32,18 +34,46 @@ __all__ = ["Trial"]
 # How long a trial's process may take to exit after SIGTERM before SIGKILL (as tune's).
 GRACE = 5.0
 
+# In a forked trial's process: whether it reported its last boundary, and its exit status then.
+_done, _status = False, 0
+
+
+def _quick_exit():
+    """A forked trial's process, once its last report is out, ends here, after the atexit
+    handlers its trial registered: its interpreter's teardown would write to most pages it shares
+    with the server (reference counts, the collector), each write a page copied, CPU taken from
+    the trials still training (docs/benchmarks.md, issue 16). Its exit status is 0 then, 1 after
+    an uncaught exception: tune reads it only for a trial that did not complete."""
+    if not _done:
+        return
+    if "logging" in sys.modules:
+        sys.modules["logging"].shutdown()
+    # Files the trial left open, written but not flushed (the teardown would flush them). Only
+    # the trial's own: what the server held is frozen, out of get_objects().
+    import io
+
+    for f in [*gc.get_objects(), sys.stdout, sys.stderr]:
+        if isinstance(f, io.IOBase):
+            try:
+                f.flush()
+            except Exception:
+                pass
+    os._exit(_status)
+
 
 def _serve():
     """With `"fork": true` in the study's trainer, tune starts the program once per worker with
     TUNE_FORK=1: the first Trial() (after the program's imports and set-up) becomes this loop,
-    which reads each trial's environment as a JSON line on stdin and forks; the child returns
-    from here as that trial's process, and the loop reports each child's end
-    (`TUNE_END {"trial": N, "status": S}`, S negative for a signal). A new trial may start while
-    the last one's process is still exiting. Do only imports and loading before Trial(): threads
-    started before a fork (an OpenMP pool that ran) do not survive it."""
+    which reads each trial's environment as a JSON line on stdin and hands it to a process forked
+    ahead of it (the spare, waiting on a pipe: the fork is not on the trial's clock); that
+    process returns from here as the trial's, and the loop forks the next spare and reports each
+    trial's end (`TUNE_END {"trial": N, "status": S}`, S negative for a signal). A new trial may
+    start while the last one's process is still exiting. Do only imports and loading before
+    Trial(): threads started before a fork (an OpenMP pool that ran) do not survive it."""
     del os.environ["TUNE_FORK"]
     pending, buf = [], b""
     children = {}  # pid -> [trial, time SIGTERM was sent or None]
+    spare = None  # (pid, write end of its pipe)
 
     def read(timeout):
         nonlocal buf
@@ -61,8 +91,13 @@ def _serve():
         return True
 
     while True:
-        if not read(None if not children else 0.01):
-            for pid in children:
+        if spare is None:
+            spare = _fork_spare()
+            if isinstance(spare, dict):
+                _become(spare)
+                return
+        if not read(0 if pending else 0.01 if children else None):
+            for pid in [*children, spare[0]]:
                 os.kill(pid, signal.SIGKILL)
             os._exit(0)
         while pending:
@@ -73,15 +108,19 @@ def _serve():
                         os.kill(pid, signal.SIGTERM)
                         c[1] = time.monotonic()
                 continue
-            sys.stdout.flush()
-            sys.stderr.flush()
-            pid = os.fork()
-            if pid == 0:
-                os.environ.update(msg["env"])
-                null = os.open(os.devnull, os.O_RDONLY)
-                os.dup2(null, 0)
-                os.close(null)
-                return
+            pid, w = spare
+            spare = None
+            try:
+                data = json.dumps(msg).encode()
+                while data:
+                    data = data[os.write(w, data):]
+            except OSError:
+                # The spare died (killed from outside): the trial goes to the next one.
+                os.close(w)
+                os.waitpid(pid, 0)
+                pending.insert(0, msg)
+                break
+            os.close(w)
             children[pid] = [int(msg["env"]["TUNE_TRIAL"]), None]
         for pid, c in list(children.items()):
             done, status = os.waitpid(pid, os.WNOHANG)
@@ -92,6 +131,47 @@ def _serve():
                 sys.stdout.flush()
             elif c[1] is not None and time.monotonic() - c[1] > GRACE:
                 os.kill(pid, signal.SIGKILL)
+
+
+def _fork_spare():
+    """Forks the next trial's process. In the server: its (pid, write end of its pipe). In that
+    process: its trial's message, once the server wrote it and closed the pipe (the server's end,
+    without one, ends it)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # What the server holds stays out of the child's collections: none of its pages is copied for
+    # the collector's marks.
+    gc.freeze()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(r)
+        return pid, w
+    os.close(w)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    os.close(r)
+    if not data:
+        os._exit(0)
+    return json.loads(data)
+
+
+def _become(msg):
+    """Makes this forked process the trial's of `msg`."""
+    os.environ.update(msg["env"])
+    hook = sys.excepthook
+
+    def failed(kind, value, tb):
+        global _status
+        _status = 1
+        hook(kind, value, tb)
+
+    sys.excepthook = failed
+    atexit.register(_quick_exit)
 
 
 class Trial:
@@ -162,3 +242,6 @@ class Trial:
             fields[k] = float(v)
         sys.stdout.write("TUNE " + json.dumps(fields) + "\n")
         sys.stdout.flush()
+        if self.forked and fields["examples"] >= self.total_examples:
+            global _done
+            _done = True

@@ -317,7 +317,8 @@ impl Trial {
             .stdin
             .as_mut()
             .ok_or_else(|| io::Error::other("not a forking program"))?;
-        writeln!(stdin, "{msg}")?;
+        // One write: the server wakes once, for a whole line.
+        stdin.write_all(format!("{msg}\n").as_bytes())?;
         stdin.flush()
     }
 
