@@ -1,6 +1,6 @@
 //! Virtual-epoch arithmetic: every trial trains on the same number of examples whatever its batch size.
 //!
-//! Rules (README, "Budget rules"):
+//! Rules (docs/design.md, "Budget rules"):
 //! - the budget is `total` training examples; boundary `k` of `V` virtual epochs sits at
 //!   `round(k × total / V)` examples (halves round up);
 //! - within a virtual epoch, batches have the trial's batch size except the last one before the boundary,

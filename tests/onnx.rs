@@ -275,6 +275,19 @@ fn pytorch_snippet_loads_best_safetensors_and_predicts_as_predict_does() {
     let best = &leaderboard.1[0][leaderboard.0.iter().position(|c| c == "trial").unwrap()];
     let weights = folder.join(format!("trials/{best}/best.safetensors"));
     check(&python, "torch_check.py", &[&weights, &inputs, &pred]);
+    // README's snippet, run beside a copy named as it names it.
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let snippet = readme
+        .split("```python\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .find(|b| b.contains("best.safetensors"))
+        .expect("README shows best.safetensors loaded into PyTorch");
+    let code = dir.path().join("readme_torch.py");
+    std::fs::write(&code, snippet).unwrap();
+    let copy = dir.path().join("best.safetensors");
+    std::fs::copy(&weights, &copy).unwrap();
+    check(&python, "torch_check.py", &[&copy, &inputs, &pred, &code]);
 }
 
 #[test]

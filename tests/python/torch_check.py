@@ -1,12 +1,14 @@
 """Loads a trial's `best.safetensors` into a PyTorch `nn.Sequential` and compares its outputs on
 already-prepared inputs with what `tune predict` wrote (tests/onnx.rs runs it).
 
-    python torch_check.py best.safetensors INPUTS.csv PREDICTIONS.csv
+    python torch_check.py best.safetensors INPUTS.csv PREDICTIONS.csv [SNIPPET.py]
 
 INPUTS.csv holds the prepared inputs (a column per input, as preprocessing.json's "inputs").
-`load` is the code docs/use.md shows. Exits 1 when a difference is above 1e-5.
+`load` is the code docs/use.md shows; with SNIPPET.py, the network is the `net` that snippet
+(README's) makes, run in the weights' folder. Exits 1 when a difference is above 1e-5.
 """
 import csv
+import os
 import sys
 
 import torch
@@ -30,8 +32,22 @@ def load(path):
     return nn.Sequential(*layers[:-1]).eval()  # no ReLU after the last layer
 
 
-def main(weights, inputs_path, predictions_path):
-    net = load(weights)
+def snippet_net(weights, snippet):
+    """The `net` that the code in `snippet` makes, run in the folder of `weights`."""
+    here = os.getcwd()
+    with open(snippet) as f:
+        code = f.read()
+    os.chdir(os.path.dirname(os.path.abspath(weights)))
+    try:
+        scope = {}
+        exec(code, scope)
+    finally:
+        os.chdir(here)
+    return scope["net"].eval()
+
+
+def main(weights, inputs_path, predictions_path, snippet=None):
+    net = load(weights) if snippet is None else snippet_net(weights, snippet)
     with open(inputs_path, newline="") as f:
         x = torch.tensor([[float(v) for v in row] for row in list(csv.reader(f))[1:]])
     with open(predictions_path, newline="") as f:
@@ -57,4 +73,4 @@ def main(weights, inputs_path, predictions_path):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])
