@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::prepare::{ColumnPrep, Preprocessing};
+use super::prepare::{fill_row, ColumnPrep, Fitted, Preprocessing};
 use super::table::{Column, Header, Kind, ReadOptions, Table, Want, MISSING_CODE};
 use super::Task;
 use crate::error::{Error, Result};
@@ -103,114 +103,50 @@ fn quoted(names: &[&str]) -> String {
         .join(", ")
 }
 
-/// One column's recipe, resolved against the table read: where its value is in a row and, for a
-/// category, each of the table's codes' input.
-struct Recipe<'a> {
-    prep: &'a ColumnPrep,
-    k: usize,
-    slot: Vec<Option<usize>>,
-    missing_slot: Option<usize>,
-    width: usize,
-}
-
-/// Every row's inputs (the columns read first, in the preprocessing's order).
+/// Every row's inputs (the columns read first, in the preprocessing's order): gaps filled and
+/// categories one-hot as training fills them ([`fill_row`]), then the numbers standardised as
+/// training standardised them, in f64; a gap in a column that had none in training is its mean.
 fn inputs(prep: &Preprocessing, table: &Table) -> Result<Vec<f32>> {
-    let recipes: Vec<Recipe> = prep
+    let fitted: Vec<Fitted> = prep
         .columns
         .iter()
         .enumerate()
-        .map(|(k, c)| recipe(c, k, table.levels(k).unwrap_or(&[])))
+        .map(|(k, c)| {
+            let levels = table.levels(k).unwrap_or(&[]);
+            Fitted::recorded(c.clone(), k, table.columns[k].0, levels)
+        })
         .collect();
-    let width: usize = recipes.iter().map(|r| r.width).sum();
+    let width: usize = fitted.iter().map(|f| f.width).sum();
     debug_assert_eq!(width, prep.inputs.len());
     let mut x = vec![0f32; table.rows * width];
     for (r, out) in x.chunks_exact_mut(width.max(1)).enumerate() {
-        let row = &table.values[r * table.width..(r + 1) * table.width];
+        fill_row(table, &fitted, r, out);
         let mut at = 0;
-        for rc in &recipes {
-            let dst = &mut out[at..at + rc.width];
-            let v = row[rc.k];
-            match *rc.prep {
-                ColumnPrep::Numeric {
-                    fill,
-                    missing_flag,
-                    mean,
-                    scale,
-                    ..
-                } => {
-                    let gap = v.is_nan();
-                    // As in training: the gap filled with the training median, then standardised
-                    // in f64; a column without gaps in training fills one with its mean.
-                    dst[0] = match (gap, fill) {
-                        (true, None) => 0.0,
-                        (true, Some(f)) => ((f as f32 as f64 - mean) / scale) as f32,
-                        (false, _) => ((v as f64 - mean) / scale) as f32,
-                    };
-                    if !dst[0].is_finite() {
-                        return Err(table.error_at(
-                            r,
-                            table.columns[rc.k].0,
-                            &format!(
-                                "\"{{cell}}\" is too far from the training rows' values (mean \
-                                 {mean}, scale {scale}) to be an input of the model"
-                            ),
-                        ));
-                    }
-                    if missing_flag {
-                        dst[1] = gap as u8 as f32;
-                    }
-                }
-                ColumnPrep::Categorical { .. } => {
-                    let slot = match v.to_bits() {
-                        MISSING_CODE => rc.missing_slot,
-                        c => rc.slot[c as usize],
-                    };
-                    if let Some(i) = slot {
-                        dst[i] = 1.0;
-                    }
+        for f in &fitted {
+            if let ColumnPrep::Numeric {
+                fill, mean, scale, ..
+            } = f.prep
+            {
+                let gap = table.values[r * table.width + f.k].is_nan();
+                out[at] = match gap && fill.is_none() {
+                    true => 0.0,
+                    false => ((out[at] as f64 - mean) / scale) as f32,
+                };
+                if !out[at].is_finite() {
+                    return Err(table.error_at(
+                        r,
+                        f.col,
+                        &format!(
+                            "\"{{cell}}\" is too far from the training rows' values (mean \
+                             {mean}, scale {scale}) to be an input of the model"
+                        ),
+                    ));
                 }
             }
-            at += rc.width;
+            at += f.width;
         }
     }
     Ok(x)
-}
-
-/// Column `k`'s recipe; `levels` are the table's levels of it (a category's).
-fn recipe<'a>(prep: &'a ColumnPrep, k: usize, levels: &[String]) -> Recipe<'a> {
-    match prep {
-        ColumnPrep::Numeric { missing_flag, .. } => Recipe {
-            prep,
-            k,
-            slot: vec![],
-            missing_slot: None,
-            width: 1 + *missing_flag as usize,
-        },
-        ColumnPrep::Categorical {
-            levels: known,
-            other,
-            missing_level,
-            ..
-        } => {
-            let other_slot = (!other.is_empty()).then_some(known.len());
-            let width = known.len() + other_slot.is_some() as usize;
-            // A level training never saw is all zeros, as it was for validation rows.
-            let slot = levels
-                .iter()
-                .map(|l| match known.iter().position(|k| k == l) {
-                    Some(i) => Some(i),
-                    None => other_slot.filter(|_| other.contains(l)),
-                })
-                .collect();
-            Recipe {
-                prep,
-                k,
-                slot,
-                missing_slot: missing_level.then_some(width),
-                width: width + *missing_level as usize,
-            }
-        }
-    }
 }
 
 /// The target column's values: numbers, or each label's class index (NaN: missing or unknown).

@@ -248,18 +248,57 @@ pub struct PrepareOptions<'a> {
 }
 
 /// A column's fitted preparation and where its inputs start.
-struct Fitted {
-    prep: ColumnPrep,
+pub(super) struct Fitted {
+    pub(super) prep: ColumnPrep,
     /// Its place among the columns read, and in the file's header.
-    k: usize,
-    col: usize,
+    pub(super) k: usize,
+    pub(super) col: usize,
     /// Categorical: each code's input among the column's, or None (all zeros).
     slot: Vec<Option<usize>>,
     /// Categorical: the input of a missing cell.
     missing_slot: Option<usize>,
-    width: usize,
+    pub(super) width: usize,
     /// Numeric: the standard deviation (0 for a constant column, whose scale is 1), for messages.
     sd: f64,
+}
+
+impl Fitted {
+    /// A recorded preparation `prep` (a checkpoint's) of the column read as the `k`th, header
+    /// index `col`, resolved against the levels the table found in it (a category's): each of
+    /// them to its input, `(other)` for the levels training grouped, and none (all zeros) for a
+    /// level training never saw.
+    pub(super) fn recorded(prep: ColumnPrep, k: usize, col: usize, levels: &[String]) -> Fitted {
+        let (slot, missing_slot, width) = match &prep {
+            ColumnPrep::Numeric { missing_flag, .. } => (vec![], None, 1 + *missing_flag as usize),
+            ColumnPrep::Categorical {
+                levels: known,
+                other,
+                missing_level,
+                ..
+            } => {
+                let other_slot = (!other.is_empty()).then_some(known.len());
+                let width = known.len() + other_slot.is_some() as usize;
+                let slot = levels
+                    .iter()
+                    .map(|l| match known.iter().position(|k| k == l) {
+                        Some(i) => Some(i),
+                        None => other_slot.filter(|_| other.contains(l)),
+                    })
+                    .collect();
+                let missing_slot = missing_level.then_some(width);
+                (slot, missing_slot, width + *missing_level as usize)
+            }
+        };
+        Fitted {
+            prep,
+            k,
+            col,
+            slot,
+            missing_slot,
+            width,
+            sd: 0.0,
+        }
+    }
 }
 
 /// The seeded split of the kept rows, the preparation fitted on its training side, and every
@@ -699,7 +738,7 @@ fn median(values: impl Iterator<Item = f32>) -> Option<f32> {
 
 /// Writes data row `s`'s inputs into `out`, its numbers as they are (gaps filled):
 /// [`standardise`] comes after.
-fn fill_row(table: &Table, fitted: &[Fitted], s: usize, out: &mut [f32]) {
+pub(super) fn fill_row(table: &Table, fitted: &[Fitted], s: usize, out: &mut [f32]) {
     let w = table.width;
     let row = &table.values[s * w..(s + 1) * w];
     let mut at = 0;
