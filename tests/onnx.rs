@@ -205,20 +205,26 @@ fn onnx_export_of_a_regression_predicts_as_predict_does() {
     }
 }
 
-/// README's onnxruntime snippet, run in `dir` on the wine model `model` and the rows of `data`
-/// (whose first three have no gaps): it prints their predictions.
-fn readme_serves(python: &Path, model: &Path, data: &Path, dir: &Path) {
+/// README's Python block that mentions `word`.
+fn readme_python(word: &str) -> String {
     let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
-    let snippet = readme
+    readme
         .split("```python\n")
         .skip(1)
         .map(|b| b.split("```").next().unwrap())
-        .find(|b| b.contains("onnxruntime"))
-        .expect("README shows onnxruntime serving a model");
+        .find(|b| b.contains(word))
+        .unwrap_or_else(|| panic!("README has no Python block with {word}"))
+        .to_string()
+}
+
+/// README's onnxruntime snippet, run in `dir` on the wine model `model` and the rows of `data`
+/// (whose first three have no gaps): it prints their predictions.
+fn readme_serves(python: &Path, model: &Path, data: &Path, dir: &Path) {
+    let snippet = readme_python("onnxruntime");
     std::fs::copy(model, dir.join("wine.onnx")).unwrap();
     std::fs::copy(data, dir.join("wine.csv")).unwrap();
     let out = Command::new(python)
-        .args(["-c", snippet])
+        .args(["-c", &snippet])
         .current_dir(dir)
         .output()
         .unwrap();
@@ -276,13 +282,7 @@ fn pytorch_snippet_loads_best_safetensors_and_predicts_as_predict_does() {
     let weights = folder.join(format!("trials/{best}/best.safetensors"));
     check(&python, "torch_check.py", &[&weights, &inputs, &pred]);
     // README's snippet, run beside a copy named as it names it.
-    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
-    let snippet = readme
-        .split("```python\n")
-        .skip(1)
-        .map(|b| b.split("```").next().unwrap())
-        .find(|b| b.contains("best.safetensors"))
-        .expect("README shows best.safetensors loaded into PyTorch");
+    let snippet = readme_python("best.safetensors");
     let code = dir.path().join("readme_torch.py");
     std::fs::write(&code, snippet).unwrap();
     let copy = dir.path().join("best.safetensors");

@@ -58,19 +58,15 @@ pub fn predict(
             eval.metric
         );
     }
+    let mut buf = Vec::new();
+    model.write_csv(&out, rows.rows, &mut buf)?;
     match output {
         Some(path) => {
-            let mut buf = Vec::new();
-            model.write_csv(&out, rows.rows, &mut buf)?;
             tune::durable::replace_with(path, false, |f| f.write_all(&buf))
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             let _ = writeln!(err, "wrote {} predictions to {}", rows.rows, path.display());
         }
-        None => {
-            let mut buf = Vec::new();
-            model.write_csv(&out, rows.rows, &mut buf)?;
-            say(format_args!("{}", String::from_utf8_lossy(&buf)))?;
-        }
+        None => say(format_args!("{}", String::from_utf8_lossy(&buf)))?,
     }
     Ok(ExitCode::SUCCESS)
 }
