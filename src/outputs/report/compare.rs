@@ -49,7 +49,7 @@ pub fn write(
         chart(plan, "val_loss", "validation loss", old, new, |r| r.val_loss),
         chart(plan, m, m, old, new, |r| r.metric),
     );
-    let path = new_plan.out_dir.join("retrain.html");
+    let path = path(&new_plan.out_dir);
     super::write_derived(&path, page.as_bytes()).map_err(|e| Error::io(&path, e))?;
     Ok(path)
 }
