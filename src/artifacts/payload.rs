@@ -56,22 +56,36 @@ fn files(root: &Path) -> io::Result<Vec<(String, PathBuf)>> {
             } else {
                 format!("{rel}/{name}")
             };
-            if e.file_type()?.is_dir() {
+            let t = e.file_type()?;
+            if t.is_dir() {
                 walk(&e.path(), &rel, out)?;
-            } else {
+            } else if t.is_file() {
                 out.push((rel, e.path()));
+            } else {
+                return Err(not_regular(&e.path()));
             }
         }
         Ok(())
     }
     let mut out = vec![];
-    if fs::metadata(root)?.is_dir() {
+    let t = fs::symlink_metadata(root)?.file_type();
+    if t.is_dir() {
         walk(root, "", &mut out)?;
-    } else {
+    } else if t.is_file() {
         out.push((String::new(), root.to_path_buf()));
+    } else {
+        return Err(not_regular(root));
     }
     out.sort();
     Ok(out)
+}
+
+/// A payload holds only regular files and folders: a link, FIFO or device is never opened.
+fn not_regular(p: &Path) -> io::Error {
+    io::Error::other(format!(
+        "{} is not a regular file or folder (a link, FIFO or device)",
+        p.display()
+    ))
 }
 
 /// The record of the payload at `path`.

@@ -110,6 +110,48 @@ def main():
             name = "nowhere.json"
         if mode == "nan" and reports == 2:
             metrics["val_loss"] = float("nan")
+        if mode == "report_as":
+            # A path of tune's choosing in TOY_REPORT ({dir} is the checkpoint folder).
+            name = os.environ["TOY_REPORT"].replace("{dir}", trial.checkpoint_dir)
+        if mode == "link_out":
+            os.symlink(os.environ["TOY_TARGET"], trial.checkpoint_path("link.json"))
+            name = "link.json"
+        if mode == "dangling":
+            os.symlink("/nowhere/at/all", trial.checkpoint_path("gone.json"))
+            name = "gone.json"
+        if mode == "folder_with_link":
+            d = trial.checkpoint_path("state")
+            os.makedirs(d, exist_ok=True)
+            os.replace(path, os.path.join(d, "w.json"))
+            os.symlink(os.environ.get("TOY_TARGET", "/"), os.path.join(d, "escape"))
+            name = "state"
+        if mode == "fifo":
+            os.mkfifo(trial.checkpoint_path("pipe"))
+            name = "pipe"
+        if mode == "huge_report":
+            print("TUNE " + json.dumps({"examples": examples, "checkpoint": name, "val_loss": 1.0,
+                                       "pad": "x" * (2 << 20)}), flush=True)
+            continue
+        if mode == "huge_stdout":
+            chunk = "y" * (1 << 20)
+            for _ in range(int(os.environ.get("TOY_MEGABYTES", "64"))):
+                sys.stdout.write(chunk)
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        if mode == "multiline_error" and reports == 1:
+            sys.stderr.write(("Traceback line\n" * 3) + "E" * 100000 + "\n")
+            sys.exit(4)
+        if mode == "setsid_child" and reports == 1:
+            # A grandchild in a session of its own, named after the program's arguments.
+            subprocess.Popen(["setsid", "sh", "-c", "sleep 1000; true", " ".join(sys.argv)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if mode == "enospc" and reports == 2:
+            once = os.environ.get("TOY_ONCE")
+            if not once or not os.path.exists(once):
+                if once:
+                    open(once, "w").close()
+                sys.stderr.write("OSError: [Errno 28] No space left on device: '%s'\n" % path)
+                sys.exit(1)
         if mode == "bad_line":
             print("TUNE {\"examples\": %d, oops" % examples, flush=True)
             continue

@@ -5,6 +5,8 @@
 //! group, SIGKILL after a grace period) when the host stops the trial or the study stops. See
 //! README, "Your own training program", for the contract.
 
+mod confine;
+mod full;
 mod process;
 pub use process::{set_supervisor, supervise, SUPERVISE_ARG};
 pub mod report;
@@ -28,6 +30,9 @@ use process::Line;
 /// Trials whose programs all fail before a first report, as the first to end, after which the
 /// study stops (a wrong path, a missing module: every trial would).
 const GIVE_UP_AFTER: usize = 3;
+
+/// The most characters of a trial's reason (the journal, the leaderboard and the report show it).
+const REASON: usize = 600;
 
 /// How often a runner waiting for a report looks at the study's stop flag.
 const POLL: Duration = Duration::from_millis(50);
@@ -243,6 +248,13 @@ fn run_trial(
     };
     let (mut proc, server) = match started {
         Ok(p) => p,
+        Err(e) if full::io_full(&e) => {
+            return Err(full::error(
+                &work,
+                job_trial,
+                &format!("it could not start: {e}"),
+            ))
+        }
         Err(e) => {
             let reason = format!("cannot start {}: {e}", cmd.command[0]);
             return Ok(outcome(End::Failed(reason), meta, base_seconds, t0));
@@ -367,6 +379,11 @@ fn wait_end(proc: &mut process::Trial, trial: u64, limit: Duration) -> bool {
 /// The outcome of a run that ended with `end`, its curve in `meta`.
 fn outcome(end: End, meta: CheckpointMeta, base: f64, t0: Instant) -> TrialOutcome {
     let now = base + t0.elapsed().as_secs_f64();
+    let end = match end {
+        End::Failed(r) => End::Failed(report::one_line(&r, REASON)),
+        End::Stopped(r) => End::Stopped(report::one_line(&r, REASON)),
+        e => e,
+    };
     let (status, reason, seconds) = match end {
         End::Complete => (Status::Complete, None, meta.seconds),
         End::Failed(r) => (Status::Failed, Some(r), now),
@@ -439,10 +456,20 @@ fn follow(
                 } else {
                     format!(": {tail}")
                 };
-                return Ok(End::Failed(format!(
+                let why = format!(
                     "the program {how} after virtual epoch {} of {total}{stderr}",
                     meta.virtual_epoch
-                )));
+                );
+                if full::disk_full(work, &tail) {
+                    return Err(full::error(work, meta.trial, &why));
+                }
+                return Ok(End::Failed(why));
+            }
+            Line::Overlong => {
+                return Ok(End::Failed(format!(
+                    "it printed a report line longer than {} KiB, the most a report may take",
+                    process::MAX_LINE / 1024
+                )))
             }
         };
         let k = meta.virtual_epoch + 1;
@@ -475,20 +502,29 @@ fn follow(
                 "{name} became {v} at virtual epoch {k}"
             )));
         }
-        let path = work.join(&r.checkpoint);
-        if std::fs::symlink_metadata(&path).is_err() {
-            return Ok(End::Failed(format!(
-                "its checkpoint \"{}\" reported at {want} examples is not there ({})",
-                r.checkpoint,
-                path.display()
-            )));
-        }
-        let (payload, _) = host.adopt(k, &path)?;
+        let shown = report::cut(&r.checkpoint, 200);
+        let path = match confine::resolve(work, &r.checkpoint) {
+            Ok(p) => p,
+            Err(why) => {
+                return Ok(End::Failed(format!(
+                    "its checkpoint \"{shown}\" reported at {want} examples {why}"
+                )))
+            }
+        };
+        let payload = match host.adopt(k, &path) {
+            Ok((p, _)) => p,
+            Err(e) if full::is_full(&e) => return Err(e),
+            Err(e) => {
+                return Ok(End::Failed(format!(
+                    "its checkpoint \"{shown}\" reported at {want} examples could not be taken over: {e}"
+                )))
+            }
+        };
         let get = |name: &str| r.metrics.get(name).copied().unwrap_or(f64::NAN);
         let row = CurveRow {
             virtual_epoch: k,
             examples_seen: want,
-            steps: r.metrics.get("steps").map_or(0, |s| *s as u64),
+            steps: r.steps.unwrap_or(0),
             train_loss: get("train_loss"),
             val_loss: get("val_loss"),
             metric: match plan.metric.kind {

@@ -24,6 +24,13 @@ pub const GRACE: Duration = Duration::from_secs(5);
 /// Lines of stderr a failure's reason quotes.
 const TAIL_LINES: usize = 5;
 
+/// The most characters of each stderr line a failure's reason quotes.
+const TAIL_CHARS: usize = 200;
+
+/// The longest line of a program's output that is read whole: a longer report fails its trial, a
+/// longer line of other output is cut in the log (its memory stays bounded whatever it prints).
+pub const MAX_LINE: usize = 64 * 1024;
+
 /// The variable whose value marks a trial's processes (and their children, which inherit it).
 pub const TOKEN_VAR: &str = "TUNE_RUN_TOKEN";
 
@@ -34,6 +41,8 @@ pub enum Line {
     /// A forking program's trial (this one) ended with this status (negative: killed by that
     /// signal).
     End { trial: u64, status: i64 },
+    /// A report line longer than [`MAX_LINE`].
+    Overlong,
     /// Its stdout closed (it exited, or closed it).
     Closed,
 }
@@ -144,7 +153,22 @@ pub fn start(
     std::thread::Builder::new()
         .name("trial-stdout".into())
         .spawn(move || {
-            for line in split_lines(stdout) {
+            for (line, cut) in split_lines(stdout) {
+                if cut {
+                    let _ = writeln!(
+                        out_log.lock().unwrap(),
+                        "{line}… [tune: line cut at {MAX_LINE} bytes]"
+                    );
+                    let msg = if line.starts_with(PREFIX) {
+                        Line::Overlong
+                    } else {
+                        continue;
+                    };
+                    if tx.send(msg).is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 if let Some(end) = line.strip_prefix(END_PREFIX) {
                     let v = serde_json::from_str::<serde_json::Value>(end).unwrap_or_default();
                     let status = v["status"].as_i64().unwrap_or(1);
@@ -168,13 +192,14 @@ pub fn start(
     std::thread::Builder::new()
         .name("trial-stderr".into())
         .spawn(move || {
-            for line in split_lines(stderr) {
-                let _ = writeln!(err_log.lock().unwrap(), "{line}");
+            for (line, cut) in split_lines(stderr) {
+                let more = if cut { "… [tune: line cut]" } else { "" };
+                let _ = writeln!(err_log.lock().unwrap(), "{line}{more}");
                 let mut t = err_tail.lock().unwrap();
                 if t.len() == TAIL_LINES {
                     t.pop_front();
                 }
-                t.push_back(line);
+                t.push_back(super::report::cut(&line, TAIL_CHARS));
             }
         })?;
     Ok(Trial {
@@ -231,6 +256,10 @@ pub fn supervise(args: &[std::ffi::OsString]) -> i32 {
         eprintln!("tune: {SUPERVISE_ARG}: no program");
         return 2;
     };
+    // The orphans of the program's tree (`setsid` ones too) become this process's children, so
+    // that none outlives the trial.
+    // SAFETY: a flag on this process.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let mut c = Command::new(program);
     c.args(rest).process_group(0);
     arm_parent_death(&mut c, libc::SIGKILL);
@@ -247,6 +276,7 @@ pub fn supervise(args: &[std::ffi::OsString]) -> i32 {
         if let Ok(Some(status)) = child.try_wait() {
             // SAFETY: signals to the program's own group.
             unsafe { libc::kill(-group, libc::SIGKILL) };
+            end_descendants();
             use std::os::unix::process::ExitStatusExt;
             if let Some(sig) = status.signal() {
                 // SAFETY: ends this process as its program ended.
@@ -273,21 +303,89 @@ pub fn supervise(args: &[std::ffi::OsString]) -> i32 {
     }
 }
 
-/// The lines of `r`, invalid UTF-8 replaced.
-fn split_lines(r: impl io::Read) -> impl Iterator<Item = String> {
+/// Kills and reaps every process left under this supervisor (a subreaper: what the program's tree
+/// left, in other groups and sessions too, became its children), until it has none.
+fn end_descendants() {
+    let me = std::process::id() as libc::pid_t;
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        loop {
+            // SAFETY: reaps any child without blocking.
+            let r = unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) };
+            if r == -1 {
+                return; // ECHILD: no child is left
+            }
+            if r == 0 {
+                break;
+            }
+        }
+        for pid in children(me) {
+            // SAFETY: a signal to a child of this supervisor.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        if Instant::now() >= until {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The running (not exited) children of `parent`.
+fn children(parent: libc::pid_t) -> Vec<libc::pid_t> {
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return vec![];
+    };
+    procs
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<libc::pid_t>().ok())
+        .filter(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                let mut f = s.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace();
+                let state = f.next();
+                let ppid = f.next().and_then(|p| p.parse::<libc::pid_t>().ok());
+                ppid == Some(parent) && state != Some("Z")
+            })
+        })
+        .collect()
+}
+
+/// The lines of `r`, invalid UTF-8 replaced, each with whether it was cut at [`MAX_LINE`] bytes
+/// (the rest of a cut line is read and dropped, never held).
+fn split_lines(r: impl io::Read) -> impl Iterator<Item = (String, bool)> {
     let mut r = BufReader::new(r);
     std::iter::from_fn(move || {
         let mut buf = vec![];
-        match r.read_until(b'\n', &mut buf) {
+        match io::Read::take(&mut r, MAX_LINE as u64).read_until(b'\n', &mut buf) {
             Ok(0) | Err(_) => None,
             Ok(_) => {
+                let cut = buf.last() != Some(&b'\n') && buf.len() >= MAX_LINE;
+                if cut {
+                    skip_line(&mut r);
+                }
                 while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                     buf.pop();
                 }
-                Some(String::from_utf8_lossy(&buf).into_owned())
+                Some((String::from_utf8_lossy(&buf).into_owned(), cut))
             }
         }
     })
+}
+
+/// Reads and drops the rest of a line.
+fn skip_line(r: &mut impl BufRead) {
+    loop {
+        let (done, n) = match r.fill_buf() {
+            Ok([]) | Err(_) => return,
+            Ok(b) => match b.iter().position(|c| *c == b'\n') {
+                Some(i) => (true, i + 1),
+                None => (false, b.len()),
+            },
+        };
+        r.consume(n);
+        if done {
+            return;
+        }
+    }
 }
 
 impl Trial {
@@ -385,6 +483,10 @@ impl Trial {
         // A server reads the end of its input as its end.
         self.stdin = None;
         self.stop();
+        if !self.supervised {
+            // No subreaper gathered what the program left in other groups: its token finds them.
+            kill_token(&self.token);
+        }
         let _ = fs::remove_file(token_file(dir));
     }
 }
@@ -415,6 +517,14 @@ pub fn kill_leftovers(dir: &Path) -> usize {
     let Ok(token) = fs::read_to_string(token_file(dir)) else {
         return 0;
     };
+    let n = kill_token(&token);
+    let _ = fs::remove_file(token_file(dir));
+    n
+}
+
+/// Kills every process whose environment holds `token`, waiting (up to 10 s) until they are gone;
+/// how many there were.
+fn kill_token(token: &str) -> usize {
     let mark = format!("{TOKEN_VAR}={token}");
     let find = || -> Vec<libc::pid_t> {
         let Ok(procs) = fs::read_dir("/proc") else {
@@ -439,7 +549,6 @@ pub fn kill_leftovers(dir: &Path) -> usize {
     while !find().is_empty() && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = fs::remove_file(token_file(dir));
     found.len()
 }
 

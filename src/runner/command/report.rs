@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 pub struct Report {
     pub examples: u64,
     pub checkpoint: String,
+    /// Its optimiser steps so far, when it says (`"steps"`, also among the metrics).
+    pub steps: Option<u64>,
     /// Every other field, each a number (NaN and infinities included).
     pub metrics: BTreeMap<String, f64>,
 }
@@ -21,12 +23,40 @@ const QUOTE: usize = 200;
 
 /// `line` quoted for a reason, cut to [`QUOTE`] characters.
 pub fn quote(line: &str) -> String {
-    let cut: String = line.chars().take(QUOTE).collect();
-    if cut.len() < line.len() {
-        format!("`{cut}…`")
-    } else {
-        format!("`{cut}`")
+    format!("`{}`", cut(line, QUOTE))
+}
+
+/// `text` cut to `max` characters, with `…` where it was cut.
+pub fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
     }
+}
+
+/// `text` as one line of at most `max` characters: line breaks become ` | `, other control
+/// characters are dropped (a reason is one line of the journal, the leaderboard and the terminal).
+pub fn one_line(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max * 4));
+    let mut chars = 0;
+    let mut rest = text.trim().chars().peekable();
+    while let Some(c) = rest.next() {
+        if chars >= max {
+            out.push('…');
+            break;
+        }
+        if c == '\n' || c == '\r' {
+            while rest.peek().is_some_and(|c| *c == '\n' || *c == '\r') {
+                rest.next();
+            }
+            out.push_str(" | ");
+            chars += 3;
+        } else if !c.is_control() {
+            out.push(c);
+            chars += 1;
+        }
+    }
+    out
 }
 
 /// Reads a report line (without its prefix), or says what is wrong with it.
@@ -62,9 +92,15 @@ pub fn parse(body: &str) -> Result<Report, String> {
             }
         }
     }
+    let steps = match metrics.get("steps") {
+        None => None,
+        Some(&s) if s >= 0.0 && s.fract() == 0.0 && s <= 9.0e15 => Some(s as u64),
+        Some(s) => return Err(format!("\"steps\" is {s}, not a count of steps")),
+    };
     Ok(Report {
         examples: examples.ok_or("has no \"examples\"")?,
         checkpoint: checkpoint.ok_or("has no \"checkpoint\"")?,
+        steps,
         metrics,
     })
 }
@@ -149,5 +185,23 @@ mod tests {
             e(r#"{"examples": 5, "checkpoint": "c", "acc": "NaN"}"#),
             "metric \"acc\" is \"NaN\", not a number"
         );
+        for bad in ["-3", "2.5", "NaN", "1e300"] {
+            let line = format!(r#"{{"examples": 5, "checkpoint": "c", "steps": {bad}}}"#);
+            assert!(e(&line).contains("not a count of steps"), "{bad}");
+        }
+        let r = parse(r#"{"examples": 5, "checkpoint": "c", "steps": 12}"#).unwrap();
+        assert_eq!(r.steps, Some(12));
+    }
+
+    #[test]
+    fn reasons_are_one_short_line() {
+        assert_eq!(one_line("a\nb\r\n\nc\u{7}d", 100), "a | b | cd");
+        assert_eq!(one_line("  padded\n", 100), "padded");
+        let long = "x".repeat(5000);
+        let r = one_line(&long, 600);
+        assert_eq!(r.chars().count(), 601);
+        assert!(r.ends_with('…'));
+        assert_eq!(cut("héllo", 2), "hé…");
+        assert_eq!(cut("hé", 2), "hé");
     }
 }

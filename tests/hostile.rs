@@ -1,0 +1,405 @@
+//! What a user's program reports or prints stays inside its trial: hostile checkpoint paths (out of
+//! the folder, links, FIFOs, `.`/`..`), huge lines, descendants in sessions of their own, a full
+//! disk; and a fuzz of misbehaving trials, killed and resumed, that must leave everything outside
+//! the finished trials' folders as it was.
+
+mod common;
+mod toy;
+use common::*;
+use toy::*;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Every file under `dir` (links as links) with its bytes, for a before/after comparison.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(d: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            let t = e.file_type().unwrap();
+            if t.is_dir() {
+                walk(&e.path(), out);
+            } else if t.is_symlink() {
+                let to = std::fs::read_link(e.path()).unwrap();
+                out.insert(e.path(), to.display().to_string().into_bytes());
+            } else {
+                out.insert(e.path(), std::fs::read(e.path()).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, &mut out);
+    out
+}
+
+/// A folder beside the study that no trial may touch, with a file and a subfolder.
+fn sentinel(dir: &Path) -> PathBuf {
+    let s = dir.join("sentinel");
+    std::fs::create_dir_all(s.join("inner")).unwrap();
+    std::fs::write(s.join("keep.txt"), b"keep me").unwrap();
+    std::fs::write(s.join("inner/also.txt"), b"and me").unwrap();
+    s
+}
+
+/// The (status, reason) of each trial of the toy study in `dir`, by trial.
+fn rows(dir: &Path) -> Vec<(String, String)> {
+    study_rows(&dir.join("runs/toy"))
+}
+
+/// The (status, reason) of each trial of the study folder `study`, by trial.
+fn study_rows(study: &Path) -> Vec<(String, String)> {
+    let (h, rows) = read_csv(&study.join("leaderboard.csv"));
+    let at = |n: &str| h.iter().position(|c| c == n).unwrap();
+    let mut rows: Vec<(u64, String, String)> = rows
+        .iter()
+        .map(|r| {
+            let trial = r[at("trial")].parse().unwrap();
+            (trial, r[at("status")].clone(), r[at("reason")].clone())
+        })
+        .collect();
+    rows.sort();
+    rows.into_iter().map(|(_, s, r)| (s, r)).collect()
+}
+
+/// Runs a 3-trial toy study in a fresh folder whose trial 1 runs `mode` with `env`: (its folder,
+/// the run's output).
+fn with_bad_trial(mode: &str, env: &[(&str, String)]) -> (TempDir, std::process::Output) {
+    let dir = tempdir();
+    let mut spec = toy_spec(3, 1, "hostile");
+    let mut e = serde_json::json!({ "TOY_MODE": mode, "TOY_BAD_TRIALS": "1" });
+    for (k, v) in env {
+        e[k] = v.clone().into();
+    }
+    spec["trainer"]["env"] = e;
+    let path = write_spec(dir.path(), &spec);
+    let out = run(&path);
+    (dir, out)
+}
+
+#[test]
+fn a_reported_checkpoint_never_moves_or_deletes_anything_outside_its_folder() {
+    if !python() {
+        return;
+    }
+    let probe = tempdir();
+    let outside = sentinel(probe.path());
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "report_as",
+            "../../../journal.jsonl".into(),
+            "leaves the trial's checkpoint folder",
+        ),
+        (
+            "report_as",
+            "../output.log".into(),
+            "leaves the trial's checkpoint folder",
+        ),
+        (
+            "report_as",
+            "../../../../toy.json".into(),
+            "leaves the trial's checkpoint folder",
+        ),
+        (
+            "report_as",
+            "{dir}/../../0".into(),
+            "leaves the trial's checkpoint folder",
+        ),
+        (
+            "report_as",
+            outside.display().to_string(),
+            "is outside the trial's checkpoint folder",
+        ),
+        (
+            "report_as",
+            "/".into(),
+            "is outside the trial's checkpoint folder",
+        ),
+        (
+            "report_as",
+            ".".into(),
+            "names the checkpoint folder itself",
+        ),
+        (
+            "report_as",
+            "{dir}".into(),
+            "names the checkpoint folder itself",
+        ),
+        (
+            "report_as",
+            "..".into(),
+            "leaves the trial's checkpoint folder",
+        ),
+        ("link_out", String::new(), "is a symbolic link"),
+        ("dangling", String::new(), "is a symbolic link"),
+        ("folder_with_link", String::new(), "holds a symbolic link"),
+        ("fifo", String::new(), "is a FIFO"),
+    ];
+    for (mode, path, why) in cases {
+        let env = [
+            ("TOY_REPORT", path.clone()),
+            ("TOY_TARGET", outside.display().to_string()),
+        ];
+        let dir = tempdir();
+        let near = sentinel(dir.path());
+        let before = (snapshot(&near), snapshot(&outside));
+        // The study folder sits beside the sentinel; the spec is there too.
+        let mut spec = toy_spec(3, 1, "hostile");
+        spec["trainer"]["env"] = serde_json::json!({ "TOY_MODE": mode, "TOY_BAD_TRIALS": "1" });
+        for (k, v) in &env {
+            spec["trainer"]["env"][k] = v.clone().into();
+        }
+        let spec_path = write_spec(dir.path(), &spec);
+        let spec_bytes = std::fs::read(&spec_path).unwrap();
+        let out = run(&spec_path);
+        let what = format!("{mode} {path}");
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r = rows(dir.path());
+        assert_eq!(r.len(), 3, "{what}: {r:?}");
+        assert_eq!(
+            (r[0].0.as_str(), r[2].0.as_str()),
+            ("complete", "complete"),
+            "{what}"
+        );
+        assert_eq!(r[1].0, "failed", "{what}: {r:?}");
+        assert!(r[1].1.contains(why), "{what}: {:?}", r[1].1);
+        assert!(!r[1].1.contains('\n'));
+        assert_eq!((snapshot(&near), snapshot(&outside)), before, "{what}");
+        assert_eq!(std::fs::read(&spec_path).unwrap(), spec_bytes, "{what}");
+        // The journal is whole: the study reads back as 3 trials done.
+        let status = tune(&["status".as_ref(), spec_path.as_os_str()]);
+        let said = String::from_utf8_lossy(&status.stdout);
+        assert!(
+            status.status.success() && said.contains('3'),
+            "{what}: {said}"
+        );
+        let log = dir.path().join("runs/toy/trials/0/output.log");
+        assert!(log.exists(), "{what}: trial 0's log went");
+    }
+}
+
+#[test]
+fn huge_lines_are_cut_and_a_reason_is_one_short_line() {
+    if !python() {
+        return;
+    }
+    let (dir, out) = with_bad_trial("huge_report", &[]);
+    ok(out);
+    let r = rows(dir.path());
+    assert_eq!(r[1].0, "failed", "{r:?}");
+    assert!(r[1].1.contains("report line longer than 64 KiB"), "{r:?}");
+    // Stdout without a newline for 64 MiB: cut in the log, the trial goes on.
+    let (dir, out) = with_bad_trial("huge_stdout", &[("TOY_MEGABYTES", "64".into())]);
+    ok(out);
+    assert!(rows(dir.path()).iter().all(|r| r.0 == "complete"));
+    let log = dir.path().join("runs/toy/trials/1/output.log");
+    let size = std::fs::metadata(&log).unwrap().len();
+    assert!(size < 2 << 20, "the log holds {size} bytes");
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("[tune: line cut at 65536 bytes]"));
+    // A failure's stderr of many lines and a 100,000-character one: one line, cut.
+    let (dir, out) = with_bad_trial("multiline_error", &[]);
+    ok(out);
+    let r = rows(dir.path());
+    assert_eq!(r[1].0, "failed", "{r:?}");
+    assert!(r[1].1.contains("exited with status 4"), "{r:?}");
+    assert!(
+        !r[1].1.contains('\n') && r[1].1.chars().count() <= 601,
+        "{}",
+        r[1].1.len()
+    );
+    let journal = std::fs::metadata(dir.path().join("runs/toy/journal.jsonl")).unwrap();
+    assert!(
+        journal.len() < 64 << 10,
+        "journal of {} bytes",
+        journal.len()
+    );
+}
+
+#[test]
+fn a_grandchild_in_a_session_of_its_own_ends_with_its_trial() {
+    if !python() {
+        return;
+    }
+    for mode in ["setsid_child", "spawn_child"] {
+        let marker = format!("setsid-{mode}-{}", std::process::id());
+        let dir = tempdir();
+        let mut spec = toy_spec(2, 1, &marker);
+        spec["trainer"]["env"] = serde_json::json!({ "TOY_MODE": mode, "TOY_BAD_TRIALS": "0" });
+        let out = ok(run(&write_spec(dir.path(), &spec)));
+        assert!(out.status.success());
+        let left = gone(&marker);
+        assert!(left.is_empty(), "{mode}: outlived the study: {left:?}");
+    }
+}
+
+#[test]
+fn a_program_that_finds_the_disk_full_is_interrupted_and_resumes_exactly() {
+    if !python() {
+        return;
+    }
+    let reference = tempdir();
+    ok(run(&write_spec(
+        reference.path(),
+        &toy_spec(3, 1, "full-ref"),
+    )));
+    let want = leaderboard(reference.path());
+    for parallel in [1, 2] {
+        let dir = tempdir();
+        let mut spec = toy_spec(3, parallel, "full");
+        let once = dir.path().join("once");
+        spec["trainer"]["env"] = serde_json::json!({
+            "TOY_MODE": "enospc", "TOY_BAD_TRIALS": "1", "TOY_ONCE": once.display().to_string(),
+        });
+        let path = write_spec(dir.path(), &spec);
+        let out = run(&path);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("the file system is full (trial 1"), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        // Not failed: the trial resumes from its checkpoint and the study ends as if never stopped.
+        ok(run(&path));
+        assert_eq!(leaderboard(dir.path()), want, "parallel {parallel}");
+    }
+}
+
+/// The misbehaviours of the fuzz trainer (tests/python/hostile_trainer.py).
+const MISBEHAVIOURS: usize = 18;
+
+#[test]
+fn a_fuzz_of_misbehaving_trials_killed_and_resumed_leaves_everything_else_alone() {
+    if !python() {
+        return;
+    }
+    let dir = tempdir();
+    let marker = format!("fuzz-{}", std::process::id());
+    let near = sentinel(dir.path());
+    let data = dir.path().join("data.csv");
+    std::fs::write(&data, "x,y\n1,2\n3,4\n").unwrap();
+    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/hostile_trainer.py");
+    let spec = serde_json::json!({
+        "name": "fuzz",
+        "seed": 5,
+        "trainer": {
+            "command": ["python3", program, marker.clone()],
+            "timeout": 3,
+            "env": {
+                "FUZZ_SENTINEL": near.display().to_string(),
+                "FUZZ_DATA": data.display().to_string(),
+                "FUZZ_STATE": dir.path().join("fuzz-state").display().to_string(),
+                "FUZZ_KINDS": MISBEHAVIOURS.to_string(),
+            }
+        },
+        "budget": { "total_examples": 600, "virtual_epochs": 3 },
+        "search": {
+            "method": "random", "trials": 64, "parallel": 2,
+            "space": { "learning_rate": { "low": 0.001, "high": 0.1, "log": true } }
+        }
+    });
+    std::fs::create_dir_all(dir.path().join("fuzz-state")).unwrap();
+    let spec_path = write_spec(dir.path(), &spec);
+    let before = (
+        std::fs::read(&spec_path).unwrap(),
+        std::fs::read(&data).unwrap(),
+        snapshot(&near),
+    );
+    let study = dir.path().join("runs/fuzz");
+    // SIGKILLs at a few moments, then runs until the study is done (a full disk stops it once).
+    let mut finished_files: BTreeMap<PathBuf, Vec<u8>> = BTreeMap::new();
+    let mut done = false;
+    let (mut kills, mut runs) = (0, 0);
+    for round in 0..12u64 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tune"))
+            .args(["-q"])
+            .arg(&spec_path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        runs += 1;
+        if round < 3 {
+            std::thread::sleep(Duration::from_millis(1500 + 700 * round));
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap();
+                kills += 1;
+            }
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            gone(&marker).is_empty(),
+            "round {round}: outlived tune: {:?}",
+            gone(&marker)
+        );
+        // What a finished trial kept does not change afterwards.
+        for (p, bytes) in &finished_files {
+            assert_eq!(
+                std::fs::read(p).ok().as_ref(),
+                Some(bytes),
+                "{}",
+                p.display()
+            );
+        }
+        finished_files = finished_trial_files(&study);
+        if out.status.success() {
+            done = true;
+            break;
+        }
+        assert!(
+            round < 3 || err.contains("the file system is full"),
+            "round {round}: {err}"
+        );
+    }
+    assert!(done, "the fuzz study never finished");
+    assert_eq!(std::fs::read(&spec_path).unwrap(), before.0);
+    assert_eq!(std::fs::read(&data).unwrap(), before.1);
+    assert_eq!(snapshot(&near), before.2);
+    let r = study_rows(&study);
+    assert_eq!(r.len(), 64, "{r:?}");
+    assert!(r.iter().any(|r| r.0 == "complete") && r.iter().any(|r| r.0 == "failed"));
+    for (status, reason) in &r {
+        assert!(
+            !reason.contains('\n') && reason.chars().count() <= 601,
+            "{status}: {reason}"
+        );
+    }
+    let status = ok(tune(&["status".as_ref(), spec_path.as_os_str()]));
+    assert!(String::from_utf8_lossy(&status.stdout).contains("64"));
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    for (status, reason) in &r {
+        let head: String = reason.chars().take(60).collect();
+        *reasons.entry(format!("{status}: {head}")).or_default() += 1;
+    }
+    println!("fuzz: {kills} kills, {runs} runs; {reasons:#?}");
+    assert!(kills >= 2, "only {kills} kills landed");
+    assert!(
+        reasons.len() >= 10,
+        "too few distinct outcomes: {reasons:#?}"
+    );
+}
+
+/// The files of the trials that ended, by path, with their bytes.
+fn finished_trial_files(study: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let Ok(h) = tune::storage::journal::replay(&study.join("journal.jsonl")) else {
+        return BTreeMap::new();
+    };
+    let mut out = BTreeMap::new();
+    for (n, t) in &h.history.trials {
+        if t.status.ended() {
+            let dir = study.join("trials").join(n.to_string());
+            if dir.exists() {
+                out.extend(
+                    snapshot(&dir)
+                        .into_iter()
+                        .filter(|(p, _)| !p.ends_with("output.log")),
+                );
+            }
+        }
+    }
+    out
+}
