@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fault injection, rerunnable: the crash-consistency tests (a file-size limit at every size, killed by
 # SIGXFSZ and seeing EFBIG; a full tmpfs where mounting is allowed; damaged checkpoints; lost
-# checkpoints; damaged best files), then SIGKILLs at random moments of a study, each resumed
+# checkpoints; damaged best files), command-trainer studies on a full tmpfs, then SIGKILLs at random moments of a study, each resumed
 # without the fault and compared with the uninterrupted study. Prints the totals:
 #   crash points tried, studies resumed identical, studies stranded (must be 0), silent differences (must be 0)
 #
@@ -15,6 +15,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work" "$log"' EXIT
 cargo test --release --quiet --test faults -- --nocapture --test-threads 1 2>&1 | tee "$log" | grep 'crash points' || true
 grep -q 'test result: ok' "$log" || { echo "the fault tests failed:"; tail -40 "$log"; exit 1; }
+# Command-trainer studies (the toy trainer, padded checkpoints) on a full tmpfs at many sizes, each
+# resumed once the disk is grown: stranded studies and failed trials must be 0.
+hostile=$(mktemp)
+cargo test --release --quiet --test hostile tmpfs -- --nocapture 2>&1 | tee "$hostile" | grep -E 'command trainer|skipped' || true
+grep -q 'test result: ok' "$hostile" || { echo "the command trainer's full-disk test failed:"; tail -40 "$hostile"; rm -f "$hostile"; exit 1; }
+rm -f "$hostile"
 
 # Random SIGKILLs: a study of 6 trials at parallel 1 and 2, at random moments.
 tune=target/release/tune

@@ -226,15 +226,42 @@ fn a_grandchild_in_a_session_of_its_own_ends_with_its_trial() {
     if !python() {
         return;
     }
-    for mode in ["setsid_child", "spawn_child"] {
-        let marker = format!("setsid-{mode}-{}", std::process::id());
-        let dir = tempdir();
-        let mut spec = toy_spec(2, 1, &marker);
-        spec["trainer"]["env"] = serde_json::json!({ "TOY_MODE": mode, "TOY_BAD_TRIALS": "0" });
-        let out = ok(run(&write_spec(dir.path(), &spec)));
-        assert!(out.status.success());
-        let left = gone(&marker);
-        assert!(left.is_empty(), "{mode}: outlived the study: {left:?}");
+    for fork in [false, true] {
+        for mode in ["setsid_child", "spawn_child"] {
+            let marker = format!("setsid-{mode}-{fork}-{}", std::process::id());
+            let dir = tempdir();
+            // Trial 0 leaves its grandchild; trial 1 trains slowly: the grandchild is gone
+            // before the study ends, with its trial.
+            let mut spec = toy_spec(2, 1, &marker);
+            spec["trainer"]["fork"] = fork.into();
+            spec["trainer"]["env"] = serde_json::json!({ "TOY_MODE": mode, "TOY_BAD_TRIALS": "0", "TOY_SLEEP": "0.004" });
+            let mut child = Command::new(env!("CARGO_BIN_EXE_tune"))
+                .args(["-q"])
+                .arg(write_spec(dir.path(), &spec))
+                .spawn()
+                .unwrap();
+            let trial1 = dir.path().join("runs/toy/trials/1/output.log");
+            let mut during = None;
+            while child.try_wait().unwrap().is_none() {
+                if during.is_none()
+                    && std::fs::read_to_string(&trial1).is_ok_and(|l| l.contains("TUNE {"))
+                {
+                    during = Some(gone(&marker));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert!(child.wait().unwrap().success());
+            let during = during.expect("trial 1 reported nothing");
+            assert!(
+                during.is_empty(),
+                "{mode} fork={fork}: outlived its trial: {during:?}"
+            );
+            let left = gone(&marker);
+            assert!(
+                left.is_empty(),
+                "{mode} fork={fork}: outlived the study: {left:?}"
+            );
+        }
     }
 }
 
@@ -402,4 +429,128 @@ fn finished_trial_files(study: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
         }
     }
     out
+}
+
+/// A tmpfs of `kib` KiB at a new folder under `dir`, or None where mounting is not allowed.
+fn small_tmpfs(dir: &Path, kib: u64) -> Option<PathBuf> {
+    let at = dir.join("disk");
+    std::fs::create_dir_all(&at).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
+        .arg(&at)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then_some(at)
+}
+
+#[test]
+fn a_command_study_on_a_full_tmpfs_at_many_sizes_resumes_identical_once_grown() {
+    if !python() {
+        return;
+    }
+    let padded = |parallel| {
+        let mut s = toy_spec(4, parallel, "tmpfs");
+        s["trainer"]["env"] = serde_json::json!({ "TOY_PAD": "30000" });
+        s
+    };
+    let reference = tempdir();
+    ok(run(&write_spec(reference.path(), &padded(1))));
+    let want = leaderboard(reference.path());
+    let (mut filled, mut same, mut stranded, mut failed) = (0, 0, 0, 0);
+    for kib in (40..=640u64).step_by(40) {
+        let dir = tempdir();
+        let Some(disk) = small_tmpfs(dir.path(), kib) else {
+            println!("skipped: this machine does not allow mounting a tmpfs");
+            return;
+        };
+        let spec = write_spec(&disk, &padded(1 + (kib / 40) as usize % 2));
+        let full = run(&spec);
+        if !full.status.success() {
+            filled += 1;
+            let err = String::from_utf8_lossy(&full.stderr);
+            assert_eq!(err.trim().lines().count(), 1, "{kib} KiB: {err}");
+            println!("{kib} KiB: {}", err.trim());
+            let grown = Command::new("mount")
+                .args(["-o", "remount,size=8m"])
+                .arg(&disk)
+                .status()
+                .unwrap();
+            assert!(grown.success());
+            let again = run(&spec);
+            if !again.status.success() {
+                stranded += 1;
+                println!(
+                    "{kib} KiB: stranded: {}",
+                    String::from_utf8_lossy(&again.stderr)
+                );
+            } else {
+                let got = columns(&disk.join("runs/toy/leaderboard.csv"), COLUMNS);
+                failed += got.iter().filter(|r| r[0] != "complete").count();
+                if got == want {
+                    same += 1;
+                } else {
+                    println!("{kib} KiB: differs: {got:?}");
+                }
+            }
+        }
+        let _ = Command::new("umount").arg(&disk).status();
+    }
+    println!(
+        "command trainer, full tmpfs: {filled} sizes filled the disk, {same} resumed identical, \
+         {stranded} stranded, {failed} trials failed"
+    );
+    assert!(filled >= 5, "only {filled} sizes filled the disk");
+    assert_eq!((same, stranded, failed), (filled, 0, 0));
+}
+
+#[test]
+fn sigterm_stops_the_study_at_once_whatever_the_program_is_doing() {
+    if !python() {
+        return;
+    }
+    for (mode, env) in [
+        ("hang_after", serde_json::json!({})),
+        (
+            "huge_stdout",
+            serde_json::json!({ "TOY_MEGABYTES": "100000" }),
+        ),
+        ("fifo", serde_json::json!({ "TOY_SLEEP": "0.02" })),
+    ] {
+        let dir = tempdir();
+        let marker = format!("term-{mode}-{}", std::process::id());
+        let mut spec = toy_spec(2, 1, &marker);
+        spec["trainer"]["env"] = env;
+        spec["trainer"]["env"]["TOY_MODE"] = mode.into();
+        let spec_path = write_spec(dir.path(), &spec);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tune"))
+            .args(["-q"])
+            .arg(&spec_path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Once the program is in the state (its first report made, or its output flowing).
+        let log = dir.path().join("runs/toy/trials/0/output.log");
+        let t = std::time::Instant::now();
+        while std::fs::metadata(&log).map_or(0, |m| m.len()) == 0 {
+            if t.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("{mode}: the trial never started");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: a signal to the child this test started.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let t = std::time::Instant::now();
+        let status = child.wait().unwrap();
+        let took = t.elapsed();
+        // Well under the 5 s grace a program that ignores SIGTERM gets: nothing blocked.
+        assert!(took < Duration::from_secs(3), "{mode}: {took:?}");
+        assert!(
+            status.code().is_some_and(|c| c == 143 || c == 0),
+            "{mode}: {status:?}"
+        );
+        assert!(gone(&marker).is_empty(), "{mode}: {:?}", gone(&marker));
+    }
 }

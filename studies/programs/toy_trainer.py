@@ -1,7 +1,8 @@
 """A small deterministic trainer for tune's tests (no dependencies): linear regression by SGD on
 a fixed synthetic table, its data order drawn from TUNE_SEED, its whole state in a JSON
 checkpoint, so that a resumed trial continues exactly. TOY_MODE makes it misbehave on purpose
-(for the trials listed in TOY_BAD_TRIALS, all when unset); TOY_SLEEP slows each step.
+(for the trials listed in TOY_BAD_TRIALS, all when unset); TOY_SLEEP slows each step; TOY_PAD
+pads each checkpoint with that many bytes.
 """
 
 import json
@@ -101,6 +102,8 @@ def main():
         path = trial.checkpoint_path(name)
         with open(path, "w") as f:
             json.dump(st, f)
+            # TOY_PAD bytes of trailing blanks: a bigger checkpoint (a full disk's tests).
+            f.write(" " * int(os.environ.get("TOY_PAD", "0")))
         reports += 1
         examples = boundary
         metrics = {"val_loss": val_loss, "train_loss": loss_sum / n_sum, "steps": st["steps"]}

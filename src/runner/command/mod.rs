@@ -300,6 +300,9 @@ fn run_trial(
                 job_trial,
                 process::GRACE + Duration::from_secs(2),
             );
+        if ended && !matches!(end, End::Complete) {
+            proc.end_trial_processes(job_trial);
+        }
         proc.release(&dir);
         if ended && proc.running() {
             *slot = Some((proc, dir));
@@ -439,7 +442,10 @@ fn follow(
         let body = match line {
             Line::Report(body) => body,
             // The end of an earlier trial's process, exiting after its last report.
-            Line::End { trial, .. } if trial != meta.trial => continue,
+            Line::End { trial, .. } if trial != meta.trial => {
+                proc.end_trial_processes(trial);
+                continue;
+            }
             Line::End { .. } | Line::Closed => {
                 let how = match line {
                     Line::End { status, .. } => {
@@ -461,7 +467,9 @@ fn follow(
                     meta.virtual_epoch
                 );
                 if full::disk_full(work, &tail) {
-                    return Err(full::error(work, meta.trial, &why));
+                    let last = tail.rsplit(" | ").next().unwrap_or_default();
+                    let how = format!("the program {how}: {last}");
+                    return Err(full::error(work, meta.trial, &how));
                 }
                 return Ok(End::Failed(why));
             }

@@ -287,6 +287,7 @@ pub fn supervise(args: &[std::ffi::OsString]) -> i32 {
             }
             return status.code().unwrap_or(1);
         }
+        reap_orphans(group);
         if TERMINATE.load(SeqCst) {
             match terminated_at {
                 None => {
@@ -300,6 +301,25 @@ pub fn supervise(args: &[std::ffi::OsString]) -> i32 {
             }
         }
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Reaps the exited children of this supervisor other than its program (orphans it took in).
+fn reap_orphans(program: libc::pid_t) {
+    loop {
+        // SAFETY: a zeroed siginfo that waitid fills; WNOWAIT leaves the child waitable.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        if unsafe { libc::waitid(libc::P_ALL, 0, &mut info, flags) } != 0 {
+            return;
+        }
+        // SAFETY: filled by waitid for an exited child (0 when none).
+        let pid = unsafe { info.si_pid() };
+        if pid == 0 || pid == program {
+            return;
+        }
+        // SAFETY: reaps that one child, which has exited.
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
     }
 }
 
@@ -353,15 +373,18 @@ fn children(parent: libc::pid_t) -> Vec<libc::pid_t> {
 /// (the rest of a cut line is read and dropped, never held).
 fn split_lines(r: impl io::Read) -> impl Iterator<Item = (String, bool)> {
     let mut r = BufReader::new(r);
+    let mut skip = false;
     std::iter::from_fn(move || {
+        if std::mem::take(&mut skip) {
+            // The rest of the line cut last time (given first, so that it is logged at once).
+            skip_line(&mut r);
+        }
         let mut buf = vec![];
         match io::Read::take(&mut r, MAX_LINE as u64).read_until(b'\n', &mut buf) {
             Ok(0) | Err(_) => None,
             Ok(_) => {
                 let cut = buf.last() != Some(&b'\n') && buf.len() >= MAX_LINE;
-                if cut {
-                    skip_line(&mut r);
-                }
+                skip = cut;
                 while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                     buf.pop();
                 }
@@ -399,9 +422,27 @@ impl Trial {
         *self.log.lock().unwrap() = log;
         self.tail.lock().unwrap().clear();
         self.ended_trial = false;
-        let env: std::collections::BTreeMap<&str, &str> =
+        let mut env: std::collections::BTreeMap<&str, &str> =
             env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        // The trial's own token: what its process starts carries it, and ends with the trial.
+        let trial = env
+            .get("TUNE_TRIAL")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(u64::MAX);
+        let token = self.trial_token(trial);
+        env.insert(TOKEN_VAR, &token);
         self.send(&serde_json::json!({ "env": env }))
+    }
+
+    /// The token of a forking program's trial `trial`.
+    fn trial_token(&self, trial: u64) -> String {
+        format!("{}-trial-{trial}", self.token)
+    }
+
+    /// Ends what a forking program's trial `trial` started (its processes, `setsid` ones too,
+    /// carry its token); its own process is the server's to end.
+    pub fn end_trial_processes(&self, trial: u64) {
+        kill_token(&self.trial_token(trial));
     }
 
     /// Asks a forking program's server to stop trial `trial`'s process (SIGTERM, SIGKILL after
