@@ -162,6 +162,35 @@ pub struct TrainerSpec {
     /// client's `Trial()` forks): the interpreter's and libraries' start-up is paid once.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fork: bool,
+    /// Threads each trial's program gets (`TUNE_THREADS`, `OMP_NUM_THREADS`, `MKL_NUM_THREADS`;
+    /// default 1): part of the study, so that its results do not depend on `parallel` or the cores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+    /// Seconds a program may take to exit after its last report before it is stopped (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_grace: Option<f64>,
+    /// The GPUs trials are given (indices as `nvidia-smi -L` or `CUDA_VISIBLE_DEVICES` lists them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<Vec<usize>>,
+    /// GPUs each trial gets (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus_per_trial: Option<usize>,
+    /// Trials that share one GPU (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trials_per_gpu: Option<usize>,
+}
+
+impl TrainerSpec {
+    /// The fields that change a study's results (its fingerprint): not how long a program may take
+    /// to exit, nor which GPUs run it.
+    pub fn results_value(&self) -> serde_json::Value {
+        let mut t = self.clone();
+        t.exit_grace = None;
+        t.gpus = None;
+        t.gpus_per_trial = None;
+        t.trials_per_gpu = None;
+        serde_json::to_value(t).expect("spec fields serialise")
+    }
 }
 
 /// The network and its optimizer.

@@ -27,7 +27,7 @@ pub fn fingerprint(plan: &StudyPlan) -> Fingerprint {
         ("model", mlp.then(|| v(&model))),
         // A program's command, folder, environment and time limit: another program, or the same
         // one run otherwise, is another study.
-        ("trainer", s.trainer.as_ref().map(v)),
+        ("trainer", s.trainer.as_ref().map(|t| t.results_value())),
         ("budget", Some(v(&s.budget))),
         ("search.method", Some(v(&s.search.method))),
         ("search.space", Some(v(&s.search.space))),

@@ -11,6 +11,7 @@ use crate::space::SearchSpace;
 use crate::spec::StudySpec;
 
 mod data;
+pub mod gpus;
 pub mod init;
 mod limits;
 mod model;
@@ -109,7 +110,7 @@ impl StudyPlan {
             Some(o) => o.clone(),
             None => base.join("runs").join(&spec.name),
         };
-        let command = match &spec.trainer {
+        let mut command = match &spec.trainer {
             Some(t) => Some(CommandPlan::from_spec(spec_file, t, &base)?),
             None => None,
         };
@@ -230,10 +231,23 @@ impl StudyPlan {
             }
             _ => search.trials,
         };
-        let device =
-            DeviceKind::from_spec(spec_file, ov.device.as_deref(), spec.device.as_deref())?;
         let cores = search::cores_for(ov.cores)?;
-        let parallel = search.at_once(device, cores);
+        let (device, parallel) = match &mut command {
+            // tune computes nothing for a program's trials: any build gives them GPUs.
+            Some(c) => {
+                let (flag, dev) = (ov.device.as_deref(), spec.device.as_deref());
+                let trainer = spec.trainer.as_ref().expect("a command plan has a trainer");
+                c.gpus = gpus::from_spec(spec_file, trainer, flag, dev, !ov.folder_only)?;
+                let parallel =
+                    c.parallel(spec_file, search.parallel, cores, ov.parallel.is_some())?;
+                (DeviceKind::Cpu, parallel)
+            }
+            None => {
+                let d =
+                    DeviceKind::from_spec(spec_file, ov.device.as_deref(), spec.device.as_deref())?;
+                (d, search.at_once(d, cores))
+            }
+        };
         if let (None, Some(data)) = (&command, &data) {
             limits::check_memory(
                 spec_file,

@@ -22,7 +22,31 @@ pub struct CommandPlan {
     pub timeout: Option<Duration>,
     /// Whether the program is started once per worker and forks per trial (`trainer.fork`).
     pub fork: bool,
+    /// Threads each trial's program gets (`trainer.threads`).
+    pub threads: usize,
+    /// How long a program may take to exit after its last report (`trainer.exit_grace`).
+    pub exit_grace: Duration,
+    /// The GPUs its trials are given; `None` on the CPU.
+    pub gpus: Option<super::gpus::GpuPlan>,
 }
+
+/// Threads a trial's program gets unless `trainer.threads` says.
+const DEFAULT_THREADS: usize = 1;
+
+/// Seconds a program may take to exit after its last report unless `trainer.exit_grace` says: an
+/// interpreter tearing down a large library on a loaded machine takes seconds.
+const DEFAULT_EXIT_GRACE: f64 = 60.0;
+
+/// The most threads `trainer.threads` may give a trial.
+const MAX_THREADS: usize = 1024;
+
+/// Variables tune sets for each trial besides `TUNE_*`, and the setting that decides each.
+const SET_BY_TUNE: &[(&str, &str)] = &[
+    ("CUDA_VISIBLE_DEVICES", "device or trainer.gpus"),
+    ("OMP_NUM_THREADS", "trainer.threads"),
+    ("MKL_NUM_THREADS", "trainer.threads"),
+    ("TUNE_RUN_TOKEN", "tune"),
+];
 
 /// The most seconds a time limit may name (a year): beyond it a timer overflows nothing useful.
 const MAX_TIMEOUT: f64 = 365.0 * 86_400.0;
@@ -82,6 +106,12 @@ impl CommandPlan {
                     "is not a variable name (no '=' or NUL, not empty)".into(),
                 ));
             }
+            if let Some((_, by)) = SET_BY_TUNE.iter().find(|(name, _)| name == k) {
+                return Err(bad(
+                    path,
+                    format!("is set by tune for each trial, from {by}: set that instead"),
+                ));
+            }
             if k.starts_with("TUNE_") {
                 return Err(bad(
                     path,
@@ -105,13 +135,71 @@ impl CommandPlan {
                 ))
             }
         };
+        let threads = match t.threads {
+            None => DEFAULT_THREADS,
+            Some(n) if (1..=MAX_THREADS).contains(&n) => n,
+            Some(n) => {
+                return Err(bad(
+                    "trainer.threads".into(),
+                    format!("{n} is not a count of threads from 1 to {MAX_THREADS}"),
+                ))
+            }
+        };
+        let exit_grace = match t.exit_grace {
+            None => Duration::from_secs_f64(DEFAULT_EXIT_GRACE),
+            Some(s) if (0.0..=MAX_TIMEOUT).contains(&s) => Duration::from_secs_f64(s),
+            Some(s) => {
+                return Err(bad(
+                    "trainer.exit_grace".into(),
+                    format!(
+                        "{} is not a number of seconds from 0 to a year",
+                        crate::space::num(s)
+                    ),
+                ))
+            }
+        };
         Ok(CommandPlan {
             command: t.command.clone(),
             cwd,
             env: t.env.clone(),
             timeout,
             fork: t.fork,
+            threads,
+            exit_grace,
+            gpus: None,
         })
+    }
+}
+
+impl CommandPlan {
+    /// The trials that run at once: as asked (`--parallel` when `flag`, else `search.parallel`),
+    /// at most what the GPUs hold; unasked, what the GPUs hold, or the cores' worth of `threads`.
+    pub(super) fn parallel(
+        &self,
+        file: &Path,
+        asked: Option<usize>,
+        cores: usize,
+        flag: bool,
+    ) -> Result<usize> {
+        let hold = self.gpus.as_ref().map(|g| g.capacity()).filter(|&c| c > 0);
+        match (asked, hold) {
+            (Some(p), Some(h)) if p > h => {
+                let msg = format!(
+                    "{p} trials at once is more than the GPUs hold ({h}: raise trainer.trials_per_gpu to share them)"
+                );
+                Err(if flag {
+                    Error::Flag {
+                        flag: "--parallel",
+                        msg,
+                    }
+                } else {
+                    Error::spec(file, "search.parallel", msg)
+                })
+            }
+            (Some(p), _) => Ok(p),
+            (None, Some(h)) => Ok(h),
+            (None, None) => Ok((cores / self.threads).max(1)),
+        }
     }
 }
 

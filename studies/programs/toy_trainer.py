@@ -60,6 +60,12 @@ def main():
     if mode == "spawn_child":
         # A child of its own, named after the program's arguments (tests look for it).
         subprocess.Popen(["sh", "-c", "sleep 1000; true", " ".join(sys.argv)])
+    record = os.environ.get("TOY_RECORD")
+    if record:
+        # What this trial's process was given, and when it ran (tests of GPUs and threads).
+        seen = {k: os.environ.get(k) for k in ("CUDA_VISIBLE_DEVICES", "TUNE_DEVICE", "TUNE_THREADS",
+                                                "OMP_NUM_THREADS", "TUNE_SEED32")}
+        seen["start"] = time.time()
     p = trial.params
     lr = float(p["learning_rate"])
     batch = int(p["batch_size"])
@@ -98,6 +104,9 @@ def main():
                 time.sleep(sleep)
         w = st["w"]
         val_loss = sum((w[0] * a + w[1] * b + w[2] - y) ** 2 for a, b, y in val) / len(val)
+        if mode == "threads_matter":
+            # Like a library whose sums depend on its thread count.
+            val_loss += 1e-9 * int(os.environ["TUNE_THREADS"])
         name = "ckpt-%d.json" % boundary
         path = trial.checkpoint_path(name)
         with open(path, "w") as f:
@@ -161,6 +170,10 @@ def main():
         if mode == "string_metric":
             print("TUNE " + json.dumps({"examples": examples, "checkpoint": name, "val_loss": "low"}), flush=True)
             continue
+        if record and examples >= trial.total_examples:
+            seen["end"] = time.time()
+            with open(os.path.join(record, "%d.json" % trial.trial), "w") as f:
+                json.dump(seen, f)
         trial.report(examples, name, **metrics)
         if mode == "crash_after" and reports == 1:
             sys.stderr.write("ValueError: the toy trainer crashed on purpose\n")

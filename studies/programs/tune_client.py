@@ -202,6 +202,8 @@ class Trial:
             )
         self.trial = int(env.get("TUNE_TRIAL", "0"))
         self.seed = int(env.get("TUNE_SEED", "0"))
+        # The same seed cut to 32 bits, for libraries that take no more (NumPy's legacy seed).
+        self.seed32 = int(env.get("TUNE_SEED32", str(self.seed & 0xFFFFFFFF)))
         self.device = env.get("TUNE_DEVICE", "cpu")
         self.threads = int(env.get("TUNE_THREADS", "1"))
         self.resume_from = env.get("TUNE_RESUME_FROM") or None
@@ -209,6 +211,21 @@ class Trial:
         # With a `data` section in the study: its file and the train/validation split (split.json).
         self.data = env.get("TUNE_DATA") or None
         self.split = env.get("TUNE_SPLIT") or None
+
+    def seed_everything(self):
+        """Seeds Python's `random`, and NumPy and PyTorch (CPU and CUDA) where the program imported
+        them, from the trial's seed: call it after the imports. A resumed trial restores its
+        random states from its checkpoint instead."""
+        import random
+
+        random.seed(self.seed)
+        if "numpy" in sys.modules:
+            sys.modules["numpy"].random.seed(self.seed32)
+        if "torch" in sys.modules:
+            torch = sys.modules["torch"]
+            torch.manual_seed(self.seed)
+            if torch.cuda.is_available():
+                torch.cuda.manual_seed_all(self.seed)
 
     @property
     def total_examples(self):

@@ -21,7 +21,7 @@ use super::{Boundary, Flow, Job, Phases, RunnerWorker, TrialHost, TrialOutcome, 
 use crate::artifacts::{Checkpoint, CheckpointMeta};
 use crate::curve::{select_best, CurveRow};
 use crate::error::{Error, Result};
-use crate::plan::{CommandPlan, DeviceKind, MetricKind, StudyPlan};
+use crate::plan::{CommandPlan, MetricKind, StudyPlan};
 use crate::seed::{self, Purpose};
 use crate::space::Params;
 use crate::storage::Status;
@@ -44,6 +44,8 @@ pub struct CommandRunner<'a> {
     /// Programs that made their last report and are exiting, each watched by a thread: the next
     /// trial does not wait for an interpreter's teardown. Joined when the runner is dropped.
     exiting: Mutex<Vec<JoinHandle<()>>>,
+    /// The GPU slots its trials take.
+    slots: Slots,
 }
 
 impl<'a> CommandRunner<'a> {
@@ -53,6 +55,9 @@ impl<'a> CommandRunner<'a> {
             plan,
             cmd,
             exiting: Mutex::new(vec![]),
+            slots: Slots {
+                running: Mutex::new(vec![]),
+            },
         }
     }
 }
@@ -77,6 +82,7 @@ impl TrialRunner for CommandRunner<'_> {
             plan: self.plan,
             cmd: self.cmd,
             exiting: &self.exiting,
+            slots: &self.slots,
             server: None,
         }))
     }
@@ -90,6 +96,7 @@ struct CommandWorker<'a> {
     plan: &'a StudyPlan,
     cmd: &'a CommandPlan,
     exiting: &'a Mutex<Vec<JoinHandle<()>>>,
+    slots: &'a Slots,
     /// With `trainer.fork`: the program's server, with the folder of its last trial.
     server: Option<(process::Trial, PathBuf)>,
 }
@@ -97,7 +104,8 @@ struct CommandWorker<'a> {
 impl RunnerWorker for CommandWorker<'_> {
     fn run(&mut self, job: Job, host: &mut dyn TrialHost) -> Result<TrialOutcome> {
         let server = self.cmd.fork.then_some(&mut self.server);
-        run_trial(self.plan, self.cmd, job, host, self.exiting, server)
+        let shared = (self.exiting, self.slots);
+        run_trial(self.plan, self.cmd, job, host, shared, server)
     }
 }
 
@@ -123,13 +131,13 @@ fn environment(
     threads: usize,
 ) -> Result<Vec<(String, String)>> {
     let mut env = study_environment(plan, threads);
+    let trial_seed = seed::derive(plan.seed, Purpose::Init, job.trial, 0);
     env.extend([
         ("TUNE_PARAMS".to_string(), json(job.params)),
         ("TUNE_TRIAL".into(), job.trial.to_string()),
-        (
-            "TUNE_SEED".into(),
-            seed::derive(plan.seed, Purpose::Init, job.trial, 0).to_string(),
-        ),
+        ("TUNE_SEED".into(), trial_seed.to_string()),
+        // For the libraries that take 32 bits only (NumPy's legacy seed).
+        ("TUNE_SEED32".into(), (trial_seed & 0xFFFF_FFFF).to_string()),
         (
             "TUNE_CHECKPOINT_DIR".into(),
             absolute(work).display().to_string(),
@@ -171,21 +179,15 @@ fn study_environment(plan: &StudyPlan, threads: usize) -> Vec<(String, String)> 
         ("TUNE_BOUNDARIES".to_string(), json(&boundaries)),
         ("TUNE_STUDY".into(), plan.name.clone()),
     ];
-    // The device as the process sees it: the one GPU it is given is its `cuda:0`.
-    match plan.device {
-        DeviceKind::Cpu => {
-            env.push(("TUNE_DEVICE".into(), "cpu".into()));
-            env.push(("CUDA_VISIBLE_DEVICES".into(), String::new()));
-        }
-        DeviceKind::Cuda(i) => {
-            env.push(("TUNE_DEVICE".into(), "cuda:0".into()));
-            env.push(("CUDA_VISIBLE_DEVICES".into(), i.to_string()));
-        }
-    }
-    for (k, v) in [("OMP_NUM_THREADS", threads), ("MKL_NUM_THREADS", threads)] {
-        if !plan.command.as_ref().is_some_and(|c| c.env.contains_key(k)) {
-            env.push((k.into(), v.to_string()));
-        }
+    // The device as the process sees it: the GPUs it is given are its `cuda:0`…; a forking
+    // program's server sees every GPU of the study, each trial its own (see [`gpu_environment`]).
+    let gpus = plan.command.as_ref().and_then(|c| c.gpus.as_ref());
+    let all: Vec<&str> = gpus
+        .map(|g| g.groups.iter().flatten().map(String::as_str).collect())
+        .unwrap_or_default();
+    env.extend(gpu_environment(gpus.is_some().then_some(&all[..])));
+    for k in ["OMP_NUM_THREADS", "MKL_NUM_THREADS"] {
+        env.push((k.into(), threads.to_string()));
     }
     if let (Some(file), Some(_)) = (&plan.data_file, &plan.dataset) {
         env.push(("TUNE_DATA".into(), absolute(file).display().to_string()));
@@ -197,6 +199,49 @@ fn study_environment(plan: &StudyPlan, threads: usize) -> Vec<(String, String)> 
         ));
     }
     env
+}
+
+/// `TUNE_DEVICE` and `CUDA_VISIBLE_DEVICES` for a process given `gpus` (`None`: the CPU only).
+fn gpu_environment(gpus: Option<&[&str]>) -> [(String, String); 2] {
+    match gpus {
+        None => [
+            ("TUNE_DEVICE".into(), "cpu".into()),
+            ("CUDA_VISIBLE_DEVICES".into(), String::new()),
+        ],
+        Some(ids) => [
+            ("TUNE_DEVICE".into(), "cuda:0".into()),
+            ("CUDA_VISIBLE_DEVICES".into(), ids.join(",")),
+        ],
+    }
+}
+
+/// The GPU slots of a study's trials: how many trials each group of GPUs runs now.
+struct Slots {
+    running: Mutex<Vec<usize>>,
+}
+
+impl Slots {
+    /// Takes the least busy slot, if the study has GPUs: its index (given back by [`Slot`]'s drop).
+    fn take(&self, plan: &CommandPlan) -> Option<Slot<'_>> {
+        let g = plan.gpus.as_ref()?;
+        let mut running = self.running.lock().unwrap();
+        running.resize(g.groups.len(), 0);
+        let (i, _) = running.iter().enumerate().min_by_key(|(i, n)| (**n, *i))?;
+        running[i] += 1;
+        Some(Slot { slots: self, i })
+    }
+}
+
+/// A trial's hold on a GPU slot.
+struct Slot<'a> {
+    slots: &'a Slots,
+    i: usize,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.slots.running.lock().unwrap()[self.i] -= 1;
+    }
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -218,7 +263,7 @@ fn run_trial(
     cmd: &CommandPlan,
     job: Job,
     host: &mut dyn TrialHost,
-    exiting: &Mutex<Vec<JoinHandle<()>>>,
+    (exiting, slots): (&Mutex<Vec<JoinHandle<()>>>, &Slots),
     server: Option<&mut Option<(process::Trial, PathBuf)>>,
 ) -> Result<TrialOutcome> {
     let t0 = Instant::now();
@@ -238,11 +283,16 @@ fn run_trial(
         None => CheckpointMeta::fresh(job.trial, job.params),
     };
     let base_seconds = meta.seconds;
-    let env = environment(plan, &job, &work, host.threads())?;
+    let mut env = environment(plan, &job, &work, cmd.threads)?;
+    let gpu = slots.take(cmd);
+    if let (Some(s), Some(g)) = (&gpu, &cmd.gpus) {
+        let ids: Vec<&str> = g.groups[s.i].iter().map(String::as_str).collect();
+        env.extend(gpu_environment(Some(&ids)));
+    }
     let started = match server {
         None => process::start(cmd, &env, &dir, false).map(|p| (p, None)),
         Some(slot) => {
-            let study = study_environment(plan, host.threads());
+            let study = study_environment(plan, cmd.threads);
             serve(cmd, slot, &study, &env, &dir).map(|p| (p, Some(slot)))
         }
     };
@@ -320,9 +370,10 @@ fn run_trial(
             done(proc);
         } else {
             // Its last report is in: it has no more to do than exit, which a watcher waits for
-            // while this worker goes on.
+            // (`trainer.exit_grace`) while this worker goes on.
+            let grace = cmd.exit_grace;
             let watch = move || {
-                if proc.wait_for(process::GRACE).is_none() {
+                if proc.wait_for(grace).is_none() {
                     proc.note("still running after its last report: stopped");
                 }
                 done(proc);

@@ -1,0 +1,216 @@
+//! A program's trials on GPUs in any build (a fake `nvidia-smi` lists them), its threads fixed by
+//! the spec so that results do not depend on `parallel`, and the variables tune sets refused in
+//! `trainer.env`.
+
+mod common;
+mod toy;
+use common::*;
+use toy::*;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+/// A folder holding a fake `nvidia-smi` that lists `n` GPUs.
+fn fake_nvidia_smi(dir: &Path, n: usize) -> std::path::PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let lines: String = (0..n)
+        .map(|i| format!("echo 'GPU {i}: NVIDIA H100 80GB HBM3 (UUID: GPU-{i:08x}-fake)'\n"))
+        .collect();
+    let path = bin.join("nvidia-smi");
+    std::fs::write(&path, format!("#!/bin/sh\n{lines}")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+/// Runs `tune ARGS` with the fake GPUs in `bin` first on `PATH` and no `CUDA_VISIBLE_DEVICES`.
+fn tune_with_gpus(bin: &Path, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Command::new(env!("CARGO_BIN_EXE_tune"))
+        .args(args)
+        .env("PATH", path)
+        .env_remove("CUDA_VISIBLE_DEVICES")
+        .output()
+        .unwrap()
+}
+
+/// What each trial's process was given and when it ran (the toy trainer's TOY_RECORD files).
+fn records(dir: &Path) -> BTreeMap<u64, serde_json::Value> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let n = e
+                .path()
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .parse()
+                .unwrap();
+            (
+                n,
+                serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The most intervals `(start, end)` of `runs` that overlap at one moment.
+fn most_at_once(runs: &[(f64, f64)]) -> usize {
+    runs.iter()
+        .map(|&(s, _)| runs.iter().filter(|&&(a, b)| a <= s && s < b).count())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn two_gpus_shared_by_two_trials_each_run_four_trials_each_seeing_its_own() {
+    if !python() {
+        return;
+    }
+    let dir = tempdir();
+    let bin = fake_nvidia_smi(dir.path(), 2);
+    let record = dir.path().join("record");
+    std::fs::create_dir_all(&record).unwrap();
+    let mut spec = toy_spec(8, 1, "gpus");
+    spec["search"].as_object_mut().unwrap().remove("parallel");
+    spec["device"] = "cuda".into();
+    spec["trainer"]["trials_per_gpu"] = 2.into();
+    spec["trainer"]["env"] = serde_json::json!({
+        "TOY_SLEEP": "0.01", "TOY_RECORD": record.display().to_string(),
+    });
+    let spec_path = write_spec(dir.path(), &spec);
+    let out = tune_with_gpus(&bin, &["-q".as_ref(), spec_path.as_os_str()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rec = records(&record);
+    assert_eq!(rec.len(), 8);
+    let mut by_gpu: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut all = vec![];
+    for r in rec.values() {
+        assert_eq!(r["TUNE_DEVICE"], "cuda:0", "{r}");
+        let gpu = r["CUDA_VISIBLE_DEVICES"].as_str().unwrap().to_string();
+        assert!(
+            gpu == "0" || gpu == "1",
+            "each sees one GPU of its own: {r}"
+        );
+        let run = (r["start"].as_f64().unwrap(), r["end"].as_f64().unwrap());
+        by_gpu.entry(gpu).or_default().push(run);
+        all.push(run);
+    }
+    assert_eq!(by_gpu.len(), 2, "{by_gpu:?}");
+    assert_eq!(most_at_once(&all), 4, "four trials at once: {all:?}");
+    for (gpu, runs) in &by_gpu {
+        assert_eq!(most_at_once(runs), 2, "GPU {gpu}: {runs:?}");
+    }
+}
+
+#[test]
+fn gpus_that_are_not_there_are_refused_before_anything_is_written() {
+    if !python() {
+        return;
+    }
+    let dir = tempdir();
+    let bin = fake_nvidia_smi(dir.path(), 2);
+    let none = tempdir();
+    let empty_bin = fake_nvidia_smi(none.path(), 0);
+    let cases: Vec<(serde_json::Value, &Path, &str)> = vec![
+        (serde_json::json!({ "device": "cuda:2" }), &bin, "device: GPU 2 is not there: this machine has 2 (0 to 1)"),
+        (serde_json::json!({ "trainer": { "gpus": [0, 5] } }), &bin, "trainer.gpus[1]: GPU 5 is not there"),
+        (serde_json::json!({ "trainer": { "gpus": [1, 1] } }), &bin, "trainer.gpus[1]: GPU 1 is named twice"),
+        (serde_json::json!({ "device": "cuda" }), &empty_bin, "no GPU was found here"),
+        (
+            serde_json::json!({ "device": "cuda", "trainer": { "gpus_per_trial": 3 } }),
+            &bin,
+            "trainer.gpus_per_trial: 3 is more than the 2 GPUs",
+        ),
+        (
+            serde_json::json!({ "device": "cuda", "search": { "parallel": 3 } }),
+            &bin,
+            "search.parallel: 3 trials at once is more than the GPUs hold (2",
+        ),
+        (
+            serde_json::json!({ "trainer": { "env": { "CUDA_VISIBLE_DEVICES": "1" } } }),
+            &bin,
+            "trainer.env.CUDA_VISIBLE_DEVICES: is set by tune for each trial, from device or trainer.gpus",
+        ),
+        (
+            serde_json::json!({ "trainer": { "env": { "OMP_NUM_THREADS": "4" } } }),
+            &bin,
+            "trainer.env.OMP_NUM_THREADS: is set by tune for each trial, from trainer.threads",
+        ),
+        (serde_json::json!({ "trainer": { "threads": 0 } }), &bin, "trainer.threads: 0 is not a count"),
+        (serde_json::json!({ "trainer": { "exit_grace": -1 } }), &bin, "trainer.exit_grace: -1 is not"),
+    ];
+    for (change, path_bin, want) in cases {
+        let mut spec = toy_spec(2, 1, "refused");
+        spec["search"].as_object_mut().unwrap().remove("parallel");
+        for (k, v) in change.as_object().unwrap() {
+            match (k.as_str(), v) {
+                ("trainer" | "search", serde_json::Value::Object(o)) => {
+                    for (k2, v2) in o {
+                        spec[k][k2] = v2.clone();
+                    }
+                }
+                _ => spec[k] = v.clone(),
+            }
+        }
+        let spec_path = write_spec(dir.path(), &spec);
+        let out = tune_with_gpus(path_bin, &["-q".as_ref(), spec_path.as_os_str()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{want}: {err}");
+        assert!(err.contains(want), "{err}\nwanted: {want}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(!dir.path().join("runs").exists(), "{want}: wrote a study");
+    }
+}
+
+#[test]
+fn a_program_whose_results_depend_on_its_threads_gives_one_study_at_any_parallelism() {
+    if !python() {
+        return;
+    }
+    let mut boards = vec![];
+    for (parallel, cores) in [(1, "4"), (2, "4"), (3, "2")] {
+        let dir = tempdir();
+        let record = dir.path().join("record");
+        std::fs::create_dir_all(&record).unwrap();
+        let mut spec = toy_spec(4, parallel, "threads");
+        spec["trainer"]["env"] = serde_json::json!({
+            "TOY_MODE": "threads_matter", "TOY_RECORD": record.display().to_string(),
+        });
+        let spec_path = write_spec(dir.path(), &spec);
+        ok(tune(&[
+            "-q".as_ref(),
+            "--cores".as_ref(),
+            cores.as_ref(),
+            spec_path.as_os_str(),
+        ]));
+        for r in records(&record).values() {
+            assert_eq!(
+                (r["TUNE_THREADS"].as_str(), r["OMP_NUM_THREADS"].as_str()),
+                (Some("1"), Some("1"))
+            );
+            assert!(r["TUNE_SEED32"].as_str().unwrap().parse::<u64>().unwrap() < 1 << 32);
+        }
+        boards.push(leaderboard(dir.path()));
+    }
+    assert_eq!(boards[0], boards[1]);
+    assert_eq!(boards[0], boards[2]);
+    // trainer.threads is part of the study: 2 threads give other results.
+    let dir = tempdir();
+    let mut spec = toy_spec(4, 1, "threads2");
+    spec["trainer"]["threads"] = 2.into();
+    spec["trainer"]["env"] = serde_json::json!({ "TOY_MODE": "threads_matter" });
+    ok(run(&write_spec(dir.path(), &spec)));
+    assert_ne!(leaderboard(dir.path()), boards[0]);
+}
