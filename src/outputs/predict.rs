@@ -266,7 +266,8 @@ impl Score {
         match self.metric {
             MetricKind::Accuracy => format!(
                 "on the {n} rows {has}: accuracy {} ({strange}: counted as wrong), loss {} on the {} rows with a label it knows",
-                eval.metric * self.known as f64 / n as f64,
+                // Rows right among the known ones (an exact count), over all rows with a label.
+                (eval.metric * self.known as f64).round() / n as f64,
                 eval.loss,
                 self.known
             ),
