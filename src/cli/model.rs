@@ -34,7 +34,8 @@ fn model(
 ) -> anyhow::Result<tune::outputs::predict::Model> {
     use tune::outputs::predict;
     let (history, store) = read(study, plan)?;
-    tune::driver::check_made_by(plan, &history)?;
+    let shared = crate::storage(study, plan)?.is_some();
+    tune::driver::check_made_by(plan, &history, shared)?;
     let trial = predict::pick_trial(plan, &history, pick.trial)?;
     let ckpt = predict::checkpoint(&*store, &history, trial, pick.checkpoint)?;
     let fallback = plan.dataset.as_ref().map(|d| &*d.prep);
@@ -86,7 +87,8 @@ pub fn retrain(
     let plan = load_as(&args.study, None, None, None, true)?;
     regular_data(data)?;
     let (history, _) = read(&args.study, &plan)?;
-    tune::driver::check_made_by(&plan, &history)?;
+    let shared = crate::storage(&args.study, &plan)?.is_some();
+    tune::driver::check_made_by(&plan, &history, shared)?;
     let trial = predict::pick_trial(&plan, &history, trial)?;
     let overrides = Overrides {
         device: args.device.clone(),

@@ -84,9 +84,14 @@ pub fn fingerprint(plan: &StudyPlan) -> Fingerprint {
 }
 
 /// Refuses the study of `history` for `plan` when another spec made it (`tune predict`, `export`,
-/// `retrain` read a study they do not resume): names the fields that differ, those the study
-/// has and `plan` lacks included.
-pub fn check_made_by(plan: &StudyPlan, history: &crate::storage::History) -> Result<()> {
+/// `retrain` read a study they do not resume): names the study (`shared`: it is kept in
+/// PostgreSQL, not in the study folder) and the fields that differ, those the study has and
+/// `plan` lacks included.
+pub fn check_made_by(
+    plan: &StudyPlan,
+    history: &crate::storage::History,
+    shared: bool,
+) -> Result<()> {
     let new = fingerprint(plan);
     let mut differ = match crate::storage::check_fingerprint(history, &new) {
         Ok(()) => vec![],
@@ -99,9 +104,15 @@ pub fn check_made_by(plan: &StudyPlan, history: &crate::storage::History) -> Res
     if differ.is_empty() {
         return Ok(());
     }
+    let (study, other) = match shared {
+        true => (
+            format!("study \"{}\" in PostgreSQL", plan.name),
+            "--storage",
+        ),
+        false => (plan.out_dir.display().to_string(), "--out"),
+    };
     Err(Error::Study(format!(
-        "{}: this study was made by another spec than {} (they differ in {}): give the spec that made it, or another --out",
-        plan.out_dir.display(),
+        "{study}: this study was made by another spec than {} (they differ in {}): give the spec that made it, or another {other}",
         plan.spec_file.display(),
         differ.join(", ")
     )))
