@@ -368,6 +368,15 @@ fn predict_reads_data_from_a_fifo_or_process_substitution_once() {
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(err.contains("/dev/fd/") && err.contains(want), "{err}");
     }
+    // Parquet is read by seeking: from a pipe it is refused in one sentence, not misread.
+    let pq = Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/data/penguins.parquet");
+    let out = bounded(&format!(
+        "\"$TUNE\" predict {} --data <(cat {})",
+        q(&spec),
+        q(&pq)
+    ));
+    let err = refused(out, "/dev/fd/");
+    assert!(err.contains("is Parquet from a pipe"), "{err}");
     // Retraining needs a file it can read again when it resumes: a pipe is refused at once.
     let out = bounded(&format!(
         "\"$TUNE\" retrain {} -q --data <(cat {})",
