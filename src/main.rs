@@ -142,7 +142,8 @@ enum Command {
         /// The rows to predict (CSV or Parquet).
         #[arg(long, value_name = "FILE")]
         data: PathBuf,
-        /// Write the predictions here (default: stdout).
+        /// Write the predictions here (default, or `-`: stdout): a new file, or a regular one
+        /// replaced; never the spec, a data file or a file in the study folder.
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
@@ -175,7 +176,8 @@ enum Command {
         /// The model's format: onnx (the only one).
         #[arg(long, default_value = "onnx", value_parser = cli::model::export_format)]
         format: String,
-        /// Write the model here.
+        /// Write the model here (`-`: stdout): a new file, or a regular one replaced; never the
+        /// spec, a data file or a file in the study folder.
         #[arg(long, value_name = "FILE")]
         output: PathBuf,
     },
@@ -183,7 +185,8 @@ enum Command {
     Leaderboard {
         #[command(flatten)]
         study: StudyArgs,
-        /// Write the leaderboard CSV here.
+        /// Write the leaderboard CSV here (`-`: stdout): a new file, or a regular one replaced;
+        /// never the spec, a data file or a file in the study folder.
         #[arg(long)]
         csv: Option<PathBuf>,
     },
@@ -368,22 +371,7 @@ fn run() -> anyhow::Result<ExitCode> {
             format: _,
             output,
         }) => cli::model::export(&study, &pick, &output),
-        Some(Command::Leaderboard { study, csv }) => {
-            let plan = load_as(&study, None, None, None, true)?;
-            let (history, store) = read(&study, &plan)?;
-            tune::outputs::test_scores::update(&plan, &history, &*store)?;
-            match csv {
-                Some(path) => {
-                    leaderboard::write_csv(&plan, &history, &path)?;
-                    let _ = writeln!(std::io::stderr(), "wrote {}", path.display());
-                }
-                None => say(format_args!(
-                    "{}",
-                    leaderboard::table(&plan, &history, usize::MAX)
-                ))?,
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Some(Command::Leaderboard { study, csv }) => cli::output::leaderboard(&study, csv),
     }
 }
 

@@ -243,3 +243,127 @@ fn a_missing_column_or_a_bad_cell_is_refused_in_one_sentence_and_nothing_is_writ
     let err = String::from_utf8_lossy(&p.stderr);
     assert!(err.contains("no checkpoint of virtual epoch 1"), "{err}");
 }
+
+/// A penguins study scored by `metric`, run in `dir`; its spec.
+fn penguins_study(dir: &Path, metric: &str) -> PathBuf {
+    let spec = serde_json::json!({
+        "name": "penguins",
+        "seed": 5,
+        "metric": metric,
+        "data": {
+            "path": penguins(), "target": "species", "task": "classification",
+            "features": ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
+        },
+        "model": { "hidden": [16] },
+        "budget": { "stop_point": 5, "virtual_epochs": 2 },
+        "search": {
+            "method": "random", "trials": 2, "parallel": 2,
+            "space": { "batch_size": [8, 32], "learning_rate": { "low": 1e-3, "high": 1e-2, "log": true } }
+        }
+    });
+    let spec = write_spec(dir, &spec);
+    ok(run(&spec));
+    spec
+}
+
+/// The validation rows of the study in `out` with `label(i)` (when it gives one) as the
+/// species of row `i`; the file's path.
+fn relabelled(out: &Path, to: &Path, label: impl Fn(usize) -> Option<String>) -> PathBuf {
+    let val = validation_csv(out, &penguins(), to);
+    let (h, mut rows) = read_csv(&val);
+    let s = h.iter().position(|c| c == "species").unwrap();
+    for (i, r) in rows.iter_mut().enumerate() {
+        if let Some(l) = label(i) {
+            r[s] = l;
+        }
+    }
+    let mut w = csv::Writer::from_path(&val).unwrap();
+    w.write_record(&h).unwrap();
+    for r in &rows {
+        w.write_record(r).unwrap();
+    }
+    w.flush().unwrap();
+    val
+}
+
+#[test]
+fn labels_the_study_never_saw_are_counted_as_wrong_never_dropped() {
+    let dir = tempdir();
+    let spec = penguins_study(dir.path(), "accuracy");
+    let out = dir.path().join("runs/penguins");
+    let long = "Aptenodytes forsteri, the emperor penguin of the Antarctic";
+    // Every third row an unknown label (two of them), one row's label missing.
+    let val = relabelled(&out, &dir.path().join("val.csv"), |i| match i % 3 {
+        _ if i == 1 => Some(String::new()),
+        0 if i % 2 == 0 => Some("Emperor".into()),
+        0 => Some(long.into()),
+        _ => None,
+    });
+    let p = ok(predict(&spec, &["--data", val.to_str().unwrap()]));
+    let (vh, truth) = read_csv(&val);
+    let s = vh.iter().position(|c| c == "species").unwrap();
+    let text = String::from_utf8(p.stdout).unwrap();
+    let preds: Vec<String> = csv::Reader::from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap()[0].to_string())
+        .collect();
+    assert_eq!(preds.len(), truth.len(), "a prediction for every row");
+    let labelled: Vec<usize> = (0..truth.len())
+        .filter(|&i| !truth[i][s].is_empty())
+        .collect();
+    let unknown = (0..truth.len()).filter(|i| i % 3 == 0).count();
+    let right = labelled
+        .iter()
+        .filter(|&&i| preds[i] == truth[i][s])
+        .count();
+    let err = String::from_utf8_lossy(&p.stderr);
+    let accuracy = right as f64 / labelled.len() as f64;
+    for want in [
+        format!("on the {} rows of", labelled.len()),
+        format!("accuracy {accuracy} ({unknown} rows have a label the study never saw"),
+        "(\"Emperor\", \"Aptenodytes forsteri, the emperor pengui…\")".into(),
+        "counted as wrong".into(),
+        format!(
+            "on the {} rows with a label it knows",
+            labelled.len() - unknown
+        ),
+    ] {
+        assert!(err.contains(&want), "{want} not in {err}");
+    }
+
+    // Every label unknown: accuracy 0, said so.
+    let all = relabelled(&out, &dir.path().join("all.csv"), |_| {
+        Some("Emperor".into())
+    });
+    let p = ok(predict(&spec, &["--data", all.to_str().unwrap()]));
+    let err = String::from_utf8_lossy(&p.stderr);
+    assert!(
+        err.contains(&format!("none of the {} rows of", truth.len()))
+            && err.contains("(\"Emperor\"): accuracy 0, every one counted as wrong"),
+        "{err}"
+    );
+    assert_eq!(
+        String::from_utf8(p.stdout).unwrap().lines().count(),
+        truth.len() + 1
+    );
+}
+
+#[test]
+fn a_metric_that_needs_probabilities_scores_the_known_labels_and_says_how_many_it_left() {
+    let dir = tempdir();
+    let spec = penguins_study(dir.path(), "f1");
+    let out = dir.path().join("runs/penguins");
+    let val = relabelled(&out, &dir.path().join("val.csv"), |i| {
+        (i < 7).then(|| format!("New{}", i % 6))
+    });
+    let p = ok(predict(&spec, &["--data", val.to_str().unwrap()]));
+    let err = String::from_utf8_lossy(&p.stderr);
+    let n = read_csv(&val).1.len();
+    for want in [
+        format!("on the {} of the {n} rows of", n - 7),
+        "with a label the study knows: loss ".into(),
+        "7 rows have a label the study never saw (\"New0\", \"New1\", \"New2\", \"New3\", \"New4\", and 1 more): not scored".into(),
+    ] {
+        assert!(err.contains(&want), "{want} not in {err}");
+    }
+}

@@ -47,16 +47,43 @@ pub fn read(
             }
         ))
     };
+    let read = |epoch: Option<u32>| {
+        match epoch {
+            Some(k) => store.get(trial, k),
+            None => store.best(trial),
+        }
+        .map_err(|e| missing(store, trial, epoch, e))
+    };
     match pick {
-        CheckpointPick::Best if has_best => store.best(trial),
+        CheckpointPick::Best if has_best => read(None),
         CheckpointPick::Best => Err(none("selected checkpoint".into())),
         CheckpointPick::Last => match kept.last() {
-            Some(&k) => store.get(trial, k),
+            Some(&k) => read(Some(k)),
             None => Err(none("checkpoint".into())),
         },
-        CheckpointPick::Epoch(k) if kept.contains(&k) => store.get(trial, k),
+        CheckpointPick::Epoch(k) if kept.contains(&k) => read(Some(k)),
         CheckpointPick::Epoch(k) => Err(none(format!(
             "checkpoint of virtual epoch {k} (the spec's \"keep\" says how many are kept)"
         ))),
     }
+}
+
+/// A checkpoint the study's records say is there and that cannot be read (gone, or unreadable): a
+/// damaged study, in one sentence naming the trial and the file (exit 2).
+fn missing(store: &dyn ArtifactStore, trial: u64, epoch: Option<u32>, e: Error) -> Error {
+    let Error::Io { err, .. } = &e else {
+        return e;
+    };
+    let which = match epoch {
+        Some(k) => format!("checkpoint of virtual epoch {k}"),
+        None => "selected checkpoint".into(),
+    };
+    let what = match err.kind() {
+        std::io::ErrorKind::NotFound => "is missing".to_string(),
+        _ => format!("cannot be read ({err})"),
+    };
+    Error::Study(format!(
+        "trial {trial}'s {which}, {}, {what}: the study is damaged",
+        store.name(trial, epoch)
+    ))
 }

@@ -4,20 +4,17 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
+use tune::outputs::destination::Destination;
 use tune::plan::{Overrides, StudyPlan};
 use tune::Error;
 
+use super::output;
 use crate::{
     load_as, read, run_plan, say, shell_word, summary_lines, PickArgs, RunArgs, StudyArgs,
 };
 
-/// The model of the checkpoint `pick` names, of a study of the built-in trainer.
-pub fn model(
-    study: &StudyArgs,
-    pick: &PickArgs,
-    verb: &str,
-) -> anyhow::Result<(StudyPlan, tune::outputs::predict::Model)> {
-    use tune::outputs::predict;
+/// The plan of a study of the built-in trainer, for `tune {verb}`.
+fn plan(study: &StudyArgs, verb: &str) -> anyhow::Result<StudyPlan> {
     let plan = load_as(study, None, None, None, true)?;
     if plan.command.is_some() {
         anyhow::bail!(Error::Study(format!(
@@ -25,48 +22,57 @@ pub fn model(
             plan.spec_file.display()
         )));
     }
-    let (history, store) = read(study, &plan)?;
-    let trial = predict::pick_trial(&plan, &history, pick.trial)?;
-    let ckpt = predict::checkpoint(&*store, &history, trial, pick.checkpoint)?;
-    let fallback = plan.dataset.as_ref().map(|d| &*d.prep);
-    let model = predict::Model::of(ckpt, fallback)?;
-    Ok((plan, model))
+    Ok(plan)
 }
 
-/// `tune predict`: the predictions as CSV to `output` (atomically) or stdout; the score on rows
-/// that have the target to stderr.
+/// The model of the checkpoint `pick` names, of `plan`'s study, once the study is known to be
+/// the one `plan`'s spec made.
+fn model(
+    study: &StudyArgs,
+    pick: &PickArgs,
+    plan: &StudyPlan,
+) -> anyhow::Result<tune::outputs::predict::Model> {
+    use tune::outputs::predict;
+    let (history, store) = read(study, plan)?;
+    let shared = crate::storage(study, plan)?.is_some();
+    tune::driver::check_made_by(plan, &history, shared)?;
+    let trial = predict::pick_trial(plan, &history, pick.trial)?;
+    let ckpt = predict::checkpoint(&*store, &history, trial, pick.checkpoint)?;
+    let fallback = plan.dataset.as_ref().map(|d| &*d.prep);
+    Ok(predict::Model::of(ckpt, fallback)?)
+}
+
+/// `tune predict`: the predictions as CSV to `output` (atomically; `-` or none: stdout); the
+/// score on rows that have the target to stderr.
 pub fn predict(
     study: &StudyArgs,
     pick: &PickArgs,
     data: &Path,
     output: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    let (plan, model) = model(study, pick, "predict")?;
+    let plan = plan(study, "predict")?;
+    let dest = match output {
+        Some(path) => output::destination("--output", path, &plan, study, Some(data))?,
+        None => Destination::Stdout,
+    };
+    let model = model(study, pick, &plan)?;
     let rows = tune::data::apply::apply(&model.prep, data)?;
     let out = model.outputs(&rows);
     let mut err = std::io::stderr();
-    if let Some((n, eval)) = model.score(&rows, &out, plan.curve_metric()) {
+    if let Some(score) = model.score(&rows, &out, plan.curve_metric()) {
         let _ = writeln!(
             err,
-            "trial {} at virtual epoch {}, on the {n} rows of {} that have \"{}\": loss {}, {} {}",
+            "trial {} at virtual epoch {}, {}",
             model.trial,
             model.virtual_epoch,
-            data.display(),
-            model.prep.target,
-            eval.loss,
-            plan.curve_metric().name(),
-            eval.metric
+            score.sentence(data, &model.prep.target)
         );
     }
     let mut buf = Vec::new();
     model.write_csv(&out, rows.rows, &mut buf)?;
-    match output {
-        Some(path) => {
-            tune::durable::replace_with(path, false, |f| f.write_all(&buf))
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            let _ = writeln!(err, "wrote {} predictions to {}", rows.rows, path.display());
-        }
-        None => say(format_args!("{}", String::from_utf8_lossy(&buf)))?,
+    output::write(&dest, &buf)?;
+    if let Destination::File(path) = &dest {
+        let _ = writeln!(err, "wrote {} predictions to {}", rows.rows, path.display());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -79,7 +85,10 @@ pub fn retrain(
 ) -> anyhow::Result<ExitCode> {
     use tune::outputs::{predict, retrain};
     let plan = load_as(&args.study, None, None, None, true)?;
+    regular_data(data)?;
     let (history, _) = read(&args.study, &plan)?;
+    let shared = crate::storage(&args.study, &plan)?.is_some();
+    tune::driver::check_made_by(&plan, &history, shared)?;
     let trial = predict::pick_trial(&plan, &history, trial)?;
     let overrides = Overrides {
         device: args.device.clone(),
@@ -135,9 +144,11 @@ pub fn export_format(s: &str) -> Result<String, String> {
     }
 }
 
-/// `tune export`: the model as ONNX, written atomically to `output`.
+/// `tune export`: the model as ONNX, written atomically to `output` (`-`: stdout).
 pub fn export(study: &StudyArgs, pick: &PickArgs, output: &Path) -> anyhow::Result<ExitCode> {
-    let (plan, model) = model(study, pick, "export")?;
+    let plan = plan(study, "export")?;
+    let dest = output::destination("--output", output, &plan, study, None)?;
+    let model = model(study, pick, &plan)?;
     let doc = format!(
         "study {}, trial {} at virtual epoch {}, exported by tune {}",
         plan.name,
@@ -146,14 +157,35 @@ pub fn export(study: &StudyArgs, pick: &PickArgs, output: &Path) -> anyhow::Resu
         env!("CARGO_PKG_VERSION")
     );
     let bytes = tune::outputs::onnx::model(&model, &doc)?;
-    tune::durable::replace_with(output, false, |f| f.write_all(&bytes))
-        .map_err(|e| anyhow::anyhow!("{}: {e}", output.display()))?;
+    output::write(&dest, &bytes)?;
     let _ = writeln!(
         std::io::stderr(),
         "wrote trial {} at virtual epoch {} as ONNX to {}",
         model.trial,
         model.virtual_epoch,
-        output.display()
+        match &dest {
+            Destination::File(p) => p.display().to_string(),
+            Destination::Stdout => "stdout".into(),
+        }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses a `--data` that is not a regular file (a FIFO, the shell's `<(…)`) for `tune retrain`,
+/// whose study reads its data file again whenever it resumes.
+fn regular_data(data: &Path) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(data).map_err(|err| Error::Read {
+        file: data.to_path_buf(),
+        err,
+    })?;
+    if !meta.is_file() {
+        anyhow::bail!(Error::Flag {
+            flag: "--data",
+            msg: format!(
+                "{} is not a regular file (a pipe, a FIFO or a device): the retraining is a study of its own, which reads its data again when it resumes; save the rows to a file first",
+                data.display()
+            ),
+        });
+    }
+    Ok(())
 }

@@ -25,9 +25,10 @@ pub struct Prepared {
 /// Reads the columns `prep` was fitted on from `file` (others are ignored) and prepares every row:
 /// gaps filled and flagged, numbers standardised, categories one-hot, as in training. A column
 /// missing from the file is refused, naming all that are missing; so is a gap when the study
-/// refused them (`"missing": "refuse"`).
+/// refused them (`"missing": "refuse"`). A file that is not a regular one (a FIFO, a pipe from
+/// the shell's `<(…)`) is read once, whole, into memory: it cannot be opened again.
 pub fn apply(prep: &Preprocessing, file: &Path) -> Result<Prepared> {
-    let header = Header::open(file)?;
+    let header = header_once(file)?;
     let names: Vec<&str> = prep.columns.iter().map(ColumnPrep::name).collect();
     let missing: Vec<&str> = names
         .iter()
@@ -92,6 +93,29 @@ pub fn apply(prep: &Preprocessing, file: &Path) -> Result<Prepared> {
         y,
         table,
     })
+}
+
+/// The header of `file`; one that is not a regular file is read whole first, since its bytes come
+/// only once (Parquet, which is read by seeking, is refused from one).
+fn header_once(file: &Path) -> Result<Header> {
+    let read = |err| Error::Read {
+        file: file.to_path_buf(),
+        err,
+    };
+    if std::fs::metadata(file).map_err(read)?.is_file() {
+        return Header::open(file);
+    }
+    let bytes = std::fs::read(file).map_err(read)?;
+    if bytes.starts_with(b"PAR1") {
+        return Err(Error::Data {
+            file: file.to_path_buf(),
+            place: "header".into(),
+            msg:
+                "is Parquet from a pipe: Parquet is read from a regular file (save it to one first)"
+                    .into(),
+        });
+    }
+    Header::of_bytes(file, &bytes)
 }
 
 /// Names in quotes, joined.

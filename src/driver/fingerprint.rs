@@ -2,6 +2,7 @@
 //! and the versions of the algorithms that draw from the seed. A resume refuses to go on when one
 //! differs; `trials`, `parallel`, `keep` and `device` may change.
 
+use crate::error::{Error, Result};
 use crate::plan::{Method, StudyPlan};
 use crate::storage::Fingerprint;
 
@@ -80,4 +81,39 @@ pub fn fingerprint(plan: &StudyPlan) -> Fingerprint {
     )
     .map(|(k, v)| (k.to_string(), v))
     .collect()
+}
+
+/// Refuses the study of `history` for `plan` when another spec made it (`tune predict`, `export`,
+/// `retrain` read a study they do not resume): names the study (`shared`: it is kept in
+/// PostgreSQL, not in the study folder) and the fields that differ, those the study has and
+/// `plan` lacks included.
+pub fn check_made_by(
+    plan: &StudyPlan,
+    history: &crate::storage::History,
+    shared: bool,
+) -> Result<()> {
+    let new = fingerprint(plan);
+    let mut differ = match crate::storage::check_fingerprint(history, &new) {
+        Ok(()) => vec![],
+        Err(Error::SpecChanged(keys)) => keys,
+        Err(e) => return Err(e),
+    };
+    if let Some(old) = &history.fingerprint {
+        differ.extend(old.keys().filter(|k| !new.contains_key(*k)).cloned());
+    }
+    if differ.is_empty() {
+        return Ok(());
+    }
+    let (study, other) = match shared {
+        true => (
+            format!("study \"{}\" in PostgreSQL", plan.name),
+            "--storage",
+        ),
+        false => (plan.out_dir.display().to_string(), "--out"),
+    };
+    Err(Error::Study(format!(
+        "{study}: this study was made by another spec than {} (they differ in {}): give the spec that made it, or another {other}",
+        plan.spec_file.display(),
+        differ.join(", ")
+    )))
 }

@@ -37,7 +37,7 @@ mod summary;
 mod tests;
 mod worker;
 
-pub use fingerprint::fingerprint;
+pub use fingerprint::{check_made_by, fingerprint};
 pub use observe::{Observer, Progress, Silent};
 pub use queue::unstarted_trials;
 pub use summary::Summary;

@@ -173,16 +173,21 @@ pub fn fields(r: &Row) -> Vec<String> {
 
 /// Writes the leaderboard CSV atomically (not fsynced: the journal makes it again).
 pub fn write_csv(plan: &StudyPlan, history: &History, path: &Path) -> Result<()> {
-    let rows = rows(plan, history);
-    replace_with(path, false, |f| {
-        let mut w = csv::Writer::from_writer(f);
-        w.write_record(header(plan))?;
-        for r in &rows {
-            w.write_record(fields(r))?;
-        }
-        w.flush()
-    })
-    .map_err(|e| Error::io(path, e))
+    replace_with(path, false, |f| write_csv_to(plan, history, f)).map_err(|e| Error::io(path, e))
+}
+
+/// The leaderboard as CSV, to `w`.
+pub fn write_csv_to(
+    plan: &StudyPlan,
+    history: &History,
+    w: impl std::io::Write,
+) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_writer(w);
+    w.write_record(header(plan))?;
+    for r in &rows(plan, history) {
+        w.write_record(fields(r))?;
+    }
+    w.flush()
 }
 
 /// A number in at most 4 significant digits, for the terminal.

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::plan::{MetricKind, StudyPlan};
 use crate::space::Params;
 
+pub mod destination;
 pub mod leaderboard;
 pub mod live;
 pub mod onnx;

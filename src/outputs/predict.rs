@@ -7,9 +7,10 @@ use std::io::Write;
 use crate::artifacts::pick::CheckpointPick;
 use crate::artifacts::{ArtifactStore, Checkpoint, HostTensor};
 use crate::data::apply::Prepared;
+use crate::data::table::{Column, MISSING_CODE};
 use crate::data::{Preprocessing, Task};
 use crate::error::{Error, Result};
-use crate::plan::StudyPlan;
+use crate::plan::{MetricKind, StudyPlan};
 use crate::runner::mlp::model::{evaluate, host_forward, in_layer_order, Eval};
 use crate::storage::History;
 
@@ -130,18 +131,15 @@ impl Model {
         host_forward(&self.weights, &rows.x, rows.rows)
     }
 
-    /// Loss and `metric` on the rows whose target is known, when the file has the target:
-    /// `(rows scored, result)`.
-    pub fn score(
-        &self,
-        rows: &Prepared,
-        out: &[f32],
-        metric: crate::plan::MetricKind,
-    ) -> Option<(usize, Eval)> {
+    /// Loss and `metric` on the rows that have the target, when the file has it; `None` when no
+    /// row has one. A label the model never saw (classification) has no output of its own: such
+    /// rows are counted, and their labels kept, for [`Score::sentence`].
+    pub fn score(&self, rows: &Prepared, out: &[f32], metric: MetricKind) -> Option<Score> {
         let y = rows.y.as_ref()?;
         let c = out.len() / rows.rows.max(1);
         let known: Vec<usize> = (0..rows.rows).filter(|&r| !y[r].is_nan()).collect();
-        if known.is_empty() {
+        let (unknown, unknown_labels) = self.unknown_labels(rows);
+        if known.is_empty() && unknown == 0 {
             return None;
         }
         let mut o = Vec::with_capacity(known.len() * c);
@@ -155,10 +153,38 @@ impl Model {
                 }
             }
         }
-        Some((
-            known.len(),
-            evaluate(self.task(), metric, &o, &t, known.len()),
-        ))
+        let eval = (!known.is_empty()).then(|| evaluate(self.task(), metric, &o, &t, known.len()));
+        Some(Score {
+            metric,
+            known: known.len(),
+            unknown,
+            unknown_labels,
+            eval,
+        })
+    }
+
+    /// The rows whose target is a label the model's classes lack, and those labels (in order of
+    /// first appearance).
+    fn unknown_labels(&self, rows: &Prepared) -> (usize, Vec<String>) {
+        let target = rows.y.as_ref().and(rows.table.columns.last());
+        let Some(Column::Text { codes, levels }) = target.and_then(|t| rows.table.column(t.0))
+        else {
+            return (0, vec![]);
+        };
+        let strange: Vec<bool> = levels
+            .iter()
+            .map(|l| !self.prep.classes.contains(l))
+            .collect();
+        let n = codes
+            .iter()
+            .filter(|&&c| c != MISSING_CODE && strange[c as usize])
+            .count();
+        let labels = levels
+            .into_iter()
+            .zip(strange)
+            .filter_map(|(l, s)| s.then_some(l))
+            .collect();
+        (n, labels)
     }
 
     /// Writes the predictions as CSV: `prediction`, then for classification `p_<label>` per
@@ -187,6 +213,83 @@ impl Model {
         }
         csv.flush()
     }
+}
+
+/// The score of predictions on the rows of a file that have the target ([`Model::score`]).
+#[derive(Clone, Debug)]
+pub struct Score {
+    pub metric: MetricKind,
+    /// Rows whose target the model knows: the loss and metric are theirs.
+    pub known: usize,
+    /// Rows whose label the model never saw, and those labels.
+    pub unknown: usize,
+    pub unknown_labels: Vec<String>,
+    /// Loss and metric on the `known` rows (`None`: there are none).
+    pub eval: Option<Eval>,
+}
+
+impl Score {
+    /// The score in words, after "trial N at virtual epoch K, ". Rows with a label the model never
+    /// saw are never left out unsaid: accuracy counts them as wrong (the model cannot give a class
+    /// it does not have); the loss and the other metrics need the label's probability, which it
+    /// has none for, so they are on the other rows, and the sentence says so.
+    pub fn sentence(&self, file: &std::path::Path, target: &str) -> String {
+        let (file, m) = (file.display(), self.metric.name());
+        let n = self.known + self.unknown;
+        let has = format!("of {file} that have \"{target}\"");
+        let Some(eval) = self.eval else {
+            return format!(
+                "none of the {n} rows {has} has a label the model knows ({}): {}",
+                labels(&self.unknown_labels),
+                match self.metric {
+                    MetricKind::Accuracy => "accuracy 0, every one counted as wrong",
+                    _ => "no score",
+                }
+            );
+        };
+        if self.unknown == 0 {
+            return format!(
+                "on the {n} rows {has}: loss {}, {m} {}",
+                eval.loss, eval.metric
+            );
+        }
+        let strange = format!(
+            "{} {} a label the study never saw ({})",
+            self.unknown,
+            if self.unknown == 1 {
+                "row has"
+            } else {
+                "rows have"
+            },
+            labels(&self.unknown_labels)
+        );
+        match self.metric {
+            MetricKind::Accuracy => format!(
+                "on the {n} rows {has}: accuracy {} ({strange}: counted as wrong), loss {} on the {} rows with a label it knows",
+                // Rows right among the known ones (an exact count), over all rows with a label.
+                (eval.metric * self.known as f64).round() / n as f64,
+                eval.loss,
+                self.known
+            ),
+            _ => format!(
+                "on the {} of the {n} rows {has} with a label the study knows: loss {}, {m} {}; {strange}: not scored, as the model gives no probability for it",
+                self.known, eval.loss, eval.metric
+            ),
+        }
+    }
+}
+
+/// Up to five labels, quoted and cut to 40 characters, and how many more.
+fn labels(all: &[String]) -> String {
+    let cut = |l: &String| match l.char_indices().nth(40) {
+        Some((i, _)) => format!("\"{}…\"", &l[..i]),
+        None => format!("\"{l}\""),
+    };
+    let mut s: Vec<String> = all.iter().take(5).map(cut).collect();
+    if all.len() > 5 {
+        s.push(format!("and {} more", all.len() - 5));
+    }
+    s.join(", ")
 }
 
 /// Probabilities of logits, computed in f64.
