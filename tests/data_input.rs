@@ -76,8 +76,14 @@ fn a_typo_in_a_column_of_numbers_is_refused_naming_its_line_and_column() {
         let name = read_csv(&data).0[col].clone();
         let place = format!("line {line}, column {} (\"{name}\"): {quoted}", col + 1);
         assert!(err.contains(&place), "{bad:?}: {err}");
-        assert!(err.contains("1598 of its 1599 cells are numbers but 1 is not"), "{err}");
-        assert!(err.contains(&format!("list \"{name}\" in data.categorical")), "{err}");
+        assert!(
+            err.contains("1598 of its 1599 cells are numbers but 1 is not"),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("list \"{name}\" in data.categorical")),
+            "{err}"
+        );
         assert!(!dir.path().join("runs/tiny/preprocessing.json").exists());
     }
 }
@@ -94,7 +100,10 @@ fn three_typos_are_named_and_the_others_counted() {
     let cell = |l: usize| format!("line {l}, column 4 (\"residual sugar\"): \"x{l}\"");
     let named = format!("({}; {}; {}; and 2 more)", cell(20), cell(30), cell(40));
     assert!(err.contains(&named), "{err}");
-    assert!(err.contains("1594 of its 1599 cells are numbers but 5 are not"), "{err}");
+    assert!(
+        err.contains("1594 of its 1599 cells are numbers but 5 are not"),
+        "{err}"
+    );
     assert!(!err.contains("line 50"), "{err}");
 }
 
@@ -147,7 +156,10 @@ fn a_huge_number_is_quoted_short() {
             }
         });
         let err = refused(&spec(dir.path(), &data, serde_json::json!({})));
-        let cut = format!("\"{}…\" is outside the range of the 32-bit floats", &huge[..40]);
+        let cut = format!(
+            "\"{}…\" is outside the range of the 32-bit floats",
+            &huge[..40]
+        );
         assert!(err.contains(&cut), "{err}");
         assert!(err.contains(&format!("line {}, column \"chlorides\"", 7 + i)));
         assert!(err.len() < 300, "{err}");
@@ -183,7 +195,10 @@ fn a_data_file_with_a_long_name_is_retrained_on() {
             .collect();
         assert_eq!(retrained.len(), 1, "{retrained:?}");
         let folder = &retrained[0];
-        assert!(folder.starts_with(&format!("trial-0-{}-", &stem[..100])), "{folder}");
+        assert!(
+            folder.starts_with(&format!("trial-0-{}-", &stem[..100])),
+            "{folder}"
+        );
         assert_eq!(folder.len(), "trial-0-".len() + 100 + 9, "{folder}");
     }
 }

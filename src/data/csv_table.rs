@@ -508,9 +508,7 @@ fn line_at(bytes: &[u8], newlines: &[usize], byte: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::table::MISSING_CODE;
-
-    use crate::data::table::{Column, Kind};
+    use crate::data::table::{Column, Kind, MISSING_CODE};
 
     fn read_bytes(bytes: &[u8], kind: Kind, missing: Option<&[&str]>) -> Result<Table> {
         let h = Header::of_bytes(Path::new("d.csv"), bytes)?;

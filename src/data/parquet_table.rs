@@ -437,7 +437,7 @@ mod tests {
         let want = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
         assert_eq!(numbers(&t, 0), want(&[123.45, -0.01, -123.45, 0.0]));
         assert_eq!(numbers(&t, 1), want(&[1.5, -0.002, 0.0, 0.007]));
-        assert_eq!(numbers(&t, 2), want(&[-12_345.6789, 1.0, 0.0001, 0.0]));
+        assert_eq!(numbers(&t, 2), want(&[-12_345.678_9, 1.0, 0.0001, 0.0]));
         assert_eq!(numbers(&t, 3), want(&[12.3, -12.3, 0.1, -12.8]));
         assert_eq!(
             numbers(&t, 4),

@@ -171,12 +171,18 @@ mod tests {
         assert_eq!(label(3, Path::new("a/new data.csv")), "trial-3-new_data");
         let long = format!("{}.csv", "d".repeat(250));
         let l = label(0, Path::new(&long));
-        assert!(l.starts_with(&format!("trial-0-{}-", "d".repeat(100))), "{l}");
+        assert!(
+            l.starts_with(&format!("trial-0-{}-", "d".repeat(100))),
+            "{l}"
+        );
         assert_eq!(l.len(), "trial-0-".len() + 100 + 9);
         // Names that differ only after the cut stay apart.
         assert_ne!(l, label(0, Path::new(&format!("{}e.csv", "d".repeat(250)))));
         assert_eq!(study_name("tiny", &l), format!("tiny-retrain-{l}"));
         let name = study_name(&"é".repeat(127), &l);
-        assert!(name.len() <= 255 && name.ends_with(&format!("-retrain-{l}")), "{name}");
+        assert!(
+            name.len() <= 255 && name.ends_with(&format!("-retrain-{l}")),
+            "{name}"
+        );
     }
 }
