@@ -5,6 +5,8 @@
 pub mod apply;
 pub mod cache;
 mod csv_table;
+mod decimal;
+mod detect;
 mod floats;
 mod parquet_table;
 pub mod prepare;

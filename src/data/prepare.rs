@@ -209,7 +209,7 @@ pub fn targets(table: &Table, col: usize, task: Task, name: &str) -> Result<Targ
                 "a classification target needs at least two classes, found only {}",
                 classes
                     .first()
-                    .map(|c| format!("\"{c}\""))
+                    .map(|c| format!("\"{}\"", super::detect::echo(c)))
                     .unwrap_or_default()
             ),
         });

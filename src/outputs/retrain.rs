@@ -15,7 +15,9 @@ pub fn folder(out: &Path, trial: u64, data: &Path) -> PathBuf {
     out.join("retrain").join(label(trial, data))
 }
 
-/// `trial-N-<the data file's name>`, in characters any file system and study name take.
+/// `trial-N-<the data file's name>`, in characters any file system and study name take; a name
+/// longer than [`LABEL_STEM`] is cut there and followed by its CRC-32, so that the folder and the
+/// study's name (the spec's `name` before it) stay within 255 bytes and apart.
 fn label(trial: u64, data: &Path) -> String {
     let stem = data
         .file_stem()
@@ -30,7 +32,25 @@ fn label(trial: u64, data: &Path) -> String {
             },
         )
         .collect();
+    if safe.len() > LABEL_STEM {
+        let crc = crc32fast::hash(stem.as_bytes());
+        return format!("trial-{trial}-{}-{crc:08x}", &safe[..LABEL_STEM]);
+    }
     format!("trial-{trial}-{safe}")
+}
+
+/// The most of a data file's name a retraining's folder and name take.
+const LABEL_STEM: usize = 100;
+
+/// The retraining's study name: `<name>-retrain-<label>`, the spec's `name` cut short where the
+/// whole would be longer than a folder's name may be (255 bytes).
+fn study_name(name: &str, label: &str) -> String {
+    let tail = format!("-retrain-{label}");
+    let mut keep = 255usize.saturating_sub(tail.len()).min(name.len());
+    while !name.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{}{tail}", &name[..keep])
 }
 
 /// The plan of the retraining: `plan`'s study with its data file `data`, trial `trial`'s
@@ -94,7 +114,7 @@ pub fn plan(
     };
     spec.scheduler = None;
     // Another study (in a shared storage too) for each trial and data file.
-    spec.name = format!("{}-retrain-{}", spec.name, label(trial, data));
+    spec.name = study_name(&spec.name, &label(trial, data));
     let ov = Overrides {
         out: Some(folder(&plan.out_dir, trial, data)),
         ..ov.clone()
@@ -140,4 +160,29 @@ pub fn table(plan: &StudyPlan, old: &TrialRecord, new: &TrialRecord) -> String {
     }
     s.push_str("(* the selected checkpoint)\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_data_file_names_and_study_names_fit_a_folder() {
+        assert_eq!(label(3, Path::new("a/new data.csv")), "trial-3-new_data");
+        let long = format!("{}.csv", "d".repeat(250));
+        let l = label(0, Path::new(&long));
+        assert!(
+            l.starts_with(&format!("trial-0-{}-", "d".repeat(100))),
+            "{l}"
+        );
+        assert_eq!(l.len(), "trial-0-".len() + 100 + 9);
+        // Names that differ only after the cut stay apart.
+        assert_ne!(l, label(0, Path::new(&format!("{}e.csv", "d".repeat(250)))));
+        assert_eq!(study_name("tiny", &l), format!("tiny-retrain-{l}"));
+        let name = study_name(&"é".repeat(127), &l);
+        assert!(
+            name.len() <= 255 && name.ends_with(&format!("-retrain-{l}")),
+            "{name}"
+        );
+    }
 }
