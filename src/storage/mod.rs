@@ -116,7 +116,7 @@ pub fn check_fingerprint(history: &History, new: &Fingerprint) -> Result<()> {
     };
     let changed: Vec<String> = new
         .keys()
-        .filter(|k| !(RECORDED_LATER.contains(&k.as_str()) && !old.contains_key(*k)))
+        .filter(|k| old.contains_key(*k) || !RECORDED_LATER.contains(&k.as_str()))
         .filter(|k| {
             let implied = ADDED_LATER
                 .iter()
