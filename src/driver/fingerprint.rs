@@ -99,7 +99,14 @@ pub fn check_made_by(
         Err(e) => return Err(e),
     };
     if let Some(old) = &history.fingerprint {
-        differ.extend(old.keys().filter(|k| !new.contains_key(*k)).cloned());
+        // What a shared study records besides (`shared`) may differ: predict and export do not
+        // run trials.
+        let later = |k: &str| crate::storage::RECORDED_LATER.contains(&k);
+        differ.extend(
+            old.keys()
+                .filter(|k| !new.contains_key(*k) && !later(k))
+                .cloned(),
+        );
     }
     if differ.is_empty() {
         return Ok(());
@@ -116,4 +123,43 @@ pub fn check_made_by(
         plan.spec_file.display(),
         differ.join(", ")
     )))
+}
+
+/// What a study shared by workers (PostgreSQL) fixes besides [`fingerprint`]: the fields that one
+/// process may change between its runs, but workers of one study may not disagree on (a worker
+/// whose spec says more trials would grow the study for all). `parallel` and `device` stay each
+/// worker's own.
+pub fn shared(plan: &StudyPlan) -> Fingerprint {
+    [
+        ("search.trials", serde_json::json!(plan.trials)),
+        ("keep", serde_json::json!(plan.keep)),
+        ("data.test_trials", serde_json::json!(plan.test_trials)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_shared_study_records_the_keys_that_older_shared_studies_may_lack() {
+        let dir = crate::testutil::TempDir::new();
+        let spec = serde_json::json!({
+            "name": "s", "trainer": { "command": ["true"] },
+            "budget": { "total_examples": 100, "virtual_epochs": 2 },
+            "search": { "method": "random", "trials": 3, "space": { "x": [1, 2] } }
+        });
+        let file = dir.path().join("s.json");
+        std::fs::write(&file, spec.to_string()).unwrap();
+        let plan = crate::plan::StudyPlan::load(&file, &Default::default()).unwrap();
+        let shared = super::shared(&plan);
+        assert_eq!(shared["search.trials"], serde_json::json!(3));
+        let mut later: Vec<&str> = crate::storage::RECORDED_LATER.to_vec();
+        later.sort();
+        assert_eq!(shared.keys().map(|k| k.as_str()).collect::<Vec<_>>(), later);
+        assert!(super::fingerprint(&plan)
+            .keys()
+            .all(|k| !later.contains(&k.as_str())));
+    }
 }

@@ -78,6 +78,7 @@ pub fn run(
     stop: &AtomicBool,
     observer: &dyn Observer,
 ) -> Result<Summary> {
+    check_shared(plan, opts)?;
     let out = &plan.out_dir;
     if opts.restart && out.exists() {
         move_aside(out, observer)?;
@@ -200,6 +201,41 @@ fn best_so_far<'h>(plan: &StudyPlan, history: &'h History) -> Option<(u64, &'h C
     best
 }
 
+/// A worker's spec that differs from its shared study's, in one sentence: what differs (with the
+/// study's values when short), and what works with `--storage` (`--restart` does not).
+fn shared_spec_changed(
+    plan: &StudyPlan,
+    opts: &RunOptions,
+    storage: &dyn Storage,
+    print: &crate::storage::Fingerprint,
+    keys: &[String],
+) -> Error {
+    let study = storage.reread().ok().flatten().and_then(|h| h.fingerprint);
+    let place = opts
+        .storage
+        .as_deref()
+        .map(crate::storage::postgres::hide_password)
+        .unwrap_or_default();
+    Error::Study(format!(
+        "{}: this spec differs from the study \"{}\" in PostgreSQL at {place} ({}): every worker needs the spec the study began with; for a new study, give the spec another \"name\" (--restart does not apply to a shared study)",
+        plan.spec_file.display(),
+        plan.name,
+        crate::storage::differences(study.as_ref(), print, keys)
+    ))
+}
+
+/// Refuses, before anything is written (the study folder, PostgreSQL's tables), what cannot work
+/// with a study in PostgreSQL: a program's checkpoint files need a folder all workers reach.
+fn check_shared(plan: &StudyPlan, opts: &RunOptions) -> Result<()> {
+    if opts.storage.is_some() && opts.artifacts.is_none() && plan.command.is_some() {
+        return Err(Error::Study(format!(
+            "{}: this study runs a program (\"trainer\") whose checkpoint files PostgreSQL does not keep: give every worker a folder they all reach with --artifacts DIR",
+            plan.spec_file.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Runs (or resumes) the study of `plan` on `seams`.
 pub fn drive(
     plan: &StudyPlan,
@@ -215,12 +251,17 @@ pub fn drive(
         runner,
         scheduler,
     } = seams;
-    let opened = storage
-        .open(&plan.name, &fingerprint(plan))
-        .map_err(|e| match e {
-            Error::SpecChanged(_) => Error::Study(format!("{}: {e}", plan.spec_file.display())),
-            e => e,
-        })?;
+    let mut print = fingerprint(plan);
+    if storage.shared() {
+        print.extend(fingerprint::shared(plan));
+    }
+    let opened = storage.open(&plan.name, &print).map_err(|e| match e {
+        Error::SpecChanged(keys) if storage.shared() => {
+            shared_spec_changed(plan, opts, &*storage, &print, &keys)
+        }
+        Error::SpecChanged(_) => Error::Study(format!("{}: {e}", plan.spec_file.display())),
+        e => e,
+    })?;
     for w in &opened.warnings {
         observer.event(Progress::Warning(w));
     }

@@ -284,36 +284,7 @@ impl Journal {
     }
 }
 
-/// The study lock: an OS lock on the study folder itself, held while this process runs the study
-/// and released by the OS if the process dies. Deleting a file cannot admit a second writer, and
-/// `--restart` takes it before moving the folder aside. `study.lock` only tells who holds it.
-pub struct StudyLock {
-    _dir: File,
-}
-
-impl StudyLock {
-    /// Takes the lock of the study folder `dir`, or says which process holds it.
-    pub fn acquire(dir: &Path) -> Result<StudyLock> {
-        let folder = File::open(dir).map_err(|e| Error::io(dir, e))?;
-        let pid_file = dir.join("study.lock");
-        match folder.try_lock() {
-            Ok(()) => {
-                // Informational only: the lock is the folder's.
-                let _ = fs::write(&pid_file, std::process::id().to_string());
-                Ok(StudyLock { _dir: folder })
-            }
-            Err(fs::TryLockError::WouldBlock) => {
-                let pid = fs::read_to_string(&pid_file).unwrap_or_default();
-                Err(Error::Study(format!(
-                    "{}: study is in use by pid {}",
-                    dir.display(),
-                    pid.trim()
-                )))
-            }
-            Err(fs::TryLockError::Error(e)) => Err(Error::io(dir, e)),
-        }
-    }
-}
+pub use super::lock::StudyLock;
 
 #[cfg(test)]
 mod tests {
@@ -415,17 +386,6 @@ mod tests {
         fs::write(&p, &buf).unwrap();
         let err = replay(&p).unwrap_err().to_string();
         assert!(err.contains(&format!("byte offset {}", ends[0])), "{err}");
-    }
-
-    #[test]
-    fn a_second_lock_names_the_holder() {
-        let dir = crate::testutil::TempDir::new();
-        let _held = StudyLock::acquire(dir.path()).unwrap();
-        let err = StudyLock::acquire(dir.path()).err().unwrap().to_string();
-        assert!(
-            err.contains(&format!("study is in use by pid {}", std::process::id())),
-            "{err}"
-        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 
 mod events;
 pub mod journal;
+mod lock;
 pub mod memory;
 pub mod postgres;
 
@@ -104,6 +105,10 @@ const ADDED_LATER: &[(&str, &str)] = &[
     ("scheduler", "null"),
 ];
 
+/// Keys that a shared study's fingerprint holds since they were added (`driver::fingerprint::
+/// shared`): a study made before records none of them, and accepts any value.
+pub const RECORDED_LATER: &[&str] = &["search.trials", "keep", "data.test_trials"];
+
 /// Refuses `new` when the study was created under another fingerprint, naming what changed.
 pub fn check_fingerprint(history: &History, new: &Fingerprint) -> Result<()> {
     let Some(old) = &history.fingerprint else {
@@ -111,6 +116,7 @@ pub fn check_fingerprint(history: &History, new: &Fingerprint) -> Result<()> {
     };
     let changed: Vec<String> = new
         .keys()
+        .filter(|k| old.contains_key(*k) || !RECORDED_LATER.contains(&k.as_str()))
         .filter(|k| {
             let implied = ADDED_LATER
                 .iter()
@@ -125,6 +131,25 @@ pub fn check_fingerprint(history: &History, new: &Fingerprint) -> Result<()> {
     } else {
         Err(Error::SpecChanged(changed))
     }
+}
+
+/// Each of `keys` with the study's value and `new`'s when both are short (`search.trials (10 in
+/// the study, 14 here)`), else its name alone: what differs, for a message.
+pub fn differences(study: Option<&Fingerprint>, new: &Fingerprint, keys: &[String]) -> String {
+    let short = |v: Option<&serde_json::Value>| {
+        v.map(|v| v.to_string())
+            .filter(|t| t.chars().count() <= 24 && !t.contains(['\n', '\r']))
+    };
+    keys.iter()
+        .map(|k| {
+            let there = short(study.and_then(|f| f.get(k)));
+            match (there, short(new.get(k))) {
+                (Some(a), Some(b)) => format!("{k} ({a} in the study, {b} here)"),
+                _ => k.clone(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The numbers already started in `history`, and the next number after them.
@@ -149,5 +174,58 @@ fn claim_in(
             claimed.insert(*next);
             Some(*next)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn created(fingerprint: &Fingerprint) -> History {
+        let mut h = History::default();
+        h.apply(&Event::StudyCreated {
+            name: "s".into(),
+            fingerprint: fingerprint.clone(),
+        });
+        h
+    }
+
+    fn print(pairs: &[(&str, serde_json::Value)]) -> Fingerprint {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_shared_key_is_compared_once_recorded() {
+        let old = print(&[("seed", 1.into()), ("search.trials", 10.into())]);
+        let more = print(&[("seed", 1.into()), ("search.trials", 14.into())]);
+        match check_fingerprint(&created(&old), &more) {
+            Err(Error::SpecChanged(keys)) => assert_eq!(keys, ["search.trials"]),
+            other => panic!("{other:?}"),
+        }
+        assert!(check_fingerprint(&created(&old), &old).is_ok());
+        // A study made before the key was recorded accepts any value; other keys still count.
+        let before = print(&[("seed", 1.into())]);
+        assert!(check_fingerprint(&created(&before), &more).is_ok());
+        let seed = print(&[("seed", 2.into()), ("keep", 3.into())]);
+        match check_fingerprint(&created(&before), &seed) {
+            Err(Error::SpecChanged(keys)) => assert_eq!(keys, ["seed"]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn differences_show_short_values_only() {
+        let long = serde_json::json!({ "hidden": [64, 64, 64, 64, 64, 64] });
+        let old = print(&[("search.trials", 10.into()), ("model", long.clone())]);
+        let new = print(&[("search.trials", 14.into()), ("model", 1.into())]);
+        let keys = ["model".to_string(), "search.trials".to_string()];
+        assert_eq!(
+            differences(Some(&old), &new, &keys),
+            "model, search.trials (10 in the study, 14 here)"
+        );
+        assert_eq!(differences(None, &new, &keys), "model, search.trials");
     }
 }

@@ -117,26 +117,6 @@ pub struct Pg {
     pub store_calls: AtomicU64,
 }
 
-/// Whether `url` names a PostgreSQL server (`postgresql://` or `postgres://`).
-pub fn is_url(url: &str) -> bool {
-    url.starts_with("postgresql://") || url.starts_with("postgres://")
-}
-
-/// `url` with its password replaced by `***`, for messages.
-pub fn hide_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (auth, host) = match rest.rsplit_once('@') {
-        Some(parts) => parts,
-        None => return url.to_string(),
-    };
-    match auth.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
-    }
-}
-
 /// A failure in words: the server's message when it sent one, else the cause (refused, timed out).
 fn describe(e: &postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
@@ -164,9 +144,11 @@ impl Pg {
     /// Connects to `url` and makes the tables; a bad URL or a server that cannot be reached is the
     /// user's mistake, in one sentence.
     pub fn connect(url: &str) -> Result<Arc<Pg>> {
-        let shown = hide_password(url);
+        let shown = super::hide_password(url);
         let mut config: postgres::Config = url.parse().map_err(|e| {
-            Error::Study(format!("--storage: `{shown}` is not a PostgreSQL URL: {e}"))
+            Error::Study(format!(
+                "--storage: `{shown}` is not a PostgreSQL URL or connection string: {e}"
+            ))
         })?;
         config.connect_timeout(Duration::from_secs(10));
         if config.get_application_name().is_none() {

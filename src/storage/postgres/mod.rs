@@ -25,9 +25,11 @@ use super::{check_fingerprint, Event, Fingerprint, History, Opened, Storage};
 
 mod append;
 mod connection;
+mod mask;
 
 use crate::error::{Error, Result};
-pub use connection::{hide_password, is_url, Conn, Pg, LEASE, PATIENCE};
+pub use connection::{Conn, Pg, LEASE, PATIENCE};
+pub use mask::{hide_password, is_url};
 
 /// The study `name` in PostgreSQL as a [`Storage`].
 pub struct PgStorage {
@@ -385,20 +387,5 @@ impl Storage for PgStorage {
             history.apply(e);
         }
         Ok(Some(history))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_are_hidden() {
-        assert_eq!(
-            hide_password("postgresql://u:secret@h:5/db"),
-            "postgresql://u:***@h:5/db"
-        );
-        assert_eq!(hide_password("postgresql://h/db"), "postgresql://h/db");
-        assert!(is_url("postgres://h/db") && !is_url("runs/x"));
     }
 }

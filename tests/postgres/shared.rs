@@ -1,0 +1,337 @@
+//! What a shared study refuses, and what it never shows: passwords in any form of connection
+//! string, a worker whose spec differs from the study's (its trial count included), a program's
+//! checkpoints without `--artifacts`.
+
+use std::path::Path;
+use std::process::Output;
+
+use super::*;
+
+/// `tune ARGS SPEC` with `env` set, as text: exit code, stdout and stderr together.
+fn tune_env(args: &[&str], spec: &Path, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_tune"))
+        .args(args)
+        .arg(spec)
+        .envs(env.iter().copied())
+        .env("TUNE_LEASE_SECONDS", LEASE)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
+
+/// Refused with exit 2 in one line (stderr), which is returned.
+fn refused(args: &[&str], spec: &Path, env: &[(&str, &str)]) -> String {
+    let (code, text) = tune_env(args, spec, env);
+    assert_eq!(code, Some(2), "{args:?}: {text}");
+    let text = text.trim().to_string();
+    assert_eq!(text.lines().count(), 1, "{args:?}: {text}");
+    text
+}
+
+/// `url` (the test server's) as libpq's `key=value` words, with `password` (quoted) added: the
+/// throwaway server trusts local connections, so any password connects.
+fn key_value(url: &str, password: &str) -> String {
+    let config: postgres::Config = url.parse().unwrap();
+    let host = match &config.get_hosts()[0] {
+        postgres::config::Host::Tcp(h) => h.clone(),
+        postgres::config::Host::Unix(p) => p.display().to_string(),
+    };
+    format!(
+        "host={host} port={} password='{}' user={} dbname={}",
+        config.get_ports()[0],
+        password.replace('\'', "\\'"),
+        config.get_user().unwrap(),
+        config.get_dbname().unwrap()
+    )
+}
+
+/// Asserts that no part of `secret` longer than two characters is in `text`.
+fn hidden(text: &str, secret: &str) {
+    for part in secret.split([' ', '\'']).filter(|p| p.len() > 2) {
+        assert!(!text.contains(part), "{part:?} shown: {text}");
+    }
+}
+
+#[test]
+fn no_form_of_connection_string_shows_its_password() {
+    let _serial = one_at_a_time();
+    let dir = tempdir();
+    let spec = write_spec(dir.path(), &tiny_spec(1));
+    // Nothing listens on port 1: the refusal names the server, never the password.
+    for (storage, secret) in [
+        (
+            "host=127.0.0.1 port=1 user=u password=hunter22 dbname=d",
+            "hunter22",
+        ),
+        (
+            "host=127.0.0.1 port=1 password='hun ter22' user=u",
+            "hun ter22",
+        ),
+        (
+            "password = 'it\\'s-mine' host=127.0.0.1 port=1",
+            "it\\'s-mine",
+        ),
+        ("postgresql://u@127.0.0.1:1/d?password=hunter22", "hunter22"),
+        (
+            "postgresql://u:hunter22@127.0.0.1:1/d?sslmode=disable",
+            "hunter22",
+        ),
+    ] {
+        for (args, env) in [
+            (vec!["-q", "--storage", storage], vec![]),
+            (vec!["worker", "-q", "--storage", storage], vec![]),
+            (vec!["status", "--storage", storage], vec![]),
+            (vec!["-q"], vec![("TUNE_STORAGE", storage)]),
+        ] {
+            let err = refused(&args, &spec, &env);
+            assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+            hidden(&err, secret);
+        }
+    }
+    // Not a connection string at all: refused, the password cut off.
+    for storage in ["host=h password='hunter22", "junk host=h password=hunter22"] {
+        let err = refused(&["--storage", storage], &spec, &[]);
+        assert!(err.contains("is not a PostgreSQL URL"), "{err}");
+        hidden(&err, "hunter22");
+    }
+    assert!(!dir.path().join("runs").exists(), "nothing written");
+}
+
+#[test]
+fn a_key_value_study_runs_and_never_shows_its_password() {
+    let _serial = one_at_a_time();
+    let Some(url) = database("keyvalue") else {
+        return;
+    };
+    let dir = tempdir();
+    let mut s = tiny_spec(1);
+    s["search"]["trials"] = 2.into();
+    let spec = write_spec(dir.path(), &s);
+    let secret = "s3cr3t w0rd!";
+    let storage = key_value(&url, secret);
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+    // Interrupted: the resume command names the server, its password hidden.
+    let (code, text) = tune_env(
+        &[
+            "--stop-after-epochs",
+            "1",
+            "--storage",
+            &storage,
+            "--out",
+            out,
+        ],
+        &spec,
+        &[],
+    );
+    assert_eq!(code, Some(130), "{text}");
+    assert!(
+        text.contains("resume with: tune") && text.contains("password=***"),
+        "{text}"
+    );
+    hidden(&text, secret);
+    let (code, text) = tune_env(&["--storage", &storage, "--out", out], &spec, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    hidden(&text, secret);
+    for command in ["status", "leaderboard", "report"] {
+        let (code, text) = tune_env(
+            &[command, "--out", out],
+            &spec,
+            &[("TUNE_STORAGE", &storage)],
+        );
+        assert_eq!(code, Some(0), "{command}: {text}");
+        hidden(&text, secret);
+    }
+    assert!(Path::new(out).join("report.html").exists());
+    for file in ["report.html", "leaderboard.csv"] {
+        hidden(
+            &std::fs::read_to_string(Path::new(out).join(file)).unwrap(),
+            secret,
+        );
+    }
+    // No study of that name: the refusal names the server without the password.
+    let mut other = s.clone();
+    other["name"] = "other".into();
+    let spec = write_spec(dir.path(), &other);
+    let err = refused(&["worker", "--storage", &storage], &spec, &[]);
+    assert!(err.contains("no study named \"other\""), "{err}");
+    hidden(&err, secret);
+}
+
+/// The study's events and trial rows: what a refused worker must leave as they were.
+fn counts(db: &mut postgres::Client) -> (i64, i64) {
+    let mut n = |sql: &str| db.query_one(sql, &[]).unwrap().get::<_, i64>(0);
+    (
+        n("SELECT count(*) FROM tune_events"),
+        n("SELECT count(*) FROM tune_trials"),
+    )
+}
+
+#[test]
+fn a_worker_cannot_change_the_trial_count_or_any_other_field() {
+    let _serial = one_at_a_time();
+    let Some(url) = database("fields") else {
+        return;
+    };
+    let dir = tempdir();
+    let mut s = tiny_spec(1);
+    s["search"]["trials"] = 2.into();
+    let spec = write_spec(dir.path(), &s);
+    let out = dir.path().join("w0");
+    ok(tune(&[
+        "-q".as_ref(),
+        "--storage".as_ref(),
+        url.as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        spec.as_os_str(),
+    ]));
+    let mut db = client(&url);
+    let before = counts(&mut db);
+    assert_eq!(before.1, 2);
+    let changed = |key: &str, value: serde_json::Value| {
+        let mut other = s.clone();
+        match key.split_once('.') {
+            Some((a, b)) => other[a][b] = value,
+            None => other[key] = value,
+        }
+        other
+    };
+    for (other, differs) in [
+        (
+            changed("search.trials", 4.into()),
+            "search.trials (2 in the study, 4 here)",
+        ),
+        (
+            changed("search.trials", 1.into()),
+            "search.trials (2 in the study, 1 here)",
+        ),
+        (changed("keep", 3.into()), "keep (1 in the study, 3 here)"),
+        (changed("seed", 4.into()), "seed (3 in the study, 4 here)"),
+        (changed("model.hidden", serde_json::json!([8])), "model"),
+    ] {
+        let spec = write_spec(dir.path(), &other);
+        for command in ["worker", "run"] {
+            let w = dir.path().join("w1");
+            let args = [
+                command,
+                "-q",
+                "--storage",
+                &url,
+                "--out",
+                w.to_str().unwrap(),
+            ];
+            let err = refused(&args, &spec, &[]);
+            assert!(
+                err.contains(differs)
+                    && err.contains("this spec differs from the study \"tiny\" in PostgreSQL")
+                    && err.contains("give the spec another \"name\""),
+                "{command}: {err}"
+            );
+            assert!(!err.contains("run with --restart"), "{err}");
+            assert_eq!(counts(&mut db), before, "{command} {differs}: it wrote");
+        }
+    }
+    // What each worker may choose for itself: its parallelism and device.
+    let mut own = s.clone();
+    own["search"]["parallel"] = 2.into();
+    own["device"] = "cpu".into();
+    let spec = write_spec(dir.path(), &own);
+    let (code, text) = tune_env(&["worker", "-q", "--storage", &url], &spec, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(counts(&mut db), before, "a finished study grew");
+    let status = ok(tune(&[
+        "status".as_ref(),
+        "--storage".as_ref(),
+        url.as_ref(),
+        spec.as_os_str(),
+    ]));
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        !status.contains("of 4") && !status.contains("of 1 "),
+        "{status}"
+    );
+}
+
+/// A study of the toy program (`studies/programs/toy_trainer.py`): 2 trials of 2 virtual epochs.
+fn toy(dir: &Path) -> std::path::PathBuf {
+    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/programs/toy_trainer.py");
+    write_spec(
+        dir,
+        &serde_json::json!({
+            "name": "toy",
+            "seed": 11,
+            "trainer": { "command": ["python3", program, "tune-test-pg-toy"] },
+            "budget": { "total_examples": 400, "virtual_epochs": 2 },
+            "search": { "method": "random", "trials": 2, "space": { "batch_size": [8, 16] } }
+        }),
+    )
+}
+
+#[test]
+fn a_program_without_artifacts_is_refused_before_anything_is_written() {
+    let _serial = one_at_a_time();
+    let dir = tempdir();
+    let spec = toy(dir.path());
+    let no_tables = |url: &str| {
+        let mut db = client(url);
+        let r = db
+            .query_one("SELECT to_regclass('tune_studies') IS NULL", &[])
+            .unwrap();
+        r.get::<_, bool>(0)
+    };
+    let check = |url: &str| {
+        let mut with_field: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&spec).unwrap()).unwrap();
+        with_field["storage"] = url.into();
+        let field = dir.path().join("field");
+        std::fs::create_dir_all(&field).unwrap();
+        let field_spec = write_spec(&field, &with_field);
+        for (args, env, spec) in [
+            (vec!["-q", "--storage", url], vec![], &spec),
+            (vec!["worker", "-q", "--storage", url], vec![], &spec),
+            (vec!["-q"], vec![("TUNE_STORAGE", url)], &spec),
+            (vec!["-q"], vec![], &field_spec),
+        ] {
+            let err = refused(&args, spec, &env);
+            assert!(
+                err.contains("PostgreSQL does not keep") && err.contains("--artifacts DIR"),
+                "{args:?}: {err}"
+            );
+        }
+        assert!(!dir.path().join("runs").exists() && !field.join("runs").exists());
+    };
+    // Before connecting: a server that cannot be reached is not even tried.
+    check("postgresql://u:hunter22@127.0.0.1:1/d");
+    let Some(url) = database("artifacts") else {
+        return;
+    };
+    check(&url);
+    assert!(no_tables(&url), "the refusal wrote to the database");
+    // With a folder for them, the same study runs, its checkpoints there.
+    if !Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        eprintln!("python3 is not installed: the run with --artifacts is skipped");
+        return;
+    }
+    let (art, out) = (dir.path().join("art"), dir.path().join("out"));
+    let args = [
+        "-q",
+        "--storage",
+        &url,
+        "--artifacts",
+        art.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let (code, text) = tune_env(&args, &spec, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(!no_tables(&url));
+    let kept = std::fs::read_dir(art.join("trials")).map_or(0, |d| d.count());
+    assert_eq!(kept, 2, "each trial's checkpoints in --artifacts");
+}
