@@ -232,22 +232,7 @@ impl StudyPlan {
             _ => search.trials,
         };
         let cores = search::cores_for(ov.cores)?;
-        let (device, parallel) = match &mut command {
-            // tune computes nothing for a program's trials: any build gives them GPUs.
-            Some(c) => {
-                let (flag, dev) = (ov.device.as_deref(), spec.device.as_deref());
-                let trainer = spec.trainer.as_ref().expect("a command plan has a trainer");
-                c.gpus = gpus::from_spec(spec_file, trainer, flag, dev, !ov.folder_only)?;
-                let parallel =
-                    c.parallel(spec_file, search.parallel, cores, ov.parallel.is_some())?;
-                (DeviceKind::Cpu, parallel)
-            }
-            None => {
-                let d =
-                    DeviceKind::from_spec(spec_file, ov.device.as_deref(), spec.device.as_deref())?;
-                (d, search.at_once(d, cores))
-            }
-        };
+        let (device, parallel) = place(spec_file, &spec, ov, command.as_mut(), &search, cores)?;
         if let (None, Some(data)) = (&command, &data) {
             limits::check_memory(
                 spec_file,
@@ -297,6 +282,30 @@ impl StudyPlan {
             },
             spec,
         })
+    }
+}
+
+/// The device and the trials at once: a program's trials compute nothing in tune, so any build
+/// gives them GPUs (see [`gpus`]); the built-in trainer's device is this build's.
+fn place(
+    file: &Path,
+    spec: &StudySpec,
+    ov: &Overrides,
+    command: Option<&mut CommandPlan>,
+    search: &SearchPlan,
+    cores: usize,
+) -> Result<(DeviceKind, usize)> {
+    let (flag, dev) = (ov.device.as_deref(), spec.device.as_deref());
+    match (command, &spec.trainer) {
+        (Some(c), Some(trainer)) => {
+            c.gpus = gpus::from_spec(file, trainer, flag, dev, !ov.folder_only)?;
+            let parallel = c.parallel(file, search.parallel, cores, ov.parallel.is_some())?;
+            Ok((DeviceKind::Cpu, parallel))
+        }
+        _ => {
+            let d = DeviceKind::from_spec(file, flag, dev)?;
+            Ok((d, search.at_once(d, cores)))
+        }
     }
 }
 

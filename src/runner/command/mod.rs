@@ -8,7 +8,9 @@
 mod confine;
 mod full;
 mod process;
-pub use process::{set_supervisor, supervise, SUPERVISE_ARG};
+mod slots;
+mod supervisor;
+pub use supervisor::{set_supervisor, supervise, SUPERVISE_ARG};
 pub mod report;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +28,7 @@ use crate::seed::{self, Purpose};
 use crate::space::Params;
 use crate::storage::Status;
 use process::Line;
+use slots::{gpu_environment, Slots};
 
 /// Trials whose programs all fail before a first report, as the first to end, after which the
 /// study stops (a wrong path, a missing module: every trial would).
@@ -201,49 +204,6 @@ fn study_environment(plan: &StudyPlan, threads: usize) -> Vec<(String, String)> 
     env
 }
 
-/// `TUNE_DEVICE` and `CUDA_VISIBLE_DEVICES` for a process given `gpus` (`None`: the CPU only).
-fn gpu_environment(gpus: Option<&[&str]>) -> [(String, String); 2] {
-    match gpus {
-        None => [
-            ("TUNE_DEVICE".into(), "cpu".into()),
-            ("CUDA_VISIBLE_DEVICES".into(), String::new()),
-        ],
-        Some(ids) => [
-            ("TUNE_DEVICE".into(), "cuda:0".into()),
-            ("CUDA_VISIBLE_DEVICES".into(), ids.join(",")),
-        ],
-    }
-}
-
-/// The GPU slots of a study's trials: how many trials each group of GPUs runs now.
-struct Slots {
-    running: Mutex<Vec<usize>>,
-}
-
-impl Slots {
-    /// Takes the least busy slot, if the study has GPUs: its index (given back by [`Slot`]'s drop).
-    fn take(&self, plan: &CommandPlan) -> Option<Slot<'_>> {
-        let g = plan.gpus.as_ref()?;
-        let mut running = self.running.lock().unwrap();
-        running.resize(g.groups.len(), 0);
-        let (i, _) = running.iter().enumerate().min_by_key(|(i, n)| (**n, *i))?;
-        running[i] += 1;
-        Some(Slot { slots: self, i })
-    }
-}
-
-/// A trial's hold on a GPU slot.
-struct Slot<'a> {
-    slots: &'a Slots,
-    i: usize,
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        self.slots.running.lock().unwrap()[self.i] -= 1;
-    }
-}
-
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
@@ -348,7 +308,7 @@ fn run_trial(
             || wait_end(
                 &mut proc,
                 job_trial,
-                process::GRACE + Duration::from_secs(2),
+                supervisor::GRACE + Duration::from_secs(2),
             );
         if ended && !matches!(end, End::Complete) {
             proc.end_trial_processes(job_trial);
