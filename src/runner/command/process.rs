@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::report::PREFIX;
-use super::supervisor::{arm_parent_death, supervisor, GRACE};
+use super::supervisor::{arm_parent_death, supervisor, GRACE, SUPERVISE_ARG};
 use crate::plan::CommandPlan;
 
 /// Lines of stderr a failure's reason quotes.
@@ -69,7 +69,6 @@ pub struct Trial {
 fn token_file(dir: &Path) -> PathBuf {
     dir.join("process.token")
 }
-
 
 /// Starts `cmd` for a trial whose folder is `dir`, with `env` besides the plan's: under a
 /// supervisor when there is one. With `fork`, the program is a worker's server: it reads each

@@ -48,4 +48,3 @@ impl Drop for Slot<'_> {
         self.slots.running.lock().unwrap()[self.i] -= 1;
     }
 }
-

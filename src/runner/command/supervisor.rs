@@ -185,4 +185,3 @@ fn children(parent: libc::pid_t) -> Vec<libc::pid_t> {
         })
         .collect()
 }
-
