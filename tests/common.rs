@@ -158,3 +158,15 @@ pub fn work_done(study: &Path) -> u64 {
         .map(|t| t.curve.last().map_or(0, |r| r.examples_seen))
         .sum()
 }
+
+/// A tmpfs of `kib` KiB at a new folder under `dir`, or None where mounting is not allowed.
+pub fn small_tmpfs(dir: &Path, kib: u64) -> Option<PathBuf> {
+    let at = dir.join("disk");
+    std::fs::create_dir_all(&at).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
+        .arg(&at)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then_some(at)
+}

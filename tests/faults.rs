@@ -140,18 +140,6 @@ fn a_file_size_limit_at_every_size_resumes_to_the_uninterrupted_results() {
     tally.check("file-size limits");
 }
 
-/// A tmpfs of `kib` KiB at a new folder under `dir`, or None where mounting is not allowed.
-fn small_tmpfs(dir: &Path, kib: u64) -> Option<PathBuf> {
-    let at = dir.join("disk");
-    std::fs::create_dir_all(&at).unwrap();
-    let ok = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
-        .arg(&at)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    ok.then_some(at)
-}
-
 fn unmount(at: &Path) {
     let _ = Command::new("umount").arg(at).status();
 }

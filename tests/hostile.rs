@@ -295,6 +295,17 @@ fn a_program_that_finds_the_disk_full_is_interrupted_and_resumes_exactly() {
     }
 }
 
+/// `tune -q SPEC` started, its stderr piped.
+fn spawn_quiet(spec: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_tune"))
+        .args(["-q"])
+        .arg(spec)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// The misbehaviours of the fuzz trainer (tests/python/hostile_trainer.py).
 const MISBEHAVIOURS: usize = 18;
 
@@ -341,13 +352,7 @@ fn a_fuzz_of_misbehaving_trials_killed_and_resumed_leaves_everything_else_alone(
     let mut done = false;
     let (mut kills, mut runs) = (0, 0);
     for round in 0..12u64 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tune"))
-            .args(["-q"])
-            .arg(&spec_path)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_quiet(&spec_path);
         runs += 1;
         if round < 3 {
             std::thread::sleep(Duration::from_millis(1500 + 700 * round));
@@ -431,18 +436,6 @@ fn finished_trial_files(study: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
-/// A tmpfs of `kib` KiB at a new folder under `dir`, or None where mounting is not allowed.
-fn small_tmpfs(dir: &Path, kib: u64) -> Option<PathBuf> {
-    let at = dir.join("disk");
-    std::fs::create_dir_all(&at).unwrap();
-    let ok = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
-        .arg(&at)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    ok.then_some(at)
-}
-
 #[test]
 fn a_command_study_on_a_full_tmpfs_at_many_sizes_resumes_identical_once_grown() {
     if !python() {
@@ -522,13 +515,7 @@ fn sigterm_stops_the_study_at_once_whatever_the_program_is_doing() {
         spec["trainer"]["env"] = env;
         spec["trainer"]["env"]["TOY_MODE"] = mode.into();
         let spec_path = write_spec(dir.path(), &spec);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tune"))
-            .args(["-q"])
-            .arg(&spec_path)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_quiet(&spec_path);
         // Once the program is in the state (its first report made, or its output flowing).
         let log = dir.path().join("runs/toy/trials/0/output.log");
         let t = std::time::Instant::now();

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::report::PREFIX;
-use super::supervisor::{arm_parent_death, supervisor, GRACE, SUPERVISE_ARG};
+use super::supervisor::{arm_parent_death, processes, supervisor, GRACE, SUPERVISE_ARG};
 use crate::plan::CommandPlan;
 
 /// Lines of stderr a failure's reason quotes.
@@ -398,19 +398,11 @@ pub fn kill_leftovers(dir: &Path) -> usize {
 /// how many there were.
 fn kill_token(token: &str) -> usize {
     let mark = format!("{TOKEN_VAR}={token}");
-    let find = || -> Vec<libc::pid_t> {
-        let Ok(procs) = fs::read_dir("/proc") else {
-            return vec![];
-        };
-        procs
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<libc::pid_t>().ok())
-            .filter(|pid| {
-                fs::read(format!("/proc/{pid}/environ"))
-                    .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == mark.as_bytes()))
-            })
-            .filter(|pid| !zombie(*pid))
-            .collect()
+    let find = || {
+        processes(|pid| {
+            fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == mark.as_bytes()))
+        })
     };
     let found = find();
     for pid in &found {
@@ -422,12 +414,4 @@ fn kill_token(token: &str) -> usize {
         std::thread::sleep(Duration::from_millis(20));
     }
     found.len()
-}
-
-/// Whether `pid` has exited and waits for its parent to reap it.
-fn zombie(pid: libc::pid_t) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        s.rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-    })
 }

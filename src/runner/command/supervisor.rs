@@ -169,19 +169,25 @@ fn end_descendants() {
 
 /// The running (not exited) children of `parent`.
 fn children(parent: libc::pid_t) -> Vec<libc::pid_t> {
+    processes(|pid| stat(pid).is_some_and(|(_, ppid)| ppid == parent))
+}
+
+/// The processes of this machine that have not exited (zombies left out) that `keep` picks.
+pub(super) fn processes(keep: impl Fn(libc::pid_t) -> bool) -> Vec<libc::pid_t> {
     let Ok(procs) = fs::read_dir("/proc") else {
         return vec![];
     };
     procs
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<libc::pid_t>().ok())
-        .filter(|pid| {
-            fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-                let mut f = s.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace();
-                let state = f.next();
-                let ppid = f.next().and_then(|p| p.parse::<libc::pid_t>().ok());
-                ppid == Some(parent) && state != Some("Z")
-            })
-        })
+        .filter(|&pid| keep(pid) && stat(pid).is_some_and(|(state, _)| state != 'Z'))
         .collect()
+}
+
+/// A process's state letter and parent, from `/proc/PID/stat` (its name may hold spaces and `)`).
+fn stat(pid: libc::pid_t) -> Option<(char, libc::pid_t)> {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut f = s.rsplit_once(')')?.1.split_whitespace();
+    let state = f.next()?.chars().next()?;
+    Some((state, f.next()?.parse().ok()?))
 }
