@@ -214,3 +214,31 @@ fn a_program_whose_results_depend_on_its_threads_gives_one_study_at_any_parallel
     ok(run(&write_spec(dir.path(), &spec)));
     assert_ne!(leaderboard(dir.path()), boards[0]);
 }
+
+#[test]
+fn tune_check_runs_a_program_to_its_second_boundary_and_checks_that_it_resumes_exactly() {
+    if !python() {
+        return;
+    }
+    let dir = tempdir();
+    for (mode, code, said) in [
+        ("", 0, "resume: exact: resumed from the checkpoint at 400 examples"),
+        ("inexact_resume", 1, "resume: NOT EXACT: resumed from the checkpoint at 400 examples, at 800 it reported train_loss"),
+        ("wrong_examples", 1, "protocol: FAILED: it reported \"examples\": 401 where the boundary is at 400"),
+        ("no_checkpoint", 1, "protocol: FAILED: its checkpoint \"nowhere.json\" is not there"),
+        ("crash_after", 1, "protocol: FAILED: the program exited with status 3 before its report at 800"),
+        ("report_as", 1, "protocol: FAILED: its checkpoint \"../../x\" leaves the trial's checkpoint folder"),
+    ] {
+        let mut spec = toy_spec(3, 1, "check");
+        spec["trainer"]["env"] = serde_json::json!({ "TOY_MODE": mode, "TOY_REPORT": "../../x" });
+        let spec_path = write_spec(dir.path(), &spec);
+        let out = tune(&["check".as_ref(), spec_path.as_os_str()]);
+        let said_out = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(code), "{mode}: {said_out}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(said_out.contains(said), "{mode}: {said_out}\nwanted: {said}");
+        if code == 0 {
+            assert!(said_out.contains("protocol: ok: reports at 400 and 800 examples"), "{said_out}");
+        }
+        assert!(!dir.path().join("runs").exists(), "{mode}: tune check wrote a study");
+    }
+}

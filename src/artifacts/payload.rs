@@ -27,7 +27,8 @@ pub fn take_over(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
+/// Makes `to` (absent) a copy of the file or folder `from`.
+pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
     tree(from, to, &|a, b| fs::copy(a, b).map(|_| ()))
 }
 

@@ -3,4 +3,5 @@
 pub mod model;
 pub mod output;
 pub mod progress;
+pub mod signal;
 pub mod words;

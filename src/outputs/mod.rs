@@ -26,9 +26,15 @@ pub use leaderboard::short;
 /// A study without data (a command trainer's) writes none.
 pub fn write_split(plan: &StudyPlan) -> Result<()> {
     let path = plan.out_dir.join("split.json");
-    let Some(d) = &plan.dataset else {
+    let Some(bytes) = split_json(plan) else {
         return Ok(());
     };
+    crate::durable::write_derived(&path, &bytes).map_err(|e| Error::io(&path, e))
+}
+
+/// The text of `split.json`, for a study with data.
+pub fn split_json(plan: &StudyPlan) -> Option<Vec<u8>> {
+    let d = plan.dataset.as_ref()?;
     let mut json = serde_json::json!({
         "data": plan.data_file,
         "train_rows": d.train.source_rows,
@@ -38,8 +44,7 @@ pub fn write_split(plan: &StudyPlan) -> Result<()> {
     if d.test.rows > 0 {
         json["test_rows"] = serde_json::json!(d.test.source_rows);
     }
-    crate::durable::write_derived(&path, json.to_string().as_bytes())
-        .map_err(|e| Error::io(&path, e))
+    Some(json.to_string().into_bytes())
 }
 
 /// `batch_size=32 learning_rate=0.001`, for progress lines.

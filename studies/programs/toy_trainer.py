@@ -74,6 +74,9 @@ def main():
     if trial.resume_from:
         with open(trial.resume_from) as f:
             st = json.load(f)
+        if mode == "inexact_resume":
+            # Forgets its data order's state, as a program that reseeds on resume would.
+            st["rng"] = trial.seed & MASK
     else:
         s = trial.seed & MASK
         s, a = lcg(s)

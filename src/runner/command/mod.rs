@@ -5,6 +5,7 @@
 //! group, SIGKILL after a grace period) when the host stops the trial or the study stops. See
 //! README, "Your own training program", for the contract.
 
+pub mod check;
 mod confine;
 mod full;
 mod process;
