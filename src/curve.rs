@@ -1,6 +1,8 @@
 //! A trial's validation curve: one row per virtual epoch, and which row is the trial's best. A leaf
 //! module: the history, the checkpoints, the runner and the outputs all speak of rows.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::plan::Metric;
@@ -44,7 +46,21 @@ pub struct CurveRow {
     /// The study's metric; with `val_loss`, RMSE (regression) or accuracy (classification).
     #[serde(with = "crate::curve::float")]
     pub metric: f64,
+    /// Every number a user's program reported at this boundary, by name (`val_loss`, `steps`,
+    /// the study's metric and its own, each finite: a program's non-finite number fails its
+    /// trial); empty for the built-in trainer, whose rows and journals are as they always were.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reported: BTreeMap<String, f64>,
 }
+
+/// The columns every curve has; a program's other numbers come after them.
+pub const COLUMNS: [&str; 5] = [
+    "virtual_epoch",
+    "examples_seen",
+    "steps",
+    "train_loss",
+    "val_loss",
+];
 
 impl CurveRow {
     /// The value that selects checkpoints under `metric`.
@@ -54,6 +70,36 @@ impl CurveRow {
             _ => self.metric,
         }
     }
+
+    /// `value` of the column `name`, or `None` where a program did not report it (its
+    /// `steps`, `train_loss` or `val_loss` are optional). The built-in trainer's are all there.
+    pub fn shown(&self, name: &str, value: f64) -> Option<f64> {
+        let absent = !self.reported.is_empty() && !self.reported.contains_key(name);
+        (!absent).then_some(value)
+    }
+
+    /// The optimiser steps so far, `None` where a program did not report them.
+    pub fn steps_shown(&self) -> Option<u64> {
+        self.shown("steps", 0.0).map(|_| self.steps)
+    }
+
+    /// The value of the number a program reported as `name`; NaN where it did not.
+    pub fn value_of(&self, name: &str) -> f64 {
+        self.reported.get(name).copied().unwrap_or(f64::NAN)
+    }
+}
+
+/// The names the rows' programs reported, sorted, each once, but those in `shown`: the columns
+/// a curve or the leaderboard adds for them (none for the built-in trainer).
+pub fn reported_names<'a>(
+    rows: impl IntoIterator<Item = &'a CurveRow>,
+    shown: &[&str],
+) -> Vec<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for r in rows {
+        names.extend(r.reported.keys().filter(|k| !shown.contains(&k.as_str())));
+    }
+    names.into_iter().cloned().collect()
 }
 
 /// Whether row `a` ranks before row `b` (of another trial, or the same): better by `metric`, or
@@ -99,6 +145,7 @@ pub(crate) mod tests {
             train_loss: 1.0,
             val_loss: val,
             metric: val,
+            reported: Default::default(),
         }
     }
 

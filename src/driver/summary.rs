@@ -33,8 +33,10 @@ impl Summary {
         self.wall_seconds * self.workers as f64
     }
 
-    /// `overhead: 2.6% of the workers' time outside forward/backward/update (validation 0.9%, …)`.
-    pub fn overhead_line(&self) -> String {
+    /// `overhead: 2.6% of the workers' time outside forward/backward/update (validation 0.9%, …)`;
+    /// for a user's `program`, whose time inside tune cannot divide, only what tune measured:
+    /// `overhead: 3.1% of the workers' time outside the trials' programs (checkpoint hand-off …)`.
+    pub fn overhead_line(&self, program: bool) -> String {
         let share = |s: f64| 100.0 * s / self.worker_seconds();
         let p = &self.phases;
         let other = self.worker_seconds()
@@ -44,11 +46,20 @@ impl Summary {
             - p.checkpoints
             - self.idle_seconds
             - self.sampling_seconds;
+        let (inside, split) = match program {
+            true => ("the trials' programs", String::new()),
+            false => (
+                "forward/backward/update",
+                format!(
+                    "validation {:.1}%, batch assembly {:.1}%, ",
+                    share(p.validation),
+                    share(p.batches)
+                ),
+            ),
+        };
         format!(
-            "overhead: {:.1}% of the workers' time outside forward/backward/update (validation {:.1}%, batch assembly {:.1}%, checkpoint hand-off {:.1}%, sampling {:.1}%, idle at the end {:.1}%, start-up and trial set-up {:.1}%)",
+            "overhead: {:.1}% of the workers' time outside {inside} ({split}checkpoint hand-off {:.1}%, sampling {:.1}%, idle at the end {:.1}%, start-up and trial set-up {:.1}%)",
             100.0 * self.overhead(),
-            share(p.validation),
-            share(p.batches),
             share(p.checkpoints),
             share(self.sampling_seconds),
             share(self.idle_seconds),
