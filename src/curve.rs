@@ -83,9 +83,16 @@ impl CurveRow {
         self.shown("steps", 0.0).map(|_| self.steps)
     }
 
-    /// The value of the number a program reported as `name`; NaN where it did not.
+    /// The value of the column or reported number `name`; NaN where a program did not report it
+    /// (a row journalled before programs' numbers were kept has its columns' values).
     pub fn value_of(&self, name: &str) -> f64 {
-        self.reported.get(name).copied().unwrap_or(f64::NAN)
+        let column = match name {
+            "steps" => self.steps_shown().map(|s| s as f64),
+            "train_loss" => self.shown(name, self.train_loss),
+            "val_loss" => self.shown(name, self.val_loss),
+            _ => self.reported.get(name).copied(),
+        };
+        column.unwrap_or(f64::NAN)
     }
 }
 
@@ -147,6 +154,30 @@ pub(crate) mod tests {
             metric: val,
             reported: Default::default(),
         }
+    }
+
+    #[test]
+    fn rows_without_reported_numbers_read_and_write_as_before() {
+        let old = r#"{"virtual_epoch":1,"examples_seen":1,"steps":1,"train_loss":"NaN","val_loss":0.5,"metric":0.5}"#;
+        let r: CurveRow = serde_json::from_str(old).unwrap();
+        assert!(r.reported.is_empty() && r.train_loss.is_nan());
+        assert_eq!(serde_json::to_string(&r).unwrap(), old);
+        // The built-in trainer's rows show every column, NaN included.
+        assert_eq!(r.steps_shown(), Some(1));
+        assert!(r.shown("train_loss", r.train_loss).unwrap().is_nan());
+        let mut p = row(2, 0.4);
+        p.reported = [("val_loss".to_string(), 0.4), ("acc".to_string(), 0.9)].into();
+        let back: CurveRow = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(back, p);
+        assert_eq!((p.steps_shown(), p.shown("train_loss", 1.0)), (None, None));
+        assert_eq!(
+            (p.shown("val_loss", 0.4), p.value_of("acc")),
+            (Some(0.4), 0.9)
+        );
+        assert!(p.value_of("f1").is_nan() && p.value_of("train_loss").is_nan());
+        assert_eq!((r.value_of("val_loss"), r.value_of("steps")), (0.5, 1.0));
+        let names = reported_names([&r, &p], &["val_loss"]);
+        assert_eq!(names, ["acc"]);
     }
 
     #[test]

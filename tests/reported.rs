@@ -33,10 +33,14 @@ fn a_programs_own_numbers_are_columns_and_train_loss_and_steps_may_be_absent() {
     let dir = tempdir();
     let mut spec = toy_spec(3, 1, "own-numbers");
     // Trial 0 reports val_loss, mae and max_error only; the others val_loss, train_loss, steps.
-    spec["trainer"]["env"] = serde_json::json!({ "TOY_MODE": "own_metrics", "TOY_BAD_TRIALS": "0" });
+    spec["trainer"]["env"] =
+        serde_json::json!({ "TOY_MODE": "own_metrics", "TOY_BAD_TRIALS": "0" });
     let out = ok(run(&write_spec(dir.path(), &spec)));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let overhead = stdout.lines().find(|l| l.starts_with("overhead: ")).unwrap();
+    let overhead = stdout
+        .lines()
+        .find(|l| l.starts_with("overhead: "))
+        .unwrap();
     assert!(
         overhead.contains("outside the trials' programs (checkpoint hand-off"),
         "{overhead}"
@@ -60,7 +64,10 @@ fn a_programs_own_numbers_are_columns_and_train_loss_and_steps_may_be_absent() {
     ];
     assert_eq!(h, want);
     assert_eq!(rows.len(), 5);
-    assert!(rows.iter().all(|r| r[2].is_empty() && r[3].is_empty()), "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r[2].is_empty() && r[3].is_empty()),
+        "{rows:?}"
+    );
     for r in &rows {
         // The mean absolute error ≤ the root of the mean square ≤ the largest error.
         let (val, mae, max) = (num(&r[4]), num(&r[5]), num(&r[6]));
@@ -69,8 +76,14 @@ fn a_programs_own_numbers_are_columns_and_train_loss_and_steps_may_be_absent() {
     // A trial that reported none of them has none of their columns, and its steps.
     let (h1, rows1) = curve(&study, 1);
     assert_eq!(h1, want[..5]);
-    let steps: Vec<u64> = column(&h1, &rows1, "steps").iter().map(|s| s.parse().unwrap()).collect();
-    assert!(steps[0] > 0 && steps.windows(2).all(|w| w[0] < w[1]), "{steps:?}");
+    let steps: Vec<u64> = column(&h1, &rows1, "steps")
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert!(
+        steps[0] > 0 && steps.windows(2).all(|w| w[0] < w[1]),
+        "{steps:?}"
+    );
 
     // The leaderboard: one column per name the programs reported, at the selected checkpoint.
     let (lh, _) = read_csv(&study.join("leaderboard.csv"));
@@ -78,7 +91,10 @@ fn a_programs_own_numbers_are_columns_and_train_loss_and_steps_may_be_absent() {
         lh[lh.len() - 3..],
         ["best_mae", "best_max_error", "best_train_loss"]
     );
-    assert_eq!(lh.iter().filter(|h| h.as_str() == "best_val_loss").count(), 1);
+    assert_eq!(
+        lh.iter().filter(|h| h.as_str() == "best_val_loss").count(),
+        1
+    );
     let names = [
         "steps",
         "best_virtual_epoch",
@@ -121,18 +137,38 @@ fn a_programs_own_number_can_be_the_metric() {
     spec["trainer"]["env"] = serde_json::json!({ "TOY_MODE": "own_metrics" });
     ok(run(&write_spec(dir.path(), &spec)));
     let study = dir.path().join("runs/toy");
-    let names = ["best_virtual_epoch", "best_max_error", "best_mae", "best_val_loss"];
+    let names = [
+        "best_virtual_epoch",
+        "best_max_error",
+        "best_mae",
+        "best_val_loss",
+    ];
     let board = columns(&study.join("leaderboard.csv"), &names);
     let (lh, _) = read_csv(&study.join("leaderboard.csv"));
-    assert_eq!(lh.iter().filter(|h| h.contains("max_error")).count(), 2, "{lh:?}");
+    assert_eq!(
+        lh.iter().filter(|h| h.contains("max_error")).count(),
+        2,
+        "{lh:?}"
+    );
     for (trial, b) in board.iter().enumerate() {
         let (h, rows) = curve(&study, trial as u64);
         assert_eq!(
             h,
-            ["virtual_epoch", "examples_seen", "steps", "train_loss", "val_loss", "max_error", "mae"]
+            [
+                "virtual_epoch",
+                "examples_seen",
+                "steps",
+                "train_loss",
+                "val_loss",
+                "max_error",
+                "mae"
+            ]
         );
         // The selected checkpoint is the row of the least max_error, the earliest of equals.
-        let errors: Vec<f64> = column(&h, &rows, "max_error").iter().map(|s| num(s)).collect();
+        let errors: Vec<f64> = column(&h, &rows, "max_error")
+            .iter()
+            .map(|s| num(s))
+            .collect();
         let least = errors.iter().cloned().fold(f64::INFINITY, f64::min);
         let k = errors.iter().position(|&e| e == least).unwrap() + 1;
         assert_eq!(b[0], k.to_string(), "{b:?} {errors:?}");

@@ -67,3 +67,34 @@ impl Summary {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_programs_overhead_says_only_what_tune_measured() {
+        let s = Summary {
+            history: History::default(),
+            interrupted: false,
+            wall_seconds: 10.0,
+            phases: Phases {
+                compute: 8.0,
+                checkpoints: 1.0,
+                ..Default::default()
+            },
+            idle_seconds: 0.0,
+            sampling_seconds: 0.5,
+            workers: 1,
+        };
+        assert_eq!(
+            s.overhead_line(true),
+            "overhead: 20.0% of the workers' time outside the trials' programs (checkpoint hand-off 10.0%, sampling 5.0%, idle at the end 0.0%, start-up and trial set-up 5.0%)"
+        );
+        let builtin = s.overhead_line(false);
+        assert!(
+            builtin.contains("forward/backward/update (validation 0.0%, batch assembly 0.0%, checkpoint hand-off 10.0%"),
+            "{builtin}"
+        );
+    }
+}

@@ -75,7 +75,12 @@ pub fn write_curve(trial_dir: &Path, curve: &[CurveRow], metric: MetricKind) -> 
     let blank = |x: Option<f64>| x.map_or(String::new(), |x| x.to_string());
     replace_with(&path, true, |f| {
         let mut w = csv::Writer::from_writer(f);
-        w.write_record(header.iter().copied().chain(extra.iter().map(|s| s.as_str())))?;
+        w.write_record(
+            header
+                .iter()
+                .copied()
+                .chain(extra.iter().map(|s| s.as_str())),
+        )?;
         for r in curve {
             let mut fields = vec![
                 r.virtual_epoch.to_string(),

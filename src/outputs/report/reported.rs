@@ -19,14 +19,18 @@ pub(super) fn section(plan: &StudyPlan, history: &History) -> String {
     }
     let trials: Vec<&TrialRecord> = history.trials.values().collect();
     let svg: String = names.iter().map(|n| plot(plan, &trials, n)).collect();
-    format!("<h2>The programs' other numbers</h2>\n<div class=\"plots\" id=\"reported\">{svg}</div>\n")
+    format!(
+        "<h2>The programs' other numbers</h2>\n<div class=\"plots\" id=\"reported\">{svg}</div>\n"
+    )
 }
 
 /// The plot of the number `name` of every trial.
 fn plot(plan: &StudyPlan, trials: &[&TrialRecord], name: &str) -> String {
     let total = plan.budget.total_examples as f64;
     let x = Axis::fit([0.0, total].into_iter(), Scale::Linear);
-    let values = trials.iter().flat_map(|t| t.curve.iter().map(|r| r.value_of(name)));
+    let values = trials
+        .iter()
+        .flat_map(|t| t.curve.iter().map(|r| r.value_of(name)));
     // A loss or an error on the axis the metric's would have; a score on a linear one.
     let scale = match name.ends_with("loss") || name.ends_with("error") {
         true => Scale::Auto,
@@ -34,7 +38,14 @@ fn plot(plan: &StudyPlan, trials: &[&TrialRecord], name: &str) -> String {
     };
     let id = format!("reported-{}", name.replace(char::is_whitespace, "_"));
     let title = format!("{name} (● selected checkpoint)");
-    let mut p = Plot::new(&id, &title, x, Axis::fit(values, scale), "examples seen", name);
+    let mut p = Plot::new(
+        &id,
+        &title,
+        x,
+        Axis::fit(values, scale),
+        "examples seen",
+        name,
+    );
     for (i, t) in trials.iter().enumerate() {
         let c = colour(i, trials.len());
         let at = |p: &Plot, k: usize| {
