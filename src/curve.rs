@@ -1,6 +1,8 @@
 //! A trial's validation curve: one row per virtual epoch, and which row is the trial's best. A leaf
 //! module: the history, the checkpoints, the runner and the outputs all speak of rows.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::plan::Metric;
@@ -44,7 +46,21 @@ pub struct CurveRow {
     /// The study's metric; with `val_loss`, RMSE (regression) or accuracy (classification).
     #[serde(with = "crate::curve::float")]
     pub metric: f64,
+    /// Every number a user's program reported at this boundary, by name (`val_loss`, `steps`,
+    /// the study's metric and its own, each finite: a program's non-finite number fails its
+    /// trial); empty for the built-in trainer, whose rows and journals are as they always were.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reported: BTreeMap<String, f64>,
 }
+
+/// The columns every curve has; a program's other numbers come after them.
+pub const COLUMNS: [&str; 5] = [
+    "virtual_epoch",
+    "examples_seen",
+    "steps",
+    "train_loss",
+    "val_loss",
+];
 
 impl CurveRow {
     /// The value that selects checkpoints under `metric`.
@@ -54,6 +70,43 @@ impl CurveRow {
             _ => self.metric,
         }
     }
+
+    /// `value` of the column `name`, or `None` where a program did not report it (its
+    /// `steps`, `train_loss` or `val_loss` are optional). The built-in trainer's are all there.
+    pub fn shown(&self, name: &str, value: f64) -> Option<f64> {
+        let absent = !self.reported.is_empty() && !self.reported.contains_key(name);
+        (!absent).then_some(value)
+    }
+
+    /// The optimiser steps so far, `None` where a program did not report them.
+    pub fn steps_shown(&self) -> Option<u64> {
+        self.shown("steps", 0.0).map(|_| self.steps)
+    }
+
+    /// The value of the column or reported number `name`; NaN where a program did not report it
+    /// (a row journalled before programs' numbers were kept has its columns' values).
+    pub fn value_of(&self, name: &str) -> f64 {
+        let column = match name {
+            "steps" => self.steps_shown().map(|s| s as f64),
+            "train_loss" => self.shown(name, self.train_loss),
+            "val_loss" => self.shown(name, self.val_loss),
+            _ => self.reported.get(name).copied(),
+        };
+        column.unwrap_or(f64::NAN)
+    }
+}
+
+/// The names the rows' programs reported, sorted, each once, but those in `shown`: the columns
+/// a curve or the leaderboard adds for them (none for the built-in trainer).
+pub fn reported_names<'a>(
+    rows: impl IntoIterator<Item = &'a CurveRow>,
+    shown: &[&str],
+) -> Vec<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for r in rows {
+        names.extend(r.reported.keys().filter(|k| !shown.contains(&k.as_str())));
+    }
+    names.into_iter().cloned().collect()
 }
 
 /// Whether row `a` ranks before row `b` (of another trial, or the same): better by `metric`, or
@@ -99,7 +152,32 @@ pub(crate) mod tests {
             train_loss: 1.0,
             val_loss: val,
             metric: val,
+            reported: Default::default(),
         }
+    }
+
+    #[test]
+    fn rows_without_reported_numbers_read_and_write_as_before() {
+        let old = r#"{"virtual_epoch":1,"examples_seen":1,"steps":1,"train_loss":"NaN","val_loss":0.5,"metric":0.5}"#;
+        let r: CurveRow = serde_json::from_str(old).unwrap();
+        assert!(r.reported.is_empty() && r.train_loss.is_nan());
+        assert_eq!(serde_json::to_string(&r).unwrap(), old);
+        // The built-in trainer's rows show every column, NaN included.
+        assert_eq!(r.steps_shown(), Some(1));
+        assert!(r.shown("train_loss", r.train_loss).unwrap().is_nan());
+        let mut p = row(2, 0.4);
+        p.reported = [("val_loss".to_string(), 0.4), ("acc".to_string(), 0.9)].into();
+        let back: CurveRow = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(back, p);
+        assert_eq!((p.steps_shown(), p.shown("train_loss", 1.0)), (None, None));
+        assert_eq!(
+            (p.shown("val_loss", 0.4), p.value_of("acc")),
+            (Some(0.4), 0.9)
+        );
+        assert!(p.value_of("f1").is_nan() && p.value_of("train_loss").is_nan());
+        assert_eq!((r.value_of("val_loss"), r.value_of("steps")), (0.5, 1.0));
+        let names = reported_names([&r, &p], &["val_loss"]);
+        assert_eq!(names, ["acc"]);
     }
 
     #[test]

@@ -480,7 +480,7 @@ fn summary_lines(plan: &StudyPlan, summary: &driver::Summary) -> String {
             summary.wall_seconds,
             summary.workers,
             if summary.workers == 1 { "" } else { "s" },
-            summary.overhead_line()
+            summary.overhead_line(plan.command.is_some())
         ),
         false => {
             "this run: nothing left to train (the study had finished); `--restart` starts it over"

@@ -33,8 +33,10 @@ impl Summary {
         self.wall_seconds * self.workers as f64
     }
 
-    /// `overhead: 2.6% of the workers' time outside forward/backward/update (validation 0.9%, …)`.
-    pub fn overhead_line(&self) -> String {
+    /// `overhead: 2.6% of the workers' time outside forward/backward/update (validation 0.9%, …)`;
+    /// for a user's `program`, whose time inside tune cannot divide, only what tune measured:
+    /// `overhead: 3.1% of the workers' time outside the trials' programs (checkpoint hand-off …)`.
+    pub fn overhead_line(&self, program: bool) -> String {
         let share = |s: f64| 100.0 * s / self.worker_seconds();
         let p = &self.phases;
         let other = self.worker_seconds()
@@ -44,15 +46,55 @@ impl Summary {
             - p.checkpoints
             - self.idle_seconds
             - self.sampling_seconds;
+        let (inside, split) = match program {
+            true => ("the trials' programs", String::new()),
+            false => (
+                "forward/backward/update",
+                format!(
+                    "validation {:.1}%, batch assembly {:.1}%, ",
+                    share(p.validation),
+                    share(p.batches)
+                ),
+            ),
+        };
         format!(
-            "overhead: {:.1}% of the workers' time outside forward/backward/update (validation {:.1}%, batch assembly {:.1}%, checkpoint hand-off {:.1}%, sampling {:.1}%, idle at the end {:.1}%, start-up and trial set-up {:.1}%)",
+            "overhead: {:.1}% of the workers' time outside {inside} ({split}checkpoint hand-off {:.1}%, sampling {:.1}%, idle at the end {:.1}%, start-up and trial set-up {:.1}%)",
             100.0 * self.overhead(),
-            share(p.validation),
-            share(p.batches),
             share(p.checkpoints),
             share(self.sampling_seconds),
             share(self.idle_seconds),
             share(other)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_programs_overhead_says_only_what_tune_measured() {
+        let s = Summary {
+            history: History::default(),
+            interrupted: false,
+            wall_seconds: 10.0,
+            phases: Phases {
+                compute: 8.0,
+                checkpoints: 1.0,
+                ..Default::default()
+            },
+            idle_seconds: 0.0,
+            sampling_seconds: 0.5,
+            workers: 1,
+        };
+        assert_eq!(
+            s.overhead_line(true),
+            "overhead: 20.0% of the workers' time outside the trials' programs (checkpoint hand-off 10.0%, sampling 5.0%, idle at the end 0.0%, start-up and trial set-up 5.0%)"
+        );
+        let builtin = s.overhead_line(false);
+        assert!(
+            builtin.contains("forward/backward/update (validation 0.0%, batch assembly 0.0%, checkpoint hand-off 10.0%"),
+            "{builtin}"
+        );
     }
 }

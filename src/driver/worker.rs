@@ -70,7 +70,8 @@ struct Taken {
 }
 
 /// What a free worker gets: a trial, nothing now (a shared study: trials run elsewhere and may yet
-/// be left to it), or nothing more.
+/// be left to it), or nothing more. One a trial, moved once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Take {
     Trial(Taken),
     Wait,

@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 use std::path::Path;
 
-use crate::curve::select_best;
+use crate::curve::{reported_names, select_best};
 use crate::durable::replace_with;
 use crate::error::{Error, Result};
 use crate::outputs::test_scores::TestScores;
@@ -19,7 +19,8 @@ pub struct Row {
     pub status: Status,
     /// Parameter values in the space's column order.
     pub params: Vec<String>,
-    pub steps: u64,
+    /// The optimiser steps at the last boundary; `None` when a program did not report them.
+    pub steps: Option<u64>,
     pub examples_seen: u64,
     pub best_virtual_epoch: Option<u32>,
     pub best: f64,
@@ -33,6 +34,9 @@ pub struct Row {
     /// The selected checkpoint's scores on the test rows, one per [`test_columns`] (NaN: not
     /// scored, or not among the top [`StudyPlan::test_trials`]); empty without test rows.
     pub test: Vec<f64>,
+    /// The numbers a program reported at the selected checkpoint, one per [`reported_columns`]
+    /// (NaN: not reported there); empty for the built-in trainer.
+    pub reported: Vec<f64>,
 }
 
 /// The rows, ranked by each trial's selected (best-checkpoint) metric; trials a scheduler pruned or
@@ -42,10 +46,11 @@ pub struct Row {
 pub fn rows(plan: &StudyPlan, history: &History) -> Vec<Row> {
     let metric = plan.metric;
     let scores = (plan.test_trials > 0).then(|| TestScores::load(&plan.out_dir));
+    let names = reported_columns(plan, history);
     let mut rows: Vec<Row> = history
         .trials
         .values()
-        .map(|t| row(plan, t, scores.as_ref()))
+        .map(|t| row(plan, t, scores.as_ref(), &names))
         .collect();
     rows.sort_by(|a, b| {
         let key = |r: &Row| {
@@ -79,7 +84,14 @@ pub fn rows(plan: &StudyPlan, history: &History) -> Vec<Row> {
     rows
 }
 
-fn row(plan: &StudyPlan, t: &TrialRecord, scores: Option<&TestScores>) -> Row {
+/// The names of the numbers the study's programs reported besides `steps` and the metric, each
+/// shown as `best_<name>` (see [`header`]); none for the built-in trainer.
+pub fn reported_columns(plan: &StudyPlan, history: &History) -> Vec<String> {
+    let rows = history.trials.values().flat_map(|t| &t.curve);
+    reported_names(rows, &["steps", plan.metric.kind.name()])
+}
+
+fn row(plan: &StudyPlan, t: &TrialRecord, scores: Option<&TestScores>, names: &[String]) -> Row {
     let best = select_best(&t.curve, plan.metric);
     let last = t.curve.last();
     // One value per test column (see `test_columns`), NaN where the checkpoint is not scored.
@@ -100,7 +112,7 @@ fn row(plan: &StudyPlan, t: &TrialRecord, scores: Option<&TestScores>) -> Row {
             .names()
             .map(|n| t.params.get(n).map(|v| v.to_string()).unwrap_or_default())
             .collect(),
-        steps: last.map_or(0, |r| r.steps),
+        steps: last.map_or(Some(0), |r| r.steps_shown()),
         examples_seen: last.map_or(0, |r| r.examples_seen),
         best_virtual_epoch: best.map(|i| t.curve[i].virtual_epoch),
         best: best.map_or(f64::NAN, |i| t.curve[i].selection_value(plan.metric)),
@@ -110,6 +122,10 @@ fn row(plan: &StudyPlan, t: &TrialRecord, scores: Option<&TestScores>) -> Row {
         reason: t.reason.clone().unwrap_or_default(),
         suggest_ms: t.suggest_ms,
         test,
+        reported: names
+            .iter()
+            .map(|n| best.map_or(f64::NAN, |i| t.curve[i].value_of(n)))
+            .collect(),
     }
 }
 
@@ -124,8 +140,10 @@ pub fn test_columns(plan: &StudyPlan) -> Vec<String> {
 }
 
 /// Column names: rank, trial, status, the parameters, steps, examples_seen, best_virtual_epoch,
-/// best_<metric>, final_<metric>, the [`test_columns`], seconds, reason, suggest_ms.
-pub fn header(plan: &StudyPlan) -> Vec<String> {
+/// best_<metric>, final_<metric>, the [`test_columns`], seconds, reason, suggest_ms, then
+/// `best_<name>` for each of a program's `reported` numbers (see [`reported_columns`]): its
+/// value at the selected checkpoint, as `best_<metric>` is.
+pub fn header(plan: &StudyPlan, reported: &[String]) -> Vec<String> {
     let m = plan.metric.kind.name();
     let mut h: Vec<String> = ["rank", "trial", "status"].map(String::from).to_vec();
     h.extend(plan.space.names().map(String::from));
@@ -134,6 +152,7 @@ pub fn header(plan: &StudyPlan) -> Vec<String> {
     h.push(format!("final_{m}"));
     h.extend(test_columns(plan));
     h.extend(["seconds", "reason", "suggest_ms"].map(String::from));
+    h.extend(reported.iter().map(|n| format!("best_{n}")));
     h
 }
 
@@ -151,7 +170,7 @@ pub fn fields(r: &Row) -> Vec<String> {
         r.status.as_str().to_string(),
     ];
     f.extend(r.params.iter().cloned());
-    f.push(r.steps.to_string());
+    f.push(r.steps.map_or(String::new(), |s| s.to_string()));
     f.push(r.examples_seen.to_string());
     f.push(
         r.best_virtual_epoch
@@ -168,6 +187,7 @@ pub fn fields(r: &Row) -> Vec<String> {
             .map(|ms| format!("{ms:.3}"))
             .unwrap_or_default(),
     );
+    f.extend(r.reported.iter().map(|&x| num(x)));
     f
 }
 
@@ -183,7 +203,7 @@ pub fn write_csv_to(
     w: impl std::io::Write,
 ) -> std::io::Result<()> {
     let mut w = csv::Writer::from_writer(w);
-    w.write_record(header(plan))?;
+    w.write_record(header(plan, &reported_columns(plan, history)))?;
     for r in &rows(plan, history) {
         w.write_record(fields(r))?;
     }
@@ -207,11 +227,15 @@ pub fn short(x: f64) -> String {
 /// The top `n` rows as an aligned text table.
 pub fn table(plan: &StudyPlan, history: &History, n: usize) -> String {
     let rows = rows(plan, history);
-    let h = header(plan);
-    let mut cells: Vec<Vec<String>> = vec![h[..h.len() - 2].to_vec()];
+    let names = reported_columns(plan, history);
+    let mut h = header(plan, &names);
+    // Without reason and suggest_ms, which come before a program's own numbers.
+    let own = h.split_off(h.len() - names.len());
+    h.truncate(h.len() - 2);
+    let mut cells: Vec<Vec<String>> = vec![h.into_iter().chain(own).collect()];
     for r in rows.iter().take(n) {
         let mut f = fields(r);
-        f.truncate(f.len() - 2);
+        f.truncate(f.len() - names.len() - 2);
         for (i, v) in r.params.iter().enumerate() {
             f[3 + i] = v.parse::<f64>().map_or(v.clone(), short);
         }
@@ -222,6 +246,7 @@ pub fn table(plan: &StudyPlan, history: &History, n: usize) -> String {
             f[k - 1 - t + i] = short(x);
         }
         f[k - 1] = format!("{:.2}", r.seconds);
+        f.extend(r.reported.iter().map(|&x| short(x)));
         cells.push(f);
     }
     let widths: Vec<usize> = (0..cells[0].len())

@@ -297,6 +297,7 @@ mod tests {
             train_loss: 1.0,
             val_loss,
             metric,
+            reported: Default::default(),
         }
     }
 

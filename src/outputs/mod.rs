@@ -64,30 +64,41 @@ const CURVE_FILE: &str = "curve.csv";
 
 /// Writes `curve.csv` in the trial's folder when the trial leaves its runner: atomically (a crash
 /// of the process leaves the old file or the new one) and fsynced before it takes its name (the
-/// persister fsyncs the folder). The last column holds `metric` (see [`MetricKind::in_curve`]).
+/// persister fsyncs the folder). After [`crate::curve::COLUMNS`] comes `metric` (see
+/// [`MetricKind::in_curve`]) unless it is `val_loss`, then each other number a program reported,
+/// by name; a program's `steps`, `train_loss` or `val_loss` it did not report are blank.
 pub fn write_curve(trial_dir: &Path, curve: &[CurveRow], metric: MetricKind) -> Result<()> {
     let path = trial_dir.join(CURVE_FILE);
     // A store that keeps checkpoints elsewhere made no folder for the trial.
     std::fs::create_dir_all(trial_dir).map_err(|e| Error::io(trial_dir, e))?;
+    let mut header: Vec<&str> = crate::curve::COLUMNS.to_vec();
+    let own = metric != MetricKind::ValLoss;
+    if own {
+        header.push(metric.name());
+    }
+    let extra = crate::curve::reported_names(curve, &header);
+    let blank = |x: Option<f64>| x.map_or(String::new(), |x| x.to_string());
     replace_with(&path, true, |f| {
         let mut w = csv::Writer::from_writer(f);
-        w.write_record([
-            "virtual_epoch",
-            "examples_seen",
-            "steps",
-            "train_loss",
-            "val_loss",
-            metric.name(),
-        ])?;
+        w.write_record(
+            header
+                .iter()
+                .copied()
+                .chain(extra.iter().map(|s| s.as_str())),
+        )?;
         for r in curve {
-            w.write_record([
+            let mut fields = vec![
                 r.virtual_epoch.to_string(),
                 r.examples_seen.to_string(),
-                r.steps.to_string(),
-                r.train_loss.to_string(),
-                r.val_loss.to_string(),
-                r.metric.to_string(),
-            ])?;
+                r.steps_shown().map_or(String::new(), |s| s.to_string()),
+                blank(r.shown("train_loss", r.train_loss)),
+                blank(r.shown("val_loss", r.val_loss)),
+            ];
+            if own {
+                fields.push(r.metric.to_string());
+            }
+            fields.extend(extra.iter().map(|n| blank(r.reported.get(n).copied())));
+            w.write_record(fields)?;
         }
         w.flush()
     })

@@ -96,6 +96,7 @@ pub(crate) mod tests {
                         train_loss: 1.0,
                         val_loss: *v,
                         metric: *v,
+                        reported: Default::default(),
                     },
                     seconds: 0.0,
                     decision: None,

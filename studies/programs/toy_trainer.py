@@ -1,7 +1,8 @@
 """A small deterministic trainer for tune's tests (no dependencies): linear regression by SGD on
 a fixed synthetic table, its data order drawn from TUNE_SEED, its whole state in a JSON
 checkpoint, so that a resumed trial continues exactly. TOY_MODE makes it misbehave on purpose
-(for the trials listed in TOY_BAD_TRIALS, all when unset); TOY_SLEEP slows each step; TOY_PAD
+(for the trials listed in TOY_BAD_TRIALS, all when unset), or report numbers of its own
+("own_metrics"); TOY_SLEEP slows each step; TOY_PAD
 pads each checkpoint with that many bytes.
 """
 
@@ -119,6 +120,10 @@ def main():
         reports += 1
         examples = boundary
         metrics = {"val_loss": val_loss, "train_loss": loss_sum / n_sum, "steps": st["steps"]}
+        if mode == "own_metrics":
+            # Numbers of its own, and no train_loss or steps (both optional).
+            errs = [abs(w[0] * a + w[1] * b + w[2] - y) for a, b, y in val]
+            metrics = {"val_loss": val_loss, "mae": sum(errs) / len(errs), "max_error": max(errs)}
         if mode == "wrong_examples":
             examples += 1
         if mode == "no_checkpoint":

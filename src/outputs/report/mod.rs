@@ -12,6 +12,7 @@ mod detail;
 mod explore;
 mod importance;
 mod plot;
+mod reported;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -49,10 +50,11 @@ pub fn render(plan: &StudyPlan, history: &History) -> String {
         ),
         charts::legend(),
     );
+    page.push_str(&reported::section(plan, history));
     page.push_str(&explore::slices(plan, &trials));
     page.push_str(&explore::parallel(plan, &trials));
     page.push_str(&importance::section(plan, &trials));
-    page.push_str(&table(plan, &rows));
+    page.push_str(&table(plan, history, &rows));
     page.push('\n');
     page.push_str(SCRIPT);
     page.push_str("</body></html>\n");
@@ -95,9 +97,9 @@ fn summary(plan: &StudyPlan, rows: &[Row]) -> String {
 /// The leaderboard as a table that fits 1,280 px: headers that wrap at their words, numbers to
 /// four significant digits (60k, 1.84e-9), reasons cut short; every cell's full value in its
 /// `title` (shown on hover, and what the page sorts by).
-fn table(plan: &StudyPlan, rows: &[Row]) -> String {
+fn table(plan: &StudyPlan, history: &History, rows: &[Row]) -> String {
     let mut table = String::from("<table id=\"leaderboard\"><thead><tr>");
-    let header = leaderboard::header(plan);
+    let header = leaderboard::header(plan, &leaderboard::reported_columns(plan, history));
     for h in &header {
         let _ = write!(
             table,

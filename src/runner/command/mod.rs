@@ -551,6 +551,7 @@ fn follow(
                 MetricKind::ValLoss => get("val_loss"),
                 _ => value,
             },
+            reported: r.metrics.clone(),
         };
         meta.virtual_epoch = k;
         meta.examples_seen = want;

@@ -374,6 +374,7 @@ impl Ends<'_> {
             train_loss: trained.train_loss,
             val_loss: eval.loss,
             metric: eval.metric,
+            reported: Default::default(),
         };
         curve.push(row.clone());
         c.meta.curve.push(row.clone());
