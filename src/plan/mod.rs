@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::space::SearchSpace;
 use crate::spec::StudySpec;
 
+pub mod code;
 mod data;
 pub mod gpus;
 pub mod init;

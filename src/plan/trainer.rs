@@ -28,6 +28,8 @@ pub struct CommandPlan {
     pub exit_grace: Duration,
     /// The GPUs its trials are given; `None` on the CPU.
     pub gpus: Option<super::gpus::GpuPlan>,
+    /// Its files (the script its command names, `trainer.code`'s), hashed.
+    pub code: super::code::CodeFiles,
 }
 
 /// Threads a trial's program gets unless `trainer.threads` says.
@@ -98,6 +100,7 @@ impl CommandPlan {
             };
             return Err(bad("trainer.command[0]".into(), msg));
         }
+        let code = super::code::hash(file, &t.command, &t.code, &cwd)?;
         for (k, v) in &t.env {
             let path = format!("trainer.env.{k}");
             if k.is_empty() || k.contains(['=', '\0']) {
@@ -167,6 +170,7 @@ impl CommandPlan {
             threads,
             exit_grace,
             gpus: None,
+            code,
         })
     }
 }

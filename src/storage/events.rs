@@ -77,6 +77,28 @@ pub enum Event {
         reason: Option<String>,
         seconds: f64,
     },
+    /// The program's files changed (or were first recorded, in a study made before they were) on
+    /// a resume with `--allow-code-change`: trials from `from_trial` on run `code`; `changed` holds
+    /// each file changed, added (its new CRC-32) or removed (`null`); `resumed`, the trials
+    /// started before that go on under it from their checkpoints.
+    CodeChanged {
+        from_trial: u64,
+        changed: BTreeMap<String, Option<String>>,
+        code: BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        resumed: Vec<u64>,
+    },
+}
+
+/// One version of a program's files, and the trials that ran it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CodeVersion {
+    /// The first trial started under it.
+    pub from_trial: u64,
+    /// Each file's path and CRC-32.
+    pub files: BTreeMap<String, String>,
+    /// Trials started under an earlier version that went on under this one.
+    pub resumed: Vec<u64>,
 }
 
 /// A trial as the journal tells it.
@@ -98,13 +120,36 @@ pub struct TrialRecord {
 pub struct History {
     pub fingerprint: Option<BTreeMap<String, serde_json::Value>>,
     pub trials: BTreeMap<u64, TrialRecord>,
+    /// The versions of a program's files, in order: the study's first (its fingerprint's `code`)
+    /// and each change journalled since; none for the built-in trainer.
+    pub code: Vec<CodeVersion>,
 }
 
 impl History {
     /// Applies one event.
     pub fn apply(&mut self, e: &Event) {
         match e {
-            Event::StudyCreated { fingerprint, .. } => self.fingerprint = Some(fingerprint.clone()),
+            Event::StudyCreated { fingerprint, .. } => {
+                self.fingerprint = Some(fingerprint.clone());
+                let code = fingerprint.get("code").cloned();
+                if let Some(files) = code.and_then(|c| serde_json::from_value(c).ok()) {
+                    self.code = vec![CodeVersion {
+                        from_trial: 0,
+                        files,
+                        resumed: vec![],
+                    }];
+                }
+            }
+            Event::CodeChanged {
+                from_trial,
+                code,
+                resumed,
+                ..
+            } => self.code.push(CodeVersion {
+                from_trial: *from_trial,
+                files: code.clone(),
+                resumed: resumed.clone(),
+            }),
             Event::TrialStarted {
                 trial,
                 params,
@@ -158,6 +203,21 @@ impl History {
                 }
             }
         }
+    }
+}
+
+impl History {
+    /// Which versions of the program's files trial `trial` ran, as `2`, or `1→2` when it went on
+    /// under a later one; `None` when the study did not record them (the built-in trainer, or
+    /// a study made before they were recorded, for its trials before that).
+    pub fn code_label(&self, trial: u64) -> Option<String> {
+        let first = self.code.iter().rposition(|v| v.from_trial <= trial)?;
+        let later = self.code[first + 1..]
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.resumed.contains(&trial))
+            .map(|(i, _)| (first + 2 + i).to_string());
+        Some(std::iter::once((first + 1).to_string()).chain(later).collect::<Vec<_>>().join("→"))
     }
 }
 
