@@ -74,7 +74,11 @@ fn an_edited_script_is_refused_on_resume_naming_it_unless_the_change_is_allowed(
     assert!(msg.contains("changed toy_trainer.py"), "{msg}");
 
     let out = ok(tune_with(&["--allow-code-change"], &spec));
-    assert!(stderr(&out).contains("code version 2 from trial"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("code version 2 from trial"),
+        "{}",
+        stderr(&out)
+    );
     let text = std::fs::read_to_string(&journal).unwrap();
     let changes: Vec<serde_json::Value> = text
         .lines()
@@ -82,8 +86,16 @@ fn an_edited_script_is_refused_on_resume_naming_it_unless_the_change_is_allowed(
         .filter(|e| e["event"] == "code_changed")
         .collect();
     assert_eq!(changes.len(), 1, "{text}");
-    let crc = |p: &str| format!("{:08x}", crc32fast::hash(&std::fs::read(dir.path().join(p)).unwrap()));
-    assert_eq!(changes[0]["changed"]["toy_trainer.py"], crc("toy_trainer.py"));
+    let crc = |p: &str| {
+        format!(
+            "{:08x}",
+            crc32fast::hash(&std::fs::read(dir.path().join(p)).unwrap())
+        )
+    };
+    assert_eq!(
+        changes[0]["changed"]["toy_trainer.py"],
+        crc("toy_trainer.py")
+    );
     assert_eq!(changes[0]["changed"]["helper.py"], crc("helper.py"));
     let from = changes[0]["from_trial"].as_u64().unwrap();
     assert!((1..4).contains(&from), "{from}");
@@ -95,11 +107,20 @@ fn an_edited_script_is_refused_on_resume_naming_it_unless_the_change_is_allowed(
 
     let report = std::fs::read_to_string(dir.path().join("runs/toy/report.html")).unwrap();
     assert!(report.contains("<table id=\"code\">"), "no code section");
-    assert!(report.contains(&format!("{} (1→2)", from - 1)), "resumed trial not shown");
+    assert!(
+        report.contains(&format!("{} (1→2)", from - 1)),
+        "resumed trial not shown"
+    );
     let status = ok(tune(&["status".as_ref(), spec.as_os_str()]));
     let status = String::from_utf8_lossy(&status.stdout).into_owned();
     assert!(status.contains(&format!("trial {:>3}", from)), "{status}");
-    let line = |t: u64| status.lines().find(|l| l.contains(&format!("trial {t:>3}"))).unwrap().to_string();
+    let line = |t: u64| {
+        status
+            .lines()
+            .find(|l| l.contains(&format!("trial {t:>3}")))
+            .unwrap()
+            .to_string()
+    };
     assert!(line(0).ends_with("code 1"), "{status}");
     assert!(line(from).ends_with("code 2"), "{status}");
 
@@ -112,9 +133,21 @@ fn trainer_code_globs_that_match_nothing_or_are_malformed_are_refused_before_any
     let dir = tempdir();
     let (spec, mut json) = study(dir.path(), "code-glob");
     for (globs, path, words) in [
-        (serde_json::json!(["*.py", "models/**/*.py"]), "trainer.code[1]", "matches no file"),
-        (serde_json::json!(["[x.py"]), "trainer.code[0]", "never closed"),
-        (serde_json::json!(["../*.py"]), "trainer.code[0]", "leaves the folder"),
+        (
+            serde_json::json!(["*.py", "models/**/*.py"]),
+            "trainer.code[1]",
+            "matches no file",
+        ),
+        (
+            serde_json::json!(["[x.py"]),
+            "trainer.code[0]",
+            "never closed",
+        ),
+        (
+            serde_json::json!(["../*.py"]),
+            "trainer.code[0]",
+            "leaves the folder",
+        ),
     ] {
         json["trainer"]["code"] = globs;
         write_spec(dir.path(), &json);
@@ -154,9 +187,25 @@ fn a_study_made_before_code_was_recorded_resumes_and_records_it() {
     append(&dir.path().join("toy_trainer.py"), "\n# edited\n");
     stop_after(&spec, 2);
     let text = std::fs::read_to_string(&journal).unwrap();
-    assert_eq!(text.matches("\"event\":\"code_changed\"").count(), 1, "{text}");
+    assert_eq!(
+        text.matches("\"event\":\"code_changed\"").count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("\"from_trial\":2,"), "{text}");
+    // Status tells the trials begun before (unrecorded) from those after.
+    let status = ok(tune(&["status".as_ref(), spec.as_os_str()]));
+    let status = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(
+        status.contains("code -\n") && status.contains("code -→1\n"),
+        "{status}"
+    );
     append(&dir.path().join("toy_trainer.py"), "# again\n");
     let out = tune_with(&[], &spec);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("changed toy_trainer.py"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("changed toy_trainer.py"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -39,7 +39,10 @@ pub(super) fn check(
     let Some(old) = last.map(|v| &v.files) else {
         let event = Event::CodeChanged {
             from_trial,
-            changed: new.iter().map(|(p, c)| (p.clone(), Some(c.clone()))).collect(),
+            changed: new
+                .iter()
+                .map(|(p, c)| (p.clone(), Some(c.clone())))
+                .collect(),
             code: new.clone(),
             resumed,
         };

@@ -47,9 +47,11 @@ pub fn status(plan: &StudyPlan, history: &History, store: &dyn ArtifactStore) ->
         }
     }
     let total = plan.budget.total_examples;
-    // Which version of a program's files each trial ran, once there are two.
-    let code = |t: u64| match history.code.len() > 1 {
-        true => history.code_label(t).map_or("  code -".into(), |l| format!("  code {l}")),
+    // Which version of a program's files each trial ran, when it varies.
+    let code = |t: u64| match history.code_varies() {
+        true => history
+            .code_label(t)
+            .map_or(String::new(), |l| format!("  code {l}")),
         false => String::new(),
     };
     for t in history.trials.values() {

@@ -61,7 +61,9 @@ pub fn digest(files: &CodeFiles) -> String {
 /// argument that is a file relative to `cwd` (`train.py` of `python3 -u train.py`).
 fn script(command: &[String], cwd: &Path) -> Option<String> {
     let is_file = |a: &String| !a.is_empty() && cwd.join(a).is_file();
-    let first = command.first().filter(|c| c.contains('/') && !c.starts_with('/'));
+    let first = command
+        .first()
+        .filter(|c| c.contains('/') && !c.starts_with('/'));
     first
         .filter(|c| is_file(c))
         .or_else(|| command.iter().skip(1).find(|a| is_file(a)))
@@ -106,7 +108,11 @@ enum Seg {
 
 /// The parts of `glob`, or why it is not one.
 fn parse(glob: &str) -> std::result::Result<Vec<Seg>, String> {
-    let bad = |why: &str| Err(format!("\"{glob}\" is not a glob relative to trainer.cwd: {why}"));
+    let bad = |why: &str| {
+        Err(format!(
+            "\"{glob}\" is not a glob relative to trainer.cwd: {why}"
+        ))
+    };
     if glob.is_empty() {
         return bad("it is empty");
     }
@@ -252,7 +258,9 @@ fn expand(dir: &Path, rel: &str, segs: &[Seg], out: &mut Vec<String>) -> std::io
             let wild = pat.contains(['*', '?', '[']);
             let names = match wild {
                 true => entries(dir)?,
-                false if dir.join(pat).exists() => vec![(pat.clone(), dir.join(pat).metadata()?.file_type())],
+                false if dir.join(pat).exists() => {
+                    vec![(pat.clone(), dir.join(pat).metadata()?.file_type())]
+                }
                 false => vec![],
             };
             for (name, _) in names {

@@ -207,17 +207,31 @@ impl History {
 }
 
 impl History {
+    /// Whether the trials ran more than one version of the program's files (an unrecorded one
+    /// counted).
+    pub fn code_varies(&self) -> bool {
+        let first = self.code.first().map(|v| v.from_trial);
+        self.code.len() > 1 || first.is_some_and(|f| self.trials.keys().any(|&t| t < f))
+    }
+
     /// Which versions of the program's files trial `trial` ran, as `2`, or `1→2` when it went on
-    /// under a later one; `None` when the study did not record them (the built-in trainer, or
-    /// a study made before they were recorded, for its trials before that).
+    /// under a later one; `-` for a version not recorded (trials of a study made before they were,
+    /// before they were); `None` for the built-in trainer.
     pub fn code_label(&self, trial: u64) -> Option<String> {
-        let first = self.code.iter().rposition(|v| v.from_trial <= trial)?;
-        let later = self.code[first + 1..]
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.resumed.contains(&trial))
-            .map(|(i, _)| (first + 2 + i).to_string());
-        Some(std::iter::once((first + 1).to_string()).chain(later).collect::<Vec<_>>().join("→"))
+        if self.code.is_empty() {
+            return None;
+        }
+        let first = self.code.iter().rposition(|v| v.from_trial <= trial);
+        let head = first.map_or("-".to_string(), |i| (i + 1).to_string());
+        let later = (first.map_or(0, |i| i + 1)..self.code.len())
+            .filter(|&i| self.code[i].resumed.contains(&trial))
+            .map(|i| (i + 1).to_string());
+        Some(
+            std::iter::once(head)
+                .chain(later)
+                .collect::<Vec<_>>()
+                .join("→"),
+        )
     }
 }
 

@@ -6,13 +6,20 @@ use crate::storage::History;
 
 /// The section, or nothing when the study has one version of its files or none recorded.
 pub fn section(history: &History) -> String {
-    let unrecorded = history.trials.keys().any(|&t| history.code_label(t).is_none());
-    if history.code.len() < 2 && !(unrecorded && !history.code.is_empty()) {
+    if !history.code_varies() {
         return String::new();
     }
+    let unrecorded = history
+        .trials
+        .keys()
+        .any(|&t| history.code_label(t).is_some_and(|l| l.starts_with('-')));
     let mut rows = String::new();
     if unrecorded {
-        rows += &row("—", &trials(history, None), "not recorded (study made by an earlier build)");
+        rows += &row(
+            "—",
+            &trials(history, "-"),
+            "not recorded (study made by an earlier build)",
+        );
     }
     for (i, v) in history.code.iter().enumerate() {
         let files: Vec<String> = v.files.iter().map(|(p, c)| format!("{p} {c}")).collect();
@@ -25,7 +32,7 @@ pub fn section(history: &History) -> String {
         );
         rows += &format!(
             "<tr data-code=\"{version}\"><td>{version}</td><td>{}</td><td title=\"{}\">{}</td></tr>\n",
-            esc(&trials(history, Some(&version))),
+            esc(&trials(history, &version)),
             esc(&files.join("\n")),
             esc(&what)
         );
@@ -45,21 +52,17 @@ fn row(version: &str, trials: &str, what: &str) -> String {
     )
 }
 
-/// The trials that ran `version` (first, or resumed under it: `4 (1→2)`); `None`: unrecorded.
-fn trials(history: &History, version: Option<&str>) -> String {
+/// The trials that ran `version` (`-`: one not recorded), first or resumed under it (`4 (1→2)`).
+fn trials(history: &History, version: &str) -> String {
     let shown: Vec<String> = history
         .trials
         .keys()
         .filter_map(|&t| {
-            let label = history.code_label(t);
-            let ran = match (&label, version) {
-                (None, None) => true,
-                (Some(l), Some(v)) => l.split('→').any(|x| x == v),
-                _ => false,
-            };
-            ran.then(|| match label.filter(|l| l.contains('→')) {
-                Some(l) => format!("{t} ({l})"),
-                None => t.to_string(),
+            let label = history.code_label(t)?;
+            let ran = label.split('→').any(|x| x == version);
+            ran.then(|| match label.contains('→') {
+                true => format!("{t} ({label})"),
+                false => t.to_string(),
             })
         })
         .collect();
