@@ -14,15 +14,23 @@ pub type CodeFiles = BTreeMap<String, String>;
 /// The most files a program's code may hold: beyond, the globs are surely too wide.
 pub const MAX_CODE_FILES: usize = 10_000;
 
-/// The files of the program `command` run in `cwd` with `globs` (`trainer.code`), hashed; `file`
-/// is the spec, for messages.
-pub fn hash(file: &Path, command: &[String], globs: &[String], cwd: &Path) -> Result<CodeFiles> {
+/// The files of the program `command` run in `cwd` with `globs` (`trainer.code`), hashed, none
+/// under the study folder `out` (its journal changes with every run); `file` is the spec, for
+/// messages.
+pub fn hash(
+    file: &Path,
+    command: &[String],
+    globs: &[String],
+    cwd: &Path,
+    out: &Path,
+) -> Result<CodeFiles> {
     let mut paths: Vec<String> = script(command, cwd).into_iter().collect();
+    let skip = out.canonicalize().ok();
     for (i, g) in globs.iter().enumerate() {
         let at = format!("trainer.code[{i}]");
         let segs = parse(g).map_err(|m| Error::spec(file, &at, m))?;
         let before = paths.len();
-        expand(cwd, "", &segs, &mut paths)
+        expand(cwd, "", &segs, &mut paths, &skip)
             .map_err(|e| Error::spec(file, &at, format!("cannot be listed: {e}")))?;
         if paths.len() == before {
             let msg = format!("\"{g}\" matches no file in {}", cwd.display());
@@ -231,9 +239,18 @@ fn class(p: &[char], c: Option<char>) -> std::result::Result<(bool, usize), Stri
     Ok((hit != negate && c != '/', end + 1))
 }
 
-/// Adds to `out` the files under `dir` (named `rel` from `trainer.cwd`) that `segs` match, stopping
-/// once more than [`MAX_CODE_FILES`] are found.
-fn expand(dir: &Path, rel: &str, segs: &[Seg], out: &mut Vec<String>) -> std::io::Result<()> {
+/// Adds to `out` the files under `dir` (named `rel` from `trainer.cwd`) that `segs` match, none
+/// under `skip`, stopping once more than [`MAX_CODE_FILES`] are found.
+fn expand(
+    dir: &Path,
+    rel: &str,
+    segs: &[Seg],
+    out: &mut Vec<String>,
+    skip: &Option<std::path::PathBuf>,
+) -> std::io::Result<()> {
+    if skip.is_some() && dir.canonicalize().ok() == *skip {
+        return Ok(());
+    }
     let join = |name: &str| match rel {
         "" => name.to_string(),
         _ => format!("{rel}/{name}"),
@@ -246,11 +263,11 @@ fn expand(dir: &Path, rel: &str, segs: &[Seg], out: &mut Vec<String>) -> std::io
     }
     match seg {
         Seg::Any => {
-            expand(dir, rel, rest, out)?;
+            expand(dir, rel, rest, out, skip)?;
             for (name, kind) in entries(dir)? {
                 // Not into hidden folders, nor through links (no cycles).
                 if kind.is_dir() && !name.starts_with('.') {
-                    expand(&dir.join(&name), &join(&name), segs, out)?;
+                    expand(&dir.join(&name), &join(&name), segs, out, skip)?;
                 }
             }
         }
@@ -271,7 +288,7 @@ fn expand(dir: &Path, rel: &str, segs: &[Seg], out: &mut Vec<String>) -> std::io
                 match rest.is_empty() {
                     true if path.is_file() => out.push(join(&name)),
                     true => {}
-                    false if path.is_dir() => expand(&path, &join(&name), rest, out)?,
+                    false if path.is_dir() => expand(&path, &join(&name), rest, out, skip)?,
                     false => {}
                 }
             }
@@ -342,6 +359,7 @@ mod tests {
         let d = dir.path();
         std::fs::create_dir_all(d.join("models/deep")).unwrap();
         std::fs::create_dir_all(d.join(".git")).unwrap();
+        std::fs::create_dir_all(d.join("runs/s")).unwrap();
         for (p, text) in [
             ("train.py", "a"),
             ("util.py", "b"),
@@ -349,26 +367,55 @@ mod tests {
             ("models/deep/n.py", "d"),
             ("models/deep/n.txt", "e"),
             (".git/x.py", "f"),
+            ("runs/s/journal.py", "g"),
         ] {
             std::fs::write(d.join(p), text).unwrap();
         }
         let cmd = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let spec = d.join("s.json");
-        let files = hash(&spec, &cmd(&["python3", "-u", "./train.py"]), &[], d).unwrap();
+        let files = hash(
+            &spec,
+            &cmd(&["python3", "-u", "./train.py"]),
+            &[],
+            d,
+            &d.join("runs/s"),
+        )
+        .unwrap();
         assert_eq!(files.keys().collect::<Vec<_>>(), ["train.py"]);
         assert_eq!(files["train.py"], format!("{:08x}", crc32fast::hash(b"a")));
-        let globs = cmd(&["models/**/*.py", "*.py"]);
-        let files = hash(&spec, &cmd(&["python3", "train.py"]), &globs, d).unwrap();
+        let globs = cmd(&["models/**/*.py", "**/*.py"]);
+        let files = hash(
+            &spec,
+            &cmd(&["python3", "train.py"]),
+            &globs,
+            d,
+            &d.join("runs/s"),
+        )
+        .unwrap();
         assert_eq!(
             files.keys().collect::<Vec<_>>(),
             ["models/deep/n.py", "models/m.py", "train.py", "util.py"]
         );
-        let e = hash(&spec, &cmd(&["python3"]), &cmd(&["*.rs"]), d).unwrap_err();
+        let e = hash(
+            &spec,
+            &cmd(&["python3"]),
+            &cmd(&["*.rs"]),
+            d,
+            &d.join("runs/s"),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("trainer.code[0]"), "{e}");
         assert!(e.to_string().contains("matches no file"), "{e}");
         let before = digest(&files);
         std::fs::write(d.join("util.py"), "B").unwrap();
-        let after = hash(&spec, &cmd(&["python3", "train.py"]), &globs, d).unwrap();
+        let after = hash(
+            &spec,
+            &cmd(&["python3", "train.py"]),
+            &globs,
+            d,
+            &d.join("runs/s"),
+        )
+        .unwrap();
         assert_ne!(digest(&after), before);
     }
 }
