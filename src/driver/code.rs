@@ -104,3 +104,32 @@ fn names(old: &CodeFiles, changed: &BTreeMap<String, Option<String>>) -> String 
     }
     parts.join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(v: &[(&str, &str)]) -> CodeFiles {
+        v.iter()
+            .map(|(p, c)| (p.to_string(), c.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_change_names_each_file_changed_added_or_removed_and_counts_the_rest() {
+        let old = files(&[("a.py", "1"), ("b.py", "2"), ("c.py", "3")]);
+        let new = files(&[("a.py", "1"), ("b.py", "9"), ("d.py", "4")]);
+        let changed = changes(&old, &new);
+        assert_eq!(changed["b.py"], Some("9".into()));
+        assert_eq!(changed["c.py"], None);
+        assert_eq!(changed["d.py"], Some("4".into()));
+        assert!(!changed.contains_key("a.py"));
+        assert_eq!(
+            names(&old, &changed),
+            "changed b.py, removed c.py, added d.py"
+        );
+        let many: CodeFiles = (0..8).map(|i| (format!("m{i}.py"), "0".into())).collect();
+        let named = names(&CodeFiles::new(), &changes(&CodeFiles::new(), &many));
+        assert!(named.ends_with("added m4.py, 3 more"), "{named}");
+    }
+}
