@@ -58,6 +58,10 @@ struct RunArgs {
     /// Move the old study folder aside and start over.
     #[arg(long)]
     restart: bool,
+    /// Resume although the program's files changed (journalled: the report shows which trials ran
+    /// which code).
+    #[arg(long)]
+    allow_code_change: bool,
     /// No progress bars.
     #[arg(long, short)]
     quiet: bool,
@@ -558,6 +562,7 @@ fn run_plan(
             storage: url,
             join,
             artifacts: args.study.artifacts.clone(),
+            allow_code_change: args.allow_code_change,
         },
         &STOP,
         &bars,

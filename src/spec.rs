@@ -178,6 +178,10 @@ pub struct TrainerSpec {
     /// Trials that share one GPU (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trials_per_gpu: Option<usize>,
+    /// The program's files besides the script its command names, as globs relative to `cwd`
+    /// (`*`, `?`, `[a-z]`, `**`): their contents are part of the study (`code` in the fingerprint).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub code: Vec<String>,
 }
 
 impl TrainerSpec {
@@ -189,6 +193,8 @@ impl TrainerSpec {
         t.gpus = None;
         t.gpus_per_trial = None;
         t.trials_per_gpu = None;
+        // The files' contents are the fingerprint's `code`, checked apart (a change names them).
+        t.code = vec![];
         serde_json::to_value(t).expect("spec fields serialise")
     }
 }

@@ -29,6 +29,8 @@ pub fn fingerprint(plan: &StudyPlan) -> Fingerprint {
         // A program's command, folder, environment and time limit: another program, or the same
         // one run otherwise, is another study.
         ("trainer", s.trainer.as_ref().map(|t| t.results_value())),
+        // Its files' contents (`code`): checked apart, on resume (src/driver/code.rs).
+        ("code", plan.command.as_ref().map(|c| v(&c.code))),
         ("budget", Some(v(&s.budget))),
         ("search.method", Some(v(&s.search.method))),
         ("search.space", Some(v(&s.search.space))),

@@ -28,6 +28,7 @@ use crate::storage::journal::JournalStorage;
 use crate::storage::postgres::PgStorage;
 use crate::storage::{Event, History, Status, Storage};
 
+mod code;
 mod fingerprint;
 mod observe;
 mod persister;
@@ -60,6 +61,8 @@ pub struct RunOptions {
     /// A folder for the checkpoints (shared by the workers, on NFS for example) instead of the
     /// storage's own place.
     pub artifacts: Option<std::path::PathBuf>,
+    /// Go on when the program's files changed since the study last ran (journalled).
+    pub allow_code_change: bool,
 }
 
 /// The seams a study runs on.
@@ -265,7 +268,13 @@ pub fn drive(
     for w in &opened.warnings {
         observer.event(Progress::Warning(w));
     }
-    let history = opened.history;
+    let mut history = opened.history;
+    let code = code::check(plan, &history, opts.allow_code_change, storage.shared())?;
+    if let Some((event, note)) = code {
+        storage.append(std::slice::from_ref(&event))?;
+        history.apply(&event);
+        observer.event(Progress::Note(&note));
+    }
     if !storage.shared() {
         // A shared storage's checkpoints are written in transactions: none is ever half there.
         repair_best_files(plan, store, &history, observer)?;

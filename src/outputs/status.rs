@@ -47,16 +47,24 @@ pub fn status(plan: &StudyPlan, history: &History, store: &dyn ArtifactStore) ->
         }
     }
     let total = plan.budget.total_examples;
+    // Which version of a program's files each trial ran, when it varies.
+    let code = |t: u64| match history.code_varies() {
+        true => history
+            .code_label(t)
+            .map_or(String::new(), |l| format!("  code {l}")),
+        false => String::new(),
+    };
     for t in history.trials.values() {
         let seen = t.curve.last().map_or(0, |r| r.examples_seen);
         out += &format!(
-            "  trial {:>3}  {:<8}  {:>6.1}% of the budget ({seen}/{total} examples, virtual epoch {}/{})  {}\n",
+            "  trial {:>3}  {:<8}  {:>6.1}% of the budget ({seen}/{total} examples, virtual epoch {}/{})  {}{}\n",
             t.trial,
             t.status.as_str(),
             100.0 * seen as f64 / total as f64,
             t.curve.last().map_or(0, |r| r.virtual_epoch),
             plan.budget.virtual_epochs,
-            describe(&t.params)
+            describe(&t.params),
+            code(t.trial)
         );
     }
     out

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::space::SearchSpace;
 use crate::spec::StudySpec;
 
+pub mod code;
 mod data;
 pub mod gpus;
 pub mod init;
@@ -111,7 +112,7 @@ impl StudyPlan {
             None => base.join("runs").join(&spec.name),
         };
         let mut command = match &spec.trainer {
-            Some(t) => Some(CommandPlan::from_spec(spec_file, t, &base)?),
+            Some(t) => Some(CommandPlan::from_spec(spec_file, t, &base, &out_dir)?),
             None => None,
         };
         if command.is_some() && spec.model.is_some() {

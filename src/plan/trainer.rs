@@ -28,6 +28,8 @@ pub struct CommandPlan {
     pub exit_grace: Duration,
     /// The GPUs its trials are given; `None` on the CPU.
     pub gpus: Option<super::gpus::GpuPlan>,
+    /// Its files (the script its command names, `trainer.code`'s), hashed.
+    pub code: super::code::CodeFiles,
 }
 
 /// Threads a trial's program gets unless `trainer.threads` says.
@@ -52,8 +54,14 @@ const SET_BY_TUNE: &[(&str, &str)] = &[
 const MAX_TIMEOUT: f64 = 365.0 * 86_400.0;
 
 impl CommandPlan {
-    /// The spec's `trainer` (read from `file`, relative folders from `base`), checked.
-    pub(super) fn from_spec(file: &Path, t: &TrainerSpec, base: &Path) -> Result<CommandPlan> {
+    /// The spec's `trainer` (read from `file`, relative folders from `base`), checked; `out` is
+    /// the study folder, whose files are never the program's.
+    pub(super) fn from_spec(
+        file: &Path,
+        t: &TrainerSpec,
+        base: &Path,
+        out: &Path,
+    ) -> Result<CommandPlan> {
         let bad = |path: String, msg: String| Error::spec(file, path, msg);
         let Some(program) = t.command.first() else {
             return Err(bad(
@@ -98,6 +106,7 @@ impl CommandPlan {
             };
             return Err(bad("trainer.command[0]".into(), msg));
         }
+        let code = super::code::hash(file, &t.command, &t.code, &cwd, out)?;
         for (k, v) in &t.env {
             let path = format!("trainer.env.{k}");
             if k.is_empty() || k.contains(['=', '\0']) {
@@ -167,6 +176,7 @@ impl CommandPlan {
             threads,
             exit_grace,
             gpus: None,
+            code,
         })
     }
 }

@@ -77,6 +77,28 @@ pub enum Event {
         reason: Option<String>,
         seconds: f64,
     },
+    /// The program's files changed (or were first recorded, in a study made before they were) on
+    /// a resume with `--allow-code-change`: trials from `from_trial` on run `code`; `changed` holds
+    /// each file changed, added (its new CRC-32) or removed (`null`); `resumed`, the trials
+    /// started before that go on under it from their checkpoints.
+    CodeChanged {
+        from_trial: u64,
+        changed: BTreeMap<String, Option<String>>,
+        code: BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        resumed: Vec<u64>,
+    },
+}
+
+/// One version of a program's files, and the trials that ran it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CodeVersion {
+    /// The first trial started under it.
+    pub from_trial: u64,
+    /// Each file's path and CRC-32.
+    pub files: BTreeMap<String, String>,
+    /// Trials started under an earlier version that went on under this one.
+    pub resumed: Vec<u64>,
 }
 
 /// A trial as the journal tells it.
@@ -98,13 +120,36 @@ pub struct TrialRecord {
 pub struct History {
     pub fingerprint: Option<BTreeMap<String, serde_json::Value>>,
     pub trials: BTreeMap<u64, TrialRecord>,
+    /// The versions of a program's files, in order: the study's first (its fingerprint's `code`)
+    /// and each change journalled since; none for the built-in trainer.
+    pub code: Vec<CodeVersion>,
 }
 
 impl History {
     /// Applies one event.
     pub fn apply(&mut self, e: &Event) {
         match e {
-            Event::StudyCreated { fingerprint, .. } => self.fingerprint = Some(fingerprint.clone()),
+            Event::StudyCreated { fingerprint, .. } => {
+                self.fingerprint = Some(fingerprint.clone());
+                let code = fingerprint.get("code").cloned();
+                if let Some(files) = code.and_then(|c| serde_json::from_value(c).ok()) {
+                    self.code = vec![CodeVersion {
+                        from_trial: 0,
+                        files,
+                        resumed: vec![],
+                    }];
+                }
+            }
+            Event::CodeChanged {
+                from_trial,
+                code,
+                resumed,
+                ..
+            } => self.code.push(CodeVersion {
+                from_trial: *from_trial,
+                files: code.clone(),
+                resumed: resumed.clone(),
+            }),
             Event::TrialStarted {
                 trial,
                 params,
@@ -158,6 +203,35 @@ impl History {
                 }
             }
         }
+    }
+}
+
+impl History {
+    /// Whether the trials ran more than one version of the program's files (an unrecorded one
+    /// counted).
+    pub fn code_varies(&self) -> bool {
+        let first = self.code.first().map(|v| v.from_trial);
+        self.code.len() > 1 || first.is_some_and(|f| self.trials.keys().any(|&t| t < f))
+    }
+
+    /// Which versions of the program's files trial `trial` ran, as `2`, or `1→2` when it went on
+    /// under a later one; `-` for a version not recorded (trials of a study made before they were,
+    /// before they were); `None` for the built-in trainer.
+    pub fn code_label(&self, trial: u64) -> Option<String> {
+        if self.code.is_empty() {
+            return None;
+        }
+        let first = self.code.iter().rposition(|v| v.from_trial <= trial);
+        let head = first.map_or("-".to_string(), |i| (i + 1).to_string());
+        let later = (first.map_or(0, |i| i + 1)..self.code.len())
+            .filter(|&i| self.code[i].resumed.contains(&trial))
+            .map(|i| (i + 1).to_string());
+        Some(
+            std::iter::once(head)
+                .chain(later)
+                .collect::<Vec<_>>()
+                .join("→"),
+        )
     }
 }
 

@@ -109,6 +109,11 @@ const ADDED_LATER: &[(&str, &str)] = &[
 /// shared`): a study made before records none of them, and accepts any value.
 pub const RECORDED_LATER: &[&str] = &["search.trials", "keep", "data.test_trials"];
 
+/// Keys that [`check_fingerprint`] leaves to the driver: the program's files (`code`), whose
+/// change a resume may accept (`--allow-code-change`, src/driver/code.rs), and which a study made
+/// before they were recorded lacks.
+pub const CHECKED_APART: &[&str] = &["code"];
+
 /// Refuses `new` when the study was created under another fingerprint, naming what changed.
 pub fn check_fingerprint(history: &History, new: &Fingerprint) -> Result<()> {
     let Some(old) = &history.fingerprint else {
@@ -117,6 +122,7 @@ pub fn check_fingerprint(history: &History, new: &Fingerprint) -> Result<()> {
     let changed: Vec<String> = new
         .keys()
         .filter(|k| old.contains_key(*k) || !RECORDED_LATER.contains(&k.as_str()))
+        .filter(|k| !CHECKED_APART.contains(&k.as_str()))
         .filter(|k| {
             let implied = ADDED_LATER
                 .iter()

@@ -335,3 +335,61 @@ fn a_program_without_artifacts_is_refused_before_anything_is_written() {
     let kept = std::fs::read_dir(art.join("trials")).map_or(0, |d| d.count());
     assert_eq!(kept, 2, "each trial's checkpoints in --artifacts");
 }
+
+/// A shared study checks a program's files as a local one does: a worker whose script differs is
+/// refused naming it, writing nothing; `--allow-code-change` journals the change in PostgreSQL.
+#[test]
+fn a_worker_whose_script_changed_is_refused_unless_allowed() {
+    let _serial = one_at_a_time();
+    let Some(url) = database("code") else {
+        return;
+    };
+    let dir = tempdir();
+    let programs = Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/programs");
+    for f in ["toy_trainer.py", "tune_client.py"] {
+        std::fs::copy(programs.join(f), dir.path().join(f)).unwrap();
+    }
+    let spec = write_spec(
+        dir.path(),
+        &serde_json::json!({
+            "name": "toy", "seed": 5,
+            "trainer": { "command": ["python3", "toy_trainer.py"] },
+            "budget": { "total_examples": 1000, "virtual_epochs": 3 },
+            "search": { "method": "random", "trials": 3, "parallel": 1,
+                        "space": { "learning_rate": [0.01, 0.02], "batch_size": [8],
+                                   "optimizer": ["sgd"] } }
+        }),
+    );
+    let artifacts = dir.path().join("artifacts");
+    let w = dir.path().join("w");
+    let args = |extra: &'static [&'static str]| {
+        let mut a = vec!["-q", "--storage", &url, "--artifacts"];
+        a.push(artifacts.to_str().unwrap());
+        a.extend(["--out", w.to_str().unwrap()]);
+        a.extend(extra);
+        a
+    };
+    let (code, text) = tune_env(&args(&["--stop-after-epochs", "4"]), &spec, &[]);
+    assert_eq!(code, Some(130), "{text}");
+    let script = dir.path().join("toy_trainer.py");
+    let edited = std::fs::read_to_string(&script).unwrap() + "\n# edited\n";
+    std::fs::write(&script, edited).unwrap();
+    let mut db = client(&url);
+    let before = counts(&mut db);
+    let err = refused(&args(&[]), &spec, &[]);
+    assert!(err.contains("changed toy_trainer.py"), "{err}");
+    assert!(!err.contains("--restart"), "{err}");
+    assert_eq!(counts(&mut db), before, "a refusal wrote");
+    let (code, text) = tune_env(&args(&["--allow-code-change"]), &spec, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    let changes: i64 = db
+        .query_one(
+            "SELECT count(*) FROM tune_events WHERE body LIKE '%\"code_changed\"%toy_trainer.py%'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(changes, 1);
+    let (code, text) = tune_env(&args(&[]), &spec, &[]);
+    assert_eq!(code, Some(0), "{text}");
+}

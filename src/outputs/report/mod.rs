@@ -7,6 +7,7 @@
 //! primitives.
 
 mod charts;
+mod code;
 pub mod compare;
 mod detail;
 mod explore;
@@ -56,6 +57,7 @@ pub fn render(plan: &StudyPlan, history: &History) -> String {
     page.push_str(&importance::section(plan, &trials));
     page.push_str(&table(plan, history, &rows));
     page.push('\n');
+    page.push_str(&code::section(history));
     page.push_str(SCRIPT);
     page.push_str("</body></html>\n");
     page

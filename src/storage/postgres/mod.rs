@@ -194,7 +194,7 @@ fn events_after(pg: &Pg, cursor: u64, skip: Option<&str>) -> Result<(Vec<Event>,
 /// The trial an event is about, if any.
 pub fn trial_of(e: &Event) -> Option<u64> {
     match e {
-        Event::StudyCreated { .. } => None,
+        Event::StudyCreated { .. } | Event::CodeChanged { .. } => None,
         Event::TrialStarted { trial, .. }
         | Event::EpochDone { trial, .. }
         | Event::TrialPromoted { trial }
