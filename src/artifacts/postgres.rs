@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use postgres::types::ToSql;
 
-use super::{ArtifactStore, Checkpoint};
+use super::{payload, ArtifactStore, Checkpoint};
 use crate::error::{Error, Result};
 use crate::storage::postgres::Pg;
 
@@ -26,6 +26,10 @@ pub struct PgStore {
     /// Removals for trials this process no longer holds (retention after a trial's end), done
     /// with the next write.
     stale: Mutex<Vec<(i64, i32)>>,
+    /// Programs' checkpoints taken over and packed, by (trial, epoch), until their record is put.
+    staged: Mutex<BTreeMap<(u64, u32), Vec<u8>>>,
+    /// Where programs' checkpoints read back are unpacked (the study folder's `trials/`).
+    local: std::path::PathBuf,
 }
 
 /// A trial's writes not sent yet.
@@ -71,12 +75,15 @@ const HELD: &str = "SELECT 1 FROM tune_trials WHERE study = $1 AND trial = $2 AN
 const ANY: &str = "SELECT 1 WHERE $3::text IS NOT NULL AND $4::bigint IS NOT NULL";
 
 impl PgStore {
-    /// The checkpoints of the study `pg` opened.
-    pub fn new(pg: Arc<Pg>) -> PgStore {
+    /// The checkpoints of the study `pg` opened; programs' checkpoints read back are unpacked
+    /// under `local` (a folder of this machine's).
+    pub fn new(pg: Arc<Pg>, local: &std::path::Path) -> PgStore {
         PgStore {
             pg,
             pending: Mutex::new(BTreeMap::new()),
             stale: Mutex::new(vec![]),
+            staged: Mutex::new(BTreeMap::new()),
+            local: local.to_path_buf(),
         }
     }
 
@@ -156,7 +163,30 @@ impl PgStore {
         let Some(row) = row else {
             return Err(Error::Study(format!("{name}: not found")));
         };
-        Checkpoint::from_bytes(std::path::Path::new(&name), row.get(0))
+        let (ckpt, packed) = payload::split(row.get(0));
+        let mut c = Checkpoint::from_bytes(std::path::Path::new(&name), ckpt)?;
+        if let (Some(p), Some(packed)) = (&c.meta.files, packed) {
+            // A program's checkpoint: a file or folder again, on this machine, its sum checked.
+            let which = if epoch > 0 {
+                format!("ckpt-{epoch:04}")
+            } else {
+                "best".into()
+            };
+            let dir = self
+                .local
+                .join(trial.to_string())
+                .join(format!("{which}.files"));
+            let path = dir.join(&p.name);
+            (|| {
+                payload::remove(&dir)?;
+                std::fs::create_dir_all(&dir)?;
+                payload::unpack(packed, &path)
+            })()
+            .map_err(|e| Error::io(&path, e))?;
+            payload::verify(&path, p).map_err(Error::Study)?;
+            c.files = Some(path);
+        }
+        Ok(c)
     }
 }
 
@@ -184,8 +214,12 @@ impl ArtifactStore for PgStore {
     }
 
     fn put(&self, trial: u64, ckpt: &Checkpoint) -> Result<()> {
-        let bytes = ckpt.to_bytes();
         let k = ckpt.meta.virtual_epoch as i32;
+        let staged = self.staged.lock().unwrap().remove(&(trial, k as u32));
+        let bytes = match staged {
+            Some(packed) => payload::join(ckpt.to_bytes(), &packed),
+            None => ckpt.to_bytes(),
+        };
         self.later(trial, |p| {
             p.removes.retain(|&j| j != k);
             p.puts.insert(k, bytes);
@@ -277,16 +311,19 @@ impl ArtifactStore for PgStore {
         self.flush(trial)
     }
 
+    /// Packs the program's checkpoint (it goes into PostgreSQL with its record, at the trial's
+    /// next sync) and takes it from the program's folder.
     fn adopt(
         &self,
-        _trial: u64,
-        _epoch: u32,
+        trial: u64,
+        epoch: u32,
         from: &std::path::Path,
     ) -> Result<(super::Payload, std::path::PathBuf)> {
-        Err(Error::Study(format!(
-            "{}: a program's checkpoint files are not kept in PostgreSQL: give the workers a folder they all reach with --artifacts DIR",
-            from.display()
-        )))
+        let described = payload::describe(from).map_err(|e| Error::io(from, e))?;
+        let packed = payload::pack(from).map_err(|e| Error::io(from, e))?;
+        self.staged.lock().unwrap().insert((trial, epoch), packed);
+        payload::remove(from).map_err(|e| Error::io(from, e))?;
+        Ok((described, from.to_path_buf()))
     }
 
     fn name(&self, trial: u64, epoch: Option<u32>) -> String {

@@ -81,7 +81,6 @@ pub fn run(
     stop: &AtomicBool,
     observer: &dyn Observer,
 ) -> Result<Summary> {
-    check_shared(plan, opts)?;
     let out = &plan.out_dir;
     if opts.restart && out.exists() {
         move_aside(out, observer)?;
@@ -97,7 +96,7 @@ pub fn run(
         Some(pg) => {
             let store: Box<dyn ArtifactStore> = match &opts.artifacts {
                 Some(dir) => Box::new(FolderStore::new(dir)),
-                None => Box::new(PgStore::new(pg.pg())),
+                None => Box::new(PgStore::new(pg.pg(), &out.join("trials"))),
             };
             (pg, store)
         }
@@ -225,18 +224,6 @@ fn shared_spec_changed(
         plan.name,
         crate::storage::differences(study.as_ref(), print, keys)
     ))
-}
-
-/// Refuses, before anything is written (the study folder, PostgreSQL's tables), what cannot work
-/// with a study in PostgreSQL: a program's checkpoint files need a folder all workers reach.
-fn check_shared(plan: &StudyPlan, opts: &RunOptions) -> Result<()> {
-    if opts.storage.is_some() && opts.artifacts.is_none() && plan.command.is_some() {
-        return Err(Error::Study(format!(
-            "{}: this study runs a program (\"trainer\") whose checkpoint files PostgreSQL does not keep: give every worker a folder they all reach with --artifacts DIR",
-            plan.spec_file.display()
-        )));
-    }
-    Ok(())
 }
 
 /// Runs (or resumes) the study of `plan` on `seams`.
@@ -506,7 +493,7 @@ pub fn read_history(
         };
         let store = match artifacts {
             Some(dir) => folder(dir),
-            None => Box::new(PgStore::new(pg)),
+            None => Box::new(PgStore::new(pg, &plan.out_dir.join("trials"))),
         };
         return Ok((history, store));
     }

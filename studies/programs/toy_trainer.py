@@ -73,7 +73,10 @@ def main():
     momentum = 0.9 if p.get("optimizer", "sgd") == "momentum" else 0.0
     train, val = table()
     if trial.resume_from:
-        with open(trial.resume_from) as f:
+        state_file = trial.resume_from
+        if os.path.isdir(state_file):
+            state_file = os.path.join(state_file, "inner", "st.json")
+        with open(state_file) as f:
             st = json.load(f)
         if mode == "inexact_resume":
             # Forgets its data order's state, as a program that reseeds on resume would.
@@ -117,6 +120,12 @@ def main():
             json.dump(st, f)
             # TOY_PAD bytes of trailing blanks: a bigger checkpoint (a full disk's tests).
             f.write(" " * int(os.environ.get("TOY_PAD", "0")))
+        if mode == "folder_checkpoint":
+            # A checkpoint that is a folder (as Hugging Face's save_pretrained writes one).
+            d = trial.checkpoint_path("state-%d" % boundary)
+            os.makedirs(os.path.join(d, "inner"))
+            os.replace(path, os.path.join(d, "inner", "st.json"))
+            name = os.path.basename(d)
         reports += 1
         examples = boundary
         metrics = {"val_loss": val_loss, "train_loss": loss_sum / n_sum, "steps": st["steps"]}

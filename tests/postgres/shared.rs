@@ -1,6 +1,6 @@
 //! What a shared study refuses, and what it never shows: passwords in any form of connection
-//! string, a worker whose spec differs from the study's (its trial count included), a program's
-//! checkpoints without `--artifacts`.
+//! string, a worker whose spec differs from the study's (its trial count included); and a
+//! program's study on two machines that share nothing but the database.
 
 use std::path::Path;
 use std::process::Output;
@@ -255,85 +255,96 @@ fn a_worker_cannot_change_the_trial_count_or_any_other_field() {
     );
 }
 
-/// A study of the toy program (`studies/programs/toy_trainer.py`): 2 trials of 2 virtual epochs.
-fn toy(dir: &Path) -> std::path::PathBuf {
-    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/programs/toy_trainer.py");
-    write_spec(
-        dir,
-        &serde_json::json!({
-            "name": "toy",
-            "seed": 11,
-            "trainer": { "command": ["python3", program, "tune-test-pg-toy"] },
-            "budget": { "total_examples": 400, "virtual_epochs": 2 },
-            "search": { "method": "random", "trials": 2, "space": { "batch_size": [8, 16] } }
-        }),
-    )
-}
+/// The columns of a program's leaderboard that do not depend on how it ran.
+const PROGRAM_COLUMNS: &[&str] = &[
+    "status",
+    "batch_size",
+    "examples_seen",
+    "best_virtual_epoch",
+    "best_val_loss",
+    "final_val_loss",
+];
 
 #[test]
-fn a_program_without_artifacts_is_refused_before_anything_is_written() {
+fn two_workers_with_only_the_database_finish_a_program_study_as_a_local_one() {
     let _serial = one_at_a_time();
-    let dir = tempdir();
-    let spec = toy(dir.path());
-    let no_tables = |url: &str| {
-        let mut db = client(url);
-        let r = db
-            .query_one("SELECT to_regclass('tune_studies') IS NULL", &[])
-            .unwrap();
-        r.get::<_, bool>(0)
-    };
-    let check = |url: &str| {
-        let mut with_field: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&spec).unwrap()).unwrap();
-        with_field["storage"] = url.into();
-        let field = dir.path().join("field");
-        std::fs::create_dir_all(&field).unwrap();
-        let field_spec = write_spec(&field, &with_field);
-        for (args, env, spec) in [
-            (vec!["-q", "--storage", url], vec![], &spec),
-            (vec!["worker", "-q", "--storage", url], vec![], &spec),
-            (vec!["-q"], vec![("TUNE_STORAGE", url)], &spec),
-            (vec!["-q"], vec![], &field_spec),
-        ] {
-            let err = refused(&args, spec, &env);
-            assert!(
-                err.contains("PostgreSQL does not keep") && err.contains("--artifacts DIR"),
-                "{args:?}: {err}"
-            );
-        }
-        assert!(!dir.path().join("runs").exists() && !field.join("runs").exists());
-    };
-    // Before connecting: a server that cannot be reached is not even tried.
-    check("postgresql://u:hunter22@127.0.0.1:1/d");
-    let Some(url) = database("artifacts") else {
-        return;
-    };
-    check(&url);
-    assert!(no_tables(&url), "the refusal wrote to the database");
-    // With a folder for them, the same study runs, its checkpoints there.
     if !Command::new("python3")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success())
     {
-        eprintln!("python3 is not installed: the run with --artifacts is skipped");
+        eprintln!("python3 is not installed: the program study is skipped");
         return;
     }
-    let (art, out) = (dir.path().join("art"), dir.path().join("out"));
-    let args = [
-        "-q",
-        "--storage",
-        &url,
-        "--artifacts",
-        art.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    let (code, text) = tune_env(&args, &spec, &[]);
-    assert_eq!(code, Some(0), "{text}");
-    assert!(!no_tables(&url));
-    let kept = std::fs::read_dir(art.join("trials")).map_or(0, |d| d.count());
-    assert_eq!(kept, 2, "each trial's checkpoints in --artifacts");
+    let Some(url) = database("programs") else {
+        return;
+    };
+    let dir = tempdir();
+    // 6 trials of 4 virtual epochs, slow enough for a worker to be killed mid-trial; a trial
+    // checkpoints a file, or (TOY_MODE folder_checkpoint, trials 1 and 4) a folder.
+    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/programs/toy_trainer.py");
+    let spec = write_spec(
+        dir.path(),
+        &serde_json::json!({
+            "name": "toys",
+            "seed": 3,
+            "trainer": {
+                "command": ["python3", program, "tune-test-pg-programs"],
+                "env": { "TOY_SLEEP": "0.004", "TOY_MODE": "folder_checkpoint", "TOY_BAD_TRIALS": "1,4" }
+            },
+            "budget": { "total_examples": 1600, "virtual_epochs": 4 },
+            "search": { "method": "random", "trials": 6, "space": {
+                "batch_size": [8, 16], "learning_rate": { "low": 0.001, "high": 0.05, "log": true } } }
+        }),
+    );
+    let local = dir.path().join("local");
+    ok(tune(&[
+        "-q".as_ref(),
+        "--out".as_ref(),
+        local.as_os_str(),
+        spec.as_os_str(),
+    ]));
+    let expected = columns(&local.join("leaderboard.csv"), PROGRAM_COLUMNS);
+    assert_eq!(expected.len(), 6);
+    // Two machines: two study folders, nothing shared but the database.
+    let first = start("run", &spec, &url, &dir.path().join("m0"));
+    let mut db = loop {
+        if let Ok(mut c) = postgres::Client::connect(&url, postgres::NoTls) {
+            if c.query_opt("SELECT 1 FROM tune_studies", &[])
+                .is_ok_and(|r| r.is_some())
+            {
+                break c;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut victim = start("worker", &spec, &url, &dir.path().join("m1"));
+    let taken = mid_trial(&mut db, victim.id()).expect("the second machine held a trial mid-way");
+    victim.kill().unwrap(); // SIGKILL: its trial resumes on the other machine, from PostgreSQL
+    victim.wait().unwrap();
+    finish(first);
+    let board = dir.path().join("m0/leaderboard.csv");
+    assert_eq!(columns(&board, PROGRAM_COLUMNS), expected);
+    let attempts: i64 = db
+        .query_one(
+            "SELECT attempt FROM tune_trials WHERE trial = $1",
+            &[&taken],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(attempts, 2, "trial {taken} was taken over once");
+    // The programs' checkpoints are in PostgreSQL, packed with their records.
+    let packed: i64 = db
+        .query_one(
+            "SELECT count(*) FROM tune_best WHERE position('TUNEPAY1'::bytea in bytes) > 0",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        packed, 6,
+        "each trial's selected checkpoint holds its program's files"
+    );
 }
 
 /// A shared study checks a program's files as a local one does: a worker whose script differs is
