@@ -51,6 +51,28 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     fs::File::open(dir)?.sync_all()
 }
 
+/// A folder of its own under the system's temp folder, removed with everything in it when
+/// dropped (`tune check` and a program's `tune predict` work there, outside the study).
+pub struct Scratch(pub std::path::PathBuf);
+
+impl Scratch {
+    /// A new, empty folder named after `what`, this process and the time.
+    pub fn new(what: &str) -> std::io::Result<Scratch> {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!("tune-{what}-{}-{stamp}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -178,6 +178,10 @@ pub struct TrainerSpec {
     /// Trials that share one GPU (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trials_per_gpu: Option<usize>,
+    /// The command `tune predict` runs with a trial's checkpoint and a data file (see
+    /// `outputs::program_predict`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predict: Option<Vec<String>>,
     /// The program's files besides the script its command names, as globs relative to `cwd`
     /// (`*`, `?`, `[a-z]`, `**`): their contents are part of the study (`code` in the fingerprint).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -193,6 +197,7 @@ impl TrainerSpec {
         t.gpus = None;
         t.gpus_per_trial = None;
         t.trials_per_gpu = None;
+        t.predict = None;
         // The files' contents are the fingerprint's `code`, checked apart (a change names them).
         t.code = vec![];
         serde_json::to_value(t).expect("spec fields serialise")

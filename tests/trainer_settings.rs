@@ -242,3 +242,97 @@ fn tune_check_runs_a_program_to_its_second_boundary_and_checks_that_it_resumes_e
         assert!(!dir.path().join("runs").exists(), "{mode}: tune check wrote a study");
     }
 }
+
+#[test]
+fn tune_predict_runs_the_programs_predict_command_with_the_selected_checkpoint() {
+    if !python() {
+        return;
+    }
+    let dir = tempdir();
+    let predictor = Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/programs/toy_predict.py");
+    let mut spec = toy_spec(3, 1, "predict");
+    spec["trainer"]["predict"] = serde_json::json!(["python3", predictor]);
+    let spec_path = write_spec(dir.path(), &spec);
+    ok(run(&spec_path));
+    let data = dir.path().join("new.csv");
+    std::fs::write(&data, "x1,x2\n1,0\n0,1\n0.5,-2\n").unwrap();
+    let args = |extra: &[&std::ffi::OsStr]| {
+        let mut a: Vec<&std::ffi::OsStr> = vec![
+            "predict".as_ref(),
+            spec_path.as_os_str(),
+            "--data".as_ref(),
+            data.as_os_str(),
+        ];
+        a.extend_from_slice(extra);
+        tune(&a)
+    };
+    let out = ok(args(&[]));
+    let csv = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 4, "{csv}");
+    assert_eq!(lines[0], "prediction");
+    // The selected checkpoint of the best trial: its weights give those numbers.
+    let (h, rows) = read_csv(&dir.path().join("runs/toy/leaderboard.csv"));
+    let best = &rows[0][h.iter().position(|c| c == "trial").unwrap()];
+    let files = dir
+        .path()
+        .join(format!("runs/toy/trials/{best}/best.files"));
+    let file = std::fs::read_dir(&files)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    let w: Vec<f64> = state["w"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    for (line, (x1, x2)) in lines[1..].iter().zip([(1.0, 0.0), (0.0, 1.0), (0.5, -2.0)]) {
+        let got: f64 = line.parse().unwrap();
+        assert!(
+            (got - (w[0] * x1 + w[1] * x2 + w[2])).abs() < 1e-9,
+            "{line}"
+        );
+    }
+    assert!(String::from_utf8_lossy(&out.stderr).contains("3 predictions by trainer.predict"));
+    // To a file; and a predictor that drops a row is refused, nothing written.
+    let to = dir.path().join("p.csv");
+    ok(args(&["--output".as_ref(), to.as_os_str()]));
+    assert_eq!(std::fs::read_to_string(&to).unwrap(), csv);
+    // A predictor that drops a row (told by tune's environment, which it inherits) is refused.
+    let bad = dir.path().join("bad.csv");
+    let out = Command::new(env!("CARGO_BIN_EXE_tune"))
+        .args([
+            "predict".as_ref(),
+            spec_path.as_os_str(),
+            "--data".as_ref(),
+            data.as_os_str(),
+        ])
+        .args(["--output".as_ref(), bad.as_os_str()])
+        .env("TOY_PREDICT_DROP", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("trainer.predict wrote 2 predictions for the 3 rows of"),
+        "{err}"
+    );
+    assert!(!bad.exists());
+    // Without trainer.predict: one sentence saying what to add.
+    let mut plain = toy_spec(3, 1, "predict");
+    plain["trainer"].as_object_mut().unwrap().remove("predict");
+    let spec_path = write_spec(dir.path(), &plain);
+    let out = tune(&[
+        "predict".as_ref(),
+        spec_path.as_os_str(),
+        "--data".as_ref(),
+        data.as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("has no \"predict\" command"), "{err}");
+}

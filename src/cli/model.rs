@@ -50,7 +50,10 @@ pub fn predict(
     data: &Path,
     output: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    let plan = plan(study, "predict")?;
+    let plan = load_as(study, None, None, None, true)?;
+    if let Some(cmd) = &plan.command {
+        return program_predict(study, pick, &plan, cmd, data, output);
+    }
     let dest = match output {
         Some(path) => output::destination("--output", path, &plan, study, Some(data))?,
         None => Destination::Stdout,
@@ -74,6 +77,40 @@ pub fn predict(
     if let Destination::File(path) = &dest {
         let _ = writeln!(err, "wrote {} predictions to {}", rows.rows, path.display());
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tune predict` for a study of a program: its `trainer.predict` with the picked checkpoint.
+fn program_predict(
+    study: &StudyArgs,
+    pick: &PickArgs,
+    plan: &StudyPlan,
+    cmd: &tune::plan::CommandPlan,
+    data: &Path,
+    output: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    use tune::outputs::predict;
+    let dest = match output {
+        Some(path) => output::destination("--output", path, plan, study, Some(data))?,
+        None => Destination::Stdout,
+    };
+    let (history, store) = read(study, plan)?;
+    let shared = crate::storage(study, plan)?.is_some();
+    tune::driver::check_made_by(plan, &history, shared)?;
+    let trial = predict::pick_trial(plan, &history, pick.trial)?;
+    let ckpt = predict::checkpoint(&*store, &history, trial, pick.checkpoint)?;
+    let got = tune::outputs::program_predict::predict(plan, cmd, &ckpt, data)?;
+    output::write(&dest, &got.csv)?;
+    let _ = writeln!(
+        std::io::stderr(),
+        "trial {trial} at virtual epoch {}: {} predictions by trainer.predict{}",
+        ckpt.meta.virtual_epoch,
+        got.rows,
+        match &dest {
+            Destination::File(p) => format!(", written to {}", p.display()),
+            Destination::Stdout => String::new(),
+        }
+    );
     Ok(ExitCode::SUCCESS)
 }
 

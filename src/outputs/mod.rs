@@ -14,6 +14,7 @@ pub mod leaderboard;
 pub mod live;
 pub mod onnx;
 pub mod predict;
+pub mod program_predict;
 pub mod report;
 pub mod retrain;
 pub mod status;

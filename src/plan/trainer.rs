@@ -28,6 +28,8 @@ pub struct CommandPlan {
     pub exit_grace: Duration,
     /// The GPUs its trials are given; `None` on the CPU.
     pub gpus: Option<super::gpus::GpuPlan>,
+    /// The command `tune predict` runs (`trainer.predict`).
+    pub predict: Option<Vec<String>>,
     /// Its files (the script its command names, `trainer.code`'s), hashed.
     pub code: super::code::CodeFiles,
 }
@@ -167,6 +169,7 @@ impl CommandPlan {
                 ))
             }
         };
+        let predict = check_predict(file, t.predict.as_deref(), &cwd)?;
         Ok(CommandPlan {
             command: t.command.clone(),
             cwd,
@@ -176,6 +179,7 @@ impl CommandPlan {
             threads,
             exit_grace,
             gpus: None,
+            predict,
             code,
         })
     }
@@ -211,6 +215,33 @@ impl CommandPlan {
             (None, None) => Ok((cores / self.threads).max(1)),
         }
     }
+}
+
+/// `trainer.predict`, checked as the command is: a program that runs from `cwd`, no NUL.
+fn check_predict(file: &Path, p: Option<&[String]>, cwd: &Path) -> Result<Option<Vec<String>>> {
+    let Some(p) = p else {
+        return Ok(None);
+    };
+    let bad = |path: String, msg: String| Error::spec(file, path, msg);
+    let Some(program) = p.first().filter(|s| !s.is_empty()) else {
+        return Err(bad(
+            "trainer.predict".into(),
+            "is empty: name the program and its arguments, as [\"python3\", \"predict.py\"]".into(),
+        ));
+    };
+    if let Some(i) = p.iter().position(|a| a.contains('\0')) {
+        return Err(bad(
+            format!("trainer.predict[{i}]"),
+            "holds a NUL character".into(),
+        ));
+    }
+    if !found(program, cwd) {
+        return Err(bad(
+            "trainer.predict[0]".into(),
+            format!("program \"{program}\" is not an executable file or on PATH"),
+        ));
+    }
+    Ok(Some(p.to_vec()))
 }
 
 /// Whether `program` can be run from `cwd`: a path to an executable file, or a name on `PATH`.

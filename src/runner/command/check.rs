@@ -29,7 +29,8 @@ pub struct CommandCheck {
 /// Runs the check of `plan`, whose trainer is `cmd`; `split` is the text of its `split.json`
 /// when it has data.
 pub fn check(plan: &StudyPlan, cmd: &CommandPlan, split: Option<Vec<u8>>) -> Result<CommandCheck> {
-    let tmp = Scratch::new()?;
+    let tmp =
+        crate::durable::Scratch::new("check").map_err(|e| Error::io(&std::env::temp_dir(), e))?;
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(plan.seed);
     let params = plan.space.sample(&mut rng);
     let mut lines = vec![];
@@ -144,26 +145,6 @@ fn kept_checkpoint(dir: &Path) -> Result<PathBuf> {
                 dir.display()
             ))
         })
-}
-
-/// A temp folder removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Result<Scratch> {
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("tune-check-{}-{stamp}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        Ok(Scratch(dir))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Runs the program in `dir` for trial 0 with `params` (resumed from `from`, at the first
