@@ -134,6 +134,20 @@ fn mid_trial(db: &mut postgres::Client, pid: u32) -> Option<i64> {
     None
 }
 
+/// A client of `url` once the first worker opened the study there.
+fn opened(url: &str) -> postgres::Client {
+    loop {
+        if let Ok(mut c) = postgres::Client::connect(url, postgres::NoTls) {
+            if c.query_opt("SELECT 1 FROM tune_studies", &[])
+                .is_ok_and(|r| r.is_some())
+            {
+                return c;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Events recorded twice: a trial started or ended twice, or a virtual epoch of a trial recorded
 /// twice.
 fn duplicates(db: &mut postgres::Client) -> Vec<String> {
@@ -161,17 +175,7 @@ fn three_workers_one_killed_mid_trial_give_the_local_leaderboard() {
     let spec = spec(dir.path(), 6);
     let expected = local(&spec, dir.path());
     let first = start("run", &spec, &url, &dir.path().join("w0"));
-    let mut db = loop {
-        // The study exists once the first worker opened it.
-        if let Ok(mut c) = postgres::Client::connect(&url, postgres::NoTls) {
-            if c.query_opt("SELECT 1 FROM tune_studies", &[])
-                .is_ok_and(|r| r.is_some())
-            {
-                break c;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut db = opened(&url);
     let mut victim = start("worker", &spec, &url, &dir.path().join("w1"));
     let third = start("worker", &spec, &url, &dir.path().join("w2"));
     let trial = mid_trial(&mut db, victim.id()).expect("the victim held a trial mid-way");

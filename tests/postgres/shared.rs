@@ -308,16 +308,7 @@ fn two_workers_with_only_the_database_finish_a_program_study_as_a_local_one() {
     assert_eq!(expected.len(), 6);
     // Two machines: two study folders, nothing shared but the database.
     let first = start("run", &spec, &url, &dir.path().join("m0"));
-    let mut db = loop {
-        if let Ok(mut c) = postgres::Client::connect(&url, postgres::NoTls) {
-            if c.query_opt("SELECT 1 FROM tune_studies", &[])
-                .is_ok_and(|r| r.is_some())
-            {
-                break c;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut db = opened(&url);
     let mut victim = start("worker", &spec, &url, &dir.path().join("m1"));
     let taken = mid_trial(&mut db, victim.id()).expect("the second machine held a trial mid-way");
     victim.kill().unwrap(); // SIGKILL: its trial resumes on the other machine, from PostgreSQL
