@@ -224,10 +224,10 @@ fn tune_check_runs_a_program_to_its_second_boundary_and_checks_that_it_resumes_e
     for (mode, code, said) in [
         ("", 0, "resume: exact: resumed from the checkpoint at 400 examples"),
         ("inexact_resume", 1, "resume: NOT EXACT: resumed from the checkpoint at 400 examples, at 800 it reported train_loss"),
-        ("wrong_examples", 1, "protocol: FAILED: it reported \"examples\": 401 where the boundary is at 400"),
-        ("no_checkpoint", 1, "protocol: FAILED: its checkpoint \"nowhere.json\" is not there"),
+        ("wrong_examples", 1, "protocol: FAILED: it reported \"examples\": 401 where virtual epoch 1 ends at 400 examples"),
+        ("no_checkpoint", 1, "protocol: FAILED: its checkpoint \"nowhere.json\" reported at 400 examples is not there"),
         ("crash_after", 1, "protocol: FAILED: the program exited with status 3 before its report at 800"),
-        ("report_as", 1, "protocol: FAILED: its checkpoint \"../../x\" leaves the trial's checkpoint folder"),
+        ("report_as", 1, "protocol: FAILED: its checkpoint \"../../x\" reported at 400 examples leaves the trial's checkpoint folder"),
     ] {
         let mut spec = toy_spec(3, 1, "check");
         spec["trainer"]["env"] = serde_json::json!({ "TOY_MODE": mode, "TOY_REPORT": "../../x" });

@@ -4,7 +4,7 @@
 //! checks it (a CSV, the data's number of rows) before it is written where `--output` says. The
 //! data is read once (a FIFO or `<(…)` works) and handed to the program as a temp file.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::artifacts::Checkpoint;
@@ -48,7 +48,7 @@ pub fn predict(
     std::fs::write(&input, &bytes).map_err(|e| Error::io(&input, e))?;
     let params = serde_json::to_string(&ckpt.meta.params).expect("parameters serialise");
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let status = Command::new(program_path(cmd, &program[0]))
+    let status = Command::new(cmd.program_path(&program[0]))
         .args(&program[1..])
         .current_dir(&cmd.cwd)
         .envs(&cmd.env)
@@ -111,15 +111,6 @@ fn records(bytes: &[u8]) -> std::result::Result<usize, String> {
         n += 1;
     }
     Ok(n)
-}
-
-/// The program as the training command finds it: a path from `cwd`, or a name on `PATH`.
-fn program_path(cmd: &CommandPlan, program: &str) -> PathBuf {
-    if program.contains('/') {
-        cmd.cwd.join(program)
-    } else {
-        PathBuf::from(program)
-    }
 }
 
 #[cfg(test)]

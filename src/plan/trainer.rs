@@ -65,19 +65,7 @@ impl CommandPlan {
         out: &Path,
     ) -> Result<CommandPlan> {
         let bad = |path: String, msg: String| Error::spec(file, path, msg);
-        let Some(program) = t.command.first() else {
-            return Err(bad(
-                "trainer.command".into(),
-                "is empty: name the program and its arguments, as [\"python3\", \"train.py\"]"
-                    .into(),
-            ));
-        };
-        if let Some(i) = t.command.iter().position(|a| a.contains('\0')) {
-            return Err(bad(
-                format!("trainer.command[{i}]"),
-                "holds a NUL character, which no argument may".into(),
-            ));
-        }
+        let program = check_args(file, "trainer.command", &t.command, "train.py")?;
         let cwd = match &t.cwd {
             Some(c) => base.join(c),
             None => base.to_path_buf(),
@@ -93,21 +81,7 @@ impl CommandPlan {
                 format!("{} is not a folder", cwd.display()),
             ));
         }
-        if program.is_empty() {
-            return Err(bad("trainer.command[0]".into(), "names no program".into()));
-        }
-        if !found(program, &cwd) {
-            let msg = if program.contains('/') {
-                format!(
-                    "{} is not an executable file (relative paths start from {})",
-                    program,
-                    cwd.display()
-                )
-            } else {
-                format!("program \"{program}\" is not on PATH")
-            };
-            return Err(bad("trainer.command[0]".into(), msg));
-        }
+        check_found(file, "trainer.command", program, &cwd)?;
         let code = super::code::hash(file, &t.command, &t.code, &cwd, out)?;
         for (k, v) in &t.env {
             let path = format!("trainer.env.{k}");
@@ -186,6 +160,16 @@ impl CommandPlan {
 }
 
 impl CommandPlan {
+    /// Where `program` (the first word of a command) is run from: a path is relative to `cwd`,
+    /// a name is looked for on `PATH`.
+    pub fn program_path(&self, program: &str) -> PathBuf {
+        if program.contains('/') {
+            self.cwd.join(program)
+        } else {
+            PathBuf::from(program)
+        }
+    }
+
     /// The trials that run at once: as asked (`--parallel` when `flag`, else `search.parallel`),
     /// at most what the GPUs hold; unasked, what the GPUs hold, or the cores' worth of `threads`.
     pub(super) fn parallel(
@@ -222,26 +206,52 @@ fn check_predict(file: &Path, p: Option<&[String]>, cwd: &Path) -> Result<Option
     let Some(p) = p else {
         return Ok(None);
     };
-    let bad = |path: String, msg: String| Error::spec(file, path, msg);
-    let Some(program) = p.first().filter(|s| !s.is_empty()) else {
-        return Err(bad(
-            "trainer.predict".into(),
-            "is empty: name the program and its arguments, as [\"python3\", \"predict.py\"]".into(),
+    let program = check_args(file, "trainer.predict", p, "predict.py")?;
+    check_found(file, "trainer.predict", program, cwd)?;
+    Ok(Some(p.to_vec()))
+}
+
+/// The program of the command `args` at `path` (not empty, no NUL in any argument; `example`
+/// names a script in the message).
+fn check_args<'a>(file: &Path, path: &str, args: &'a [String], example: &str) -> Result<&'a str> {
+    let Some(program) = args.first() else {
+        return Err(Error::spec(
+            file,
+            path,
+            format!(
+                "is empty: name the program and its arguments, as [\"python3\", \"{example}\"]"
+            ),
         ));
     };
-    if let Some(i) = p.iter().position(|a| a.contains('\0')) {
-        return Err(bad(
-            format!("trainer.predict[{i}]"),
-            "holds a NUL character".into(),
+    if let Some(i) = args.iter().position(|a| a.contains('\0')) {
+        return Err(Error::spec(
+            file,
+            format!("{path}[{i}]"),
+            "holds a NUL character, which no argument may",
         ));
+    }
+    Ok(program)
+}
+
+/// Checks that `program`, the first word of the command at `path`, runs from `cwd`.
+fn check_found(file: &Path, path: &str, program: &str, cwd: &Path) -> Result<()> {
+    let at = format!("{path}[0]");
+    if program.is_empty() {
+        return Err(Error::spec(file, at, "names no program"));
     }
     if !found(program, cwd) {
-        return Err(bad(
-            "trainer.predict[0]".into(),
-            format!("program \"{program}\" is not an executable file or on PATH"),
-        ));
+        let msg = if program.contains('/') {
+            format!(
+                "{} is not an executable file (relative paths start from {})",
+                program,
+                cwd.display()
+            )
+        } else {
+            format!("program \"{program}\" is not on PATH")
+        };
+        return Err(Error::spec(file, at, msg));
     }
-    Ok(Some(p.to_vec()))
+    Ok(())
 }
 
 /// Whether `program` can be run from `cwd`: a path to an executable file, or a name on `PATH`.

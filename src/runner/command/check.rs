@@ -11,7 +11,7 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use super::process::{self, Line};
-use super::{confine, environment, report};
+use super::{environment, report};
 use crate::error::{Error, Result};
 use crate::plan::{CommandPlan, StudyPlan};
 use crate::runner::Job;
@@ -170,14 +170,13 @@ fn run(
     if let Some(split) = split {
         env.push(("TUNE_SPLIT".into(), split.display().to_string()));
     }
-    let want: Vec<u64> = match from {
-        Some(f) => {
-            env.push(("TUNE_RESUME_FROM".into(), f.display().to_string()));
-            env.push(("TUNE_RESUME_EXAMPLES".into(), boundaries[0].to_string()));
-            boundaries[1..].to_vec()
-        }
-        None => boundaries.to_vec(),
-    };
+    // Each boundary still to report, with its virtual epoch.
+    let mut want: Vec<(u32, u64)> = (1..).zip(boundaries.iter().copied()).collect();
+    if let Some(f) = from {
+        env.push(("TUNE_RESUME_FROM".into(), f.display().to_string()));
+        env.push(("TUNE_RESUME_EXAMPLES".into(), boundaries[0].to_string()));
+        want.remove(0);
+    }
     let mut proc = match process::start(cmd, &env, dir, false) {
         Ok(p) => p,
         Err(e) => return Ok(Err(format!("cannot start {}: {e}", cmd.command[0]))),
@@ -194,24 +193,24 @@ fn run(
     Ok(got)
 }
 
-/// Reads the reports of `want`, checking each; the first one's checkpoint is copied to `keep`.
+/// Reads the reports of `want` (virtual epoch, examples), checking each; the first one's checkpoint is copied to `keep`.
 fn follow(
     plan: &StudyPlan,
     cmd: &CommandPlan,
     proc: &mut process::Trial,
     work: &Path,
-    want: &[u64],
+    want: &[(u32, u64)],
     keep: Option<PathBuf>,
 ) -> std::result::Result<Vec<report::Report>, String> {
     let metric = plan.metric.kind.name();
     let mut out = vec![];
     let limit = cmd.timeout.unwrap_or(WAIT);
-    for &at in want {
+    for &(k, at) in want {
         let t0 = Instant::now();
         let body = loop {
             match proc.lines.recv_timeout(Duration::from_millis(50)) {
                 Ok(Line::Report(b)) => break b,
-                Ok(Line::Overlong) => return Err("it printed a report line over 64 KiB".into()),
+                Ok(Line::Overlong) => return Err(report::overlong()),
                 Ok(Line::End { .. }) => continue,
                 Ok(Line::Closed) | Err(RecvTimeoutError::Disconnected) => {
                     let how = proc
@@ -231,25 +230,7 @@ fn follow(
                 Err(RecvTimeoutError::Timeout) => {}
             }
         };
-        let r = report::parse(&body)
-            .map_err(|why| format!("its report {} {why}", report::quote(&body)))?;
-        if r.examples != at {
-            return Err(format!(
-                "it reported \"examples\": {} where the boundary is at {at} examples (TUNE_BOUNDARIES)",
-                r.examples
-            ));
-        }
-        if !r.metrics.contains_key(metric) {
-            return Err(format!(
-                "its report at {at} examples has no \"{metric}\", the study's metric"
-            ));
-        }
-        let path = confine::resolve(work, &r.checkpoint).map_err(|why| {
-            format!(
-                "its checkpoint \"{}\" {why}",
-                report::cut(&r.checkpoint, 200)
-            )
-        })?;
+        let (r, path) = report::accept(&body, k, at, metric, work)?;
         if let (Some(keep), true) = (&keep, out.is_empty()) {
             let to = keep.join(path.file_name().unwrap_or_default());
             std::fs::create_dir_all(keep)

@@ -485,52 +485,18 @@ fn follow(
                 }
                 return Ok(End::Failed(why));
             }
-            Line::Overlong => {
-                return Ok(End::Failed(format!(
-                    "it printed a report line longer than {} KiB, the most a report may take",
-                    process::MAX_LINE / 1024
-                )))
-            }
+            Line::Overlong => return Ok(End::Failed(report::overlong())),
         };
         let k = meta.virtual_epoch + 1;
         let t1 = Instant::now();
-        let r = match report::parse(&body) {
-            Ok(r) => r,
-            Err(why) => {
-                return Ok(End::Failed(format!(
-                    "its report {} {why}",
-                    report::quote(&format!("{}{body}", report::PREFIX))
-                )))
-            }
-        };
         let want = plan.budget.boundary(k);
-        if r.examples != want {
-            return Ok(End::Failed(format!(
-                "it reported \"examples\": {} where virtual epoch {k} ends at {want} examples (TUNE_BOUNDARIES)",
-                r.examples
-            )));
-        }
         let metric = plan.metric.kind.name();
-        let Some(&value) = r.metrics.get(metric) else {
-            return Ok(End::Failed(format!(
-                "its report at {want} examples has no \"{metric}\", the study's metric (it has: {})",
-                names(&r.metrics)
-            )));
+        let (r, path) = match report::accept(&body, k, want, metric, work) {
+            Ok(accepted) => accepted,
+            Err(why) => return Ok(End::Failed(why)),
         };
-        if let Some((name, v)) = r.metrics.iter().find(|(_, v)| !v.is_finite()) {
-            return Ok(End::Failed(format!(
-                "{name} became {v} at virtual epoch {k}"
-            )));
-        }
+        let value = r.metrics[metric];
         let shown = report::cut(&r.checkpoint, 200);
-        let path = match confine::resolve(work, &r.checkpoint) {
-            Ok(p) => p,
-            Err(why) => {
-                return Ok(End::Failed(format!(
-                    "its checkpoint \"{shown}\" reported at {want} examples {why}"
-                )))
-            }
-        };
         let payload = match host.adopt(k, &path) {
             Ok((p, _)) => p,
             Err(e) if full::is_full(&e) => return Err(e),
@@ -587,14 +553,4 @@ fn follow(
         }
     }
     Ok(End::Complete)
-}
-
-fn names(m: &std::collections::BTreeMap<String, f64>) -> String {
-    if m.is_empty() {
-        return "none".into();
-    }
-    m.keys()
-        .map(|k| format!("\"{k}\""))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

@@ -95,11 +95,7 @@ pub fn start(
         .append(true)
         .open(dir.join("output.log"))?;
     let log = Arc::new(Mutex::new(log));
-    let program = if cmd.command[0].contains('/') {
-        cmd.cwd.join(&cmd.command[0])
-    } else {
-        PathBuf::from(&cmd.command[0])
-    };
+    let program = cmd.program_path(&cmd.command[0]);
     let supervised = supervisor().is_some();
     let mut c = match supervisor() {
         Some(sup) => {

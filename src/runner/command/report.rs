@@ -59,6 +59,64 @@ pub fn one_line(text: &str, max: usize) -> String {
     out
 }
 
+/// Why a trial fails when its program printed a report line over [`MAX_LINE`] bytes.
+///
+/// [`MAX_LINE`]: super::process::MAX_LINE
+pub fn overlong() -> String {
+    format!(
+        "it printed a report line longer than {} KiB, the most a report may take",
+        super::process::MAX_LINE / 1024
+    )
+}
+
+/// The report line `body` (without its prefix) of virtual epoch `k`, which ends at `want`
+/// examples, checked as every report is: JSON, the boundary's examples, the study's `metric`,
+/// finite numbers, its checkpoint inside the checkpoint folder `work` (see [`confine`]). The
+/// report and its checkpoint's place, or why the trial fails.
+///
+/// [`confine`]: super::confine
+pub fn accept(
+    body: &str,
+    k: u32,
+    want: u64,
+    metric: &str,
+    work: &std::path::Path,
+) -> Result<(Report, std::path::PathBuf), String> {
+    let r = parse(body)
+        .map_err(|why| format!("its report {} {why}", quote(&format!("{PREFIX}{body}"))))?;
+    if r.examples != want {
+        return Err(format!(
+            "it reported \"examples\": {} where virtual epoch {k} ends at {want} examples (TUNE_BOUNDARIES)",
+            r.examples
+        ));
+    }
+    if !r.metrics.contains_key(metric) {
+        return Err(format!(
+            "its report at {want} examples has no \"{metric}\", the study's metric (it has: {})",
+            names(&r.metrics)
+        ));
+    }
+    if let Some((name, v)) = r.metrics.iter().find(|(_, v)| !v.is_finite()) {
+        return Err(format!("{name} became {v} at virtual epoch {k}"));
+    }
+    let path = super::confine::resolve(work, &r.checkpoint).map_err(|why| {
+        let shown = cut(&r.checkpoint, 200);
+        format!("its checkpoint \"{shown}\" reported at {want} examples {why}")
+    })?;
+    Ok((r, path))
+}
+
+/// The names of `m`, quoted, for a message.
+fn names(m: &BTreeMap<String, f64>) -> String {
+    if m.is_empty() {
+        return "none".into();
+    }
+    m.keys()
+        .map(|k| format!("\"{k}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Reads a report line (without its prefix), or says what is wrong with it.
 pub fn parse(body: &str) -> Result<Report, String> {
     let json = bare_numbers_quoted(body);
