@@ -82,3 +82,12 @@ impl Error {
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `text` cut to `max` characters, with `…` where it was cut: a value a message quotes (a cell, a
+/// path a program reported, a line it printed) never floods it.
+pub fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}

@@ -17,10 +17,7 @@ const ECHO: usize = 40;
 
 /// `text` as a message quotes it: at most [`ECHO`] characters, then `…`.
 pub(crate) fn echo(text: &str) -> String {
-    match text.char_indices().nth(ECHO) {
-        None => text.to_string(),
-        Some((end, _)) => format!("{}…", &text[..end]),
-    }
+    crate::error::cut(text, ECHO)
 }
 
 /// Whether `text` reads as a number (finite or not: `inf` and `1e999` are refused as numbers,

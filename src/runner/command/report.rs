@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+pub use crate::error::cut;
+
 /// What a report line says.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
@@ -24,14 +26,6 @@ const QUOTE: usize = 200;
 /// `line` quoted for a reason, cut to [`QUOTE`] characters.
 pub fn quote(line: &str) -> String {
     format!("`{}`", cut(line, QUOTE))
-}
-
-/// `text` cut to `max` characters, with `…` where it was cut.
-pub fn cut(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_string(),
-    }
 }
 
 /// `text` as one line of at most `max` characters: line breaks become ` | `, other control
