@@ -12,9 +12,7 @@ use std::process::Output;
 
 /// A toy study of 4 trials, one at a time, run from a copy of the toy trainer in `dir`.
 fn study(dir: &Path, marker: &str) -> (PathBuf, serde_json::Value) {
-    std::fs::copy(toy(), dir.join("toy_trainer.py")).unwrap();
-    let client = toy().with_file_name("tune_client.py");
-    std::fs::copy(client, dir.join("tune_client.py")).unwrap();
+    copy_toy_program(dir);
     let mut spec = toy_spec(4, 1, marker);
     spec["trainer"]["command"] = serde_json::json!(["python3", "toy_trainer.py", marker]);
     (write_spec(dir, &spec), spec)

@@ -40,6 +40,23 @@ impl Drop for TempDir {
     }
 }
 
+/// Copies the toy trainer and the client package (`tune_client/`) into `dir`, as a user who keeps
+/// the client beside the script.
+pub fn copy_toy_program(dir: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        root.join("studies/programs/toy_trainer.py"),
+        dir.join("toy_trainer.py"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("tune_client")).unwrap();
+    std::fs::copy(
+        root.join("client/tune_client/__init__.py"),
+        dir.join("tune_client/__init__.py"),
+    )
+    .unwrap();
+}
+
 /// A new temp folder, unique within this test process.
 pub fn tempdir() -> TempDir {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

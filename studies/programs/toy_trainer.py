@@ -13,7 +13,10 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The client (client/tune_client; `pip install ./client` puts it on the path instead), or a copy of
+# it beside this file.
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [_here, os.path.join(_here, "..", "..", "client")]
 from tune_client import Trial  # noqa: E402
 
 MASK = (1 << 64) - 1

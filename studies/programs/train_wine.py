@@ -15,7 +15,10 @@ import sys  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The client (client/tune_client; `pip install ./client` puts it on the path instead), or a copy of
+# it beside this file.
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [_here, os.path.join(_here, "..", "..", "client")]
 from tune_client import Trial  # noqa: E402
 
 

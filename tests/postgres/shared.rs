@@ -347,10 +347,7 @@ fn a_worker_whose_script_changed_is_refused_unless_allowed() {
         return;
     };
     let dir = tempdir();
-    let programs = Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/programs");
-    for f in ["toy_trainer.py", "tune_client.py"] {
-        std::fs::copy(programs.join(f), dir.path().join(f)).unwrap();
-    }
+    copy_toy_program(dir.path());
     let spec = write_spec(
         dir.path(),
         &serde_json::json!({

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../studies/programs"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../client"))
 from tune_client import Trial  # noqa: E402
 
 
