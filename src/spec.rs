@@ -158,9 +158,11 @@ pub struct TrainerSpec {
     /// Seconds one virtual epoch may take before the trial is killed (default: no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<f64>,
-    /// Start the program once per worker and fork it per trial once its imports are done (its
-    /// client's `Trial()` forks): the interpreter's and libraries' start-up is paid once.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    /// Offer the program to fork (default): a program whose client's `Trial()` takes the offer
+    /// stays as its worker's server and forks a process per trial once its imports are done, so
+    /// the interpreter's and libraries' start-up is paid once per worker; any other program runs a
+    /// process per trial. `false`: a process per trial always.
+    #[serde(default = "yes", skip_serializing_if = "Clone::clone")]
     pub fork: bool,
     /// Threads each trial's program gets (`TUNE_THREADS`, `OMP_NUM_THREADS`, `MKL_NUM_THREADS`;
     /// default 1): part of the study, so that its results do not depend on `parallel` or the cores.
@@ -314,6 +316,10 @@ pub enum SchedulerSpec {
         #[serde(default = "five")]
         min_trials: usize,
     },
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn one() -> usize {

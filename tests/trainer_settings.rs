@@ -40,27 +40,6 @@ fn tune_with_gpus(bin: &Path, args: &[&std::ffi::OsStr]) -> std::process::Output
         .unwrap()
 }
 
-/// What each trial's process was given and when it ran (the toy trainer's TOY_RECORD files).
-fn records(dir: &Path) -> BTreeMap<u64, serde_json::Value> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| {
-            let n = e
-                .path()
-                .file_stem()
-                .unwrap()
-                .to_string_lossy()
-                .parse()
-                .unwrap();
-            (
-                n,
-                serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap(),
-            )
-        })
-        .collect()
-}
-
 /// The most intervals `(start, end)` of `runs` that overlap at one moment.
 fn most_at_once(runs: &[(f64, f64)]) -> usize {
     runs.iter()

@@ -62,15 +62,19 @@ def _quick_exit():
 
 
 def _serve():
-    """With `"fork": true` in the study's trainer, tune starts the program once per worker with
-    TUNE_FORK=1: the first Trial() (after the program's imports and set-up) becomes this loop,
-    which reads each trial's environment as a JSON line on stdin and hands it to a process forked
-    ahead of it (the spare, waiting on a pipe: the fork is not on the trial's clock); that
-    process returns from here as the trial's, and the loop forks the next spare and reports each
-    trial's end (`TUNE_END {"trial": N, "status": S}`, S negative for a signal). A new trial may
-    start while the last one's process is still exiting. Do only imports and loading before
-    Trial(): threads started before a fork (an OpenMP pool that ran) do not survive it."""
+    """tune offers the program to fork (TUNE_FORK=1; unless the study's trainer says `"fork":
+    false`) when it starts it for a worker's trial. Its first Trial() (after the program's
+    imports and set-up) takes the offer: it says so (a `TUNE_SERVING` line) and becomes this
+    loop, the worker's server, which reads each trial's environment as a JSON line on stdin (the
+    trial it was started for first) and hands it to a process forked ahead of it (the spare,
+    waiting on a pipe: the fork is not on the trial's clock); that process returns from here as
+    the trial's, and the loop forks the next spare and reports each trial's end (a newline, then
+    `TUNE_END {"trial": N, "status": S}`, S negative for a signal). A new trial may start while the last
+    one's process is still exiting. Do only imports and loading before Trial(): threads started
+    before a fork (an OpenMP pool that ran) do not survive it."""
     del os.environ["TUNE_FORK"]
+    sys.stdout.write("TUNE_SERVING\n")
+    sys.stdout.flush()
     pending, buf = [], b""
     children = {}  # pid -> [trial, time SIGTERM was sent or None]
     spare = None  # (pid, write end of its pipe)
@@ -127,10 +131,33 @@ def _serve():
             if done:
                 del children[pid]
                 code = os.waitstatus_to_exitcode(status)
-                sys.stdout.write("TUNE_END " + json.dumps({"trial": c[0], "status": code}) + "\n")
+                # A newline first: it ends the line a trial's process left unfinished if it died
+                # mid-line (tune does not log it when there was none).
+                sys.stdout.write("\nTUNE_END " + json.dumps({"trial": c[0], "status": code}) + "\n")
                 sys.stdout.flush()
             elif c[1] is not None and time.monotonic() - c[1] > GRACE:
                 os.kill(pid, signal.SIGKILL)
+
+
+def _can_fork():
+    """Whether this process may take tune's offer to fork: only while it runs one thread (a
+    thread pool that ran, CUDA's threads, the program's own, would not be in the forked
+    processes). Else it declines, saying why on stderr, and runs its trial as a process of its
+    own, as with `"fork": false`."""
+    try:
+        threads = len(os.listdir("/proc/self/task"))
+    except OSError:
+        import threading
+
+        threads = threading.active_count()
+    if threads > 1:
+        del os.environ["TUNE_FORK"]
+        sys.stderr.write(
+            f"tune_client: {threads} threads run before Trial(): this program runs a process per "
+            "trial (to fork per trial, do only imports and loading before Trial(), on one thread)\n"
+        )
+        return False
+    return True
 
 
 def _fork_spare():
@@ -161,7 +188,10 @@ def _fork_spare():
 
 
 def _become(msg):
-    """Makes this forked process the trial's of `msg`."""
+    """Makes this forked process the trial's of `msg`: its environment replaces the server's
+    (started for another trial: its TUNE_RESUME_FROM, say, must not stay)."""
+    for k in [k for k in os.environ if k.startswith("TUNE_") and k not in msg["env"]]:
+        del os.environ[k]
     os.environ.update(msg["env"])
     hook = sys.excepthook
 
@@ -182,8 +212,8 @@ class Trial:
     """
 
     def __init__(self, params=None, boundaries=None, checkpoint_dir="."):
-        # Whether this process was forked for its trial by a worker's server (`"fork": true`).
-        self.forked = os.environ.get("TUNE_FORK") == "1"
+        # Whether this process was forked for its trial by a worker's server (tune's offer).
+        self.forked = os.environ.get("TUNE_FORK") == "1" and _can_fork()
         if self.forked:
             _serve()
         env = os.environ

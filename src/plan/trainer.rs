@@ -20,7 +20,8 @@ pub struct CommandPlan {
     pub env: BTreeMap<String, String>,
     /// How long a virtual epoch may take; `None`: no limit.
     pub timeout: Option<Duration>,
-    /// Whether the program is started once per worker and forks per trial (`trainer.fork`).
+    /// Whether the program is offered to fork per trial (`trainer.fork`; the command runner's
+    /// `process::start` says how).
     pub fork: bool,
     /// Threads each trial's program gets (`trainer.threads`).
     pub threads: usize,

@@ -2,8 +2,9 @@
 a fixed synthetic table, its data order drawn from TUNE_SEED, its whole state in a JSON
 checkpoint, so that a resumed trial continues exactly. TOY_MODE makes it misbehave on purpose
 (for the trials listed in TOY_BAD_TRIALS, all when unset), or report numbers of its own
-("own_metrics"); TOY_SLEEP slows each step; TOY_PAD
-pads each checkpoint with that many bytes.
+("own_metrics"); TOY_SLEEP slows each step; TOY_PAD pads each checkpoint with that many bytes;
+TOY_RECORD names a folder where each trial writes what it was given; TOY_THREAD_FIRST starts a
+thread before Trial().
 """
 
 import json
@@ -40,6 +41,11 @@ def table():
 
 
 def main():
+    if os.environ.get("TOY_THREAD_FIRST"):
+        # A thread of its own before Trial(): the client declines tune's offer to fork.
+        import threading
+
+        threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
     trial = Trial()
     mode = os.environ.get("TOY_MODE", "")
     bad = os.environ.get("TOY_BAD_TRIALS")
@@ -70,6 +76,8 @@ def main():
         seen = {k: os.environ.get(k) for k in ("CUDA_VISIBLE_DEVICES", "TUNE_DEVICE", "TUNE_THREADS",
                                                 "OMP_NUM_THREADS", "TUNE_SEED32")}
         seen["start"] = time.time()
+        seen["forked"] = trial.forked
+        seen["resumed"] = os.environ.get("TUNE_RESUME_FROM") is not None
     p = trial.params
     lr = float(p["learning_rate"])
     batch = int(p["batch_size"])

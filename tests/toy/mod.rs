@@ -90,3 +90,24 @@ pub fn gone(marker: &str) -> Vec<String> {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// What each trial's process was given and when it ran (the toy trainer's TOY_RECORD files).
+pub fn records(dir: &Path) -> std::collections::BTreeMap<u64, serde_json::Value> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let n = e
+                .path()
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .parse()
+                .unwrap();
+            (
+                n,
+                serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap(),
+            )
+        })
+        .collect()
+}

@@ -252,10 +252,7 @@ fn run_trial(
     }
     let started = match server {
         None => process::start(cmd, &env, &dir, false).map(|p| (p, None)),
-        Some(slot) => {
-            let study = study_environment(plan, cmd.threads);
-            serve(cmd, slot, &study, &env, &dir).map(|p| (p, Some(slot)))
-        }
+        Some(slot) => serve(cmd, slot, &env, &dir).map(|p| (p, Some(slot))),
     };
     let (mut proc, server) = match started {
         Ok(p) => p,
@@ -300,6 +297,7 @@ fn run_trial(
     if let Some(why) = &why {
         proc.note(why);
     }
+    let server = server.filter(|_| proc.serving);
     if let Some(slot) = server {
         // A forking program: its server stays for the next trial once this one's process ended.
         // A complete trial's process exits while the server starts the next one.
@@ -354,28 +352,22 @@ fn run_trial(
     Ok(out)
 }
 
-/// The forking program's server of this worker (started, or started again when it died),
-/// running the trial of `env` in `dir`.
+/// The trial of `env` in `dir` on this worker's forking program's server, or, when there is none
+/// (or it died), on the program started for it with the offer to fork (see [`process::start`]).
 fn serve(
     cmd: &CommandPlan,
     slot: &mut Option<(process::Trial, PathBuf)>,
-    study: &[(String, String)],
     env: &[(String, String)],
     dir: &Path,
 ) -> std::io::Result<process::Trial> {
-    let mut server = match slot.take() {
-        Some((mut s, last)) => {
-            if s.running() {
-                s
-            } else {
-                s.finish(&last);
-                process::start(cmd, study, dir, true)?
-            }
+    if let Some((mut s, last)) = slot.take() {
+        if s.running() {
+            s.begin(env, dir)?;
+            return Ok(s);
         }
-        None => process::start(cmd, study, dir, true)?,
-    };
-    server.begin(env, dir)?;
-    Ok(server)
+        s.finish(&last);
+    }
+    process::start(cmd, env, dir, true)
 }
 
 /// Waits up to `limit` for a forking program's trial `trial` to end; whether it did.
@@ -486,6 +478,12 @@ fn follow(
                 return Ok(End::Failed(why));
             }
             Line::Overlong => return Ok(End::Failed(report::overlong())),
+            Line::Serving => {
+                if let Err(e) = proc.take_offer() {
+                    return Ok(End::Failed(format!("its server did not take the trial: {e}")));
+                }
+                continue;
+            }
         };
         let k = meta.virtual_epoch + 1;
         let t1 = Instant::now();

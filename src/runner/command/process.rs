@@ -11,7 +11,7 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc::{channel, Receiver};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,12 +41,17 @@ pub enum Line {
     End { trial: u64, status: i64 },
     /// A report line longer than [`MAX_LINE`].
     Overlong,
+    /// The program took the offer to fork (its client's `Trial()` became a server).
+    Serving,
     /// Its stdout closed (it exited, or closed it).
     Closed,
 }
 
 /// The prefix of the line a forking program's server prints when a trial's process ended.
 const END_PREFIX: &str = "TUNE_END ";
+
+/// The line a program started with the offer to fork prints when it takes it (its server starts).
+const SERVING: &str = "TUNE_SERVING";
 
 /// A running trial process.
 pub struct Trial {
@@ -63,6 +68,11 @@ pub struct Trial {
     supervised: bool,
     /// A forking program's trial process ended (its server said so).
     pub ended_trial: bool,
+    /// Whether the program is a server of forked trials (it took the offer, or was one).
+    pub serving: bool,
+    /// The trial that an offered start runs, with its folder: its environment goes to the
+    /// server once the program takes the offer.
+    offer: Option<(Vec<(String, String)>, PathBuf)>,
 }
 
 /// The file in a trial's folder that names its running process's token.
@@ -70,9 +80,12 @@ fn token_file(dir: &Path) -> PathBuf {
     dir.join("process.token")
 }
 
-/// Starts `cmd` for a trial whose folder is `dir`, with `env` besides the plan's: under a
-/// supervisor when there is one. With `fork`, the program is a worker's server: it reads each
-/// trial's environment on its stdin and forks a process for it (see [`Trial::begin`]).
+/// Starts `cmd` for a trial whose folder is `dir`, with `env` (the trial's) besides the plan's:
+/// under a supervisor when there is one. With `fork`, the program is offered to fork
+/// (`TUNE_FORK=1`, its stdin a pipe): a program whose client takes it says so ([`SERVING`]) and
+/// becomes a worker's server, which reads each trial's environment on its stdin (this trial's
+/// first, sent when it says so) and forks a process for it (see [`Trial::begin`]); any other
+/// program runs this trial as a process of its own.
 pub fn start(
     cmd: &CommandPlan,
     env: &[(String, String)],
@@ -133,41 +146,7 @@ pub fn start(
     let out_log = log.clone();
     std::thread::Builder::new()
         .name("trial-stdout".into())
-        .spawn(move || {
-            for (line, cut) in split_lines(stdout) {
-                if cut {
-                    let _ = writeln!(
-                        out_log.lock().unwrap(),
-                        "{line}… [tune: line cut at {MAX_LINE} bytes]"
-                    );
-                    let msg = if line.starts_with(PREFIX) {
-                        Line::Overlong
-                    } else {
-                        continue;
-                    };
-                    if tx.send(msg).is_err() {
-                        return;
-                    }
-                    continue;
-                }
-                if let Some(end) = line.strip_prefix(END_PREFIX) {
-                    let v = serde_json::from_str::<serde_json::Value>(end).unwrap_or_default();
-                    let status = v["status"].as_i64().unwrap_or(1);
-                    let trial = v["trial"].as_u64().unwrap_or(u64::MAX);
-                    if tx.send(Line::End { trial, status }).is_err() {
-                        return;
-                    }
-                    continue;
-                }
-                let _ = writeln!(out_log.lock().unwrap(), "{line}");
-                if let Some(body) = line.strip_prefix(PREFIX) {
-                    if tx.send(Line::Report(body.to_string())).is_err() {
-                        return;
-                    }
-                }
-            }
-            let _ = tx.send(Line::Closed);
-        })?;
+        .spawn(move || read_stdout(stdout, &out_log, &tx))?;
     let err_log = log.clone();
     let err_tail = tail.clone();
     std::thread::Builder::new()
@@ -193,7 +172,54 @@ pub fn start(
         status: None,
         supervised,
         ended_trial: false,
+        serving: false,
+        offer: fork.then(|| (env.to_vec(), dir.to_path_buf())),
     })
+}
+
+/// Reads a program's stdout: its lines go to its log, its reports (and a server's lines) to `tx`.
+/// A forking program's server starts its `TUNE_END` line with a newline, which ends the line a
+/// trial's process left unfinished when it died (and is not logged when there was none).
+fn read_stdout(stdout: impl io::Read, log: &Mutex<fs::File>, tx: &Sender<Line>) {
+    let mut blank = false;
+    for (line, cut) in split_lines(stdout) {
+        if std::mem::take(&mut blank) && !line.starts_with(END_PREFIX) {
+            let _ = writeln!(log.lock().unwrap());
+        }
+        let msg = if cut {
+            let _ = writeln!(
+                log.lock().unwrap(),
+                "{line}… [tune: line cut at {MAX_LINE} bytes]"
+            );
+            if !line.starts_with(PREFIX) {
+                continue;
+            }
+            Line::Overlong
+        } else if line.is_empty() {
+            blank = true;
+            continue;
+        } else if line == SERVING {
+            Line::Serving
+        } else if let Some(end) = line.strip_prefix(END_PREFIX) {
+            let v = serde_json::from_str::<serde_json::Value>(end).unwrap_or_default();
+            let status = v["status"].as_i64().unwrap_or(1);
+            let trial = v["trial"].as_u64().unwrap_or(u64::MAX);
+            Line::End { trial, status }
+        } else {
+            let _ = writeln!(log.lock().unwrap(), "{line}");
+            match line.strip_prefix(PREFIX) {
+                Some(body) => Line::Report(body.to_string()),
+                None => continue,
+            }
+        };
+        if tx.send(msg).is_err() {
+            return;
+        }
+    }
+    if blank {
+        let _ = writeln!(log.lock().unwrap());
+    }
+    let _ = tx.send(Line::Closed);
 }
 
 /// The lines of `r`, invalid UTF-8 replaced, each with whether it was cut at [`MAX_LINE`] bytes
@@ -259,6 +285,16 @@ impl Trial {
         let token = self.trial_token(trial);
         env.insert(TOKEN_VAR, &token);
         self.send(&serde_json::json!({ "env": env }))
+    }
+
+    /// The program took the offer to fork: it becomes a server, and its first trial (the one it
+    /// was started for) is sent to it. Nothing to do when it was not offered, or is one already.
+    pub fn take_offer(&mut self) -> io::Result<()> {
+        self.serving = true;
+        match self.offer.take() {
+            Some((env, dir)) => self.begin(&env, &dir),
+            None => Ok(()),
+        }
     }
 
     /// The token of a forking program's trial `trial`.
