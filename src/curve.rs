@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::Metric;
+use crate::objective::Metric;
 
 /// Floats that may be NaN or infinite, which JSON cannot hold: written as strings, read back exactly.
 pub mod float {
@@ -66,7 +66,7 @@ impl CurveRow {
     /// The value that selects checkpoints under `metric`.
     pub fn selection_value(&self, metric: Metric) -> f64 {
         match metric.kind {
-            crate::plan::MetricKind::ValLoss => self.val_loss,
+            crate::objective::MetricKind::ValLoss => self.val_loss,
             _ => self.metric,
         }
     }
@@ -141,7 +141,7 @@ pub fn select_best(curve: &[CurveRow], metric: Metric) -> Option<usize> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::plan::{Goal, MetricKind};
+    use crate::objective::{Goal, MetricKind};
 
     /// A row of virtual epoch `k` whose validation loss and metric are `val`.
     pub(crate) fn row(k: u32, val: f64) -> CurveRow {

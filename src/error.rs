@@ -78,6 +78,13 @@ impl Error {
             err,
         }
     }
+
+    /// The error of a thread that could not start.
+    pub(crate) fn no_thread(e: std::io::Error) -> Self {
+        Error::System(format!(
+            "cannot start a thread: {e} (a limit on processes or threads, such as `ulimit -u` or a container's pids limit, may be too low)"
+        ))
+    }
 }
 
 /// The library's result type.

@@ -10,6 +10,7 @@ pub mod durable;
 pub mod error;
 pub mod intern;
 pub mod metrics;
+pub mod objective;
 pub mod outputs;
 pub mod plan;
 pub mod runner;

@@ -7,7 +7,7 @@
 use super::{ArtifactStore, Checkpoint};
 use crate::curve::{select_best, CurveRow};
 use crate::error::Result;
-use crate::plan::Metric;
+use crate::objective::Metric;
 use crate::space::Params;
 use crate::storage::{History, Status};
 

@@ -407,7 +407,7 @@ fn run_workers(ctx: &Ctx, workers: usize) -> f64 {
                 // A process or container limit on threads: the workers already started finish
                 // their virtual epochs and the study stops, resumable.
                 ctx.active.fetch_sub(1, Ordering::SeqCst);
-                ctx.fail(no_thread(e));
+                ctx.fail(Error::no_thread(e));
             }
         }
     });
@@ -432,13 +432,6 @@ fn repair_best_files(
         observer.event(Progress::Warning(&sentence));
     }
     Ok(())
-}
-
-/// The error of a thread that could not start.
-pub(crate) fn no_thread(e: std::io::Error) -> Error {
-    Error::System(format!(
-        "cannot start a thread: {e} (a limit on processes or threads, such as `ulimit -u` or a container's pids limit, may be too low)"
-    ))
 }
 
 /// What every worker needs from the study.

@@ -2,7 +2,7 @@
 //! renders them (progress bars, warnings).
 
 use crate::curve::CurveRow;
-use crate::plan::Metric;
+use crate::objective::Metric;
 use crate::space::Params;
 
 /// Something worth showing happened.

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use super::persister::{persist_loop, Held, Outbox, Persist};
 use super::queue::Next;
-use super::{no_thread, Ctx, Progress};
+use super::{Ctx, Progress};
 use crate::artifacts::recover::{self, Owner};
 use crate::artifacts::Checkpoint;
 use crate::curve::CurveRow;
@@ -43,7 +43,7 @@ pub(super) fn worker(ctx: &Ctx) -> Result<()> {
                 held.close();
                 r
             })
-            .map_err(no_thread)?;
+            .map_err(Error::no_thread)?;
         let outbox = Outbox { tx, held: &held };
         let trained = pool.install(|| {
             let mut runner = ctx.runner.worker()?;

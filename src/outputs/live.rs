@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::curve::{ranks_before, CurveRow};
-use crate::plan::{Metric, MetricKind};
+use crate::objective::{Metric, MetricKind};
 use crate::space::{Params, Value};
 
 /// A running (or interrupted, not yet ended) trial.
@@ -46,7 +46,7 @@ impl Live {
         Live {
             metric: Metric {
                 kind: MetricKind::ValLoss,
-                goal: crate::plan::Goal::Min,
+                goal: crate::objective::Goal::Min,
             },
             examples: 0,
             virtual_epochs: 0,
@@ -287,7 +287,7 @@ pub fn cut(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Goal;
+    use crate::objective::Goal;
 
     fn row(k: u32, seen: u64, val_loss: f64, metric: f64) -> CurveRow {
         CurveRow {

@@ -25,7 +25,7 @@ pub struct TestScore {
     pub epoch: u32,
     /// The loss, as validation computes it (MSE or mean cross-entropy).
     pub loss: f64,
-    /// The metric the curve holds (see [`crate::plan::MetricKind::in_curve`]).
+    /// The metric the curve holds (see [`crate::objective::MetricKind::in_curve`]).
     pub metric: f64,
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::budget::Budget;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::objective::{Metric, MetricKind};
 use crate::space::SearchSpace;
 use crate::spec::StudySpec;
 
@@ -27,7 +28,7 @@ pub use model::{ModelPlan, OptimizerKind};
 use search::SearchPlan;
 pub use search::{cores, DeviceKind, Method};
 use selection::SelectionPlan;
-pub use selection::{EarlyStopping, Goal, Metric, MetricKind, SchedulerPlan};
+pub use selection::{EarlyStopping, SchedulerPlan};
 pub use trainer::CommandPlan;
 pub use warm::WarmStart;
 
@@ -214,7 +215,7 @@ impl StudyPlan {
         let trials = match (&warm, search.method) {
             // A grid does not run again the points an earlier study ran.
             (Some(w), Method::Grid) => {
-                let done = crate::sampler::grid_done(&search.space, &w.trials).len();
+                let done = search.space.grid_done(&w.trials).len();
                 let left = search
                     .space
                     .grid()

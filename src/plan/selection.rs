@@ -7,79 +7,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::budget::Budget;
 use crate::data::{Dataset, Task};
+use crate::objective::{Goal, Metric, MetricKind, CLASSIFICATION, REGRESSION};
 use crate::error::{Error, Result};
 use crate::space;
 use crate::spec::{EarlyStoppingSpec, SchedulerSpec, StudySpec};
 
-/// What selects a trial's best checkpoint and ranks the trials.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MetricKind {
-    /// A metric a user's program reports under this name (a command trainer), other than
-    /// `val_loss`.
-    Reported(&'static str),
-    ValLoss,
-    Rmse,
-    Accuracy,
-    /// Mean absolute error (regression).
-    Mae,
-    /// The coefficient of determination (regression).
-    R2,
-    /// Macro-averaged F1 (classification).
-    F1,
-    /// Area under the ROC curve (classification into two classes).
-    Auc,
-    /// Mean cross-entropy (classification): the validation loss under its usual name.
-    LogLoss,
-}
-
-/// The metrics of each task, as the spec names them, the task's own (the curve's with
-/// `val_loss`) first after `val_loss`.
-const REGRESSION: [MetricKind; 4] = [
-    MetricKind::ValLoss,
-    MetricKind::Rmse,
-    MetricKind::Mae,
-    MetricKind::R2,
-];
-const CLASSIFICATION: [MetricKind; 5] = [
-    MetricKind::ValLoss,
-    MetricKind::Accuracy,
-    MetricKind::F1,
-    MetricKind::Auc,
-    MetricKind::LogLoss,
-];
-
 impl MetricKind {
-    /// The column name of the metric.
-    pub fn name(self) -> &'static str {
-        match self {
-            MetricKind::ValLoss => "val_loss",
-            MetricKind::Rmse => "rmse",
-            MetricKind::Accuracy => "accuracy",
-            MetricKind::Mae => "mae",
-            MetricKind::R2 => "r2",
-            MetricKind::F1 => "f1",
-            MetricKind::Auc => "auc",
-            MetricKind::LogLoss => "log_loss",
-            MetricKind::Reported(name) => name,
-        }
-    }
-
     /// The metric a user's program reports as `name` (a command trainer's).
     fn of_program(file: &Path, name: &str) -> Result<MetricKind> {
         match name {
             "" => Err(Error::spec(file, "metric", "names no metric")),
             "val_loss" => Ok(MetricKind::ValLoss),
             _ => Ok(MetricKind::Reported(crate::intern::intern(name))),
-        }
-    }
-
-    /// The metric a curve's `metric` column holds when this one is chosen: itself, or with
-    /// `val_loss` (which has its own column) the task's: RMSE or accuracy.
-    pub fn in_curve(self, task: Task) -> MetricKind {
-        match (self, task) {
-            (MetricKind::ValLoss, Task::Regression) => MetricKind::Rmse,
-            (MetricKind::ValLoss, Task::Classification) => MetricKind::Accuracy,
-            (kind, _) => kind,
         }
     }
 
@@ -116,40 +55,6 @@ impl MetricKind {
             kind => Ok(kind),
         }
     }
-
-    /// The direction in which the metric improves; for a program's own metric, the direction of
-    /// the well-known names (the metrics above, and names ending in `loss` or `error`), else
-    /// unknown.
-    fn natural_goal(self) -> Option<Goal> {
-        Some(match self {
-            MetricKind::Accuracy | MetricKind::R2 | MetricKind::F1 | MetricKind::Auc => Goal::Max,
-            MetricKind::ValLoss | MetricKind::Rmse | MetricKind::Mae | MetricKind::LogLoss => {
-                Goal::Min
-            }
-            MetricKind::Reported(name) => {
-                let known = REGRESSION
-                    .iter()
-                    .chain(&CLASSIFICATION)
-                    .find(|k| k.name() == name);
-                if let Some(k) = known {
-                    return k.natural_goal();
-                }
-                if name.ends_with("loss") || name.ends_with("error") {
-                    Goal::Min
-                } else {
-                    return None;
-                }
-            }
-        })
-    }
-}
-
-/// Whether lower or higher is better.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Goal {
-    Min,
-    Max,
 }
 
 impl Goal {
@@ -184,30 +89,6 @@ impl Goal {
             return Err(bad(format!("{} is better when {better}", kind.name())));
         }
         Ok(given)
-    }
-}
-
-/// The selection metric and its direction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Metric {
-    pub kind: MetricKind,
-    pub goal: Goal,
-}
-
-impl Metric {
-    /// Whether `a` is better than `b` by more than `min_delta`. NaN is never better; ties are not better,
-    /// so the earlier of two equal values wins.
-    pub fn better(self, a: f64, b: f64, min_delta: f64) -> bool {
-        if a.is_nan() {
-            return false;
-        }
-        if b.is_nan() {
-            return true;
-        }
-        match self.goal {
-            Goal::Min => a < b - min_delta,
-            Goal::Max => a > b + min_delta,
-        }
     }
 }
 

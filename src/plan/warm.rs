@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::Metric;
+use crate::objective::Metric;
 use crate::curve::best_value;
 use crate::error::{Error, Result};
 use crate::space::{Params, SearchSpace};

@@ -9,7 +9,7 @@ use egobox_ego::{EgorServiceBuilder, InfillStrategy, XType};
 use ndarray::{Array2, ArrayView1};
 
 use super::Sampler;
-use crate::plan::{Goal, Metric};
+use crate::objective::{Goal, Metric};
 use crate::seed::{self, Purpose};
 use crate::space::{Domain, Kind, Param, Params, SearchSpace};
 use crate::storage::History;

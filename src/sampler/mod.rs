@@ -2,7 +2,7 @@
 //! that a resumed study asks exactly what it would have asked.
 
 use crate::plan::{Method, StudyPlan};
-use crate::space::{Params, SearchSpace};
+use crate::space::Params;
 use crate::storage::History;
 
 pub mod gp;
@@ -36,7 +36,7 @@ pub fn for_plan(plan: &StudyPlan) -> Box<dyn Sampler> {
     let warm: &[(Params, f64)] = plan.warm.as_ref().map_or(&[], |w| &w.trials);
     match plan.method {
         Method::Grid => {
-            Box::new(GridSampler::new(&plan.space).skipping(grid_done(&plan.space, warm)))
+            Box::new(GridSampler::new(&plan.space).skipping(plan.space.grid_done(warm)))
         }
         Method::Random => {
             let done: Vec<Params> = warm.iter().map(|(p, _)| p.clone()).collect();
@@ -58,23 +58,9 @@ pub fn for_plan(plan: &StudyPlan) -> Box<dyn Sampler> {
     }
 }
 
-/// The sorted grid indices of the points of `trials` (an earlier study's) in `space`'s grid.
-pub fn grid_done(space: &SearchSpace, trials: &[(Params, f64)]) -> Vec<u64> {
-    let Ok(grid) = space.grid() else {
-        return vec![];
-    };
-    let mut done: Vec<u64> = trials
-        .iter()
-        .filter_map(|(p, _)| grid.index_of(p))
-        .collect();
-    done.sort_unstable();
-    done.dedup();
-    done
-}
-
 /// Shared by tests of every sampler: all asked points lie in the space.
 #[cfg(test)]
-pub(crate) fn assert_inside(space: &SearchSpace, s: &mut dyn Sampler, n: u64) {
+pub(crate) fn assert_inside(space: &crate::space::SearchSpace, s: &mut dyn Sampler, n: u64) {
     let h = History::default();
     for t in 0..n {
         let p = s.ask(t, &h);

@@ -7,7 +7,7 @@
 
 use super::{Decision, Scheduler};
 use crate::curve::{best_value, CurveRow};
-use crate::plan::Metric;
+use crate::objective::Metric;
 use crate::storage::{History, Status, TrialRecord};
 
 /// ASHA over a budget of `last` virtual epochs.
@@ -132,7 +132,7 @@ impl Scheduler for Asha {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Goal, MetricKind};
+    use crate::objective::{Goal, MetricKind};
     use crate::scheduler::tests::{board, end};
 
     fn asha(promote: bool) -> Asha {

@@ -4,7 +4,7 @@
 
 use super::{Decision, Scheduler};
 use crate::curve::best_value;
-use crate::plan::Metric;
+use crate::objective::Metric;
 use crate::storage::History;
 
 /// The median rule over a budget of `last` virtual epochs.
@@ -71,7 +71,7 @@ impl Scheduler for Median {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Goal, MetricKind};
+    use crate::objective::{Goal, MetricKind};
     use crate::scheduler::tests::board;
 
     #[test]

@@ -3,7 +3,8 @@
 
 use super::{Decision, Scheduler};
 use crate::curve::CurveRow;
-use crate::plan::{EarlyStopping, Metric};
+use crate::plan::EarlyStopping;
+use crate::objective::Metric;
 use crate::storage::History;
 
 /// Early stopping on one trial's curve.
@@ -57,7 +58,7 @@ impl Scheduler for Patience {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Goal, MetricKind};
+    use crate::objective::{Goal, MetricKind};
     use crate::scheduler::tests::board;
 
     fn history(vals: &[f64]) -> History {

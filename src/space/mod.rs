@@ -289,6 +289,20 @@ pub struct SearchSpace {
 }
 
 impl SearchSpace {
+    /// The sorted grid indices of the points of `trials` (an earlier study's) in this space's grid.
+    pub fn grid_done(&self, trials: &[(Params, f64)]) -> Vec<u64> {
+        let Ok(grid) = self.grid() else {
+            return vec![];
+        };
+        let mut done: Vec<u64> = trials
+            .iter()
+            .filter_map(|(p, _)| grid.index_of(p))
+            .collect();
+        done.sort_unstable();
+        done.dedup();
+        done
+    }
+
     /// Parameter names in column order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.params.iter().map(|p| p.name.as_str())

@@ -65,7 +65,7 @@ type Loss = fn(u64, &Params, u32) -> f64;
 /// A runner whose curves are a formula ([`Loss`]).
 struct FakeRunner {
     epochs: u32,
-    metric: crate::plan::Metric,
+    metric: crate::objective::Metric,
     loss: Loss,
     /// (trial, virtual epoch it started from), in the order trials were run.
     runs: Mutex<Vec<(u64, u32)>>,

@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use super::plot::{colour, esc, ramp, Axis, Plot, Scale};
 use crate::curve::{best_value, select_best};
 use crate::outputs::leaderboard::short;
-use crate::plan::{Goal, Metric, SchedulerPlan, StudyPlan};
+use crate::plan::{SchedulerPlan, StudyPlan};
+use crate::objective::{Goal, Metric};
 use crate::scheduler::Asha;
 use crate::storage::{Status, TrialRecord};
 

@@ -140,8 +140,8 @@ fn rank_key(plan: &StudyPlan, t: &TrialRecord) -> f64 {
     let v = best_of(t, plan.metric);
     match (v.is_finite(), plan.metric.goal) {
         (false, _) => f64::NEG_INFINITY,
-        (true, crate::plan::Goal::Min) => -v,
-        (true, crate::plan::Goal::Max) => v,
+        (true, crate::objective::Goal::Min) => -v,
+        (true, crate::objective::Goal::Max) => v,
     }
 }
 

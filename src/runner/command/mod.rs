@@ -24,7 +24,8 @@ use super::{Boundary, Flow, Job, Phases, RunnerWorker, TrialHost, TrialOutcome, 
 use crate::artifacts::{Checkpoint, CheckpointMeta};
 use crate::curve::{select_best, CurveRow};
 use crate::error::{Error, Result};
-use crate::plan::{CommandPlan, MetricKind, StudyPlan};
+use crate::plan::{CommandPlan, StudyPlan};
+use crate::objective::MetricKind;
 use crate::seed::{self, Purpose};
 use crate::space::Params;
 use crate::storage::Status;
@@ -342,7 +343,7 @@ fn run_trial(
                 .spawn(watch)
             {
                 Ok(h) => exiting.lock().unwrap().push(h),
-                Err(e) => return Err(crate::driver::no_thread(e)),
+                Err(e) => return Err(Error::no_thread(e)),
             }
         }
     }

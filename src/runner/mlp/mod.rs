@@ -18,7 +18,7 @@ use model::Backend;
 pub fn score(
     data: &crate::data::Dataset,
     rows: &crate::data::Split,
-    metric: crate::plan::MetricKind,
+    metric: crate::objective::MetricKind,
     ckpt: &crate::artifacts::Checkpoint,
 ) -> Result<model::Eval> {
     let weights = model::in_layer_order(&ckpt.weights).ok_or_else(|| {

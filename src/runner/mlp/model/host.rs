@@ -5,7 +5,7 @@ use super::backend::bias_and_relu;
 use crate::artifacts::HostTensor;
 use crate::data::Task;
 use crate::metrics;
-use crate::plan::MetricKind;
+use crate::objective::MetricKind;
 
 /// Validation results, computed on the host in f64.
 #[derive(Clone, Copy, Debug, PartialEq)]
