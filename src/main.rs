@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
@@ -461,7 +461,7 @@ static STOP: AtomicBool = AtomicBool::new(false);
 
 fn run_study(args: RunArgs, join: bool) -> anyhow::Result<ExitCode> {
     let plan = load(&args.study, args.device.clone(), args.parallel, args.cores)?;
-    let resume = resume_command(
+    let resume = cli::shell::resume_command(
         &plan.spec_file,
         args.study.out.as_deref(),
         args.study.storage.as_deref(),
@@ -576,34 +576,4 @@ fn run_plan(
         return Ok((ExitCode::from(signal::exit_code(true)), None));
     }
     Ok((ExitCode::SUCCESS, Some(summary)))
-}
-
-/// The command that resumes the study: `spec`, `--out` and `--storage` (its password hidden) as
-/// given (relative to the same folder), each quoted for a POSIX shell where it needs to be.
-fn resume_command(spec: &Path, out: Option<&Path>, storage: Option<&str>) -> String {
-    let mut cmd = String::from("tune");
-    if let Some(out) = out {
-        cmd += &format!(" --out {}", shell_word(out));
-    }
-    if let Some(url) = storage {
-        // The password stays out of the terminal: the user has it.
-        let url = tune::storage::postgres::hide_password(url);
-        cmd += &format!(" --storage {}", shell_word(Path::new(&url)));
-    }
-    cmd + " " + &shell_word(spec)
-}
-
-/// `path` as one word of a POSIX shell command: as it is when it is made only of characters no
-/// shell treats specially, otherwise in single quotes (a single quote inside becoming `'\''`). A
-/// relative path that starts with `-` gets `./` in front, so that it is not read as an option.
-fn shell_word(path: &Path) -> String {
-    let mut text = path.to_string_lossy().into_owned();
-    if text.starts_with('-') {
-        text = format!("./{text}");
-    }
-    let plain = |c: char| c.is_ascii_alphanumeric() || "_-+=.,/:@%".contains(c);
-    if !text.is_empty() && text.chars().all(plain) {
-        return text;
-    }
-    format!("'{}'", text.replace('\'', r"'\''"))
 }

@@ -10,7 +10,11 @@ use toy::*;
 
 /// Runs the toy study (4 trials, 2 at once) with `fork` (absent: the default) and the trainer's
 /// `env`; its leaderboard, and whether each trial's process was forked.
-fn toy_run(fork: Option<bool>, env: serde_json::Value, marker: &str) -> (Vec<Vec<String>>, Vec<bool>) {
+fn toy_run(
+    fork: Option<bool>,
+    env: serde_json::Value,
+    marker: &str,
+) -> (Vec<Vec<String>>, Vec<bool>) {
     let dir = tempdir();
     let record = dir.path().join("record");
     std::fs::create_dir_all(&record).unwrap();

@@ -3,5 +3,6 @@
 pub mod model;
 pub mod output;
 pub mod progress;
+pub mod shell;
 pub mod signal;
 pub mod words;

@@ -9,9 +9,8 @@ use tune::plan::{Overrides, StudyPlan};
 use tune::Error;
 
 use super::output;
-use crate::{
-    load_as, read, run_plan, say, shell_word, summary_lines, PickArgs, RunArgs, StudyArgs,
-};
+use super::shell::shell_word;
+use crate::{load_as, read, run_plan, say, summary_lines, PickArgs, RunArgs, StudyArgs};
 
 /// The plan of a study of the built-in trainer, for `tune {verb}`.
 fn plan(study: &StudyArgs, verb: &str) -> anyhow::Result<StudyPlan> {

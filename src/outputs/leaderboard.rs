@@ -7,9 +7,9 @@ use std::path::Path;
 use crate::curve::{reported_names, select_best};
 use crate::durable::replace_with;
 use crate::error::{Error, Result};
+use crate::objective::MetricKind;
 use crate::outputs::test_scores::TestScores;
 use crate::plan::StudyPlan;
-use crate::objective::MetricKind;
 use crate::storage::{History, Status, TrialRecord};
 
 /// One leaderboard row.

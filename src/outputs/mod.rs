@@ -6,8 +6,8 @@ use std::path::Path;
 use crate::curve::CurveRow;
 use crate::durable::replace_with;
 use crate::error::{Error, Result};
-use crate::plan::StudyPlan;
 use crate::objective::MetricKind;
+use crate::plan::StudyPlan;
 use crate::space::Params;
 
 pub mod destination;

@@ -10,8 +10,8 @@ use crate::data::apply::Prepared;
 use crate::data::table::{Column, MISSING_CODE};
 use crate::data::{Preprocessing, Task};
 use crate::error::{Error, Result};
-use crate::plan::StudyPlan;
 use crate::objective::MetricKind;
+use crate::plan::StudyPlan;
 use crate::runner::mlp::model::{evaluate, host_forward, in_layer_order, Eval};
 use crate::storage::History;
 

@@ -46,46 +46,8 @@ pub(super) fn from_spec(
     device: Option<&str>,
     look: bool,
 ) -> Result<Option<GpuPlan>> {
-    let blame_device = |msg: String| match flag {
-        Some(_) => Error::Flag {
-            flag: "--device",
-            msg,
-        },
-        None => Error::spec(file, "device", msg),
-    };
     let bad = |path: &str, msg: String| Error::spec(file, path, msg);
-    let wanted = match (flag.or(device), &t.gpus) {
-        (None, None) | (Some("cpu"), None) => Wanted::Cpu,
-        (Some("cpu"), Some(_)) => {
-            return Err(bad(
-                "trainer.gpus",
-                "names GPUs, and the device is \"cpu\": leave device out, or make it \"cuda\""
-                    .into(),
-            ))
-        }
-        (None | Some("cuda"), Some(list)) => Wanted::Some(list.clone(), "trainer.gpus".into()),
-        (Some("cuda"), None) => Wanted::All,
-        (Some(d), gpus) => match d
-            .strip_prefix("cuda:")
-            .and_then(|n| n.parse::<usize>().ok())
-        {
-            Some(_) if gpus.is_some() => {
-                return Err(bad(
-                    "trainer.gpus",
-                    format!("and the device \"{d}\" both name GPUs: give one of them"),
-                ))
-            }
-            Some(n) => Wanted::Some(
-                vec![n],
-                if flag.is_some() { "--device" } else { "device" }.into(),
-            ),
-            None => {
-                return Err(blame_device(format!(
-                    "\"{d}\" is not a device: use \"cpu\", \"cuda\" or \"cuda:N\""
-                )))
-            }
-        },
-    };
+    let wanted = wanted(file, t, flag, device)?;
     let per_trial = share(file, "trainer.gpus_per_trial", t.gpus_per_trial)?;
     let per_gpu = share(file, "trainer.trials_per_gpu", t.trials_per_gpu)?;
     if let Wanted::Cpu = wanted {
@@ -116,10 +78,76 @@ pub(super) fn from_spec(
         }));
     }
     let here = visible();
-    let chosen: Vec<String> = match wanted {
+    let chosen = chosen(file, wanted, &here, flag)?;
+    if chosen.len() < per_trial {
+        return Err(bad(
+            "trainer.gpus_per_trial",
+            format!(
+                "{per_trial} is more than the {} GPUs the study has",
+                chosen.len()
+            ),
+        ));
+    }
+    Ok(Some(GpuPlan {
+        groups: chosen
+            .chunks_exact(per_trial)
+            .map(<[String]>::to_vec)
+            .collect(),
+        trials_per_gpu: per_gpu,
+    }))
+}
+
+/// What the spec (or `--device`, `flag`) asks for.
+fn wanted(
+    file: &Path,
+    t: &TrainerSpec,
+    flag: Option<&str>,
+    device: Option<&str>,
+) -> Result<Wanted> {
+    let blame_device = |msg: String| device_error(file, flag, msg);
+    let bad = |path: &str, msg: String| Error::spec(file, path, msg);
+    Ok(match (flag.or(device), &t.gpus) {
+        (None, None) | (Some("cpu"), None) => Wanted::Cpu,
+        (Some("cpu"), Some(_)) => {
+            return Err(bad(
+                "trainer.gpus",
+                "names GPUs, and the device is \"cpu\": leave device out, or make it \"cuda\""
+                    .into(),
+            ))
+        }
+        (None | Some("cuda"), Some(list)) => Wanted::Some(list.clone(), "trainer.gpus".into()),
+        (Some("cuda"), None) => Wanted::All,
+        (Some(d), gpus) => match d
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            Some(_) if gpus.is_some() => {
+                return Err(bad(
+                    "trainer.gpus",
+                    format!("and the device \"{d}\" both name GPUs: give one of them"),
+                ))
+            }
+            Some(n) => Wanted::Some(
+                vec![n],
+                if flag.is_some() { "--device" } else { "device" }.into(),
+            ),
+            None => {
+                return Err(blame_device(format!(
+                    "\"{d}\" is not a device: use \"cpu\", \"cuda\" or \"cuda:N\""
+                )))
+            }
+        },
+    })
+}
+
+/// The GPUs of `here` that `wanted` names, checked.
+fn chosen(file: &Path, wanted: Wanted, here: &[String], flag: Option<&str>) -> Result<Vec<String>> {
+    let bad = |path: &str, msg: String| Error::spec(file, path, msg);
+    let blame_device = |msg: String| device_error(file, flag, msg);
+    Ok(match wanted {
         Wanted::Cpu => unreachable!("returned above"),
         Wanted::All if here.is_empty() => return Err(blame_device(none_here())),
-        Wanted::All => here.clone(),
+        Wanted::All => here.to_vec(),
         Wanted::Some(list, path) => {
             let mut out = vec![];
             for (i, &n) in list.iter().enumerate() {
@@ -151,23 +179,18 @@ pub(super) fn from_spec(
             }
             out
         }
-    };
-    if chosen.len() < per_trial {
-        return Err(bad(
-            "trainer.gpus_per_trial",
-            format!(
-                "{per_trial} is more than the {} GPUs the study has",
-                chosen.len()
-            ),
-        ));
+    })
+}
+
+/// A device that is wrong, blamed on `--device` when it was given (`flag`), else on the spec.
+fn device_error(file: &Path, flag: Option<&str>, msg: String) -> Error {
+    match flag {
+        Some(_) => Error::Flag {
+            flag: "--device",
+            msg,
+        },
+        None => Error::spec(file, "device", msg),
     }
-    Ok(Some(GpuPlan {
-        groups: chosen
-            .chunks_exact(per_trial)
-            .map(<[String]>::to_vec)
-            .collect(),
-        trials_per_gpu: per_gpu,
-    }))
 }
 
 fn none_here() -> String {

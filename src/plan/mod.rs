@@ -158,26 +158,7 @@ impl StudyPlan {
         let n_train = data.as_ref().map(|d| d.dataset.train.rows);
         let mut model = ModelPlan::from_spec(spec_file, &spec.model.clone().unwrap_or_default())?;
         if let Some(i) = &init {
-            if spec.hidden_given && model.hidden != i.hidden() {
-                return Err(Error::spec(
-                    spec_file,
-                    "model.hidden",
-                    format!(
-                        "{:?} is not the checkpoint's {:?}: with init the network's shape is the checkpoint's (leave model.hidden out)",
-                        model.hidden,
-                        i.hidden()
-                    ),
-                ));
-            }
-            model.hidden = i.hidden().to_vec();
-            let adam_state = !i.checkpoint.optimizer.v.is_empty();
-            if i.keep_optimizer && adam_state != (model.optimizer == OptimizerKind::Adam) {
-                return Err(Error::spec(
-                    spec_file,
-                    "init.optimizer",
-                    "\"keep\" takes the checkpoint's optimizer state, and it is not of this study's optimizer (model.optimizer): use \"reset\"",
-                ));
-            }
+            model_from_init(spec_file, &spec, &mut model, i)?;
         }
         if n_train.is_none() && spec.budget.stop_point.is_some() {
             return Err(Error::spec(
@@ -212,27 +193,7 @@ impl StudyPlan {
             )?),
             None => None,
         };
-        let trials = match (&warm, search.method) {
-            // A grid does not run again the points an earlier study ran.
-            (Some(w), Method::Grid) => {
-                let done = search.space.grid_done(&w.trials).len();
-                let left = search
-                    .space
-                    .grid()
-                    .ok()
-                    .and_then(|g| g.size())
-                    .map_or(usize::MAX, |n| (n as usize).saturating_sub(done));
-                if left == 0 {
-                    return Err(Error::spec(
-                        spec_file,
-                        "search.warm_start",
-                        "the earlier study ran every point of this grid: nothing is left to run",
-                    ));
-                }
-                search.trials.min(left)
-            }
-            _ => search.trials,
-        };
+        let trials = trials_left(spec_file, warm.as_ref(), &search)?;
         let cores = search::cores_for(ov.cores)?;
         let (device, parallel) = place(spec_file, &spec, ov, command.as_mut(), &search, cores)?;
         if let (None, Some(data)) = (&command, &data) {
@@ -285,6 +246,60 @@ impl StudyPlan {
             spec,
         })
     }
+}
+
+/// With `init`, the network's shape is the checkpoint's (`model.hidden`, when given, must be it),
+/// and its optimizer state is kept only for the optimizer it belongs to.
+fn model_from_init(
+    spec_file: &Path,
+    spec: &StudySpec,
+    model: &mut ModelPlan,
+    i: &InitPlan,
+) -> Result<()> {
+    if spec.hidden_given && model.hidden != i.hidden() {
+        return Err(Error::spec(
+            spec_file,
+            "model.hidden",
+            format!(
+                "{:?} is not the checkpoint's {:?}: with init the network's shape is the checkpoint's (leave model.hidden out)",
+                model.hidden,
+                i.hidden()
+            ),
+        ));
+    }
+    model.hidden = i.hidden().to_vec();
+    let adam_state = !i.checkpoint.optimizer.v.is_empty();
+    if i.keep_optimizer && adam_state != (model.optimizer == OptimizerKind::Adam) {
+        return Err(Error::spec(
+            spec_file,
+            "init.optimizer",
+            "\"keep\" takes the checkpoint's optimizer state, and it is not of this study's optimizer (model.optimizer): use \"reset\"",
+        ));
+    }
+    Ok(())
+}
+
+/// The trials to run: a grid warm-started from an earlier study does not run again the points
+/// that study ran (none left is refused).
+fn trials_left(spec_file: &Path, warm: Option<&WarmStart>, search: &SearchPlan) -> Result<usize> {
+    let (Some(w), Method::Grid) = (warm, search.method) else {
+        return Ok(search.trials);
+    };
+    let done = search.space.grid_done(&w.trials).len();
+    let left = search
+        .space
+        .grid()
+        .ok()
+        .and_then(|g| g.size())
+        .map_or(usize::MAX, |n| (n as usize).saturating_sub(done));
+    if left == 0 {
+        return Err(Error::spec(
+            spec_file,
+            "search.warm_start",
+            "the earlier study ran every point of this grid: nothing is left to run",
+        ));
+    }
+    Ok(search.trials.min(left))
 }
 
 /// The device and the trials at once: a program's trials compute nothing in tune, so any build

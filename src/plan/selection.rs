@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::budget::Budget;
 use crate::data::{Dataset, Task};
-use crate::objective::{Goal, Metric, MetricKind, CLASSIFICATION, REGRESSION};
 use crate::error::{Error, Result};
+use crate::objective::{Goal, Metric, MetricKind, CLASSIFICATION, REGRESSION};
 use crate::space;
 use crate::spec::{EarlyStoppingSpec, SchedulerSpec, StudySpec};
 

@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use crate::objective::Metric;
 use crate::curve::best_value;
 use crate::error::{Error, Result};
+use crate::objective::Metric;
 use crate::space::{Params, SearchSpace};
 use crate::storage::Status;
 

@@ -3,8 +3,8 @@
 
 use super::{Decision, Scheduler};
 use crate::curve::CurveRow;
-use crate::plan::EarlyStopping;
 use crate::objective::Metric;
+use crate::plan::EarlyStopping;
 use crate::storage::History;
 
 /// Early stopping on one trial's curve.

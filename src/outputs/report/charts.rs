@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 
 use super::plot::{colour, esc, ramp, Axis, Plot, Scale};
 use crate::curve::{best_value, select_best};
+use crate::objective::{Goal, Metric};
 use crate::outputs::leaderboard::short;
 use crate::plan::{SchedulerPlan, StudyPlan};
-use crate::objective::{Goal, Metric};
 use crate::scheduler::Asha;
 use crate::storage::{Status, TrialRecord};
 

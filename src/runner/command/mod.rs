@@ -7,6 +7,7 @@
 
 pub mod check;
 mod confine;
+mod follow;
 mod full;
 mod process;
 mod slots;
@@ -20,12 +21,10 @@ use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{Boundary, Flow, Job, Phases, RunnerWorker, TrialHost, TrialOutcome, TrialRunner};
-use crate::artifacts::{Checkpoint, CheckpointMeta};
-use crate::curve::{select_best, CurveRow};
+use super::{Job, Phases, RunnerWorker, TrialHost, TrialOutcome, TrialRunner};
+use crate::artifacts::CheckpointMeta;
 use crate::error::{Error, Result};
 use crate::plan::{CommandPlan, StudyPlan};
-use crate::objective::MetricKind;
 use crate::seed::{self, Purpose};
 use crate::space::Params;
 use crate::storage::Status;
@@ -240,7 +239,7 @@ fn run_trial(
         std::fs::remove_dir_all(&work).map_err(|e| Error::io(&work, e))?;
     }
     std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
-    let mut meta = match &job.start {
+    let meta = match &job.start {
         Some(c) => c.meta.clone(),
         None => CheckpointMeta::fresh(job.trial, job.params),
     };
@@ -269,24 +268,23 @@ fn run_trial(
             return Ok(outcome(End::Failed(reason), meta, base_seconds, t0));
         }
     };
-    let mut handoff = 0.0;
-    let end = follow(
+    let mut run = follow::Follow {
         plan,
         cmd,
-        &mut proc,
-        &work,
-        &mut meta,
-        host,
-        (base_seconds, t0),
-        &mut handoff,
-    );
-    let end = match end {
+        work: &work,
+        meta,
+        base: base_seconds,
+        t0,
+        handoff: 0.0,
+    };
+    let end = match run.run(&mut proc, host) {
         Ok(end) => end,
         Err(e) => {
             proc.finish(&dir);
             return Err(e);
         }
     };
+    let (meta, handoff) = (run.meta, run.handoff);
     let why = match &end {
         End::Complete => None,
         End::Failed(why) => Some(format!("failed: {why}")),
@@ -298,59 +296,74 @@ fn run_trial(
     if let Some(why) = &why {
         proc.note(why);
     }
-    let server = server.filter(|_| proc.serving);
-    if let Some(slot) = server {
-        // A forking program: its server stays for the next trial once this one's process ended.
-        // A complete trial's process exits while the server starts the next one.
-        let ended = matches!(end, End::Complete)
-            || proc.ended_trial
-            || proc.stop_trial(job_trial).is_err()
-            || wait_end(
-                &mut proc,
-                job_trial,
-                supervisor::GRACE + Duration::from_secs(2),
-            );
-        if ended && !matches!(end, End::Complete) {
-            proc.end_trial_processes(job_trial);
-        }
-        proc.release(&dir);
-        if ended && proc.running() {
-            *slot = Some((proc, dir));
-        } else {
-            proc.finish(&dir);
-        }
-        let _ = std::fs::remove_dir_all(&work);
-    } else {
-        let done = move |proc: process::Trial| {
-            proc.finish(&dir);
-            // The program's scratch: what it wrote after its last report belongs to no checkpoint.
-            let _ = std::fs::remove_dir_all(&work);
-        };
-        if why.is_some() {
-            done(proc);
-        } else {
-            // Its last report is in: it has no more to do than exit, which a watcher waits for
-            // (`trainer.exit_grace`) while this worker goes on.
-            let grace = cmd.exit_grace;
-            let watch = move || {
-                if proc.wait_for(grace).is_none() {
-                    proc.note("still running after its last report: stopped");
-                }
-                done(proc);
-            };
-            match std::thread::Builder::new()
-                .name("trial-exit".into())
-                .spawn(watch)
-            {
-                Ok(h) => exiting.lock().unwrap().push(h),
-                Err(e) => return Err(Error::no_thread(e)),
-            }
-        }
+    match server.filter(|_| proc.serving) {
+        Some(slot) => keep_server(proc, slot, job_trial, &end, (dir, work)),
+        None => let_exit(proc, cmd, why.is_none(), exiting, (dir, work))?,
     }
     let mut out = outcome(end, meta, base_seconds, t0);
     out.phases.checkpoints = handoff;
     out.phases.compute -= handoff;
     Ok(out)
+}
+
+/// A forking program's trial `trial` ended with `end`: its server stays in `slot` for the next
+/// trial once this one's process ended (a complete trial's exits while the server starts the
+/// next one), else it is stopped.
+fn keep_server(
+    mut proc: process::Trial,
+    slot: &mut Option<(process::Trial, PathBuf)>,
+    trial: u64,
+    end: &End,
+    (dir, work): (PathBuf, PathBuf),
+) {
+    let complete = matches!(end, End::Complete);
+    let ended = complete
+        || proc.ended_trial
+        || proc.stop_trial(trial).is_err()
+        || wait_end(&mut proc, trial, supervisor::GRACE + Duration::from_secs(2));
+    if ended && !complete {
+        proc.end_trial_processes(trial);
+    }
+    proc.release(&dir);
+    if ended && proc.running() {
+        *slot = Some((proc, dir));
+    } else {
+        proc.finish(&dir);
+    }
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// A trial's own process is done with: stopped at once, or, after its last report (`reported`),
+/// given `trainer.exit_grace` to exit, which a watcher waits for while this worker goes on.
+fn let_exit(
+    mut proc: process::Trial,
+    cmd: &CommandPlan,
+    reported: bool,
+    exiting: &Mutex<Vec<JoinHandle<()>>>,
+    (dir, work): (PathBuf, PathBuf),
+) -> Result<()> {
+    let done = move |proc: process::Trial| {
+        proc.finish(&dir);
+        // The program's scratch: what it wrote after its last report belongs to no checkpoint.
+        let _ = std::fs::remove_dir_all(&work);
+    };
+    if !reported {
+        done(proc);
+        return Ok(());
+    }
+    let grace = cmd.exit_grace;
+    let watch = move || {
+        if proc.wait_for(grace).is_none() {
+            proc.note("still running after its last report: stopped");
+        }
+        done(proc);
+    };
+    let h = std::thread::Builder::new()
+        .name("trial-exit".into())
+        .spawn(watch)
+        .map_err(Error::no_thread)?;
+    exiting.lock().unwrap().push(h);
+    Ok(())
 }
 
 /// The trial of `env` in `dir` on this worker's forking program's server, or, when there is none
@@ -408,148 +421,4 @@ fn outcome(end: End, meta: CheckpointMeta, base: f64, t0: Instant) -> TrialOutco
         },
         curve: meta.curve,
     }
-}
-
-/// Reads the program's reports until its last boundary, its failure, or a stop.
-#[allow(clippy::too_many_arguments)]
-fn follow(
-    plan: &StudyPlan,
-    cmd: &CommandPlan,
-    proc: &mut process::Trial,
-    work: &Path,
-    meta: &mut CheckpointMeta,
-    host: &mut dyn TrialHost,
-    (base, t0): (f64, Instant),
-    handoff: &mut f64,
-) -> Result<End> {
-    let total = plan.budget.virtual_epochs;
-    let mut deadline = cmd.timeout.map(|t| Instant::now() + t);
-    while meta.virtual_epoch < total {
-        if host.stopping() {
-            return Ok(End::Interrupted);
-        }
-        let line = match proc.lines.recv_timeout(POLL) {
-            Ok(l) => l,
-            Err(RecvTimeoutError::Timeout) => {
-                if let (Some(d), Some(t)) = (deadline, cmd.timeout) {
-                    if Instant::now() >= d {
-                        return Ok(End::Failed(format!(
-                            "no report within {} s (trainer.timeout) after virtual epoch {}",
-                            crate::space::num(t.as_secs_f64()),
-                            meta.virtual_epoch
-                        )));
-                    }
-                }
-                continue;
-            }
-            Err(RecvTimeoutError::Disconnected) => Line::Closed,
-        };
-        let body = match line {
-            Line::Report(body) => body,
-            // The end of an earlier trial's process, exiting after its last report.
-            Line::End { trial, .. } if trial != meta.trial => {
-                proc.end_trial_processes(trial);
-                continue;
-            }
-            Line::End { .. } | Line::Closed => {
-                let how = match line {
-                    Line::End { status, .. } => {
-                        proc.ended_trial = true;
-                        process::ended_code(status)
-                    }
-                    _ => proc
-                        .wait_for(Duration::from_secs(1))
-                        .map_or("closed its output".to_string(), process::ended),
-                };
-                let tail = proc.tail();
-                let stderr = if tail.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {tail}")
-                };
-                let why = format!(
-                    "the program {how} after virtual epoch {} of {total}{stderr}",
-                    meta.virtual_epoch
-                );
-                if full::disk_full(work, &tail) {
-                    let last = tail.rsplit(" | ").next().unwrap_or_default();
-                    let how = format!("the program {how}: {last}");
-                    return Err(full::error(work, meta.trial, &how));
-                }
-                return Ok(End::Failed(why));
-            }
-            Line::Overlong => return Ok(End::Failed(report::overlong())),
-            Line::Serving => {
-                if let Err(e) = proc.take_offer() {
-                    return Ok(End::Failed(format!("its server did not take the trial: {e}")));
-                }
-                continue;
-            }
-        };
-        let k = meta.virtual_epoch + 1;
-        let t1 = Instant::now();
-        let want = plan.budget.boundary(k);
-        let metric = plan.metric.kind.name();
-        let (r, path) = match report::accept(&body, k, want, metric, work) {
-            Ok(accepted) => accepted,
-            Err(why) => return Ok(End::Failed(why)),
-        };
-        let value = r.metrics[metric];
-        let shown = report::cut(&r.checkpoint, 200);
-        let payload = match host.adopt(k, &path) {
-            Ok((p, _)) => p,
-            Err(e) if full::is_full(&e) => return Err(e),
-            Err(e) => {
-                return Ok(End::Failed(format!(
-                    "its checkpoint \"{shown}\" reported at {want} examples could not be taken over: {e}"
-                )))
-            }
-        };
-        let get = |name: &str| r.metrics.get(name).copied().unwrap_or(f64::NAN);
-        let row = CurveRow {
-            virtual_epoch: k,
-            examples_seen: want,
-            steps: r.steps.unwrap_or(0),
-            train_loss: get("train_loss"),
-            val_loss: get("val_loss"),
-            metric: match plan.metric.kind {
-                MetricKind::ValLoss => get("val_loss"),
-                _ => value,
-            },
-            reported: r.metrics.clone(),
-        };
-        meta.virtual_epoch = k;
-        meta.examples_seen = want;
-        meta.steps = row.steps;
-        meta.seconds = base + t0.elapsed().as_secs_f64();
-        meta.curve.push(row.clone());
-        meta.files = Some(payload);
-        meta.runner.insert(
-            "metrics".into(),
-            serde_json::to_value(&r.metrics).expect("finite numbers"),
-        );
-        let best = select_best(&meta.curve, plan.metric) == Some(meta.curve.len() - 1);
-        let checkpoint = Box::new(Checkpoint {
-            meta: meta.clone(),
-            weights: vec![],
-            optimizer: Default::default(),
-            files: None,
-        });
-        let flow = host.boundary(Boundary {
-            checkpoint,
-            row,
-            best,
-        })?;
-        *handoff += t1.elapsed().as_secs_f64();
-        deadline = cmd.timeout.map(|t| Instant::now() + t);
-        if k == total {
-            break;
-        }
-        match flow {
-            Flow::Continue => {}
-            Flow::Interrupt => return Ok(End::Interrupted),
-            Flow::Stop(reason) => return Ok(End::Stopped(reason)),
-        }
-    }
-    Ok(End::Complete)
 }

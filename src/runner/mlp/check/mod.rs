@@ -11,8 +11,8 @@ use dfdx::tensor::Cpu;
 use super::model::{evaluate, layer_sizes, Mlp, Net, Optimizer};
 use crate::data::{Dataset, Task};
 use crate::error::Result;
-use crate::plan::{OptimizerKind, StudyPlan};
 use crate::objective::MetricKind;
+use crate::plan::{OptimizerKind, StudyPlan};
 use crate::seed::{self, Purpose};
 use crate::space::{num, Params, Value};
 
