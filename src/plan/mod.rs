@@ -116,45 +116,8 @@ impl StudyPlan {
             Some(t) => Some(CommandPlan::from_spec(spec_file, t, &base, &out_dir)?),
             None => None,
         };
-        if command.is_some() && spec.model.is_some() {
-            return Err(Error::spec(
-                spec_file,
-                "model",
-                "is not allowed with a command trainer: the program builds its own model",
-            ));
-        }
-        let init = match (&spec.init, &command) {
-            (Some(_), Some(_)) => {
-                return Err(Error::spec(
-                    spec_file,
-                    "init",
-                    "starts the built-in trainer's models from a checkpoint; a program starts from its own (TUNE_RESUME_FROM)",
-                ))
-            }
-            (Some(i), None) => Some(init::load(spec_file, i, &base)?),
-            (None, _) => None,
-        };
-        if let (Some(d), Some(_)) = (&spec.data, &command) {
-            data::check_command_data(spec_file, d)?;
-        }
-        let data = match (&spec.data, &command) {
-            (Some(d), _) => Some(DataPlan::from_spec(
-                spec_file,
-                d,
-                spec.seed,
-                &base,
-                (&out_dir, ov.folder_only),
-                init.as_ref().map(|i| &i.prep),
-            )?),
-            (None, Some(_)) => None,
-            (None, None) => {
-                return Err(Error::spec(
-                    spec_file,
-                    "data",
-                    "is required: the built-in trainer learns from a table (or give a \"trainer\" command)",
-                ))
-            }
-        };
+        let init = trainer_parts(spec_file, &spec, command.is_some(), &base)?;
+        let data = data_plan(spec_file, &spec, (&command, &init), &base, (&out_dir, ov))?;
         let n_train = data.as_ref().map(|d| d.dataset.train.rows);
         let mut model = ModelPlan::from_spec(spec_file, &spec.model.clone().unwrap_or_default())?;
         if let Some(i) = &init {
@@ -245,6 +208,62 @@ impl StudyPlan {
             },
             spec,
         })
+    }
+}
+
+/// The parts of a spec that only the built-in trainer takes: `model` and `init` are refused with a
+/// program (`command`); the init plan when given.
+fn trainer_parts(
+    spec_file: &Path,
+    spec: &StudySpec,
+    command: bool,
+    base: &Path,
+) -> Result<Option<InitPlan>> {
+    if command && spec.model.is_some() {
+        return Err(Error::spec(
+            spec_file,
+            "model",
+            "is not allowed with a command trainer: the program builds its own model",
+        ));
+    }
+    match (&spec.init, command) {
+        (Some(_), true) => Err(Error::spec(
+            spec_file,
+            "init",
+            "starts the built-in trainer's models from a checkpoint; a program starts from its own (TUNE_RESUME_FROM)",
+        )),
+        (Some(i), false) => Ok(Some(init::load(spec_file, i, base)?)),
+        (None, _) => Ok(None),
+    }
+}
+
+/// The study's data: required by the built-in trainer, optional for a program (which is told
+/// where it is).
+fn data_plan(
+    spec_file: &Path,
+    spec: &StudySpec,
+    (command, init): (&Option<CommandPlan>, &Option<InitPlan>),
+    base: &Path,
+    (out_dir, ov): (&Path, &Overrides),
+) -> Result<Option<DataPlan>> {
+    if let (Some(d), Some(_)) = (&spec.data, command) {
+        data::check_command_data(spec_file, d)?;
+    }
+    match (&spec.data, command) {
+        (Some(d), _) => Ok(Some(DataPlan::from_spec(
+            spec_file,
+            d,
+            spec.seed,
+            base,
+            (out_dir, ov.folder_only),
+            init.as_ref().map(|i| &i.prep),
+        )?)),
+        (None, Some(_)) => Ok(None),
+        (None, None) => Err(Error::spec(
+            spec_file,
+            "data",
+            "is required: the built-in trainer learns from a table (or give a \"trainer\" command)",
+        )),
     }
 }
 
