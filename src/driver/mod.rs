@@ -241,49 +241,7 @@ pub fn drive(
         runner,
         scheduler,
     } = seams;
-    let mut print = fingerprint(plan);
-    if storage.shared() {
-        print.extend(fingerprint::shared(plan));
-    }
-    let opened = storage.open(&plan.name, &print).map_err(|e| match e {
-        Error::SpecChanged(keys) if storage.shared() => {
-            shared_spec_changed(plan, opts, &*storage, &print, &keys)
-        }
-        Error::SpecChanged(_) => Error::Study(format!("{}: {e}", plan.spec_file.display())),
-        e => e,
-    })?;
-    for w in &opened.warnings {
-        observer.event(Progress::Warning(w));
-    }
-    let mut history = opened.history;
-    let code = code::check(plan, &history, opts.allow_code_change, storage.shared())?;
-    if let Some((event, note)) = code {
-        storage.append(std::slice::from_ref(&event))?;
-        history.apply(&event);
-        observer.event(Progress::Note(&note));
-    }
-    if !storage.shared() {
-        // A shared storage's checkpoints are written in transactions: none is ever half there.
-        repair_best_files(plan, store, &history, observer)?;
-    }
-    // Only once the spec is known to match the study: a refused resume writes nothing.
-    crate::outputs::write_split(plan)?;
-    if plan.command.is_none() {
-        if let Some(eval) = crate::runner::mlp::init_eval(plan)? {
-            observer.event(Progress::Note(&init_note(plan, eval)?));
-        }
-    }
-    // The prepared data, for resumes and `status` not to read the data file again; derived, so
-    // a failure to write it costs a later parse, not the study.
-    if let (Some(data), Some(key)) = (&plan.dataset, &plan.data_key) {
-        if let Err(e) = crate::data::cache::save(&plan.out_dir, key, data) {
-            observer.event(Progress::Warning(&format!(
-                "{}: the prepared data was not cached ({e}): a resume parses the data file again",
-                plan.out_dir.display()
-            )));
-        }
-    }
-
+    let (history, cursor) = open_study(plan, &mut *storage, store, opts, observer)?;
     let mut sampler = crate::sampler::for_plan(plan);
     let queue = queue::queue(plan.trials, plan.parallel, runner, &mut *sampler, &history);
     let done = history.trials.values().filter(|t| t.status.ended()).count();
@@ -312,7 +270,7 @@ pub fn drive(
         queue,
         failed: None,
         sampling_seconds: 0.0,
-        cursor: opened.cursor,
+        cursor,
         looked: None,
     });
     let storage: Mutex<&mut dyn Storage> = Mutex::new(storage);
@@ -363,6 +321,61 @@ pub fn drive(
         sampling_seconds: shared.sampling_seconds,
         workers,
     })
+}
+
+/// Opens the study in `storage` for this run: its fingerprint checked (or recorded), its
+/// program's code checked, its selected checkpoints repaired, its split and prepared data
+/// written. Its history, and the cursor of the events read.
+fn open_study(
+    plan: &StudyPlan,
+    storage: &mut dyn Storage,
+    store: &dyn ArtifactStore,
+    opts: &RunOptions,
+    observer: &dyn Observer,
+) -> Result<(History, u64)> {
+    let mut print = fingerprint(plan);
+    if storage.shared() {
+        print.extend(fingerprint::shared(plan));
+    }
+    let opened = storage.open(&plan.name, &print).map_err(|e| match e {
+        Error::SpecChanged(keys) if storage.shared() => {
+            shared_spec_changed(plan, opts, &*storage, &print, &keys)
+        }
+        Error::SpecChanged(_) => Error::Study(format!("{}: {e}", plan.spec_file.display())),
+        e => e,
+    })?;
+    for w in &opened.warnings {
+        observer.event(Progress::Warning(w));
+    }
+    let mut history = opened.history;
+    let code = code::check(plan, &history, opts.allow_code_change, storage.shared())?;
+    if let Some((event, note)) = code {
+        storage.append(std::slice::from_ref(&event))?;
+        history.apply(&event);
+        observer.event(Progress::Note(&note));
+    }
+    if !storage.shared() {
+        // A shared storage's checkpoints are written in transactions: none is ever half there.
+        repair_best_files(plan, store, &history, observer)?;
+    }
+    // Only once the spec is known to match the study: a refused resume writes nothing.
+    crate::outputs::write_split(plan)?;
+    if plan.command.is_none() {
+        if let Some(eval) = crate::runner::mlp::init_eval(plan)? {
+            observer.event(Progress::Note(&init_note(plan, eval)?));
+        }
+    }
+    // The prepared data, for resumes and `status` not to read the data file again; derived, so
+    // a failure to write it costs a later parse, not the study.
+    if let (Some(data), Some(key)) = (&plan.dataset, &plan.data_key) {
+        if let Err(e) = crate::data::cache::save(&plan.out_dir, key, data) {
+            observer.event(Progress::Warning(&format!(
+                "{}: the prepared data was not cached ({e}): a resume parses the data file again",
+                plan.out_dir.display()
+            )));
+        }
+    }
+    Ok((history, opened.cursor))
 }
 
 /// At the end of a study, the trials still paused were never promoted: they are pruned where they
