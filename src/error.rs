@@ -38,6 +38,14 @@ pub enum Error {
     /// The machine refused a resource (threads). Not the user's input.
     #[error("{0}")]
     System(String),
+    /// A user's program (`trainer.predict`, or a program `tune check` ran) failed or broke its
+    /// protocol: the program's fault, not the input's (exit code 1).
+    #[error("{0}")]
+    Program(String),
+    /// A checkpoint of the study does not hold what its record says (tune's files damaged, or
+    /// written by another version): not the user's input (exit code 1).
+    #[error("{0}")]
+    Damaged(String),
     /// The trials cannot run: a user's program failed in every one tried (exit code 1).
     #[error("{0}")]
     Trials(String),

@@ -65,7 +65,7 @@ impl Outbox<'_> {
         if self.held.reserve(job.bytes()) && self.tx.send(job).is_ok() {
             Ok(())
         } else {
-            Err(Error::Study("the persister stopped".into()))
+            Err(Error::System("the persister stopped".into()))
         }
     }
 }

@@ -374,7 +374,7 @@ fn leave(
         let (done, wait) = std::sync::mpsc::channel();
         tx.send(Persist::Flush(done))?;
         wait.recv()
-            .map_err(|_| Error::Study("the persister stopped".into()))?;
+            .map_err(|_| Error::System("the persister stopped".into()))?;
         publish(ctx, seen);
     }
     Ok(())

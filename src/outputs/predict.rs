@@ -88,13 +88,13 @@ impl Model {
     pub fn of(ckpt: Checkpoint, fallback: Option<&Preprocessing>) -> Result<Model> {
         let prep = match ckpt.meta.runner.get("preprocessing") {
             Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-                Error::Study(format!(
+                Error::Damaged(format!(
                     "the checkpoint of trial {} has unreadable preprocessing: {e}",
                     ckpt.meta.trial
                 ))
             })?,
             None => fallback.cloned().ok_or_else(|| {
-                Error::Study(format!(
+                Error::Damaged(format!(
                     "the checkpoint of trial {} does not say how its inputs were prepared",
                     ckpt.meta.trial
                 ))
@@ -114,7 +114,7 @@ impl Model {
         };
         let ins = model.weights.first().map_or(0, |w| w.shape[0]);
         if ins != model.prep.inputs.len() {
-            return Err(Error::Study(format!(
+            return Err(Error::Damaged(format!(
                 "the checkpoint of trial {} takes {ins} inputs, and its preprocessing makes {}",
                 model.trial,
                 model.prep.inputs.len()

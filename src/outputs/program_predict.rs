@@ -31,7 +31,7 @@ pub fn predict(
         )));
     };
     let Some(files) = &ckpt.files else {
-        return Err(Error::Study(format!(
+        return Err(Error::Damaged(format!(
             "trial {}'s checkpoint holds no program checkpoint",
             ckpt.meta.trial
         )));
@@ -64,26 +64,26 @@ pub fn predict(
         // Its prints go to stderr: stdout may carry the predictions (`--output -`).
         .stdout(std::io::stderr())
         .status()
-        .map_err(|e| Error::Study(format!("cannot start {}: {e}", program[0])))?;
+        .map_err(|e| Error::Program(format!("cannot start {}: {e}", program[0])))?;
     if !status.success() {
-        return Err(Error::Study(format!(
+        return Err(Error::Program(format!(
             "trainer.predict ({}) failed ({status})",
             program[0]
         )));
     }
     let csv = std::fs::read(&output).map_err(|_| {
-        Error::Study(format!(
+        Error::Program(format!(
             "trainer.predict ({}) exited without writing its predictions to TUNE_PREDICTIONS",
             program[0]
         ))
     })?;
     let rows = records(&csv).map_err(|e| {
-        Error::Study(format!(
+        Error::Program(format!(
             "trainer.predict wrote predictions that are not a CSV with a header: {e}"
         ))
     })?;
     if rows != want {
-        return Err(Error::Study(format!(
+        return Err(Error::Program(format!(
             "trainer.predict wrote {rows} predictions for the {want} rows of {}",
             data.display()
         )));

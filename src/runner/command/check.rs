@@ -140,7 +140,7 @@ fn kept_checkpoint(dir: &Path) -> Result<PathBuf> {
         .map_err(|e| Error::io(dir, e))?
         .map(|e| e.path())
         .ok_or_else(|| {
-            Error::Study(format!(
+            Error::Damaged(format!(
                 "{}: the checkpoint kept aside is gone",
                 dir.display()
             ))

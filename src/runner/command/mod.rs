@@ -150,7 +150,7 @@ fn environment(
     ]);
     if let Some(c) = &job.start {
         let files = c.files.as_ref().ok_or_else(|| {
-            Error::Study(format!(
+            Error::Damaged(format!(
                 "trial {}: its checkpoint of virtual epoch {} holds no program checkpoint",
                 job.trial, c.meta.virtual_epoch
             ))

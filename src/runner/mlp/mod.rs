@@ -22,7 +22,7 @@ pub fn score(
     ckpt: &crate::artifacts::Checkpoint,
 ) -> Result<model::Eval> {
     let weights = model::in_layer_order(&ckpt.weights).ok_or_else(|| {
-        Error::Study(format!(
+        Error::Damaged(format!(
             "trial {}'s checkpoint at virtual epoch {} holds no network's weights",
             ckpt.meta.trial, ckpt.meta.virtual_epoch
         ))
@@ -100,7 +100,7 @@ mod cuda {
 
     pub fn worker(plan: &StudyPlan, i: usize) -> Result<Box<dyn RunnerWorker + '_>> {
         let dev = dfdx::tensor::Cuda::try_build(i, plan.seed)
-            .map_err(|e| Error::Study(format!("cannot open CUDA device {i}: {e:?}")))?;
+            .map_err(|e| Error::System(format!("cannot open CUDA device {i}: {e:?}")))?;
         Ok(Box::new(MlpWorker { plan, dev }))
     }
 }

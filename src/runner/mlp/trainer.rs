@@ -177,7 +177,7 @@ fn begin<D: Backend>(
         Some(c) => {
             let state = MlpState::read(&c.meta).filter(|s| s.layer_sizes == sizes);
             let Some(state) = state.filter(|_| &c.meta.params == params) else {
-                return Err(Error::Study(format!(
+                return Err(Error::Damaged(format!(
                     "the checkpoint of trial {trial} at virtual epoch {} belongs to other parameters",
                     c.meta.virtual_epoch
                 )));
