@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use tune::plan::{Goal, Metric, MetricKind};
+use tune::objective::{Goal, Metric, MetricKind};
 use tune::sampler::gp::{suggest, Encoding, GpSampler, GpSettings};
 use tune::seed::{self, Purpose};
 use tune::space::{Kind, Param, Params, SearchSpace};

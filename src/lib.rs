@@ -2,6 +2,7 @@
 //! is checkpointed at every virtual epoch, is judged by its best checkpoint, and resumes exactly.
 
 pub mod artifacts;
+pub mod backend;
 pub mod budget;
 pub mod curve;
 pub mod data;

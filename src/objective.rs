@@ -96,6 +96,27 @@ impl MetricKind {
     }
 }
 
+impl Metric {
+    /// The metric a study's fingerprint records (`metric`, `goal`: the spec's, either absent):
+    /// the built-in names, else a program's own; its goal as recorded, else its natural one, else
+    /// lower is better.
+    pub fn recorded(metric: Option<&str>, goal: Option<&str>) -> Metric {
+        let name = metric.unwrap_or("val_loss");
+        let kind = REGRESSION
+            .iter()
+            .chain(&CLASSIFICATION)
+            .find(|k| k.name() == name)
+            .copied()
+            .unwrap_or_else(|| MetricKind::Reported(crate::intern::intern(name)));
+        let goal = match goal {
+            Some("max") => Goal::Max,
+            Some("min") => Goal::Min,
+            _ => kind.natural_goal().unwrap_or(Goal::Min),
+        };
+        Metric { kind, goal }
+    }
+}
+
 /// Whether lower or higher is better.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -130,7 +130,8 @@ def _serve():
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 del children[pid]
-                code = os.waitstatus_to_exitcode(status)
+                # (os.waitstatus_to_exitcode is Python 3.9's.)
+                code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
                 # A newline first: it ends the line a trial's process left unfinished if it died
                 # mid-line (tune does not log it when there was none).
                 sys.stdout.write("\nTUNE_END " + json.dumps({"trial": c[0], "status": code}) + "\n")

@@ -15,8 +15,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::artifacts::recover::{self, BestFile};
-use crate::artifacts::PgStore;
-use crate::artifacts::{ArtifactStore, FolderStore};
+use crate::artifacts::ArtifactStore;
+use crate::backend::Location;
 use crate::curve::{ranks_before, CurveRow};
 use crate::error::{Error, Result};
 use crate::plan::StudyPlan;
@@ -24,8 +24,6 @@ use crate::runner::command::CommandRunner;
 use crate::runner::mlp::MlpRunner;
 use crate::runner::TrialRunner;
 use crate::scheduler::Scheduler;
-use crate::storage::journal::JournalStorage;
-use crate::storage::postgres::PgStorage;
 use crate::storage::{Event, History, Status, Storage};
 
 mod code;
@@ -85,26 +83,13 @@ pub fn run(
     if opts.restart && out.exists() {
         move_aside(out, observer)?;
     }
-    // A server that cannot be reached is refused before anything is written.
-    let mut pg = match &opts.storage {
-        Some(url) => Some(PgStorage::connect(url, opts.join)?),
-        None => None,
-    };
-    std::fs::create_dir_all(out.join("trials")).map_err(|e| Error::io(out, e))?;
-    let mut journal;
-    let (storage, store): (&mut dyn Storage, Box<dyn ArtifactStore>) = match &mut pg {
-        Some(pg) => {
-            let store: Box<dyn ArtifactStore> = match &opts.artifacts {
-                Some(dir) => Box::new(FolderStore::new(dir)),
-                None => Box::new(PgStore::new(pg.pg(), &out.join("trials"))),
-            };
-            (pg, store)
-        }
-        None => {
-            journal = JournalStorage::lock(out)?;
-            (&mut journal, Box::new(FolderStore::new(out)))
-        }
-    };
+    let mut backend = crate::backend::open(
+        out,
+        opts.storage.as_deref(),
+        opts.join,
+        opts.artifacts.as_deref(),
+    )?;
+    let (storage, store) = (&mut *backend.storage, &*backend.store);
     if let Some(said) = plan.dataset.as_ref().and_then(|d| d.prep.summary()) {
         observer.event(Progress::Note(&said));
     }
@@ -161,7 +146,7 @@ fn init_note(plan: &StudyPlan, eval: crate::runner::mlp::model::Eval) -> Result<
     Ok(format!(
         "init: every trial starts from trial {} of {} at virtual epoch {}: val_loss {}, {metric} {} on this study's {} validation rows",
         init.trial,
-        init.from.display(),
+        init.from,
         init.virtual_epoch,
         crate::outputs::short(eval.loss),
         crate::outputs::short(eval.metric),
@@ -487,28 +472,26 @@ pub fn read_history(
     storage: Option<&str>,
     artifacts: Option<&Path>,
 ) -> Result<(History, Box<dyn ArtifactStore>)> {
-    let folder = |dir: &Path| -> Box<dyn ArtifactStore> { Box::new(FolderStore::new(dir)) };
-    if let Some(url) = storage {
-        let Some((history, pg)) = PgStorage::read(url, &plan.name)? else {
-            return Err(Error::Study(format!(
+    let loc = match storage {
+        Some(url) => Location::Postgres {
+            url: url.to_string(),
+            name: plan.name.clone(),
+        },
+        None => Location::Folder(plan.out_dir.clone()),
+    };
+    crate::backend::read(&loc, &plan.out_dir.join("trials"), artifacts)?.ok_or_else(|| {
+        Error::Study(match storage {
+            Some(url) => format!(
                 "no study named \"{}\" in PostgreSQL at {}: run `tune run {} --storage URL` first",
                 plan.name,
                 crate::storage::postgres::hide_password(url),
                 plan.spec_file.display()
-            )));
-        };
-        let store = match artifacts {
-            Some(dir) => folder(dir),
-            None => Box::new(PgStore::new(pg, &plan.out_dir.join("trials"))),
-        };
-        return Ok((history, store));
-    }
-    let history = JournalStorage::read(&plan.out_dir)?.ok_or_else(|| {
-        Error::Study(format!(
-            "{}: no study has run here yet: run `tune {}` first",
-            plan.out_dir.display(),
-            plan.spec_file.display()
-        ))
-    })?;
-    Ok((history, folder(artifacts.unwrap_or(&plan.out_dir))))
+            ),
+            None => format!(
+                "{}: no study has run here yet: run `tune {}` first",
+                plan.out_dir.display(),
+                plan.spec_file.display()
+            ),
+        })
+    })
 }

@@ -3,19 +3,23 @@
 //! the data is prepared with that checkpoint's recorded preprocessing, so the weights see inputs
 //! as they did; and the network's shape is the checkpoint's.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::artifacts::pick::{self, CheckpointPick};
-use crate::artifacts::{ArtifactStore, Checkpoint, FolderStore};
+use crate::artifacts::Checkpoint;
+use crate::backend::Location;
+use crate::curve::best_value;
 use crate::data::Preprocessing;
 use crate::error::{Error, Result};
+use crate::objective::Metric;
 use crate::spec::InitSpec;
+use crate::storage::History;
 
 /// The checkpoint every trial starts from, read and checked.
 #[derive(Clone, Debug)]
 pub struct InitPlan {
-    /// The earlier study's folder.
-    pub from: PathBuf,
+    /// The earlier study, as shown (its folder, or its name and database).
+    pub from: String,
     pub trial: u64,
     pub virtual_epoch: u32,
     pub checkpoint: Checkpoint,
@@ -38,8 +42,9 @@ impl InitPlan {
 
 /// The spec's `init` (in `file`, relative paths from `base`), read and checked.
 pub(super) fn load(file: &Path, spec: &InitSpec, base: &Path) -> Result<InitPlan> {
-    let dir = base.join(&spec.from);
     let bad = |path: &str, msg: String| Error::spec(file, format!("init.{path}"), msg);
+    let loc = Location::parse(&spec.from, base).map_err(|msg| bad("from", msg))?;
+    let shown = loc.shown();
     let keep_optimizer = match spec.optimizer.as_str() {
         "reset" => false,
         "keep" => true,
@@ -56,27 +61,27 @@ pub(super) fn load(file: &Path, spec: &InitSpec, base: &Path) -> Result<InitPlan
             "is neither \"best\", \"last\" nor a virtual epoch's number".into(),
         )
     })?;
-    let history = crate::storage::journal::JournalStorage::read(&dir)
-        .map_err(|e| bad("from", format!("{} cannot be read: {e}", dir.display())))?
-        .ok_or_else(|| {
-            bad(
-                "from",
-                format!("{} holds no study (no journal.jsonl)", dir.display()),
-            )
+    // Only the built-in trainer's checkpoints start a study: no program's files are unpacked.
+    let (history, store) = crate::backend::read(&loc, base, None)
+        .map_err(|e| bad("from", format!("{shown} cannot be read: {e}")))?
+        .ok_or_else(|| match &loc {
+            Location::Folder(_) => {
+                bad("from", format!("{shown} holds no study (no journal.jsonl)"))
+            }
+            Location::Postgres { .. } => bad("from", format!("{shown} holds no study")),
         })?;
     let trial = match &spec.trial {
-        serde_json::Value::String(s) if s == "best" => leaders_first(&dir).ok_or_else(|| {
-            bad(
-                "trial",
-                format!(
-                    "{}/leaderboard.csv names no trial with a checkpoint: give a trial number",
-                    dir.display()
-                ),
-            )
-        })?,
+        serde_json::Value::String(s) if s == "best" => {
+            leaders_first(&loc, &history).ok_or_else(|| {
+                bad(
+                    "trial",
+                    format!("{shown} has no trial with a selected checkpoint: give a trial number"),
+                )
+            })?
+        }
         v => match v.as_u64() {
             Some(n) if history.trials.contains_key(&n) => n,
-            Some(n) => return Err(bad("trial", format!("{} has no trial {n}", dir.display()))),
+            Some(n) => return Err(bad("trial", format!("{shown} has no trial {n}"))),
             None => {
                 return Err(bad(
                     "trial",
@@ -89,12 +94,11 @@ pub(super) fn load(file: &Path, spec: &InitSpec, base: &Path) -> Result<InitPlan
         .trials
         .get(&trial)
         .is_some_and(|t| !t.curve.is_empty());
-    let store = FolderStore::new(&dir);
-    let checkpoint = pick::read(&store as &dyn ArtifactStore, trial, which, has_best)
+    let checkpoint = pick::read(&*store, trial, which, has_best)
         .map_err(|e| bad("checkpoint", e.to_string()))?;
     let field = |key: &str| checkpoint.meta.runner.get(key).cloned();
     let not_mlp = || {
-        bad("from", format!("trial {trial} of {} is not a model of the built-in trainer (a program's checkpoint cannot be the start of one)", dir.display()))
+        bad("from", format!("trial {trial} of {shown} is not a model of the built-in trainer (a program's checkpoint cannot be the start of one)"))
     };
     let layer_sizes: Vec<usize> = field("layer_sizes")
         .and_then(|v| serde_json::from_value(v).ok())
@@ -102,9 +106,9 @@ pub(super) fn load(file: &Path, spec: &InitSpec, base: &Path) -> Result<InitPlan
         .ok_or_else(not_mlp)?;
     let prep: Preprocessing = field("preprocessing")
         .and_then(|v| serde_json::from_value(v).ok())
-        .ok_or_else(|| bad("from", format!("the checkpoint of trial {trial} in {} does not record how its inputs were prepared (an earlier build wrote it): run that study again with this build", dir.display())))?;
+        .ok_or_else(|| bad("from", format!("the checkpoint of trial {trial} in {shown} does not record how its inputs were prepared (an earlier build wrote it): run that study again with this build")))?;
     Ok(InitPlan {
-        from: dir,
+        from: shown,
         trial,
         virtual_epoch: checkpoint.meta.virtual_epoch,
         crc32: content_crc(&checkpoint),
@@ -127,8 +131,25 @@ fn checkpoint_pick(v: &serde_json::Value) -> Option<CheckpointPick> {
 }
 
 /// The first trial of the study's leaderboard (as its own metric ranked them) that has a
-/// selected checkpoint.
-fn leaders_first(dir: &Path) -> Option<u64> {
+/// selected checkpoint: a folder's `leaderboard.csv`; in PostgreSQL, the trial whose selected
+/// value of the metric its fingerprint records is best (ties: the lower trial number).
+fn leaders_first(loc: &Location, history: &History) -> Option<u64> {
+    let dir = match loc {
+        Location::Folder(dir) => dir,
+        Location::Postgres { .. } => {
+            let fp = history.fingerprint.as_ref();
+            let field = |k: &str| fp.and_then(|f| f.get(k)).and_then(|v| v.as_str());
+            let metric = Metric::recorded(field("metric"), field("goal"));
+            let mut best: Option<(u64, f64)> = None;
+            for (&n, t) in &history.trials {
+                let v = best_value(&t.curve, metric);
+                if !v.is_nan() && best.is_none_or(|(_, b)| metric.better(v, b, 0.0)) {
+                    best = Some((n, v));
+                }
+            }
+            return best.map(|(n, _)| n);
+        }
+    };
     let mut r = csv::Reader::from_path(dir.join("leaderboard.csv")).ok()?;
     let h = r.headers().ok()?.clone();
     let trial = h.iter().position(|c| c == "trial")?;

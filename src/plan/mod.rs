@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::backend::Location;
 use crate::budget::Budget;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -146,9 +147,10 @@ impl StudyPlan {
         let selection =
             SelectionPlan::from_spec(spec_file, &spec, data.as_ref().map(|d| &d.dataset), &budget)?;
         let warm = match &spec.search.warm_start {
-            Some(dir) => Some(warm::load(
+            Some(at) => Some(warm::load(
                 spec_file,
-                &base.join(dir),
+                &Location::parse(at, &base)
+                    .map_err(|msg| Error::spec(spec_file, "search.warm_start", msg))?,
                 &search.space,
                 selection.metric,
                 &serde_json::json!(spec.metric),

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use crate::backend::Location;
 use crate::curve::best_value;
 use crate::error::{Error, Result};
 use crate::objective::Metric;
@@ -19,31 +20,30 @@ pub struct WarmStart {
     pub crc32: u32,
 }
 
-/// The finished trials of the study folder `dir` (from the spec `file`; `metric_json` and
-/// `goal_json` are this spec's, which the earlier study must share) that lie in `space`.
+/// The finished trials of the study at `loc` (a folder, or a study in PostgreSQL; from the spec
+/// `file`; `metric_json` and `goal_json` are this spec's, which the earlier study must share)
+/// that lie in `space`.
 pub(super) fn load(
     file: &Path,
-    dir: &Path,
+    loc: &Location,
     space: &SearchSpace,
     metric: Metric,
     metric_json: &serde_json::Value,
     goal_json: &serde_json::Value,
 ) -> Result<WarmStart> {
     let bad = |msg: String| Error::spec(file, "search.warm_start", msg);
-    let history = crate::storage::journal::JournalStorage::read(dir)
-        .map_err(|e| bad(format!("{} cannot be read: {e}", dir.display())))?
-        .ok_or_else(|| {
-            bad(format!(
-                "{} holds no study (no journal.jsonl)",
-                dir.display()
-            ))
+    let shown = loc.shown();
+    let history = crate::backend::history(loc)
+        .map_err(|e| bad(format!("{shown} cannot be read: {e}")))?
+        .ok_or_else(|| match loc {
+            Location::Folder(_) => bad(format!("{shown} holds no study (no journal.jsonl)")),
+            Location::Postgres { .. } => bad(format!("{shown} holds no study")),
         })?;
     if let Some(fp) = &history.fingerprint {
         for (key, ours) in [("metric", metric_json), ("goal", goal_json)] {
             if let Some(theirs) = fp.get(key).filter(|t| *t != ours) {
                 return Err(bad(format!(
-                    "{} was judged by {key} {theirs}, this study by {ours}: their values do not compare",
-                    dir.display()
+                    "{shown} was judged by {key} {theirs}, this study by {ours}: their values do not compare"
                 )));
             }
         }
@@ -60,8 +60,7 @@ pub(super) fn load(
         .collect();
     if trials.is_empty() {
         return Err(bad(format!(
-            "{} has no finished trial whose parameters lie in this study's space",
-            dir.display()
+            "{shown} has no finished trial whose parameters lie in this study's space"
         )));
     }
     let text = serde_json::to_string(
