@@ -21,7 +21,10 @@ import random
 import sys
 import tempfile
 
-import torch
+try:
+    import torch
+except ImportError as e:
+    raise ImportError("tune_client.torch needs PyTorch (pip install torch); the rest of tune_client does not") from e
 
 from .stream import Stream
 
