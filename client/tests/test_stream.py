@@ -123,7 +123,9 @@ class Resume(unittest.TestCase):
             whole = run(Stream(size, batch, bounds, seed=21))
             for k, b in enumerate(bounds):
                 s = Stream(size, batch, bounds, seed=21, start=b)
-                self.assertEqual([e for e, _ in s.epochs_left()], list(range(k + 2, len(bounds) + 1)))
+                self.assertEqual(
+                    [e for e, _ in s.epochs_left()], list(range(k + 2, len(bounds) + 1))
+                )
                 self.assertEqual(run(s), whole[k + 1 :], (size, batch, b))
 
     def test_a_stream_stopped_at_a_boundary_resumes_where_it_was(self):

@@ -55,7 +55,8 @@ def weights(model):
 
 class Noisy(torch.utils.data.Dataset if torch else object):
     """Examples that are their index plus noise drawn where they are read (in a worker, with
-    workers): a batch tells which examples it holds, and the noise which generator state read them."""
+    workers): a batch tells which examples it holds, and the noise which generator state read them.
+    """
 
     def __init__(self, n):
         self.n = n
@@ -79,7 +80,9 @@ def run_batches(t, model, loader_kwargs, stop_after=None):
     """Trains over `Batches` as a program would; (indices seen, noise seen, TUNE lines)."""
     opt, sched = parts(model)
     data = Noisy(23)
-    b = tune_torch.Batches(t, torch.utils.data.DataLoader(data, batch_size=7, shuffle=True, **loader_kwargs))
+    b = tune_torch.Batches(
+        t, torch.utils.data.DataLoader(data, batch_size=7, shuffle=True, **loader_kwargs)
+    )
     seen, noise, out = [], [], io.StringIO()
     with contextlib.redirect_stdout(out):
         for epoch in b.epochs(model, opt, sched):
@@ -93,7 +96,9 @@ def run_batches(t, model, loader_kwargs, stop_after=None):
             b.report(val_loss=float(model(torch.ones(1, 4)).item()))
             if epoch == stop_after:
                 break
-    lines = [json.loads(line[5:]) for line in out.getvalue().splitlines() if line.startswith("TUNE ")]
+    lines = [
+        json.loads(line[5:]) for line in out.getvalue().splitlines() if line.startswith("TUNE ")
+    ]
     return seen, noise, lines
 
 
@@ -143,7 +148,10 @@ class SaveLoad(unittest.TestCase):
         torch.save({"model": net().state_dict()}, path)
         with self.assertRaises(ValueError) as e:
             tune_torch.load(path, net())
-        self.assertEqual(str(e.exception), f"tune_client: {path} is not a checkpoint written by tune_client.torch.save")
+        self.assertEqual(
+            str(e.exception),
+            f"tune_client: {path} is not a checkpoint written by tune_client.torch.save",
+        )
         tune_torch.save(path, net())
         with self.assertRaisesRegex(ValueError, "holds no optimizer state"):
             tune_torch.load(path, net(), parts(net())[0])
@@ -177,8 +185,8 @@ class BatchesOfATrial(unittest.TestCase):
             torch.manual_seed(77)
             resume = (first[-1]["checkpoint"], bounds[stop - 1])
             seen2, noise2, lines2 = run_batches(trial(folder, bounds, resume), net(), loader_kwargs)
-            self.assertEqual(seen2, seen[bounds[stop - 1]:])
-            self.assertEqual(noise2, noise[bounds[stop - 1]:])
+            self.assertEqual(seen2, seen[bounds[stop - 1] :])
+            self.assertEqual(noise2, noise[bounds[stop - 1] :])
             self.assertEqual([r["val_loss"] for r in lines2], [r["val_loss"] for r in lines[stop:]])
             self.assertEqual([r["steps"] for r in lines2], [r["steps"] for r in lines[stop:]])
 
@@ -208,11 +216,14 @@ class BatchesOfATrial(unittest.TestCase):
             for _ in b.epochs():
                 list(b)
         b = tune_torch.Batches(t, Noisy(6), batch_size=4)
-        with self.assertRaisesRegex(RuntimeError, "report\\(\\) at 4 examples, before virtual epoch 1's boundary at 10"):
+        with self.assertRaisesRegex(
+            RuntimeError, "report\\(\\) at 4 examples, before virtual epoch 1's boundary at 10"
+        ):
             for _ in b.epochs():
                 for _ in b:
                     break
                 b.report(val_loss=0.0)
+
         class Endless(torch.utils.data.IterableDataset):
             def __iter__(self):
                 return iter(range(10))

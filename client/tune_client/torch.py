@@ -4,7 +4,8 @@
 
     trial = Trial()
     model, optimizer, scheduler = ...
-    batches = tune_torch.Batches(trial, DataLoader(train_set, batch_size=trial.params["batch_size"]))
+    loader = DataLoader(train_set, batch_size=trial.params["batch_size"])
+    batches = tune_torch.Batches(trial, loader)                 # the trial's order and cuts
     for epoch in batches.epochs(model, optimizer, scheduler):   # resumes them on a resume
         for x, y in batches:                                     # this virtual epoch's batches
             ...one optimiser step...
@@ -24,7 +25,9 @@ import tempfile
 try:
     import torch
 except ImportError as e:
-    raise ImportError("tune_client.torch needs PyTorch (pip install torch); the rest of tune_client does not") from e
+    raise ImportError(
+        "tune_client.torch needs PyTorch (pip install torch); the rest of tune_client does not"
+    ) from e
 
 from .stream import Stream
 
@@ -111,11 +114,15 @@ def load(path, model=None, optimizer=None, scheduler=None):
     except TypeError:  # torch before 1.13 has no weights_only
         state = torch.load(path, map_location="cpu")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(f"tune_client: {path} is not a checkpoint written by tune_client.torch.save")
+        raise ValueError(
+            f"tune_client: {path} is not a checkpoint written by tune_client.torch.save"
+        )
     for name, part in zip(_PARTS, (model, optimizer, scheduler)):
         if part is not None:
             if name not in state:
-                raise ValueError(f"tune_client: {path} holds no {name} state (it was saved without one)")
+                raise ValueError(
+                    f"tune_client: {path} holds no {name} state (it was saved without one)"
+                )
             part.load_state_dict(state[name])
     _set_rng_states(state["rng"])
     return state["extra"]
@@ -138,8 +145,16 @@ class _EpochBatches:
 # and drop_last (the stream decides), its generator and persistent workers (their random states
 # would not be in the checkpoint: workers start each virtual epoch seeded from torch's generator,
 # which is).
-_KEPT = ("num_workers", "collate_fn", "pin_memory", "timeout", "worker_init_fn",
-         "multiprocessing_context", "pin_memory_device", "in_order")
+_KEPT = (
+    "num_workers",
+    "collate_fn",
+    "pin_memory",
+    "timeout",
+    "worker_init_fn",
+    "multiprocessing_context",
+    "pin_memory_device",
+    "in_order",
+)
 
 
 class Batches:
@@ -159,11 +174,13 @@ class Batches:
     def __init__(self, trial, data, batch_size=None, **loader_options):
         if isinstance(data, torch.utils.data.DataLoader):
             if batch_size is not None or loader_options:
-                raise ValueError("tune_client: give Batches a DataLoader or a dataset with options, not both")
+                raise ValueError(
+                    "tune_client: give Batches a DataLoader or a dataset with options, not both"
+                )
             if data.batch_size is None:
                 raise ValueError(
-                    "tune_client: Batches needs a DataLoader with a batch_size (its own batch_sampler "
-                    "cannot be cut at the budget's boundaries)"
+                    "tune_client: Batches needs a DataLoader with a batch_size (its own "
+                    "batch_sampler cannot be cut at the budget's boundaries)"
                 )
             batch_size = data.batch_size
             loader_options = {k: getattr(data, k) for k in _KEPT if hasattr(data, k)}
@@ -174,13 +191,16 @@ class Batches:
             raise ValueError("tune_client: Batches of a dataset needs batch_size=")
         if isinstance(data, torch.utils.data.IterableDataset):
             raise ValueError(
-                "tune_client: Batches needs a dataset with len() and indexing, not an IterableDataset"
+                "tune_client: Batches needs a dataset with len() and indexing, not an "
+                "IterableDataset"
             )
         self.trial = trial
         self.dataset = data
         self.stream = Stream.for_trial(trial, len(data), batch_size)
         self._sampler = _EpochBatches()
-        self._loader = torch.utils.data.DataLoader(data, batch_sampler=self._sampler, **loader_options)
+        self._loader = torch.utils.data.DataLoader(
+            data, batch_sampler=self._sampler, **loader_options
+        )
         # Examples handed out so far, those before a resume included (the stream runs ahead of
         # them: the loader's workers draw batches in advance).
         self.examples = self.stream.examples

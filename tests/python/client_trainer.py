@@ -55,7 +55,9 @@ def main():
         with open(path, "w") as f:
             json.dump([w, b, steps], f)
         val_loss = sum((w * x + b - y) ** 2 for x, y in val) / len(val)
-        trial.report(boundary, path, val_loss=val_loss, train_loss=total / (boundary - first), steps=steps)
+        trial.report(
+            boundary, path, val_loss=val_loss, train_loss=total / (boundary - first), steps=steps
+        )
 
 
 if __name__ == "__main__":
