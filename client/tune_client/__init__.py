@@ -62,7 +62,7 @@ def _quick_exit():
 
 
 def _serve():
-    """tune offers the program to fork (TUNE_FORK=1; unless the study's trainer says `"fork":
+    """tune offers the program to fork (TUNE_FORK=2; unless the study's trainer says `"fork":
     false`) when it starts it for a worker's trial. Its first Trial() (after the program's
     imports and set-up) takes the offer: it says so (a `TUNE_SERVING` line) and becomes this
     loop, the worker's server, which reads each trial's environment as a JSON line on stdin (the
@@ -232,7 +232,7 @@ class Trial:
 
     def __init__(self, params=None, boundaries=None, checkpoint_dir="."):
         # Whether this process was forked for its trial by a worker's server (tune's offer).
-        self.forked = os.environ.get("TUNE_FORK") == "1" and _can_fork()
+        self.forked = os.environ.get("TUNE_FORK") == "2" and _can_fork()
         if self.forked:
             _serve()
         env = os.environ

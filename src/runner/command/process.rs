@@ -82,7 +82,7 @@ fn token_file(dir: &Path) -> PathBuf {
 
 /// Starts `cmd` for a trial whose folder is `dir`, with `env` (the trial's) besides the plan's:
 /// under a supervisor when there is one. With `fork`, the program is offered to fork
-/// (`TUNE_FORK=1`, its stdin a pipe): a program whose client takes it says so ([`SERVING`]) and
+/// (`TUNE_FORK=2`, its stdin a pipe): a program whose client takes it says so ([`SERVING`]) and
 /// becomes a worker's server, which reads each trial's environment on its stdin (this trial's
 /// first, sent when it says so) and forks a process for it (see [`Trial::begin`]); any other
 /// program runs this trial as a process of its own.
@@ -135,7 +135,9 @@ pub fn start(
     };
     arm_parent_death(&mut c, signal);
     if fork {
-        c.env("TUNE_FORK", "1");
+        // 2: the offer, which a client takes saying so (TUNE_SERVING). A client of an earlier
+        // version served at TUNE_FORK=1 without saying so: it ignores this, and runs its trial.
+        c.env("TUNE_FORK", "2");
     }
     let mut child = c.spawn()?;
     let stdin = child.stdin.take();
