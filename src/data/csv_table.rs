@@ -5,11 +5,9 @@
 use std::io::Read;
 use std::path::Path;
 
+use super::cells::{numeric_cell, push_cell, Building, Cell};
 use super::decimal::{plain_decimal, scan_decimal_f32};
-use super::table::{
-    numeric_cell, push_cell, Body, Building, Cell, Hashing, Header, Kind, ReadOptions, Read_,
-    Table, Want,
-};
+use super::table::{Body, Hashing, Header, Kind, ReadOptions, Read_, Table, Want};
 use crate::error::{Error, Result};
 
 /// Bytes read from the file at a time.
