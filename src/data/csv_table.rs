@@ -164,7 +164,7 @@ type Parsed = Option<Rows>;
 /// values are those [`body`] gives.
 pub(super) fn fast_body(
     h: &Header,
-    mut reader: impl Read,
+    reader: impl Read,
     wants: &[Want],
     opts: &ReadOptions,
 ) -> Result<Option<Body>> {
@@ -174,26 +174,19 @@ pub(super) fn fast_body(
     {
         return Ok(None);
     }
-    let read_err = |err| Error::Read {
-        file: h.file.clone(),
-        err,
+    let mut blocks = Blocks {
+        reader,
+        crc: crc32fast::Hasher::new(),
+        len: 0,
+        carry: Vec::new(),
     };
-    let mut crc = crc32fast::Hasher::new();
-    let mut len = 0u64;
     let mut first = Vec::new();
-    (&mut reader)
-        .take(BLOCK as u64)
-        .read_to_end(&mut first)
-        .map_err(read_err)?;
-    crc.update(&first);
-    len += first.len() as u64;
-    // Where the rows begin: after the header, as the csv crate reads it.
-    let mut rdr = builder().from_reader(&first[..]);
-    if rdr.byte_headers().is_err() || first.len() == BLOCK && !first.contains(&b'\n') {
+    blocks
+        .read_onto(&mut first, BLOCK)
+        .map_err(|err| read_err(h, err))?;
+    let Some(start) = rows_start(&first) else {
         return Ok(None);
-    }
-    let start = rdr.position().byte() as usize;
-    drop(rdr);
+    };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
@@ -201,126 +194,210 @@ pub(super) fn fast_body(
     // Room for every row at once, estimated from the first block's lines and the file's size
     // (zeroed pages, not touched until written): each block's rows are parsed straight into
     // their place, which the reader hands out with the block (as many rows as it has lines).
-    let sample = &first[start..];
+    let estimate = estimated_rows(&h.file, &first[start..]);
+    let mut values = vec![0f32; estimate.saturating_mul(width)];
+    blocks.carry = first.split_off(start);
+    let placed = parse_blocks(h, wants, opts, &mut blocks, &mut values, threads)?;
+    let Some(rows) = close_up(&mut values, placed, width) else {
+        return Ok(None);
+    };
+    if rows == 0 {
+        return Ok(None);
+    }
+    Ok(Some(Body::Done(Read_ {
+        crc32: blocks.crc.finalize(),
+        len: blocks.len,
+        rows,
+        values,
+        levels: vec![None; wants.len()],
+    })))
+}
+
+/// A failed read of `h`'s file.
+fn read_err(h: &Header, err: std::io::Error) -> Error {
+    Error::Read {
+        file: h.file.clone(),
+        err,
+    }
+}
+
+/// Where the rows begin in the file's first block `first`: after the header, as the csv crate
+/// reads it; None when it cannot read it, or the block is full and holds no line end.
+fn rows_start(first: &[u8]) -> Option<usize> {
+    let mut rdr = builder().from_reader(first);
+    if rdr.byte_headers().is_err() || first.len() == BLOCK && !first.contains(&b'\n') {
+        return None;
+    }
+    Some(rdr.position().byte() as usize)
+}
+
+/// The rows of `file` to make room for, estimated from the lines of `sample` (the first block's
+/// after the header) and the file's size; 0 when there is no telling.
+fn estimated_rows(file: &Path, sample: &[u8]) -> usize {
     let lines = sample.iter().filter(|&&b| b == b'\n').count();
-    let estimate = match (std::fs::metadata(&h.file), lines > 0 && !sample.is_empty()) {
+    let estimate = match (std::fs::metadata(file), lines > 0 && !sample.is_empty()) {
         (Ok(m), true) => m.len() as f64 / sample.len() as f64 * lines as f64 * 1.02 + 16.0,
         _ => 0.0,
     };
-    let mut values = vec![0f32; (estimate as usize).saturating_mul(width)];
-    // Each block in order: where its rows went, or its own values where the room ran out.
-    let mut placed: Vec<(usize, Parsed)> = Vec::new();
-    {
-        let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<Work>(threads);
-        let work_rx = std::sync::Mutex::new(work_rx);
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, Parsed)>();
-        // Parsed blocks' buffers come back to be read into again: no fresh pages for each block.
-        let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
-        std::thread::scope(|scope| -> Result<()> {
-            for _ in 0..threads {
-                let (work_rx, done_tx, spare_tx) = (&work_rx, done_tx.clone(), spare_tx.clone());
-                scope.spawn(move || loop {
-                    let next = work_rx.lock().unwrap().recv();
-                    let Ok(Work { i, block, room }) = next else {
-                        return;
-                    };
-                    let _ = done_tx.send((i, parse_block(h, &block, wants, opts, room)));
-                    let _ = spare_tx.send(block);
-                });
-            }
-            drop(spare_tx);
-            drop(done_tx);
-            let mut room: &mut [f32] = &mut values;
-            let mut at = 0;
-            let mut carry = first.split_off(start);
-            let mut i = 0;
-            let mut eof = false;
-            while !eof {
-                let mut block = spare_rx
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(BLOCK + (1 << 16)));
-                block.clear();
-                block.extend_from_slice(&carry);
-                let have = block.len();
-                (&mut reader)
-                    .take((BLOCK.saturating_sub(have)).max(1 << 16) as u64)
-                    .read_to_end(&mut block)
-                    .map_err(read_err)?;
-                crc.update(&block[have..]);
-                len += (block.len() - have) as u64;
-                eof = block.len() == have;
-                let cut = match eof {
-                    true => block.len(),
-                    false => block.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1),
-                };
-                carry.clear();
-                carry.extend_from_slice(&block[cut..]);
-                block.truncate(cut);
-                if block.is_empty() {
-                    continue;
-                }
-                // At most a row a line (the last may lack its line end).
-                let lines = memchr::memchr_iter(b'\n', &block).count()
-                    + (block.last() != Some(&b'\n')) as usize;
-                // Once a block finds too little room, those after it get none: their values then
-                // follow the placed ones in order.
-                let mut here: &mut [f32] = &mut [];
-                match lines * width <= room.len() {
-                    true => (here, room) = std::mem::take(&mut room).split_at_mut(lines * width),
-                    false => room = &mut [],
-                }
-                let start = at;
-                at += here.len();
-                if work_tx
-                    .send(Work {
-                        i,
-                        block,
-                        room: here,
-                    })
-                    .is_err()
-                {
-                    break;
-                }
-                placed.push((start, None));
-                i += 1;
-            }
-            drop(work_tx);
-            for (i, parsed) in done_rx {
-                placed[i].1 = parsed;
-            }
-            Ok(())
-        })?;
+    estimate as usize
+}
+
+/// The text read a block of whole lines at a time, hashed as it is read: what follows a block's
+/// last line end is carried into the next.
+struct Blocks<R> {
+    reader: R,
+    crc: crc32fast::Hasher,
+    len: u64,
+    carry: Vec<u8>,
+}
+
+impl<R: Read> Blocks<R> {
+    /// Reads at most `n` bytes more onto the end of `buf`, hashing them; how many came.
+    fn read_onto(&mut self, buf: &mut Vec<u8>, n: usize) -> std::io::Result<usize> {
+        let have = buf.len();
+        (&mut self.reader).take(n as u64).read_to_end(buf)?;
+        self.crc.update(&buf[have..]);
+        self.len += (buf.len() - have) as u64;
+        Ok(buf.len() - have)
     }
-    // The blocks' rows one after the other: they are already, unless a block had blank lines (or
-    // the room ran out, and the last blocks have their own).
+
+    /// Fills `block` with what was carried and the text after it, up to its last line end (empty
+    /// when it has none yet); true at the end of the text, where the block is all that was left.
+    fn next(&mut self, block: &mut Vec<u8>) -> std::io::Result<bool> {
+        block.clear();
+        block.extend_from_slice(&self.carry);
+        let have = block.len();
+        let eof = self.read_onto(block, BLOCK.saturating_sub(have).max(1 << 16))? == 0;
+        let cut = match eof {
+            true => block.len(),
+            false => block.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1),
+        };
+        self.carry.clear();
+        self.carry.extend_from_slice(&block[cut..]);
+        block.truncate(cut);
+        Ok(eof)
+    }
+}
+
+/// Parses the blocks of `blocks` on `threads` threads, each block's rows into the next piece of
+/// `values` while it has room for them: each block in order, where its rows went (or its own
+/// values where the room ran out).
+fn parse_blocks<R: Read>(
+    h: &Header,
+    wants: &[Want],
+    opts: &ReadOptions,
+    blocks: &mut Blocks<R>,
+    values: &mut [f32],
+    threads: usize,
+) -> Result<Vec<(usize, Parsed)>> {
+    let width = wants.len();
+    let mut placed: Vec<(usize, Parsed)> = Vec::new();
+    let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<Work>(threads);
+    let work_rx = std::sync::Mutex::new(work_rx);
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, Parsed)>();
+    // Parsed blocks' buffers come back to be read into again: no fresh pages for each block.
+    let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| -> Result<()> {
+        for _ in 0..threads {
+            let (work_rx, done_tx, spare_tx) = (&work_rx, done_tx.clone(), spare_tx.clone());
+            scope.spawn(move || parse_work(h, wants, opts, work_rx, done_tx, spare_tx));
+        }
+        drop(spare_tx);
+        drop(done_tx);
+        let mut room: &mut [f32] = values;
+        let mut at = 0;
+        let mut i = 0;
+        let mut eof = false;
+        while !eof {
+            let mut block = spare_rx
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(BLOCK + (1 << 16)));
+            eof = blocks.next(&mut block).map_err(|err| read_err(h, err))?;
+            if block.is_empty() {
+                continue;
+            }
+            // At most a row a line (the last may lack its line end).
+            let lines = memchr::memchr_iter(b'\n', &block).count()
+                + (block.last() != Some(&b'\n')) as usize;
+            let here = take_room(&mut room, lines * width);
+            let start = at;
+            at += here.len();
+            if work_tx
+                .send(Work {
+                    i,
+                    block,
+                    room: here,
+                })
+                .is_err()
+            {
+                break;
+            }
+            placed.push((start, None));
+            i += 1;
+        }
+        drop(work_tx);
+        for (i, parsed) in done_rx {
+            placed[i].1 = parsed;
+        }
+        Ok(())
+    })?;
+    Ok(placed)
+}
+
+/// A parsing thread: parses the blocks it takes from `work` until there are no more, sending what
+/// each gave to `done` and its buffer back to `spare`.
+fn parse_work(
+    h: &Header,
+    wants: &[Want],
+    opts: &ReadOptions,
+    work: &std::sync::Mutex<std::sync::mpsc::Receiver<Work>>,
+    done: std::sync::mpsc::Sender<(usize, Parsed)>,
+    spare: std::sync::mpsc::Sender<Vec<u8>>,
+) {
+    loop {
+        let next = work.lock().unwrap().recv();
+        let Ok(Work { i, block, room }) = next else {
+            return;
+        };
+        let _ = done.send((i, parse_block(h, &block, wants, opts, room)));
+        let _ = spare.send(block);
+    }
+}
+
+/// The first `n` values of `room`, taken from it; none when it has fewer. Once a block finds too
+/// little room, those after it get none: their values then follow the placed ones in order.
+fn take_room<'a>(room: &mut &'a mut [f32], n: usize) -> &'a mut [f32] {
+    if n > room.len() {
+        *room = &mut [];
+        return &mut [];
+    }
+    let (here, rest) = std::mem::take(room).split_at_mut(n);
+    *room = rest;
+    here
+}
+
+/// Closes up the blocks' rows in `values`, one after the other: they are already, unless a block
+/// had blank lines (or the room ran out, and the last blocks have their own). How many rows;
+/// None when a block needs the careful reader.
+fn close_up(values: &mut Vec<f32>, placed: Vec<(usize, Parsed)>, width: usize) -> Option<usize> {
     let mut rows = 0;
     for (start, parsed) in placed {
-        match parsed {
-            Some(Rows::Placed(n)) => {
+        match parsed? {
+            Rows::Placed(n) => {
                 if start != rows * width {
                     values.copy_within(start..start + n * width, rows * width);
                 }
                 rows += n;
             }
-            Some(Rows::Own(v, n)) => {
+            Rows::Own(v, n) => {
                 values.truncate(rows * width);
                 values.extend_from_slice(&v);
                 rows += n;
             }
-            None => return Ok(None),
         }
     }
     values.truncate(rows * width);
-    if rows == 0 {
-        return Ok(None);
-    }
-    Ok(Some(Body::Done(Read_ {
-        crc32: crc.finalize(),
-        len,
-        rows,
-        values,
-        levels: vec![None; wants.len()],
-    })))
+    Some(rows)
 }
 
 /// A block of whole lines to parse, the `i`th, and the room for its rows' values (empty: none
