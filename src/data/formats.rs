@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::detect::{check, echo};
 use super::table::{Body, Format, Header, Kind, ReadOptions, Source, Table, Want};
-use super::{csv_table, parquet_table};
+use super::{csv_fast, csv_table, parquet_table};
 use crate::error::{Error, Result};
 
 impl Header {
@@ -70,13 +70,13 @@ impl Header {
                             err,
                         })
                     };
-                    match csv_table::fast_body(self, open()?, &wants, opts)? {
+                    match csv_fast::fast_body(self, open()?, &wants, opts)? {
                         Some(body) => body,
                         None => csv_table::body(self, open()?, &wants, opts)?,
                     }
                 }
                 (Format::Csv, Source::Bytes(b)) => {
-                    match csv_table::fast_body(self, &b[..], &wants, opts)? {
+                    match csv_fast::fast_body(self, &b[..], &wants, opts)? {
                         Some(body) => body,
                         None => csv_table::body(self, &b[..], &wants, opts)?,
                     }
