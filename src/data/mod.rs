@@ -1,6 +1,6 @@
 //! Data: tables read from CSV or Parquet (`table.rs`; a reader a format, with `csv_fast.rs` for
 //! CSV files of plain numbers, the cells' rules they share in `cells.rs`, and `formats.rs`
-//! choosing among them), the preprocessing fitted on the training rows and recorded (`prepare.rs`),
+//! choosing among them), the preprocessing fitted on the training rows and recorded (`prepare/`),
 //! the seeded train/validation/test split, the prepared matrix's cache, and the endless seeded
 //! batch stream.
 
