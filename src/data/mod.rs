@@ -1,13 +1,18 @@
-//! Data: tables read from CSV or Parquet (`table.rs`), the preprocessing fitted on the training
-//! rows and recorded (`prepare.rs`), the seeded train/validation/test split, the prepared matrix's
-//! cache, and the endless seeded batch stream.
+//! Data: tables read from CSV or Parquet (`table.rs`; a reader a format, with `csv_fast.rs` for
+//! CSV files of plain numbers, the cells' rules they share in `cells.rs`, and `formats.rs`
+//! choosing among them), the preprocessing fitted on the training rows and recorded (`prepare/`),
+//! the seeded train/validation/test split, the prepared matrix's cache, and the endless seeded
+//! batch stream.
 
 pub mod apply;
 pub mod cache;
+mod cells;
+mod csv_fast;
 mod csv_table;
 mod decimal;
 mod detect;
 mod floats;
+mod formats;
 mod parquet_table;
 pub mod prepare;
 mod split;

@@ -10,10 +10,8 @@ use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
 use parquet::data_type::DataType;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
-use super::table::{
-    cell_value, file_crc32, numeric_cell, Body, Cell, Header, Kind, Levels, ReadOptions, Read_,
-    Table, Want,
-};
+use super::cells::{cell_value, numeric_cell, Cell, Levels};
+use super::table::{file_crc32, Body, Header, Kind, ReadOptions, Read_, Table, Want};
 use crate::error::{Error, Result};
 
 /// Values read at a time from a column.
