@@ -108,14 +108,14 @@ pub fn run(
     let scheduler = crate::scheduler::for_plan(plan);
     let seams = Seams {
         storage,
-        store: &*store,
+        store,
         runner,
         scheduler: &scheduler,
     };
     let summary = drive(plan, seams, opts, stop, observer)?;
     // The test rows score the study's end: an interrupted one's top trials may not be its last.
     if !summary.interrupted {
-        crate::outputs::test_scores::update(plan, &summary.history, &*store)?;
+        crate::outputs::test_scores::update(plan, &summary.history, store)?;
     }
     crate::outputs::leaderboard::write_csv(plan, &summary.history, &out.join("leaderboard.csv"))?;
     crate::outputs::report::write(plan, &summary.history)?;

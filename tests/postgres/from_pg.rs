@@ -49,7 +49,10 @@ fn warm_start_and_init_read_a_study_kept_in_postgresql_as_one_in_a_folder() {
     // Warm-started grids: the grid's other three points, whichever parent they start from.
     let params = ["batch_size", "learning_rate"];
     let mut rest = vec![];
-    for (name, from) in [("rest-folder", "runs/parent"), ("rest-pg", from_pg.as_str())] {
+    for (name, from) in [
+        ("rest-folder", "runs/parent"),
+        ("rest-pg", from_pg.as_str()),
+    ] {
         let spec = grid_spec(d, name, |s| {
             s["search"]["trials"] = serde_json::Value::Null;
             s["search"]["warm_start"] = from.into();
@@ -64,7 +67,10 @@ fn warm_start_and_init_read_a_study_kept_in_postgresql_as_one_in_a_folder() {
         .all(|p| !sorted(&d.join("runs/parent"), &params).contains(p)));
     // Fine-tuning from the parent's best trial: the same checkpoint, the same start.
     let mut starts = vec![];
-    for (name, from) in [("child-folder", "runs/parent"), ("child-pg", from_pg.as_str())] {
+    for (name, from) in [
+        ("child-folder", "runs/parent"),
+        ("child-pg", from_pg.as_str()),
+    ] {
         let spec = grid_spec(d, name, |s| {
             s["search"]["trials"] = 2.into();
             s["init"] = serde_json::json!({ "from": from });
@@ -86,7 +92,10 @@ fn warm_start_and_init_read_a_study_kept_in_postgresql_as_one_in_a_folder() {
         let out = run(&spec);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{err}");
-        assert!(err.contains("search.warm_start") && err.contains(want), "{err}");
+        assert!(
+            err.contains("search.warm_start") && err.contains(want),
+            "{err}"
+        );
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
 }
