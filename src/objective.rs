@@ -117,6 +117,43 @@ impl Metric {
     }
 }
 
+/// A trial as the ranking compares it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Standing {
+    /// Its selected value of the metric (NaN: none).
+    pub value: f64,
+    /// Whether it was cut short: pruned, or paused short of the full budget.
+    pub cut_short: bool,
+    /// Its validation loss at the selected checkpoint (NaN: none).
+    pub loss: f64,
+    pub trial: u64,
+}
+
+impl Metric {
+    /// The order of two trials, best first: those with a value, not cut short, before the rest;
+    /// then by the value; ties (frequent with accuracy on a small validation set) to the lower
+    /// validation loss at the selected checkpoint, then to the earlier trial.
+    pub fn rank(self, a: &Standing, b: &Standing) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        let key = |s: &Standing| (s.value.is_nan(), s.cut_short);
+        let loss = |s: &Standing| (s.loss.is_nan(), s.loss);
+        key(a).cmp(&key(b)).then_with(|| {
+            if self.better(a.value, b.value, 0.0) {
+                Ordering::Less
+            } else if self.better(b.value, a.value, 0.0) {
+                Ordering::Greater
+            } else {
+                let (a_loss, b_loss) = (loss(a), loss(b));
+                a_loss
+                    .0
+                    .cmp(&b_loss.0)
+                    .then(a_loss.1.partial_cmp(&b_loss.1).unwrap_or(Ordering::Equal))
+                    .then(a.trial.cmp(&b.trial))
+            }
+        })
+    }
+}
+
 /// Whether lower or higher is better.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

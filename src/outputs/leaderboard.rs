@@ -1,14 +1,13 @@
 //! The leaderboard: one row per trial, best first, from the journal's history. Written as CSV and
 //! printed as a table.
 
-use std::cmp::Ordering;
 use std::path::Path;
 
 use crate::curve::{reported_names, select_best};
 use crate::durable::replace_with;
 use crate::error::{Error, Result};
-use crate::objective::MetricKind;
-use crate::outputs::test_scores::TestScores;
+use crate::objective::{MetricKind, Standing};
+use crate::outputs::scores::TestScores;
 use crate::plan::StudyPlan;
 use crate::storage::{History, Status, TrialRecord};
 
@@ -53,27 +52,13 @@ pub fn rows(plan: &StudyPlan, history: &History) -> Vec<Row> {
         .values()
         .map(|t| row(plan, t, scores.as_ref(), &names))
         .collect();
-    rows.sort_by(|a, b| {
-        let key = |r: &Row| {
-            let cut_short = matches!(r.status, Status::Pruned | Status::Paused);
-            (r.best.is_nan(), cut_short)
-        };
-        let loss = |r: &Row| (r.best_loss.is_nan(), r.best_loss);
-        key(a).cmp(&key(b)).then_with(|| {
-            if metric.better(a.best, b.best, 0.0) {
-                Ordering::Less
-            } else if metric.better(b.best, a.best, 0.0) {
-                Ordering::Greater
-            } else {
-                let (a_loss, b_loss) = (loss(a), loss(b));
-                a_loss
-                    .0
-                    .cmp(&b_loss.0)
-                    .then(a_loss.1.partial_cmp(&b_loss.1).unwrap_or(Ordering::Equal))
-                    .then(a.trial.cmp(&b.trial))
-            }
-        })
-    });
+    let standing = |r: &Row| Standing {
+        value: r.best,
+        cut_short: matches!(r.status, Status::Pruned | Status::Paused),
+        loss: r.best_loss,
+        trial: r.trial,
+    };
+    rows.sort_by(|a, b| metric.rank(&standing(a), &standing(b)));
     for (i, r) in rows.iter_mut().enumerate() {
         r.rank = i + 1;
         // Only the top trials' scores are shown: a trial scored while it ranked among them (the

@@ -18,6 +18,7 @@ pub mod predict;
 pub mod program_predict;
 pub mod report;
 pub mod retrain;
+pub mod scores;
 pub mod status;
 pub mod test_scores;
 
