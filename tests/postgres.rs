@@ -4,6 +4,8 @@
 //! installed), each test says so and passes. Each test works in a database of its own.
 
 mod common;
+#[path = "postgres/contract.rs"]
+mod contract;
 #[path = "postgres/from_pg.rs"]
 mod from_pg;
 #[path = "postgres/shared.rs"]
