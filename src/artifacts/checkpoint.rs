@@ -177,7 +177,7 @@ impl Checkpoint {
     /// Decodes a checkpoint written by [`Checkpoint::to_bytes`].
     pub fn from_bytes(file: &Path, buf: &[u8]) -> Result<Checkpoint> {
         let bad =
-            |msg: String| Error::Study(format!("{}: damaged checkpoint: {msg}", file.display()));
+            |msg: String| Error::Damaged(format!("{}: damaged checkpoint: {msg}", file.display()));
         let st = SafeTensors::deserialize(buf).map_err(|e| bad(e.to_string()))?;
         let (_, header) = SafeTensors::read_metadata(buf).map_err(|e| bad(e.to_string()))?;
         let md = header

@@ -82,7 +82,7 @@ fn missing(store: &dyn ArtifactStore, trial: u64, epoch: Option<u32>, e: Error) 
         std::io::ErrorKind::NotFound => "is missing".to_string(),
         _ => format!("cannot be read ({err})"),
     };
-    Error::Study(format!(
+    Error::Damaged(format!(
         "trial {trial}'s {which}, {}, {what}: the study is damaged",
         store.name(trial, epoch)
     ))
