@@ -140,17 +140,6 @@ fn study(dir: &Path, python: &Path) -> PathBuf {
     )
 }
 
-const COLUMNS: &[&str] = &[
-    "status",
-    "batch_size",
-    "learning_rate",
-    "steps",
-    "examples_seen",
-    "best_virtual_epoch",
-    "best_val_loss",
-    "final_val_loss",
-];
-
 #[test]
 fn an_installed_client_runs_a_study_that_resumes_exactly() {
     if !python() {
@@ -168,7 +157,7 @@ fn an_installed_client_runs_a_study_that_resumes_exactly() {
     let whole = dir.path().join("whole");
     std::fs::create_dir_all(&whole).unwrap();
     ok(run(&study(&whole, &py)));
-    let want = columns(&whole.join("runs/pkg/leaderboard.csv"), COLUMNS);
+    let want = columns(&whole.join("runs/pkg/leaderboard.csv"), METRICS);
     assert_eq!(want.len(), 6);
     for r in &want {
         assert_eq!(r[0], "complete", "{want:?}");
@@ -201,7 +190,7 @@ fn an_installed_client_runs_a_study_that_resumes_exactly() {
     }
     ok(run(&spec));
     assert_eq!(
-        columns(&cut.join("runs/pkg/leaderboard.csv"), COLUMNS),
+        columns(&cut.join("runs/pkg/leaderboard.csv"), METRICS),
         want
     );
 }

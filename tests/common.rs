@@ -94,6 +94,24 @@ pub fn write_spec(dir: &Path, spec: &serde_json::Value) -> PathBuf {
     p
 }
 
+/// Runs `spec` quietly until `epochs` virtual epochs are done in all, as an interruption does:
+/// asserts the exit code of one (130), and returns the output.
+pub fn stop_after(spec: &Path, epochs: u64) -> Output {
+    let out = tune(&[
+        "-q".as_ref(),
+        "--stop-after-epochs".as_ref(),
+        epochs.to_string().as_ref(),
+        spec.as_os_str(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 pub fn tune(args: &[&std::ffi::OsStr]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tune"))
         .args(args)

@@ -36,18 +36,7 @@ fn stopping_after_every_virtual_epoch_resumes_bit_identically() {
     for k in 1..6u64 {
         let dir = tempdir();
         let spec = write_spec(dir.path(), &one_trial(1));
-        let out = tune(&[
-            "-q".as_ref(),
-            "--stop-after-epochs".as_ref(),
-            k.to_string().as_ref(),
-            spec.as_os_str(),
-        ]);
-        assert_eq!(
-            out.status.code(),
-            Some(130),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = stop_after(&spec, k);
         assert!(String::from_utf8_lossy(&out.stderr).contains("resume with: tune"));
         let study = dir.path().join("runs/tiny");
         assert_eq!(last_checkpoint(&study, 0).meta.virtual_epoch as u64, k);
