@@ -186,6 +186,7 @@ pub fn download(
             at: 0,
             seq: 0,
             read: 0,
+            done: false,
             failed: None,
         };
         let unpacked = unpack_all(&mut chunks, to, size as u64);
@@ -221,6 +222,8 @@ struct Chunks<'a> {
     at: usize,
     seq: i32,
     read: u64,
+    /// Whether the last row came (the rows are not asked for again: that is an error).
+    done: bool,
     /// The server's failure, kept whole so that a lost connection is retried.
     failed: Option<postgres::Error>,
 }
@@ -239,8 +242,14 @@ impl Read for Chunks<'_> {
                 }
             }
             self.row = None;
+            if self.done {
+                return Ok(0);
+            }
             match self.rows.next() {
-                Ok(None) => return Ok(0),
+                Ok(None) => {
+                    self.done = true;
+                    return Ok(0);
+                }
                 Ok(Some(r)) => {
                     if r.get::<_, i32>(0) != self.seq {
                         return Err(io::Error::other("a packed checkpoint lacks a chunk"));

@@ -219,9 +219,11 @@ impl PgStore {
         let got = match (id, packed) {
             (Some(_), _) => match chunks::download(pg, sql, trial, epoch, &bytes, &path)? {
                 Some(got) => got,
-                None => return Err(Error::Study(format!(
+                None => {
+                    return Err(Error::Study(format!(
                     "{name}: changed while it was read (another worker wrote it): read it again"
-                ))),
+                )))
+                }
             },
             (None, Some(mut packed)) => (|| {
                 let dir = path.parent().expect("a folder of its own");
