@@ -5,7 +5,8 @@
 //! the stream out of the database, unpacked to a folder, its sum checked), in a study of its own.
 //! Prints `write_s`, `read_s`, the bytes, and this process's peak resident memory during each
 //! (`write_peak_mib`, `read_peak_mib`, reset between them) and before (`base_rss_mib`), as
-//! `key value` lines; `benches/pg/stream.sh` runs it beside its peers.
+//! `key value` lines; before each phase the server checkpoints (a `CHECKPOINT`, when the user may)
+//! and the disk is synced. `benches/pg/stream.sh` runs it beside its peers.
 
 use std::path::Path;
 use std::time::Instant;
@@ -30,8 +31,22 @@ fn reset_peak() {
     std::fs::write("/proc/self/clear_refs", "5").expect("/proc/self/clear_refs");
 }
 
+/// Has the server write what is dirty (a `CHECKPOINT`) and the disk settle, so that a phase does
+/// not pay for the one before; a user who may not is told so once.
+fn settle(url: &str) {
+    let done = postgres::Client::connect(url, postgres::NoTls)
+        .and_then(|mut c| c.batch_execute("CHECKPOINT"));
+    if let Err(e) = done {
+        eprintln!("pg_stream: no CHECKPOINT between phases ({e})");
+    }
+    unsafe { libc::sync() };
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let [url, file] = &args[..] else {
         eprintln!("usage: cargo bench --bench pg_stream -- URL FILE");
         std::process::exit(2);
@@ -50,6 +65,7 @@ fn main() {
     std::fs::hard_link(file, &from).unwrap();
     println!("base_rss_mib {:.1}", memory("VmRSS:"));
 
+    settle(url);
     reset_peak();
     let t = Instant::now();
     let (payload, _) = store.adopt(0, 1, &from).unwrap();
@@ -68,6 +84,7 @@ fn main() {
     println!("write_s {:.3}", t.elapsed().as_secs_f64());
     println!("write_peak_mib {:.1}", memory("VmHWM:"));
 
+    settle(url);
     reset_peak();
     let t = Instant::now();
     let back = store.get(0, 1).unwrap();

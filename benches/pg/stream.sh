@@ -3,8 +3,10 @@
 # PostgreSQL: tune's store (benches/pg_stream.rs: stored as a worker stores it, streamed in
 # chunks, then read back and unpacked to a folder, its sum checked), beside peers on the same
 # server and disk in the same run:
-#   - psql's \lo_import and \lo_export: PostgreSQL's own large objects, the file streamed in and
-#     out by the client shipped with the server;
+#   - psql's \copy of the same rows in COPY's binary format, out of tune's chunks to a file and from
+#     it into a table like them: the server's bulk path through the client shipped with it;
+#   - psql's \lo_import and \lo_export: PostgreSQL's large objects, the file streamed in and out by
+#     the client shipped with the server;
 #   - cp: the disk alone, reading and writing the same bytes.
 # Prints seconds, MiB/s and the peak resident memory of tune's process (and of psql) per direction,
 # and tune's time as a ratio of each peer's.
@@ -34,8 +36,14 @@ bench=$(ls -t target/release/deps/pg_stream-* | grep -v '\.d$' | head -1)
 file="$tmp/ckpt.bin"
 head -c "${size}M" /dev/urandom > "$file"
 sync
-# GNU time's peak resident memory (kB) of a command, and its wall seconds.
-timed() { /usr/bin/time -f "%e %M" -o "$tmp/time" "$@" >/dev/null; cat "$tmp/time"; }
+# A command's wall seconds and peak resident memory (kB, GNU time's), after the server wrote what
+# was dirty and the disk settled (as the bench does before each of tune's phases).
+timed() {
+  psql -qAt "$db" -c CHECKPOINT >/dev/null 2>&1 || true
+  sync
+  /usr/bin/time -f "%e %M" -o "$tmp/time" "$@" >/dev/null
+  cat "$tmp/time"
+}
 
 # tune: write (adopt, put, sync) and read (get) in one process, each phase timed and its peak taken.
 "$bench" "$db" "$file" > "$tmp/tune"
@@ -49,6 +57,14 @@ read -r lo_r lo_r_kb < <(timed psql -qAt "$db" -c "\lo_export $oid '$tmp/lo.bin'
 cmp -s "$file" "$tmp/lo.bin" || { echo "stream.sh: \\lo_export differs" >&2; exit 1; }
 rm -f "$tmp/lo.bin"
 
+# The server's own bulk copy of the same rows as tune's (psql's \copy in COPY's binary format):
+# out of tune's chunks to a file, and from that file into a table like them.
+id=$(psql -qAt "$db" -c "SELECT payload FROM tune_best")
+read -r copy_r copy_r_kb < <(timed psql -qAt "$db" -c "\copy (SELECT payload, seq, bytes FROM tune_chunks WHERE payload = $id ORDER BY seq) TO '$tmp/chunks.copy' (FORMAT binary)")
+psql -qAt "$db" -c "CREATE TABLE peer_chunks (payload bigint, seq integer, bytes bytea, PRIMARY KEY (payload, seq))"
+read -r copy_w copy_w_kb < <(timed psql -qAt "$db" -c "\copy peer_chunks FROM '$tmp/chunks.copy' (FORMAT binary)")
+rm -f "$tmp/chunks.copy"
+
 # The disk: the same bytes copied (read, written, synced).
 read -r cp_s _ < <(timed sh -c "cp '$file' '$tmp/copy.bin' && sync")
 rm -f "$tmp/copy.bin"
@@ -61,6 +77,8 @@ printf '%-34s %8s %8s %12s\n' "tune write (stream into chunks)" "$tune_w" "$(mib
 printf '%-34s %8s %8s %12s\n' "tune read (stream out, unpack)" "$tune_r" "$(mibs "$tune_r")" "$(get read_peak_mib)"
 printf '%-34s %8s %8s %12s\n' "psql \\lo_import" "$lo_w" "$(mibs "$lo_w")" "$((lo_w_kb / 1024))"
 printf '%-34s %8s %8s %12s\n' "psql \\lo_export" "$lo_r" "$(mibs "$lo_r")" "$((lo_r_kb / 1024))"
+printf '%-34s %8s %8s %12s\n' "psql \\copy in (the same rows)" "$copy_w" "$(mibs "$copy_w")" "$((copy_w_kb / 1024))"
+printf '%-34s %8s %8s %12s\n' "psql \\copy out (the same rows)" "$copy_r" "$(mibs "$copy_r")" "$((copy_r_kb / 1024))"
 printf '%-34s %8s %8s\n' "cp + sync (the disk)" "$cp_s" "$(mibs "$cp_s")"
 echo "tune's process before: $(get base_rss_mib) MiB resident"
-echo "ratios: tune write / \\lo_import $(ratio "$tune_w" "$lo_w"), tune read / \\lo_export $(ratio "$tune_r" "$lo_r"), tune write / cp $(ratio "$tune_w" "$cp_s")"
+echo "ratios: tune write / \\copy in $(ratio "$tune_w" "$copy_w"), tune read / \\copy out $(ratio "$tune_r" "$copy_r"), tune write / \\lo_import $(ratio "$tune_w" "$lo_w"), tune read / \\lo_export $(ratio "$tune_r" "$lo_r"), tune write / cp $(ratio "$tune_w" "$cp_s")"

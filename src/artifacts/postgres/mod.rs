@@ -116,6 +116,9 @@ impl PgStore {
     fn flush(&self, trial: u64) -> Result<()> {
         let p = self.pending.lock().unwrap().remove(&trial);
         let stale = std::mem::take(&mut *self.stale.lock().unwrap());
+        if let Some(p) = p.as_ref().filter(|_| self.pg.lost(trial)) {
+            self.forget(trial, p.puts.values().filter_map(|(_, id)| *id).collect())?;
+        }
         let Some(p) = p.filter(|_| !self.pg.lost(trial)) else {
             if stale.is_empty() {
                 return Ok(());
@@ -168,16 +171,7 @@ impl PgStore {
         }
         if fence == 0 {
             pg.lose(trial);
-            // The payloads of records never stored: nothing will name them.
-            let mut ids: Vec<i64> = payloads.into_iter().flatten().collect();
-            self.staged.lock().unwrap().retain(|(n, _), id| {
-                let mine = *n == trial;
-                if mine {
-                    ids.push(*id);
-                }
-                !mine
-            });
-            chunks::discard(pg, &ids)?;
+            self.forget(trial, payloads.into_iter().flatten().collect())?;
         } else if let Some(known) = pg.known.lock().unwrap().get_mut(&(trial, a)) {
             if p.clear {
                 known.clear();
@@ -186,6 +180,19 @@ impl PgStore {
             known.extend(epochs.iter().map(|&k| k as u32));
         }
         Ok(())
+    }
+
+    /// Removes the payloads of a trial this process lost (`ids`, and those streamed for records
+    /// not put yet): nothing will name them.
+    fn forget(&self, trial: u64, mut ids: Vec<i64>) -> Result<()> {
+        self.staged.lock().unwrap().retain(|(n, _), id| {
+            let mine = *n == trial;
+            if mine {
+                ids.push(*id);
+            }
+            !mine
+        });
+        chunks::discard(&self.pg, &ids)
     }
 
     /// Reads a checkpoint by `sql` (its bytes and payload by `$1` study, `$2` trial, `$3` epoch);
@@ -356,14 +363,14 @@ impl ArtifactStore for PgStore {
 
     fn remove(&self, trial: u64, epoch: u32) -> Result<()> {
         let k = epoch as i32;
+        // A program's checkpoint streamed but never put, or put and not yet written: dropped.
+        let mut dropped = Vec::from_iter(self.staged.lock().unwrap().remove(&(trial, epoch)));
         if self.pg.attempt(trial).is_none() {
             if !self.pg.lost(trial) {
                 self.stale.lock().unwrap().push((trial as i64, k));
             }
-            return Ok(());
+            return chunks::discard(&self.pg, &dropped);
         }
-        // A program's checkpoint streamed but never put, or put and not yet written: dropped.
-        let mut dropped = Vec::from_iter(self.staged.lock().unwrap().remove(&(trial, epoch)));
         self.later(trial, |p| match p.puts.remove(&k) {
             Some((_, id)) => dropped.extend(id),
             None => p.removes.push(k),

@@ -38,20 +38,24 @@ CREATE TABLE IF NOT EXISTS tune_best (
 CREATE TABLE IF NOT EXISTS tune_payloads (
     id bigserial PRIMARY KEY, study bigint NOT NULL, trial bigint NOT NULL, epoch integer NOT NULL,
     writer text NOT NULL, attempt bigint NOT NULL, size bigint NOT NULL,
-    published boolean NOT NULL DEFAULT false);
+    published boolean NOT NULL DEFAULT false, UNIQUE (study, trial, id));
 CREATE TABLE IF NOT EXISTS tune_chunks (
     payload bigint NOT NULL REFERENCES tune_payloads (id) ON DELETE CASCADE, seq integer NOT NULL,
     bytes bytea NOT NULL, PRIMARY KEY (payload, seq));
 DO $$ BEGIN
-    -- Studies made before payloads were kept in chunks: the column that names a record's payload.
-    -- ALTER only when it is missing (it would lock the table at every worker's start).
+    -- The column that names a record's payload, added to the tables of earlier builds, indexed
+    -- for the foreign key's checks when a payload is deleted. Only when it is missing: ALTER and
+    -- CREATE INDEX would lock the table at every worker's start.
     IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'tune_checkpoints'::regclass
             AND attname = 'payload' AND NOT attisdropped) THEN
         ALTER TABLE tune_checkpoints ADD COLUMN payload bigint REFERENCES tune_payloads (id);
+        CREATE INDEX tune_checkpoints_payload ON tune_checkpoints (payload)
+            WHERE payload IS NOT NULL;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'tune_best'::regclass
             AND attname = 'payload' AND NOT attisdropped) THEN
         ALTER TABLE tune_best ADD COLUMN payload bigint REFERENCES tune_payloads (id);
+        CREATE INDEX tune_best_payload ON tune_best (payload) WHERE payload IS NOT NULL;
     END IF;
 END $$;
 ";
