@@ -141,8 +141,8 @@ impl PgStore {
         let sql = FLUSH.replace("FENCE", if attempt.is_some() { HELD } else { ANY });
         let (s, t, a) = (pg.study(), trial as i64, attempt.unwrap_or(0));
         let removes = if p.clear { vec![] } else { p.removes };
-        let (epochs, (bytes, payloads)): (Vec<i32>, (Vec<Vec<u8>>, Vec<Option<i64>>)) =
-            p.puts.into_iter().unzip();
+        let epochs: Vec<i32> = p.puts.keys().copied().collect();
+        let (bytes, payloads): (Vec<Vec<u8>>, Vec<Option<i64>>) = p.puts.into_values().unzip();
         let best = p.best.unwrap_or(-1);
         let (st, se): (Vec<i64>, Vec<i32>) = stale.into_iter().unzip();
         let params: [&(dyn ToSql + Sync); 12] = [
