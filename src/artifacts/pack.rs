@@ -197,6 +197,9 @@ pub fn unpack(from: &mut impl Read, to: &Path) -> io::Result<Payload> {
         content += size;
         files += 1;
     }
+    if kind[0] == b'F' && files != 1 {
+        return Err(bad());
+    }
     let name = to
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
