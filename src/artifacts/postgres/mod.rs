@@ -227,7 +227,7 @@ impl PgStore {
             (Some(_), _) => match chunks::download(pg, sql, trial, epoch, &bytes, &path)? {
                 Some(got) => got,
                 None => {
-                    return Err(Error::Study(format!(
+                    return Err(Error::System(format!(
                     "{name}: changed while it was read (another worker wrote it): read it again"
                 )))
                 }
@@ -253,7 +253,7 @@ fn check(path: &std::path::Path, want: &Payload, got: &Payload) -> Result<()> {
     if got.crc32 == want.crc32 && got.bytes == want.bytes {
         return Ok(());
     }
-    Err(Error::Study(format!(
+    Err(Error::Damaged(format!(
         "{}: checksum mismatch (the program's checkpoint was changed or damaged)",
         path.display()
     )))
@@ -293,7 +293,7 @@ impl ArtifactStore for PgStore {
             return chunks::discard(&self.pg, &Vec::from_iter(staged));
         }
         if ckpt.meta.files.is_some() && staged.is_none() {
-            return Err(Error::Study(format!(
+            return Err(Error::System(format!(
                 "{}: its program's files were not stored",
                 self.name(trial, Some(k as u32))
             )));
