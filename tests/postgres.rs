@@ -8,6 +8,8 @@ mod common;
 mod contract;
 #[path = "postgres/from_pg.rs"]
 mod from_pg;
+#[path = "postgres/payloads.rs"]
+mod payloads;
 #[path = "postgres/shared.rs"]
 mod shared;
 

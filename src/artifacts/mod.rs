@@ -3,11 +3,12 @@
 //! delete; [`recover`] decides, from what is intact, where an interrupted trial goes on.
 //!
 //! Backends: [`FolderStore`], `trials/<n>/` in the study folder (or a shared folder); [`PgStore`],
-//! bytes in the PostgreSQL database of a shared study. A new one (object storage) is a new file
+//! rows in the PostgreSQL database of a shared study (a program's files streamed in chunks). A new one (object storage) is a new file
 //! here that implements [`ArtifactStore`].
 
 mod checkpoint;
 mod folder;
+pub mod pack;
 pub mod payload;
 pub mod pick;
 mod postgres;

@@ -4,7 +4,7 @@
 //! the sum is checked.
 
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::Payload;
@@ -47,7 +47,7 @@ fn tree(from: &Path, to: &Path, file: &dyn Fn(&Path, &Path) -> io::Result<()>) -
 }
 
 /// The files under `root` (itself when it is a file), by path relative to it, in order.
-fn files(root: &Path) -> io::Result<Vec<(String, PathBuf)>> {
+pub(super) fn files(root: &Path) -> io::Result<Vec<(String, PathBuf)>> {
     fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) -> io::Result<()> {
         for e in fs::read_dir(dir)? {
             let e = e?;
@@ -89,35 +89,11 @@ fn not_regular(p: &Path) -> io::Error {
     ))
 }
 
-/// The record of the payload at `path`.
+/// The record of the payload at `path`: its sum is its packed stream's (see [`super::pack`]).
 pub fn describe(path: &Path) -> io::Result<Payload> {
-    let mut h = crc32fast::Hasher::new();
-    let mut bytes = 0u64;
-    let mut buf = vec![0u8; 1 << 20];
-    for (rel, p) in files(path)? {
-        h.update(&(rel.len() as u64).to_le_bytes());
-        h.update(rel.as_bytes());
-        let mut f = fs::File::open(&p)?;
-        let len = f.metadata()?.len();
-        h.update(&len.to_le_bytes());
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-            bytes += n as u64;
-        }
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok(Payload {
-        name,
-        crc32: format!("{:08x}", h.finalize()),
-        bytes,
-    })
+    let mut p = super::pack::Packer::open(path)?;
+    io::copy(&mut p, &mut io::sink())?;
+    p.finish()
 }
 
 /// Whether the payload at `path` is still the one `want` records.
@@ -174,93 +150,6 @@ pub fn remove(path: &Path) -> io::Result<()> {
     }
 }
 
-/// The mark that ends a packed payload (see [`pack`]).
-const PACKED: &[u8; 8] = b"TUNEPAY1";
-
-/// The payload at `path` (a file or a folder of files) as one run of bytes, for a store without
-/// folders: per file its path relative to `path` (empty for a lone file) and its bytes, each led by
-/// its length; [`unpack`] makes the same tree again.
-pub fn pack(path: &Path) -> io::Result<Vec<u8>> {
-    let mut out = vec![];
-    let folder = fs::symlink_metadata(path)?.is_dir();
-    out.push(if folder { b'D' } else { b'F' });
-    for (rel, p) in files(path)? {
-        let bytes = fs::read(&p)?;
-        out.extend_from_slice(&(rel.len() as u64).to_le_bytes());
-        out.extend_from_slice(rel.as_bytes());
-        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-        out.extend_from_slice(&bytes);
-    }
-    Ok(out)
-}
-
-/// Makes `to` (absent, its parent there) the tree [`pack`] packed; a damaged pack is an error.
-pub fn unpack(packed: &[u8], to: &Path) -> io::Result<()> {
-    let bad = || io::Error::other("a packed checkpoint is damaged");
-    let (&kind, mut rest) = packed.split_first().ok_or_else(bad)?;
-    fn take<'a>(rest: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-        let (a, b) = (rest.get(..n)?, rest.get(n..)?);
-        *rest = b;
-        Some(a)
-    }
-    fn len(rest: &mut &[u8]) -> Option<usize> {
-        let b: [u8; 8] = take(rest, 8)?.try_into().ok()?;
-        usize::try_from(u64::from_le_bytes(b)).ok()
-    }
-    if kind == b'D' {
-        fs::create_dir(to)?;
-    }
-    while !rest.is_empty() {
-        let n = len(&mut rest).ok_or_else(bad)?;
-        let rel = take(&mut rest, n).ok_or_else(bad)?;
-        let rel = std::str::from_utf8(rel).map_err(|_| bad())?;
-        let n = len(&mut rest).ok_or_else(bad)?;
-        let bytes = take(&mut rest, n).ok_or_else(bad)?;
-        let target = match kind {
-            b'F' if rel.is_empty() => to.to_path_buf(),
-            b'D' => {
-                let rel = Path::new(rel);
-                let normal = |c| matches!(c, std::path::Component::Normal(_));
-                if rel.as_os_str().is_empty() || !rel.components().all(normal) {
-                    return Err(bad());
-                }
-                let t = to.join(rel);
-                if let Some(parent) = t.parent() {
-                    fs::create_dir_all(parent)?;
-                }
-                t
-            }
-            _ => return Err(bad()),
-        };
-        fs::write(target, bytes)?;
-    }
-    Ok(())
-}
-
-/// `ckpt` (a checkpoint's bytes) with the packed payload `packed` after it, for a store that keeps
-/// one run of bytes per checkpoint; [`split`] takes them apart.
-pub fn join(mut ckpt: Vec<u8>, packed: &[u8]) -> Vec<u8> {
-    let n = ckpt.len() as u64;
-    ckpt.extend_from_slice(packed);
-    ckpt.extend_from_slice(&n.to_le_bytes());
-    ckpt.extend_from_slice(PACKED);
-    ckpt
-}
-
-/// The checkpoint's bytes and, when [`join`] added one, its packed payload.
-pub fn split(bytes: &[u8]) -> (&[u8], Option<&[u8]>) {
-    let Some(head) = bytes.strip_suffix(PACKED.as_slice()) else {
-        return (bytes, None);
-    };
-    let Some((head, n)) = head.split_last_chunk::<8>() else {
-        return (bytes, None);
-    };
-    match usize::try_from(u64::from_le_bytes(*n)) {
-        Ok(n) if n <= head.len() => (&head[..n], Some(&head[n..])),
-        _ => (bytes, None),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,19 +177,6 @@ mod tests {
         assert!(verify(&moved, &before).is_err());
         remove(&moved).unwrap();
         assert!(!moved.exists());
-        // Packed and unpacked (a store without folders), the same payload; a lone file too.
-        let packed = pack(&best).unwrap();
-        let joined = join(b"ckpt".to_vec(), &packed);
-        assert_eq!(split(&joined), (&b"ckpt"[..], Some(&packed[..])));
-        assert_eq!(split(b"ckpt"), (&b"ckpt"[..], None));
-        let again = dir.path().join("again");
-        unpack(&packed, &again).unwrap();
-        verify(&again, &describe(&best).unwrap()).unwrap();
-        let file = best.join("a.bin");
-        let one = dir.path().join("one.bin");
-        unpack(&pack(&file).unwrap(), &one).unwrap();
-        assert_eq!(fs::read(&one).unwrap(), b"weights");
-        assert!(unpack(&packed[..packed.len() - 1], &dir.path().join("cut")).is_err());
         // Renamed paths change the sum, not only changed bytes.
         fs::rename(best.join("a.bin"), best.join("c.bin")).unwrap();
         assert!(verify(&best, &before).is_err());

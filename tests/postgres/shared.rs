@@ -324,18 +324,29 @@ fn two_workers_with_only_the_database_finish_a_program_study_as_a_local_one() {
         .unwrap()
         .get(0);
     assert_eq!(attempts, 2, "trial {taken} was taken over once");
-    // The programs' checkpoints are in PostgreSQL, packed with their records.
-    let packed: i64 = db
+    // The programs' checkpoints are in PostgreSQL, each selected one naming its payload, and no
+    // payload is left that nothing names (the killed worker's streams included).
+    let named: i64 = db
         .query_one(
-            "SELECT count(*) FROM tune_best WHERE position('TUNEPAY1'::bytea in bytes) > 0",
+            "SELECT count(*) FROM tune_best b JOIN tune_payloads p ON p.id = b.payload",
             &[],
         )
         .unwrap()
         .get(0);
     assert_eq!(
-        packed, 6,
-        "each trial's selected checkpoint holds its program's files"
+        named, 6,
+        "each trial's selected checkpoint names its program's files"
     );
+    let unnamed: i64 = db
+        .query_one(
+            "SELECT count(*) FROM tune_payloads p
+             WHERE NOT EXISTS (SELECT 1 FROM tune_checkpoints c WHERE c.payload = p.id)
+             AND NOT EXISTS (SELECT 1 FROM tune_best b WHERE b.payload = p.id)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(unnamed, 0, "payloads nothing names are removed");
 }
 
 /// A shared study checks a program's files as a local one does: a worker whose script differs is

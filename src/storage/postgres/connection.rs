@@ -35,6 +35,29 @@ CREATE TABLE IF NOT EXISTS tune_checkpoints (
 CREATE TABLE IF NOT EXISTS tune_best (
     study bigint NOT NULL, trial bigint NOT NULL, epoch integer NOT NULL, bytes bytea NOT NULL,
     PRIMARY KEY (study, trial));
+CREATE TABLE IF NOT EXISTS tune_payloads (
+    id bigserial PRIMARY KEY, study bigint NOT NULL, trial bigint NOT NULL, epoch integer NOT NULL,
+    writer text NOT NULL, attempt bigint NOT NULL, size bigint NOT NULL,
+    published boolean NOT NULL DEFAULT false, UNIQUE (study, trial, id));
+CREATE TABLE IF NOT EXISTS tune_chunks (
+    payload bigint NOT NULL REFERENCES tune_payloads (id) ON DELETE CASCADE, seq integer NOT NULL,
+    bytes bytea NOT NULL, PRIMARY KEY (payload, seq));
+DO $$ BEGIN
+    -- The column that names a record's payload, added to the tables of earlier builds, indexed
+    -- for the foreign key's checks when a payload is deleted. Only when it is missing: ALTER and
+    -- CREATE INDEX would lock the table at every worker's start.
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'tune_checkpoints'::regclass
+            AND attname = 'payload' AND NOT attisdropped) THEN
+        ALTER TABLE tune_checkpoints ADD COLUMN payload bigint REFERENCES tune_payloads (id);
+        CREATE INDEX tune_checkpoints_payload ON tune_checkpoints (payload)
+            WHERE payload IS NOT NULL;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'tune_best'::regclass
+            AND attname = 'payload' AND NOT attisdropped) THEN
+        ALTER TABLE tune_best ADD COLUMN payload bigint REFERENCES tune_payloads (id);
+        CREATE INDEX tune_best_payload ON tune_best (payload) WHERE payload IS NOT NULL;
+    END IF;
+END $$;
 ";
 
 /// A connection with the statements it prepared: the server parses and plans each once per
@@ -88,8 +111,11 @@ pub struct Pg {
     pub(super) config: postgres::Config,
     pub(super) client: Mutex<Option<Conn>>,
     /// The checkpoints' connection, which does not wait for the disk at commit (see
-    /// `artifacts/postgres.rs`).
+    /// `artifacts/postgres/`).
     pub(super) store_client: Mutex<Option<Conn>>,
+    /// The connection that streams programs' checkpoints in and out (opened at the first), so that
+    /// a long stream holds up no other trial's records.
+    pub(super) payload_client: Mutex<Option<Conn>>,
     /// This process, in lease rows and events: `host:pid:random`.
     pub(super) writer: String,
     pub(super) study: AtomicU64,
@@ -177,6 +203,7 @@ impl Pg {
             config,
             client: Mutex::new(Some(Conn::new(client))),
             store_client: Mutex::new(None),
+            payload_client: Mutex::new(None),
             writer: format!("{host}:{}:{random:08x}", std::process::id()),
             study: AtomicU64::new(0),
             lease: seconds("TUNE_LEASE_SECONDS", LEASE),
@@ -246,6 +273,19 @@ impl Pg {
         r
     }
 
+    /// [`Pg::with`] on the connection that streams programs' checkpoints (its time counted as the
+    /// checkpoints').
+    pub(crate) fn payloads<T>(
+        &self,
+        f: impl FnMut(&mut Conn) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
+        let start = Instant::now();
+        let r = self.retrying(&self.payload_client, Some(&self.store_calls), f);
+        self.store_ns
+            .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        r
+    }
+
     fn retrying<T>(
         &self,
         client: &Mutex<Option<Conn>>,
@@ -254,7 +294,8 @@ impl Pg {
     ) -> Result<T> {
         let start = Instant::now();
         let mut delay = Duration::from_millis(50);
-        let store = std::ptr::eq(client, &self.store_client);
+        // Checkpoints' connections do not wait for the disk at commit.
+        let store = !std::ptr::eq(client, &self.client);
         loop {
             let mut guard = client.lock().unwrap();
             let last = match guard.as_mut().filter(|c| !c.is_closed()) {

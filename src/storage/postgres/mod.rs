@@ -1,10 +1,10 @@
 //! A study in PostgreSQL, shared by worker processes on any number of machines: the second backend
-//! of [`Storage`] (its checkpoints beside it: `artifacts/postgres.rs`).
+//! of [`Storage`] (its checkpoints beside it: `artifacts/postgres/`).
 //!
 //! Tables (`tune_*`, made on first use): studies by name; events by (study, seq), `seq` handed out
 //! under the study row's lock so that a reader after a cursor never skips one committed later;
 //! trials with their lease (`owner`, `attempt`, `lease_until`, `state`); checkpoints and each
-//! trial's selected one as bytes. What Optuna's RDB storage does with heartbeats and
+//! trial's selected one as bytes, naming the payload (a program's files, in chunks) they keep. What Optuna's RDB storage does with heartbeats and
 //! `fail_stale_trials` is here a lease: a worker renews the leases of its running trials every
 //! quarter lease; a trial whose lease ran out (its worker died, froze or lost the network) is
 //! claimed by another worker with the next attempt number, and resumed from its last durable
