@@ -43,7 +43,8 @@ pub enum Error {
     #[error("{0}")]
     Program(String),
     /// A checkpoint of the study does not hold what its record says (tune's files damaged, or
-    /// written by another version): not the user's input (exit code 1).
+    /// written by another version): the study on disk cannot be used as asked, as a damaged
+    /// journal (exit code 2), and says so apart from the user's other mistakes.
     #[error("{0}")]
     Damaged(String),
     /// The trials cannot run: a user's program failed in every one tried (exit code 1).
@@ -64,6 +65,7 @@ impl Error {
                 | Error::Data { .. }
                 | Error::Read { .. }
                 | Error::Study(_)
+                | Error::Damaged(_)
                 | Error::SpecChanged(_)
         )
     }
