@@ -65,6 +65,16 @@ fn database(test: &str) -> Option<String> {
     Some(format!("{base}/{name}"))
 }
 
+/// How many times trial `trial` was claimed (its attempt: 2 after one takeover).
+fn attempts(db: &mut postgres::Client, trial: i64) -> i64 {
+    db.query_one(
+        "SELECT attempt FROM tune_trials WHERE trial = $1",
+        &[&trial],
+    )
+    .unwrap()
+    .get(0)
+}
+
 fn client(url: &str) -> postgres::Client {
     postgres::Client::connect(url, postgres::NoTls).unwrap()
 }

@@ -314,15 +314,9 @@ fn a_study_of_an_earlier_build_with_files_inside_its_records_still_resumes() {
         columns(&dir.path().join("b/leaderboard.csv"), COLUMNS),
         expected
     );
-    let attempts: i64 = db
-        .query_one(
-            "SELECT attempt FROM tune_trials WHERE trial = $1",
-            &[&taken],
-        )
-        .unwrap()
-        .get(0);
     assert_eq!(
-        attempts, 2,
+        attempts(&mut db, taken),
+        2,
         "trial {taken} was taken over from its old checkpoint"
     );
     assert_eq!(count(&mut db, UNNAMED), 0);

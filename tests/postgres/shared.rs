@@ -316,14 +316,11 @@ fn two_workers_with_only_the_database_finish_a_program_study_as_a_local_one() {
     finish(first);
     let board = dir.path().join("m0/leaderboard.csv");
     assert_eq!(columns(&board, PROGRAM_COLUMNS), expected);
-    let attempts: i64 = db
-        .query_one(
-            "SELECT attempt FROM tune_trials WHERE trial = $1",
-            &[&taken],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(attempts, 2, "trial {taken} was taken over once");
+    assert_eq!(
+        attempts(&mut db, taken),
+        2,
+        "trial {taken} was taken over once"
+    );
     // The programs' checkpoints are in PostgreSQL, each selected one naming its payload, and no
     // payload is left that nothing names (the killed worker's streams included).
     let named: i64 = db
