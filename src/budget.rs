@@ -88,15 +88,17 @@ impl Budget {
         self.examples_in(k).div_ceil(batch as u64)
     }
 
-    /// Steps of the whole budget for batch size `batch`.
-    pub fn total_steps(&self, batch: usize) -> u64 {
+    /// Steps of the whole budget for batch size `batch` (the tests' check of the steps' sum).
+    #[cfg(test)]
+    fn total_steps(&self, batch: usize) -> u64 {
         (1..=self.virtual_epochs)
             .map(|k| self.steps_in(k, batch))
             .sum()
     }
 
-    /// Steps done by the end of virtual epoch `k`.
-    pub fn steps_until(&self, k: u32, batch: usize) -> u64 {
+    /// Steps done by the end of virtual epoch `k` (the tests' check of each boundary).
+    #[cfg(test)]
+    fn steps_until(&self, k: u32, batch: usize) -> u64 {
         (1..=k).map(|j| self.steps_in(j, batch)).sum()
     }
 }

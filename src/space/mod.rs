@@ -192,8 +192,9 @@ impl Param {
         }
     }
 
-    /// The same range, taking `n` points in a grid.
-    pub fn with_grid_points(mut self, n: usize) -> Param {
+    /// The same range, taking `n` points in a grid (the tests' grids).
+    #[cfg(test)]
+    pub(crate) fn with_grid_points(mut self, n: usize) -> Param {
         if let Domain::Range { grid_points, .. } = &mut self.domain {
             *grid_points = Some(n);
         }
