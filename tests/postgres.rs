@@ -12,6 +12,7 @@ mod from_pg;
 mod payloads;
 #[path = "postgres/shared.rs"]
 mod shared;
+mod toy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -74,6 +75,16 @@ fn attempts(db: &mut postgres::Client, trial: i64) -> i64 {
     .unwrap()
     .get(0)
 }
+
+/// The columns of a program's leaderboard that do not depend on how it ran.
+const PROGRAM_COLUMNS: &[&str] = &[
+    "status",
+    "batch_size",
+    "examples_seen",
+    "best_virtual_epoch",
+    "best_val_loss",
+    "final_val_loss",
+];
 
 fn client(url: &str) -> postgres::Client {
     postgres::Client::connect(url, postgres::NoTls).unwrap()

@@ -7,33 +7,12 @@ use std::thread::JoinHandle;
 
 use super::*;
 
-/// The columns of a program's leaderboard that do not depend on how it ran.
-const COLUMNS: &[&str] = &[
-    "status",
-    "batch_size",
-    "examples_seen",
-    "best_virtual_epoch",
-    "best_val_loss",
-    "final_val_loss",
-];
-
 /// The toy trainer's checkpoints padded to this size (TOY_PAD): far above the memory allowed.
 const PAD: u64 = 256 << 20;
 
 /// What a worker's resident memory may reach at most (its peak, VmHWM) while it streams
 /// checkpoints of [`PAD`] bytes in and out; a worker holding one whole needs more.
 const MEMORY: u64 = 100 << 20;
-
-fn python() -> bool {
-    let ok = Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("python3 is not installed: the program study is skipped");
-    }
-    ok
-}
 
 /// Watches process `pid` until it ends: its peak resident memory in bytes (VmHWM, read every few
 /// milliseconds; a peak is never lowered, so the last reading before its end is the peak).
@@ -113,7 +92,7 @@ fn local_board(spec: &Path, out: &Path) -> Vec<Vec<String>> {
         out.as_os_str(),
         spec.as_os_str(),
     ]));
-    columns(&out.join("leaderboard.csv"), COLUMNS)
+    columns(&out.join("leaderboard.csv"), PROGRAM_COLUMNS)
 }
 
 /// Whether the epoch-`k` record of the trial is journalled.
@@ -159,7 +138,7 @@ fn stored_sum(db: &mut postgres::Client) -> (String, String) {
 #[test]
 fn a_checkpoint_of_hundreds_of_megabytes_streams_in_bounded_memory_and_fenced() {
     let _serial = one_at_a_time();
-    if !python() {
+    if !toy::python() {
         return;
     }
     let Some(url) = database("payloads") else {
@@ -219,7 +198,7 @@ fn a_checkpoint_of_hundreds_of_megabytes_streams_in_bounded_memory_and_fenced() 
     let said = String::from_utf8_lossy(&a.stderr);
     assert!(said.contains("another worker took it over"), "{said}");
     let board = dir.path().join("b/leaderboard.csv");
-    assert_eq!(columns(&board, COLUMNS), expected);
+    assert_eq!(columns(&board, PROGRAM_COLUMNS), expected);
     assert_eq!(count(&mut db, "SELECT attempt FROM tune_trials"), 2);
     assert_eq!(
         count(&mut db, UNNAMED),
@@ -285,7 +264,7 @@ fn as_an_earlier_build(db: &mut postgres::Client) -> usize {
 #[test]
 fn a_study_of_an_earlier_build_with_files_inside_its_records_still_resumes() {
     let _serial = one_at_a_time();
-    if !python() {
+    if !toy::python() {
         return;
     }
     let Some(url) = database("joined") else {
@@ -311,7 +290,7 @@ fn a_study_of_an_earlier_build_with_files_inside_its_records_still_resumes() {
         "{said}"
     );
     assert_eq!(
-        columns(&dir.path().join("b/leaderboard.csv"), COLUMNS),
+        columns(&dir.path().join("b/leaderboard.csv"), PROGRAM_COLUMNS),
         expected
     );
     assert_eq!(

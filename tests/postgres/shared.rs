@@ -255,16 +255,6 @@ fn a_worker_cannot_change_the_trial_count_or_any_other_field() {
     );
 }
 
-/// The columns of a program's leaderboard that do not depend on how it ran.
-const PROGRAM_COLUMNS: &[&str] = &[
-    "status",
-    "batch_size",
-    "examples_seen",
-    "best_virtual_epoch",
-    "best_val_loss",
-    "final_val_loss",
-];
-
 #[test]
 fn two_workers_with_only_the_database_finish_a_program_study_as_a_local_one() {
     let _serial = one_at_a_time();
