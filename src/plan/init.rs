@@ -8,12 +8,12 @@ use std::path::Path;
 use crate::artifacts::pick::{self, CheckpointPick};
 use crate::artifacts::Checkpoint;
 use crate::backend::Location;
-use crate::curve::best_value;
+use crate::curve::select_best;
 use crate::data::Preprocessing;
 use crate::error::{Error, Result};
-use crate::objective::Metric;
+use crate::objective::{Metric, Standing};
 use crate::spec::InitSpec;
-use crate::storage::History;
+use crate::storage::{History, Status};
 
 /// The checkpoint every trial starts from, read and checked.
 #[derive(Clone, Debug)]
@@ -131,8 +131,8 @@ fn checkpoint_pick(v: &serde_json::Value) -> Option<CheckpointPick> {
 }
 
 /// The first trial of the study's leaderboard (as its own metric ranked them) that has a
-/// selected checkpoint: a folder's `leaderboard.csv`; in PostgreSQL, the trial whose selected
-/// value of the metric its fingerprint records is best (ties: the lower trial number).
+/// selected checkpoint: a folder's `leaderboard.csv`; in PostgreSQL, the first by the same ranking
+/// (`Metric::rank`) of the metric its fingerprint records.
 fn leaders_first(loc: &Location, history: &History) -> Option<u64> {
     let dir = match loc {
         Location::Folder(dir) => dir,
@@ -140,14 +140,23 @@ fn leaders_first(loc: &Location, history: &History) -> Option<u64> {
             let fp = history.fingerprint.as_ref();
             let field = |k: &str| fp.and_then(|f| f.get(k)).and_then(|v| v.as_str());
             let metric = Metric::recorded(field("metric"), field("goal"));
-            let mut best: Option<(u64, f64)> = None;
-            for (&n, t) in &history.trials {
-                let v = best_value(&t.curve, metric);
-                if !v.is_nan() && best.is_none_or(|(_, b)| metric.better(v, b, 0.0)) {
-                    best = Some((n, v));
+            // As the leaderboard ranks them (Metric::rank), among those with a selected value.
+            let standing = |(&trial, t): (&u64, &crate::storage::TrialRecord)| {
+                let best = select_best(&t.curve, metric);
+                Standing {
+                    value: best.map_or(f64::NAN, |i| t.curve[i].selection_value(metric)),
+                    cut_short: matches!(t.status, Status::Pruned | Status::Paused),
+                    loss: best.map_or(f64::NAN, |i| t.curve[i].val_loss),
+                    trial,
                 }
-            }
-            return best.map(|(n, _)| n);
+            };
+            return history
+                .trials
+                .iter()
+                .map(standing)
+                .filter(|s| !s.value.is_nan())
+                .min_by(|a, b| metric.rank(a, b))
+                .map(|s| s.trial);
         }
     };
     let mut r = csv::Reader::from_path(dir.join("leaderboard.csv")).ok()?;

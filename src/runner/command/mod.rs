@@ -172,8 +172,7 @@ fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
     serde_json::to_string(v).expect("parameters and numbers serialise")
 }
 
-/// What every trial's process gets alike (a forking program's server gets it too, so that it can
-/// load the study's data before it forks): the budget's boundaries, the study, the device, the
+/// What every trial's process gets alike: the budget's boundaries, the study, the device, the
 /// data and its split.
 fn study_environment(plan: &StudyPlan, threads: usize) -> Vec<(String, String)> {
     let boundaries: Vec<u64> = (1..=plan.budget.virtual_epochs)
