@@ -20,12 +20,15 @@ checkpoint is written. `tune` stops a trial with SIGTERM (then SIGKILL): the def
 right, since every reported checkpoint is already kept.
 """
 
+import array
 import atexit
 import gc
 import json
 import os
 import select
 import signal
+import socket
+import stat
 import sys
 import time
 
@@ -64,73 +67,117 @@ def _quick_exit():
 def _serve():
     """tune offers the program to fork (TUNE_FORK=2; unless the study's trainer says `"fork":
     false`) when it starts it for a worker's trial. Its first Trial() (after the program's
-    imports and set-up) takes the offer: it says so (a `TUNE_SERVING` line) and becomes this
-    loop, the worker's server, which reads each trial's environment as a JSON line on stdin (the
-    trial it was started for first) and hands it to a process forked ahead of it (the spare,
-    waiting on a pipe: the fork is not on the trial's clock); that process returns from here as
-    the trial's, and the loop forks the next spare and reports each trial's end (a newline, then
-    `TUNE_END {"trial": N, "status": S}`, S negative for a signal). A new trial may start while the last
-    one's process is still exiting. Do only imports and loading before Trial(): threads started
-    before a fork (an OpenMP pool that ran) do not survive it."""
+    imports and set-up) takes the offer: it says so (a `TUNE_SERVING` line) and becomes a
+    server (see `_Server`) that forks each trial's process from itself, so that imports and
+    set-up are done once. When its stdin is a socket (a tune that can pass files), it says first
+    that it can also fork servers for tune's other workers (`TUNE_SHARES`): the study then runs on
+    this one program. Do only imports and loading before Trial(): threads started before a fork
+    (an OpenMP pool that ran) do not survive it."""
     del os.environ["TUNE_FORK"]
+    sock = None
+    if stat.S_ISSOCK(os.fstat(0).st_mode):
+        sock = socket.socket(fileno=os.dup(0))
+        sys.stdout.write("TUNE_SHARES\n")
     sys.stdout.write("TUNE_SERVING\n")
     sys.stdout.flush()
     _warm_up()
-    pending, buf = [], b""
-    children = {}  # pid -> [trial, time SIGTERM was sent or None]
-    spare = None  # (pid, write end of its pipe)
+    _become(_Server(sock).run())
 
-    def read(timeout):
-        nonlocal buf
+
+class _Server:
+    """A worker's server. It reads messages on stdin, each a JSON line: a trial's environment
+    (the trial it was started for first), which it hands to a process forked ahead of it (the
+    spare, waiting on a pipe: the fork is not on the trial's clock); a stop of a trial (SIGTERM,
+    SIGKILL after the grace); or, on a socket, a request for another worker's server, with that
+    server's stdin, stdout and stderr attached. It reports each trial's end (a newline, then
+    `TUNE_END {"trial": N, "status": S}`, S negative for a signal); a new trial may start while
+    the last one's process is still exiting. The end of its input ends it and its trials."""
+
+    def __init__(self, sock):
+        self.sock = sock  # stdin as a socket (messages may carry files), or None (a pipe)
+        self.pending, self.buf = [], b""
+        self.children = {}  # pid -> [trial, time SIGTERM was sent or None]
+        self.spare = None  # (pid, write end of its pipe)
+
+    def run(self):
+        """Serves until this process is a trial's: returns its message then."""
+        while True:
+            if self.spare is None:
+                spare = _fork_spare(self.sock)
+                if isinstance(spare, dict):
+                    return spare
+                self.spare = spare
+            if not self.read(0 if self.pending else 0.01 if self.children else None):
+                for pid in [*self.children, self.spare[0]]:
+                    os.kill(pid, signal.SIGKILL)
+                os._exit(0)
+            while self.pending:
+                msg = self.pending.pop(0)
+                if "stop" in msg:
+                    self.stop(msg["stop"])
+                elif "worker" in msg:
+                    self.fork_worker(msg.get("files", []))
+                elif not self.hand(msg):
+                    break
+            self.reap()
+
+    def read(self, timeout):
+        """Reads what arrived within `timeout` (None: waits) into `pending`; False at the end."""
         ready, _, _ = select.select([0], [], [], timeout)
         if not ready:
             return True
-        data = os.read(0, 65536)
+        if self.sock is None:
+            data = os.read(0, 65536)
+            files = []
+        else:
+            data, anc, _, _ = self.sock.recvmsg(1 << 20, socket.CMSG_SPACE(16 * 4))
+            files = []
+            for level, kind, raw in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    files += array.array("i", raw[: len(raw) - len(raw) % 4]).tolist()
         if not data:
             return False
-        buf += data
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
+        self.buf += data
+        while b"\n" in self.buf:
+            line, self.buf = self.buf.split(b"\n", 1)
             if line.strip():
-                pending.append(json.loads(line))
+                msg = json.loads(line)
+                if files:
+                    msg["files"], files = files, []
+                self.pending.append(msg)
+        for fd in files:  # files with no message to take them
+            os.close(fd)
         return True
 
-    while True:
-        if spare is None:
-            spare = _fork_spare()
-            if isinstance(spare, dict):
-                _become(spare)
-                return
-        if not read(0 if pending else 0.01 if children else None):
-            for pid in [*children, spare[0]]:
-                os.kill(pid, signal.SIGKILL)
-            os._exit(0)
-        while pending:
-            msg = pending.pop(0)
-            if "stop" in msg:
-                for pid, c in children.items():
-                    if c[0] == msg["stop"] and c[1] is None:
-                        os.kill(pid, signal.SIGTERM)
-                        c[1] = time.monotonic()
-                continue
-            pid, w = spare
-            spare = None
-            try:
-                data = json.dumps(msg).encode()
-                while data:
-                    data = data[os.write(w, data):]
-            except OSError:
-                # The spare died (killed from outside): the trial goes to the next one.
-                os.close(w)
-                os.waitpid(pid, 0)
-                pending.insert(0, msg)
-                break
+    def stop(self, trial):
+        for pid, c in self.children.items():
+            if c[0] == trial and c[1] is None:
+                os.kill(pid, signal.SIGTERM)
+                c[1] = time.monotonic()
+
+    def hand(self, msg):
+        """Gives trial `msg` to the spare; False when the spare died (killed from outside): the
+        trial goes to the next one."""
+        pid, w = self.spare
+        self.spare = None
+        try:
+            data = json.dumps(msg).encode()
+            while data:
+                data = data[os.write(w, data):]
+        except OSError:
             os.close(w)
-            children[pid] = [int(msg["env"]["TUNE_TRIAL"]), None]
-        for pid, c in list(children.items()):
+            os.waitpid(pid, 0)
+            self.pending.insert(0, msg)
+            return False
+        os.close(w)
+        self.children[pid] = [int(msg["env"]["TUNE_TRIAL"]), None]
+        return True
+
+    def reap(self):
+        for pid, c in list(self.children.items()):
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
-                del children[pid]
+                del self.children[pid]
                 # (os.waitstatus_to_exitcode is Python 3.9's.)
                 code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
                 # A newline first: it ends the line a trial's process left unfinished if it died
@@ -139,6 +186,39 @@ def _serve():
                 sys.stdout.flush()
             elif c[1] is not None and time.monotonic() - c[1] > GRACE:
                 os.kill(pid, signal.SIGKILL)
+
+    def fork_worker(self, files):
+        """Forks a server for another of tune's workers, its stdin, stdout and stderr `files`: it
+        is a process group of its own, no child of this one (forked twice: nothing to reap), and
+        says so with its process id (`TUNE_SERVING <pid>`); then it serves as this one does."""
+        if len(files) != 3:
+            for fd in files:
+                os.close(fd)
+            return
+        sys.stdout.flush()
+        sys.stderr.flush()
+        gc.freeze()
+        pid = os.fork()
+        if pid:
+            for fd in files:
+                os.close(fd)
+            os.waitpid(pid, 0)
+            return
+        if os.fork():
+            os._exit(0)
+        os.setpgid(0, 0)
+        # Nothing of this server's stays open in the new one: its spare's pipe (the spare reads
+        # its trial to the end of it), its control socket (its end is this server's end).
+        if self.spare is not None:
+            os.close(self.spare[1])
+        if self.sock is not None:
+            self.sock.close()
+        for i, fd in enumerate(files):
+            os.dup2(fd, i)
+            os.close(fd)
+        self.__init__(socket.socket(fileno=os.dup(0)))
+        sys.stdout.write(f"TUNE_SERVING {os.getpid()}\n")
+        sys.stdout.flush()
 
 
 def _warm_up():
@@ -179,10 +259,10 @@ def _can_fork():
     return True
 
 
-def _fork_spare():
+def _fork_spare(sock):
     """Forks the next trial's process. In the server: its (pid, write end of its pipe). In that
     process: its trial's message, once the server wrote it and closed the pipe (the server's end,
-    without one, ends it)."""
+    without one, ends it). The server's control socket `sock` is closed in it."""
     sys.stdout.flush()
     sys.stderr.flush()
     # What the server holds stays out of the child's collections: none of its pages is copied for
@@ -194,6 +274,8 @@ def _fork_spare():
         os.close(r)
         return pid, w
     os.close(w)
+    if sock is not None:
+        sock.close()
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)

@@ -22,6 +22,10 @@ from tune_client import Trial  # noqa: E402
 
 MASK = (1 << 64) - 1
 
+# The process that ran the imports above: with tune's offer to fork taken, every trial's process
+# is forked from it (or from a worker's server forked from it) and keeps this value.
+PROGRAM = os.getpid()
+
 
 def lcg(state):
     state = (state * 6364136223846793005 + 1442695040888963407) & MASK
@@ -77,6 +81,7 @@ def main():
                                                 "OMP_NUM_THREADS", "TUNE_SEED32")}
         seen["start"] = time.time()
         seen["forked"] = trial.forked
+        seen["program"] = PROGRAM
         seen["resumed"] = os.environ.get("TUNE_RESUME_FROM") is not None
     p = trial.params
     lr = float(p["learning_rate"])

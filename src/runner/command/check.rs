@@ -211,7 +211,7 @@ fn follow(
             match proc.lines.recv_timeout(Duration::from_millis(50)) {
                 Ok(Line::Report(b)) => break b,
                 Ok(Line::Overlong) => return Err(report::overlong()),
-                Ok(Line::End { .. } | Line::Serving) => continue,
+                Ok(Line::End { .. } | Line::Serving { .. } | Line::Shares) => continue,
                 Ok(Line::Closed) | Err(RecvTimeoutError::Disconnected) => {
                     let how = proc
                         .wait_for(Duration::from_secs(1))

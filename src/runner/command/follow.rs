@@ -91,6 +91,10 @@ impl Follow<'_> {
             }
             Err(RecvTimeoutError::Disconnected) => Line::Closed,
         };
+        if !matches!(line, Line::Shares | Line::Serving { .. }) {
+            // Whatever it says first, a program that did not take the offer shares no server.
+            proc.settle();
+        }
         match line {
             Line::Report(body) => Ok(Next::Report(body)),
             // The end of an earlier trial's process, exiting after its last report.
@@ -100,7 +104,11 @@ impl Follow<'_> {
             }
             Line::End { .. } | Line::Closed => self.ended(proc, line),
             Line::Overlong => Ok(Next::End(End::Failed(report::overlong()))),
-            Line::Serving => match proc.take_offer() {
+            Line::Shares => {
+                proc.shares();
+                Ok(Next::Wait)
+            }
+            Line::Serving { pid } => match proc.take_offer(pid) {
                 Ok(()) => Ok(Next::Wait),
                 Err(e) => Ok(Next::End(End::Failed(format!(
                     "its server did not take the trial: {e}"

@@ -7,9 +7,11 @@
 
 pub mod check;
 mod confine;
+mod control;
 mod follow;
 mod full;
 mod process;
+mod shared;
 mod slots;
 mod supervisor;
 pub use supervisor::{set_supervisor, supervise, SUPERVISE_ARG};
@@ -29,6 +31,7 @@ use crate::seed::{self, Purpose};
 use crate::space::Params;
 use crate::storage::Status;
 use process::Line;
+use shared::{Root, Turn};
 use slots::{gpu_environment, Slots};
 
 /// Trials whose programs all fail before a first report, as the first to end, after which the
@@ -50,6 +53,8 @@ pub struct CommandRunner<'a> {
     exiting: Mutex<Vec<JoinHandle<()>>>,
     /// The GPU slots its trials take.
     slots: Slots,
+    /// The program server its workers share (with `trainer.fork`).
+    root: std::sync::Arc<Root>,
 }
 
 impl<'a> CommandRunner<'a> {
@@ -62,6 +67,7 @@ impl<'a> CommandRunner<'a> {
             slots: Slots {
                 running: Mutex::new(vec![]),
             },
+            root: Root::new(),
         }
     }
 }
@@ -87,6 +93,7 @@ impl TrialRunner for CommandRunner<'_> {
             cmd: self.cmd,
             exiting: &self.exiting,
             slots: &self.slots,
+            root: &self.root,
             server: None,
         }))
     }
@@ -101,13 +108,14 @@ struct CommandWorker<'a> {
     cmd: &'a CommandPlan,
     exiting: &'a Mutex<Vec<JoinHandle<()>>>,
     slots: &'a Slots,
+    root: &'a std::sync::Arc<Root>,
     /// With `trainer.fork`: the program's server, with the folder of its last trial.
     server: Option<(process::Trial, PathBuf)>,
 }
 
 impl RunnerWorker for CommandWorker<'_> {
     fn run(&mut self, job: Job, host: &mut dyn TrialHost) -> Result<TrialOutcome> {
-        let server = self.cmd.fork.then_some(&mut self.server);
+        let server = self.cmd.fork.then_some((&mut self.server, self.root));
         let shared = (self.exiting, self.slots);
         run_trial(self.plan, self.cmd, job, host, shared, server)
     }
@@ -224,7 +232,7 @@ fn run_trial(
     job: Job,
     host: &mut dyn TrialHost,
     (exiting, slots): (&Mutex<Vec<JoinHandle<()>>>, &Slots),
-    server: Option<&mut Option<(process::Trial, PathBuf)>>,
+    server: Option<(&mut Option<(process::Trial, PathBuf)>, &std::sync::Arc<Root>)>,
 ) -> Result<TrialOutcome> {
     let t0 = Instant::now();
     let job_trial = job.trial;
@@ -251,7 +259,10 @@ fn run_trial(
     }
     let started = match server {
         None => process::start(cmd, &env, &dir, false).map(|p| (p, None)),
-        Some(slot) => serve(cmd, slot, &env, &dir).map(|p| (p, Some(slot))),
+        Some((slot, root)) => {
+            let stopping = || host.stopping();
+            serve(cmd, (slot, root), &env, &dir, &stopping).map(|p| (p, Some(slot)))
+        }
     };
     let (mut proc, server) = match started {
         Ok(p) => p,
@@ -365,13 +376,15 @@ fn let_exit(
     Ok(())
 }
 
-/// The trial of `env` in `dir` on this worker's forking program's server, or, when there is none
-/// (or it died), on the program started for it with the offer to fork (see [`process::start`]).
+/// The trial of `env` in `dir` on this worker's forking program's server; when there is none
+/// (or it died), on a server of its own forked from the study's shared one (see [`shared`]), or
+/// on the program started for it with the offer to fork (see [`process::start`]).
 fn serve(
     cmd: &CommandPlan,
-    slot: &mut Option<(process::Trial, PathBuf)>,
+    (slot, root): (&mut Option<(process::Trial, PathBuf)>, &std::sync::Arc<Root>),
     env: &[(String, String)],
     dir: &Path,
+    stopping: &dyn Fn() -> bool,
 ) -> std::io::Result<process::Trial> {
     if let Some((mut s, last)) = slot.take() {
         if s.running() {
@@ -380,7 +393,21 @@ fn serve(
         }
         s.finish(&last);
     }
-    process::start(cmd, env, dir, true)
+    loop {
+        match root.turn(stopping) {
+            Turn::Start(announce) => {
+                let mut p = process::start(cmd, env, dir, true)?;
+                p.announce = Some(announce);
+                return Ok(p);
+            }
+            Turn::Fork(control, token) => match process::fork_from(&control, &token, env, dir) {
+                Ok(p) => return Ok(p),
+                // The shared server is gone: another is started.
+                Err(_) => root.lost(&control),
+            },
+            Turn::Alone => return process::start(cmd, env, dir, true),
+        }
+    }
 }
 
 /// Waits up to `limit` for a forking program's trial `trial` to end; whether it did.

@@ -11,11 +11,14 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::control::{pipe, Control};
 use super::report::PREFIX;
+use super::shared::Announce;
 use super::supervisor::{arm_parent_death, processes, supervisor, GRACE, SUPERVISE_ARG};
 use crate::plan::CommandPlan;
 
@@ -41,8 +44,11 @@ pub enum Line {
     End { trial: u64, status: i64 },
     /// A report line longer than [`MAX_LINE`].
     Overlong,
-    /// The program took the offer to fork (its client's `Trial()` became a server).
-    Serving,
+    /// The program took the offer to fork (its client's `Trial()` became a server); a worker's
+    /// server forked from the study's shared one gives its process id.
+    Serving { pid: Option<i32> },
+    /// The program can serve other workers too (it says so before it takes the offer).
+    Shares,
     /// Its stdout closed (it exited, or closed it).
     Closed,
 }
@@ -53,11 +59,19 @@ const END_PREFIX: &str = "TUNE_END ";
 /// The line a program started with the offer to fork prints when it takes it (its server starts).
 const SERVING: &str = "TUNE_SERVING";
 
+/// The line a program prints, before [`SERVING`], when it can also fork servers for other workers.
+const SHARES: &str = "TUNE_SHARES";
+
 /// A running trial process.
 pub struct Trial {
-    child: std::process::Child,
+    /// The process tune started (none for a worker's server forked from the shared one).
+    child: Option<std::process::Child>,
+    /// The process group of a worker's server forked from the shared one (once it said so).
+    pid: Option<i32>,
+    /// Its stdout closed: for a forked worker's server, which tune cannot wait for, its end.
+    closed: Arc<AtomicBool>,
     /// A forking program's control channel (one JSON line per trial, or a stop).
-    stdin: Option<std::process::ChildStdin>,
+    stdin: Option<Arc<Control>>,
     /// The value of [`TOKEN_VAR`] in its environment.
     token: String,
     pub lines: Receiver<Line>,
@@ -70,6 +84,10 @@ pub struct Trial {
     pub ended_trial: bool,
     /// Whether the program is a server of forked trials (it took the offer, or was one).
     pub serving: bool,
+    /// Whether it can fork servers for other workers (it said [`SHARES`]).
+    shares: bool,
+    /// The first program of a study with a shared server: what it says the other workers hear.
+    pub announce: Option<Announce>,
     /// The trial that an offered start runs, with its folder: its environment goes to the
     /// server once the program takes the offer.
     offer: Option<(Vec<(String, String)>, PathBuf)>,
@@ -103,11 +121,7 @@ pub fn start(
     // Written first: a `tune` killed right after the start finds the process by it. In place:
     // the store empties a trial's folder of temp files as it starts.
     fs::write(token_file(dir), token.as_bytes())?;
-    let log = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("output.log"))?;
-    let log = Arc::new(Mutex::new(log));
+    let log = open_log(dir)?;
     let program = cmd.program_path(&cmd.command[0]);
     let supervised = supervisor().is_some();
     let mut c = match supervisor() {
@@ -123,7 +137,7 @@ pub fn start(
         .envs(&cmd.env)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env(TOKEN_VAR, &token)
-        .stdin(if fork { Stdio::piped() } else { Stdio::null() })
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
@@ -134,21 +148,76 @@ pub fn start(
         libc::SIGKILL
     };
     arm_parent_death(&mut c, signal);
+    let mut stdin = None;
     if fork {
         // 2: the offer, which a client takes saying so (TUNE_SERVING). A client of an earlier
         // version served at TUNE_FORK=1 without saying so: it ignores this, and runs its trial.
         c.env("TUNE_FORK", "2");
+        // Its stdin the control channel: one message per trial, and a worker's server's files.
+        let (ours, theirs) = Control::pair()?;
+        c.stdin(Stdio::from(theirs));
+        stdin = Some(Arc::new(ours));
     }
     let mut child = c.spawn()?;
-    let stdin = child.stdin.take();
-    let (tx, lines) = channel();
+    // The program's end of the channel is closed here with `c`: only the program holds it.
+    drop(c);
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
+    let mut t = following(stdout, stderr, log, token, stdin)?;
+    t.child = Some(child);
+    t.supervised = supervised;
+    t.offer = fork.then(|| (env.to_vec(), dir.to_path_buf()));
+    Ok(t)
+}
+
+/// Asks the study's shared server (`control`; its processes carry `token`) for a server of this
+/// worker's own, forked from it, whose input and output are pipes handed over with the message;
+/// it says so (its [`SERVING`] line, with its process id), and the trial of `env` in `dir` is sent
+/// to it then, as to a program that took the offer. An error when the shared server is gone.
+pub fn fork_from(
+    control: &Control,
+    token: &str,
+    env: &[(String, String)],
+    dir: &Path,
+) -> io::Result<Trial> {
+    let (ours, theirs) = Control::pair()?;
+    let (out, out_w) = pipe()?;
+    let (err, err_w) = pipe()?;
+    control.send(b"{\"worker\": true}\n", &[&theirs, &out_w, &err_w])?;
+    // Only the new server holds their ends now: its end is their end of file.
+    drop((theirs, out_w, err_w));
+    fs::write(token_file(dir), token.as_bytes())?;
+    let log = open_log(dir)?;
+    let mut t = following(fs::File::from(out), fs::File::from(err), log, token.into(), Some(Arc::new(ours)))?;
+    t.offer = Some((env.to_vec(), dir.to_path_buf()));
+    Ok(t)
+}
+
+/// The trial's log, `output.log` in its folder (appended to: a resumed trial's runs follow).
+fn open_log(dir: &Path) -> io::Result<Arc<Mutex<fs::File>>> {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("output.log"))?;
+    Ok(Arc::new(Mutex::new(log)))
+}
+
+/// A trial (no process yet) whose program's `stdout` and `stderr` are read by threads of their
+/// own into its log, its lines and its stderr's tail.
+fn following(
+    stdout: impl io::Read + Send + 'static,
+    stderr: impl io::Read + Send + 'static,
+    log: Arc<Mutex<fs::File>>,
+    token: String,
+    stdin: Option<Arc<Control>>,
+) -> io::Result<Trial> {
+    let (tx, lines) = channel();
     let tail = Arc::new(Mutex::new(VecDeque::new()));
-    let out_log = log.clone();
+    let closed = Arc::new(AtomicBool::new(false));
+    let (out_log, out_closed) = (log.clone(), closed.clone());
     std::thread::Builder::new()
         .name("trial-stdout".into())
-        .spawn(move || read_stdout(stdout, &out_log, &tx))?;
+        .spawn(move || read_stdout(stdout, &out_log, &tx, &out_closed))?;
     let err_log = log.clone();
     let err_tail = tail.clone();
     std::thread::Builder::new()
@@ -165,24 +234,33 @@ pub fn start(
             }
         })?;
     Ok(Trial {
-        child,
+        child: None,
+        pid: None,
+        closed,
         stdin,
         token,
         lines,
         tail,
         log,
         status: None,
-        supervised,
+        supervised: false,
         ended_trial: false,
         serving: false,
-        offer: fork.then(|| (env.to_vec(), dir.to_path_buf())),
+        shares: false,
+        announce: None,
+        offer: None,
     })
 }
 
 /// Reads a program's stdout: its lines go to its log, its reports (and a server's lines) to `tx`.
 /// A forking program's server starts its `TUNE_END` line with a newline, which ends the line a
 /// trial's process left unfinished when it died (and is not logged when there was none).
-fn read_stdout(stdout: impl io::Read, log: &Mutex<fs::File>, tx: &Sender<Line>) {
+fn read_stdout(
+    stdout: impl io::Read,
+    log: &Mutex<fs::File>,
+    tx: &Sender<Line>,
+    closed: &AtomicBool,
+) {
     let mut blank = false;
     for (line, cut) in split_lines(stdout) {
         if std::mem::take(&mut blank) && !line.starts_with(END_PREFIX) {
@@ -201,7 +279,11 @@ fn read_stdout(stdout: impl io::Read, log: &Mutex<fs::File>, tx: &Sender<Line>) 
             blank = true;
             continue;
         } else if line == SERVING {
-            Line::Serving
+            Line::Serving { pid: None }
+        } else if line == SHARES {
+            Line::Shares
+        } else if let Some(pid) = line.strip_prefix(SERVING).and_then(|p| p.trim().parse().ok()) {
+            Line::Serving { pid: Some(pid) }
         } else if let Some(end) = line.strip_prefix(END_PREFIX) {
             let v = serde_json::from_str::<serde_json::Value>(end).unwrap_or_default();
             let status = v["status"].as_i64().unwrap_or(1);
@@ -215,12 +297,14 @@ fn read_stdout(stdout: impl io::Read, log: &Mutex<fs::File>, tx: &Sender<Line>) 
             }
         };
         if tx.send(msg).is_err() {
+            closed.store(true, Ordering::SeqCst);
             return;
         }
     }
     if blank {
         let _ = writeln!(log.lock().unwrap());
     }
+    closed.store(true, Ordering::SeqCst);
     let _ = tx.send(Line::Closed);
 }
 
@@ -291,8 +375,19 @@ impl Trial {
 
     /// The program took the offer to fork: it becomes a server, and its first trial (the one it
     /// was started for) is sent to it. Nothing to do when it was not offered, or is one already.
-    pub fn take_offer(&mut self) -> io::Result<()> {
+    /// The first program of a study tells the other workers whether they fork from it; a
+    /// worker's server forked from it gives its process group (`pid`).
+    pub fn take_offer(&mut self, pid: Option<i32>) -> io::Result<()> {
         self.serving = true;
+        if self.child.is_none() {
+            self.pid = self.pid.or(pid);
+        }
+        if let Some(a) = self.announce.take() {
+            match &self.stdin {
+                Some(c) if self.shares => a.ready(c, &self.token),
+                _ => drop(a),
+            }
+        }
         match self.offer.take() {
             Some((env, dir)) => self.begin(&env, &dir),
             None => Ok(()),
@@ -316,14 +411,23 @@ impl Trial {
         self.send(&serde_json::json!({ "stop": trial }))
     }
 
+    /// The program says it can serve other workers.
+    pub fn shares(&mut self) {
+        self.shares = true;
+    }
+
+    /// The program said something else first: it does not serve the other workers.
+    pub fn settle(&mut self) {
+        self.announce = None;
+    }
+
     fn send(&mut self, msg: &serde_json::Value) -> io::Result<()> {
         let stdin = self
             .stdin
-            .as_mut()
+            .as_ref()
             .ok_or_else(|| io::Error::other("not a forking program"))?;
-        // One write: the server wakes once, for a whole line.
-        stdin.write_all(format!("{msg}\n").as_bytes())?;
-        stdin.flush()
+        // One message: the server wakes once, for a whole line.
+        stdin.send(format!("{msg}\n").as_bytes(), &[])
     }
 
     /// Forgets the trial folder's token (its trial is over; the server goes on).
@@ -333,7 +437,10 @@ impl Trial {
 
     /// Whether the process is still running.
     pub fn running(&mut self) -> bool {
-        self.wait_for(Duration::ZERO).is_none()
+        match self.child {
+            Some(_) => self.wait_for(Duration::ZERO).is_none(),
+            None => !self.closed.load(Ordering::SeqCst),
+        }
     }
 
     /// The last lines of its stderr, joined.
@@ -349,16 +456,23 @@ impl Trial {
         let _ = writeln!(self.log.lock().unwrap(), "[tune] {line}");
     }
 
-    /// Waits up to `limit` for the process to exit.
+    /// Waits up to `limit` for the process to exit; its status. A worker's server forked from the
+    /// shared one is not tune's child: its status is never known (its stdout's end is its end).
     pub fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
         let until = Instant::now() + limit;
         loop {
             if let Some(s) = self.status {
                 return Some(s);
             }
-            if let Ok(Some(s)) = self.child.try_wait() {
-                self.status = Some(s);
-                return Some(s);
+            match &mut self.child {
+                Some(c) => {
+                    if let Ok(Some(s)) = c.try_wait() {
+                        self.status = Some(s);
+                        return Some(s);
+                    }
+                }
+                None if self.closed.load(Ordering::SeqCst) => return None,
+                None => {}
             }
             if Instant::now() >= until {
                 return None;
@@ -370,7 +484,10 @@ impl Trial {
     /// Stops the program: SIGTERM, then SIGKILL after [`GRACE`]. A supervisor does this for its
     /// program's group; without one, it is done here to the program's group.
     fn stop(&mut self) {
-        let pid = self.child.id() as libc::pid_t;
+        let Some(child) = &self.child else {
+            return self.stop_forked();
+        };
+        let pid = child.id() as libc::pid_t;
         if self.status.is_none() {
             // SAFETY: signals to the trial's own process (group).
             let target = if self.supervised { pid } else { -pid };
@@ -379,9 +496,24 @@ impl Trial {
         }
         // What is left of the group (the supervisor's, or the program's own children).
         unsafe { libc::kill(-pid, libc::SIGKILL) };
-        if self.status.is_none() {
-            self.status = self.child.wait().ok();
+        if let (None, Some(c)) = (self.status, &mut self.child) {
+            self.status = c.wait().ok();
         }
+    }
+
+    /// Stops a worker's server forked from the shared one: its group (itself and its trials'
+    /// processes) is sent SIGTERM, then SIGKILL after [`GRACE`]; its end is its stdout's.
+    fn stop_forked(&mut self) {
+        let Some(pid) = self.pid else {
+            // It never said it serves: the end of its input ends it.
+            return;
+        };
+        if !self.closed.load(Ordering::SeqCst) {
+            // SAFETY: signals to the group it made its own.
+            unsafe { libc::kill(-pid, libc::SIGTERM) };
+            self.wait_for(GRACE + Duration::from_secs(2));
+        }
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
     }
 
     /// Ends the process (its group killed, whatever it left) and forgets its token.
@@ -389,7 +521,8 @@ impl Trial {
         // A server reads the end of its input as its end.
         self.stdin = None;
         self.stop();
-        if !self.supervised {
+        // The token of a shared server's family is its other workers' too: their processes stay.
+        if !self.supervised && !self.shares && self.child.is_some() {
             // No subreaper gathered what the program left in other groups: its token finds them.
             kill_token(&self.token);
         }
