@@ -99,3 +99,50 @@ echo "fork offered: ${TUNE_FORK:-no}" >&2
     // The offer is in its environment, which it may ignore.
     assert!(log.contains("fork offered: 2"), "{log}");
 }
+
+/// One program for the whole study: the first worker's program serves the other workers too
+/// (each gets a server forked from it), so its imports run once whatever `parallel` is; each
+/// trial's output still goes to its own log only, and the trials are those of a process per trial.
+#[test]
+fn every_worker_forks_from_the_first_program_and_each_trial_logs_its_own_output() {
+    if !python() {
+        return;
+    }
+    let (plain, _) = toy_run(Some(false), serde_json::json!({}), "share-off");
+    let dir = tempdir();
+    let record = dir.path().join("record");
+    std::fs::create_dir_all(&record).unwrap();
+    let mut spec = toy_spec(4, 3, "share-on");
+    spec["trainer"]["env"] = serde_json::json!({ "TOY_RECORD": record.display().to_string() });
+    ok(run(&write_spec(dir.path(), &spec)));
+    assert_eq!(leaderboard(dir.path()), plain);
+    let seen = records(&record);
+    assert_eq!(seen.len(), 4);
+    let programs: std::collections::BTreeSet<_> = seen
+        .values()
+        .map(|r| r["program"].as_u64().unwrap())
+        .collect();
+    assert_eq!(programs.len(), 1, "one program served all: {seen:?}");
+    // Each worker forked its trials from a server of its own.
+    let servers: std::collections::BTreeSet<_> = seen
+        .values()
+        .map(|r| r["server"].as_u64().unwrap())
+        .collect();
+    assert!(servers.len() >= 2, "the workers' servers: {seen:?}");
+    for n in 0..4 {
+        let log =
+            std::fs::read_to_string(dir.path().join(format!("runs/toy/trials/{n}/output.log")))
+                .unwrap();
+        let reports: Vec<&str> = log.lines().filter(|l| l.starts_with("TUNE {")).collect();
+        assert_eq!(
+            reports.len(),
+            5,
+            "trial {n}'s log holds its own reports only: {log}"
+        );
+        assert!(
+            !log.contains("TUNE_SERVING") && !log.contains("TUNE_SHARES"),
+            "{log}"
+        );
+    }
+    assert!(gone("share-on").is_empty());
+}

@@ -82,6 +82,7 @@ def main():
         seen["start"] = time.time()
         seen["forked"] = trial.forked
         seen["program"] = PROGRAM
+        seen["server"] = os.getppid()
         seen["resumed"] = os.environ.get("TUNE_RESUME_FROM") is not None
     p = trial.params
     lr = float(p["learning_rate"])

@@ -26,7 +26,8 @@ impl Control {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: both descriptors were just created and are owned nowhere else.
-        let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (ours, theirs) =
+            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         Ok((Control(ours), theirs))
     }
 
@@ -56,11 +57,7 @@ impl Control {
                 (*c).cmsg_level = libc::SOL_SOCKET;
                 (*c).cmsg_type = libc::SCM_RIGHTS;
                 (*c).cmsg_len = libc::CMSG_LEN(bytes as u32) as _;
-                std::ptr::copy_nonoverlapping(
-                    fds.as_ptr() as *const u8,
-                    libc::CMSG_DATA(c),
-                    bytes,
-                );
+                std::ptr::copy_nonoverlapping(fds.as_ptr() as *const u8, libc::CMSG_DATA(c), bytes);
             }
         }
         // SAFETY: `hdr` points to `iov` and `cbuf`, alive for the call.

@@ -55,6 +55,9 @@ pub struct CommandRunner<'a> {
     slots: Slots,
     /// The program server its workers share (with `trainer.fork`).
     root: std::sync::Arc<Root>,
+    /// The shared server, with the folder of its last trial, once its worker is done: the other
+    /// workers' servers are its children's (under the supervisor, they end with it).
+    parked: Mutex<Vec<(process::Trial, PathBuf)>>,
 }
 
 impl<'a> CommandRunner<'a> {
@@ -68,6 +71,7 @@ impl<'a> CommandRunner<'a> {
                 running: Mutex::new(vec![]),
             },
             root: Root::new(),
+            parked: Mutex::new(vec![]),
         }
     }
 }
@@ -75,6 +79,9 @@ impl<'a> CommandRunner<'a> {
 impl Drop for CommandRunner<'_> {
     /// No program outlives the study's run.
     fn drop(&mut self) {
+        for (s, dir) in self.parked.get_mut().unwrap().drain(..) {
+            s.finish(&dir);
+        }
         for h in self.exiting.get_mut().unwrap().drain(..) {
             let _ = h.join();
         }
@@ -94,6 +101,7 @@ impl TrialRunner for CommandRunner<'_> {
             exiting: &self.exiting,
             slots: &self.slots,
             root: &self.root,
+            parked: &self.parked,
             server: None,
         }))
     }
@@ -109,6 +117,7 @@ struct CommandWorker<'a> {
     exiting: &'a Mutex<Vec<JoinHandle<()>>>,
     slots: &'a Slots,
     root: &'a std::sync::Arc<Root>,
+    parked: &'a Mutex<Vec<(process::Trial, PathBuf)>>,
     /// With `trainer.fork`: the program's server, with the folder of its last trial.
     server: Option<(process::Trial, PathBuf)>,
 }
@@ -122,10 +131,13 @@ impl RunnerWorker for CommandWorker<'_> {
 }
 
 impl Drop for CommandWorker<'_> {
-    /// The server ends with its worker: the end of its input ends it.
+    /// The server ends with its worker (the end of its input ends it); the shared one, with the
+    /// last of them.
     fn drop(&mut self) {
-        if let Some((s, dir)) = self.server.take() {
-            s.finish(&dir);
+        match self.server.take() {
+            Some((s, dir)) if s.shared() => self.parked.lock().unwrap().push((s, dir)),
+            Some((s, dir)) => s.finish(&dir),
+            None => {}
         }
     }
 }
@@ -232,7 +244,10 @@ fn run_trial(
     job: Job,
     host: &mut dyn TrialHost,
     (exiting, slots): (&Mutex<Vec<JoinHandle<()>>>, &Slots),
-    server: Option<(&mut Option<(process::Trial, PathBuf)>, &std::sync::Arc<Root>)>,
+    server: Option<(
+        &mut Option<(process::Trial, PathBuf)>,
+        &std::sync::Arc<Root>,
+    )>,
 ) -> Result<TrialOutcome> {
     let t0 = Instant::now();
     let job_trial = job.trial;
@@ -381,7 +396,10 @@ fn let_exit(
 /// on the program started for it with the offer to fork (see [`process::start`]).
 fn serve(
     cmd: &CommandPlan,
-    (slot, root): (&mut Option<(process::Trial, PathBuf)>, &std::sync::Arc<Root>),
+    (slot, root): (
+        &mut Option<(process::Trial, PathBuf)>,
+        &std::sync::Arc<Root>,
+    ),
     env: &[(String, String)],
     dir: &Path,
     stopping: &dyn Fn() -> bool,

@@ -158,9 +158,8 @@ pub fn start(
         c.stdin(Stdio::from(theirs));
         stdin = Some(Arc::new(ours));
     }
-    let mut child = c.spawn()?;
-    // The program's end of the channel is closed here with `c`: only the program holds it.
-    drop(c);
+    // The program's end of the channel is closed with `c`, once spawned: only the program holds it.
+    let mut child = spawn(c)?;
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let mut t = following(stdout, stderr, log, token, stdin)?;
@@ -168,6 +167,37 @@ pub fn start(
     t.supervised = supervised;
     t.offer = fork.then(|| (env.to_vec(), dir.to_path_buf()));
     Ok(t)
+}
+
+/// Spawns `c` on a thread that lives as long as `tune`: a parent-death signal is sent when the
+/// *thread* that started the process ends, and a worker's thread ends when the study has no more
+/// trials for it, while the shared server it started still serves the other workers.
+fn spawn(c: Command) -> io::Result<std::process::Child> {
+    type Request = (Command, Sender<io::Result<std::process::Child>>);
+    static SPAWNER: std::sync::OnceLock<Mutex<Sender<Request>>> = std::sync::OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = channel::<Request>();
+        let run = move || {
+            for (mut c, back) in rx {
+                let _ = back.send(c.spawn());
+            }
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("spawner".into())
+            .spawn(run)
+        {
+            eprintln!("tune: cannot start the thread that starts programs: {e}");
+        }
+        Mutex::new(tx)
+    });
+    let (back, answer) = channel();
+    let gone = || io::Error::other("the thread that starts programs is gone");
+    spawner
+        .lock()
+        .unwrap()
+        .send((c, back))
+        .map_err(|_| gone())?;
+    answer.recv().map_err(|_| gone())?
 }
 
 /// Asks the study's shared server (`control`; its processes carry `token`) for a server of this
@@ -188,7 +218,13 @@ pub fn fork_from(
     drop((theirs, out_w, err_w));
     fs::write(token_file(dir), token.as_bytes())?;
     let log = open_log(dir)?;
-    let mut t = following(fs::File::from(out), fs::File::from(err), log, token.into(), Some(Arc::new(ours)))?;
+    let mut t = following(
+        fs::File::from(out),
+        fs::File::from(err),
+        log,
+        token.into(),
+        Some(Arc::new(ours)),
+    )?;
     t.offer = Some((env.to_vec(), dir.to_path_buf()));
     Ok(t)
 }
@@ -282,7 +318,10 @@ fn read_stdout(
             Line::Serving { pid: None }
         } else if line == SHARES {
             Line::Shares
-        } else if let Some(pid) = line.strip_prefix(SERVING).and_then(|p| p.trim().parse().ok()) {
+        } else if let Some(pid) = line
+            .strip_prefix(SERVING)
+            .and_then(|p| p.trim().parse().ok())
+        {
             Line::Serving { pid: Some(pid) }
         } else if let Some(end) = line.strip_prefix(END_PREFIX) {
             let v = serde_json::from_str::<serde_json::Value>(end).unwrap_or_default();
@@ -409,6 +448,11 @@ impl Trial {
     /// the grace period).
     pub fn stop_trial(&mut self, trial: u64) -> io::Result<()> {
         self.send(&serde_json::json!({ "stop": trial }))
+    }
+
+    /// Whether this is the study's shared server (other workers' servers are forked from it).
+    pub fn shared(&self) -> bool {
+        self.shares && self.child.is_some()
     }
 
     /// The program says it can serve other workers.

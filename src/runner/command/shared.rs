@@ -18,7 +18,10 @@ enum State {
     /// A worker started the program; whether it shares is not known yet.
     Starting,
     /// It shares: its control channel (held by its worker's trial) and its processes' token.
-    Ready { control: Weak<Control>, token: String },
+    Ready {
+        control: Weak<Control>,
+        token: String,
+    },
     /// It does not share: every worker starts the program itself.
     Alone,
 }
