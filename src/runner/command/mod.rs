@@ -34,6 +34,9 @@ use process::Line;
 use shared::{Root, Turn};
 use slots::{gpu_environment, Slots};
 
+/// A worker's forking program's server, with the folder of its last trial.
+type Served = (process::Trial, PathBuf);
+
 /// Trials whose programs all fail before a first report, as the first to end, after which the
 /// study stops (a wrong path, a missing module: every trial would).
 const GIVE_UP_AFTER: usize = 3;
@@ -119,7 +122,7 @@ struct CommandWorker<'a> {
     root: &'a std::sync::Arc<Root>,
     parked: &'a Mutex<Vec<(process::Trial, PathBuf)>>,
     /// With `trainer.fork`: the program's server, with the folder of its last trial.
-    server: Option<(process::Trial, PathBuf)>,
+    server: Option<Served>,
 }
 
 impl RunnerWorker for CommandWorker<'_> {
@@ -244,10 +247,7 @@ fn run_trial(
     job: Job,
     host: &mut dyn TrialHost,
     (exiting, slots): (&Mutex<Vec<JoinHandle<()>>>, &Slots),
-    server: Option<(
-        &mut Option<(process::Trial, PathBuf)>,
-        &std::sync::Arc<Root>,
-    )>,
+    server: Option<(&mut Option<Served>, &std::sync::Arc<Root>)>,
 ) -> Result<TrialOutcome> {
     let t0 = Instant::now();
     let job_trial = job.trial;
@@ -336,7 +336,7 @@ fn run_trial(
 /// next one), else it is stopped.
 fn keep_server(
     mut proc: process::Trial,
-    slot: &mut Option<(process::Trial, PathBuf)>,
+    slot: &mut Option<Served>,
     trial: u64,
     end: &End,
     (dir, work): (PathBuf, PathBuf),
@@ -396,10 +396,7 @@ fn let_exit(
 /// on the program started for it with the offer to fork (see [`process::start`]).
 fn serve(
     cmd: &CommandPlan,
-    (slot, root): (
-        &mut Option<(process::Trial, PathBuf)>,
-        &std::sync::Arc<Root>,
-    ),
+    (slot, root): (&mut Option<Served>, &std::sync::Arc<Root>),
     env: &[(String, String)],
     dir: &Path,
     stopping: &dyn Fn() -> bool,
