@@ -12,6 +12,8 @@ mod from_pg;
 mod payloads;
 #[path = "postgres/shared.rs"]
 mod shared;
+#[path = "postgres/store_contract.rs"]
+mod store_contract;
 mod toy;
 
 use std::path::{Path, PathBuf};

@@ -22,17 +22,16 @@ tune=${TUNE:-./target/release/tune}
 [ -n "${TUNE:-}" ] || cargo build --release -q
 tmp=$(mktemp -d)
 chmod 755 "$tmp" # the cluster's owner (postgres, when run as root) reaches its folder inside
-stop=:
-trap 'eval "$stop"; rm -rf "$tmp"' EXIT
-if [ -z "${PG:-}" ]; then
-  PG=$(benches/pg/throwaway.sh "$tmp/pg")
-  stop="benches/pg/throwaway.sh '$tmp/pg' stop"
-fi
+# Two databases of their own, on $PG (kept there) or on a throwaway cluster in $tmp/pg.
+server=${PG:-$tmp/pg}
+trap 'benches/pg/throwaway.sh "$server" stop || true; rm -rf "$tmp"' EXIT
+stamp=$(date +%s)
+url=$(benches/pg/throwaway.sh "$server" "tune_bench_$stamp")
+optuna_url=$(benches/pg/throwaway.sh "$server" "optuna_bench_$stamp")
 py=$(benches/peers/venv.sh optuna)
 if [ -n "$py" ] && ! "$py" -c "import psycopg2" 2>/dev/null; then
   "$(dirname "$py")/pip" install -q psycopg2-binary >&2 || py=
 fi
-base=${PG%/*}
 sql() { # sql DB STATEMENT: one value, through the peer's psycopg2 (no psql client needed)
   "$py" -c "
 import sys, psycopg2
@@ -40,10 +39,6 @@ c = psycopg2.connect(sys.argv[1]); c.autocommit = True
 cur = c.cursor(); cur.execute(sys.argv[2])
 print(cur.fetchone()[0] if cur.description else '')" "$@"
 }
-stamp=$(date +%s)
-sql "$PG" "CREATE DATABASE tune_bench_$stamp" >/dev/null
-sql "$PG" "CREATE DATABASE optuna_bench_$stamp" >/dev/null
-url="$base/tune_bench_$stamp"
 
 cat > "$tmp/study.json" <<EOF
 {
@@ -96,7 +91,7 @@ if [ -z "$py" ]; then
   echo "Optuna skipped (no venv)"
   exit 0
 fi
-r=$("$py" benches/pg/optuna_rdb.py --url "postgresql+psycopg2://${base#*://}/optuna_bench_$stamp" \
+r=$("$py" benches/pg/optuna_rdb.py --url "postgresql+psycopg2://${optuna_url#*://}" \
   --workers "$workers" --trials "$trials" --epochs 4)
 f() { echo "$r" | "$py" -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 o_tps=$(f trials_per_s)

@@ -21,15 +21,10 @@ cd "$(dirname "$0")/../.."
 size=${SIZE_MIB:-2048}
 tmp=$(mktemp -d "${TMP:-/tmp}/tune-stream.XXXXXX")
 chmod 755 "$tmp" # the cluster's owner (postgres, when run as root) reaches its folder inside
-stop=:
-trap 'eval "$stop"; rm -rf "$tmp"' EXIT
-if [ -z "${PG:-}" ]; then
-  PG=$(benches/pg/throwaway.sh "$tmp/pg")
-  stop="benches/pg/throwaway.sh '$tmp/pg' stop"
-fi
-db="${PG%/*}/tune_stream_$(date +%s)"
-psql -qAt "$PG" -c "CREATE DATABASE ${db##*/}"
-stop="psql -qAt '$PG' -c 'DROP DATABASE IF EXISTS ${db##*/}'; $stop"
+# A database of its own, on $PG or on a throwaway cluster in $tmp/pg.
+server=${PG:-$tmp/pg} name=tune_stream_$(date +%s)
+trap 'benches/pg/throwaway.sh "$server" stop "$name" || true; rm -rf "$tmp"' EXIT
+db=$(benches/pg/throwaway.sh "$server" "$name")
 cargo build --release -q --bench pg_stream
 bench=$(ls -t target/release/deps/pg_stream-* | grep -v '\.d$' | head -1)
 

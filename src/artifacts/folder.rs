@@ -158,13 +158,14 @@ impl Checkpointer {
         Ok(())
     }
 
-    /// Empties the folder of a trial that starts from scratch of the checkpoints and temp files an
-    /// earlier start left (recovery found none of them usable). Payload folders stay: the trial's
-    /// runner may be taking its first ones over already (each replaces an earlier start's), and
-    /// recovery removes those never stored.
+    /// Empties the folder of a trial that starts from scratch of the checkpoints, the selected one
+    /// and temp files an earlier start left (recovery found none of them usable). Payload folders
+    /// stay: the trial's runner may be taking its first ones over already (each replaces an
+    /// earlier start's), and recovery removes those never stored.
     pub fn clear(&self) -> io::Result<()> {
-        for j in self.saved() {
-            match fs::remove_file(self.path(j)) {
+        let saved = self.saved().into_iter().map(|j| self.path(j));
+        for file in saved.chain([self.best_path()]) {
+            match fs::remove_file(file) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}
             }
@@ -288,7 +289,7 @@ impl ArtifactStore for FolderStore {
 fn with_files(mut c: Checkpoint, dir: &Path) -> Result<Checkpoint> {
     if let Some(p) = &c.meta.files {
         let path = dir.join(&p.name);
-        payload::verify(&path, p).map_err(Error::Study)?;
+        payload::verify(&path, p).map_err(Error::Damaged)?;
         c.files = Some(path);
     }
     Ok(c)

@@ -4,7 +4,8 @@
 //!
 //! Backends: [`FolderStore`], `trials/<n>/` in the study folder (or a shared folder); [`PgStore`],
 //! rows in the PostgreSQL database of a shared study (a program's files streamed in chunks). A new one (object storage) is a new file
-//! here that implements [`ArtifactStore`].
+//! here that implements [`ArtifactStore`], and one more arm in the contract every store passes
+//! (`tests/postgres/store_contract.rs`).
 
 mod checkpoint;
 mod folder;
@@ -28,17 +29,21 @@ use crate::error::{Error, Result};
 /// durable once [`ArtifactStore::sync`] returns: the driver journals nothing before that.
 pub trait ArtifactStore: Send + Sync {
     /// Makes trial `trial`'s place ready for a start from scratch, emptying what an earlier start
-    /// left there.
+    /// left there (its selected checkpoint included). A trial's first put comes after it, or after
+    /// a resume found its place.
     fn begin(&self, trial: u64) -> Result<()>;
-    /// Whether trial `trial` has a place (an earlier start made one).
+    /// Whether trial `trial` may hold something of an earlier start: its place was made (a folder),
+    /// or a checkpoint of it is stored (a store without places). `false`: recovery looks no further.
     fn exists(&self, trial: u64) -> bool;
     /// Stores a checkpoint under its trial and virtual epoch, whole or not at all.
     fn put(&self, trial: u64, ckpt: &Checkpoint) -> Result<()>;
-    /// Reads one, its checksum verified.
+    /// Reads one, its checksum verified ([`Error::Damaged`] when it fails, a program's files
+    /// included); one not stored is an [`Error::Io`] of kind `NotFound` that names it as
+    /// [`ArtifactStore::name`] does.
     fn get(&self, trial: u64, epoch: u32) -> Result<Checkpoint>;
     /// Makes `epoch` the trial's selected checkpoint.
     fn set_best(&self, trial: u64, epoch: u32) -> Result<()>;
-    /// Reads the selected checkpoint, its checksum verified.
+    /// Reads the selected checkpoint, as [`ArtifactStore::get`] reads one.
     fn best(&self, trial: u64) -> Result<Checkpoint>;
     /// The virtual epochs stored for the trial, in order.
     fn epochs(&self, trial: u64) -> Vec<u32>;

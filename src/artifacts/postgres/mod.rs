@@ -204,7 +204,9 @@ impl PgStore {
         let epoch = epoch.map_or(0, |k| k as i32);
         let row = pg.store(|c| c.query_opt(sql, &[&pg.study(), &(trial as i64), &epoch]))?;
         let Some(row) = row else {
-            return Err(Error::Study(format!("{name}: not found")));
+            // As a folder's missing file: what reads it by a record's word calls the study damaged.
+            let gone = std::io::Error::new(std::io::ErrorKind::NotFound, "not found");
+            return Err(Error::io(std::path::Path::new(&name), gone));
         };
         let (bytes, id): (Vec<u8>, Option<i64>) = (row.get(0), row.get(1));
         // Studies kept before payloads were streamed hold them after the record.
