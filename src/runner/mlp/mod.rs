@@ -4,6 +4,7 @@
 pub mod check;
 mod memory;
 pub mod model;
+pub mod network;
 pub mod params;
 mod trainer;
 
