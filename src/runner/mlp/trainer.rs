@@ -37,10 +37,8 @@ pub fn run_trial<D: Backend>(
     let params = job.params;
     set_threads(host.threads());
     let p = MlpParams::of(&plan.model, params);
-    let (batch, sizes) = (
-        p.batch_size,
-        p.layer_sizes(&plan.model, data.n_inputs(), data.n_outputs()),
-    );
+    let sizes = p.layer_sizes(&plan.model, data.n_inputs(), data.n_outputs());
+    let batch = p.batch_size;
 
     let (mut net, stream, mut meta) = begin(&dev, plan, job, (&p, &sizes))?;
     let mut ends = Ends {
