@@ -19,7 +19,8 @@ use std::time::Instant;
 
 use tune::data::{Batches, Stream};
 use tune::plan::{ModelPlan, Overrides, StudyPlan};
-use tune::runner::mlp::model::{layer_sizes, Backend, Mlp, Net, Optimizer};
+use tune::runner::mlp::model::{Backend, Mlp, Net, Optimizer};
+use tune::runner::mlp::params::MlpParams;
 use tune::seed::{self, Purpose};
 use tune::space::{Params, Value};
 
@@ -36,7 +37,8 @@ fn throughput<D: Backend>(
         ("learning_rate".to_string(), Value::Float(1e-3)),
     ]
     .into();
-    let sizes = layer_sizes(model, &params, data.n_inputs(), data.n_outputs());
+    let params = MlpParams::of(model, &params);
+    let sizes = params.layer_sizes(model, data.n_inputs(), data.n_outputs());
     let mlp = Mlp::init(&dev, &sizes, &mut seed::rng(0, Purpose::Init, 0, 0));
     let opt = Optimizer::new(model, &params, &mlp).unwrap();
     let mut net = Net::new(dev, mlp, opt, data.task).unwrap();
@@ -82,7 +84,12 @@ fn value<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
 fn plan(args: &[String]) -> (StudyPlan, Option<PathBuf>) {
     let wine = Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/wine.json");
     let Some(data) = value(args, "--data") else {
-        let plan = StudyPlan::load(&wine, &Overrides::default()).expect("studies/wine.json loads");
+        let plan = StudyPlan::load(
+            &wine,
+            &Overrides::default(),
+            &tune::runner::mlp::params::FAMILY,
+        )
+        .expect("studies/wine.json loads");
         return (plan, None);
     };
     let data = std::fs::canonicalize(data).expect("--data names a file");
@@ -99,7 +106,12 @@ fn plan(args: &[String]) -> (StudyPlan, Option<PathBuf>) {
     });
     let file = dir.join("spec.json");
     std::fs::write(&file, spec.to_string()).unwrap();
-    let plan = StudyPlan::load(&file, &Overrides::default()).expect("the data set loads");
+    let plan = StudyPlan::load(
+        &file,
+        &Overrides::default(),
+        &tune::runner::mlp::params::FAMILY,
+    )
+    .expect("the data set loads");
     (plan, Some(dir))
 }
 

@@ -331,6 +331,7 @@ fn load_as(
             cores,
             folder_only,
         },
+        &tune::runner::mlp::params::FAMILY,
     )?)
 }
 

@@ -210,7 +210,7 @@ impl TrainerSpec {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
-    /// Hidden layer widths of the ReLU MLP (default [64, 64]).
+    /// Hidden layer widths of the built-in trainer's MLP (default [64, 64]).
     #[serde(default = "default_hidden")]
     pub hidden: Vec<usize>,
     /// `adam` (default) or `sgd`.

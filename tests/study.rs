@@ -234,7 +234,12 @@ fn parallel_workers_take_the_costliest_trials_first_and_resume_takes_the_rest() 
     let dir = tempdir();
     let order_of = |parallel: usize, history: &History| {
         let spec = write_spec(dir.path(), &tiny_spec(parallel));
-        let plan = StudyPlan::load(&spec, &Overrides::default()).unwrap();
+        let plan = StudyPlan::load(
+            &spec,
+            &Overrides::default(),
+            &tune::runner::mlp::params::FAMILY,
+        )
+        .unwrap();
         let mut sampler = tune::sampler::for_plan(&plan);
         let runner = MlpRunner::new(&plan);
         let order = tune::driver::unstarted_trials(

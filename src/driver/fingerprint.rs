@@ -154,7 +154,12 @@ mod tests {
         });
         let file = dir.path().join("s.json");
         std::fs::write(&file, spec.to_string()).unwrap();
-        let plan = crate::plan::StudyPlan::load(&file, &Default::default()).unwrap();
+        let plan = crate::plan::StudyPlan::load(
+            &file,
+            &Default::default(),
+            &crate::runner::mlp::params::FAMILY,
+        )
+        .unwrap();
         let shared = super::shared(&plan);
         assert_eq!(shared["search.trials"], serde_json::json!(3));
         let mut later: Vec<&str> = crate::storage::RECORDED_LATER.to_vec();

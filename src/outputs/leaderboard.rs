@@ -278,7 +278,12 @@ mod tests {
         });
         let file = dir.path().join("s.json");
         std::fs::write(&file, spec.to_string()).unwrap();
-        StudyPlan::load(&file, &Overrides::default()).unwrap()
+        StudyPlan::load(
+            &file,
+            &Overrides::default(),
+            &crate::runner::mlp::params::FAMILY,
+        )
+        .unwrap()
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::curve::{ranks_before, CurveRow};
 use crate::objective::{Metric, MetricKind};
+use crate::runner::mlp::params::PARAMS;
 use crate::space::{Params, Value};
 
 /// A running (or interrupted, not yet ended) trial.
@@ -224,23 +225,17 @@ pub fn sig4(x: f64) -> String {
     format!("{x:.decimals$}")
 }
 
-/// `bs=32 lr=3e-3 wd=1e-4`: the parameters in few columns, in the order of
-/// [`crate::space::KNOWN`] (the batch size and the learning rate first: a cut line keeps them).
+/// `bs=32 lr=3e-3 wd=1e-4`: the parameters in few columns, those the built-in trainer declares
+/// first, in its order and by their short names ([`PARAMS`]: the batch size and the learning
+/// rate first, which a cut line keeps), then any other.
 pub fn abbreviate(params: &Params) -> String {
-    let rank = |k: &str| crate::space::KNOWN.iter().position(|(n, ..)| *n == k);
+    let decl = |k: &str| PARAMS.iter().position(|d| d.name == k);
     let mut sorted: Vec<_> = params.iter().collect();
-    sorted.sort_by_key(|(k, _)| rank(k).unwrap_or(usize::MAX));
+    sorted.sort_by_key(|(k, _)| decl(k).unwrap_or(usize::MAX));
     sorted
         .into_iter()
         .map(|(k, v)| {
-            let name = match k.as_str() {
-                "batch_size" => "bs",
-                "learning_rate" => "lr",
-                "weight_decay" => "wd",
-                "momentum" => "mom",
-                "hidden_width" => "width",
-                other => other,
-            };
+            let name = decl(k).map_or(k.as_str(), |i| PARAMS[i].short);
             format!("{name}={}", compact(*v))
         })
         .collect::<Vec<_>>()

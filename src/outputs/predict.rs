@@ -5,14 +5,15 @@
 use std::io::Write;
 
 use crate::artifacts::pick::CheckpointPick;
-use crate::artifacts::{ArtifactStore, Checkpoint, HostTensor};
+use crate::artifacts::{ArtifactStore, Checkpoint};
 use crate::data::apply::Prepared;
 use crate::data::table::{Column, MISSING_CODE};
 use crate::data::{Preprocessing, Task};
 use crate::error::{Error, Result};
 use crate::objective::MetricKind;
 use crate::plan::StudyPlan;
-use crate::runner::mlp::model::{evaluate, host_forward, in_layer_order, Eval};
+use crate::runner::mlp::model::{evaluate, Eval};
+use crate::runner::mlp::network::Network;
 use crate::storage::History;
 
 /// Which trial: the leaderboard's first, or a number.
@@ -73,13 +74,13 @@ pub fn checkpoint(
 }
 
 /// A trained network with what it needs to take raw rows: the preprocessing it was trained with
-/// and its weights.
+/// and its network.
 #[derive(Clone, Debug)]
 pub struct Model {
     pub trial: u64,
     pub virtual_epoch: u32,
     pub prep: Preprocessing,
-    pub weights: Vec<HostTensor>,
+    pub network: Network,
 }
 
 impl Model {
@@ -105,14 +106,14 @@ impl Model {
             trial,
             virtual_epoch: ckpt.meta.virtual_epoch,
             prep,
-            weights: in_layer_order(&ckpt.weights).ok_or_else(|| {
+            network: Network::of(&ckpt.weights).ok_or_else(|| {
                 Error::Study(format!(
-                    "the checkpoint of trial {trial} is not a network of the built-in trainer \
-                     (layers.<i>.weight and layers.<i>.bias, each layer taking the last one's outputs)"
+                    "the checkpoint of trial {trial} is not a network of the built-in trainer ({})",
+                    Network::WHAT
                 ))
             })?,
         };
-        let ins = model.weights.first().map_or(0, |w| w.shape[0]);
+        let ins = model.network.inputs();
         if ins != model.prep.inputs.len() {
             return Err(Error::Damaged(format!(
                 "the checkpoint of trial {} takes {ins} inputs, and its preprocessing makes {}",
@@ -129,7 +130,7 @@ impl Model {
 
     /// The network's outputs (a row each: the prediction, or one logit per class).
     pub fn outputs(&self, rows: &Prepared) -> Vec<f32> {
-        host_forward(&self.weights, &rows.x, rows.rows)
+        self.network.outputs(&rows.x, rows.rows)
     }
 
     /// Loss and `metric` on the rows that have the target, when the file has it; `None` when no

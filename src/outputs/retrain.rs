@@ -119,7 +119,12 @@ pub fn plan(
         out: Some(folder(&plan.out_dir, trial, data)),
         ..ov.clone()
     };
-    StudyPlan::from_spec(&plan.spec_file, spec, &ov)
+    StudyPlan::from_spec(
+        &plan.spec_file,
+        spec,
+        &ov,
+        &crate::runner::mlp::params::FAMILY,
+    )
 }
 
 /// The old and the new validation curves side by side, a row per virtual epoch: examples seen,

@@ -92,7 +92,7 @@ mod tests {
             out: Some(dir.path().join("out")),
             ..Default::default()
         };
-        let plan = StudyPlan::load(&file, &ov).unwrap();
+        let plan = StudyPlan::load(&file, &ov, &crate::runner::mlp::params::FAMILY).unwrap();
         let stop = std::sync::atomic::AtomicBool::new(false);
         let summary =
             crate::driver::run(&plan, &Default::default(), &stop, &crate::driver::Silent).unwrap();

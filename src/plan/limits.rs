@@ -3,8 +3,7 @@
 
 use std::path::Path;
 
-use super::{Method, ModelPlan};
-use crate::data::Dataset;
+use super::{Footprint, Method};
 use crate::error::{Error, Result};
 use crate::space::{self, SearchSpace};
 
@@ -73,92 +72,35 @@ fn method_name(m: Method) -> &'static str {
     }
 }
 
-/// Bytes each parameter costs a training trial: the weights, their gradients and Adam's two
-/// moments on the device (16), the host copy of weights and moments for a checkpoint (12), and
-/// that checkpoint's serialised bytes waiting for the disk (12). SGD needs less; this is the most.
-const BYTES_PER_PARAM: f64 = 40.0;
+/// The bytes a machine is assumed to have when its memory cannot be read (/proc/meminfo): 2^31
+/// parameters at the 40 bytes each one costs a trial training with Adam.
+const FALLBACK_BYTES: f64 = (1u64 << 31) as f64 * 40.0;
 
-/// Bytes each unit of a layer costs per row of a training batch: its output before and after the
-/// ReLU, and their gradients, in f32, all kept for the backward pass.
-const BYTES_PER_UNIT_ROW: f64 = 16.0;
-
-/// Bytes a layer costs whatever its width (dfdx's tensors and tape entries, the checkpoint's
-/// names): above what 100,000 one-unit layers measured, so that a very deep net is counted too.
-const BYTES_PER_LAYER: f64 = 16384.0;
-
-/// Rows validation computes at once (the trainer's chunk), one layer's input and output at a time.
-const EVAL_ROWS: f64 = 4096.0;
-
-/// Parameters assumed to fit when the machine's memory cannot be read (/proc/meminfo).
-const FALLBACK_PARAMS: f64 = (1u64 << 31) as f64;
-
-/// Refuses a study whose largest model, `at_once` trials at a time, needs more memory than the
+/// Refuses a study whose `largest` model, `at_once` trials at a time, needs more memory than the
 /// machine has: dfdx aborts the process when an allocation fails, after the study folder is made.
-pub(super) fn check_memory(
-    file: &Path,
-    model: &ModelPlan,
-    space: &SearchSpace,
-    data: &Dataset,
-    at_once: usize,
-) -> Result<()> {
-    let largest = |name: &str| {
-        space
-            .params
-            .iter()
-            .find(|p| p.name == name)
-            .map(|p| p.max())
-    };
-    // Every hidden layer takes the tuned width when there is one (model::layer_sizes).
-    let width = largest("hidden_width");
-    let mut sizes = vec![data.n_inputs() as f64];
-    sizes.extend(model.hidden.iter().map(|&h| width.unwrap_or(h as f64)));
-    sizes.push(data.n_outputs() as f64);
-    let batch = largest("batch_size").unwrap_or(1.0);
-    let (params, bytes) = training_bytes(&sizes, batch, data.val.rows as f64);
+pub(super) fn check_memory(file: &Path, largest: &Footprint, at_once: usize) -> Result<()> {
     let (available, what) = match available_memory() {
         Some(m) => (m, "of memory available"),
-        None => (
-            FALLBACK_PARAMS * BYTES_PER_PARAM,
-            "a machine is assumed to have",
-        ),
+        None => (FALLBACK_BYTES, "a machine is assumed to have"),
     };
-    let needed = bytes * at_once as f64;
+    let needed = largest.bytes * at_once as f64;
     if needed <= available {
         return Ok(());
     }
-    let path = match width {
-        Some(_) if !model.hidden.is_empty() => "search.space.hidden_width",
-        _ => "model.hidden",
-    };
     let times = match at_once {
         1 => String::new(),
         n => format!(", {} for {n} trials at once", gb(needed)),
     };
     Err(Error::spec(
         file,
-        path,
+        &largest.blame,
         format!(
             "the largest model has {} parameters and needs about {} to train{times}, more than the {} {what}",
-            space::num(params),
-            gb(bytes),
+            space::num(largest.params),
+            gb(largest.bytes),
             gb(available)
         ),
     ))
-}
-
-/// The parameters of an MLP with layer `sizes`, and the bytes one trial needs to train it with
-/// batches of `batch` rows and validate it on `val_rows` rows; in f64, so that no size overflows.
-fn training_bytes(sizes: &[f64], batch: f64, val_rows: f64) -> (f64, f64) {
-    let params: f64 = sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
-    let units: f64 = sizes.iter().sum();
-    let widest_pair = sizes.windows(2).map(|w| w[0] + w[1]).fold(0.0, f64::max);
-    let train = batch * units * BYTES_PER_UNIT_ROW;
-    let validate = val_rows.min(EVAL_ROWS) * widest_pair * 4.0;
-    let layers = sizes.len().saturating_sub(1) as f64;
-    (
-        params,
-        params * BYTES_PER_PARAM + layers * BYTES_PER_LAYER + train + validate,
-    )
 }
 
 /// `bytes` in GB, to a tenth, in exponent notation past a million.
@@ -231,24 +173,6 @@ mod tests {
         assert!(trials_of(Method::Random, Some(MAX_TRIALS + 1), &s).is_err());
         assert!(trials_of(Method::Bayes, Some(MAX_BAYES_TRIALS + 1), &s).is_err());
         assert!(trials_of(Method::Random, Some(0), &s).is_err());
-    }
-
-    #[test]
-    fn training_bytes_count_parameters_and_activations() {
-        // 11 inputs, 8 hidden, 1 output: 11·8 + 8 + 8·1 + 1 = 105 parameters.
-        let (params, bytes) = training_bytes(&[11.0, 8.0, 1.0], 32.0, 100.0);
-        assert_eq!(params, 105.0);
-        let want = 105.0 * BYTES_PER_PARAM
-            + 2.0 * BYTES_PER_LAYER
-            + 32.0 * 20.0 * BYTES_PER_UNIT_ROW
-            + 100.0 * 19.0 * 4.0;
-        assert_eq!(bytes, want);
-        // Widths no usize product could hold stay finite and huge.
-        let (params, bytes) = training_bytes(&[11.0, 1.8e19, 1.8e19, 1.0], 64.0, 1e6);
-        assert!(
-            params > 3e38 && bytes.is_finite() && bytes > params,
-            "{params} {bytes}"
-        );
     }
 
     #[test]

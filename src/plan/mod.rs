@@ -14,6 +14,7 @@ use crate::spec::StudySpec;
 
 pub mod code;
 mod data;
+mod family;
 pub mod gpus;
 pub mod init;
 mod limits;
@@ -23,6 +24,7 @@ mod selection;
 mod trainer;
 mod warm;
 use data::DataPlan;
+pub use family::{Footprint, ModelFamily};
 pub use init::InitPlan;
 pub use limits::{MAX_BAYES_TRIALS, MAX_PARALLEL, MAX_TRIALS};
 pub use model::{ModelPlan, OptimizerKind};
@@ -93,17 +95,24 @@ pub struct Overrides {
 }
 
 impl StudyPlan {
-    /// Reads the spec file and its data, checks everything, and derives the plan.
-    pub fn load(spec_file: &Path, ov: &Overrides) -> Result<StudyPlan> {
+    /// Reads the spec file and its data, checks everything, and derives the plan; the built-in
+    /// trainer's parameters are those `family` declares (`runner::mlp::params::FAMILY`).
+    pub fn load(spec_file: &Path, ov: &Overrides, family: &dyn ModelFamily) -> Result<StudyPlan> {
         StudySpec::from_file(spec_file)
-            .and_then(|(spec, _)| Self::from_spec(spec_file, spec, ov))
+            .and_then(|(spec, _)| Self::from_spec(spec_file, spec, ov, family))
             .map_err(one_line)
     }
 
     /// Checks `spec` (read from `spec_file`) and derives the plan: each part by its own sub-plan,
     /// in the order a spec's problems have always been reported (name, data, model, budget,
-    /// search, selection, device, then the memory the largest model needs).
-    pub fn from_spec(spec_file: &Path, spec: StudySpec, ov: &Overrides) -> Result<StudyPlan> {
+    /// search, selection, device, then the memory the largest model needs). `family`: the
+    /// built-in trainer's model family.
+    pub fn from_spec(
+        spec_file: &Path,
+        spec: StudySpec,
+        ov: &Overrides,
+        family: &dyn ModelFamily,
+    ) -> Result<StudyPlan> {
         let base = spec_file
             .parent()
             .map(Path::to_path_buf)
@@ -120,7 +129,8 @@ impl StudyPlan {
         let init = trainer_parts(spec_file, &spec, command.is_some(), &base)?;
         let data = data_plan(spec_file, &spec, (&command, &init), &base, (&out_dir, ov))?;
         let n_train = data.as_ref().map(|d| d.dataset.train.rows);
-        let mut model = ModelPlan::from_spec(spec_file, &spec.model.clone().unwrap_or_default())?;
+        let model_spec = spec.model.clone().unwrap_or_default();
+        let mut model = ModelPlan::from_spec(spec_file, &model_spec, family.params())?;
         if let Some(i) = &init {
             model_from_init(spec_file, &spec, &mut model, i)?;
         }
@@ -133,16 +143,15 @@ impl StudyPlan {
         }
         let budget = Budget::from_spec(spec_file, &spec.budget, n_train.unwrap_or(0))?;
         let names = match (&command, n_train) {
-            (None, Some(n_train)) => crate::space::Names::Known { n_train },
+            (None, Some(n_train)) => crate::space::Names::Declared {
+                params: family.params(),
+                n_train,
+            },
             _ => crate::space::Names::Any,
         };
         let search = SearchPlan::from_spec(spec_file, &spec.search, ov.parallel, names)?;
-        if init.is_some() && search.space.names().any(|n| n == "hidden_width") {
-            return Err(Error::spec(
-                spec_file,
-                "search.space.hidden_width",
-                "changes the network's shape, which with init is the checkpoint's",
-            ));
+        if init.is_some() {
+            check_shape_fixed(spec_file, family, &search.space)?;
         }
         let selection =
             SelectionPlan::from_spec(spec_file, &spec, data.as_ref().map(|d| &d.dataset), &budget)?;
@@ -162,13 +171,8 @@ impl StudyPlan {
         let cores = search::cores_for(ov.cores)?;
         let (device, parallel) = place(spec_file, &spec, ov, command.as_mut(), &search, cores)?;
         if let (None, Some(data)) = (&command, &data) {
-            limits::check_memory(
-                spec_file,
-                &model,
-                &search.space,
-                &data.dataset,
-                parallel.min(search.trials),
-            )?;
+            let largest = family.footprint(&model, &search.space, &data.dataset);
+            limits::check_memory(spec_file, &largest, parallel.min(search.trials))?;
         }
         let (data_file, data_crc32, dataset, data_key) = match data {
             Some(d) => (
@@ -266,6 +270,23 @@ fn data_plan(
             "data",
             "is required: the built-in trainer learns from a table (or give a \"trainer\" command)",
         )),
+    }
+}
+
+/// With `init`, the network's shape is the checkpoint's: a space that tunes a parameter of the
+/// shape (in `family`'s declaration) is refused.
+fn check_shape_fixed(file: &Path, family: &dyn ModelFamily, space: &SearchSpace) -> Result<()> {
+    let shape = |n: &str| {
+        let decl = family.params().iter().find(|d| d.name == n);
+        decl.is_some_and(|d| d.role == crate::space::Role::Shape)
+    };
+    match space.names().find(|n| shape(n)) {
+        Some(name) => Err(Error::spec(
+            file,
+            format!("search.space.{name}"),
+            "changes the network's shape, which with init is the checkpoint's",
+        )),
+        None => Ok(()),
     }
 }
 

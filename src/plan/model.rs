@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::space;
+use crate::space::{self, ParamDecl, ParamDefault};
 use crate::spec::ModelSpec;
 
 /// The optimizer family; its learning rate (and tuned extras) come from the trial.
@@ -29,8 +29,9 @@ pub struct ModelPlan {
 }
 
 impl ModelPlan {
-    /// The model section of the spec in `file`, every number checked as training will use it (f32).
-    pub(super) fn from_spec(file: &Path, m: &ModelSpec) -> Result<ModelPlan> {
+    /// The model section of the spec in `file`, every number checked as training will use it
+    /// (f32); a setting that is a default of a parameter among `params` as that one.
+    pub(super) fn from_spec(file: &Path, m: &ModelSpec, params: &[ParamDecl]) -> Result<ModelPlan> {
         let bad = |path: &str, msg: String| Error::spec(file, path, msg);
         if let Some(i) = m.hidden.iter().position(|&h| h == 0) {
             return Err(bad(
@@ -48,7 +49,7 @@ impl ModelPlan {
                 ))
             }
         };
-        check_numbers(file, m)?;
+        check_numbers(file, m, params)?;
         Ok(ModelPlan {
             hidden: m.hidden.clone(),
             optimizer,
@@ -60,9 +61,16 @@ impl ModelPlan {
     }
 }
 
-/// The optimizer's numbers: each in its range first, then each within f32.
-fn check_numbers(file: &Path, m: &ModelSpec) -> Result<()> {
+/// The optimizer's numbers: each in its range first (a parameter's default as the parameter
+/// among `params`), then each within f32.
+fn check_numbers(file: &Path, m: &ModelSpec, params: &[ParamDecl]) -> Result<()> {
     let bad = |path: &str, msg: String| Error::spec(file, path, msg);
+    let valid = |path: &'static str, x: f64| {
+        params
+            .iter()
+            .find(|p| p.default == ParamDefault::Setting(path))
+            .is_none_or(|p| p.accepts(x))
+    };
     for (i, b) in m.betas.iter().enumerate() {
         if !(0.0..1.0).contains(b) {
             return Err(bad(
@@ -77,13 +85,13 @@ fn check_numbers(file: &Path, m: &ModelSpec) -> Result<()> {
             format!("{} is not above 0", space::num(m.eps)),
         ));
     }
-    if !space::value_ok("momentum", m.momentum) {
+    if !valid("model.momentum", m.momentum) {
         return Err(bad(
             "model.momentum",
             format!("{} is not in [0, 1)", space::num(m.momentum)),
         ));
     }
-    if !space::value_ok("weight_decay", m.weight_decay) {
+    if !valid("model.weight_decay", m.weight_decay) {
         return Err(bad(
             "model.weight_decay",
             format!("{} is below 0", space::num(m.weight_decay)),

@@ -25,25 +25,52 @@ pub enum Kind {
     Cat(&'static [&'static str]),
 }
 
-/// The parameters a trial can tune, with their kind and what a valid value is.
-pub const KNOWN: &[(&str, Kind, &str)] = &[
-    ("batch_size", Kind::Int, "an integer of at least 1"),
-    ("learning_rate", Kind::Float, "a number above 0"),
-    ("weight_decay", Kind::Float, "a number of at least 0"),
-    ("momentum", Kind::Float, "a number in [0, 1)"),
-    ("hidden_width", Kind::Int, "an integer of at least 1"),
-];
+/// A parameter a trainer accepts, as it declares it (the built-in trainer's:
+/// `runner::mlp::params::PARAMS`): the space of a spec is checked against the declaration.
+#[derive(Clone, Copy, Debug)]
+pub struct ParamDecl {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// What a valid value is, as a message ends: "an integer of at least 1".
+    pub what: &'static str,
+    /// Whether a finite value is valid (see [`ParamDecl::accepts`]).
+    pub valid: fn(f64) -> bool,
+    /// Whether a float must stay below 1 in f32, in which training computes (a momentum of 1
+    /// makes the optimizer diverge).
+    pub below_one: bool,
+    /// What it changes: a parameter of the network's shape is the checkpoint's with `init`.
+    pub role: Role,
+    /// Its value when the space does not tune it.
+    pub default: ParamDefault,
+    /// Its name where columns are few (the live view): `lr`.
+    pub short: &'static str,
+}
 
-/// Whether `v` is valid for parameter `name` (one of [`KNOWN`]).
-pub fn value_ok(name: &str, v: f64) -> bool {
-    v.is_finite()
-        && match name {
-            "batch_size" | "hidden_width" => v >= 1.0,
-            "learning_rate" => v > 0.0,
-            "weight_decay" => v >= 0.0,
-            "momentum" => (0.0..1.0).contains(&v),
-            _ => false,
-        }
+impl ParamDecl {
+    /// Whether `v` is a valid value: finite, and valid for the parameter.
+    pub fn accepts(&self, v: f64) -> bool {
+        v.is_finite() && (self.valid)(v)
+    }
+}
+
+/// What a declared parameter changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// How training goes: the batch, the step.
+    Training,
+    /// The optimizer's settings.
+    Optimizer,
+    /// The network's shape.
+    Shape,
+}
+
+/// A declared parameter's value when the space does not tune it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamDefault {
+    /// None: the space must tune it.
+    Required,
+    /// The setting at this path of the spec (`model.weight_decay`).
+    Setting(&'static str),
 }
 
 /// Why `x`, a valid float, would not be the same kind of number in f32, in which training

@@ -4,15 +4,19 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use super::{f32_problem, key, num, value_ok, Domain, Kind, Param, SearchSpace, Value};
-use super::{KNOWN, MAX_GRID_POINTS};
+use super::{f32_problem, key, num, Domain, Kind, Param, SearchSpace, Value};
+use super::{ParamDecl, ParamDefault, MAX_GRID_POINTS};
 use crate::error::{Error, Result};
 
 /// Which parameters a space may name.
 #[derive(Clone, Copy, Debug)]
 pub enum Names {
-    /// The built-in trainer's ([`KNOWN`]), with the training rows that bound the batch size.
-    Known { n_train: usize },
+    /// Those a trainer declares (the built-in trainer's), with the training rows that bound the
+    /// batch size.
+    Declared {
+        params: &'static [ParamDecl],
+        n_train: usize,
+    },
     /// Any: a user's program reads them. Lists of strings are categorical; a list or a range
     /// written in JSON integers takes integers, otherwise floats.
     Any,
@@ -25,8 +29,8 @@ impl SearchSpace {
         raw: &BTreeMap<String, serde_json::Value>,
         names: Names,
     ) -> Result<SearchSpace> {
-        let n_train = match names {
-            Names::Known { n_train } => n_train,
+        let (decls, n_train) = match names {
+            Names::Declared { params, n_train } => (params, n_train),
             Names::Any => {
                 if raw.is_empty() {
                     return Err(Error::spec(file, "search.space", "names no parameter"));
@@ -38,7 +42,8 @@ impl SearchSpace {
                 return Ok(SearchSpace { params });
             }
         };
-        for required in ["batch_size", "learning_rate"] {
+        let required = decls.iter().filter(|d| d.default == ParamDefault::Required);
+        for required in required.map(|d| d.name) {
             if !raw.contains_key(required) {
                 return Err(Error::spec(
                     file,
@@ -49,24 +54,31 @@ impl SearchSpace {
         }
         let params = raw
             .iter()
-            .map(|(name, v)| Param::from_spec(file, name, v, n_train))
+            .map(|(name, v)| Param::from_spec(file, name, v, (decls, n_train)))
             .collect::<Result<_>>()?;
         Ok(SearchSpace { params })
     }
 }
 
 impl Param {
-    /// Parameter `name` of the spec's space, from its list of values or its range object.
-    fn from_spec(file: &Path, name: &str, v: &serde_json::Value, n_train: usize) -> Result<Param> {
+    /// Parameter `name` of the spec's space, from its list of values or its range object, checked
+    /// against its declaration among `decls`; a batch size at most the `n_train` training rows.
+    fn from_spec(
+        file: &Path,
+        name: &str,
+        v: &serde_json::Value,
+        (decls, n_train): (&[ParamDecl], usize),
+    ) -> Result<Param> {
         let path = format!("search.space.{name}");
         let bad = |path: String, msg: String| Error::spec(file, path, msg);
-        let Some(&(_, kind, what)) = KNOWN.iter().find(|k| k.0 == name) else {
-            let known: Vec<&str> = KNOWN.iter().map(|k| k.0).collect();
+        let Some(decl) = decls.iter().find(|d| d.name == name) else {
+            let known: Vec<&str> = decls.iter().map(|d| d.name).collect();
             return Err(bad(
                 path,
                 format!("unknown parameter: use one of {}", known.join(", ")),
             ));
         };
+        let kind = decl.kind;
         let number = |v: &serde_json::Value, path: String| -> Result<f64> {
             let x = v
                 .as_f64()
@@ -74,13 +86,13 @@ impl Param {
             if kind == Kind::Int && x.fract() != 0.0 {
                 return Err(bad(path, format!("{} is not an integer", num(x))));
             }
-            if !value_ok(name, x) {
+            if !decl.accepts(x) {
                 return Err(bad(
                     path,
-                    format!("{} is not valid: {name} must be {what}", num(x)),
+                    format!("{} is not valid: {name} must be {}", num(x), decl.what),
                 ));
             }
-            match f32_problem(x, name == "momentum") {
+            match f32_problem(x, decl.below_one) {
                 Some(msg) if kind == Kind::Float => Err(bad(path, msg)),
                 _ => Ok(x),
             }

@@ -54,7 +54,7 @@ fn plan_with(
         out: Some(dir.path().join("out")),
         ..Default::default()
     };
-    let plan = StudyPlan::load(&file, &ov).unwrap();
+    let plan = StudyPlan::load(&file, &ov, &crate::runner::mlp::params::FAMILY).unwrap();
     std::fs::create_dir_all(&plan.out_dir).unwrap();
     plan
 }

@@ -13,7 +13,8 @@
 //! - a categorical column is a string input [N, 1]: ai.onnx.ml LabelEncoder (each level to its
 //!   slot, rare levels to `(other)`'s, the missing cells' tokens to `(missing)`'s, anything else
 //!   -1), Equal against [0, 1, …, width-1], Cast to float: one-hot, an unseen level all zeros;
-//! - Concat on axis 1, then MatMul, Add and Relu per layer (no Relu after the last);
+//! - Concat on axis 1, then the network's operators, as the runner describes it
+//!   ([`Network::onnx_layers`](crate::runner::mlp::network::Network::onnx_layers));
 //! - outputs: regression `prediction` float [N, 1]; classification `probabilities` float [N, C]
 //!   (Softmax on axis 1) and `prediction` string [N] (ArgMax of the logits, the first on ties as
 //!   `predict`'s, then Gather from the class labels).
@@ -249,27 +250,29 @@ impl Graph {
         Some(self.op("Cast", &[&hot], &[Attr::Int("to", DataType::Float as i64)]))
     }
 
-    /// The layers on inputs `x`, then the outputs; their ValueInfos.
+    /// The network's operators on inputs `x` (a regression's last one gives the prediction),
+    /// then the outputs; their ValueInfos.
     fn network(&mut self, m: &Model, x: String) -> Vec<Msg> {
-        let layers = m.weights.len() / 2;
         let classify = m.task() == Task::Classification;
+        let layers = m.network.onnx_layers();
+        let ops = layers.iter().map(Vec::len).sum::<usize>();
         let mut h = x;
-        for (i, pair) in m.weights.chunks_exact(2).enumerate() {
-            let (w, b) = (&pair[0], &pair[1]);
-            let wc = self.f32s(&w.shape, &w.data);
-            let bc = self.f32s(&b.shape, &b.data);
-            let product = self.op("MatMul", &[&h, &wc], &[]);
-            h = match (i + 1 < layers, classify) {
-                (true, _) => {
-                    let sum = self.op("Add", &[&product, &bc], &[]);
-                    self.op("Relu", &[&sum], &[])
-                }
-                (false, true) => self.op("Add", &[&product, &bc], &[]),
-                (false, false) => {
-                    self.op_to("Add", &[&product, &bc], PREDICTION, &[]);
+        let mut done = 0;
+        for layer in &layers {
+            let constants: Vec<Option<String>> = layer
+                .iter()
+                .map(|o| o.constant.map(|t| self.f32s(&t.shape, &t.data)))
+                .collect();
+            for (o, c) in layer.iter().zip(&constants) {
+                let inputs: Vec<&str> = std::iter::once(h.as_str()).chain(c.as_deref()).collect();
+                done += 1;
+                h = if done == ops && !classify {
+                    self.op_to(o.op, &inputs, PREDICTION, &[]);
                     PREDICTION.to_string()
-                }
-            };
+                } else {
+                    self.op(o.op, &inputs, &[])
+                };
+            }
         }
         if !classify {
             return vec![value_info(
@@ -306,6 +309,7 @@ mod tests {
     use super::*;
     use crate::artifacts::HostTensor;
     use crate::data::Preprocessing;
+    use crate::runner::mlp::network::Network;
 
     /// A one-layer regression on `columns`, each making one input.
     fn linear(columns: Vec<ColumnPrep>) -> Model {
@@ -318,7 +322,7 @@ mod tests {
                 inputs: (0..ins).map(|i| format!("x{i}")).collect(),
                 ..Preprocessing::default()
             },
-            weights: vec![
+            network: Network::of(&[
                 HostTensor {
                     name: "layers.0.weight".into(),
                     shape: vec![ins, 1],
@@ -329,7 +333,8 @@ mod tests {
                     shape: vec![1],
                     data: vec![0.5],
                 },
-            ],
+            ])
+            .expect("a network"),
         }
     }
 

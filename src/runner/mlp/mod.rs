@@ -2,7 +2,10 @@
 //! SGD. Everything that names the network (layer sizes, devices, tensors) stays inside this module.
 
 pub mod check;
+mod memory;
 pub mod model;
+pub mod network;
+pub mod params;
 mod trainer;
 
 use crate::error::{Error, Result};
@@ -50,11 +53,10 @@ impl TrialRunner for MlpRunner<'_> {
     fn estimated_cost(&self, params: &Params) -> f64 {
         let plan = self.plan;
         let data = plan.data();
-        let sizes = model::layer_sizes(&plan.model, params, data.n_inputs(), data.n_outputs());
+        let p = params::MlpParams::of(&plan.model, params);
+        let sizes = p.layer_sizes(&plan.model, data.n_inputs(), data.n_outputs());
         let macs: f64 = sizes.windows(2).map(|w| (w[0] * w[1]) as f64).sum();
-        let batch = params
-            .get("batch_size")
-            .map_or(1.0, |b| b.as_f64().max(1.0));
+        let batch = p.batch_size.max(1) as f64;
         let steps = (plan.budget.total_examples as f64 / batch).ceil();
         steps * (12_000.0 + macs + 0.14 * batch * macs)
     }

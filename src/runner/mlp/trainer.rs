@@ -5,8 +5,9 @@ use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use super::model::{
-    evaluate, host_forward, layer_sizes, set_threads, threads, Backend, Eval, Mlp, Net, Optimizer,
+    evaluate, host_forward, set_threads, threads, Backend, Eval, Mlp, Net, Optimizer,
 };
+use super::params::MlpParams;
 use serde::{Deserialize, Serialize};
 
 use crate::artifacts::{Checkpoint, CheckpointMeta, HostTensor};
@@ -35,10 +36,11 @@ pub fn run_trial<D: Backend>(
     let budget = plan.budget;
     let params = job.params;
     set_threads(host.threads());
-    let batch = params["batch_size"].as_f64() as usize;
-    let sizes = layer_sizes(&plan.model, params, data.n_inputs(), data.n_outputs());
+    let p = MlpParams::of(&plan.model, params);
+    let sizes = p.layer_sizes(&plan.model, data.n_inputs(), data.n_outputs());
+    let batch = p.batch_size;
 
-    let (mut net, stream, mut meta) = begin(&dev, plan, job, &sizes)?;
+    let (mut net, stream, mut meta) = begin(&dev, plan, job, (&p, &sizes))?;
     let mut ends = Ends {
         plan,
         host,
@@ -141,7 +143,7 @@ fn begin<D: Backend>(
     dev: &D,
     plan: &StudyPlan,
     job: Job,
-    sizes: &[usize],
+    (p, sizes): (&MlpParams, &[usize]),
 ) -> Result<(Net<D>, Stream, CheckpointMeta)> {
     let data = &**plan.data();
     let (trial, params) = (job.trial, job.params);
@@ -155,14 +157,14 @@ fn begin<D: Backend>(
                         &sizes,
                         &mut seed::rng(plan.seed, Purpose::Init, trial, 0),
                     );
-                    let opt = Optimizer::new(&plan.model, params, &mlp)?;
+                    let opt = Optimizer::new(&plan.model, p, &mlp)?;
                     (mlp, opt)
                 }
                 // Fine-tuning: the checkpoint's weights (the plan made the shapes agree), and its
                 // optimizer's state when asked.
                 Some(init) => {
                     let mlp = Mlp::from_host(dev, &sizes, &init.checkpoint.weights)?;
-                    let mut opt = Optimizer::new(&plan.model, params, &mlp)?;
+                    let mut opt = Optimizer::new(&plan.model, p, &mlp)?;
                     if init.keep_optimizer {
                         opt.restore(&mlp, &init.checkpoint.optimizer)?;
                     }
@@ -183,7 +185,7 @@ fn begin<D: Backend>(
                 )));
             };
             let mlp = Mlp::from_host(dev, &sizes, &c.weights)?;
-            let mut opt = Optimizer::new(&plan.model, params, &mlp)?;
+            let mut opt = Optimizer::new(&plan.model, p, &mlp)?;
             opt.restore(&mlp, &c.optimizer)?;
             let stream = Stream::at(
                 plan.seed,

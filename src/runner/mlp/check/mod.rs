@@ -8,13 +8,14 @@ use std::time::Instant;
 
 use dfdx::tensor::Cpu;
 
-use super::model::{evaluate, layer_sizes, Mlp, Net, Optimizer};
+use super::model::{evaluate, Mlp, Net, Optimizer};
+use super::params::{MlpParams, PARAMS};
 use crate::data::{Dataset, Task};
 use crate::error::Result;
 use crate::objective::MetricKind;
 use crate::plan::{OptimizerKind, StudyPlan};
 use crate::seed::{self, Purpose};
-use crate::space::{num, Params, Value};
+use crate::space::{num, Params, Role, Value};
 
 mod verdict;
 
@@ -34,9 +35,20 @@ pub const MEMORISED: f64 = 0.01;
 const MAX_MODELS: usize = 32;
 /// A loss this many times its start has diverged, even while finite.
 const GROWN: f64 = 100.0;
-/// The parameters that make a model distinct (learning rates are tried on each; the batch size
-/// does not change what one batch can teach).
-const MODEL_PARAMS: [&str; 3] = ["hidden_width", "weight_decay", "momentum"];
+/// Whether parameter `name` makes a model distinct: those of its shape and its optimizer
+/// (learning rates are tried on each; the batch size does not change what one batch can teach).
+fn of_the_model(name: &str) -> bool {
+    PARAMS
+        .iter()
+        .any(|d| d.name == name && d.role != Role::Training)
+}
+
+/// Whether parameter `name` sets the network's shape (which a model's label shows as its layers).
+fn of_the_shape(name: &str) -> bool {
+    PARAMS
+        .iter()
+        .any(|d| d.name == name && d.role == Role::Shape)
+}
 
 /// The whole check: a data problem found before training, or each model's runs.
 #[derive(Clone, Debug)]
@@ -180,14 +192,15 @@ fn run(
     let data = &**plan.data();
     let mut params = params.clone();
     params.insert("learning_rate".into(), Value::Float(lr));
-    let sizes = layer_sizes(&plan.model, &params, data.n_inputs(), data.n_outputs());
+    let p = MlpParams::of(&plan.model, &params);
+    let sizes = p.layer_sizes(&plan.model, data.n_inputs(), data.n_outputs());
     let dev = Cpu::default();
     let mlp = Mlp::init(
         &dev,
         &sizes,
         &mut seed::rng(plan.seed, Purpose::Check, model, 0),
     );
-    let opt = Optimizer::new(&plan.model, &params, &mlp)?;
+    let opt = Optimizer::new(&plan.model, &p, &mlp)?;
     let mut net = Net::new(dev, mlp, opt, data.task)?;
     let (x, y, rows) = (&batch.x, &batch.y, batch.rows);
     let score = |net: &Net<Cpu>| {
@@ -282,15 +295,16 @@ fn learning_rates(plan: &StudyPlan) -> Vec<f64> {
     lrs
 }
 
-/// The distinct models of the space: every combination of the values [`MODEL_PARAMS`] take there
-/// (a list's values, a range's ends); more than [`MAX_MODELS`] of them, each value once, the
-/// other parameters at their first values (and a note saying so). Momentum changes only SGD.
+/// The distinct models of the space: every combination of the values its parameters of the
+/// model ([`of_the_model`]) take there (a list's values, a range's ends); more than [`MAX_MODELS`]
+/// of them, each value once, the other parameters at their first values (and a note saying so).
+/// Momentum changes only SGD.
 fn models(plan: &StudyPlan) -> (Vec<Params>, Option<String>) {
     let axes: Vec<(String, Vec<Value>)> = plan
         .space
         .params
         .iter()
-        .filter(|p| MODEL_PARAMS.contains(&p.name.as_str()))
+        .filter(|p| of_the_model(&p.name))
         .filter(|p| p.name != "momentum" || plan.model.optimizer == OptimizerKind::Sgd)
         .map(|p| (p.name.clone(), p.ends()))
         .collect();
@@ -329,7 +343,11 @@ fn models(plan: &StudyPlan) -> (Vec<Params>, Option<String>) {
 /// The model as a person names it: its layers, its optimizer, and the settings the space varies.
 fn label(plan: &StudyPlan, params: &Params) -> String {
     let data = &**plan.data();
-    let sizes = layer_sizes(&plan.model, params, data.n_inputs(), data.n_outputs());
+    let sizes = MlpParams::of(&plan.model, params).layer_sizes(
+        &plan.model,
+        data.n_inputs(),
+        data.n_outputs(),
+    );
     let hidden: Vec<String> = sizes[1..sizes.len() - 1]
         .iter()
         .map(|h| h.to_string())
@@ -339,7 +357,7 @@ fn label(plan: &StudyPlan, params: &Params) -> String {
         OptimizerKind::Sgd => "sgd",
     };
     let mut out = format!("hidden [{}], {optimizer}", hidden.join(", "));
-    for (name, v) in params.iter().filter(|(n, _)| *n != "hidden_width") {
+    for (name, v) in params.iter().filter(|(n, _)| !of_the_shape(n)) {
         out += &format!(", {name} {}", num(v.as_f64()));
     }
     out
@@ -401,7 +419,12 @@ mod tests {
         });
         let file = dir.path().join("check.json");
         std::fs::write(&file, spec.to_string()).unwrap();
-        StudyPlan::load(&file, &Overrides::default()).unwrap()
+        StudyPlan::load(
+            &file,
+            &Overrides::default(),
+            &crate::runner::mlp::params::FAMILY,
+        )
+        .unwrap()
     }
 
     #[test]

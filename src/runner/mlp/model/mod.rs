@@ -19,7 +19,7 @@ mod optimizer;
 
 pub use backend::Backend;
 pub use host::{evaluate, host_forward, in_layer_order, Eval};
-pub use network::{layer_sizes, Layer, Mlp, Net};
+pub use network::{Layer, Mlp, Net};
 pub use optimizer::Optimizer;
 
 thread_local! {

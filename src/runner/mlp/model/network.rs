@@ -9,23 +9,12 @@ use super::{backend, Backend, Matrix, Optimizer, Vector};
 use crate::artifacts::HostTensor;
 use crate::data::Task;
 use crate::error::{Error, Result};
-use crate::plan::ModelPlan;
-use crate::space::Params;
 
 /// One dense layer: `x · w + b`, `w` of shape (inputs, outputs).
 #[derive(Clone, Debug)]
 pub struct Layer<D: Backend> {
     pub w: Matrix<D>,
     pub b: Vector<D>,
-}
-
-/// The layer sizes of a trial: inputs, hidden widths (all set to `hidden_width` when tuned), outputs.
-pub fn layer_sizes(plan: &ModelPlan, params: &Params, inputs: usize, outputs: usize) -> Vec<usize> {
-    let width = params.get("hidden_width").map(|v| v.as_f64() as usize);
-    let mut sizes = vec![inputs];
-    sizes.extend(plan.hidden.iter().map(|&h| width.unwrap_or(h)));
-    sizes.push(outputs);
-    sizes
 }
 
 /// A ReLU MLP with runtime sizes.
@@ -210,7 +199,8 @@ impl<D: Backend> Net<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::OptimizerKind;
+    use crate::plan::{ModelPlan, OptimizerKind};
+    use crate::runner::mlp::params::MlpParams;
     use rand::SeedableRng;
 
     fn plan() -> ModelPlan {
@@ -224,13 +214,12 @@ mod tests {
         }
     }
 
-    fn params() -> Params {
-        [(
+    fn params() -> MlpParams {
+        let params = [(
             "learning_rate".to_string(),
             crate::space::Value::Float(0.01),
-        )]
-        .into_iter()
-        .collect()
+        )];
+        MlpParams::of(&plan(), &params.into_iter().collect())
     }
 
     fn batch(i: usize) -> (Vec<f32>, Vec<f32>) {

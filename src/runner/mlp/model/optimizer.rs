@@ -8,7 +8,7 @@ use super::{backend, Backend, Mlp};
 use crate::artifacts::{HostTensor, OptimizerState};
 use crate::error::{Error, Result};
 use crate::plan::{ModelPlan, OptimizerKind};
-use crate::space::Params;
+use crate::runner::mlp::params::MlpParams;
 
 /// The optimizer with the state we own: Adam's step count and moments, or SGD's velocity (in `m`).
 pub struct Optimizer<D: Backend> {
@@ -22,12 +22,9 @@ pub struct Optimizer<D: Backend> {
 }
 
 impl<D: Backend> Optimizer<D> {
-    /// A fresh optimizer for `mlp` with the trial's learning rate (and weight decay or momentum when tuned).
-    pub fn new(plan: &ModelPlan, params: &Params, mlp: &Mlp<D>) -> Result<Self> {
-        let get = |name: &str, default: f64| params.get(name).map_or(default, |v| v.as_f64());
-        let lr = get("learning_rate", 1e-3);
-        let wd = get("weight_decay", plan.weight_decay);
-        let momentum = get("momentum", plan.momentum);
+    /// A fresh optimizer for `mlp` with the trial's learning rate, weight decay and momentum.
+    pub fn new(plan: &ModelPlan, params: &MlpParams, mlp: &Mlp<D>) -> Result<Self> {
+        let (lr, wd, momentum) = (params.learning_rate, params.weight_decay, params.momentum);
         let mut o = Optimizer {
             kind: plan.optimizer,
             adam: AdamConfig {

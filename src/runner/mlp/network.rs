@@ -1,0 +1,62 @@
+//! A trained network as what uses a study reaches it (`tune predict`, `tune export`): read from a
+//! checkpoint's tensors, run forward on the host, and described as ONNX operators. What the layers
+//! are and which activation follows them is known here only.
+
+use super::model::{host_forward, in_layer_order};
+use crate::artifacts::HostTensor;
+
+/// A trained network of the built-in trainer, on the host.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Network {
+    /// `layers.<i>.weight` and `layers.<i>.bias`, in layer order.
+    weights: Vec<HostTensor>,
+}
+
+/// One ONNX operator (of the ai.onnx domain) on the running value, with a constant second
+/// operand when it has one (a weight or a bias).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OnnxOp<'a> {
+    pub op: &'static str,
+    pub constant: Option<&'a HostTensor>,
+}
+
+impl Network {
+    /// The network a checkpoint's `tensors` hold; `None` unless they are one of the built-in
+    /// trainer's (see [`Network::WHAT`]).
+    pub fn of(tensors: &[HostTensor]) -> Option<Network> {
+        in_layer_order(tensors).map(|weights| Network { weights })
+    }
+
+    /// What [`Network::of`] takes, as a message says it.
+    pub const WHAT: &'static str =
+        "layers.<i>.weight and layers.<i>.bias, each layer taking the last one's outputs";
+
+    /// The inputs a row gives the network.
+    pub fn inputs(&self) -> usize {
+        self.weights.first().map_or(0, |w| w.shape[0])
+    }
+
+    /// The network's outputs for `rows` rows of inputs `x` (a row each: the prediction, or one
+    /// logit per class), as training computed them.
+    pub fn outputs(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        host_forward(&self.weights, x, rows)
+    }
+
+    /// The network as ONNX operators on its inputs, a layer at a time (a graph adds each layer's
+    /// constants, then its operators): what [`Network::outputs`] computes.
+    pub fn onnx_layers(&self) -> Vec<Vec<OnnxOp<'_>>> {
+        let layers = self.weights.len() / 2;
+        let op = |op, constant| OnnxOp { op, constant };
+        self.weights
+            .chunks_exact(2)
+            .enumerate()
+            .map(|(i, pair)| {
+                let mut ops = vec![op("MatMul", Some(&pair[0])), op("Add", Some(&pair[1]))];
+                if i + 1 < layers {
+                    ops.push(op("Relu", None));
+                }
+                ops
+            })
+            .collect()
+    }
+}

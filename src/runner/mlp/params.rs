@@ -1,0 +1,150 @@
+//! The built-in trainer's parameters: what a space may tune ([`PARAMS`], its model family
+//! [`FAMILY`]), and a trial's values read once into [`MlpParams`], from which the network is built.
+//! A new parameter is declared here, read in [`MlpParams::of`], and used where the network is
+//! built or trained; the layer sizes here and in [`largest_sizes`] must agree.
+
+use crate::data::Dataset;
+use crate::plan::{Footprint, ModelFamily, ModelPlan};
+use crate::space::{Kind, ParamDecl, ParamDefault, Params, Role, SearchSpace};
+
+/// The parameters the built-in trainer accepts, in the order messages and the live view list them
+/// (the batch size and the learning rate first: a cut line keeps them).
+pub const PARAMS: &[ParamDecl] = &[
+    ParamDecl {
+        name: "batch_size",
+        kind: Kind::Int,
+        what: "an integer of at least 1",
+        valid: |v| v >= 1.0,
+        below_one: false,
+        role: Role::Training,
+        default: ParamDefault::Required,
+        short: "bs",
+    },
+    ParamDecl {
+        name: "learning_rate",
+        kind: Kind::Float,
+        what: "a number above 0",
+        valid: |v| v > 0.0,
+        below_one: false,
+        role: Role::Training,
+        default: ParamDefault::Required,
+        short: "lr",
+    },
+    ParamDecl {
+        name: "weight_decay",
+        kind: Kind::Float,
+        what: "a number of at least 0",
+        valid: |v| v >= 0.0,
+        below_one: false,
+        role: Role::Optimizer,
+        default: ParamDefault::Setting("model.weight_decay"),
+        short: "wd",
+    },
+    ParamDecl {
+        name: "momentum",
+        kind: Kind::Float,
+        what: "a number in [0, 1)",
+        valid: |v| (0.0..1.0).contains(&v),
+        below_one: true,
+        role: Role::Optimizer,
+        default: ParamDefault::Setting("model.momentum"),
+        short: "mom",
+    },
+    ParamDecl {
+        name: "hidden_width",
+        kind: Kind::Int,
+        what: "an integer of at least 1",
+        valid: |v| v >= 1.0,
+        below_one: false,
+        role: Role::Shape,
+        default: ParamDefault::Setting("model.hidden"),
+        short: "width",
+    },
+];
+
+/// The built-in trainer's model family, which plans are made for.
+pub struct Family;
+
+/// The model family [`crate::plan::StudyPlan::load`] takes for the built-in trainer.
+pub const FAMILY: Family = Family;
+
+impl ModelFamily for Family {
+    fn params(&self) -> &'static [ParamDecl] {
+        PARAMS
+    }
+
+    fn footprint(&self, model: &ModelPlan, space: &SearchSpace, data: &Dataset) -> Footprint {
+        let sizes = largest_sizes(model, space, data.n_inputs(), data.n_outputs());
+        let batch = largest(space, "batch_size").unwrap_or(1.0);
+        let (params, bytes) = super::memory::training_bytes(&sizes, batch, data.val.rows as f64);
+        // A tuned width sets every hidden layer: the space's is to blame, when there are any.
+        let blame = match largest(space, "hidden_width") {
+            Some(_) if !model.hidden.is_empty() => "search.space.hidden_width",
+            _ => "model.hidden",
+        };
+        Footprint {
+            params,
+            bytes,
+            blame: blame.into(),
+        }
+    }
+}
+
+/// A trial's parameters, each the space's value or its default.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MlpParams {
+    /// Rows a step trains on (1 where none is given: the space requires it of a trial).
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    pub momentum: f64,
+    /// The width of every hidden layer; `None`: the widths of `model.hidden`.
+    pub hidden_width: Option<usize>,
+}
+
+impl MlpParams {
+    /// The trial's `params` (checked by the plan against [`PARAMS`]), with the settings of
+    /// `model` for those the space does not tune.
+    pub fn of(model: &ModelPlan, params: &Params) -> MlpParams {
+        let get = |name: &str| params.get(name).map(|v| v.as_f64());
+        MlpParams {
+            batch_size: get("batch_size").map_or(1, |b| b as usize),
+            learning_rate: get("learning_rate").unwrap_or(1e-3),
+            weight_decay: get("weight_decay").unwrap_or(model.weight_decay),
+            momentum: get("momentum").unwrap_or(model.momentum),
+            hidden_width: get("hidden_width").map(|w| w as usize),
+        }
+    }
+
+    /// The network's layer sizes: `inputs`, the hidden widths, `outputs`.
+    pub fn layer_sizes(&self, model: &ModelPlan, inputs: usize, outputs: usize) -> Vec<usize> {
+        let mut sizes = vec![inputs];
+        sizes.extend(model.hidden.iter().map(|&h| self.hidden_width.unwrap_or(h)));
+        sizes.push(outputs);
+        sizes
+    }
+}
+
+/// The layer sizes of the largest network of `space` ([`MlpParams::layer_sizes`] at the largest
+/// values), in f64: a width no usize could hold stays as large.
+fn largest_sizes(
+    model: &ModelPlan,
+    space: &SearchSpace,
+    inputs: usize,
+    outputs: usize,
+) -> Vec<f64> {
+    let width = largest(space, "hidden_width");
+    let mut sizes = vec![inputs as f64];
+    sizes.extend(model.hidden.iter().map(|&h| width.unwrap_or(h as f64)));
+    sizes.push(outputs as f64);
+    sizes
+}
+
+/// The largest value parameter `name` takes in `space`, when the space tunes it.
+fn largest(space: &SearchSpace, name: &str) -> Option<f64> {
+    space
+        .params
+        .iter()
+        .find(|p| p.name == name)
+        .map(|p| p.max())
+}
