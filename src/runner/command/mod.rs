@@ -10,6 +10,7 @@ mod confine;
 mod control;
 mod follow;
 mod full;
+mod lines;
 mod process;
 mod shared;
 mod slots;

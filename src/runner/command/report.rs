@@ -55,11 +55,11 @@ pub fn one_line(text: &str, max: usize) -> String {
 
 /// Why a trial fails when its program printed a report line over [`MAX_LINE`] bytes.
 ///
-/// [`MAX_LINE`]: super::process::MAX_LINE
+/// [`MAX_LINE`]: super::lines::MAX_LINE
 pub fn overlong() -> String {
     format!(
         "it printed a report line longer than {} KiB, the most a report may take",
-        super::process::MAX_LINE / 1024
+        super::lines::MAX_LINE / 1024
     )
 }
 
