@@ -7,9 +7,14 @@
 //! older client, one that declined) leaves each worker to start its own, as before.
 
 use std::sync::{Arc, Condvar, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::control::Control;
+
+/// How long a worker waits for the first program to say whether it shares, before it starts one
+/// of its own: a program without the client says nothing until its first report, which may be
+/// minutes away; a client says so once its imports and loading are done.
+const PATIENCE: Duration = Duration::from_secs(10);
 
 /// Where the study's shared server stands.
 enum State {
@@ -51,8 +56,9 @@ impl Root {
     }
 
     /// What a worker without a server does now: waits while another worker's program starts
-    /// (unless `stopping` says the study stops).
+    /// (up to [`PATIENCE`], and unless `stopping` says the study stops).
     pub fn turn(self: &Arc<Root>, stopping: &dyn Fn() -> bool) -> Turn {
+        let until = Instant::now() + PATIENCE;
         let mut s = self.state.lock().unwrap();
         loop {
             match &*s {
@@ -60,7 +66,7 @@ impl Root {
                     *s = State::Starting;
                     return Turn::Start(Announce(self.clone()));
                 }
-                State::Starting if !stopping() => {
+                State::Starting if !stopping() && Instant::now() < until => {
                     s = self
                         .changed
                         .wait_timeout(s, Duration::from_millis(50))
