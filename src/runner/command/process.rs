@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::control::{pipe, Control};
-use super::lines::{read_stdout, split_lines};
 pub use super::lines::Line;
+use super::lines::{read_stdout, split_lines};
 use super::shared::Announce;
 use super::supervisor::{arm_parent_death, processes, supervisor, GRACE, SUPERVISE_ARG};
 use crate::plan::CommandPlan;
