@@ -18,9 +18,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use tune::data::{Batches, Stream};
-use tune::plan::{ModelPlan, Overrides, StudyPlan};
+use tune::plan::{Overrides, StudyPlan};
 use tune::runner::mlp::model::{Backend, Mlp, Net, Optimizer};
 use tune::runner::mlp::params::MlpParams;
+use tune::runner::mlp::settings::{self, ModelPlan};
 use tune::seed::{self, Purpose};
 use tune::space::{Params, Value};
 
@@ -242,7 +243,7 @@ fn main() {
         for &width in &widths {
             let model = ModelPlan {
                 hidden: vec![width, width],
-                ..plan.model.clone()
+                ..settings::of(&plan).clone()
             };
             for &batch in &batches {
                 let eps = pool.install(|| run_on(device, &plan, &model, batch, seconds));
@@ -259,7 +260,7 @@ fn main() {
         .map(|&b| {
             (
                 b,
-                pool.install(|| run_on(device, &plan, &plan.model, b, seconds)),
+                pool.install(|| run_on(device, &plan, settings::of(&plan), b, seconds)),
             )
         })
         .collect();

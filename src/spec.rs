@@ -20,9 +20,10 @@ pub struct StudySpec {
     /// The table the built-in trainer learns from; optional for a command trainer.
     #[serde(default)]
     pub data: Option<DataSpec>,
-    /// The built-in MLP (absent: its defaults); not allowed with a command trainer.
+    /// The built-in trainer's model section (absent: its defaults), which its family reads
+    /// (`runner::mlp::settings`); not allowed with a command trainer.
     #[serde(default)]
-    pub model: Option<ModelSpec>,
+    pub model: Option<serde_json::Value>,
     /// A user's program that trains each trial (absent: the built-in MLP).
     #[serde(default)]
     pub trainer: Option<TrainerSpec>,
@@ -52,10 +53,6 @@ pub struct StudySpec {
     /// Start every trial from an earlier study's checkpoint (fine-tuning).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<InitSpec>,
-    /// Whether the spec gave `model.hidden` (with `init`, the checkpoint's widths are taken
-    /// unless it did).
-    #[serde(skip)]
-    pub hidden_given: bool,
 }
 
 /// The checkpoint every trial starts from: a study folder, its trial and checkpoint, and whether
@@ -206,43 +203,6 @@ impl TrainerSpec {
     }
 }
 
-/// The network and its optimizer.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelSpec {
-    /// Hidden layer widths of the built-in trainer's MLP (default [64, 64]).
-    #[serde(default = "default_hidden")]
-    pub hidden: Vec<usize>,
-    /// `adam` (default) or `sgd`.
-    #[serde(default = "default_optimizer")]
-    pub optimizer: String,
-    /// Adam's betas (default [0.9, 0.999]).
-    #[serde(default = "default_betas")]
-    pub betas: [f64; 2],
-    /// Adam's epsilon (default 1e-8).
-    #[serde(default = "default_eps")]
-    pub eps: f64,
-    /// SGD's momentum (default 0.9) when not tuned in the space.
-    #[serde(default = "default_momentum")]
-    pub momentum: f64,
-    /// Weight decay (decoupled for Adam, L2 for SGD; default 0) when not tuned in the space.
-    #[serde(default)]
-    pub weight_decay: f64,
-}
-
-impl Default for ModelSpec {
-    fn default() -> Self {
-        ModelSpec {
-            hidden: default_hidden(),
-            optimizer: default_optimizer(),
-            betas: default_betas(),
-            eps: default_eps(),
-            momentum: default_momentum(),
-            weight_decay: 0.0,
-        }
-    }
-}
-
 /// How many examples each trial trains on, and how often it is validated and checkpointed.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -346,21 +306,6 @@ fn default_metric() -> String {
 fn default_validation_fraction() -> f64 {
     0.2
 }
-fn default_hidden() -> Vec<usize> {
-    vec![64, 64]
-}
-fn default_optimizer() -> String {
-    "adam".into()
-}
-fn default_betas() -> [f64; 2] {
-    [0.9, 0.999]
-}
-fn default_eps() -> f64 {
-    1e-8
-}
-fn default_momentum() -> f64 {
-    0.9
-}
 fn default_virtual_epochs() -> u64 {
     10
 }
@@ -394,16 +339,12 @@ impl StudySpec {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let value = strict::parse(file, text)?;
         strict::check_objects(file, &value)?;
-        let hidden_given = value.pointer("/model/hidden").is_some();
         let spec: Result<StudySpec> = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let msg = clean_serde_message(e.inner());
             Error::spec(file, display_path(&path), msg)
         });
-        spec.map(|spec| StudySpec {
-            hidden_given,
-            ..spec
-        })
+        spec
     }
 }
 
@@ -417,7 +358,7 @@ fn display_path(path: &str) -> String {
 }
 
 /// serde_json appends " at line L column C"; we name the JSON path instead.
-fn clean_serde_message(e: &serde_json::Error) -> String {
+pub(crate) fn clean_serde_message(e: &serde_json::Error) -> String {
     let s = e.to_string();
     match s.rfind(" at line ") {
         Some(i) => s[..i].to_string(),

@@ -17,7 +17,6 @@ pub fn fingerprint(plan: &StudyPlan) -> Fingerprint {
     let s = &plan.spec;
     let mlp = s.trainer.is_none();
     let data = s.data.is_some();
-    let model = s.model.clone().unwrap_or_default();
     [
         ("seed", Some(v(&s.seed))),
         ("data", s.data.as_ref().map(|d| d.results_value())),
@@ -25,7 +24,7 @@ pub fn fingerprint(plan: &StudyPlan) -> Fingerprint {
             "data file contents",
             plan.data_crc32.map(|c| v(&format!("{c:08x}"))),
         ),
-        ("model", mlp.then(|| v(&model))),
+        ("model", mlp.then(|| plan.model.fingerprint.clone())),
         // A program's command, folder, environment and time limit: another program, or the same
         // one run otherwise, is another study.
         ("trainer", s.trainer.as_ref().map(|t| t.results_value())),

@@ -23,21 +23,12 @@ pub struct InitPlan {
     pub trial: u64,
     pub virtual_epoch: u32,
     pub checkpoint: Checkpoint,
-    /// The network's layer sizes, inputs to outputs.
-    pub layer_sizes: Vec<usize>,
     /// How the checkpoint's inputs were prepared.
     pub prep: Preprocessing,
     /// Whether the optimizer's state comes along (`"optimizer": "keep"`).
     pub keep_optimizer: bool,
     /// CRC-32 of the checkpoint's metadata, weights and optimizer state, for the fingerprint.
     pub crc32: u32,
-}
-
-impl InitPlan {
-    /// The hidden layers' widths.
-    pub fn hidden(&self) -> &[usize] {
-        &self.layer_sizes[1..self.layer_sizes.len() - 1]
-    }
 }
 
 /// The spec's `init` (in `file`, relative paths from `base`), read and checked.
@@ -100,10 +91,10 @@ pub(super) fn load(file: &Path, spec: &InitSpec, base: &Path) -> Result<InitPlan
     let not_mlp = || {
         bad("from", format!("trial {trial} of {shown} is not a model of the built-in trainer (a program's checkpoint cannot be the start of one)"))
     };
-    let layer_sizes: Vec<usize> = field("layer_sizes")
-        .and_then(|v| serde_json::from_value(v).ok())
-        .filter(|s: &Vec<usize>| s.len() >= 2)
-        .ok_or_else(not_mlp)?;
+    // A built-in model's checkpoint holds its weights (its family reads their shape).
+    if checkpoint.weights.is_empty() {
+        return Err(not_mlp());
+    }
     let prep: Preprocessing = field("preprocessing")
         .and_then(|v| serde_json::from_value(v).ok())
         .ok_or_else(|| bad("from", format!("the checkpoint of trial {trial} in {shown} does not record how its inputs were prepared (an earlier build wrote it): run that study again with this build")))?;
@@ -113,7 +104,6 @@ pub(super) fn load(file: &Path, spec: &InitSpec, base: &Path) -> Result<InitPlan
         virtual_epoch: checkpoint.meta.virtual_epoch,
         crc32: content_crc(&checkpoint),
         checkpoint,
-        layer_sizes,
         prep,
         keep_optimizer,
     })

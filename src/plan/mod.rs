@@ -18,16 +18,14 @@ mod family;
 pub mod gpus;
 pub mod init;
 mod limits;
-mod model;
 mod search;
 mod selection;
 mod trainer;
 mod warm;
 use data::DataPlan;
-pub use family::{Footprint, ModelFamily};
+pub use family::{Footprint, ModelFamily, ModelSettings};
 pub use init::InitPlan;
 pub use limits::{MAX_BAYES_TRIALS, MAX_PARALLEL, MAX_TRIALS};
-pub use model::{ModelPlan, OptimizerKind};
 use search::SearchPlan;
 pub use search::{cores, DeviceKind, Method};
 use selection::SelectionPlan;
@@ -51,7 +49,7 @@ pub struct StudyPlan {
     /// The key of the prepared data's cache (`data.cache` in the study folder).
     pub data_key: Option<crate::data::cache::Key>,
     /// The built-in MLP's settings (its defaults under a command trainer, which ignores them).
-    pub model: ModelPlan,
+    pub model: ModelSettings,
     /// A user's program that trains each trial; `None`: the built-in MLP.
     pub command: Option<CommandPlan>,
     /// An earlier study's trials the search starts from (`search.warm_start`).
@@ -127,13 +125,10 @@ impl StudyPlan {
             None => None,
         };
         let init = trainer_parts(spec_file, &spec, command.is_some(), &base)?;
+        // The model section, as the spec's own fields are, before the data is read.
+        let model = family.settings(spec_file, spec.model.as_ref(), init.as_ref())?;
         let data = data_plan(spec_file, &spec, (&command, &init), &base, (&out_dir, ov))?;
         let n_train = data.as_ref().map(|d| d.dataset.train.rows);
-        let model_spec = spec.model.clone().unwrap_or_default();
-        let mut model = ModelPlan::from_spec(spec_file, &model_spec, family.params())?;
-        if let Some(i) = &init {
-            model_from_init(spec_file, &spec, &mut model, i)?;
-        }
         if n_train.is_none() && spec.budget.stop_point.is_some() {
             return Err(Error::spec(
                 spec_file,
@@ -288,37 +283,6 @@ fn check_shape_fixed(file: &Path, family: &dyn ModelFamily, space: &SearchSpace)
         )),
         None => Ok(()),
     }
-}
-
-/// With `init`, the network's shape is the checkpoint's (`model.hidden`, when given, must be it),
-/// and its optimizer state is kept only for the optimizer it belongs to.
-fn model_from_init(
-    spec_file: &Path,
-    spec: &StudySpec,
-    model: &mut ModelPlan,
-    i: &InitPlan,
-) -> Result<()> {
-    if spec.hidden_given && model.hidden != i.hidden() {
-        return Err(Error::spec(
-            spec_file,
-            "model.hidden",
-            format!(
-                "{:?} is not the checkpoint's {:?}: with init the network's shape is the checkpoint's (leave model.hidden out)",
-                model.hidden,
-                i.hidden()
-            ),
-        ));
-    }
-    model.hidden = i.hidden().to_vec();
-    let adam_state = !i.checkpoint.optimizer.v.is_empty();
-    if i.keep_optimizer && adam_state != (model.optimizer == OptimizerKind::Adam) {
-        return Err(Error::spec(
-            spec_file,
-            "init.optimizer",
-            "\"keep\" takes the checkpoint's optimizer state, and it is not of this study's optimizer (model.optimizer): use \"reset\"",
-        ));
-    }
-    Ok(())
 }
 
 /// The trials to run: a grid warm-started from an earlier study does not run again the points

@@ -6,6 +6,7 @@ mod memory;
 pub mod model;
 pub mod network;
 pub mod params;
+pub mod settings;
 mod trainer;
 
 use crate::error::{Error, Result};
@@ -53,8 +54,8 @@ impl TrialRunner for MlpRunner<'_> {
     fn estimated_cost(&self, params: &Params) -> f64 {
         let plan = self.plan;
         let data = plan.data();
-        let p = params::MlpParams::of(&plan.model, params);
-        let sizes = p.layer_sizes(&plan.model, data.n_inputs(), data.n_outputs());
+        let p = params::MlpParams::of(settings::of(plan), params);
+        let sizes = p.layer_sizes(settings::of(plan), data.n_inputs(), data.n_outputs());
         let macs: f64 = sizes.windows(2).map(|w| (w[0] * w[1]) as f64).sum();
         let batch = p.batch_size.max(1) as f64;
         let steps = (plan.budget.total_examples as f64 / batch).ceil();

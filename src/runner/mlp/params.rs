@@ -4,7 +4,11 @@
 //! built or trained; the layer sizes here and in [`largest_sizes`] must agree.
 
 use crate::data::Dataset;
-use crate::plan::{Footprint, ModelFamily, ModelPlan};
+use std::path::Path;
+
+use super::settings::{self, ModelPlan};
+use crate::error::Result;
+use crate::plan::{Footprint, InitPlan, ModelFamily, ModelSettings};
 use crate::space::{Kind, ParamDecl, ParamDefault, Params, Role, SearchSpace};
 
 /// The parameters the built-in trainer accepts, in the order messages and the live view list them
@@ -73,7 +77,20 @@ impl ModelFamily for Family {
         PARAMS
     }
 
-    fn footprint(&self, model: &ModelPlan, space: &SearchSpace, data: &Dataset) -> Footprint {
+    fn settings(
+        &self,
+        file: &Path,
+        section: Option<&serde_json::Value>,
+        init: Option<&InitPlan>,
+    ) -> Result<ModelSettings> {
+        settings::read(file, section, init, PARAMS)
+    }
+
+    fn footprint(&self, model: &ModelSettings, space: &SearchSpace, data: &Dataset) -> Footprint {
+        let model: &ModelPlan = model
+            .typed
+            .downcast_ref()
+            .expect("the built-in family's settings");
         let sizes = largest_sizes(model, space, data.n_inputs(), data.n_outputs());
         let batch = largest(space, "batch_size").unwrap_or(1.0);
         let (params, bytes) = super::memory::training_bytes(&sizes, batch, data.val.rows as f64);

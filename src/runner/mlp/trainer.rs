@@ -8,6 +8,7 @@ use super::model::{
     evaluate, host_forward, set_threads, threads, Backend, Eval, Mlp, Net, Optimizer,
 };
 use super::params::MlpParams;
+use super::settings;
 use serde::{Deserialize, Serialize};
 
 use crate::artifacts::{Checkpoint, CheckpointMeta, HostTensor};
@@ -36,8 +37,8 @@ pub fn run_trial<D: Backend>(
     let budget = plan.budget;
     let params = job.params;
     set_threads(host.threads());
-    let p = MlpParams::of(&plan.model, params);
-    let sizes = p.layer_sizes(&plan.model, data.n_inputs(), data.n_outputs());
+    let p = MlpParams::of(settings::of(plan), params);
+    let sizes = p.layer_sizes(settings::of(plan), data.n_inputs(), data.n_outputs());
     let batch = p.batch_size;
 
     let (mut net, stream, mut meta) = begin(&dev, plan, job, (&p, &sizes))?;
@@ -157,14 +158,14 @@ fn begin<D: Backend>(
                         &sizes,
                         &mut seed::rng(plan.seed, Purpose::Init, trial, 0),
                     );
-                    let opt = Optimizer::new(&plan.model, p, &mlp)?;
+                    let opt = Optimizer::new(settings::of(plan), p, &mlp)?;
                     (mlp, opt)
                 }
                 // Fine-tuning: the checkpoint's weights (the plan made the shapes agree), and its
                 // optimizer's state when asked.
                 Some(init) => {
                     let mlp = Mlp::from_host(dev, &sizes, &init.checkpoint.weights)?;
-                    let mut opt = Optimizer::new(&plan.model, p, &mlp)?;
+                    let mut opt = Optimizer::new(settings::of(plan), p, &mlp)?;
                     if init.keep_optimizer {
                         opt.restore(&mlp, &init.checkpoint.optimizer)?;
                     }
@@ -185,7 +186,7 @@ fn begin<D: Backend>(
                 )));
             };
             let mlp = Mlp::from_host(dev, &sizes, &c.weights)?;
-            let mut opt = Optimizer::new(&plan.model, p, &mlp)?;
+            let mut opt = Optimizer::new(settings::of(plan), p, &mlp)?;
             opt.restore(&mlp, &c.optimizer)?;
             let stream = Stream::at(
                 plan.seed,

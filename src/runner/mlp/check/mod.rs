@@ -13,7 +13,8 @@ use super::params::{MlpParams, PARAMS};
 use crate::data::{Dataset, Task};
 use crate::error::Result;
 use crate::objective::MetricKind;
-use crate::plan::{OptimizerKind, StudyPlan};
+use crate::plan::StudyPlan;
+use crate::runner::mlp::settings::{self, OptimizerKind};
 use crate::seed::{self, Purpose};
 use crate::space::{num, Params, Role, Value};
 
@@ -192,15 +193,15 @@ fn run(
     let data = &**plan.data();
     let mut params = params.clone();
     params.insert("learning_rate".into(), Value::Float(lr));
-    let p = MlpParams::of(&plan.model, &params);
-    let sizes = p.layer_sizes(&plan.model, data.n_inputs(), data.n_outputs());
+    let p = MlpParams::of(settings::of(plan), &params);
+    let sizes = p.layer_sizes(settings::of(plan), data.n_inputs(), data.n_outputs());
     let dev = Cpu::default();
     let mlp = Mlp::init(
         &dev,
         &sizes,
         &mut seed::rng(plan.seed, Purpose::Check, model, 0),
     );
-    let opt = Optimizer::new(&plan.model, &p, &mlp)?;
+    let opt = Optimizer::new(settings::of(plan), &p, &mlp)?;
     let mut net = Net::new(dev, mlp, opt, data.task)?;
     let (x, y, rows) = (&batch.x, &batch.y, batch.rows);
     let score = |net: &Net<Cpu>| {
@@ -305,7 +306,7 @@ fn models(plan: &StudyPlan) -> (Vec<Params>, Option<String>) {
         .params
         .iter()
         .filter(|p| of_the_model(&p.name))
-        .filter(|p| p.name != "momentum" || plan.model.optimizer == OptimizerKind::Sgd)
+        .filter(|p| p.name != "momentum" || settings::of(plan).optimizer == OptimizerKind::Sgd)
         .map(|p| (p.name.clone(), p.ends()))
         .collect();
     let product: usize = axes.iter().map(|(_, v)| v.len()).product();
@@ -343,8 +344,8 @@ fn models(plan: &StudyPlan) -> (Vec<Params>, Option<String>) {
 /// The model as a person names it: its layers, its optimizer, and the settings the space varies.
 fn label(plan: &StudyPlan, params: &Params) -> String {
     let data = &**plan.data();
-    let sizes = MlpParams::of(&plan.model, params).layer_sizes(
-        &plan.model,
+    let sizes = MlpParams::of(settings::of(plan), params).layer_sizes(
+        settings::of(plan),
         data.n_inputs(),
         data.n_outputs(),
     );
@@ -352,7 +353,7 @@ fn label(plan: &StudyPlan, params: &Params) -> String {
         .iter()
         .map(|h| h.to_string())
         .collect();
-    let optimizer = match plan.model.optimizer {
+    let optimizer = match settings::of(plan).optimizer {
         OptimizerKind::Adam => "adam",
         OptimizerKind::Sgd => "sgd",
     };

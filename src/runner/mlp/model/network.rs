@@ -199,8 +199,8 @@ impl<D: Backend> Net<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{ModelPlan, OptimizerKind};
     use crate::runner::mlp::params::MlpParams;
+    use crate::runner::mlp::settings::{ModelPlan, OptimizerKind};
     use rand::SeedableRng;
 
     fn plan() -> ModelPlan {

@@ -7,8 +7,8 @@ use super::network::TensorRef;
 use super::{backend, Backend, Mlp};
 use crate::artifacts::{HostTensor, OptimizerState};
 use crate::error::{Error, Result};
-use crate::plan::{ModelPlan, OptimizerKind};
 use crate::runner::mlp::params::MlpParams;
+use crate::runner::mlp::settings::{ModelPlan, OptimizerKind};
 
 /// The optimizer with the state we own: Adam's step count and moments, or SGD's velocity (in `m`).
 pub struct Optimizer<D: Backend> {

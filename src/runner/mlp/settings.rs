@@ -1,0 +1,228 @@
+//! The built-in trainer's model settings: the spec's `model` section (the network's hidden widths
+//! and its optimizer), read and checked by the family ([`super::params::FAMILY`]) into a
+//! [`ModelPlan`], which the plan carries without naming ([`ModelSettings`]); with `init`, fitted to
+//! the checkpoint's network.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::plan::{InitPlan, ModelSettings, StudyPlan};
+use crate::space::{self, ParamDecl, ParamDefault};
+
+/// The spec's `model` section: the network and its optimizer.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Hidden layer widths of the built-in trainer's MLP (default [64, 64]).
+    #[serde(default = "default_hidden")]
+    pub hidden: Vec<usize>,
+    /// `adam` (default) or `sgd`.
+    #[serde(default = "default_optimizer")]
+    pub optimizer: String,
+    /// Adam's betas (default [0.9, 0.999]).
+    #[serde(default = "default_betas")]
+    pub betas: [f64; 2],
+    /// Adam's epsilon (default 1e-8).
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+    /// SGD's momentum (default 0.9) when not tuned in the space.
+    #[serde(default = "default_momentum")]
+    pub momentum: f64,
+    /// Weight decay (decoupled for Adam, L2 for SGD; default 0) when not tuned in the space.
+    #[serde(default)]
+    pub weight_decay: f64,
+}
+
+fn default_hidden() -> Vec<usize> {
+    vec![64, 64]
+}
+fn default_optimizer() -> String {
+    "adam".into()
+}
+fn default_betas() -> [f64; 2] {
+    [0.9, 0.999]
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+fn default_momentum() -> f64 {
+    0.9
+}
+
+/// The optimizer family; its learning rate (and tuned extras) come from the trial.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Adam,
+    Sgd,
+}
+
+/// The network and optimizer settings every trial shares.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelPlan {
+    pub hidden: Vec<usize>,
+    pub optimizer: OptimizerKind,
+    pub betas: [f64; 2],
+    pub eps: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+}
+
+/// The settings of `plan`, which the built-in family made.
+pub fn of(plan: &StudyPlan) -> &ModelPlan {
+    plan.model
+        .typed
+        .downcast_ref()
+        .expect("a plan of the built-in trainer holds its settings")
+}
+
+/// The spec's `model` section in `file` (`None`: absent, every default), read and checked as
+/// training will use it (f32), a setting that is a default of one of `params` as that one; with
+/// `init`, the network's shape is the checkpoint's.
+pub fn read(
+    file: &Path,
+    section: Option<&serde_json::Value>,
+    init: Option<&InitPlan>,
+    params: &[ParamDecl],
+) -> Result<ModelSettings> {
+    let m: ModelSpec = match section {
+        None => serde_json::from_value(serde_json::json!({})).expect("every field has a default"),
+        Some(v) => serde_path_to_error::deserialize(v).map_err(|e| {
+            let path = match e.path().to_string().as_str() {
+                "." | "" => "model".to_string(),
+                p => format!("model.{p}"),
+            };
+            Error::spec(file, path, crate::spec::clean_serde_message(e.inner()))
+        })?,
+    };
+    let hidden_given = section.is_some_and(|v| v.get("hidden").is_some());
+    let mut plan = ModelPlan::from_spec(file, &m, params)?;
+    if let Some(i) = init {
+        fit_init(file, &mut plan, hidden_given, i)?;
+    }
+    Ok(ModelSettings {
+        fingerprint: serde_json::to_value(&m).expect("model settings serialise"),
+        typed: Arc::new(plan),
+    })
+}
+
+impl ModelPlan {
+    fn from_spec(file: &Path, m: &ModelSpec, params: &[ParamDecl]) -> Result<ModelPlan> {
+        let bad = |path: &str, msg: String| Error::spec(file, path, msg);
+        if let Some(i) = m.hidden.iter().position(|&h| h == 0) {
+            return Err(bad(
+                &format!("model.hidden[{i}]"),
+                "a layer needs at least one unit".into(),
+            ));
+        }
+        let optimizer = match m.optimizer.as_str() {
+            "adam" => OptimizerKind::Adam,
+            "sgd" => OptimizerKind::Sgd,
+            other => {
+                return Err(bad(
+                    "model.optimizer",
+                    format!("\"{other}\" is not an optimizer: use \"adam\" or \"sgd\""),
+                ))
+            }
+        };
+        check_numbers(file, m, params)?;
+        Ok(ModelPlan {
+            hidden: m.hidden.clone(),
+            optimizer,
+            betas: m.betas,
+            eps: m.eps,
+            momentum: m.momentum,
+            weight_decay: m.weight_decay,
+        })
+    }
+}
+
+/// With `init`, the network's shape is the checkpoint's (`model.hidden`, when given, must be it),
+/// and its optimizer state is kept only for the optimizer it belongs to.
+fn fit_init(file: &Path, model: &mut ModelPlan, hidden_given: bool, i: &InitPlan) -> Result<()> {
+    let sizes: Vec<usize> = i
+        .checkpoint
+        .meta
+        .runner
+        .get("layer_sizes")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .filter(|s: &Vec<usize>| s.len() >= 2)
+        .ok_or_else(|| {
+            Error::spec(file, "init.from", format!("trial {} of {} is not a model of the built-in trainer (a program's checkpoint cannot be the start of one)", i.trial, i.from))
+        })?;
+    let hidden = &sizes[1..sizes.len() - 1];
+    if hidden_given && model.hidden != hidden {
+        return Err(Error::spec(
+            file,
+            "model.hidden",
+            format!(
+                "{:?} is not the checkpoint's {:?}: with init the network's shape is the checkpoint's (leave model.hidden out)",
+                model.hidden, hidden
+            ),
+        ));
+    }
+    model.hidden = hidden.to_vec();
+    let adam_state = !i.checkpoint.optimizer.v.is_empty();
+    if i.keep_optimizer && adam_state != (model.optimizer == OptimizerKind::Adam) {
+        return Err(Error::spec(
+            file,
+            "init.optimizer",
+            "\"keep\" takes the checkpoint's optimizer state, and it is not of this study's optimizer (model.optimizer): use \"reset\"",
+        ));
+    }
+    Ok(())
+}
+
+/// The optimizer's numbers: each in its range first (a parameter's default as the parameter
+/// among `params`), then each within f32.
+fn check_numbers(file: &Path, m: &ModelSpec, params: &[ParamDecl]) -> Result<()> {
+    let bad = |path: &str, msg: String| Error::spec(file, path, msg);
+    let valid = |path: &'static str, x: f64| {
+        params
+            .iter()
+            .find(|p| p.default == ParamDefault::Setting(path))
+            .is_none_or(|p| p.accepts(x))
+    };
+    for (i, b) in m.betas.iter().enumerate() {
+        if !(0.0..1.0).contains(b) {
+            return Err(bad(
+                &format!("model.betas[{i}]"),
+                format!("{} is not in [0, 1)", space::num(*b)),
+            ));
+        }
+    }
+    if !(m.eps > 0.0 && m.eps.is_finite()) {
+        return Err(bad(
+            "model.eps",
+            format!("{} is not above 0", space::num(m.eps)),
+        ));
+    }
+    if !valid("model.momentum", m.momentum) {
+        return Err(bad(
+            "model.momentum",
+            format!("{} is not in [0, 1)", space::num(m.momentum)),
+        ));
+    }
+    if !valid("model.weight_decay", m.weight_decay) {
+        return Err(bad(
+            "model.weight_decay",
+            format!("{} is below 0", space::num(m.weight_decay)),
+        ));
+    }
+    let floats = [
+        ("model.betas[0]", m.betas[0], true),
+        ("model.betas[1]", m.betas[1], true),
+        ("model.eps", m.eps, false),
+        ("model.momentum", m.momentum, true),
+        ("model.weight_decay", m.weight_decay, false),
+    ];
+    for (path, x, below_one) in floats {
+        if let Some(msg) = space::f32_problem(x, below_one) {
+            return Err(bad(path, msg));
+        }
+    }
+    Ok(())
+}
