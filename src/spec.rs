@@ -39,7 +39,7 @@ pub struct StudySpec {
     pub early_stopping: Option<EarlyStoppingSpec>,
     /// Compares trials at their boundaries to prune or pause the worse: `asha` or `median`.
     #[serde(default)]
-    pub scheduler: Option<SchedulerSpec>,
+    pub scheduler: Option<serde_json::Value>,
     /// How many of the latest checkpoints each trial keeps besides its best (default 1).
     #[serde(default = "one")]
     pub keep: usize,
@@ -251,54 +251,12 @@ pub struct EarlyStoppingSpec {
     pub min_delta: f64,
 }
 
-/// A scheduler that compares trials, by `kind`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
-pub enum SchedulerSpec {
-    /// Asynchronous successive halving.
-    Asha {
-        /// η: each rung keeps the top 1/η (default 3).
-        #[serde(default = "three")]
-        reduction_factor: u32,
-        /// The first rung, in virtual epochs (default 1); the next ones at η times the last.
-        #[serde(default = "one_u32")]
-        min_virtual_epochs: u32,
-        /// `promote` (default: pause at each rung, resume the top 1/η) or `stop`.
-        #[serde(default = "promote")]
-        mode: String,
-    },
-    /// The median rule.
-    Median {
-        /// Boundaries before the rule applies (default 2).
-        #[serde(default = "two_u32")]
-        warmup_virtual_epochs: u32,
-        /// Other trials that must have reached a boundary before it applies there (default 5).
-        #[serde(default = "five")]
-        min_trials: usize,
-    },
-}
-
 fn yes() -> bool {
     true
 }
 
 fn one() -> usize {
     1
-}
-fn one_u32() -> u32 {
-    1
-}
-fn two_u32() -> u32 {
-    2
-}
-fn three() -> u32 {
-    3
-}
-fn five() -> usize {
-    5
-}
-fn promote() -> String {
-    "promote".into()
 }
 fn default_metric() -> String {
     "val_loss".into()

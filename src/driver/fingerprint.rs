@@ -37,7 +37,7 @@ pub fn fingerprint(plan: &StudyPlan) -> Fingerprint {
         ("metric", Some(v(&s.metric))),
         ("goal", Some(v(&s.goal))),
         ("early_stopping", Some(v(&s.early_stopping))),
-        ("scheduler", Some(v(&s.scheduler))),
+        ("scheduler", Some(plan.scheduler_section.clone())),
         // How a pass's order is drawn from the seed (src/data/stream.rs): a study begun by a build
         // that drew it otherwise cannot resume exactly.
         ("data order", mlp.then(|| v(&STREAM_VERSION))),

@@ -18,6 +18,7 @@ mod family;
 pub mod gpus;
 pub mod init;
 mod limits;
+mod scheduler;
 mod search;
 mod selection;
 mod trainer;
@@ -26,10 +27,11 @@ use data::DataPlan;
 pub use family::{Footprint, ModelFamily, ModelSettings};
 pub use init::InitPlan;
 pub use limits::{MAX_BAYES_TRIALS, MAX_PARALLEL, MAX_TRIALS};
+pub use scheduler::SchedulerPlan;
 use search::SearchPlan;
 pub use search::{cores, DeviceKind, Method};
+pub use selection::EarlyStopping;
 use selection::SelectionPlan;
-pub use selection::{EarlyStopping, SchedulerPlan};
 pub use trainer::CommandPlan;
 pub use warm::WarmStart;
 
@@ -66,6 +68,8 @@ pub struct StudyPlan {
     pub early_stopping: Option<EarlyStopping>,
     /// A scheduler that compares trials (ASHA, the median rule), beside early stopping.
     pub scheduler: Option<SchedulerPlan>,
+    /// The spec's `scheduler` section with its defaults, as the fingerprint holds it.
+    pub scheduler_section: serde_json::Value,
     pub keep: usize,
     pub device: DeviceKind,
     /// Cores the study uses (`--cores`, or all this process may use): the default `parallel` on
@@ -200,6 +204,7 @@ impl StudyPlan {
             metric: selection.metric,
             early_stopping: selection.early_stopping,
             scheduler: selection.scheduler,
+            scheduler_section: selection.scheduler_section,
             keep: selection.keep,
             device,
             cores,

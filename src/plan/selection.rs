@@ -10,7 +10,9 @@ use crate::data::{Dataset, Task};
 use crate::error::{Error, Result};
 use crate::objective::{Goal, Metric, MetricKind, CLASSIFICATION, REGRESSION};
 use crate::space;
-use crate::spec::{EarlyStoppingSpec, SchedulerSpec, StudySpec};
+use crate::spec::{EarlyStoppingSpec, StudySpec};
+
+use super::scheduler::{self, SchedulerPlan};
 
 impl MetricKind {
     /// The metric a user's program reports as `name` (a command trainer's).
@@ -123,76 +125,13 @@ impl EarlyStopping {
     }
 }
 
-/// A scheduler that compares trials at their boundaries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SchedulerPlan {
-    /// Successive halving: rungs at `min × eta^k` virtual epochs; `promote` pauses at each rung and
-    /// resumes the top 1/eta, otherwise trials below it are pruned.
-    Asha { eta: u32, min: u32, promote: bool },
-    /// The median rule after `warmup` boundaries, once `min_trials` others reached a boundary.
-    Median { warmup: u32, min_trials: usize },
-}
-
-impl SchedulerPlan {
-    /// The spec's `scheduler` section, checked against the budget's virtual epochs.
-    fn from_spec(file: &Path, s: &SchedulerSpec, epochs: u32) -> Result<SchedulerPlan> {
-        let bad =
-            |path: &str, msg: String| Err(Error::spec(file, format!("scheduler.{path}"), msg));
-        match s {
-            SchedulerSpec::Asha {
-                reduction_factor,
-                min_virtual_epochs,
-                mode,
-            } => {
-                if !(2..=100).contains(reduction_factor) {
-                    return bad(
-                        "reduction_factor",
-                        format!("{reduction_factor} is not a whole number from 2 to 100"),
-                    );
-                }
-                if *min_virtual_epochs == 0 || *min_virtual_epochs >= epochs {
-                    return bad("min_virtual_epochs", format!("{min_virtual_epochs} must be at least 1 and below the budget's {epochs} virtual epochs, where the first rung is"));
-                }
-                let promote = match mode.as_str() {
-                    "promote" => true,
-                    "stop" => false,
-                    m => {
-                        return bad(
-                            "mode",
-                            format!("\"{m}\" is not a mode: use \"promote\" or \"stop\""),
-                        )
-                    }
-                };
-                Ok(SchedulerPlan::Asha {
-                    eta: *reduction_factor,
-                    min: *min_virtual_epochs,
-                    promote,
-                })
-            }
-            SchedulerSpec::Median {
-                warmup_virtual_epochs,
-                min_trials,
-            } => {
-                if *warmup_virtual_epochs >= epochs {
-                    return bad("warmup_virtual_epochs", format!("{warmup_virtual_epochs} leaves none of the budget's {epochs} virtual epochs to the rule"));
-                }
-                if *min_trials == 0 {
-                    return bad("min_trials", "must be at least 1".into());
-                }
-                Ok(SchedulerPlan::Median {
-                    warmup: *warmup_virtual_epochs,
-                    min_trials: *min_trials,
-                })
-            }
-        }
-    }
-}
-
 /// How trials are compared and which of their checkpoints survive.
 pub(super) struct SelectionPlan {
     pub metric: Metric,
     pub early_stopping: Option<EarlyStopping>,
     pub scheduler: Option<SchedulerPlan>,
+    /// The spec's `scheduler` section with its defaults, as the fingerprint holds it.
+    pub scheduler_section: serde_json::Value,
     pub keep: usize,
 }
 
@@ -216,10 +155,8 @@ impl SelectionPlan {
             Some(e) => Some(EarlyStopping::from_spec(file, e)?),
             None => None,
         };
-        let scheduler = match &spec.scheduler {
-            Some(s) => Some(SchedulerPlan::from_spec(file, s, budget.virtual_epochs)?),
-            None => None,
-        };
+        let (scheduler, scheduler_section) =
+            scheduler::read(file, spec.scheduler.as_ref(), budget.virtual_epochs)?;
         if spec.keep == 0 {
             return Err(Error::spec(
                 file,
@@ -231,6 +168,7 @@ impl SelectionPlan {
             metric: Metric { kind, goal },
             early_stopping,
             scheduler,
+            scheduler_section,
             // Keeping more than every checkpoint keeps every checkpoint: capped, the count fits
             // the u32 of a virtual epoch's number.
             keep: spec.keep.min(budget.virtual_epochs as usize + 1),

@@ -1,0 +1,140 @@
+//! The scheduler sub-plan: the spec's `scheduler` section (a scheduler that compares trials at
+//! their boundaries, by `kind`), read and checked against the budget into a [`SchedulerPlan`],
+//! which `scheduler::for_plan` builds. A new scheduler is a `SchedulerSpec` variant and its check
+//! here, its `Scheduler` in `src/scheduler/`, and its arm in `for_plan`.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A scheduler that compares trials, by `kind`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SchedulerSpec {
+    /// Asynchronous successive halving.
+    Asha {
+        /// η: each rung keeps the top 1/η (default 3).
+        #[serde(default = "three")]
+        reduction_factor: u32,
+        /// The first rung, in virtual epochs (default 1); the next ones at η times the last.
+        #[serde(default = "one_u32")]
+        min_virtual_epochs: u32,
+        /// `promote` (default: pause at each rung, resume the top 1/η) or `stop`.
+        #[serde(default = "promote")]
+        mode: String,
+    },
+    /// The median rule.
+    Median {
+        /// Boundaries before the rule applies (default 2).
+        #[serde(default = "two_u32")]
+        warmup_virtual_epochs: u32,
+        /// Other trials that must have reached a boundary before it applies there (default 5).
+        #[serde(default = "five")]
+        min_trials: usize,
+    },
+}
+
+fn one_u32() -> u32 {
+    1
+}
+fn two_u32() -> u32 {
+    2
+}
+fn three() -> u32 {
+    3
+}
+fn five() -> usize {
+    5
+}
+fn promote() -> String {
+    "promote".into()
+}
+
+/// A scheduler that compares trials at their boundaries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchedulerPlan {
+    /// Successive halving: rungs at `min × eta^k` virtual epochs; `promote` pauses at each rung and
+    /// resumes the top 1/eta, otherwise trials below it are pruned.
+    Asha { eta: u32, min: u32, promote: bool },
+    /// The median rule after `warmup` boundaries, once `min_trials` others reached a boundary.
+    Median { warmup: u32, min_trials: usize },
+}
+
+impl SchedulerPlan {
+    /// The spec's `scheduler` section, checked against the budget's virtual epochs.
+    fn from_spec(file: &Path, s: &SchedulerSpec, epochs: u32) -> Result<SchedulerPlan> {
+        let bad =
+            |path: &str, msg: String| Err(Error::spec(file, format!("scheduler.{path}"), msg));
+        match s {
+            SchedulerSpec::Asha {
+                reduction_factor,
+                min_virtual_epochs,
+                mode,
+            } => {
+                if !(2..=100).contains(reduction_factor) {
+                    return bad(
+                        "reduction_factor",
+                        format!("{reduction_factor} is not a whole number from 2 to 100"),
+                    );
+                }
+                if *min_virtual_epochs == 0 || *min_virtual_epochs >= epochs {
+                    return bad("min_virtual_epochs", format!("{min_virtual_epochs} must be at least 1 and below the budget's {epochs} virtual epochs, where the first rung is"));
+                }
+                let promote = match mode.as_str() {
+                    "promote" => true,
+                    "stop" => false,
+                    m => {
+                        return bad(
+                            "mode",
+                            format!("\"{m}\" is not a mode: use \"promote\" or \"stop\""),
+                        )
+                    }
+                };
+                Ok(SchedulerPlan::Asha {
+                    eta: *reduction_factor,
+                    min: *min_virtual_epochs,
+                    promote,
+                })
+            }
+            SchedulerSpec::Median {
+                warmup_virtual_epochs,
+                min_trials,
+            } => {
+                if *warmup_virtual_epochs >= epochs {
+                    return bad("warmup_virtual_epochs", format!("{warmup_virtual_epochs} leaves none of the budget's {epochs} virtual epochs to the rule"));
+                }
+                if *min_trials == 0 {
+                    return bad("min_trials", "must be at least 1".into());
+                }
+                Ok(SchedulerPlan::Median {
+                    warmup: *warmup_virtual_epochs,
+                    min_trials: *min_trials,
+                })
+            }
+        }
+    }
+}
+
+/// The spec's `scheduler` section in `file` (`None`: absent), checked against the budget's
+/// `epochs`: its plan, and the section with its defaults (the study's fingerprint holds it).
+pub(super) fn read(
+    file: &Path,
+    section: Option<&serde_json::Value>,
+    epochs: u32,
+) -> Result<(Option<SchedulerPlan>, serde_json::Value)> {
+    let Some(v) = section else {
+        return Ok((None, serde_json::Value::Null));
+    };
+    let s: SchedulerSpec = serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = match e.path().to_string().as_str() {
+            "." | "" => "scheduler".to_string(),
+            p => format!("scheduler.{p}"),
+        };
+        Error::spec(file, path, crate::spec::clean_serde_message(e.inner()))
+    })?;
+    let plan = SchedulerPlan::from_spec(file, &s, epochs)?;
+    let shown = serde_json::to_value(&s).expect("scheduler settings serialise");
+    Ok((Some(plan), shown))
+}
