@@ -13,8 +13,10 @@
 # alone (no interpreter start-up, imports or data loading); tune's includes its whole run. Then a
 # check that pruning never changes a trained epoch (each pruned run's (trial, virtual epoch) rows,
 # promoted trials included, equal the full-budget run's), and the issue's goals, yes or no.
+# Hyperband (issue 31): ASHA's brackets (eta 3, promote), the same trials; SEED picks the study's seed
+# (the random trials and Hyperband's brackets).
 # Usage: benches/pruning.sh
-#        TUNE=path/to/tune TRIALS=27 PARALLEL="1 2" OPTUNA=1 benches/pruning.sh
+#        TUNE=path/to/tune TRIALS=27 PARALLEL="1 2" OPTUNA=1 SEED=42 benches/pruning.sh
 #        (OPTUNA=0 skips the peer; PARALLEL="1": parallel 1 only; parallel 1 always runs)
 set -eu
 cd "$(dirname "$0")/.."
@@ -31,6 +33,8 @@ data=$PWD/studies/data
 
 median='{"kind": "median", "warmup_virtual_epochs": 2, "min_trials": 5}'
 asha() { echo "{\"kind\": \"asha\", \"reduction_factor\": 3, \"min_virtual_epochs\": 1, \"mode\": \"$1\"}"; }
+hyperband='{"kind": "hyperband", "reduction_factor": 3, "min_virtual_epochs": 1, "mode": "promote"}'
+seed=${SEED:-42}
 
 # spec NAME CSV TARGET TASK HIDDEN STOP_POINT VIRTUAL_EPOCHS METRIC [SCHEDULER]
 spec() {
@@ -40,7 +44,7 @@ spec() {
   cat > "$tmp/$1.json" <<EOF
 {
   "name": "$1",
-  "seed": 42,
+  "seed": $seed,
   "data": { "path": "$data/$2", "target": "$3", "task": "$4", "validation_fraction": 0.2 },
   "model": { "hidden": $5, "optimizer": "adam" },
   "budget": { "stop_point": $6, "virtual_epochs": $7 },
@@ -87,6 +91,7 @@ study() {
   spec "$s-median" "$csv" "$target" "$task" "$hjson" "$sp" "$ve" "$metric" "$median"
   spec "$s-asha-stop" "$csv" "$target" "$task" "$hjson" "$sp" "$ve" "$metric" "$(asha stop)"
   spec "$s-asha-promote" "$csv" "$target" "$task" "$hjson" "$sp" "$ve" "$metric" "$(asha promote)"
+  spec "$s-hyperband" "$csv" "$target" "$task" "$hjson" "$sp" "$ve" "$metric" "$hyperband"
   echo
   echo "== $s: $csv, $task, metric $metric ($goal), MLP $hjson, stop_point $sp, $ve virtual epochs, $trials random trials"
   hr
@@ -94,7 +99,7 @@ study() {
   hr
   local p v k
   for p in $parallels; do
-    for v in full median asha-stop asha-promote; do
+    for v in full median asha-stop asha-promote hyperband; do
       tune_run "$s" "$v" "$p" "$metric" "$goal"
       k=$s-$v-p$p
       row "tune $v, parallel $p" "${CP[$k]}" "${EX[$k]}" "$(frac "${EX[$k]}" "${EX[$s-full-p$p]}")" "${WALL[$k]}" \
@@ -120,7 +125,7 @@ study() {
     # row of a pruned run (promoted trials resumed from their rung checkpoint included) must equal
     # the full-budget run's
     local runs=()
-    for p in $parallels; do for v in median asha-stop asha-promote; do runs+=("$tmp/runs/$s-$v-p$p"); done; done
+    for p in $parallels; do for v in median asha-stop asha-promote hyperband; do runs+=("$tmp/runs/$s-$v-p$p"); done; done
     "$py" - "$tmp/runs/$s-full-p1" "${runs[@]}" <<'PY'
 import json, os, sys
 def rows(d):
@@ -140,14 +145,15 @@ print("  epoch rows bit-identical to the full budget's: " + ", ".join(parts))
 PY
   fi
   echo "goals ($s, parallel 1):"
-  for v in asha-stop asha-promote; do
+  for v in asha-stop asha-promote hyperband; do
     k=$s-$v-p1
     local fr g within third
     fr=$(frac "${EX[$k]}" "${EX[$s-full-p1]}")
     g=$(gap "${BEST[$k]}" "${BEST[$s-full-p1]}" "$goal")
     within=$(awk -v a="${BEST[$k]}" -v r="${BEST[$s-full-p1]}" -v g="$goal" 'BEGIN { d = (g == "max") ? (r - a) / r : (a - r) / r; print (d <= 0.01) ? "yes" : "NO" }')
     third=$(awk -v a="${EX[$k]}" -v b="${EX[$s-full-p1]}" 'BEGIN { print (3 * a <= b) ? "yes" : "NO" }')
-    echo "  tune $v: best within 1% of the full budget's: $within ($g); at most a third of the examples: $third ($fr)"
+    forty=$(awk -v a="${EX[$k]}" -v b="${EX[$s-full-p1]}" 'BEGIN { print (a <= 0.4 * b) ? "yes" : "NO" }')
+    echo "  tune $v: best within 1% of the full budget's: $within ($g); at most a third of the examples: $third, at most 40 %: $forty ($fr)"
     if [ -n "$py" ]; then
       local o e w b
       for o in median sha hyperband; do
@@ -162,7 +168,7 @@ PY
 
 echo "tune: $("$tune" --version); $(nproc) cores; $(date -u '+%Y-%m-%d %H:%M UTC')"
 [ -z "$py" ] || echo "peer: $("$py" -c 'import optuna, torch; print(f"optuna {optuna.__version__}, torch {torch.__version__}, 1 torch thread")')"
-echo "schedulers: median $median; asha $(asha 'stop|promote')"
+echo "schedulers: median $median; asha $(asha 'stop|promote'); hyperband $hyperband; seed $seed"
 t0=$(date +%s)
 study wine winequality-red.csv quality regression "[64, 64]" 64,64 50 10 val_loss min
 study digits digits.csv digit classification "[128]" 128 20 9 accuracy max

@@ -513,12 +513,7 @@ fn run_plan(
             "tune worker: needs --storage URL (or TUNE_STORAGE): workers share a study kept in PostgreSQL".into()
         ));
     }
-    if url.is_some()
-        && matches!(
-            plan.scheduler,
-            Some(tune::plan::SchedulerPlan::Asha { promote: true, .. })
-        )
-    {
+    if url.is_some() && plan.scheduler.is_some_and(|s| s.promotes()) {
         anyhow::bail!(Error::Spec {
             file: plan.spec_file.clone(),
             path: "scheduler.mode".into(),

@@ -95,8 +95,20 @@ fn decisions(study: &Path) -> Vec<(u64, Status, usize, Option<Decision>)> {
 
 #[test]
 fn sigkill_during_an_asha_study_then_resume_gives_the_same_leaderboard_and_decisions() {
+    killed_and_resumed(promote());
+}
+
+/// Hyperband's brackets pause and promote as ASHA does: the same after kills.
+#[test]
+fn sigkill_during_a_hyperband_study_then_resume_gives_the_same_leaderboard_and_decisions() {
+    killed_and_resumed(serde_json::json!({ "kind": "hyperband", "reduction_factor": 3 }));
+}
+
+/// A study with `scheduler`, SIGKILLed at random moments and resumed, ends as one run straight:
+/// the same leaderboard and the same decisions.
+fn killed_and_resumed(scheduler: serde_json::Value) {
     // Long enough (seconds here) for kills to land at every stage.
-    let spec = || sized(Some(promote()), 1_500_000);
+    let spec = || sized(Some(scheduler.clone()), 1_500_000);
     let reference = tempdir();
     let t0 = std::time::Instant::now();
     ok(run(&write_spec(reference.path(), &spec())));

@@ -25,6 +25,20 @@ pub enum SchedulerSpec {
         #[serde(default = "promote")]
         mode: String,
     },
+    /// Hyperband: brackets of asynchronous successive halving, the first with ASHA's rungs, each
+    /// next with its first rung η times later (the last prunes nothing); each trial's bracket drawn
+    /// from the study's seed, as many trials to a bracket as Hyperband starts in it.
+    Hyperband {
+        /// η (default 3).
+        #[serde(default = "three")]
+        reduction_factor: u32,
+        /// The first rung of the first bracket, in virtual epochs (default 1).
+        #[serde(default = "one_u32")]
+        min_virtual_epochs: u32,
+        /// `promote` (default) or `stop`, as ASHA's.
+        #[serde(default = "promote")]
+        mode: String,
+    },
     /// The median rule.
     Median {
         /// Boundaries before the rule applies (default 2).
@@ -58,6 +72,9 @@ pub enum SchedulerPlan {
     /// Successive halving: rungs at `min × eta^k` virtual epochs; `promote` pauses at each rung and
     /// resumes the top 1/eta, otherwise trials below it are pruned.
     Asha { eta: u32, min: u32, promote: bool },
+    /// Hyperband: ASHA's brackets, the first with rungs from `min`, each next from η times its
+    /// first rung; trials drawn to brackets from the study's seed.
+    Hyperband { eta: u32, min: u32, promote: bool },
     /// The median rule after `warmup` boundaries, once `min_trials` others reached a boundary.
     Median { warmup: u32, min_trials: usize },
 }
@@ -73,30 +90,18 @@ impl SchedulerPlan {
                 min_virtual_epochs,
                 mode,
             } => {
-                if !(2..=100).contains(reduction_factor) {
-                    return bad(
-                        "reduction_factor",
-                        format!("{reduction_factor} is not a whole number from 2 to 100"),
-                    );
-                }
-                if *min_virtual_epochs == 0 || *min_virtual_epochs >= epochs {
-                    return bad("min_virtual_epochs", format!("{min_virtual_epochs} must be at least 1 and below the budget's {epochs} virtual epochs, where the first rung is"));
-                }
-                let promote = match mode.as_str() {
-                    "promote" => true,
-                    "stop" => false,
-                    m => {
-                        return bad(
-                            "mode",
-                            format!("\"{m}\" is not a mode: use \"promote\" or \"stop\""),
-                        )
-                    }
-                };
-                Ok(SchedulerPlan::Asha {
-                    eta: *reduction_factor,
-                    min: *min_virtual_epochs,
-                    promote,
-                })
+                let (eta, min, promote) =
+                    halving(file, *reduction_factor, *min_virtual_epochs, mode, epochs)?;
+                Ok(SchedulerPlan::Asha { eta, min, promote })
+            }
+            SchedulerSpec::Hyperband {
+                reduction_factor,
+                min_virtual_epochs,
+                mode,
+            } => {
+                let (eta, min, promote) =
+                    halving(file, *reduction_factor, *min_virtual_epochs, mode, epochs)?;
+                Ok(SchedulerPlan::Hyperband { eta, min, promote })
             }
             SchedulerSpec::Median {
                 warmup_virtual_epochs,
@@ -113,6 +118,50 @@ impl SchedulerPlan {
                     min_trials: *min_trials,
                 })
             }
+        }
+    }
+}
+
+/// Successive halving's settings checked against the budget's `epochs`: (η, the first rung,
+/// whether it pauses and promotes).
+fn halving(
+    file: &Path,
+    reduction_factor: u32,
+    min_virtual_epochs: u32,
+    mode: &str,
+    epochs: u32,
+) -> Result<(u32, u32, bool)> {
+    let bad = |path: &str, msg: String| Err(Error::spec(file, format!("scheduler.{path}"), msg));
+    if !(2..=100).contains(&reduction_factor) {
+        return bad(
+            "reduction_factor",
+            format!("{reduction_factor} is not a whole number from 2 to 100"),
+        );
+    }
+    if min_virtual_epochs == 0 || min_virtual_epochs >= epochs {
+        return bad("min_virtual_epochs", format!("{min_virtual_epochs} must be at least 1 and below the budget's {epochs} virtual epochs, where the first rung is"));
+    }
+    let promote = match mode {
+        "promote" => true,
+        "stop" => false,
+        m => {
+            return bad(
+                "mode",
+                format!("\"{m}\" is not a mode: use \"promote\" or \"stop\""),
+            )
+        }
+    };
+    Ok((reduction_factor, min_virtual_epochs, promote))
+}
+
+impl SchedulerPlan {
+    /// Whether it pauses trials at rungs and promotes them (not shared across workers yet).
+    pub fn promotes(&self) -> bool {
+        match *self {
+            SchedulerPlan::Asha { promote, .. } | SchedulerPlan::Hyperband { promote, .. } => {
+                promote
+            }
+            SchedulerPlan::Median { .. } => false,
         }
     }
 }

@@ -17,6 +17,8 @@ pub struct Asha {
     eta: u32,
     promote: bool,
     metric: Metric,
+    /// The trials it compares (all of them, unless it is one of Hyperband's brackets).
+    members: Option<Box<dyn Fn(u64) -> bool + Send + Sync>>,
 }
 
 impl Asha {
@@ -32,6 +34,15 @@ impl Asha {
             eta: eta.max(2),
             promote,
             metric,
+            members: None,
+        }
+    }
+
+    /// The same, comparing only the trials `members` takes (a bracket of Hyperband's).
+    pub(super) fn among(self, members: impl Fn(u64) -> bool + Send + Sync + 'static) -> Asha {
+        Asha {
+            members: Some(Box::new(members)),
+            ..self
         }
     }
 
@@ -56,6 +67,7 @@ impl Asha {
         let mut at: Vec<(u64, f64)> = history
             .trials
             .values()
+            .filter(|t| self.members.as_ref().is_none_or(|m| m(t.trial)))
             .filter_map(|t| Some((t.trial, self.at(t, r)?)))
             .collect();
         at.sort_by(|a, b| {

@@ -4,7 +4,8 @@
 //! they were taken at, so that a resumed study replays them instead of taking them again.
 //!
 //! Policies: [`Patience`] (early stopping on the trial's own curve), [`Median`] (the median rule)
-//! and [`Asha`] (successive halving, stopping or pausing and promoting). A new one is a new file
+//! [`Asha`] (successive halving, stopping or pausing and promoting) and [`Hyperband`] (ASHA's
+//! brackets). A new one is a new file
 //! here implementing [`Scheduler`]; see docs/design.md.
 
 use crate::plan::{SchedulerPlan, StudyPlan};
@@ -14,10 +15,12 @@ use crate::storage::History;
 pub use crate::storage::Decision;
 
 mod asha;
+mod hyperband;
 mod median;
 mod patience;
 
 pub use asha::Asha;
+pub use hyperband::Hyperband;
 pub use median::Median;
 pub use patience::Patience;
 
@@ -63,6 +66,9 @@ pub fn for_plan(plan: &StudyPlan) -> Composed {
         Some(SchedulerPlan::Asha { eta, min, promote }) => {
             policies.push(Box::new(Asha::new(eta, min, promote, plan.metric, last)))
         }
+        Some(SchedulerPlan::Hyperband { eta, min, promote }) => policies.push(Box::new(
+            Hyperband::new(eta, min, promote, plan.metric, last, plan.seed),
+        )),
         Some(SchedulerPlan::Median { warmup, min_trials }) => {
             policies.push(Box::new(Median::new(warmup, min_trials, plan.metric, last)))
         }
