@@ -763,6 +763,42 @@ mod tests {
     }
 
     #[test]
+    fn the_split_ranks_finished_trials_then_cut_ones_then_failures() {
+        let s = SearchSpace {
+            params: vec![Param::range("x", Kind::Float, 0.0, 1.0, false)],
+        };
+        let at = |t: u64| -> Params {
+            [("x".to_string(), crate::space::Value::Float(t as f64 / 20.0))].into()
+        };
+        let mut h = History::default();
+        let mut add = |t: u64, status, values: &[f64]| {
+            h.trials.insert(t, record(t, at(t), status, values));
+        };
+        add(0, Status::Complete, &[9.0, 5.0]);
+        add(1, Status::Pruned, &[0.1]);
+        add(2, Status::Pruned, &[0.9, 0.5]);
+        add(4, Status::Running, &[0.0]);
+        add(3, Status::Failed, &[]);
+        for t in 5..12 {
+            add(t, Status::Failed, &[]);
+        }
+        let tpe = TpeSampler::new(s, 0, 5, LOSS);
+        let (good, bad, n) = tpe.split(12, &h);
+        // 11 finished, the best 2 good: the trial that ran to its end, then the one cut later.
+        assert_eq!(n, 11);
+        assert_eq!(good, vec![vec![0.0], vec![0.1]]);
+        // The rest and the running trial (the liar) are bad, in trial order.
+        let xs: Vec<f64> = bad.iter().map(|x| x[0] * 20.0).map(f64::round).collect();
+        assert_eq!(
+            xs,
+            (1..12)
+                .filter(|&t| t != 2)
+                .map(|t| t as f64)
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
     fn normal_masses() {
         // Φ(1) - Φ(-1), Φ(0) - Φ(-inf) and far tails without cancellation.
         assert!((ln_mass(-1.0, 1.0).exp() - 0.682_689_49).abs() < 1e-6);
