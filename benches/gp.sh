@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One table: tune's GP and random search (cargo bench --bench gp) beside Optuna's GPSampler and
+# One table: tune's GP, TPE and random search (cargo bench --bench gp) beside Optuna's GPSampler and
 # TPESampler (benches/peers/optuna_gp.py), same functions, same seeds count, same machine, one run.
 # Usage: benches/gp.sh [SEEDS]   (default 40: with 10, a few seeds that end in Hartmann6's local optimum move the medians)
 set -eu

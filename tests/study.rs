@@ -493,3 +493,34 @@ fn a_bayes_study_asks_the_gp_after_its_startup_trials_and_is_deterministic() {
         );
     }
 }
+
+#[test]
+fn a_tpe_study_runs_and_is_deterministic() {
+    let mut spec = tiny_spec(1);
+    spec["search"]["method"] = serde_json::json!("tpe");
+    spec["search"]["trials"] = serde_json::json!(12);
+    spec["search"]["startup_trials"] = serde_json::json!(4);
+    let mut runs = vec![];
+    for method in ["tpe", "tpe", "random"] {
+        spec["search"]["method"] = serde_json::json!(method);
+        let dir = tempdir();
+        ok(run(&write_spec(dir.path(), &spec)));
+        runs.push(columns(
+            &dir.path().join("runs/tiny/leaderboard.csv"),
+            &["trial", "batch_size", "learning_rate", "status"],
+        ));
+    }
+    let (tpe, again, random) = (&runs[0], &runs[1], &runs[2]);
+    assert_eq!(tpe.len(), 12);
+    assert!(tpe.iter().all(|r| r[3] == "complete"), "{tpe:?}");
+    assert_eq!(tpe, again, "same seed, same history: same suggestions");
+    let by_trial = |rows: &Vec<Vec<String>>| {
+        let mut rows = rows.clone();
+        rows.sort_by_key(|r| r[0].parse::<u64>().unwrap());
+        rows
+    };
+    let (tpe, random) = (by_trial(tpe), by_trial(random));
+    // The start-up trials are random search's; TPE's own come after.
+    assert_eq!(tpe[..4], random[..4]);
+    assert!(tpe[4..].iter().zip(&random[4..]).any(|(a, b)| a != b));
+}

@@ -66,13 +66,13 @@ def main():
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--per-seed", action="store_true", help="also print each seed's regret@50 (stderr)")
     ap.add_argument("--only", help="one function (branin or hartmann6)")
-    ap.add_argument("--sampler", help="one sampler (optuna-gp or optuna-tpe)")
+    ap.add_argument("--sampler", help="one sampler (optuna-gp, optuna-tpe or optuna-tpe-mv)")
     args = ap.parse_args()
     print(f"{'function':<10} {'sampler':<8} {'regret@20':>12} {'regret@50':>12} {'s/suggestion':>14}")
     for name, bounds, opt, f in PROBLEMS:
         if args.only and name != args.only:
             continue
-        for label, make in [("optuna-gp", lambda s: optuna.samplers.GPSampler(seed=s)), ("optuna-tpe", lambda s: optuna.samplers.TPESampler(seed=s))]:
+        for label, make in [("optuna-gp", lambda s: optuna.samplers.GPSampler(seed=s)), ("optuna-tpe", lambda s: optuna.samplers.TPESampler(seed=s)), ("optuna-tpe-mv", lambda s: optuna.samplers.TPESampler(seed=s, multivariate=True))]:
             if args.sampler and label != args.sampler:
                 continue
             curves, times = [], []

@@ -28,7 +28,7 @@ pub(super) fn trials(
     let bad = |path: &str, msg: String| Error::spec(file, path, msg);
     let limit = match method {
         Method::Bayes => MAX_BAYES_TRIALS,
-        Method::Grid | Method::Random => MAX_TRIALS,
+        Method::Grid | Method::Random | Method::Tpe => MAX_TRIALS,
     };
     match given {
         Some(0) => return Err(bad("search.trials", "must be at least 1".into())),
@@ -69,6 +69,7 @@ fn method_name(m: Method) -> &'static str {
         Method::Grid => "grid",
         Method::Random => "random",
         Method::Bayes => "Bayesian",
+        Method::Tpe => "TPE",
     }
 }
 

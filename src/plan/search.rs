@@ -17,6 +17,8 @@ pub enum Method {
     Grid,
     Random,
     Bayes,
+    /// The tree-structured Parzen estimator (src/sampler/tpe.rs).
+    Tpe,
 }
 
 impl Method {
@@ -25,10 +27,13 @@ impl Method {
             "grid" => Ok(Method::Grid),
             "random" => Ok(Method::Random),
             "bayes" => Ok(Method::Bayes),
+            "tpe" => Ok(Method::Tpe),
             other => Err(Error::spec(
                 file,
                 "search.method",
-                format!("\"{other}\" is not a method: use \"grid\", \"random\" or \"bayes\""),
+                format!(
+                    "\"{other}\" is not a method: use \"grid\", \"random\", \"bayes\" or \"tpe\""
+                ),
             )),
         }
     }

@@ -8,10 +8,12 @@ use crate::storage::History;
 pub mod gp;
 mod grid;
 mod random;
+pub mod tpe;
 
 pub use gp::GpSampler;
 pub use grid::GridSampler;
 pub use random::RandomSampler;
+pub use tpe::TpeSampler;
 
 /// Chooses parameters for new trials.
 pub trait Sampler: Send {
@@ -55,6 +57,15 @@ pub fn for_plan(plan: &StudyPlan) -> Box<dyn Sampler> {
                 None => Box::new(gp),
             }
         }
+        Method::Tpe => Box::new(
+            TpeSampler::new(
+                plan.space.clone(),
+                plan.seed,
+                plan.startup_trials,
+                plan.metric,
+            )
+            .warm(warm.to_vec()),
+        ),
     }
 }
 
