@@ -23,6 +23,10 @@ use crate::seed::{self, Purpose};
 use crate::space::{Domain, Kind, Param, Params, SearchSpace};
 use crate::storage::{History, Status};
 
+/// The version of how TPE suggests, part of a TPE study's fingerprint: a study begun by a build
+/// that suggested otherwise refuses to resume instead of going on with other suggestions.
+pub const VERSION: &str = "tpe-multivariate, gamma 0.1 cap 25, 24 candidates, liar";
+
 /// Candidates drawn from l(x) for each suggestion (Optuna's `n_ei_candidates`).
 pub const CANDIDATES: usize = 24;
 /// The weight of the prior kernel against each trial's (Optuna's `prior_weight`).
