@@ -51,7 +51,7 @@ fn golden_spec_errors() {
         (with(&["search", "space", "dropout"], json!([0.1])), "tune: SPEC: search.space.dropout: unknown parameter: use one of batch_size, learning_rate, weight_decay, momentum, hidden_width"),
         (with(&["search", "space", "learning_rate"], serde_json::Value::Null), "tune: SPEC: search.space.learning_rate: is required"),
         (with(&["search", "method"], json!("grid")), "tune: SPEC: search.space.learning_rate: is a float range: a grid needs grid_points (or give a list)"),
-        (with(&["search", "method"], json!("annealing")), "tune: SPEC: search.method: \"annealing\" is not a method: use \"grid\", \"random\", \"bayes\" or \"tpe\""),
+        (with(&["search", "method"], json!("annealing")), "tune: SPEC: search.method: \"annealing\" is not a method: use \"grid\", \"random\", \"bayes\", \"tpe\" or \"auto\""),
         (with(&["budget", "virtual_epochs"], json!(0)), "tune: SPEC: budget.virtual_epochs: must be at least 1"),
         (with(&["budget", "virtual_epochs"], json!(3001)), "tune: SPEC: budget.virtual_epochs: 3001 virtual epochs cannot split a budget of 3000 examples: each needs at least one"),
         (with(&["budget", "stop_point"], json!(2)), "tune: SPEC: budget: give total_examples or stop_point, not both"),

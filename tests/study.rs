@@ -524,3 +524,46 @@ fn a_tpe_study_runs_and_is_deterministic() {
     assert_eq!(tpe[..4], random[..4]);
     assert!(tpe[4..].iter().zip(&random[4..]).any(|(a, b)| a != b));
 }
+
+/// `"method": "auto"` picks the GP on a small space of numbers and TPE on a larger one, says
+/// which in the run's first lines, and runs the study as that method would.
+#[test]
+fn auto_picks_the_gp_or_tpe_by_the_space_and_says_which() {
+    let mut spec = tiny_spec(1);
+    spec["search"]["trials"] = serde_json::json!(8);
+    spec["search"]["startup_trials"] = serde_json::json!(4);
+    let lb = |spec: &serde_json::Value| {
+        let dir = tempdir();
+        let path = write_spec(dir.path(), spec);
+        let out = ok(tune(&[path.as_os_str()]));
+        let rows = columns(
+            &dir.path().join("runs/tiny/leaderboard.csv"),
+            &["trial", "batch_size", "learning_rate", "status"],
+        );
+        let said = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (said, rows)
+    };
+    spec["search"]["method"] = serde_json::json!("auto");
+    let (said, auto) = lb(&spec);
+    assert!(
+        said.contains("search: \"auto\" chose the GP (\"bayes\"): 2 numeric parameters"),
+        "{said}"
+    );
+    spec["search"]["method"] = serde_json::json!("bayes");
+    assert_eq!(auto, lb(&spec).1);
+    // Five parameters: TPE.
+    spec["search"]["method"] = serde_json::json!("auto");
+    let space = &mut spec["search"]["space"];
+    space["weight_decay"] = serde_json::json!({ "low": 0.0, "high": 0.01 });
+    space["hidden_width"] = serde_json::json!([4, 8]);
+    space["momentum"] = serde_json::json!([0.0, 0.9]);
+    spec["model"]["optimizer"] = serde_json::json!("sgd");
+    let (said, auto) = lb(&spec);
+    assert!(
+        said.contains("search: \"auto\" chose TPE (\"tpe\"): 5 parameters (the GP leads up to 4)"),
+        "{said}"
+    );
+    spec["search"]["method"] = serde_json::json!("tpe");
+    assert_eq!(auto, lb(&spec).1);
+}

@@ -90,6 +90,9 @@ pub fn run(
         opts.artifacts.as_deref(),
     )?;
     let (storage, store) = (&mut *backend.storage, &*backend.store);
+    if let Some(chose) = &plan.method_chosen {
+        observer.event(Progress::Note(chose));
+    }
     if let Some(said) = plan.dataset.as_ref().and_then(|d| d.prep.summary()) {
         observer.event(Progress::Note(&said));
     }

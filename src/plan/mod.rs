@@ -60,6 +60,8 @@ pub struct StudyPlan {
     pub init: Option<InitPlan>,
     pub budget: Budget,
     pub method: Method,
+    /// What `"search.method": "auto"` chose, and why.
+    pub method_chosen: Option<String>,
     pub trials: usize,
     pub parallel: usize,
     pub startup_trials: usize,
@@ -197,6 +199,7 @@ impl StudyPlan {
             init,
             budget,
             method: search.method,
+            method_chosen: search.chose,
             trials,
             parallel,
             startup_trials: search.startup_trials,

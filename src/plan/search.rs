@@ -32,12 +32,52 @@ impl Method {
                 file,
                 "search.method",
                 format!(
-                    "\"{other}\" is not a method: use \"grid\", \"random\", \"bayes\" or \"tpe\""
+                    "\"{other}\" is not a method: use \"grid\", \"random\", \"bayes\", \"tpe\" or \"auto\""
                 ),
             )),
         }
     }
+
+    /// What `"auto"` picks for `space` and `trials` (the spec's, if given), and why: the GP on
+    /// small spaces of numbers, where it leads (Hartmann-3, Branin, the learning-rate × batch-size
+    /// surface: issue 31, docs/benchmarks.md), TPE where it does not (5 parameters or more, a
+    /// list of labels, which the GP sees as ordered) or costs too much (over 200 trials: each GP
+    /// suggestion grows with the trials so far cubed).
+    fn auto(space: &SearchSpace, trials: Option<usize>) -> (Method, String) {
+        let labels = space
+            .params
+            .iter()
+            .find(|p| matches!(p.kind, crate::space::Kind::Cat(_)));
+        let n = space.params.len();
+        let (method, why) = if let Some(p) = labels {
+            (Method::Tpe, format!("\"{}\" is a list of labels", p.name))
+        } else if n > AUTO_GP_PARAMS {
+            (
+                Method::Tpe,
+                format!("{n} parameters (the GP leads up to {AUTO_GP_PARAMS})"),
+            )
+        } else if trials.is_some_and(|t| t > AUTO_GP_TRIALS) {
+            let t = trials.unwrap_or_default();
+            (
+                Method::Tpe,
+                format!("{t} trials (the GP up to {AUTO_GP_TRIALS})"),
+            )
+        } else {
+            (Method::Bayes, format!("{n} numeric parameters"))
+        };
+        let name = match method {
+            Method::Bayes => "the GP (\"bayes\")",
+            _ => "TPE (\"tpe\")",
+        };
+        (method, format!("search: \"auto\" chose {name}: {why}"))
+    }
 }
+
+/// The most parameters for which `"auto"` picks the GP.
+const AUTO_GP_PARAMS: usize = 4;
+
+/// The most trials for which `"auto"` picks the GP.
+const AUTO_GP_TRIALS: usize = 200;
 
 /// Where trials run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +157,8 @@ pub(super) struct SearchPlan {
     /// `--parallel`, else the spec's; absent, `at_once` picks for the device.
     pub parallel: Option<usize>,
     pub startup_trials: usize,
+    /// What `"auto"` chose, and why (the run's first lines say it).
+    pub chose: Option<String>,
 }
 
 impl SearchPlan {
@@ -128,8 +170,14 @@ impl SearchPlan {
         parallel: Option<usize>,
         names: crate::space::Names,
     ) -> Result<SearchPlan> {
-        let method = Method::from_spec(file, &s.method)?;
         let space = SearchSpace::from_spec(file, &s.space, names)?;
+        let (method, chose) = match s.method.as_str() {
+            "auto" => {
+                let (m, why) = Method::auto(&space, s.trials);
+                (m, Some(why))
+            }
+            name => (Method::from_spec(file, name)?, None),
+        };
         let trials = limits::trials(file, method, s.trials, &space)?;
         let parallel = check_parallel(file, parallel, s.parallel)?;
         let startup_trials = match s.startup_trials {
@@ -142,6 +190,7 @@ impl SearchPlan {
             trials,
             parallel,
             startup_trials,
+            chose,
         })
     }
 
