@@ -34,6 +34,10 @@ pub struct ModelSpec {
     /// Weight decay (decoupled for Adam, L2 for SGD; default 0) when not tuned in the space.
     #[serde(default)]
     pub weight_decay: f64,
+    /// The number of hidden layers, each as wide as `hidden_width` or the first of `hidden`
+    /// (absent: the layers of `hidden`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<f64>,
 }
 
 fn default_hidden() -> Vec<usize> {
@@ -69,6 +73,9 @@ pub struct ModelPlan {
     pub eps: f64,
     pub momentum: f64,
     pub weight_decay: f64,
+    /// `model.depth`: hidden layers of one width; `None`: the layers of `hidden`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<usize>,
 }
 
 /// The settings of `plan`, which the built-in family made.
@@ -129,7 +136,9 @@ impl ModelPlan {
             }
         };
         check_numbers(file, m, params)?;
+        let depth = check_depth(file, m.depth, params)?;
         Ok(ModelPlan {
+            depth,
             hidden: m.hidden.clone(),
             optimizer,
             betas: m.betas,
@@ -164,7 +173,18 @@ fn fit_init(file: &Path, model: &mut ModelPlan, hidden_given: bool, i: &InitPlan
             ),
         ));
     }
+    if let Some(d) = model.depth.filter(|&d| d != hidden.len()) {
+        return Err(Error::spec(
+            file,
+            "model.depth",
+            format!(
+                "{d} is not the checkpoint's {}: with init the network's shape is the checkpoint's (leave model.depth out)",
+                hidden.len()
+            ),
+        ));
+    }
     model.hidden = hidden.to_vec();
+    model.depth = None;
     let adam_state = !i.checkpoint.optimizer.v.is_empty();
     if i.keep_optimizer && adam_state != (model.optimizer == OptimizerKind::Adam) {
         return Err(Error::spec(
@@ -174,6 +194,23 @@ fn fit_init(file: &Path, model: &mut ModelPlan, hidden_given: bool, i: &InitPlan
         ));
     }
     Ok(())
+}
+
+/// `model.depth`, when given: as the `depth` parameter among `params` takes it.
+fn check_depth(file: &Path, depth: Option<f64>, params: &[ParamDecl]) -> Result<Option<usize>> {
+    let Some(d) = depth else { return Ok(None) };
+    let decl = params
+        .iter()
+        .find(|p| p.default == ParamDefault::Setting("model.depth"));
+    let whole = d.fract() == 0.0;
+    match decl {
+        Some(p) if !(whole && p.accepts(d)) => Err(Error::spec(
+            file,
+            "model.depth",
+            format!("{} is not {}", space::num(d), p.what),
+        )),
+        _ => Ok(Some(d as usize)),
+    }
 }
 
 /// The optimizer's numbers: each in its range first (a parameter's default as the parameter

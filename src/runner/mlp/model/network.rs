@@ -211,6 +211,7 @@ mod tests {
             eps: 1e-8,
             momentum: 0.9,
             weight_decay: 0.0,
+            depth: None,
         }
     }
 
