@@ -40,7 +40,7 @@ fn golden_spec_errors() {
     let cases: Vec<(String, &str)> = vec![
         ("{ \"name\": \"x\", ".into(), "tune: SPEC: line 1, column 15: malformed JSON: EOF while parsing a value"),
         (with(&["colour"], json!("red")), "tune: SPEC: colour: unknown field `colour`, expected one of `name`, `seed`, `data`, `model`, `trainer`, `budget`, `search`, `metric`, `goal`, `early_stopping`, `scheduler`, `keep`, `device`, `storage`, `init`"),
-        (with(&["model", "hiden"], json!([4])), "tune: SPEC: model.hiden: unknown field `hiden`, expected one of `hidden`, `optimizer`, `betas`, `eps`, `momentum`, `weight_decay`, `depth`"),
+        (with(&["model", "hiden"], json!([4])), "tune: SPEC: model.hiden: unknown field `hiden`, expected one of `hidden`, `optimizer`, `betas`, `eps`, `momentum`, `weight_decay`, `depth`, `activation`"),
         (with(&["budget", "virtual_epochs"], json!("ten")), "tune: SPEC: budget.virtual_epochs: invalid type: string \"ten\", expected u64"),
         (with(&["search", "space", "learning_rate", "low"], json!(0.5)), "tune: SPEC: search.space.learning_rate: low (0.5) is above high (0.03)"),
         (with(&["search", "space", "learning_rate"], json!({"low": 0, "high": 1, "log": true})), "tune: SPEC: search.space.learning_rate.low: 0 is not valid: learning_rate must be a number above 0"),
@@ -52,6 +52,7 @@ fn golden_spec_errors() {
         (with(&["search", "space", "depth"], json!([2, 0])), "tune: SPEC: search.space.depth[1]: 0 is not valid: depth must be an integer from 1 to 16"),
         (with(&["search", "space", "depth"], json!({"low": 1, "high": 17})), "tune: SPEC: search.space.depth.high: 17 is not valid: depth must be an integer from 1 to 16"),
         (with(&["model", "depth"], json!(0)), "tune: SPEC: model.depth: 0 is not an integer from 1 to 16"),
+        (with(&["model", "activation"], json!("swish")), "tune: SPEC: model.activation: \"swish\" is not an activation: use \"relu\", \"gelu\", \"tanh\" or \"silu\""),
         (with(&["model", "depth"], json!(17)), "tune: SPEC: model.depth: 17 is not an integer from 1 to 16"),
         (with(&["search", "space", "learning_rate"], serde_json::Value::Null), "tune: SPEC: search.space.learning_rate: is required"),
         (with(&["search", "method"], json!("grid")), "tune: SPEC: search.space.learning_rate: is a float range: a grid needs grid_points (or give a list)"),

@@ -223,6 +223,7 @@ mod tests {
             momentum: 0.9,
             weight_decay: 0.0,
             depth,
+            activation: Default::default(),
         }
     }
 

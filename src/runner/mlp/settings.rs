@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::model::Activation;
 use crate::error::{Error, Result};
 use crate::plan::{InitPlan, ModelSettings, StudyPlan};
 use crate::space::{self, ParamDecl, ParamDefault};
@@ -38,6 +39,16 @@ pub struct ModelSpec {
     /// (absent: the layers of `hidden`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depth: Option<f64>,
+    /// After each hidden layer: `relu` (default), `gelu`, `tanh` or `silu`.
+    #[serde(default = "default_activation", skip_serializing_if = "is_relu")]
+    pub activation: String,
+}
+
+fn default_activation() -> String {
+    "relu".into()
+}
+fn is_relu(name: &str) -> bool {
+    name == "relu"
 }
 
 fn default_hidden() -> Vec<usize> {
@@ -76,6 +87,9 @@ pub struct ModelPlan {
     /// `model.depth`: hidden layers of one width; `None`: the layers of `hidden`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depth: Option<usize>,
+    /// `model.activation`.
+    #[serde(default, skip_serializing_if = "Activation::is_relu")]
+    pub activation: Activation,
 }
 
 /// The settings of `plan`, which the built-in family made.
@@ -105,7 +119,8 @@ pub fn read(
             Error::spec(file, path, crate::spec::clean_serde_message(e.inner()))
         })?,
     };
-    let hidden_given = section.is_some_and(|v| v.get("hidden").is_some());
+    let given = |f: &str| section.is_some_and(|v| v.get(f).is_some());
+    let hidden_given = (given("hidden"), given("activation"));
     let mut plan = ModelPlan::from_spec(file, &m, params)?;
     if let Some(i) = init {
         fit_init(file, &mut plan, hidden_given, i)?;
@@ -137,7 +152,17 @@ impl ModelPlan {
         };
         check_numbers(file, m, params)?;
         let depth = check_depth(file, m.depth, params)?;
+        let activation = Activation::named(&m.activation).ok_or_else(|| {
+            bad(
+                "model.activation",
+                format!(
+                    "\"{}\" is not an activation: use \"relu\", \"gelu\", \"tanh\" or \"silu\"",
+                    m.activation
+                ),
+            )
+        })?;
         Ok(ModelPlan {
+            activation,
             depth,
             hidden: m.hidden.clone(),
             optimizer,
@@ -151,7 +176,12 @@ impl ModelPlan {
 
 /// With `init`, the network's shape is the checkpoint's (`model.hidden`, when given, must be it),
 /// and its optimizer state is kept only for the optimizer it belongs to.
-fn fit_init(file: &Path, model: &mut ModelPlan, hidden_given: bool, i: &InitPlan) -> Result<()> {
+fn fit_init(
+    file: &Path,
+    model: &mut ModelPlan,
+    (hidden_given, activation_given): (bool, bool),
+    i: &InitPlan,
+) -> Result<()> {
     let sizes: Vec<usize> = i
         .checkpoint
         .meta
@@ -185,6 +215,19 @@ fn fit_init(file: &Path, model: &mut ModelPlan, hidden_given: bool, i: &InitPlan
     }
     model.hidden = hidden.to_vec();
     model.depth = None;
+    let runner = i.checkpoint.meta.runner.iter();
+    let activation = Activation::of_runner(runner).unwrap_or_default();
+    if activation_given && model.activation != activation {
+        return Err(Error::spec(
+            file,
+            "model.activation",
+            format!(
+                "{:?} is not the checkpoint's {:?}: with init the network is the checkpoint's (leave model.activation out)",
+                model.activation, activation
+            ),
+        ));
+    }
+    model.activation = activation;
     let adam_state = !i.checkpoint.optimizer.v.is_empty();
     if i.keep_optimizer && adam_state != (model.optimizer == OptimizerKind::Adam) {
         return Err(Error::spec(

@@ -5,7 +5,7 @@
 use dfdx::prelude::*;
 use rand::Rng;
 
-use super::{backend, Backend, Matrix, Optimizer, Vector};
+use super::{backend, Activation, Backend, Matrix, Optimizer, Vector};
 use crate::artifacts::HostTensor;
 use crate::data::Task;
 use crate::error::{Error, Result};
@@ -21,6 +21,8 @@ pub struct Layer<D: Backend> {
 #[derive(Clone, Debug)]
 pub struct Mlp<D: Backend> {
     pub layers: Vec<Layer<D>>,
+    /// After each hidden layer.
+    pub activation: Activation,
 }
 
 impl<D: Backend> Mlp<D> {
@@ -44,15 +46,30 @@ impl<D: Backend> Mlp<D> {
                 }
             })
             .collect();
-        Mlp { layers }
+        Mlp {
+            layers,
+            activation: Activation::Relu,
+        }
+    }
+
+    /// The network with `activation` after each hidden layer.
+    pub fn with_activation(self, activation: Activation) -> Mlp<D> {
+        Mlp { activation, ..self }
     }
 
     /// The network's output (logits, or the regression value) for a batch.
-    pub fn forward<T: Tape<f32, D> + Merge<NoneTape>>(&self, x: Matrix<D, T>) -> Matrix<D, T> {
+    pub fn forward<T: Tape<f32, D> + Merge<NoneTape> + Merge<T> + Default>(
+        &self,
+        x: Matrix<D, T>,
+    ) -> Matrix<D, T> {
         let last = self.layers.len() - 1;
+        let relu = self.activation.is_relu();
         let mut h = x;
         for (i, l) in self.layers.iter().enumerate() {
-            h = D::add_bias(h.matmul(l.w.clone()), &l.b, i < last);
+            h = D::add_bias(h.matmul(l.w.clone()), &l.b, i < last && relu);
+            if i < last && !relu {
+                h = self.activation.forward(h);
+            }
         }
         h
     }
@@ -105,7 +122,10 @@ impl<D: Backend> Mlp<D> {
                 })
             })
             .collect::<Result<_>>()?;
-        Ok(Mlp { layers })
+        Ok(Mlp {
+            layers,
+            activation: Activation::Relu,
+        })
     }
 }
 
@@ -212,6 +232,7 @@ mod tests {
             momentum: 0.9,
             weight_decay: 0.0,
             depth: None,
+            activation: Default::default(),
         }
     }
 
