@@ -222,8 +222,9 @@ fn fit_init(
             file,
             "model.activation",
             format!(
-                "{:?} is not the checkpoint's {:?}: with init the network is the checkpoint's (leave model.activation out)",
-                model.activation, activation
+                "\"{}\" is not the checkpoint's \"{}\": with init the network is the checkpoint's (leave model.activation out)",
+                model.activation.name(),
+                activation.name()
             ),
         ));
     }

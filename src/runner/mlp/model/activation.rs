@@ -28,6 +28,11 @@ impl Activation {
         serde_json::from_value(serde_json::Value::String(name.into())).ok()
     }
 
+    /// Its name in a spec.
+    pub fn name(self) -> &'static str {
+        Activation::NAMES[self as usize]
+    }
+
     /// Whether it is the default (left out of what is written, so that older studies and
     /// checkpoints read the same).
     pub fn is_relu(&self) -> bool {

@@ -254,12 +254,19 @@ mod tests {
 
     #[test]
     fn training_lowers_the_loss() {
+        for a in Activation::NAMES {
+            lowers_the_loss(Activation::named(a).unwrap());
+        }
+    }
+
+    fn lowers_the_loss(activation: Activation) {
         let dev = Cpu::default();
         let mlp = Mlp::init(
             &dev,
             &[3, 8, 1],
             &mut rand_chacha::ChaCha8Rng::seed_from_u64(0),
-        );
+        )
+        .with_activation(activation);
         let opt = Optimizer::new(&plan(), &params(), &mlp).unwrap();
         let mut net = Net::new(dev, mlp, opt, Task::Regression).unwrap();
         let first = net.train_step(&batch(0).0, &batch(0).1, 4).unwrap();
@@ -268,7 +275,7 @@ mod tests {
             let (x, y) = batch(i % 5);
             last = net.train_step(&x, &y, 4).unwrap();
         }
-        assert!(last < first / 4.0, "{first} -> {last}");
+        assert!(last < first / 4.0, "{activation:?}: {first} -> {last}");
     }
 
     /// A trial's weights and optimizer state after a few steps of a wide network do not depend
