@@ -119,6 +119,50 @@ fn fine_tuning_on_fresh_rows_keeps_the_parents_preparation() {
     assert_eq!(p["rows"]["file"], 600);
 }
 
+/// A GELU parent of depth 3: its child takes the activation and the layers from the checkpoint
+/// (its start scores as the parent's best), and refuses another activation or depth.
+#[test]
+fn a_fine_tuned_study_takes_the_checkpoints_activation_and_depth() {
+    let dir = tempdir();
+    let mut spec = tiny_spec(2);
+    spec["name"] = "parent".into();
+    spec["model"]["activation"] = "gelu".into();
+    spec["model"]["depth"] = 3.into();
+    std::fs::write(dir.path().join("parent.json"), spec.to_string()).unwrap();
+    ok(run(&dir.path().join("parent.json")));
+    let best = columns(
+        &dir.path().join("runs/parent/leaderboard.csv"),
+        &["best_val_loss"],
+    )
+    .iter()
+    .map(|r| r[0].parse::<f64>().unwrap())
+    .fold(f64::INFINITY, f64::min);
+    // The checkpoint's shape: model.hidden ([16]) left out.
+    let no_hidden = |s: &mut serde_json::Value| s["model"] = serde_json::json!({});
+    ok(run(&child(dir.path(), "child", no_hidden)));
+    let init: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("runs/child/init.json")).unwrap())
+            .unwrap();
+    let start = init["val_loss"].as_f64().unwrap();
+    assert!((start - best).abs() <= 1e-9 * best, "{start} vs {best}");
+    let err = refused(&child(dir.path(), "a", |s| {
+        no_hidden(s);
+        s["model"]["activation"] = "tanh".into();
+    }));
+    assert!(
+        err.contains("model.activation: \"tanh\" is not the checkpoint's \"gelu\""),
+        "{err}"
+    );
+    let err = refused(&child(dir.path(), "b", |s| {
+        no_hidden(s);
+        s["model"]["depth"] = 2.into();
+    }));
+    assert!(
+        err.contains("model.depth: 2 is not the checkpoint's 3"),
+        "{err}"
+    );
+}
+
 #[test]
 fn another_shape_or_missing_columns_are_refused_in_one_sentence() {
     let dir = tempdir();

@@ -54,8 +54,24 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn predictions_on_the_validation_rows_reproduce_the_best_val_loss_of_a_regression() {
+    reproduces_the_leaderboard(&tiny_spec(2));
+}
+
+/// A searched depth (with a fixed one in `model` for the others) reaches predict through the
+/// checkpoint: its layers are the trial's.
+#[test]
+fn a_searched_depth_reproduces_the_leaderboard() {
+    let mut spec = tiny_spec(2);
+    spec["model"]["depth"] = serde_json::json!(2);
+    spec["search"]["space"]["depth"] = serde_json::json!([1, 3]);
+    spec["search"]["trials"] = serde_json::json!(4);
+    reproduces_the_leaderboard(&spec);
+}
+
+/// Runs `spec`; predict on the validation rows gives the leaderboard's best and final losses.
+fn reproduces_the_leaderboard(spec: &serde_json::Value) {
     let dir = tempdir();
-    let spec = write_spec(dir.path(), &tiny_spec(2));
+    let spec = write_spec(dir.path(), spec);
     ok(run(&spec));
     let out = dir.path().join("runs/tiny");
     let val = validation_csv(&out, &wine(), &dir.path().join("val.csv"));

@@ -106,7 +106,7 @@ impl Model {
             trial,
             virtual_epoch: ckpt.meta.virtual_epoch,
             prep,
-            network: Network::of(&ckpt.weights).ok_or_else(|| {
+            network: Network::of_checkpoint(&ckpt.weights, &ckpt.meta.runner).ok_or_else(|| {
                 Error::Study(format!(
                     "the checkpoint of trial {trial} is not a network of the built-in trainer ({})",
                     Network::WHAT

@@ -27,6 +27,7 @@ use crate::data::prepare::ColumnPrep;
 use crate::data::Task;
 use crate::error::{Error, Result};
 use crate::outputs::predict::Model;
+use crate::runner::mlp::network::Operand;
 
 /// The ai.onnx operator set the graph uses (Softmax on one axis is 13's).
 pub const OPSET: i64 = 13;
@@ -261,10 +262,22 @@ impl Graph {
         for layer in &layers {
             let constants: Vec<Option<String>> = layer
                 .iter()
-                .map(|o| o.constant.map(|t| self.f32s(&t.shape, &t.data)))
+                .map(|o| match o.constant? {
+                    Operand::Tensor(t) => Some(self.f32s(&t.shape, &t.data)),
+                    Operand::Scalar(v) => Some(self.f32s(&[], &[v])),
+                    Operand::Before => None,
+                })
                 .collect();
+            // The layer's value before its activation: after its last tensor.
+            let mut before = h.clone();
             for (o, c) in layer.iter().zip(&constants) {
-                let inputs: Vec<&str> = std::iter::once(h.as_str()).chain(c.as_deref()).collect();
+                let second = match o.constant {
+                    Some(Operand::Before) => Some(before.clone()),
+                    _ => c.clone(),
+                };
+                let inputs: Vec<&str> = std::iter::once(h.as_str())
+                    .chain(second.as_deref())
+                    .collect();
                 done += 1;
                 h = if done == ops && !classify {
                     self.op_to(o.op, &inputs, PREDICTION, &[]);
@@ -272,6 +285,9 @@ impl Graph {
                 } else {
                     self.op(o.op, &inputs, &[])
                 };
+                if let Some(Operand::Tensor(_)) = o.constant {
+                    before = h.clone();
+                }
             }
         }
         if !classify {

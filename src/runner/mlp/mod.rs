@@ -31,7 +31,13 @@ pub fn score(
             ckpt.meta.trial, ckpt.meta.virtual_epoch
         ))
     })?;
-    Ok(trainer::score(data, rows, metric, &weights))
+    let activation = model::Activation::of_runner(ckpt.meta.runner.iter()).ok_or_else(|| {
+        Error::Damaged(format!(
+            "trial {}'s checkpoint at virtual epoch {} records an activation this build does not know",
+            ckpt.meta.trial, ckpt.meta.virtual_epoch
+        ))
+    })?;
+    Ok(trainer::score(data, rows, metric, (&weights, activation)))
 }
 
 /// The MLP runner of a study.

@@ -64,7 +64,21 @@ pub const PARAMS: &[ParamDecl] = &[
         default: ParamDefault::Setting("model.hidden"),
         short: "width",
     },
+    ParamDecl {
+        name: "depth",
+        kind: Kind::Int,
+        what: "an integer from 1 to 16",
+        valid: |v| (1.0..=16.0).contains(&v),
+        below_one: false,
+        role: Role::Shape,
+        default: ParamDefault::Setting("model.depth"),
+        short: "depth",
+    },
 ];
+
+/// The width of a layer of a network given by its depth, when neither the space nor
+/// `model.hidden` gives one (`model.hidden` is `[]`).
+const DEPTH_WIDTH: usize = 64;
 
 /// The built-in trainer's model family, which plans are made for.
 pub struct Family;
@@ -96,7 +110,11 @@ impl ModelFamily for Family {
         let (params, bytes) = super::memory::training_bytes(&sizes, batch, data.val.rows as f64);
         // A tuned width sets every hidden layer: the space's is to blame, when there are any.
         let blame = match largest(space, "hidden_width") {
-            Some(_) if !model.hidden.is_empty() => "search.space.hidden_width",
+            Some(_) if !model.hidden.is_empty() || depth_set(model, space) => {
+                "search.space.hidden_width"
+            }
+            _ if largest(space, "depth").is_some() => "search.space.depth",
+            _ if model.depth.is_some() => "model.depth",
             _ => "model.hidden",
         };
         Footprint {
@@ -117,6 +135,9 @@ pub struct MlpParams {
     pub momentum: f64,
     /// The width of every hidden layer; `None`: the widths of `model.hidden`.
     pub hidden_width: Option<usize>,
+    /// The number of hidden layers, each `hidden_width` wide (or the first of `model.hidden`);
+    /// `None`: the layers of `model.hidden`.
+    pub depth: Option<usize>,
 }
 
 impl MlpParams {
@@ -130,13 +151,21 @@ impl MlpParams {
             weight_decay: get("weight_decay").unwrap_or(model.weight_decay),
             momentum: get("momentum").unwrap_or(model.momentum),
             hidden_width: get("hidden_width").map(|w| w as usize),
+            depth: get("depth").map(|d| d as usize).or(model.depth),
         }
     }
 
     /// The network's layer sizes: `inputs`, the hidden widths, `outputs`.
     pub fn layer_sizes(&self, model: &ModelPlan, inputs: usize, outputs: usize) -> Vec<usize> {
         let mut sizes = vec![inputs];
-        sizes.extend(model.hidden.iter().map(|&h| self.hidden_width.unwrap_or(h)));
+        match self.depth {
+            Some(depth) => {
+                let first = model.hidden.first().copied().unwrap_or(DEPTH_WIDTH);
+                let width = self.hidden_width.unwrap_or(first);
+                sizes.extend(std::iter::repeat_n(width, depth));
+            }
+            None => sizes.extend(model.hidden.iter().map(|&h| self.hidden_width.unwrap_or(h))),
+        }
         sizes.push(outputs);
         sizes
     }
@@ -151,10 +180,23 @@ fn largest_sizes(
     outputs: usize,
 ) -> Vec<f64> {
     let width = largest(space, "hidden_width");
+    let depth = largest(space, "depth").or(model.depth.map(|d| d as f64));
     let mut sizes = vec![inputs as f64];
-    sizes.extend(model.hidden.iter().map(|&h| width.unwrap_or(h as f64)));
+    match depth {
+        Some(depth) => {
+            let first = model.hidden.first().copied().unwrap_or(DEPTH_WIDTH) as f64;
+            let width = width.unwrap_or(first);
+            sizes.extend(std::iter::repeat_n(width, depth as usize));
+        }
+        None => sizes.extend(model.hidden.iter().map(|&h| width.unwrap_or(h as f64))),
+    }
     sizes.push(outputs as f64);
     sizes
+}
+
+/// Whether the network's depth is set (searched, or `model.depth`) rather than `model.hidden`'s.
+fn depth_set(model: &ModelPlan, space: &SearchSpace) -> bool {
+    model.depth.is_some() || largest(space, "depth").is_some()
 }
 
 /// The largest value parameter `name` takes in `space`, when the space tunes it.
@@ -164,4 +206,42 @@ fn largest(space: &SearchSpace, name: &str) -> Option<f64> {
         .iter()
         .find(|p| p.name == name)
         .map(|p| p.max())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::mlp::settings::OptimizerKind;
+    use crate::space::Value;
+
+    fn model(hidden: Vec<usize>, depth: Option<usize>) -> ModelPlan {
+        ModelPlan {
+            hidden,
+            optimizer: OptimizerKind::Adam,
+            betas: [0.9, 0.999],
+            eps: 1e-8,
+            momentum: 0.9,
+            weight_decay: 0.0,
+            depth,
+            activation: Default::default(),
+        }
+    }
+
+    fn sizes(model: &ModelPlan, params: &[(&str, Value)]) -> Vec<usize> {
+        let params = params.iter().map(|(n, v)| (n.to_string(), *v));
+        MlpParams::of(model, &params.collect()).layer_sizes(model, 3, 2)
+    }
+
+    #[test]
+    fn depth_repeats_one_width() {
+        let m = model(vec![16, 8], None);
+        assert_eq!(sizes(&m, &[]), [3, 16, 8, 2]);
+        assert_eq!(sizes(&m, &[("depth", Value::Int(3))]), [3, 16, 16, 16, 2]);
+        let both = [("depth", Value::Int(2)), ("hidden_width", Value::Int(5))];
+        assert_eq!(sizes(&m, &both), [3, 5, 5, 2]);
+        let fixed = model(vec![16, 8], Some(4));
+        assert_eq!(sizes(&fixed, &[]), [3, 16, 16, 16, 16, 2]);
+        assert_eq!(sizes(&fixed, &[("depth", Value::Int(1))]), [3, 16, 2]);
+        assert_eq!(sizes(&model(vec![], Some(2)), &[]), [3, 64, 64, 2]);
+    }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::model::Activation;
 use crate::error::{Error, Result};
 use crate::plan::{InitPlan, ModelSettings, StudyPlan};
 use crate::space::{self, ParamDecl, ParamDefault};
@@ -34,6 +35,20 @@ pub struct ModelSpec {
     /// Weight decay (decoupled for Adam, L2 for SGD; default 0) when not tuned in the space.
     #[serde(default)]
     pub weight_decay: f64,
+    /// The number of hidden layers, each as wide as `hidden_width` or the first of `hidden`
+    /// (absent: the layers of `hidden`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<f64>,
+    /// After each hidden layer: `relu` (default), `gelu`, `tanh` or `silu`.
+    #[serde(default = "default_activation", skip_serializing_if = "is_relu")]
+    pub activation: String,
+}
+
+fn default_activation() -> String {
+    "relu".into()
+}
+fn is_relu(name: &str) -> bool {
+    name == "relu"
 }
 
 fn default_hidden() -> Vec<usize> {
@@ -69,6 +84,12 @@ pub struct ModelPlan {
     pub eps: f64,
     pub momentum: f64,
     pub weight_decay: f64,
+    /// `model.depth`: hidden layers of one width; `None`: the layers of `hidden`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<usize>,
+    /// `model.activation`.
+    #[serde(default, skip_serializing_if = "Activation::is_relu")]
+    pub activation: Activation,
 }
 
 /// The settings of `plan`, which the built-in family made.
@@ -98,7 +119,8 @@ pub fn read(
             Error::spec(file, path, crate::spec::clean_serde_message(e.inner()))
         })?,
     };
-    let hidden_given = section.is_some_and(|v| v.get("hidden").is_some());
+    let given = |f: &str| section.is_some_and(|v| v.get(f).is_some());
+    let hidden_given = (given("hidden"), given("activation"));
     let mut plan = ModelPlan::from_spec(file, &m, params)?;
     if let Some(i) = init {
         fit_init(file, &mut plan, hidden_given, i)?;
@@ -129,7 +151,19 @@ impl ModelPlan {
             }
         };
         check_numbers(file, m, params)?;
+        let depth = check_depth(file, m.depth, params)?;
+        let activation = Activation::named(&m.activation).ok_or_else(|| {
+            bad(
+                "model.activation",
+                format!(
+                    "\"{}\" is not an activation: use \"relu\", \"gelu\", \"tanh\" or \"silu\"",
+                    m.activation
+                ),
+            )
+        })?;
         Ok(ModelPlan {
+            activation,
+            depth,
             hidden: m.hidden.clone(),
             optimizer,
             betas: m.betas,
@@ -142,7 +176,12 @@ impl ModelPlan {
 
 /// With `init`, the network's shape is the checkpoint's (`model.hidden`, when given, must be it),
 /// and its optimizer state is kept only for the optimizer it belongs to.
-fn fit_init(file: &Path, model: &mut ModelPlan, hidden_given: bool, i: &InitPlan) -> Result<()> {
+fn fit_init(
+    file: &Path,
+    model: &mut ModelPlan,
+    (hidden_given, activation_given): (bool, bool),
+    i: &InitPlan,
+) -> Result<()> {
     let sizes: Vec<usize> = i
         .checkpoint
         .meta
@@ -164,7 +203,32 @@ fn fit_init(file: &Path, model: &mut ModelPlan, hidden_given: bool, i: &InitPlan
             ),
         ));
     }
+    if let Some(d) = model.depth.filter(|&d| d != hidden.len()) {
+        return Err(Error::spec(
+            file,
+            "model.depth",
+            format!(
+                "{d} is not the checkpoint's {}: with init the network's shape is the checkpoint's (leave model.depth out)",
+                hidden.len()
+            ),
+        ));
+    }
     model.hidden = hidden.to_vec();
+    model.depth = None;
+    let runner = i.checkpoint.meta.runner.iter();
+    let activation = Activation::of_runner(runner).unwrap_or_default();
+    if activation_given && model.activation != activation {
+        return Err(Error::spec(
+            file,
+            "model.activation",
+            format!(
+                "\"{}\" is not the checkpoint's \"{}\": with init the network is the checkpoint's (leave model.activation out)",
+                model.activation.name(),
+                activation.name()
+            ),
+        ));
+    }
+    model.activation = activation;
     let adam_state = !i.checkpoint.optimizer.v.is_empty();
     if i.keep_optimizer && adam_state != (model.optimizer == OptimizerKind::Adam) {
         return Err(Error::spec(
@@ -174,6 +238,23 @@ fn fit_init(file: &Path, model: &mut ModelPlan, hidden_given: bool, i: &InitPlan
         ));
     }
     Ok(())
+}
+
+/// `model.depth`, when given: as the `depth` parameter among `params` takes it.
+fn check_depth(file: &Path, depth: Option<f64>, params: &[ParamDecl]) -> Result<Option<usize>> {
+    let Some(d) = depth else { return Ok(None) };
+    let decl = params
+        .iter()
+        .find(|p| p.default == ParamDefault::Setting("model.depth"));
+    let whole = d.fract() == 0.0;
+    match decl {
+        Some(p) if !(whole && p.accepts(d)) => Err(Error::spec(
+            file,
+            "model.depth",
+            format!("{} is not {}", space::num(d), p.what),
+        )),
+        _ => Ok(Some(d as usize)),
+    }
 }
 
 /// The optimizer's numbers: each in its range first (a parameter's default as the parameter

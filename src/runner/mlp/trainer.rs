@@ -5,7 +5,7 @@ use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use super::model::{
-    evaluate, host_forward, set_threads, threads, Backend, Eval, Mlp, Net, Optimizer,
+    evaluate, host_forward, set_threads, threads, Activation, Backend, Eval, Mlp, Net, Optimizer,
 };
 use super::params::MlpParams;
 use super::settings;
@@ -48,7 +48,12 @@ pub fn run_trial<D: Backend>(
         start,
         base_seconds: meta.seconds,
     };
-    let val = std::sync::Arc::new(Validation::of(data, &data.val, plan.metric.kind));
+    let val = std::sync::Arc::new(Validation::of(
+        data,
+        &data.val,
+        plan.metric.kind,
+        settings::of(plan).activation,
+    ));
     // On the CPU, when the trial has a second thread, a virtual epoch is validated there while
     // the next one trains, and the result is taken at the first step it is ready; the next pass
     // over the data is shuffled and gathered there too. The same arithmetic, the same order of
@@ -106,7 +111,7 @@ pub fn run_trial<D: Backend>(
 
         let t0 = Instant::now();
         meta.virtual_epoch = k;
-        MlpState::at(&sizes, batches.position()).write(&mut meta);
+        MlpState::at(&sizes, settings::of(plan).activation, batches.position()).write(&mut meta);
         meta.seconds = ends.seconds();
         let train_loss = loss_sum / budget.examples_in(k) as f64;
         let trained = Trained::copy(&net, &meta, train_loss);
@@ -149,6 +154,7 @@ fn begin<D: Backend>(
     let data = &**plan.data();
     let (trial, params) = (job.trial, job.params);
     let sizes = sizes.to_vec();
+    let activation = settings::of(plan).activation;
     let (net, stream, mut meta) = match job.start {
         None => {
             let (mlp, opt) = match &plan.init {
@@ -157,14 +163,16 @@ fn begin<D: Backend>(
                         dev,
                         &sizes,
                         &mut seed::rng(plan.seed, Purpose::Init, trial, 0),
-                    );
+                    )
+                    .with_activation(activation);
                     let opt = Optimizer::new(settings::of(plan), p, &mlp)?;
                     (mlp, opt)
                 }
                 // Fine-tuning: the checkpoint's weights (the plan made the shapes agree), and its
                 // optimizer's state when asked.
                 Some(init) => {
-                    let mlp = Mlp::from_host(dev, &sizes, &init.checkpoint.weights)?;
+                    let mlp = Mlp::from_host(dev, &sizes, &init.checkpoint.weights)?
+                        .with_activation(activation);
                     let mut opt = Optimizer::new(settings::of(plan), p, &mlp)?;
                     if init.keep_optimizer {
                         opt.restore(&mlp, &init.checkpoint.optimizer)?;
@@ -173,19 +181,20 @@ fn begin<D: Backend>(
                 }
             };
             let mut meta = CheckpointMeta::fresh(trial, params);
-            MlpState::at(&sizes, (0, 0)).write(&mut meta);
+            MlpState::at(&sizes, activation, (0, 0)).write(&mut meta);
             let stream = Stream::at(plan.seed, trial, data.train.rows, 0, 0);
             (Net::new(dev.clone(), mlp, opt, data.task)?, stream, meta)
         }
         Some(c) => {
-            let state = MlpState::read(&c.meta).filter(|s| s.layer_sizes == sizes);
+            let state = MlpState::read(&c.meta)
+                .filter(|s| s.layer_sizes == sizes && s.activation == activation);
             let Some(state) = state.filter(|_| &c.meta.params == params) else {
                 return Err(Error::Damaged(format!(
                     "the checkpoint of trial {trial} at virtual epoch {} belongs to other parameters",
                     c.meta.virtual_epoch
                 )));
             };
-            let mlp = Mlp::from_host(dev, &sizes, &c.weights)?;
+            let mlp = Mlp::from_host(dev, &sizes, &c.weights)?.with_activation(activation);
             let mut opt = Optimizer::new(settings::of(plan), p, &mlp)?;
             opt.restore(&mlp, &c.optimizer)?;
             let stream = Stream::at(
@@ -211,14 +220,22 @@ fn begin<D: Backend>(
 #[derive(Serialize, Deserialize)]
 struct MlpState {
     layer_sizes: Vec<usize>,
+    /// Absent in a ReLU network's (as before it was recorded).
+    #[serde(default, skip_serializing_if = "Activation::is_relu")]
+    activation: Activation,
     stream_pass: u64,
     stream_pos: usize,
 }
 
 impl MlpState {
-    fn at(sizes: &[usize], (stream_pass, stream_pos): (u64, usize)) -> MlpState {
+    fn at(
+        sizes: &[usize],
+        activation: Activation,
+        (stream_pass, stream_pos): (u64, usize),
+    ) -> MlpState {
         MlpState {
             layer_sizes: sizes.to_vec(),
+            activation,
             stream_pass,
             stream_pos,
         }
@@ -247,6 +264,8 @@ struct Validation {
     inputs: usize,
     task: Task,
     metric: MetricKind,
+    /// The network's, which the host forward applies.
+    activation: Activation,
 }
 
 impl Validation {
@@ -256,6 +275,7 @@ impl Validation {
         data: &crate::data::Dataset,
         rows: &crate::data::Split,
         metric: MetricKind,
+        activation: Activation,
     ) -> Validation {
         let c = data.n_outputs();
         let y: Vec<f32> = match data.task {
@@ -275,6 +295,7 @@ impl Validation {
             inputs: data.n_inputs(),
             task: data.task,
             metric,
+            activation,
         }
     }
 
@@ -290,7 +311,7 @@ impl Validation {
 
     /// [`Validation::eval`] of the network with host weights `weights` (see [`host_forward`]).
     fn on_host(&self, weights: &[HostTensor]) -> Eval {
-        self.eval(|x, rows| host_forward(weights, x, rows))
+        self.eval(|x, rows| host_forward(weights, self.activation, x, rows))
     }
 }
 
@@ -300,9 +321,9 @@ pub(super) fn score(
     data: &crate::data::Dataset,
     rows: &crate::data::Split,
     metric: MetricKind,
-    weights: &[HostTensor],
+    (weights, activation): (&[HostTensor], Activation),
 ) -> Eval {
-    Validation::of(data, rows, metric).on_host(weights)
+    Validation::of(data, rows, metric, activation).on_host(weights)
 }
 
 /// A virtual epoch trained and copied to the host, before its validation: the checkpoint's curve

@@ -200,7 +200,8 @@ fn run(
         &dev,
         &sizes,
         &mut seed::rng(plan.seed, Purpose::Check, model, 0),
-    );
+    )
+    .with_activation(settings::of(plan).activation);
     let opt = Optimizer::new(settings::of(plan), &p, &mlp)?;
     let mut net = Net::new(dev, mlp, opt, data.task)?;
     let (x, y, rows) = (&batch.x, &batch.y, batch.rows);

@@ -2,6 +2,7 @@
 //! loss and metric of predictions, in f64.
 
 use super::backend::bias_and_relu;
+use super::Activation;
 use crate::artifacts::HostTensor;
 use crate::data::Task;
 use crate::metrics;
@@ -19,8 +20,13 @@ pub struct Eval {
 
 /// The outputs of the network whose host weights are `weights` (from [`Mlp::to_host`](super::Mlp::to_host)) for `rows`
 /// rows of inputs `x`: what [`Mlp::forward`](super::Mlp::forward) computes on the CPU, bit for bit (the same products,
-/// by matrixmultiply, which dfdx's CPU matmul also calls, then the bias and ReLU).
-pub fn host_forward(weights: &[HostTensor], x: &[f32], rows: usize) -> Vec<f32> {
+/// by matrixmultiply, which dfdx's CPU matmul also calls, then the bias and `activation`).
+pub fn host_forward(
+    weights: &[HostTensor],
+    activation: Activation,
+    x: &[f32],
+    rows: usize,
+) -> Vec<f32> {
     let layers = weights.len() / 2;
     let mut h = x.to_vec();
     for (i, pair) in weights.chunks_exact(2).enumerate() {
@@ -46,7 +52,11 @@ pub fn host_forward(weights: &[HostTensor], x: &[f32], rows: usize) -> Vec<f32> 
                 1,
             );
         }
-        bias_and_relu(&mut out, &b.data, i + 1 < layers);
+        let hidden = i + 1 < layers;
+        bias_and_relu(&mut out, &b.data, hidden && activation.is_relu());
+        if hidden && !activation.is_relu() {
+            activation.host(&mut out);
+        }
         h = out;
     }
     h
@@ -116,9 +126,16 @@ mod tests {
 
     #[test]
     fn host_forward_is_the_cpu_forward_bit_for_bit() {
+        for a in Activation::NAMES {
+            same_forward(Activation::named(a).unwrap());
+        }
+    }
+
+    fn same_forward(activation: Activation) {
         let dev = Cpu::default();
         let sizes = [5, 16, 8, 3];
-        let mlp = Mlp::init(&dev, &sizes, &mut rand_chacha::ChaCha8Rng::seed_from_u64(3));
+        let mlp = Mlp::init(&dev, &sizes, &mut rand_chacha::ChaCha8Rng::seed_from_u64(3))
+            .with_activation(activation);
         for rows in [1, 37, 300] {
             let x: Vec<f32> = (0..rows * 5)
                 .map(|i| (i as f32 * 0.71).sin() * 2.0)
@@ -126,8 +143,8 @@ mod tests {
             let want = mlp
                 .forward(dev.tensor_from_vec(x.clone(), (rows, 5)))
                 .as_vec();
-            let got = host_forward(&mlp.to_host(), &x, rows);
-            assert_eq!(got, want, "{rows} rows");
+            let got = host_forward(&mlp.to_host(), activation, &x, rows);
+            assert_eq!(got, want, "{activation:?}, {rows} rows");
             assert!(got.iter().any(|&v| v < 0.0) && got.iter().any(|&v| v > 0.0));
         }
     }

@@ -11,12 +11,14 @@ use dfdx::prelude::{NoneTape, Tensor};
 
 use crate::error::Error;
 
+mod activation;
 mod adam;
 mod backend;
 mod host;
 mod network;
 mod optimizer;
 
+pub use activation::Activation;
 pub use backend::Backend;
 pub use host::{evaluate, host_forward, in_layer_order, Eval};
 pub use network::{Layer, Mlp, Net};

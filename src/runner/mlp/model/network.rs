@@ -5,7 +5,7 @@
 use dfdx::prelude::*;
 use rand::Rng;
 
-use super::{backend, Backend, Matrix, Optimizer, Vector};
+use super::{backend, Activation, Backend, Matrix, Optimizer, Vector};
 use crate::artifacts::HostTensor;
 use crate::data::Task;
 use crate::error::{Error, Result};
@@ -21,6 +21,8 @@ pub struct Layer<D: Backend> {
 #[derive(Clone, Debug)]
 pub struct Mlp<D: Backend> {
     pub layers: Vec<Layer<D>>,
+    /// After each hidden layer.
+    pub activation: Activation,
 }
 
 impl<D: Backend> Mlp<D> {
@@ -44,15 +46,30 @@ impl<D: Backend> Mlp<D> {
                 }
             })
             .collect();
-        Mlp { layers }
+        Mlp {
+            layers,
+            activation: Activation::Relu,
+        }
+    }
+
+    /// The network with `activation` after each hidden layer.
+    pub fn with_activation(self, activation: Activation) -> Mlp<D> {
+        Mlp { activation, ..self }
     }
 
     /// The network's output (logits, or the regression value) for a batch.
-    pub fn forward<T: Tape<f32, D> + Merge<NoneTape>>(&self, x: Matrix<D, T>) -> Matrix<D, T> {
+    pub fn forward<T: Tape<f32, D> + Merge<NoneTape> + Merge<T> + Default>(
+        &self,
+        x: Matrix<D, T>,
+    ) -> Matrix<D, T> {
         let last = self.layers.len() - 1;
+        let relu = self.activation.is_relu();
         let mut h = x;
         for (i, l) in self.layers.iter().enumerate() {
-            h = D::add_bias(h.matmul(l.w.clone()), &l.b, i < last);
+            h = D::add_bias(h.matmul(l.w.clone()), &l.b, i < last && relu);
+            if i < last && !relu {
+                h = self.activation.forward(h);
+            }
         }
         h
     }
@@ -105,7 +122,10 @@ impl<D: Backend> Mlp<D> {
                 })
             })
             .collect::<Result<_>>()?;
-        Ok(Mlp { layers })
+        Ok(Mlp {
+            layers,
+            activation: Activation::Relu,
+        })
     }
 }
 
@@ -211,6 +231,8 @@ mod tests {
             eps: 1e-8,
             momentum: 0.9,
             weight_decay: 0.0,
+            depth: None,
+            activation: Default::default(),
         }
     }
 
@@ -232,12 +254,19 @@ mod tests {
 
     #[test]
     fn training_lowers_the_loss() {
+        for a in Activation::NAMES {
+            lowers_the_loss(Activation::named(a).unwrap());
+        }
+    }
+
+    fn lowers_the_loss(activation: Activation) {
         let dev = Cpu::default();
         let mlp = Mlp::init(
             &dev,
             &[3, 8, 1],
             &mut rand_chacha::ChaCha8Rng::seed_from_u64(0),
-        );
+        )
+        .with_activation(activation);
         let opt = Optimizer::new(&plan(), &params(), &mlp).unwrap();
         let mut net = Net::new(dev, mlp, opt, Task::Regression).unwrap();
         let first = net.train_step(&batch(0).0, &batch(0).1, 4).unwrap();
@@ -246,7 +275,7 @@ mod tests {
             let (x, y) = batch(i % 5);
             last = net.train_step(&x, &y, 4).unwrap();
         }
-        assert!(last < first / 4.0, "{first} -> {last}");
+        assert!(last < first / 4.0, "{activation:?}: {first} -> {last}");
     }
 
     /// A trial's weights and optimizer state after a few steps of a wide network do not depend
