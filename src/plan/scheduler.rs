@@ -89,19 +89,18 @@ impl SchedulerPlan {
                 reduction_factor,
                 min_virtual_epochs,
                 mode,
-            } => {
-                let (eta, min, promote) =
-                    halving(file, *reduction_factor, *min_virtual_epochs, mode, epochs)?;
-                Ok(SchedulerPlan::Asha { eta, min, promote })
             }
-            SchedulerSpec::Hyperband {
+            | SchedulerSpec::Hyperband {
                 reduction_factor,
                 min_virtual_epochs,
                 mode,
             } => {
                 let (eta, min, promote) =
                     halving(file, *reduction_factor, *min_virtual_epochs, mode, epochs)?;
-                Ok(SchedulerPlan::Hyperband { eta, min, promote })
+                Ok(match s {
+                    SchedulerSpec::Asha { .. } => SchedulerPlan::Asha { eta, min, promote },
+                    _ => SchedulerPlan::Hyperband { eta, min, promote },
+                })
             }
             SchedulerSpec::Median {
                 warmup_virtual_epochs,
