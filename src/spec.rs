@@ -315,8 +315,25 @@ fn display_path(path: &str) -> String {
     }
 }
 
+/// The section `name` of the spec in `file` (its JSON value `v`), read as a `T` whose owner reads
+/// it (a model family, the scheduler sub-plan); an error names the place as the spec's own
+/// fields' do (`name.field`, or `name` for the section itself).
+pub(crate) fn read_section<T: serde::de::DeserializeOwned>(
+    file: &Path,
+    name: &str,
+    v: &serde_json::Value,
+) -> Result<T> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = match e.path().to_string().as_str() {
+            "." | "" => name.to_string(),
+            p => format!("{name}.{p}"),
+        };
+        Error::spec(file, path, clean_serde_message(e.inner()))
+    })
+}
+
 /// serde_json appends " at line L column C"; we name the JSON path instead.
-pub(crate) fn clean_serde_message(e: &serde_json::Error) -> String {
+fn clean_serde_message(e: &serde_json::Error) -> String {
     let s = e.to_string();
     match s.rfind(" at line ") {
         Some(i) => s[..i].to_string(),

@@ -175,13 +175,7 @@ pub(super) fn read(
     let Some(v) = section else {
         return Ok((None, serde_json::Value::Null));
     };
-    let s: SchedulerSpec = serde_path_to_error::deserialize(v).map_err(|e| {
-        let path = match e.path().to_string().as_str() {
-            "." | "" => "scheduler".to_string(),
-            p => format!("scheduler.{p}"),
-        };
-        Error::spec(file, path, crate::spec::clean_serde_message(e.inner()))
-    })?;
+    let s: SchedulerSpec = crate::spec::read_section(file, "scheduler", v)?;
     let plan = SchedulerPlan::from_spec(file, &s, epochs)?;
     let shown = serde_json::to_value(&s).expect("scheduler settings serialise");
     Ok((Some(plan), shown))

@@ -111,13 +111,7 @@ pub fn read(
 ) -> Result<ModelSettings> {
     let m: ModelSpec = match section {
         None => serde_json::from_value(serde_json::json!({})).expect("every field has a default"),
-        Some(v) => serde_path_to_error::deserialize(v).map_err(|e| {
-            let path = match e.path().to_string().as_str() {
-                "." | "" => "model".to_string(),
-                p => format!("model.{p}"),
-            };
-            Error::spec(file, path, crate::spec::clean_serde_message(e.inner()))
-        })?,
+        Some(v) => crate::spec::read_section(file, "model", v)?,
     };
     let given = |f: &str| section.is_some_and(|v| v.get(f).is_some());
     let hidden_given = (given("hidden"), given("activation"));
