@@ -14,31 +14,11 @@ use crate::error::{Error, Result};
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum SchedulerSpec {
     /// Asynchronous successive halving.
-    Asha {
-        /// η: each rung keeps the top 1/η (default 3).
-        #[serde(default = "three")]
-        reduction_factor: u32,
-        /// The first rung, in virtual epochs (default 1); the next ones at η times the last.
-        #[serde(default = "one_u32")]
-        min_virtual_epochs: u32,
-        /// `promote` (default: pause at each rung, resume the top 1/η) or `stop`.
-        #[serde(default = "promote")]
-        mode: String,
-    },
+    Asha(Halving),
     /// Hyperband: brackets of asynchronous successive halving, the first with ASHA's rungs, each
     /// next with its first rung η times later (the last prunes nothing); each trial's bracket drawn
     /// from the study's seed, as many trials to a bracket as Hyperband starts in it.
-    Hyperband {
-        /// η (default 3).
-        #[serde(default = "three")]
-        reduction_factor: u32,
-        /// The first rung of the first bracket, in virtual epochs (default 1).
-        #[serde(default = "one_u32")]
-        min_virtual_epochs: u32,
-        /// `promote` (default) or `stop`, as ASHA's.
-        #[serde(default = "promote")]
-        mode: String,
-    },
+    Hyperband(Halving),
     /// The median rule.
     Median {
         /// Boundaries before the rule applies (default 2).
@@ -48,6 +28,21 @@ pub enum SchedulerSpec {
         #[serde(default = "five")]
         min_trials: usize,
     },
+}
+
+/// Successive halving's settings, ASHA's and each of Hyperband's brackets'.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Halving {
+    /// η: each rung keeps the top 1/η (default 3).
+    #[serde(default = "three")]
+    reduction_factor: u32,
+    /// The first rung, in virtual epochs (default 1); the next ones at η times the last.
+    #[serde(default = "one_u32")]
+    min_virtual_epochs: u32,
+    /// `promote` (default: pause at each rung, resume the top 1/η) or `stop`.
+    #[serde(default = "promote")]
+    mode: String,
 }
 
 fn one_u32() -> u32 {
@@ -85,20 +80,10 @@ impl SchedulerPlan {
         let bad =
             |path: &str, msg: String| Err(Error::spec(file, format!("scheduler.{path}"), msg));
         match s {
-            SchedulerSpec::Asha {
-                reduction_factor,
-                min_virtual_epochs,
-                mode,
-            }
-            | SchedulerSpec::Hyperband {
-                reduction_factor,
-                min_virtual_epochs,
-                mode,
-            } => {
-                let (eta, min, promote) =
-                    halving(file, *reduction_factor, *min_virtual_epochs, mode, epochs)?;
+            SchedulerSpec::Asha(h) | SchedulerSpec::Hyperband(h) => {
+                let (eta, min, promote) = halving(file, h, epochs)?;
                 Ok(match s {
-                    SchedulerSpec::Asha { .. } => SchedulerPlan::Asha { eta, min, promote },
+                    SchedulerSpec::Asha(_) => SchedulerPlan::Asha { eta, min, promote },
                     _ => SchedulerPlan::Hyperband { eta, min, promote },
                 })
             }
@@ -123,13 +108,12 @@ impl SchedulerPlan {
 
 /// Successive halving's settings checked against the budget's `epochs`: (η, the first rung,
 /// whether it pauses and promotes).
-fn halving(
-    file: &Path,
-    reduction_factor: u32,
-    min_virtual_epochs: u32,
-    mode: &str,
-    epochs: u32,
-) -> Result<(u32, u32, bool)> {
+fn halving(file: &Path, h: &Halving, epochs: u32) -> Result<(u32, u32, bool)> {
+    let Halving {
+        reduction_factor,
+        min_virtual_epochs,
+        ref mode,
+    } = *h;
     let bad = |path: &str, msg: String| Err(Error::spec(file, format!("scheduler.{path}"), msg));
     if !(2..=100).contains(&reduction_factor) {
         return bad(
@@ -140,7 +124,7 @@ fn halving(
     if min_virtual_epochs == 0 || min_virtual_epochs >= epochs {
         return bad("min_virtual_epochs", format!("{min_virtual_epochs} must be at least 1 and below the budget's {epochs} virtual epochs, where the first rung is"));
     }
-    let promote = match mode {
+    let promote = match mode.as_str() {
         "promote" => true,
         "stop" => false,
         m => {
