@@ -1,7 +1,8 @@
 //! The built-in trainer's parameters: what a space may tune ([`PARAMS`], its model family
 //! [`FAMILY`]), and a trial's values read once into [`MlpParams`], from which the network is built.
 //! A new parameter is declared here, read in [`MlpParams::of`], and used where the network is
-//! built or trained; the layer sizes here and in [`largest_sizes`] must agree.
+//! built or trained; a trial's layer sizes and the largest ones of a space ([`largest_sizes`]) are
+//! both [`hidden_widths`].
 
 use crate::data::Dataset;
 use std::path::Path;
@@ -157,17 +158,32 @@ impl MlpParams {
 
     /// The network's layer sizes: `inputs`, the hidden widths, `outputs`.
     pub fn layer_sizes(&self, model: &ModelPlan, inputs: usize, outputs: usize) -> Vec<usize> {
-        let mut sizes = vec![inputs];
-        match self.depth {
-            Some(depth) => {
-                let first = model.hidden.first().copied().unwrap_or(DEPTH_WIDTH);
-                let width = self.hidden_width.unwrap_or(first);
-                sizes.extend(std::iter::repeat_n(width, depth));
-            }
-            None => sizes.extend(model.hidden.iter().map(|&h| self.hidden_width.unwrap_or(h))),
+        let width = self.hidden_width.map(|w| w as f64);
+        let depth = self.depth.map(|d| d as f64);
+        let hidden = hidden_widths(model, width, depth)
+            .into_iter()
+            .map(|h| h as usize);
+        std::iter::once(inputs)
+            .chain(hidden)
+            .chain([outputs])
+            .collect()
+    }
+}
+
+/// The hidden layers' widths: `depth` layers `width` wide (else the first of `model.hidden`'s), or
+/// without a depth `model.hidden`'s layers, each `width` wide when it is given. In f64, so that
+/// the memory estimate's widths no usize could hold stay as large.
+fn hidden_widths(model: &ModelPlan, width: Option<f64>, depth: Option<f64>) -> Vec<f64> {
+    match depth {
+        Some(depth) => {
+            let first = model.hidden.first().copied().unwrap_or(DEPTH_WIDTH) as f64;
+            vec![width.unwrap_or(first); depth as usize]
         }
-        sizes.push(outputs);
-        sizes
+        None => model
+            .hidden
+            .iter()
+            .map(|&h| width.unwrap_or(h as f64))
+            .collect(),
     }
 }
 
@@ -181,17 +197,11 @@ fn largest_sizes(
 ) -> Vec<f64> {
     let width = largest(space, "hidden_width");
     let depth = largest(space, "depth").or(model.depth.map(|d| d as f64));
-    let mut sizes = vec![inputs as f64];
-    match depth {
-        Some(depth) => {
-            let first = model.hidden.first().copied().unwrap_or(DEPTH_WIDTH) as f64;
-            let width = width.unwrap_or(first);
-            sizes.extend(std::iter::repeat_n(width, depth as usize));
-        }
-        None => sizes.extend(model.hidden.iter().map(|&h| width.unwrap_or(h as f64))),
-    }
-    sizes.push(outputs as f64);
-    sizes
+    let hidden = hidden_widths(model, width, depth);
+    std::iter::once(inputs as f64)
+        .chain(hidden)
+        .chain([outputs as f64])
+        .collect()
 }
 
 /// Whether the network's depth is set (searched, or `model.depth`) rather than `model.hidden`'s.
