@@ -56,8 +56,7 @@ impl Method {
                 Method::Tpe,
                 format!("{n} parameters (the GP leads up to {AUTO_GP_PARAMS})"),
             )
-        } else if trials.is_some_and(|t| t > AUTO_GP_TRIALS) {
-            let t = trials.unwrap_or_default();
+        } else if let Some(t) = trials.filter(|t| *t > AUTO_GP_TRIALS) {
             (
                 Method::Tpe,
                 format!("{t} trials (the GP up to {AUTO_GP_TRIALS})"),

@@ -96,10 +96,10 @@ impl Hyperband {
 
 impl Scheduler for Hyperband {
     fn decide(&self, trial: u64, history: &History) -> Decision {
-        match self.brackets[self.bracket(trial)].decide(trial, history) {
+        let b = self.bracket(trial);
+        match self.brackets[b].decide(trial, history) {
             Decision::Prune(why) => Decision::Prune(format!(
-                "Hyperband bracket {}: {}",
-                self.bracket(trial),
+                "Hyperband bracket {b}: {}",
                 why.trim_start_matches("ASHA: ")
             )),
             d => d,

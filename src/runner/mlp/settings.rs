@@ -114,10 +114,10 @@ pub fn read(
         Some(v) => crate::spec::read_section(file, "model", v)?,
     };
     let given = |f: &str| section.is_some_and(|v| v.get(f).is_some());
-    let hidden_given = (given("hidden"), given("activation"));
+    let shape_given = (given("hidden"), given("activation"));
     let mut plan = ModelPlan::from_spec(file, &m, params)?;
     if let Some(i) = init {
-        fit_init(file, &mut plan, hidden_given, i)?;
+        fit_init(file, &mut plan, shape_given, i)?;
     }
     Ok(ModelSettings {
         fingerprint: serde_json::to_value(&m).expect("model settings serialise"),
