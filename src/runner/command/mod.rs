@@ -61,7 +61,7 @@ pub struct CommandRunner<'a> {
     root: std::sync::Arc<Root>,
     /// The shared server, with the folder of its last trial, once its worker is done: the other
     /// workers' servers are its children's (under the supervisor, they end with it).
-    parked: Mutex<Vec<(process::Trial, PathBuf)>>,
+    parked: Mutex<Vec<Served>>,
 }
 
 impl<'a> CommandRunner<'a> {
@@ -121,7 +121,7 @@ struct CommandWorker<'a> {
     exiting: &'a Mutex<Vec<JoinHandle<()>>>,
     slots: &'a Slots,
     root: &'a std::sync::Arc<Root>,
-    parked: &'a Mutex<Vec<(process::Trial, PathBuf)>>,
+    parked: &'a Mutex<Vec<Served>>,
     /// With `trainer.fork`: the program's server, with the folder of its last trial.
     server: Option<Served>,
 }
