@@ -132,13 +132,21 @@ impl Encoding {
         design.rows().into_iter().map(|x| self.decode(x)).collect()
     }
 
-    /// The GP coordinates of `p`.
+    /// The GP coordinates of `p`. A parameter inactive at `p` (absent) sits at its lowest
+    /// coordinate: points that differ only in inactive parameters are one point to the GP.
     pub fn encode(&self, p: &Params) -> Vec<f64> {
         self.params
             .iter()
             .zip(&self.codes)
             .map(|(param, code)| {
-                let v = param.number(p[&param.name]);
+                let Some(&v) = p.get(&param.name) else {
+                    return match code {
+                        Code::Float { low, log: true, .. } => low.log10(),
+                        Code::Float { low, .. } => *low,
+                        Code::Ord { coords, .. } => coords[0],
+                    };
+                };
+                let v = param.number(v);
                 match code {
                     Code::Float { log: true, .. } => v.log10(),
                     Code::Float { .. } => v,
@@ -404,6 +412,21 @@ impl GpSampler {
     /// failed trial) and `pending` (running trials): point `trial` of the start-up Latin hypercube,
     /// then the GP. What `ask` does once it has read the history; benches/gp.rs calls it directly.
     pub fn propose(
+        &self,
+        trial: u64,
+        observed: &[(Params, f64)],
+        pending: &[Params],
+    ) -> Suggestion {
+        // Every coordinate is proposed; the parameters inactive at the point are dropped.
+        let s = self.propose_every(trial, observed, pending);
+        Suggestion {
+            params: self.space.prune(s.params),
+            ..s
+        }
+    }
+
+    /// [`GpSampler::propose`] with a value for every parameter, active or not.
+    fn propose_every(
         &self,
         trial: u64,
         observed: &[(Params, f64)],

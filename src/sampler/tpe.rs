@@ -116,6 +116,30 @@ enum Kernels {
     Cat(Vec<Vec<f64>>),
 }
 
+impl Kernels {
+    /// The kernels at `map`'s indices, in its order.
+    fn select(self, map: &[usize]) -> Kernels {
+        let pick = |v: &[f64]| map.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+        match self {
+            Kernels::Fixed => Kernels::Fixed,
+            Kernels::Num {
+                mus,
+                sigmas,
+                lo,
+                hi,
+                log_mass,
+            } => Kernels::Num {
+                mus: pick(&mus),
+                sigmas: pick(&sigmas),
+                lo,
+                hi,
+                log_mass: pick(&log_mass),
+            },
+            Kernels::Cat(rows) => Kernels::Cat(map.iter().map(|&i| rows[i].clone()).collect()),
+        }
+    }
+}
+
 /// A Parzen estimator: a mixture of products of one kernel per parameter.
 struct Parzen {
     weights: Vec<f64>,
@@ -133,8 +157,10 @@ impl Parzen {
             .iter()
             .enumerate()
             .map(|(j, d)| {
-                let xs: Vec<f64> = obs.iter().map(|o| o[j]).collect();
-                match d {
+                // A trial where the parameter was inactive (NaN) tells nothing of it: its kernel
+                // there is the prior's.
+                let xs: Vec<f64> = obs.iter().map(|o| o[j]).filter(|x| !x.is_nan()).collect();
+                let kernels = match d {
                     Dim::Fixed(_) => Kernels::Fixed,
                     Dim::Cat(values) => cat_kernels(&xs, values.len()),
                     &Dim::Num {
@@ -143,20 +169,44 @@ impl Parzen {
                         log,
                         step,
                     } => num_kernels(&xs, low, high, log, step),
+                };
+                if xs.len() == obs.len() {
+                    return kernels;
                 }
+                // Trial t's kernel: the prior's (last), or the next of the active trials'.
+                let mut active = 0..xs.len();
+                let mut map: Vec<usize> = obs
+                    .iter()
+                    .map(|o| match o[j].is_nan() {
+                        true => xs.len(),
+                        false => active.next().expect("one per active trial"),
+                    })
+                    .collect();
+                map.push(xs.len());
+                kernels.select(&map)
             })
             .collect();
         Parzen { weights, kernels }
     }
 
-    /// `n` points drawn from the mixture.
-    fn sample(&self, dims: &[Dim], rng: &mut ChaCha8Rng, n: usize) -> Vec<Vec<f64>> {
+    /// `n` points drawn from the mixture, each parameter in `order` and only where `active`
+    /// says it is, given the point's parameters drawn before it (NaN where inactive).
+    fn sample(
+        &self,
+        dims: &[Dim],
+        (order, active): (&[usize], &dyn Fn(usize, &[f64]) -> bool),
+        rng: &mut ChaCha8Rng,
+        n: usize,
+    ) -> Vec<Vec<f64>> {
         (0..n)
             .map(|_| {
                 let k = pick(&self.weights, rng.gen());
-                dims.iter()
-                    .zip(&self.kernels)
-                    .map(|(d, kern)| match (d, kern) {
+                let mut x = vec![f64::NAN; dims.len()];
+                for &j in order {
+                    if !active(j, &x) {
+                        continue;
+                    }
+                    x[j] = match (&dims[j], &self.kernels[j]) {
                         (Dim::Cat(_), Kernels::Cat(p)) => pick(&p[k], rng.gen()) as f64,
                         (
                             &Dim::Num {
@@ -174,16 +224,17 @@ impl Parzen {
                             },
                         ) => {
                             let z = truncated_normal(rng, mus[k], sigmas[k], *lo, *hi);
-                            let x = if log { z.exp() } else { z };
+                            let v = if log { z.exp() } else { z };
                             if step == 0.0 {
-                                x.clamp(low, high)
+                                v.clamp(low, high)
                             } else {
-                                (low + ((x - low) / step).round() * step).clamp(low, high)
+                                (low + ((v - low) / step).round() * step).clamp(low, high)
                             }
                         }
                         _ => 0.0,
-                    })
-                    .collect()
+                    };
+                }
+                x
             })
             .collect()
     }
@@ -194,6 +245,10 @@ impl Parzen {
             .map(|k| {
                 let mut s = self.weights[k].ln();
                 for (j, (d, kern)) in dims.iter().zip(&self.kernels).enumerate() {
+                    if x[j].is_nan() {
+                        // Inactive at `x`: not a dimension of its branch of the space.
+                        continue;
+                    }
                     s += match (d, kern) {
                         (Dim::Cat(_), Kernels::Cat(p)) => p[k][x[j] as usize].ln(),
                         (
@@ -369,6 +424,8 @@ type Rank = (u8, i64, f64);
 pub struct TpeSampler {
     space: SearchSpace,
     dims: Vec<Dim>,
+    /// The order parameters are drawn in: those conditions name first.
+    order: Vec<usize>,
     seed: u64,
     startup: usize,
     metric: Metric,
@@ -380,6 +437,7 @@ impl TpeSampler {
     pub fn new(space: SearchSpace, seed: u64, startup: usize, metric: Metric) -> Self {
         TpeSampler {
             dims: space.params.iter().map(Dim::of).collect(),
+            order: space.draw_order(),
             space,
             seed,
             startup,
@@ -394,13 +452,17 @@ impl TpeSampler {
         self
     }
 
-    /// The point of `p`, or none when a value is not in the space (a trial of an older space).
+    /// The point of `p` (NaN where a parameter is inactive), or none when a value is not in the
+    /// space (a trial of an older space).
     fn encode(&self, p: &Params) -> Option<Vec<f64>> {
         self.space
             .params
             .iter()
             .zip(&self.dims)
             .map(|(param, d)| {
+                if !param.when.holds(p) {
+                    return Some(f64::NAN);
+                }
                 let v = *p.get(&param.name)?;
                 match d {
                     Dim::Fixed(_) => Some(0.0),
@@ -417,22 +479,37 @@ impl TpeSampler {
             .collect()
     }
 
-    /// The parameters at point `x`, inside the space.
+    /// The parameters at point `x` (those active, not NaN), inside the space.
     fn decode(&self, x: &[f64]) -> Params {
         self.space
             .params
             .iter()
             .zip(&self.dims)
             .zip(x)
-            .map(|((param, d), &c)| {
-                let v = match d {
-                    Dim::Fixed(v) => *v,
-                    Dim::Cat(xs) => xs[(c as usize).min(xs.len() - 1)],
-                    Dim::Num { low, high, .. } => c.clamp(*low, *high),
-                };
-                (param.name.clone(), param.value(v))
-            })
+            .filter(|(_, c)| !c.is_nan())
+            .map(|((param, d), &c)| (param.name.clone(), param.value(Self::coordinate(d, c))))
             .collect()
+    }
+
+    /// The number of the domain coordinate `c` of `d` stands for.
+    fn coordinate(d: &Dim, c: f64) -> f64 {
+        match d {
+            Dim::Fixed(v) => *v,
+            Dim::Cat(xs) => xs[(c as usize).min(xs.len() - 1)],
+            Dim::Num { low, high, .. } => c.clamp(*low, *high),
+        }
+    }
+
+    /// Whether parameter `j` is active at the (partly drawn) point `x`.
+    fn active(&self, j: usize, x: &[f64]) -> bool {
+        let when = &self.space.params[j].when;
+        when.always()
+            || when.holds_with(|name| {
+                let i = self.space.params.iter().position(|p| p.name == name)?;
+                let c = x[i];
+                (!c.is_nan())
+                    .then(|| self.space.params[i].value(Self::coordinate(&self.dims[i], c)))
+            })
     }
 
     /// Where the trial stands for the split (values signed so that smaller is better).
@@ -510,7 +587,8 @@ impl TpeSampler {
         let g = Parzen::new(&self.dims, &bad);
         let mut rng = seed::rng(self.seed, Purpose::Sample, trial, 1);
         let mut best: Option<(f64, Vec<f64>)> = None;
-        for x in l.sample(&self.dims, &mut rng, CANDIDATES) {
+        let active = |j: usize, x: &[f64]| self.active(j, x);
+        for x in l.sample(&self.dims, (&self.order, &active), &mut rng, CANDIDATES) {
             let score = l.log_pdf(&self.dims, &x) - g.log_pdf(&self.dims, &x);
             if best.as_ref().is_none_or(|(s, _)| score > *s || s.is_nan()) {
                 best = Some((score, x));

@@ -56,26 +56,109 @@ impl Param {
 
 impl SearchSpace {
     /// The grid over every parameter's grid values, or the name of a parameter that has none and why.
+    /// A conditional space's grid holds only active combinations, each once: one block for each
+    /// assignment of the parameters conditions name, of the parameters active under it.
     pub fn grid(&self) -> Result<Grid, (String, String)> {
-        let mut axes = Vec::with_capacity(self.params.len());
-        let mut size = Some(1u64);
+        let mut values = Vec::with_capacity(self.params.len());
         for p in &self.params {
-            let values = p.grid_values().map_err(|m| (p.name.clone(), m))?;
-            size = size.and_then(|s| s.checked_mul(values.len() as u64));
-            axes.push((p.name.clone(), values));
+            values.push(p.grid_values().map_err(|m| (p.name.clone(), m))?);
         }
-        Ok(Grid { axes, size })
+        let parents = self.parents();
+        let mut assignments: Vec<Params> = vec![Params::new()];
+        for &i in &parents {
+            let p = &self.params[i];
+            let mut next = Vec::with_capacity(assignments.len());
+            for a in assignments {
+                if !p.when.holds(&a) {
+                    next.push(a);
+                    continue;
+                }
+                for v in &values[i] {
+                    let mut b = a.clone();
+                    b.insert(p.name.clone(), *v);
+                    next.push(b);
+                }
+            }
+            if next.len() > MAX_BLOCKS {
+                return Err((
+                    p.name.clone(),
+                    format!("makes more than {MAX_BLOCKS} combinations of conditioning values"),
+                ));
+            }
+            assignments = next;
+        }
+        let mut blocks = Vec::with_capacity(assignments.len());
+        let mut start = Some(0u64);
+        for fixed in assignments {
+            let axes: Vec<(String, Vec<Value>)> = (0..self.params.len())
+                .filter(|i| !parents.contains(i) && self.params[*i].when.holds(&fixed))
+                .map(|i| (self.params[i].name.clone(), values[i].clone()))
+                .collect();
+            let size = axes
+                .iter()
+                .try_fold(1u64, |s, (_, v)| s.checked_mul(v.len() as u64));
+            blocks.push(Block { fixed, axes, start });
+            start = start.zip(size).and_then(|(a, b)| a.checked_add(b));
+        }
+        Ok(Grid {
+            blocks,
+            size: start,
+        })
     }
 }
 
-/// Every combination of the parameters' grid values, enumerated by index rather than built: a
-/// study capped at a few trials of a huge grid takes its first points at once.
+/// The most combinations of the values of the parameters conditions name that a grid takes.
+const MAX_BLOCKS: usize = 100_000;
+
+/// Every active combination of the parameters' grid values, enumerated by index rather than built:
+/// a study capped at a few trials of a huge grid takes its first points at once.
 #[derive(Clone, Debug)]
 pub struct Grid {
-    /// Each parameter's values, in the space's order.
-    axes: Vec<(String, Vec<Value>)>,
+    /// One block per assignment of the parameters conditions name (one, with none fixed, when
+    /// nothing is conditional), in order.
+    blocks: Vec<Block>,
     /// The number of points; `None` when it does not fit in a u64.
     size: Option<u64>,
+}
+
+/// The points of a grid with some parameters fixed: the product of the others' values.
+#[derive(Clone, Debug)]
+struct Block {
+    fixed: Params,
+    /// Each active parameter's values, in the space's order.
+    axes: Vec<(String, Vec<Value>)>,
+    /// The index of its first point; `None` past a u64.
+    start: Option<u64>,
+}
+
+impl Block {
+    /// Point `i` of the block: the first parameter varies slowest, the last fastest, as in nested
+    /// loops.
+    fn point(&self, mut i: u64) -> Params {
+        let mut out = self.fixed.clone();
+        for (name, values) in self.axes.iter().rev() {
+            let n = values.len() as u64;
+            out.insert(name.clone(), values[(i % n) as usize]);
+            i /= n;
+        }
+        out
+    }
+
+    /// The index of `p` in the block, when it is one of its points.
+    fn index_of(&self, p: &Params) -> Option<u64> {
+        if p.len() != self.fixed.len() + self.axes.len()
+            || self.fixed.iter().any(|(k, v)| p.get(k) != Some(v))
+        {
+            return None;
+        }
+        let mut i: u64 = 0;
+        for (name, values) in &self.axes {
+            let v = p.get(name)?;
+            let at = values.iter().position(|x| x == v)? as u64;
+            i = i.checked_mul(values.len() as u64)?.checked_add(at)?;
+        }
+        Some(i)
+    }
 }
 
 impl Grid {
@@ -86,25 +169,21 @@ impl Grid {
 
     /// The index of point `p`, when it is a point of the grid.
     pub fn index_of(&self, p: &Params) -> Option<u64> {
-        let mut i: u64 = 0;
-        for (name, values) in &self.axes {
-            let v = p.get(name)?;
-            let at = values.iter().position(|x| x == v)? as u64;
-            i = i.checked_mul(values.len() as u64)?.checked_add(at)?;
-        }
-        (p.len() == self.axes.len()).then_some(i)
+        self.blocks
+            .iter()
+            .find_map(|b| b.start?.checked_add(b.index_of(p)?))
     }
 
-    /// Point `i` (0-based, below [`Grid::size`]): the first parameter varies slowest, the last
-    /// fastest, as in nested loops.
-    pub fn point(&self, mut i: u64) -> Params {
-        let mut out = Params::new();
-        for (name, values) in self.axes.iter().rev() {
-            let n = values.len() as u64;
-            out.insert(name.clone(), values[(i % n) as usize]);
-            i /= n;
-        }
-        out
+    /// Point `i` (0-based, below [`Grid::size`]): block by block, and in a block the first
+    /// parameter varies slowest, the last fastest, as in nested loops.
+    pub fn point(&self, i: u64) -> Params {
+        // The last block starting at or before `i` (a block past a u64 starts after every i).
+        let at = self
+            .blocks
+            .partition_point(|b| b.start.is_some_and(|s| s <= i))
+            .max(1);
+        let b = &self.blocks[at - 1];
+        b.point(i - b.start.unwrap_or(0))
     }
 }
 

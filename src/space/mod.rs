@@ -6,7 +6,9 @@
 
 mod grid;
 mod spec;
+mod when;
 pub use spec::Names;
+pub use when::When;
 
 pub use grid::Grid;
 
@@ -193,6 +195,9 @@ pub struct Param {
     pub name: String,
     pub kind: Kind,
     pub domain: Domain,
+    /// When it is active (`"when"`): always, when empty. An inactive parameter is absent from a
+    /// trial's parameters.
+    pub when: When,
 }
 
 impl Param {
@@ -202,6 +207,7 @@ impl Param {
             name: name.into(),
             kind,
             domain: Domain::List(values.to_vec()),
+            when: When::default(),
         }
     }
 
@@ -216,6 +222,7 @@ impl Param {
                 log,
                 grid_points: None,
             },
+            when: When::default(),
         }
     }
 
@@ -336,20 +343,25 @@ impl SearchSpace {
         self.params.iter().map(|p| p.name.as_str())
     }
 
-    /// One random point.
+    /// One random point: its active parameters, each drawn after those its condition names.
     pub fn sample(&self, rng: &mut impl Rng) -> Params {
-        self.params
-            .iter()
-            .map(|p| (p.name.clone(), p.sample(rng)))
-            .collect()
+        let mut out = Params::new();
+        for i in self.draw_order() {
+            let p = &self.params[i];
+            if p.when.holds(&out) {
+                out.insert(p.name.clone(), p.sample(rng));
+            }
+        }
+        out
     }
 
-    /// Whether every parameter of `params` lies in the space.
+    /// Whether `params` are a point of the space: its active parameters, each in its domain, and
+    /// no other.
     pub fn contains(&self, params: &Params) -> bool {
-        params.len() == self.params.len()
-            && self
-                .params
-                .iter()
+        let active = self.params.iter().filter(|p| p.when.holds(params));
+        params.len() == active.clone().count()
+            && active
+                .into_iter()
                 .all(|p| params.get(&p.name).is_some_and(|v| p.contains(*v)))
     }
 }

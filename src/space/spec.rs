@@ -37,9 +37,18 @@ impl SearchSpace {
                 }
                 let params = raw
                     .iter()
-                    .map(|(name, v)| Param::any_from_spec(file, name, v))
+                    .map(|(name, v)| {
+                        let (v, path, when) =
+                            super::when::split(file, &format!("search.space.{name}"), v)?;
+                        Ok(Param {
+                            when,
+                            ..Param::any_from_spec(file, name, &path, &v)?
+                        })
+                    })
                     .collect::<Result<_>>()?;
-                return Ok(SearchSpace { params });
+                let space = SearchSpace { params };
+                space.check_conditions(file)?;
+                return Ok(space);
             }
         };
         let required = decls.iter().filter(|d| d.default == ParamDefault::Required);
@@ -54,9 +63,29 @@ impl SearchSpace {
         }
         let params = raw
             .iter()
-            .map(|(name, v)| Param::from_spec(file, name, v, (decls, n_train)))
+            .map(|(name, v)| {
+                let (v, path, when) = super::when::split(file, &format!("search.space.{name}"), v)?;
+                let required = decls
+                    .iter()
+                    .any(|d| d.name == name && d.default == ParamDefault::Required);
+                if required && !when.always() {
+                    return Err(Error::spec(
+                        file,
+                        format!("search.space.{name}.when"),
+                        format!(
+                            "{name} is required by the built-in trainer: it cannot be conditional"
+                        ),
+                    ));
+                }
+                Ok(Param {
+                    when,
+                    ..Param::from_spec(file, name, &path, &v, (decls, n_train))?
+                })
+            })
             .collect::<Result<_>>()?;
-        Ok(SearchSpace { params })
+        let space = SearchSpace { params };
+        space.check_conditions(file)?;
+        Ok(space)
     }
 }
 
@@ -66,10 +95,11 @@ impl Param {
     fn from_spec(
         file: &Path,
         name: &str,
+        path: &str,
         v: &serde_json::Value,
         (decls, n_train): (&[ParamDecl], usize),
     ) -> Result<Param> {
-        let path = format!("search.space.{name}");
+        let path = path.to_string();
         let bad = |path: String, msg: String| Error::spec(file, path, msg);
         let Some(decl) = decls.iter().find(|d| d.name == name) else {
             let known: Vec<&str> = decls.iter().map(|d| d.name).collect();
@@ -111,6 +141,7 @@ impl Param {
             name: name.to_string(),
             kind,
             domain,
+            when: super::When::default(),
         };
         if name == "batch_size" && p.max() > n_train as f64 {
             let at = match &p.domain {
@@ -134,9 +165,9 @@ impl Param {
 
 impl Param {
     /// Parameter `name` of a space with any names: its kind from what the spec writes.
-    fn any_from_spec(file: &Path, name: &str, v: &serde_json::Value) -> Result<Param> {
+    fn any_from_spec(file: &Path, name: &str, path: &str, v: &serde_json::Value) -> Result<Param> {
         use serde_json::Value as J;
-        let path = format!("search.space.{name}");
+        let path = path.to_string();
         let bad = |path: String, msg: String| Error::spec(file, path, msg);
         if name.is_empty() {
             return Err(bad(path, "a parameter needs a name".into()));
@@ -192,6 +223,7 @@ impl Param {
                     name: name.into(),
                     kind,
                     domain,
+                    when: super::When::default(),
                 })
             }
             J::Object(o) => {
@@ -204,6 +236,7 @@ impl Param {
                     name: name.into(),
                     kind,
                     domain,
+                    when: super::When::default(),
                 })
             }
             other => Err(bad(
@@ -255,7 +288,7 @@ fn range_domain(
     {
         return Err(bad(
             format!("{path}.{key}"),
-            "unknown field: use low, high, log or grid_points".into(),
+            "unknown field: use low, high, log, grid_points, values or when".into(),
         ));
     }
     let get = |k: &str| {
