@@ -660,6 +660,63 @@ mod tests {
     }
 
     const ACT: &[&str] = &["relu", "tanh", "gelu"];
+    const OPT: &[&str] = &["adam", "sgd"];
+
+    /// An optimizer with a momentum for sgd only and a beta for adam only.
+    fn branches() -> SearchSpace {
+        let when =
+            |label: &'static str| crate::space::When(vec![("optimizer".into(), vec![label])]);
+        SearchSpace {
+            params: vec![
+                Param {
+                    when: when("adam"),
+                    ..Param::range("beta", Kind::Float, 0.5, 0.999, false)
+                },
+                Param::range("learning_rate", Kind::Float, 1e-4, 1.0, true),
+                Param {
+                    when: when("sgd"),
+                    ..Param::range("momentum", Kind::Float, 0.0, 0.99, false)
+                },
+                Param::list("optimizer", Kind::Cat(OPT), &[0.0, 1.0]),
+            ],
+        }
+    }
+
+    /// Best with sgd, a learning rate of 0.01 and a momentum of 0.9 (0); adam's best is 0.2.
+    fn branches_loss(p: &Params) -> f64 {
+        let lr = (p["learning_rate"].as_f64().log10() + 2.0).powi(2);
+        match p.get("momentum") {
+            Some(m) => lr + 4.0 * (m.as_f64() - 0.9).powi(2),
+            None => 0.2 + lr + (p["beta"].as_f64() - 0.9).powi(2),
+        }
+    }
+
+    #[test]
+    fn a_conditional_space_gets_only_active_parameters_and_is_learned() {
+        let s = branches();
+        let (mut tpe, mut random) = (vec![], vec![]);
+        for seed in 0..10 {
+            let (asked, best) = run(
+                &mut TpeSampler::new(s.clone(), seed, 8, LOSS),
+                &branches_loss,
+                40,
+            );
+            for p in &asked {
+                assert!(s.contains(p), "seed {seed}: {p:?}");
+            }
+            tpe.push(best);
+            random.push(run(&mut RandomSampler::new(s.clone(), seed), &branches_loss, 40).1);
+        }
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (t, r) = (median(tpe), median(random));
+        assert!(
+            t < 0.5 * r,
+            "TPE's median best {t} against random search's {r}"
+        );
+    }
 
     fn mixed() -> SearchSpace {
         SearchSpace {

@@ -228,3 +228,147 @@ impl SearchSpace {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::space::Names;
+    use rand::SeedableRng;
+    use std::collections::HashSet;
+
+    fn read(json: &str) -> Result<SearchSpace> {
+        let raw: BTreeMap<String, serde_json::Value> = serde_json::from_str(json).unwrap();
+        SearchSpace::from_spec(Path::new("study.json"), &raw, Names::Any)
+    }
+
+    /// An optimizer with a momentum for sgd only, a nesterov switch for sgd's momentum only, and
+    /// betas for adam: a chain two deep.
+    const TREE: &str = r#"{
+        "optimizer": ["sgd", "adam"],
+        "momentum": {"low": 0.0, "high": 0.99, "when": {"optimizer": "sgd"}},
+        "nesterov": {"values": ["on", "off"], "when": {"optimizer": ["sgd"], "kind": "heavy"}},
+        "kind": {"values": ["heavy", "light"], "when": {"optimizer": "sgd"}},
+        "beta": {"values": [0.9, 0.99], "when": {"optimizer": "adam"}},
+        "lr": {"values": [0.1, 0.01]}
+    }"#;
+
+    fn active_names(p: &Params) -> Vec<&str> {
+        p.keys().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn parents_are_drawn_first_and_inactive_parameters_are_absent() {
+        let s = read(TREE).unwrap();
+        let order: Vec<&str> = s
+            .draw_order()
+            .iter()
+            .map(|&i| s.params[i].name.as_str())
+            .collect();
+        let at = |n: &str| order.iter().position(|o| *o == n).unwrap();
+        assert!(
+            at("optimizer") < at("momentum") && at("kind") < at("nesterov"),
+            "{order:?}"
+        );
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let mut seen = HashSet::new();
+        for _ in 0..500 {
+            let p = s.sample(&mut rng);
+            assert!(s.contains(&p), "{p:?}");
+            let sgd = p["optimizer"] == Value::Str("sgd");
+            assert_eq!(p.contains_key("momentum"), sgd, "{p:?}");
+            assert_eq!(p.contains_key("beta"), !sgd, "{p:?}");
+            let heavy = p.get("kind") == Some(&Value::Str("heavy"));
+            assert_eq!(p.contains_key("nesterov"), heavy, "{p:?}");
+            seen.insert(active_names(&p).join(","));
+        }
+        // adam; sgd light; sgd heavy.
+        assert_eq!(seen.len(), 3, "{seen:?}");
+    }
+
+    #[test]
+    fn a_point_with_an_inactive_parameter_is_not_in_the_space() {
+        let s = read(TREE).unwrap();
+        let mut p = Params::new();
+        p.insert("optimizer".into(), Value::Str("adam"));
+        p.insert("beta".into(), Value::Float(0.9));
+        p.insert("lr".into(), Value::Float(0.1));
+        assert!(s.contains(&p));
+        let mut with = p.clone();
+        with.insert("momentum".into(), Value::Float(0.5));
+        assert!(!s.contains(&with));
+        assert_eq!(s.prune(with), p);
+        p.remove("beta");
+        assert!(!s.contains(&p), "an active parameter is missing");
+    }
+
+    #[test]
+    fn the_grid_holds_each_active_combination_once() {
+        // Momentum is a float range: a grid needs its grid_points.
+        assert_eq!(read(TREE).unwrap().grid().unwrap_err().0, "momentum");
+        let s =
+            read(&TREE.replace(r#""high": 0.99,"#, r#""high": 0.9, "grid_points": 3,"#)).unwrap();
+        let grid = s.grid().unwrap();
+        // adam: 2 × 2; sgd light: 3 momenta × 2 lr; sgd heavy: 3 × 2 nesterov × 2 lr.
+        assert_eq!(grid.size(), Some(4 + 6 + 12));
+        let mut keys = HashSet::new();
+        for i in 0..22 {
+            let p = grid.point(i);
+            assert!(s.contains(&p), "point {i}: {p:?}");
+            assert_eq!(grid.index_of(&p), Some(i), "{p:?}");
+            assert!(keys.insert(format!("{p:?}")), "point {i} twice: {p:?}");
+        }
+    }
+
+    #[test]
+    fn without_conditions_the_grid_keeps_its_order() {
+        let s = read(r#"{"a": [1, 2, 3], "b": ["x", "y"], "c": {"values": [0.5, 0.25]}}"#).unwrap();
+        assert!(!s.conditional());
+        assert_eq!(s.draw_order(), [0, 1, 2]);
+        let grid = s.grid().unwrap();
+        assert_eq!(grid.size(), Some(12));
+        let p = grid.point(1);
+        assert_eq!(
+            (p["a"], p["b"], p["c"]),
+            (Value::Int(1), Value::Str("x"), Value::Float(0.25))
+        );
+        assert_eq!(grid.point(11)["a"], Value::Int(3));
+    }
+
+    #[test]
+    fn bad_conditions_name_the_place() {
+        let err = |json: &str| read(json).unwrap_err().to_string();
+        let e = err(r#"{"m": {"low": 0, "high": 1, "when": {"opt": "sgd"}}}"#);
+        assert!(
+            e.contains("search.space.m.when.opt") && e.contains("not a parameter"),
+            "{e}"
+        );
+        let e = err(r#"{"o": ["a", "b"], "m": {"low": 0, "high": 1, "when": {"o": "c"}}}"#);
+        assert!(
+            e.contains("search.space.m.when.o")
+                && e.contains("\"c\" is not a value of o: use a, b"),
+            "{e}"
+        );
+        let e = err(r#"{"o": [1, 2], "m": {"low": 0, "high": 1, "when": {"o": "1"}}}"#);
+        assert!(e.contains("not categorical"), "{e}");
+        let e = err(r#"{"o": {"values": ["a"], "when": {"o": "a"}}}"#);
+        assert!(e.contains("itself"), "{e}");
+        let e = err(
+            r#"{"a": {"values": ["x"], "when": {"b": "y"}}, "b": {"values": ["y"], "when": {"a": "x"}}}"#,
+        );
+        assert!(e.contains("conditions loop: a → b → a"), "{e}");
+        let e = err(r#"{"o": ["a"], "m": {"low": 0, "high": 1, "when": {"o": 3}}}"#);
+        assert!(
+            e.contains("search.space.m.when.o") && e.contains("neither a label"),
+            "{e}"
+        );
+        let e = err(r#"{"o": ["a"], "m": {"low": 0, "high": 1, "when": "o"}}"#);
+        assert!(e.contains("search.space.m.when:"), "{e}");
+        let e = err(r#"{"m": {"values": [1], "low": 0}}"#);
+        assert!(
+            e.contains("search.space.m.low") && e.contains("not both"),
+            "{e}"
+        );
+        let e = err(r#"{"m": {"values": [1, "a"]}}"#);
+        assert!(e.contains("search.space.m.values[1]"), "{e}");
+    }
+}
