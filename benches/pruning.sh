@@ -17,7 +17,8 @@
 # (the random trials and Hyperband's brackets).
 # Usage: benches/pruning.sh
 #        TUNE=path/to/tune TRIALS=27 PARALLEL="1 2" OPTUNA=1 SEED=42 benches/pruning.sh
-#        (OPTUNA=0 skips the peer; PARALLEL="1": parallel 1 only; parallel 1 always runs)
+#        (OPTUNA=0 skips the peer; PARALLEL="1": parallel 1 only; parallel 1 always runs;
+#        VIRTUAL_EPOCHS=27: both studies at 27 virtual epochs instead of 10 and 9)
 set -eu
 cd "$(dirname "$0")/.."
 tune=${TUNE:-./target/release/tune}
@@ -170,7 +171,7 @@ echo "tune: $("$tune" --version); $(nproc) cores; $(date -u '+%Y-%m-%d %H:%M UTC
 [ -z "$py" ] || echo "peer: $("$py" -c 'import optuna, torch; print(f"optuna {optuna.__version__}, torch {torch.__version__}, 1 torch thread")')"
 echo "schedulers: median $median; asha $(asha 'stop|promote'); hyperband $hyperband; seed $seed"
 t0=$(date +%s)
-study wine winequality-red.csv quality regression "[64, 64]" 64,64 50 10 val_loss min
-study digits digits.csv digit classification "[128]" 128 20 9 accuracy max
+study wine winequality-red.csv quality regression "[64, 64]" 64,64 50 "${VIRTUAL_EPOCHS:-10}" val_loss min
+study digits digits.csv digit classification "[128]" 128 20 "${VIRTUAL_EPOCHS:-9}" accuracy max
 echo
 echo "whole bench: $(( $(date +%s) - t0 )) s"
