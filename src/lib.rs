@@ -13,6 +13,7 @@ pub mod intern;
 pub mod metrics;
 pub mod objective;
 pub mod outputs;
+pub mod pareto;
 pub mod plan;
 pub mod runner;
 pub mod sampler;
