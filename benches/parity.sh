@@ -38,7 +38,7 @@ study() {
   }
 }
 JSON
-  "$tune" -q --parallel 1 --out "$tmp/runs" "$tmp/$1.json" > /dev/null
+  "$tune" -q --parallel 1 --out "$tmp/runs/$1" "$tmp/$1.json" > /dev/null
   "$py" benches/peers/torch_parity.py --spec "$tmp/$1.json" --study "$tmp/runs/$1" --data "$data/$2" > "$tmp/$1.torch.jsonl"
   "$py" - "$tmp/runs/$1/leaderboard.csv" "$tmp/$1.torch.jsonl" "$1" <<'PY'
 import csv, json, statistics, sys

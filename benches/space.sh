@@ -47,7 +47,7 @@ run() {
   "metric": "$6"
 }
 JSON
-  "$tune" -q --out "$tmp/runs" "$tmp/$1.json" > /dev/null
+  "$tune" -q --out "$tmp/runs/$1" "$tmp/$1.json" > /dev/null
   awk -F, -v col="best_$6" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next } NR == 2 { print $c }' \
     "$tmp/runs/$1/leaderboard.csv"
 }
