@@ -63,15 +63,11 @@ fn problems() -> Vec<Problem> {
 /// The samplers compared; `tune-auto` is whichever of bayes and tpe `"method": "auto"` picks.
 const SAMPLERS: [&str; 3] = ["tune-bayes", "tune-tpe", "tune-random"];
 
-/// What `"method": "auto"` picks for a space of at most 200 trials (`Method::auto` in
-/// src/plan/search.rs, private there; this copy must follow it): TPE for a list of labels or more
-/// than 4 parameters, else the GP.
+/// What `"method": "auto"` picks for a space of at most 200 trials (`Method::auto`).
 fn auto_choice(space: &SearchSpace) -> &'static str {
-    let labels = space.params.iter().any(|p| matches!(p.kind, Kind::Cat(_)));
-    if labels || space.params.len() > 4 {
-        "tune-tpe"
-    } else {
-        "tune-bayes"
+    match tune::plan::Method::auto(space, Some(40)).0 {
+        tune::plan::Method::Bayes => "tune-bayes",
+        _ => "tune-tpe",
     }
 }
 

@@ -43,7 +43,7 @@ impl Method {
     /// surface: issue 31, docs/benchmarks.md), TPE where it does not (5 parameters or more, a
     /// list of labels, which the GP sees as ordered) or costs too much (over 200 trials: each GP
     /// suggestion grows with the trials so far cubed).
-    fn auto(space: &SearchSpace, trials: Option<usize>) -> (Method, String) {
+    pub fn auto(space: &SearchSpace, trials: Option<usize>) -> (Method, String) {
         let labels = space
             .params
             .iter()
