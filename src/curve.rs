@@ -46,6 +46,11 @@ pub struct CurveRow {
     /// The study's metric; with `val_loss`, RMSE (regression) or accuracy (classification).
     #[serde(with = "crate::curve::float")]
     pub metric: f64,
+    /// The learning rate in effect at this boundary (the next step's: the schedule's at the
+    /// examples seen), for the built-in trainer; absent for a program's rows and in rows
+    /// journalled before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning_rate: Option<f64>,
     /// Every number a user's program reported at this boundary, by name (`val_loss`, `steps`,
     /// the study's metric and its own, each finite: a program's non-finite number fails its
     /// trial); empty for the built-in trainer, whose rows and journals are as they always were.
@@ -152,6 +157,7 @@ pub(crate) mod tests {
             train_loss: 1.0,
             val_loss: val,
             metric: val,
+            learning_rate: None,
             reported: Default::default(),
         }
     }

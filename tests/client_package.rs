@@ -280,7 +280,10 @@ fn the_schedule_unit_tests_pass() {
         return;
     }
     let said = unit_tests(Path::new("python3"), "test_schedule.py");
-    assert!(said.contains("Ran 5 tests") && said.contains("\nOK"), "{said}");
+    assert!(
+        said.contains("Ran 5 tests") && said.contains("\nOK"),
+        "{said}"
+    );
 }
 
 #[test]

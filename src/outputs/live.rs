@@ -292,6 +292,7 @@ mod tests {
             train_loss: 1.0,
             val_loss,
             metric,
+            learning_rate: None,
             reported: Default::default(),
         }
     }

@@ -69,7 +69,8 @@ const CURVE_FILE: &str = "curve.csv";
 /// of the process leaves the old file or the new one) and fsynced before it takes its name (the
 /// persister fsyncs the folder). After [`crate::curve::COLUMNS`] comes `metric` (see
 /// [`MetricKind::in_curve`]) unless it is `val_loss`, then each other number a program reported,
-/// by name; a program's `steps`, `train_loss` or `val_loss` it did not report are blank.
+/// by name; a program's `steps`, `train_loss` or `val_loss` it did not report are blank. Last,
+/// `learning_rate` where rows record it (the built-in trainer's; blank in a row journalled before).
 pub fn write_curve(trial_dir: &Path, curve: &[CurveRow], metric: MetricKind) -> Result<()> {
     let path = trial_dir.join(CURVE_FILE);
     // A store that keeps checkpoints elsewhere made no folder for the trial.
@@ -80,6 +81,7 @@ pub fn write_curve(trial_dir: &Path, curve: &[CurveRow], metric: MetricKind) -> 
         header.push(metric.name());
     }
     let extra = crate::curve::reported_names(curve, &header);
+    let rate = curve.iter().any(|r| r.learning_rate.is_some());
     let blank = |x: Option<f64>| x.map_or(String::new(), |x| x.to_string());
     replace_with(&path, true, |f| {
         let mut w = csv::Writer::from_writer(f);
@@ -87,7 +89,8 @@ pub fn write_curve(trial_dir: &Path, curve: &[CurveRow], metric: MetricKind) -> 
             header
                 .iter()
                 .copied()
-                .chain(extra.iter().map(|s| s.as_str())),
+                .chain(extra.iter().map(|s| s.as_str()))
+                .chain(rate.then_some("learning_rate")),
         )?;
         for r in curve {
             let mut fields = vec![
@@ -101,6 +104,9 @@ pub fn write_curve(trial_dir: &Path, curve: &[CurveRow], metric: MetricKind) -> 
                 fields.push(r.metric.to_string());
             }
             fields.extend(extra.iter().map(|n| blank(r.reported.get(n).copied())));
+            if rate {
+                fields.push(blank(r.learning_rate));
+            }
             w.write_record(fields)?;
         }
         w.flush()

@@ -62,6 +62,16 @@ impl<D: Backend> Mlp<D> {
         &self,
         x: Matrix<D, T>,
     ) -> Matrix<D, T> {
+        self.forward_masked(x, &[])
+    }
+
+    /// [`Mlp::forward`], each hidden layer's activations times its mask among `masks` (dropout's,
+    /// in training; none at inference).
+    fn forward_masked<T: Tape<f32, D> + Merge<NoneTape> + Merge<T> + Default>(
+        &self,
+        x: Matrix<D, T>,
+        masks: &[Matrix<D>],
+    ) -> Matrix<D, T> {
         let last = self.layers.len() - 1;
         let relu = self.activation.is_relu();
         let mut h = x;
@@ -69,6 +79,9 @@ impl<D: Backend> Mlp<D> {
             h = D::add_bias(h.matmul(l.w.clone()), &l.b, i < last && relu);
             if i < last && !relu {
                 h = self.activation.forward(h);
+            }
+            if let Some(m) = masks.get(i).filter(|_| i < last) {
+                h = h * m.clone();
             }
         }
         h
@@ -154,12 +167,26 @@ impl<D: Backend> TensorRef<'_, D> {
     }
 }
 
+/// Inverted dropout after each hidden activation, in training: a value is kept with probability
+/// 1 − `rate` and scaled by 1 / (1 − `rate`). A step's masks derive from (`seed`, `trial`, the
+/// steps before it), so that a resumed trial draws the same ones.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dropout {
+    pub rate: f64,
+    pub seed: u64,
+    pub trial: u64,
+}
+
 /// A network and its optimizer on one device: what a trial trains.
 pub struct Net<D: Backend> {
     pub dev: D,
     pub mlp: Mlp<D>,
     pub opt: Optimizer<D>,
     task: Task,
+    /// Dropout in training, when its rate is above 0.
+    dropout: Option<Dropout>,
+    /// Steps taken (with the trial's before a resume): the next step's masks derive from it.
+    step: u64,
     /// The last batch's input and target tensors, refilled in place while the batch shape holds.
     batch: Option<(Matrix<D>, Matrix<D>)>,
 }
@@ -175,8 +202,40 @@ impl<D: Backend> Net<D> {
             mlp,
             opt,
             task,
+            dropout: None,
+            step: 0,
             batch: None,
         })
+    }
+
+    /// The network trained with `dropout` (none at a rate of 0), `step` steps taken so far.
+    pub fn with_dropout(self, dropout: Dropout, step: u64) -> Net<D> {
+        Net {
+            dropout: Some(dropout).filter(|d| d.rate > 0.0),
+            step,
+            ..self
+        }
+    }
+
+    /// This step's dropout masks for a batch of `rows` rows, one per hidden layer: 0 where a
+    /// value is dropped, 1 / (1 − rate) where it is kept. None without dropout.
+    fn masks(&self, rows: usize) -> Vec<Matrix<D>> {
+        let Some(d) = self.dropout else {
+            return vec![];
+        };
+        let mut rng = crate::seed::rng(d.seed, crate::seed::Purpose::Dropout, d.trial, self.step);
+        let keep = (1.0 / (1.0 - d.rate)) as f32;
+        let hidden = &self.mlp.layers[..self.mlp.layers.len() - 1];
+        hidden
+            .iter()
+            .map(|l| {
+                let width = l.b.shape().0;
+                let mask: Vec<f32> = (0..rows * width)
+                    .map(|_| if rng.gen::<f64>() < d.rate { 0.0 } else { keep })
+                    .collect();
+                self.dev.tensor_from_vec(mask, (rows, width))
+            })
+            .collect()
     }
 
     /// One optimizer step on a batch of `rows` rows; returns the batch's mean loss.
@@ -197,7 +256,9 @@ impl<D: Backend> Net<D> {
         let (x, y) = (xt.clone(), yt.clone());
         // Fresh gradients each step: dfdx keeps its private leaf-id API to itself, and its allocation
         // cache (enabled in `new`) recycles the buffers, so nothing outlives the step.
-        let out = self.mlp.forward(x.leaky_traced());
+        let masks = self.masks(rows);
+        self.step += 1;
+        let out = self.mlp.forward_masked(x.leaky_traced(), &masks);
         let loss = match self.task {
             Task::Regression => mse_loss(out, y),
             Task::Classification => cross_entropy_with_logits_loss(out, y),
@@ -220,19 +281,13 @@ impl<D: Backend> Net<D> {
 mod tests {
     use super::*;
     use crate::runner::mlp::params::MlpParams;
-    use crate::runner::mlp::settings::{ModelPlan, OptimizerKind};
+    use crate::runner::mlp::settings::ModelPlan;
     use rand::SeedableRng;
 
     fn plan() -> ModelPlan {
         ModelPlan {
             hidden: vec![8],
-            optimizer: OptimizerKind::Adam,
-            betas: [0.9, 0.999],
-            eps: 1e-8,
-            momentum: 0.9,
-            weight_decay: 0.0,
-            depth: None,
-            activation: Default::default(),
+            ..ModelPlan::default()
         }
     }
 
