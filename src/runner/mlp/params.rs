@@ -190,7 +190,9 @@ impl ModelFamily for Family {
             .expect("the built-in family's settings");
         let sizes = largest_sizes(model, space, data.n_inputs(), data.n_outputs());
         let batch = largest(space, "batch_size").unwrap_or(1.0);
-        let (params, bytes) = super::memory::training_bytes(&sizes, batch, data.val.rows as f64);
+        let dropout = model.dropout > 0.0 || largest(space, "dropout").is_some_and(|d| d > 0.0);
+        let val_rows = data.val.rows as f64;
+        let (params, bytes) = super::memory::training_bytes(&sizes, batch, val_rows, dropout);
         // A tuned width sets every hidden layer: the space's is to blame, when there are any.
         let blame = match largest(space, "hidden_width") {
             Some(_) if !model.hidden.is_empty() || depth_set(model, space) => {

@@ -399,4 +399,104 @@ mod tests {
         }
         assert_eq!(a.mlp.to_host(), b.mlp.to_host());
     }
+
+    /// Dropout's masks derive from (seed, trial, step): a network rebuilt from the host at step
+    /// 7 continues as the one that never stopped; another trial draws other masks; the masks
+    /// change training, and never the prediction (inference has no dropout).
+    #[test]
+    fn dropout_masks_follow_the_step_and_stay_out_of_inference() {
+        let dev = Cpu::default();
+        let sizes = [3, 8, 8, 1];
+        let drop = |trial| Dropout {
+            rate: 0.3,
+            seed: 11,
+            trial,
+        };
+        let fresh = |d: Option<Dropout>| {
+            let mlp = Mlp::init(&dev, &sizes, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0))
+                .with_activation(Activation::Gelu);
+            let opt = Optimizer::new(&plan(), &params(), &mlp).unwrap();
+            let net = Net::new(dev.clone(), mlp, opt, Task::Regression).unwrap();
+            match d {
+                Some(d) => net.with_dropout(d, 0),
+                None => net,
+            }
+        };
+        let train = |net: &mut Net<Cpu>, steps: std::ops::Range<usize>| {
+            for i in steps {
+                net.train_step(&batch(i).0, &batch(i).1, 4).unwrap();
+            }
+        };
+        let mut a = fresh(Some(drop(0)));
+        train(&mut a, 0..7);
+        let weights = a.mlp.to_host();
+        let state = a.opt.to_host(&a.mlp);
+        let mlp = Mlp::from_host(&dev, &sizes, &weights)
+            .unwrap()
+            .with_activation(Activation::Gelu);
+        let mut opt = Optimizer::new(&plan(), &params(), &mlp).unwrap();
+        opt.restore(&mlp, &state).unwrap();
+        let mut b = Net::new(dev.clone(), mlp, opt, Task::Regression)
+            .unwrap()
+            .with_dropout(drop(0), 7);
+        train(&mut a, 7..20);
+        train(&mut b, 7..20);
+        assert_eq!(a.mlp.to_host(), b.mlp.to_host());
+        let (mut other, mut none) = (fresh(Some(drop(1))), fresh(None));
+        train(&mut other, 0..20);
+        train(&mut none, 0..20);
+        assert_ne!(a.mlp.to_host(), other.mlp.to_host());
+        assert_ne!(a.mlp.to_host(), none.mlp.to_host());
+        let x = batch(3).0;
+        let host =
+            crate::runner::mlp::model::host_forward(&a.mlp.to_host(), Activation::Gelu, &x, 4);
+        assert_eq!(a.predict(x.clone(), 4), host);
+        assert_eq!(a.predict(x.clone(), 4), a.predict(x, 4));
+    }
+
+    /// With `max_grad_norm`, an SGD step without momentum moves the weights by at most the
+    /// learning rate times the norm; without it, further.
+    #[test]
+    fn clipping_bounds_the_step() {
+        let dev = Cpu::default();
+        let sgd = ModelPlan {
+            optimizer: crate::runner::mlp::settings::OptimizerKind::Sgd,
+            momentum: 0.0,
+            ..plan()
+        };
+        let step = |clip: Option<f64>| {
+            let mut p = MlpParams::of(&sgd, &Default::default());
+            p.learning_rate = 0.5;
+            p.max_grad_norm = clip;
+            let mlp = Mlp::init(
+                &dev,
+                &[3, 8, 1],
+                &mut rand_chacha::ChaCha8Rng::seed_from_u64(2),
+            );
+            let before = mlp.to_host();
+            let opt = Optimizer::new(&sgd, &p, &mlp).unwrap();
+            let mut net = Net::new(dev.clone(), mlp, opt, Task::Regression).unwrap();
+            let (x, y) = batch(0);
+            let y: Vec<f32> = y.iter().map(|v| v * 100.0).collect();
+            net.train_step(&x, &y, 4).unwrap();
+            let moved: f64 = before
+                .iter()
+                .zip(net.mlp.to_host())
+                .flat_map(|(a, b)| {
+                    a.data
+                        .iter()
+                        .zip(b.data)
+                        .map(|(x, y)| ((x - y) as f64).powi(2))
+                        .collect::<Vec<_>>()
+                })
+                .sum();
+            moved.sqrt()
+        };
+        let clipped = step(Some(0.01));
+        assert!(
+            clipped <= 0.5 * 0.01 * 1.001 && clipped > 0.5 * 0.01 * 0.99,
+            "{clipped}"
+        );
+        assert!(step(None) > 0.1, "{}", step(None));
+    }
 }
