@@ -167,6 +167,10 @@ pub(crate) mod tests {
         let old = r#"{"virtual_epoch":1,"examples_seen":1,"steps":1,"train_loss":"NaN","val_loss":0.5,"metric":0.5}"#;
         let r: CurveRow = serde_json::from_str(old).unwrap();
         assert!(r.reported.is_empty() && r.train_loss.is_nan());
+        assert_eq!(
+            r.learning_rate, None,
+            "a row journalled before rates were recorded"
+        );
         assert_eq!(serde_json::to_string(&r).unwrap(), old);
         // The built-in trainer's rows show every column, NaN included.
         assert_eq!(r.steps_shown(), Some(1));

@@ -328,7 +328,10 @@ fn an_f1_study_selects_and_ranks_by_macro_f1() {
         previous = f1;
         let (ch, curve) = read_csv(&study.join("trials").join(&r[trial]).join("curve.csv"));
         // The study's metric after the five columns every curve has; the rate last.
-        assert_eq!((ch[5].as_str(), ch.last().unwrap().as_str()), ("f1", "learning_rate"));
+        assert_eq!(
+            (ch[5].as_str(), ch.last().unwrap().as_str()),
+            ("f1", "learning_rate")
+        );
         let values: Vec<f64> = curve.iter().map(|c| c[5].parse().unwrap()).collect();
         // The selected checkpoint is the first with the highest F1.
         let top = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);

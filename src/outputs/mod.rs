@@ -113,3 +113,37 @@ pub fn write_curve(trial_dir: &Path, curve: &[CurveRow], metric: MetricKind) -> 
     })
     .map_err(|e| Error::io(&path, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::curve::tests::row;
+
+    /// A resumed trial whose first rows were journalled before rates were recorded: the column
+    /// is there, blank in those rows; a curve without rates (a program's) has no column.
+    #[test]
+    fn curve_csv_has_the_rate_last_and_blank_where_a_row_lacks_it() {
+        let dir = crate::testutil::TempDir::new();
+        let old: CurveRow =
+            serde_json::from_str(r#"{"virtual_epoch":1,"examples_seen":1,"steps":1,"train_loss":1,"val_loss":0.5,"metric":0.5}"#)
+                .unwrap();
+        let new = CurveRow {
+            learning_rate: Some(0.25),
+            ..row(2, 0.4)
+        };
+        write_curve(dir.path(), &[old.clone(), new], MetricKind::ValLoss).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(CURVE_FILE)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "virtual_epoch,examples_seen,steps,train_loss,val_loss,learning_rate",
+                "1,1,1,1,0.5,",
+                "2,2,2,1,0.4,0.25"
+            ]
+        );
+        write_curve(dir.path(), &[old], MetricKind::ValLoss).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(CURVE_FILE)).unwrap();
+        assert!(text.starts_with("virtual_epoch,examples_seen,steps,train_loss,val_loss\n"));
+    }
+}
