@@ -454,3 +454,46 @@ fn check_training(file: &Path, m: &ModelSpec, params: &[ParamDecl]) -> Result<()
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fingerprint(section: serde_json::Value) -> serde_json::Value {
+        let params = super::super::params::PARAMS;
+        read(Path::new("s.json"), Some(&section), None, params)
+            .unwrap()
+            .fingerprint
+    }
+
+    /// A study begun before issue 32's settings keeps its fingerprint (each left out at its
+    /// default), and setting any of them changes it.
+    #[test]
+    fn the_new_settings_change_the_fingerprint_only_when_set() {
+        let before = serde_json::json!({
+            "hidden": [16], "optimizer": "adam", "betas": [0.9, 0.999], "eps": 1e-8,
+            "momentum": 0.9, "weight_decay": 0.0
+        });
+        assert_eq!(fingerprint(serde_json::json!({ "hidden": [16] })), before);
+        let defaults = serde_json::json!({
+            "hidden": [16], "dropout": 0.0, "schedule": "constant", "warmup": 0,
+            "min_lr_fraction": 0, "lr_scaling": "none", "reference_batch_size": 32
+        });
+        assert_eq!(fingerprint(defaults), before);
+        for (k, v) in [
+            ("dropout", serde_json::json!(0.1)),
+            ("schedule", serde_json::json!("cosine")),
+            ("warmup", serde_json::json!(0.1)),
+            ("min_lr_fraction", serde_json::json!(0.1)),
+            ("lr_scaling", serde_json::json!("sqrt")),
+            ("reference_batch_size", serde_json::json!(64)),
+            ("max_grad_norm", serde_json::json!(1.0)),
+        ] {
+            let mut s = serde_json::json!({ "hidden": [16] });
+            s[k] = v.clone();
+            let f = fingerprint(s);
+            assert_ne!(f, before, "{k}");
+            assert_eq!(f[k], v, "{k}");
+        }
+    }
+}
