@@ -281,7 +281,7 @@ fn the_schedule_unit_tests_pass() {
     }
     let said = unit_tests(Path::new("python3"), "test_schedule.py");
     assert!(
-        said.contains("Ran 5 tests") && said.contains("\nOK"),
+        said.contains("Ran 6 tests") && said.contains("\nOK"),
         "{said}"
     );
 }

@@ -12,6 +12,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
+from tune_client import Trial  # noqa: E402
 from tune_client.schedule import learning_rate, multiplier  # noqa: E402
 
 with open(os.path.join(HERE, "schedule_points.json")) as f:
@@ -44,6 +45,16 @@ class Schedule(unittest.TestCase):
         a = learning_rate(None, dict(p, batch_size=16), 1000)
         b = learning_rate(None, dict(p, batch_size=64), 1000)
         self.assertAlmostEqual(b / a, 2.0, places=12)
+
+    def test_a_trials_rate_over_its_budget_with_defaults(self):
+        os.environ.pop("TUNE_PARAMS", None)
+        trial = Trial(params={"learning_rate": 0.02, "batch_size": 64}, boundaries=[500, 1000])
+        cosine = {"schedule": "cosine", "warmup": 0.2, "lr_scaling": "linear"}
+        self.assertEqual(trial.learning_rate(None, **cosine), 0.04)
+        self.assertEqual(trial.learning_rate(100, **cosine), 0.02)
+        self.assertAlmostEqual(trial.learning_rate(600, **cosine), 0.02, places=15)
+        self.assertAlmostEqual(trial.learning_rate(1000, **cosine), 0.0, places=15)
+        self.assertEqual(trial.learning_rate(1000), 0.02)
 
     def test_bad_names(self):
         with self.assertRaises(ValueError):
