@@ -164,7 +164,12 @@ fn a_retrained_trial_keeps_its_labels_dropout_and_schedule() {
         rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>()
     };
     let trial = &best[at("trial")];
-    let want = rates(&dir.path().join("runs/tiny/trials").join(trial).join("curve.csv"));
+    let want = rates(
+        &dir.path()
+            .join("runs/tiny/trials")
+            .join(trial)
+            .join("curve.csv"),
+    );
     let got = rates(&folder.join("trials/0/curve.csv"));
     assert_eq!(got, want);
     // The first boundary (750 of 3000 examples) is half-way through the warm-up.

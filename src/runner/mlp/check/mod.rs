@@ -472,6 +472,34 @@ mod tests {
         );
     }
 
+    /// A searched activation and optimizer are the model's: each combination is a model, momentum
+    /// counts since SGD may be picked, dropout and the schedule are training's (not tried).
+    #[test]
+    fn searched_activations_and_optimizers_are_distinct_models() {
+        let dir = TempDir::new();
+        let space = serde_json::json!({
+            "batch_size": [16],
+            "learning_rate": [0.01],
+            "activation": ["gelu", "relu"],
+            "optimizer": ["adam", "sgd"],
+            "momentum": [0.5],
+            "dropout": [0.1, 0.2],
+            "schedule": ["cosine"]
+        });
+        let p = plan(&dir, "adam", space);
+        let (models, _) = models(&p);
+        let labels: Vec<String> = models.iter().map(|m| label(&p, m)).collect();
+        assert_eq!(
+            labels,
+            [
+                "hidden [8, 8] gelu, adam, momentum 0.5",
+                "hidden [8, 8] gelu, sgd, momentum 0.5",
+                "hidden [8, 8], adam, momentum 0.5",
+                "hidden [8, 8], sgd, momentum 0.5"
+            ]
+        );
+    }
+
     #[test]
     fn too_many_models_are_tried_one_value_at_a_time() {
         let dir = TempDir::new();
