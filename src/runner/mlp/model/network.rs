@@ -3,7 +3,7 @@
 //! training step at a time.
 
 use dfdx::prelude::*;
-use rand::Rng;
+use rand::{Rng, RngCore};
 
 use super::{backend, Activation, Backend, Matrix, Optimizer, Vector};
 use crate::artifacts::HostTensor;
@@ -225,13 +225,15 @@ impl<D: Backend> Net<D> {
         };
         let mut rng = crate::seed::rng(d.seed, crate::seed::Purpose::Dropout, d.trial, self.step);
         let keep = (1.0 / (1.0 - d.rate)) as f32;
+        // A value is dropped when a uniform 32-bit draw falls below rate × 2^32: one draw each.
+        let below = (d.rate * 4_294_967_296.0) as u32;
         let hidden = &self.mlp.layers[..self.mlp.layers.len() - 1];
         hidden
             .iter()
             .map(|l| {
                 let width = l.b.shape().0;
                 let mask: Vec<f32> = (0..rows * width)
-                    .map(|_| if rng.gen::<f64>() < d.rate { 0.0 } else { keep })
+                    .map(|_| if rng.next_u32() < below { 0.0 } else { keep })
                     .collect();
                 self.dev.tensor_from_vec(mask, (rows, width))
             })
