@@ -44,13 +44,12 @@ pub fn run_trial<D: Backend>(
     let batch = p.batch_size;
 
     let (mut net, stream, mut meta) = begin(&dev, plan, job, (&p, &sizes))?;
-    let schedule = p.schedule(settings::of(plan), budget.total_examples);
     let mut ends = Ends {
         plan,
         host,
         start,
         base_seconds: meta.seconds,
-        schedule,
+        schedule: p.schedule(settings::of(plan), budget.total_examples),
     };
     let val = std::sync::Arc::new(Validation::of(
         data,
@@ -84,8 +83,7 @@ pub fn run_trial<D: Backend>(
             }
             let (x, y) = batches.next(data, rows);
             let t1 = Instant::now();
-            // The rate is the schedule's at the examples seen before the step.
-            net.opt.set_lr(schedule.rate(meta.examples_seen));
+            net.opt.set_lr(ends.schedule.rate(meta.examples_seen));
             let loss = net.train_step(x, y, rows)?;
             let t2 = Instant::now();
             ph.batches += (t1 - t0).as_secs_f64();
@@ -384,7 +382,8 @@ struct Ends<'a> {
     host: &'a mut dyn TrialHost,
     start: Instant,
     base_seconds: f64,
-    /// The trial's learning rate, which each row records.
+    /// The trial's learning rate: each step's is the schedule's at the examples seen before it,
+    /// and each row records it.
     schedule: Schedule,
 }
 
