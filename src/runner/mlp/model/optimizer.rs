@@ -92,11 +92,6 @@ impl<D: Backend> Optimizer<D> {
         Ok(())
     }
 
-    /// Whether its state is Adam's (else SGD's velocity).
-    pub fn is_adam(&self) -> bool {
-        self.kind == OptimizerKind::Adam
-    }
-
     /// The state as host tensors named like the weights.
     pub fn to_host(&self, mlp: &Mlp<D>) -> OptimizerState {
         let copy = |g: &Gradients<f32, D>| {
