@@ -82,6 +82,7 @@ fn finished(trial: u64, params: Params, y: f64) -> tune::storage::TrialRecord {
             train_loss: y,
             val_loss: y,
             metric: y,
+            learning_rate: None,
             reported: Default::default(),
         }],
         seconds: 0.0,

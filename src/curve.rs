@@ -46,6 +46,11 @@ pub struct CurveRow {
     /// The study's metric; with `val_loss`, RMSE (regression) or accuracy (classification).
     #[serde(with = "crate::curve::float")]
     pub metric: f64,
+    /// The learning rate in effect at this boundary (the next step's: the schedule's at the
+    /// examples seen), for the built-in trainer; absent for a program's rows and in rows
+    /// journalled before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning_rate: Option<f64>,
     /// Every number a user's program reported at this boundary, by name (`val_loss`, `steps`,
     /// the study's metric and its own, each finite: a program's non-finite number fails its
     /// trial); empty for the built-in trainer, whose rows and journals are as they always were.
@@ -152,6 +157,7 @@ pub(crate) mod tests {
             train_loss: 1.0,
             val_loss: val,
             metric: val,
+            learning_rate: None,
             reported: Default::default(),
         }
     }
@@ -161,6 +167,10 @@ pub(crate) mod tests {
         let old = r#"{"virtual_epoch":1,"examples_seen":1,"steps":1,"train_loss":"NaN","val_loss":0.5,"metric":0.5}"#;
         let r: CurveRow = serde_json::from_str(old).unwrap();
         assert!(r.reported.is_empty() && r.train_loss.is_nan());
+        assert_eq!(
+            r.learning_rate, None,
+            "a row journalled before rates were recorded"
+        );
         assert_eq!(serde_json::to_string(&r).unwrap(), old);
         // The built-in trainer's rows show every column, NaN included.
         assert_eq!(r.steps_shown(), Some(1));

@@ -20,6 +20,8 @@ pub enum Purpose {
     Design = 5,
     /// The initial weights of a model in the pre-flight check (`tune check`).
     Check = 6,
+    /// A trial's dropout masks of one step (the steps before it: a resume draws the same).
+    Dropout = 7,
 }
 
 fn splitmix(mut z: u64) -> u64 {

@@ -327,7 +327,11 @@ fn an_f1_study_selects_and_ranks_by_macro_f1() {
         assert!(f1 <= previous, "higher F1 ranks first: {rows:?}");
         previous = f1;
         let (ch, curve) = read_csv(&study.join("trials").join(&r[trial]).join("curve.csv"));
-        assert_eq!(ch.last().unwrap(), "f1");
+        // The study's metric after the five columns every curve has; the rate last.
+        assert_eq!(
+            (ch[5].as_str(), ch.last().unwrap().as_str()),
+            ("f1", "learning_rate")
+        );
         let values: Vec<f64> = curve.iter().map(|c| c[5].parse().unwrap()).collect();
         // The selected checkpoint is the first with the highest F1.
         let top = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -369,5 +373,5 @@ fn an_r2_study_ranks_the_highest_first() {
     assert!(by_rank.windows(2).all(|w| w[0].1 >= w[1].1), "{by_rank:?}");
     assert!(by_rank.iter().all(|r| r.1 <= 1.0), "{by_rank:?}");
     let (ch, _) = read_csv(&study.join("trials/0/curve.csv"));
-    assert_eq!(ch.last().unwrap(), "r2");
+    assert_eq!(ch[5], "r2");
 }

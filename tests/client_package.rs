@@ -2,7 +2,7 @@
 //! client`) into a fresh venv gives `tune_client`, and a study whose program imports it from there
 //! only (tests/python/client_trainer.py, batches from `tune_client.stream`) completes, and gives
 //! the same leaderboard interrupted and resumed. Also the client's own unit tests: the stream's
-//! pure logic always (client/tests/test_stream.py), the PyTorch helpers with the interpreter in
+//! pure logic always (client/tests/test_stream.py, test_schedule.py), the PyTorch helpers with the interpreter in
 //! `TUNE_TEST_TORCH_PYTHON` (client/tests/test_torch.py; PyTorch is too heavy to install here).
 //!
 //! pip builds the package offline (`--no-build-isolation --no-index`) where the venv's setuptools
@@ -270,6 +270,20 @@ fn the_stream_unit_tests_pass() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no unittest summary:\n{said}"));
     assert!(ran >= 15 && said.contains("\nOK"), "{said}");
+}
+
+/// The client's schedule gives the rates of the points the built-in trainer's schedule is tested
+/// against (client/tests/schedule_points.json, read by src/runner/mlp/schedule.rs's tests too).
+#[test]
+fn the_schedule_unit_tests_pass() {
+    if !python() {
+        return;
+    }
+    let said = unit_tests(Path::new("python3"), "test_schedule.py");
+    assert!(
+        said.contains("Ran 6 tests") && said.contains("\nOK"),
+        "{said}"
+    );
 }
 
 #[test]

@@ -186,6 +186,21 @@ fn another_shape_or_missing_columns_are_refused_in_one_sentence() {
         s["init"]["optimizer"] = "keep".into();
     }));
     assert!(err.contains("init.optimizer"), "{err}");
+    let err = refused(&child(dir.path(), "g", |s| {
+        s["search"]["space"]["optimizer"] = serde_json::json!(["adam", "sgd"]);
+        s["init"]["optimizer"] = "keep".into();
+    }));
+    assert!(
+        err.contains("search.space.optimizer: picks the optimizer, and init.optimizer \"keep\""),
+        "{err}"
+    );
+    let err = refused(&child(dir.path(), "h", |s| {
+        s["search"]["space"]["activation"] = serde_json::json!(["gelu"]);
+    }));
+    assert!(
+        err.contains("search.space.activation: changes the network's shape"),
+        "{err}"
+    );
     let err = refused(&child(dir.path(), "d", |s| {
         s["init"]["from"] = "runs/nothing".into();
     }));
@@ -217,7 +232,7 @@ fn another_shape_or_missing_columns_are_refused_in_one_sentence() {
         err.contains("less.csv: header: a column the model was trained on is missing: \"pH\""),
         "{err}"
     );
-    for name in ["a", "b", "c", "d", "e", "f"] {
+    for name in ["a", "b", "c", "d", "e", "f", "g", "h"] {
         assert!(!dir.path().join("runs").join(name).exists(), "{name}");
     }
 }

@@ -68,6 +68,25 @@ fn a_searched_depth_reproduces_the_leaderboard() {
     reproduces_the_leaderboard(&spec);
 }
 
+/// Issue 32's parameters searched (depth, activation, dropout, the optimizer) under a cosine
+/// schedule with warm-up, clipping and sqrt scaling: predict has no dropout, and the trial's
+/// activation and layers come from its checkpoint.
+#[test]
+fn the_searched_architecture_dropout_and_schedule_reproduce_the_leaderboard() {
+    let mut spec = tiny_spec(2);
+    spec["model"] = serde_json::json!({
+        "hidden": [16], "schedule": "cosine", "warmup": 0.1, "lr_scaling": "sqrt",
+        "max_grad_norm": 1.0
+    });
+    let space = &mut spec["search"]["space"];
+    space["depth"] = serde_json::json!([1, 3]);
+    space["activation"] = serde_json::json!(["gelu", "silu", "tanh"]);
+    space["dropout"] = serde_json::json!({ "low": 0.0, "high": 0.3 });
+    space["optimizer"] = serde_json::json!(["adam", "sgd"]);
+    spec["search"]["trials"] = serde_json::json!(5);
+    reproduces_the_leaderboard(&spec);
+}
+
 /// Runs `spec`; predict on the validation rows gives the leaderboard's best and final losses.
 fn reproduces_the_leaderboard(spec: &serde_json::Value) {
     let dir = tempdir();

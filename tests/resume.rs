@@ -354,3 +354,64 @@ fn ctrl_c_stops_cleanly_and_resumes() {
         "{rows:?}"
     );
 }
+
+/// A trial with dropout, GELU and three hidden layers (with a cosine schedule and warm-up),
+/// SIGKILLed twice mid-trial once boundaries are durable, resumes to the curve, weights and
+/// optimizer state of a run straight through: dropout's masks derive from (seed, trial, step),
+/// the rate from the examples seen.
+#[test]
+fn a_sigkilled_trial_with_dropout_gelu_and_depth_3_resumes_to_the_same_curve_and_weights() {
+    let mut spec = tiny_spec(1);
+    spec["model"] = serde_json::json!({
+        "hidden": [16], "depth": 3, "activation": "gelu", "dropout": 0.2,
+        "schedule": "cosine", "warmup": 0.1
+    });
+    spec["budget"] = serde_json::json!({ "total_examples": 400000, "virtual_epochs": 40 });
+    spec["search"] = serde_json::json!({
+        "method": "grid", "space": { "batch_size": [8], "learning_rate": [0.003] }
+    });
+    let reference = tempdir();
+    ok(run(&write_spec(reference.path(), &spec)));
+    let want = last_checkpoint(&reference.path().join("runs/tiny"), 0);
+    assert_eq!(want.meta.virtual_epoch, 40);
+
+    let dir = tempdir();
+    let path = write_spec(dir.path(), &spec);
+    let study = dir.path().join("runs/tiny");
+    let mut kills = 0;
+    for _ in 0..2 {
+        let before = work_done(&study);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tune"))
+            .args(["-q", "--sync-every", "0.02"])
+            .arg(&path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = std::time::Instant::now();
+        while work_done(&study) <= before
+            && child.try_wait().unwrap().is_none()
+            && t.elapsed() < Duration::from_secs(60)
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(15));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(kills >= 1, "the trial finished before a kill landed");
+    assert!(work_done(&study) < 400000, "killed after the last boundary");
+    ok(run(&path));
+    let got = last_checkpoint(&study, 0);
+    assert_eq!(got.meta.curve, want.meta.curve, "the curve differs");
+    assert_eq!(got.weights, want.weights, "the weights differ");
+    assert_eq!(got.optimizer, want.optimizer, "the optimizer state differs");
+    assert_eq!(got.meta.runner, want.meta.runner);
+    assert_eq!(
+        std::fs::read_to_string(study.join("trials/0/curve.csv")).unwrap(),
+        std::fs::read_to_string(reference.path().join("runs/tiny/trials/0/curve.csv")).unwrap()
+    );
+}

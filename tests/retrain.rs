@@ -130,3 +130,50 @@ fn data_without_the_studys_columns_is_refused_in_one_sentence() {
     assert!(err.contains("alcohol"), "{err}");
     assert!(!dir.path().join("runs/tiny/retrain").exists());
 }
+
+/// A trial of labels (activation, schedule) and dropout is retrained with them: its curve's
+/// `learning_rate` column is the original's (the same schedule over the same examples).
+#[test]
+fn a_retrained_trial_keeps_its_labels_dropout_and_schedule() {
+    let dir = tempdir();
+    let mut spec = tiny_spec(2);
+    spec["model"]["warmup"] = serde_json::json!(0.5);
+    let space = &mut spec["search"]["space"];
+    space["activation"] = serde_json::json!(["gelu", "tanh"]);
+    space["schedule"] = serde_json::json!(["cosine", "linear"]);
+    space["dropout"] = serde_json::json!([0.1]);
+    let spec = write_spec(dir.path(), &spec);
+    ok(run(&spec));
+    let (h, board) = read_csv(&dir.path().join("runs/tiny/leaderboard.csv"));
+    let at = |n: &str| h.iter().position(|c| c == n).unwrap();
+    let best = &board[0];
+    let small = rows(dir.path(), "small.csv", 500, "");
+    ok(retrain(&spec, &small, &[]));
+    let folder = dir.path().join(format!(
+        "runs/tiny/retrain/trial-{}-small",
+        best[at("trial")]
+    ));
+    let (nh, new) = read_csv(&folder.join("leaderboard.csv"));
+    let nat = |n: &str| nh.iter().position(|c| c == n).unwrap();
+    for col in ["activation", "schedule", "dropout", "batch_size"] {
+        assert_eq!(new[0][nat(col)], best[at(col)], "{col}");
+    }
+    let rates = |curve: &Path| {
+        let (ch, rows) = read_csv(curve);
+        let i = ch.iter().position(|c| c == "learning_rate").unwrap();
+        rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>()
+    };
+    let trial = &best[at("trial")];
+    let want = rates(
+        &dir.path()
+            .join("runs/tiny/trials")
+            .join(trial)
+            .join("curve.csv"),
+    );
+    let got = rates(&folder.join("trials/0/curve.csv"));
+    assert_eq!(got, want);
+    // The first boundary (750 of 3000 examples) is half-way through the warm-up.
+    let lr: f64 = best[at("learning_rate")].parse().unwrap();
+    let first: f64 = want[0].parse().unwrap();
+    assert!((first / (lr / 2.0) - 1.0).abs() < 1e-9, "{first} {lr}");
+}

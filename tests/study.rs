@@ -66,7 +66,8 @@ fn a_tiny_study_writes_leaderboard_curves_and_checkpoints() {
                 "steps",
                 "train_loss",
                 "val_loss",
-                "rmse"
+                "rmse",
+                "learning_rate"
             ]
         );
         assert_eq!(curve.len(), 4, "one curve row per virtual epoch");

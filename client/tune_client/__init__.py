@@ -363,6 +363,16 @@ class Trial:
         """The examples every trial trains on: the last boundary."""
         return self.boundaries[-1]
 
+    def learning_rate(self, examples_seen, **defaults):
+        """The rate of a step taken after `examples_seen` examples under the trial's schedule
+        (its `learning_rate`, `batch_size`, `schedule`, `warmup`, `min_lr_fraction`,
+        `lr_scaling`, `reference_batch_size`; those the space does not give from `defaults`, then
+        tune's defaults) over the budget, as tune's built-in trainer computes it
+        (`tune_client.schedule.learning_rate`). `examples_seen=None`: the peak rate."""
+        from .schedule import learning_rate
+
+        return learning_rate(examples_seen, self.params, self.total_examples, defaults=defaults)
+
     def boundaries_left(self):
         """The boundaries still to reach (all of them, unless the trial resumes)."""
         return [b for b in self.boundaries if b > self.resume_examples]

@@ -292,6 +292,7 @@ mod tests {
             train_loss: 1.0,
             val_loss,
             metric,
+            learning_rate: None,
             reported: Default::default(),
         }
     }
@@ -320,6 +321,21 @@ mod tests {
         assert_eq!(compact(Value::Float(15000.0)), "1.5e4");
         assert_eq!(compact(Value::Float(0.0)), "0");
         assert_eq!(abbreviate(&params()), "bs=32 lr=3e-3 wd=1.23e-4 width=64");
+        // Issue 32's parameters by their short names, labels as they are, in PARAMS' order.
+        let mut more = params();
+        for (k, v) in [
+            ("schedule", Value::Str("cosine")),
+            ("activation", Value::Str("gelu")),
+            ("dropout", Value::Float(0.1)),
+            ("warmup", Value::Float(0.05)),
+            ("optimizer", Value::Str("sgd")),
+        ] {
+            more.insert(k.into(), v);
+        }
+        assert_eq!(
+            abbreviate(&more),
+            "bs=32 lr=3e-3 wd=1.23e-4 width=64 act=gelu opt=sgd drop=0.1 sched=cosine warm=0.05"
+        );
         assert_eq!(sig4(0.612345), "0.6123");
         assert_eq!(sig4(27.1234), "27.12");
         assert_eq!(sig4(0.0), "0");

@@ -69,7 +69,8 @@ const CURVE_FILE: &str = "curve.csv";
 /// of the process leaves the old file or the new one) and fsynced before it takes its name (the
 /// persister fsyncs the folder). After [`crate::curve::COLUMNS`] comes `metric` (see
 /// [`MetricKind::in_curve`]) unless it is `val_loss`, then each other number a program reported,
-/// by name; a program's `steps`, `train_loss` or `val_loss` it did not report are blank.
+/// by name; a program's `steps`, `train_loss` or `val_loss` it did not report are blank. Last,
+/// `learning_rate` where rows record it (the built-in trainer's; blank in a row journalled before).
 pub fn write_curve(trial_dir: &Path, curve: &[CurveRow], metric: MetricKind) -> Result<()> {
     let path = trial_dir.join(CURVE_FILE);
     // A store that keeps checkpoints elsewhere made no folder for the trial.
@@ -80,6 +81,7 @@ pub fn write_curve(trial_dir: &Path, curve: &[CurveRow], metric: MetricKind) -> 
         header.push(metric.name());
     }
     let extra = crate::curve::reported_names(curve, &header);
+    let rate = curve.iter().any(|r| r.learning_rate.is_some());
     let blank = |x: Option<f64>| x.map_or(String::new(), |x| x.to_string());
     replace_with(&path, true, |f| {
         let mut w = csv::Writer::from_writer(f);
@@ -87,7 +89,8 @@ pub fn write_curve(trial_dir: &Path, curve: &[CurveRow], metric: MetricKind) -> 
             header
                 .iter()
                 .copied()
-                .chain(extra.iter().map(|s| s.as_str())),
+                .chain(extra.iter().map(|s| s.as_str()))
+                .chain(rate.then_some("learning_rate")),
         )?;
         for r in curve {
             let mut fields = vec![
@@ -101,9 +104,46 @@ pub fn write_curve(trial_dir: &Path, curve: &[CurveRow], metric: MetricKind) -> 
                 fields.push(r.metric.to_string());
             }
             fields.extend(extra.iter().map(|n| blank(r.reported.get(n).copied())));
+            if rate {
+                fields.push(blank(r.learning_rate));
+            }
             w.write_record(fields)?;
         }
         w.flush()
     })
     .map_err(|e| Error::io(&path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::curve::tests::row;
+
+    /// A resumed trial whose first rows were journalled before rates were recorded: the column
+    /// is there, blank in those rows; a curve without rates (a program's) has no column.
+    #[test]
+    fn curve_csv_has_the_rate_last_and_blank_where_a_row_lacks_it() {
+        let dir = crate::testutil::TempDir::new();
+        let old: CurveRow =
+            serde_json::from_str(r#"{"virtual_epoch":1,"examples_seen":1,"steps":1,"train_loss":1,"val_loss":0.5,"metric":0.5}"#)
+                .unwrap();
+        let new = CurveRow {
+            learning_rate: Some(0.25),
+            ..row(2, 0.4)
+        };
+        write_curve(dir.path(), &[old.clone(), new], MetricKind::ValLoss).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(CURVE_FILE)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "virtual_epoch,examples_seen,steps,train_loss,val_loss,learning_rate",
+                "1,1,1,1,0.5,",
+                "2,2,2,1,0.4,0.25"
+            ]
+        );
+        write_curve(dir.path(), &[old], MetricKind::ValLoss).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(CURVE_FILE)).unwrap();
+        assert!(text.starts_with("virtual_epoch,examples_seen,steps,train_loss,val_loss\n"));
+    }
 }

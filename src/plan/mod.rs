@@ -152,7 +152,7 @@ impl StudyPlan {
         };
         let search = SearchPlan::from_spec(spec_file, &spec.search, ov.parallel, names)?;
         if init.is_some() {
-            check_shape_fixed(spec_file, family, &search.space)?;
+            check_shape_fixed(spec_file, family, &search.space, init.as_ref())?;
         }
         let selection =
             SelectionPlan::from_spec(spec_file, &spec, data.as_ref().map(|d| &d.dataset), &budget)?;
@@ -277,17 +277,33 @@ fn data_plan(
 }
 
 /// With `init`, the network's shape is the checkpoint's: a space that tunes a parameter of the
-/// shape (in `family`'s declaration) is refused.
-fn check_shape_fixed(file: &Path, family: &dyn ModelFamily, space: &SearchSpace) -> Result<()> {
-    let shape = |n: &str| {
-        let decl = family.params().iter().find(|d| d.name == n);
-        decl.is_some_and(|d| d.role == crate::space::Role::Shape)
+/// shape (in `family`'s declaration) is refused; so is one that picks the optimizer (a list of
+/// the optimizer's labels) when `init.optimizer` keeps the checkpoint's state, of one optimizer.
+fn check_shape_fixed(
+    file: &Path,
+    family: &dyn ModelFamily,
+    space: &SearchSpace,
+    init: Option<&InitPlan>,
+) -> Result<()> {
+    use crate::space::{Kind, Role};
+    let keep = init.is_some_and(|i| i.keep_optimizer);
+    let decl = |n: &str| family.params().iter().find(|d| d.name == n);
+    let shape = |n: &str| decl(n).is_some_and(|d| d.role == Role::Shape);
+    let which = |n: &str| {
+        decl(n).is_some_and(|d| keep && d.role == Role::Optimizer && matches!(d.kind, Kind::Cat(_)))
     };
-    match space.names().find(|n| shape(n)) {
-        Some(name) => Err(Error::spec(
+    if let Some(name) = space.names().find(|n| shape(n)) {
+        return Err(Error::spec(
             file,
             format!("search.space.{name}"),
             "changes the network's shape, which with init is the checkpoint's",
+        ));
+    }
+    match space.names().find(|n| which(n)) {
+        Some(name) => Err(Error::spec(
+            file,
+            format!("search.space.{name}"),
+            "picks the optimizer, and init.optimizer \"keep\" takes the checkpoint's state, of one optimizer: use \"reset\" or leave it out of the space",
         )),
         None => Ok(()),
     }

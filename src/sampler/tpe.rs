@@ -628,6 +628,7 @@ mod tests {
                 train_loss: v,
                 val_loss: v,
                 metric: v,
+                learning_rate: None,
                 reported: Default::default(),
             })
             .collect();

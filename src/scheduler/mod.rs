@@ -102,6 +102,7 @@ pub(crate) mod tests {
                         train_loss: 1.0,
                         val_loss: *v,
                         metric: *v,
+                        learning_rate: None,
                         reported: Default::default(),
                     },
                     seconds: 0.0,

@@ -109,6 +109,14 @@ impl Param {
             ));
         };
         let kind = decl.kind;
+        if let Kind::Cat(labels) = kind {
+            let domain = label_domain(file, &path, v, (decl, labels))?;
+            return Ok(Param {
+                name: name.to_string(),
+                kind,
+                domain,
+            });
+        }
         let number = |v: &serde_json::Value, path: String| -> Result<f64> {
             let x = v
                 .as_f64()
@@ -245,6 +253,44 @@ impl Param {
             )),
         }
     }
+}
+
+/// A declared categorical parameter's list of labels, each one of `labels` (the declaration's),
+/// none twice: their indices among `labels`, in the order given.
+fn label_domain(
+    file: &Path,
+    path: &str,
+    v: &serde_json::Value,
+    (decl, labels): (&ParamDecl, &[&str]),
+) -> Result<Domain> {
+    let bad = |path: String, msg: String| Error::spec(file, path, msg);
+    let serde_json::Value::Array(xs) = v else {
+        return Err(bad(
+            path.into(),
+            format!(
+                "{v} is not a list of strings: {} takes {}",
+                decl.name, decl.what
+            ),
+        ));
+    };
+    if xs.is_empty() {
+        return Err(Error::spec(file, path, "the list is empty"));
+    }
+    let mut indices: Vec<f64> = Vec::with_capacity(xs.len());
+    for (i, x) in xs.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        let Some(l) = x.as_str().and_then(|s| labels.iter().position(|l| *l == s)) else {
+            return Err(bad(
+                at,
+                format!("{x} is not valid: {} must be {}", decl.name, decl.what),
+            ));
+        };
+        if indices.contains(&(l as f64)) {
+            return Err(bad(at, format!("{x} appears twice")));
+        }
+        indices.push(l as f64);
+    }
+    Ok(Domain::List(indices))
 }
 
 /// A list of values, each checked by `number`, none twice.

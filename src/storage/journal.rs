@@ -315,6 +315,7 @@ mod tests {
                     train_loss: f64::NAN,
                     val_loss: f64::INFINITY,
                     metric: 0.5,
+                    learning_rate: None,
                     reported: Default::default(),
                 },
                 seconds: 1.0,

@@ -66,6 +66,7 @@ fn row(k: u32, loss: f64) -> CurveRow {
         train_loss: loss * 1.5,
         val_loss: loss,
         metric: loss.sqrt(),
+        learning_rate: None,
         reported: BTreeMap::new(),
     }
 }

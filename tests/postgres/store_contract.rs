@@ -149,6 +149,7 @@ fn row(k: u32) -> CurveRow {
         train_loss: 1.0 / k as f64,
         val_loss: 0.5 / k as f64,
         metric: 0.25 / k as f64,
+        learning_rate: None,
         reported: BTreeMap::new(),
     }
 }

@@ -102,6 +102,7 @@ impl FakeRunner {
             train_loss: val + 0.5,
             val_loss: val,
             metric: val.sqrt(),
+            learning_rate: None,
             reported: Default::default(),
         }
     }

@@ -184,6 +184,7 @@ impl Follow<'_> {
                 MetricKind::ValLoss => get("val_loss"),
                 _ => value,
             },
+            learning_rate: None,
             reported: r.metrics.clone(),
         };
         meta.virtual_epoch = k;

@@ -6,6 +6,7 @@ mod memory;
 pub mod model;
 pub mod network;
 pub mod params;
+pub mod schedule;
 pub mod settings;
 mod trainer;
 

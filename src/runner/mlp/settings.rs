@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::model::Activation;
+use super::schedule::{LrScaling, ScheduleKind};
 use crate::error::{Error, Result};
 use crate::plan::{InitPlan, ModelSettings, StudyPlan};
 use crate::space::{self, ParamDecl, ParamDefault};
@@ -42,6 +43,54 @@ pub struct ModelSpec {
     /// After each hidden layer: `relu` (default), `gelu`, `tanh` or `silu`.
     #[serde(default = "default_activation", skip_serializing_if = "is_relu")]
     pub activation: String,
+    /// Inverted dropout after each hidden activation, in training only (default 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropout: f64,
+    /// The learning rate's decay: `constant` (default), `linear` or `cosine`.
+    #[serde(default = "default_schedule", skip_serializing_if = "is_constant")]
+    pub schedule: String,
+    /// The share of the budget's examples over which the rate rises from 0 (default 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub warmup: f64,
+    /// Where the decay ends, as a share of the learning rate (default 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub min_lr_fraction: f64,
+    /// How the learning rate follows the batch size: `none` (default), `linear` or `sqrt`.
+    #[serde(default = "default_scaling", skip_serializing_if = "is_unscaled")]
+    pub lr_scaling: String,
+    /// The batch size at which the learning rate is the one given (default 32).
+    #[serde(
+        default = "default_reference_batch",
+        skip_serializing_if = "is_default_reference_batch"
+    )]
+    pub reference_batch_size: usize,
+    /// Clip the gradients to this global norm (absent: no clipping).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_grad_norm: Option<f64>,
+}
+
+// Each new field left out of what is written at its default: the fingerprint of a study begun
+// before it is the same (docs/design.md, "A model setting").
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+fn default_schedule() -> String {
+    "constant".into()
+}
+fn is_constant(name: &str) -> bool {
+    name == "constant"
+}
+fn default_scaling() -> String {
+    "none".into()
+}
+fn is_unscaled(name: &str) -> bool {
+    name == "none"
+}
+fn default_reference_batch() -> usize {
+    32
+}
+fn is_default_reference_batch(b: &usize) -> bool {
+    *b == 32
 }
 
 fn default_activation() -> String {
@@ -75,6 +124,20 @@ pub enum OptimizerKind {
     Sgd,
 }
 
+impl OptimizerKind {
+    /// The names a spec may give, in the order a message lists them.
+    pub const NAMES: [&'static str; 2] = ["adam", "sgd"];
+
+    /// The optimizer named `name`, if any.
+    pub fn named(name: &str) -> Option<OptimizerKind> {
+        match name {
+            "adam" => Some(OptimizerKind::Adam),
+            "sgd" => Some(OptimizerKind::Sgd),
+            _ => None,
+        }
+    }
+}
+
 /// The network and optimizer settings every trial shares.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelPlan {
@@ -90,6 +153,31 @@ pub struct ModelPlan {
     /// `model.activation`.
     #[serde(default, skip_serializing_if = "Activation::is_relu")]
     pub activation: Activation,
+    /// `model.dropout`, `model.schedule`, `model.warmup`, `model.min_lr_fraction`,
+    /// `model.lr_scaling`, `model.reference_batch_size` and `model.max_grad_norm`: each trial's
+    /// unless its space tunes it (the reference batch size is every trial's).
+    #[serde(default)]
+    pub dropout: f64,
+    #[serde(default)]
+    pub schedule: ScheduleKind,
+    #[serde(default)]
+    pub warmup: f64,
+    #[serde(default)]
+    pub min_lr_fraction: f64,
+    #[serde(default)]
+    pub lr_scaling: LrScaling,
+    #[serde(default = "default_reference_batch")]
+    pub reference_batch_size: usize,
+    #[serde(default)]
+    pub max_grad_norm: Option<f64>,
+}
+
+impl Default for ModelPlan {
+    /// The settings of a spec without a `model` section.
+    fn default() -> ModelPlan {
+        let m: ModelSpec = serde_json::from_value(serde_json::json!({})).expect("every default");
+        ModelPlan::from_spec(Path::new("-"), &m, &[]).expect("the defaults are valid")
+    }
 }
 
 /// The settings of `plan`, which the built-in family made.
@@ -134,17 +222,17 @@ impl ModelPlan {
                 "a layer needs at least one unit".into(),
             ));
         }
-        let optimizer = match m.optimizer.as_str() {
-            "adam" => OptimizerKind::Adam,
-            "sgd" => OptimizerKind::Sgd,
-            other => {
-                return Err(bad(
-                    "model.optimizer",
-                    format!("\"{other}\" is not an optimizer: use \"adam\" or \"sgd\""),
-                ))
-            }
-        };
+        let optimizer = OptimizerKind::named(&m.optimizer).ok_or_else(|| {
+            bad(
+                "model.optimizer",
+                format!(
+                    "\"{}\" is not an optimizer: use \"adam\" or \"sgd\"",
+                    m.optimizer
+                ),
+            )
+        })?;
         check_numbers(file, m, params)?;
+        check_training(file, m, params)?;
         let depth = check_depth(file, m.depth, params)?;
         let activation = Activation::named(&m.activation).ok_or_else(|| {
             bad(
@@ -155,7 +243,32 @@ impl ModelPlan {
                 ),
             )
         })?;
+        let schedule = ScheduleKind::named(&m.schedule).ok_or_else(|| {
+            bad(
+                "model.schedule",
+                format!(
+                    "\"{}\" is not a schedule: use \"constant\", \"linear\" or \"cosine\"",
+                    m.schedule
+                ),
+            )
+        })?;
+        let lr_scaling = LrScaling::named(&m.lr_scaling).ok_or_else(|| {
+            bad(
+                "model.lr_scaling",
+                format!(
+                    "\"{}\" is not an lr_scaling: use \"none\", \"linear\" or \"sqrt\"",
+                    m.lr_scaling
+                ),
+            )
+        })?;
         Ok(ModelPlan {
+            dropout: m.dropout,
+            schedule,
+            warmup: m.warmup,
+            min_lr_fraction: m.min_lr_fraction,
+            lr_scaling,
+            reference_batch_size: m.reference_batch_size,
+            max_grad_norm: m.max_grad_norm,
             activation,
             depth,
             hidden: m.hidden.clone(),
@@ -300,4 +413,87 @@ fn check_numbers(file: &Path, m: &ModelSpec, params: &[ParamDecl]) -> Result<()>
         }
     }
     Ok(())
+}
+
+/// The training settings that a parameter among `params` may tune (`model.dropout`, the
+/// schedule's numbers, `model.max_grad_norm`), each as the parameter takes it, and the reference
+/// batch size.
+fn check_training(file: &Path, m: &ModelSpec, params: &[ParamDecl]) -> Result<()> {
+    if m.reference_batch_size == 0 {
+        return Err(Error::spec(
+            file,
+            "model.reference_batch_size",
+            "0 is not an integer of at least 1",
+        ));
+    }
+    let numbers = [
+        ("model.dropout", Some(m.dropout)),
+        ("model.warmup", Some(m.warmup)),
+        ("model.min_lr_fraction", Some(m.min_lr_fraction)),
+        ("model.max_grad_norm", m.max_grad_norm),
+    ];
+    for (path, x) in numbers {
+        let (Some(x), Some(p)) = (
+            x,
+            params
+                .iter()
+                .find(|p| p.default == ParamDefault::Setting(path)),
+        ) else {
+            continue;
+        };
+        if !p.accepts(x) {
+            return Err(Error::spec(
+                file,
+                path,
+                format!("{} is not {}", space::num(x), p.what),
+            ));
+        }
+        if let Some(msg) = space::f32_problem(x, p.below_one) {
+            return Err(Error::spec(file, path, msg));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fingerprint(section: serde_json::Value) -> serde_json::Value {
+        let params = super::super::params::PARAMS;
+        read(Path::new("s.json"), Some(&section), None, params)
+            .unwrap()
+            .fingerprint
+    }
+
+    /// A study begun before issue 32's settings keeps its fingerprint (each left out at its
+    /// default), and setting any of them changes it.
+    #[test]
+    fn the_new_settings_change_the_fingerprint_only_when_set() {
+        let before = serde_json::json!({
+            "hidden": [16], "optimizer": "adam", "betas": [0.9, 0.999], "eps": 1e-8,
+            "momentum": 0.9, "weight_decay": 0.0
+        });
+        assert_eq!(fingerprint(serde_json::json!({ "hidden": [16] })), before);
+        let defaults = serde_json::json!({
+            "hidden": [16], "dropout": 0.0, "schedule": "constant", "warmup": 0,
+            "min_lr_fraction": 0, "lr_scaling": "none", "reference_batch_size": 32
+        });
+        assert_eq!(fingerprint(defaults), before);
+        for (k, v) in [
+            ("dropout", serde_json::json!(0.1)),
+            ("schedule", serde_json::json!("cosine")),
+            ("warmup", serde_json::json!(0.1)),
+            ("min_lr_fraction", serde_json::json!(0.1)),
+            ("lr_scaling", serde_json::json!("sqrt")),
+            ("reference_batch_size", serde_json::json!(64)),
+            ("max_grad_norm", serde_json::json!(1.0)),
+        ] {
+            let mut s = serde_json::json!({ "hidden": [16] });
+            s[k] = v.clone();
+            let f = fingerprint(s);
+            assert_ne!(f, before, "{k}");
+            assert_eq!(f[k], v, "{k}");
+        }
+    }
 }

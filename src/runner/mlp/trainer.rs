@@ -5,9 +5,11 @@ use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use super::model::{
-    evaluate, host_forward, set_threads, threads, Activation, Backend, Eval, Mlp, Net, Optimizer,
+    evaluate, host_forward, set_threads, threads, Activation, Backend, Dropout, Eval, Mlp, Net,
+    Optimizer,
 };
 use super::params::MlpParams;
+use super::schedule::Schedule;
 use super::settings;
 use serde::{Deserialize, Serialize};
 
@@ -47,12 +49,13 @@ pub fn run_trial<D: Backend>(
         host,
         start,
         base_seconds: meta.seconds,
+        schedule: p.schedule(settings::of(plan), budget.total_examples),
     };
     let val = std::sync::Arc::new(Validation::of(
         data,
         &data.val,
         plan.metric.kind,
-        settings::of(plan).activation,
+        p.activation,
     ));
     // On the CPU, when the trial has a second thread, a virtual epoch is validated there while
     // the next one trains, and the result is taken at the first step it is ready; the next pass
@@ -80,6 +83,7 @@ pub fn run_trial<D: Backend>(
             }
             let (x, y) = batches.next(data, rows);
             let t1 = Instant::now();
+            net.opt.set_lr(ends.schedule.rate(meta.examples_seen));
             let loss = net.train_step(x, y, rows)?;
             let t2 = Instant::now();
             ph.batches += (t1 - t0).as_secs_f64();
@@ -111,7 +115,7 @@ pub fn run_trial<D: Backend>(
 
         let t0 = Instant::now();
         meta.virtual_epoch = k;
-        MlpState::at(&sizes, settings::of(plan).activation, batches.position()).write(&mut meta);
+        MlpState::at(&sizes, p.activation, batches.position()).write(&mut meta);
         meta.seconds = ends.seconds();
         let train_loss = loss_sum / budget.examples_in(k) as f64;
         let trained = Trained::copy(&net, &meta, train_loss);
@@ -154,7 +158,12 @@ fn begin<D: Backend>(
     let data = &**plan.data();
     let (trial, params) = (job.trial, job.params);
     let sizes = sizes.to_vec();
-    let activation = settings::of(plan).activation;
+    let activation = p.activation;
+    let dropout = Dropout {
+        rate: p.dropout,
+        seed: plan.seed,
+        trial,
+    };
     let (net, stream, mut meta) = match job.start {
         None => {
             let (mlp, opt) = match &plan.init {
@@ -183,7 +192,8 @@ fn begin<D: Backend>(
             let mut meta = CheckpointMeta::fresh(trial, params);
             MlpState::at(&sizes, activation, (0, 0)).write(&mut meta);
             let stream = Stream::at(plan.seed, trial, data.train.rows, 0, 0);
-            (Net::new(dev.clone(), mlp, opt, data.task)?, stream, meta)
+            let net = Net::new(dev.clone(), mlp, opt, data.task)?.with_dropout(dropout, 0);
+            (net, stream, meta)
         }
         Some(c) => {
             let state = MlpState::read(&c.meta)
@@ -204,7 +214,8 @@ fn begin<D: Backend>(
                 state.stream_pass,
                 state.stream_pos,
             );
-            (Net::new(dev.clone(), mlp, opt, data.task)?, stream, c.meta)
+            let net = Net::new(dev.clone(), mlp, opt, data.task)?;
+            (net.with_dropout(dropout, c.meta.steps), stream, c.meta)
         }
     };
     // How the inputs were prepared, for a prediction from any checkpoint (kept on resume: the
@@ -371,6 +382,9 @@ struct Ends<'a> {
     host: &'a mut dyn TrialHost,
     start: Instant,
     base_seconds: f64,
+    /// The trial's learning rate: each step's is the schedule's at the examples seen before it,
+    /// and each row records it.
+    schedule: Schedule,
 }
 
 impl Ends<'_> {
@@ -399,6 +413,7 @@ impl Ends<'_> {
             train_loss: trained.train_loss,
             val_loss: eval.loss,
             metric: eval.metric,
+            learning_rate: Some(self.schedule.rate(c.meta.examples_seen)),
             reported: Default::default(),
         };
         curve.push(row.clone());

@@ -51,6 +51,16 @@ fn of_the_shape(name: &str) -> bool {
         .any(|d| d.name == name && d.role == Role::Shape)
 }
 
+/// Whether a model of the space may train with SGD (`model.optimizer`, or the space's
+/// `optimizer`): else momentum changes nothing.
+fn sgd_possible(plan: &StudyPlan) -> bool {
+    let searched = plan.space.params.iter().find(|p| p.name == "optimizer");
+    match searched {
+        Some(p) => p.ends().contains(&Value::Str("sgd")),
+        None => settings::of(plan).optimizer == OptimizerKind::Sgd,
+    }
+}
+
 /// The whole check: a data problem found before training, or each model's runs.
 #[derive(Clone, Debug)]
 pub struct Check {
@@ -201,7 +211,7 @@ fn run(
         &sizes,
         &mut seed::rng(plan.seed, Purpose::Check, model, 0),
     )
-    .with_activation(settings::of(plan).activation);
+    .with_activation(p.activation);
     let opt = Optimizer::new(settings::of(plan), &p, &mlp)?;
     let mut net = Net::new(dev, mlp, opt, data.task)?;
     let (x, y, rows) = (&batch.x, &batch.y, batch.rows);
@@ -307,7 +317,7 @@ fn models(plan: &StudyPlan) -> (Vec<Params>, Option<String>) {
         .params
         .iter()
         .filter(|p| of_the_model(&p.name))
-        .filter(|p| p.name != "momentum" || settings::of(plan).optimizer == OptimizerKind::Sgd)
+        .filter(|p| p.name != "momentum" || sgd_possible(plan))
         .map(|p| (p.name.clone(), p.ends()))
         .collect();
     let product: usize = axes.iter().map(|(_, v)| v.len()).product();
@@ -345,22 +355,27 @@ fn models(plan: &StudyPlan) -> (Vec<Params>, Option<String>) {
 /// The model as a person names it: its layers, its optimizer, and the settings the space varies.
 fn label(plan: &StudyPlan, params: &Params) -> String {
     let data = &**plan.data();
-    let sizes = MlpParams::of(settings::of(plan), params).layer_sizes(
-        settings::of(plan),
-        data.n_inputs(),
-        data.n_outputs(),
-    );
+    let p = MlpParams::of(settings::of(plan), params);
+    let sizes = p.layer_sizes(settings::of(plan), data.n_inputs(), data.n_outputs());
     let hidden: Vec<String> = sizes[1..sizes.len() - 1]
         .iter()
         .map(|h| h.to_string())
         .collect();
-    let optimizer = match settings::of(plan).optimizer {
+    let optimizer = match p.optimizer {
         OptimizerKind::Adam => "adam",
         OptimizerKind::Sgd => "sgd",
     };
-    let mut out = format!("hidden [{}], {optimizer}", hidden.join(", "));
-    for (name, v) in params.iter().filter(|(n, _)| !of_the_shape(n)) {
-        out += &format!(", {name} {}", num(v.as_f64()));
+    let mut out = format!("hidden [{}]", hidden.join(", "));
+    if !p.activation.is_relu() {
+        out += &format!(" {}", p.activation.name());
+    }
+    out += &format!(", {optimizer}");
+    let shown = |n: &str| !of_the_shape(n) && n != "optimizer";
+    for (name, v) in params.iter().filter(|(n, _)| shown(n)) {
+        match v {
+            Value::Str(s) => out += &format!(", {name} {s}"),
+            v => out += &format!(", {name} {}", num(v.as_f64())),
+        }
     }
     out
 }
@@ -454,6 +469,34 @@ mod tests {
         assert_eq!(
             label(&p, &sgd[1]),
             "hidden [4, 4], sgd, momentum 0, weight_decay 0.1"
+        );
+    }
+
+    /// A searched activation and optimizer are the model's: each combination is a model, momentum
+    /// counts since SGD may be picked, dropout and the schedule are training's (not tried).
+    #[test]
+    fn searched_activations_and_optimizers_are_distinct_models() {
+        let dir = TempDir::new();
+        let space = serde_json::json!({
+            "batch_size": [16],
+            "learning_rate": [0.01],
+            "activation": ["gelu", "relu"],
+            "optimizer": ["adam", "sgd"],
+            "momentum": [0.5],
+            "dropout": [0.1, 0.2],
+            "schedule": ["cosine"]
+        });
+        let p = plan(&dir, "adam", space);
+        let (models, _) = models(&p);
+        let labels: Vec<String> = models.iter().map(|m| label(&p, m)).collect();
+        assert_eq!(
+            labels,
+            [
+                "hidden [8, 8] gelu, adam, momentum 0.5",
+                "hidden [8, 8] gelu, sgd, momentum 0.5",
+                "hidden [8, 8], adam, momentum 0.5",
+                "hidden [8, 8], sgd, momentum 0.5"
+            ]
         );
     }
 

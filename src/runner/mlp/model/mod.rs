@@ -21,7 +21,7 @@ mod optimizer;
 pub use activation::Activation;
 pub use backend::Backend;
 pub use host::{evaluate, host_forward, in_layer_order, Eval};
-pub use network::{Layer, Mlp, Net};
+pub use network::{Dropout, Layer, Mlp, Net};
 pub use optimizer::Optimizer;
 
 thread_local! {

@@ -3,7 +3,7 @@
 //! training step at a time.
 
 use dfdx::prelude::*;
-use rand::Rng;
+use rand::{Rng, RngCore};
 
 use super::{backend, Activation, Backend, Matrix, Optimizer, Vector};
 use crate::artifacts::HostTensor;
@@ -62,6 +62,16 @@ impl<D: Backend> Mlp<D> {
         &self,
         x: Matrix<D, T>,
     ) -> Matrix<D, T> {
+        self.forward_masked(x, &[])
+    }
+
+    /// [`Mlp::forward`], each hidden layer's activations times its mask among `masks` (dropout's,
+    /// in training; none at inference).
+    fn forward_masked<T: Tape<f32, D> + Merge<NoneTape> + Merge<T> + Default>(
+        &self,
+        x: Matrix<D, T>,
+        masks: &[Matrix<D>],
+    ) -> Matrix<D, T> {
         let last = self.layers.len() - 1;
         let relu = self.activation.is_relu();
         let mut h = x;
@@ -69,6 +79,9 @@ impl<D: Backend> Mlp<D> {
             h = D::add_bias(h.matmul(l.w.clone()), &l.b, i < last && relu);
             if i < last && !relu {
                 h = self.activation.forward(h);
+            }
+            if let Some(m) = masks.get(i).filter(|_| i < last) {
+                h = h * m.clone();
             }
         }
         h
@@ -154,12 +167,26 @@ impl<D: Backend> TensorRef<'_, D> {
     }
 }
 
+/// Inverted dropout after each hidden activation, in training: a value is kept with probability
+/// 1 − `rate` and scaled by 1 / (1 − `rate`). A step's masks derive from (`seed`, `trial`, the
+/// steps before it), so that a resumed trial draws the same ones.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dropout {
+    pub rate: f64,
+    pub seed: u64,
+    pub trial: u64,
+}
+
 /// A network and its optimizer on one device: what a trial trains.
 pub struct Net<D: Backend> {
     pub dev: D,
     pub mlp: Mlp<D>,
     pub opt: Optimizer<D>,
     task: Task,
+    /// Dropout in training, when its rate is above 0.
+    dropout: Option<Dropout>,
+    /// Steps taken (with the trial's before a resume): the next step's masks derive from it.
+    step: u64,
     /// The last batch's input and target tensors, refilled in place while the batch shape holds.
     batch: Option<(Matrix<D>, Matrix<D>)>,
 }
@@ -175,8 +202,42 @@ impl<D: Backend> Net<D> {
             mlp,
             opt,
             task,
+            dropout: None,
+            step: 0,
             batch: None,
         })
+    }
+
+    /// The network trained with `dropout` (none at a rate of 0), `step` steps taken so far.
+    pub fn with_dropout(self, dropout: Dropout, step: u64) -> Net<D> {
+        Net {
+            dropout: Some(dropout).filter(|d| d.rate > 0.0),
+            step,
+            ..self
+        }
+    }
+
+    /// This step's dropout masks for a batch of `rows` rows, one per hidden layer: 0 where a
+    /// value is dropped, 1 / (1 − rate) where it is kept. None without dropout.
+    fn masks(&self, rows: usize) -> Vec<Matrix<D>> {
+        let Some(d) = self.dropout else {
+            return vec![];
+        };
+        let mut rng = crate::seed::rng(d.seed, crate::seed::Purpose::Dropout, d.trial, self.step);
+        let keep = (1.0 / (1.0 - d.rate)) as f32;
+        // A value is dropped when a uniform 32-bit draw falls below rate × 2^32: one draw each.
+        let below = (d.rate * 4_294_967_296.0) as u32;
+        let hidden = &self.mlp.layers[..self.mlp.layers.len() - 1];
+        hidden
+            .iter()
+            .map(|l| {
+                let width = l.b.shape().0;
+                let mask: Vec<f32> = (0..rows * width)
+                    .map(|_| if rng.next_u32() < below { 0.0 } else { keep })
+                    .collect();
+                self.dev.tensor_from_vec(mask, (rows, width))
+            })
+            .collect()
     }
 
     /// One optimizer step on a batch of `rows` rows; returns the batch's mean loss.
@@ -197,7 +258,9 @@ impl<D: Backend> Net<D> {
         let (x, y) = (xt.clone(), yt.clone());
         // Fresh gradients each step: dfdx keeps its private leaf-id API to itself, and its allocation
         // cache (enabled in `new`) recycles the buffers, so nothing outlives the step.
-        let out = self.mlp.forward(x.leaky_traced());
+        let masks = self.masks(rows);
+        self.step += 1;
+        let out = self.mlp.forward_masked(x.leaky_traced(), &masks);
         let loss = match self.task {
             Task::Regression => mse_loss(out, y),
             Task::Classification => cross_entropy_with_logits_loss(out, y),
@@ -220,19 +283,13 @@ impl<D: Backend> Net<D> {
 mod tests {
     use super::*;
     use crate::runner::mlp::params::MlpParams;
-    use crate::runner::mlp::settings::{ModelPlan, OptimizerKind};
+    use crate::runner::mlp::settings::ModelPlan;
     use rand::SeedableRng;
 
     fn plan() -> ModelPlan {
         ModelPlan {
             hidden: vec![8],
-            optimizer: OptimizerKind::Adam,
-            betas: [0.9, 0.999],
-            eps: 1e-8,
-            momentum: 0.9,
-            weight_decay: 0.0,
-            depth: None,
-            activation: Default::default(),
+            ..ModelPlan::default()
         }
     }
 
@@ -343,5 +400,105 @@ mod tests {
             assert_eq!(la.to_bits(), lb.to_bits());
         }
         assert_eq!(a.mlp.to_host(), b.mlp.to_host());
+    }
+
+    /// Dropout's masks derive from (seed, trial, step): a network rebuilt from the host at step
+    /// 7 continues as the one that never stopped; another trial draws other masks; the masks
+    /// change training, and never the prediction (inference has no dropout).
+    #[test]
+    fn dropout_masks_follow_the_step_and_stay_out_of_inference() {
+        let dev = Cpu::default();
+        let sizes = [3, 8, 8, 1];
+        let drop = |trial| Dropout {
+            rate: 0.3,
+            seed: 11,
+            trial,
+        };
+        let fresh = |d: Option<Dropout>| {
+            let mlp = Mlp::init(&dev, &sizes, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0))
+                .with_activation(Activation::Gelu);
+            let opt = Optimizer::new(&plan(), &params(), &mlp).unwrap();
+            let net = Net::new(dev.clone(), mlp, opt, Task::Regression).unwrap();
+            match d {
+                Some(d) => net.with_dropout(d, 0),
+                None => net,
+            }
+        };
+        let train = |net: &mut Net<Cpu>, steps: std::ops::Range<usize>| {
+            for i in steps {
+                net.train_step(&batch(i).0, &batch(i).1, 4).unwrap();
+            }
+        };
+        let mut a = fresh(Some(drop(0)));
+        train(&mut a, 0..7);
+        let weights = a.mlp.to_host();
+        let state = a.opt.to_host(&a.mlp);
+        let mlp = Mlp::from_host(&dev, &sizes, &weights)
+            .unwrap()
+            .with_activation(Activation::Gelu);
+        let mut opt = Optimizer::new(&plan(), &params(), &mlp).unwrap();
+        opt.restore(&mlp, &state).unwrap();
+        let mut b = Net::new(dev.clone(), mlp, opt, Task::Regression)
+            .unwrap()
+            .with_dropout(drop(0), 7);
+        train(&mut a, 7..20);
+        train(&mut b, 7..20);
+        assert_eq!(a.mlp.to_host(), b.mlp.to_host());
+        let (mut other, mut none) = (fresh(Some(drop(1))), fresh(None));
+        train(&mut other, 0..20);
+        train(&mut none, 0..20);
+        assert_ne!(a.mlp.to_host(), other.mlp.to_host());
+        assert_ne!(a.mlp.to_host(), none.mlp.to_host());
+        let x = batch(3).0;
+        let host =
+            crate::runner::mlp::model::host_forward(&a.mlp.to_host(), Activation::Gelu, &x, 4);
+        assert_eq!(a.predict(x.clone(), 4), host);
+        assert_eq!(a.predict(x.clone(), 4), a.predict(x, 4));
+    }
+
+    /// With `max_grad_norm`, an SGD step without momentum moves the weights by at most the
+    /// learning rate times the norm; without it, further.
+    #[test]
+    fn clipping_bounds_the_step() {
+        let dev = Cpu::default();
+        let sgd = ModelPlan {
+            optimizer: crate::runner::mlp::settings::OptimizerKind::Sgd,
+            momentum: 0.0,
+            ..plan()
+        };
+        let step = |clip: Option<f64>| {
+            let mut p = MlpParams::of(&sgd, &Default::default());
+            p.learning_rate = 0.5;
+            p.max_grad_norm = clip;
+            let mlp = Mlp::init(
+                &dev,
+                &[3, 8, 1],
+                &mut rand_chacha::ChaCha8Rng::seed_from_u64(2),
+            );
+            let before = mlp.to_host();
+            let opt = Optimizer::new(&sgd, &p, &mlp).unwrap();
+            let mut net = Net::new(dev.clone(), mlp, opt, Task::Regression).unwrap();
+            let (x, y) = batch(0);
+            let y: Vec<f32> = y.iter().map(|v| v * 100.0).collect();
+            net.train_step(&x, &y, 4).unwrap();
+            let moved: f64 = before
+                .iter()
+                .zip(net.mlp.to_host())
+                .flat_map(|(a, b)| {
+                    a.data
+                        .iter()
+                        .zip(b.data)
+                        .map(|(x, y)| ((x - y) as f64).powi(2))
+                        .collect::<Vec<_>>()
+                })
+                .sum();
+            moved.sqrt()
+        };
+        let clipped = step(Some(0.01));
+        assert!(
+            clipped <= 0.5 * 0.01 * 1.001 && clipped > 0.5 * 0.01 * 0.99,
+            "{clipped}"
+        );
+        assert!(step(None) > 0.1, "{}", step(None));
     }
 }

@@ -15,6 +15,8 @@ pub struct Optimizer<D: Backend> {
     kind: OptimizerKind,
     adam: AdamConfig,
     sgd: SgdConfig,
+    /// Clip the gradients to this global norm before each update.
+    max_grad_norm: Option<f64>,
     /// Updates applied so far (Adam's bias correction needs it).
     pub t: i32,
     m: Gradients<f32, D>,
@@ -22,11 +24,13 @@ pub struct Optimizer<D: Backend> {
 }
 
 impl<D: Backend> Optimizer<D> {
-    /// A fresh optimizer for `mlp` with the trial's learning rate, weight decay and momentum.
+    /// A fresh optimizer for `mlp` with the trial's optimizer, learning rate (until
+    /// [`Optimizer::set_lr`]), weight decay, momentum and clipping.
     pub fn new(plan: &ModelPlan, params: &MlpParams, mlp: &Mlp<D>) -> Result<Self> {
         let (lr, wd, momentum) = (params.learning_rate, params.weight_decay, params.momentum);
         let mut o = Optimizer {
-            kind: plan.optimizer,
+            kind: params.optimizer,
+            max_grad_norm: params.max_grad_norm,
             adam: AdamConfig {
                 lr,
                 betas: plan.betas,
@@ -51,8 +55,18 @@ impl<D: Backend> Optimizer<D> {
         Ok(o)
     }
 
+    /// The learning rate of the updates from now on (the schedule's; Adam's decoupled weight
+    /// decay follows it, as PyTorch's AdamW).
+    pub fn set_lr(&mut self, lr: f64) {
+        self.adam.lr = lr;
+        self.sgd.lr = lr;
+    }
+
     /// Applies one update from `grads`.
     pub(super) fn update(&mut self, mlp: &mut Mlp<D>, grads: &mut Gradients<f32, D>) -> Result<()> {
+        if let Some(max) = self.max_grad_norm {
+            clip(mlp, grads, max)?;
+        }
         self.t += 1;
         for l in &mut mlp.layers {
             self.update_one(&mut l.w, grads)?;
@@ -126,4 +140,34 @@ impl<D: Backend> Optimizer<D> {
         }
         Ok(())
     }
+}
+
+/// Scales `grads` of `mlp` so that their global norm (all tensors as one vector) is at most `max`,
+/// as PyTorch's `clip_grad_norm_` (factor `max / (norm + 1e-6)` when below 1). Through host
+/// copies, which any device has: clipping is off unless asked for.
+fn clip<D: Backend>(mlp: &Mlp<D>, grads: &mut Gradients<f32, D>, max: f64) -> Result<()> {
+    let host = |grads: &Gradients<f32, D>, t: &TensorRef<'_, D>| match t {
+        TensorRef::M(x) => TensorRef::M(&grads.get(*x)).to_vec(),
+        TensorRef::V(x) => TensorRef::V(&grads.get(*x)).to_vec(),
+    };
+    let mut squares = 0.0f64;
+    for (_, t) in mlp.tensors() {
+        squares += host(grads, &t)
+            .iter()
+            .map(|&g| (g as f64) * (g as f64))
+            .sum::<f64>();
+    }
+    let factor = max / (squares.sqrt() + 1e-6);
+    if factor.is_nan() || factor >= 1.0 {
+        return Ok(());
+    }
+    for (_, t) in mlp.tensors() {
+        let scaled: Vec<f32> = host(grads, &t).iter().map(|&g| g * factor as f32).collect();
+        let (dev, buf) = match t {
+            TensorRef::M(x) => (x.device(), grads.get_or_alloc_mut(x).map_err(backend)?),
+            TensorRef::V(x) => (x.device(), grads.get_or_alloc_mut(x).map_err(backend)?),
+        };
+        dev.write(buf, &scaled)?;
+    }
+    Ok(())
 }
