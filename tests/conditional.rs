@@ -127,3 +127,33 @@ fn a_bad_condition_is_one_sentence_with_its_path_and_nothing_is_written() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(!dir.path().join("runs").exists());
 }
+
+#[test]
+fn the_built_in_trainer_takes_momentum_for_sgd_only() {
+    let dir = tempdir();
+    let mut spec = common::tiny_spec(2);
+    spec["search"]["method"] = "grid".into();
+    spec["search"]["trials"] = 10.into();
+    spec["search"]["space"] = serde_json::json!({
+        "batch_size": [32],
+        "learning_rate": [0.01],
+        "optimizer": ["adam", "sgd"],
+        "momentum": { "values": [0.5, 0.9], "when": { "optimizer": "sgd" } }
+    });
+    ok(run(&write_spec(dir.path(), &spec)));
+    let (header, rows) = read_csv(&dir.path().join("runs/tiny/leaderboard.csv"));
+    let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+    let mut got: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r[col("optimizer")].clone(), r[col("momentum")].clone()))
+        .collect();
+    got.sort();
+    let want = [("adam", ""), ("sgd", "0.5"), ("sgd", "0.9")];
+    assert_eq!(got, want.map(|(a, b)| (a.to_string(), b.to_string())));
+    // Two sgd trials that differ by their momentum alone train differently.
+    let loss = |m: &str| {
+        let r = rows.iter().find(|r| r[col("momentum")] == m).unwrap();
+        r[col("best_val_loss")].clone()
+    };
+    assert_ne!(loss("0.5"), loss("0.9"));
+}

@@ -115,6 +115,7 @@ impl Param {
                 name: name.to_string(),
                 kind,
                 domain,
+                when: super::When::default(),
             });
         }
         let number = |v: &serde_json::Value, path: String| -> Result<f64> {
