@@ -86,6 +86,7 @@ fn finished(trial: u64, params: Params, y: f64) -> tune::storage::TrialRecord {
             val_loss: y,
             metric: y,
             reported: Default::default(),
+            learning_rate: None,
         }],
         seconds: 0.0,
         suggest_ms: None,
