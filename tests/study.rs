@@ -355,7 +355,8 @@ fn a_classification_study_with_string_labels_and_early_stopping() {
         }
     }
     let (ch, _) = read_csv(&dir.path().join("runs/d/trials/0/curve.csv"));
-    assert_eq!(ch.last().unwrap(), "accuracy");
+    assert_eq!(ch[5], "accuracy", "{ch:?}");
+    assert_eq!(ch.last().unwrap(), "learning_rate", "{ch:?}");
 }
 
 #[test]
