@@ -13,8 +13,9 @@ validation loss (MSE, or cross-entropy) at every boundary, and a torch.save of m
 there. One torch thread. Weights start from PyTorch's own initialisation (not tune's), so the
 comparison is of quality across trials, not of single numbers.
 
-Prints one JSON line per trial: trial, batch size, best validation loss, seconds (the whole trial:
-training, validation, checkpoints), examples.
+Prints one JSON line per trial: trial, batch size, learning rate, best validation loss, seconds (the
+whole trial: training, validation, checkpoints), examples. `--seed` varies PyTorch's initialisation
+and data order, as the study's seed varies tune's.
 """
 import argparse
 import csv
@@ -84,6 +85,7 @@ def main():
     ap.add_argument("--spec", required=True, help="tune's study.json")
     ap.add_argument("--study", required=True, help="the study's folder (split.json, leaderboard.csv)")
     ap.add_argument("--data", required=True)
+    ap.add_argument("--seed", type=int, default=0, help="varies PyTorch's initialisation and data order")
     args = ap.parse_args()
     torch.set_num_threads(1)
     spec = json.load(open(args.spec))
@@ -124,7 +126,7 @@ def main():
         weight_decay = setting(row, "weight_decay", 0.0)
         momentum = setting(row, "momentum", 0.9)
         peak = lr * {"none": 1.0, "linear": batch / reference, "sqrt": math.sqrt(batch / reference)}[scaling]
-        torch.manual_seed(t)
+        torch.manual_seed(args.seed * 100003 + t)
         layers, w = [], xtr.shape[1]
         for _ in range(depth):
             layers += [torch.nn.Linear(w, width), ACTIVATIONS[act]()]
@@ -136,7 +138,7 @@ def main():
             opt = torch.optim.SGD(model.parameters(), lr=peak, momentum=momentum, weight_decay=weight_decay)
         else:
             opt = torch.optim.Adam(model.parameters(), lr=peak, weight_decay=weight_decay)
-        rng = np.random.default_rng(t)
+        rng = np.random.default_rng(args.seed * 100003 + t)
         stream, best, seen = Stream(n, rng), math.inf, 0
         start = time.perf_counter()
         for k in range(1, V + 1):
@@ -163,7 +165,8 @@ def main():
             if val < best:
                 best = val
         seconds = time.perf_counter() - start
-        print(json.dumps({"trial": t, "batch_size": batch, "best_val_loss": best, "seconds": seconds, "examples": seen}),
+        print(json.dumps({"trial": t, "batch_size": batch, "learning_rate": lr, "best_val_loss": best,
+                          "seconds": seconds, "examples": seen}),
               flush=True)
     shutil.rmtree(ckdir, ignore_errors=True)
 
