@@ -234,5 +234,51 @@ class BatchesOfATrial(unittest.TestCase):
             tune_torch.Batches(t, Noisy(6))
 
 
+@unittest.skipIf(torch is None, "needs torch and NumPy")
+class LambdaLRRecipe(unittest.TestCase):
+    """client/README.md's LambdaLR recipe: every step runs at the schedule's rate for the examples
+    seen before it, at any batch size, and a resumed trial continues on the same curve."""
+
+    def rates(self, batch_size, resume_examples=0, steps=None):
+        from tune_client.schedule import learning_rate
+
+        params = {"learning_rate": 0.01, "batch_size": batch_size, "schedule": "cosine",
+                  "warmup": 0.2, "min_lr_fraction": 0.1, "lr_scaling": "sqrt"}
+        trial = Trial(params=params, boundaries=[600, 1200], checkpoint_dir=tempfile.mkdtemp())
+        trial.resume_examples = resume_examples
+        model = torch.nn.Linear(3, 1)
+        # The recipe, as the README writes it.
+        peak = trial.learning_rate(None)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=peak)
+        seen = [trial.resume_examples]
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda _: trial.learning_rate(seen[0]) / peak
+        )
+        out = []
+        while seen[0] < 1200 and (steps is None or len(out) < steps):
+            n = min(batch_size, 1200 - seen[0])
+            x = torch.randn(n, 3)
+            model(x).pow(2).mean().backward()
+            out.append((seen[0], optimizer.param_groups[0]["lr"]))
+            optimizer.step()
+            optimizer.zero_grad()
+            seen[0] += n
+            scheduler.step()
+        for s, lr in out:
+            self.assertAlmostEqual(lr, learning_rate(s, params, 1200), places=12)
+        return out
+
+    def test_each_step_runs_at_the_schedules_rate_for_the_examples_before_it(self):
+        small, large = self.rates(16), self.rates(64)
+        self.assertEqual(small[0][1], 0.0)  # the warm-up starts from 0
+        # The same curve in examples at both batch sizes (sqrt scaling apart: a ratio of 2).
+        at = dict(small)
+        for s, lr in large:
+            self.assertAlmostEqual(lr, 2 * at[s], places=12)
+        # A resumed trial continues where it stopped.
+        resumed = self.rates(16, resume_examples=608, steps=5)
+        self.assertEqual(resumed, [p for p in small if p[0] >= 608][:5])
+
+
 if __name__ == "__main__":
     unittest.main()
