@@ -549,21 +549,27 @@ fn auto_picks_the_gp_or_tpe_by_the_space_and_says_which() {
     spec["search"]["method"] = serde_json::json!("auto");
     let (said, auto) = lb(&spec);
     assert!(
-        said.contains("search: \"auto\" chose the GP (\"bayes\"): 2 numeric parameters"),
+        said.contains("search: \"auto\" chose the GP (\"bayes\"): 2 parameters"),
         "{said}"
     );
     spec["search"]["method"] = serde_json::json!("bayes");
     assert_eq!(auto, lb(&spec).1);
-    // Five parameters: TPE.
+    // Eleven parameters: TPE.
     spec["search"]["method"] = serde_json::json!("auto");
     let space = &mut spec["search"]["space"];
     space["weight_decay"] = serde_json::json!({ "low": 0.0, "high": 0.01 });
     space["hidden_width"] = serde_json::json!([4, 8]);
     space["momentum"] = serde_json::json!([0.0, 0.9]);
+    space["depth"] = serde_json::json!([1, 2]);
+    space["activation"] = serde_json::json!(["relu", "tanh"]);
+    space["dropout"] = serde_json::json!([0.0, 0.1]);
+    space["warmup"] = serde_json::json!([0.0, 0.1]);
+    space["schedule"] = serde_json::json!(["constant", "cosine"]);
+    space["min_lr_fraction"] = serde_json::json!([0.0, 0.1]);
     spec["model"]["optimizer"] = serde_json::json!("sgd");
     let (said, auto) = lb(&spec);
     assert!(
-        said.contains("search: \"auto\" chose TPE (\"tpe\"): 5 parameters (the GP leads up to 4)"),
+        said.contains("search: \"auto\" chose TPE (\"tpe\"): 11 parameters (the GP up to 10)"),
         "{said}"
     );
     spec["search"]["method"] = serde_json::json!("tpe");
