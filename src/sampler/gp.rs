@@ -355,7 +355,8 @@ pub fn suggest(
         Err(_) => return random("the GP fit failed (ill-conditioned)".into()),
     };
     let params = enc.decode(next.row(0));
-    let code = enc.encode(&params);
+    // Without its inactive parameters (which the GP sees pinned), the point may be one it has.
+    let code = enc.encode(&space.prune(params.clone()));
     if rows.iter().any(|r| r.0 == code) {
         return random("the GP suggested a point already tried or running".into());
     }
