@@ -88,6 +88,19 @@ fn a_grid_runs_each_active_combination_once_and_programs_get_active_parameters_o
     }
     // The best: sgd, momentum 0.9, rate 0.01.
     assert_eq!((&*rows[0][opt], &*rows[0][mom]), ("sgd", "0.9"), "{rows:?}");
+    // The report: the categorical's slice is labelled with its levels; an inactive parameter's
+    // trials have no mark on its slice.
+    let html = std::fs::read_to_string(dir.path().join("runs/cond/report.html")).unwrap();
+    let slice = |name: &str| {
+        let at = html.find(&format!("id=\"slice-{name}\"")).unwrap();
+        html[at..at + html[at..].find("</svg>").unwrap()].to_string()
+    };
+    let optimizer = slice("optimizer");
+    assert!(
+        optimizer.contains(">sgd</text>") && optimizer.contains(">adam</text>"),
+        "{optimizer}"
+    );
+    assert_eq!(slice("momentum").matches("data-missing=\"1\"").count(), 4);
 }
 
 #[test]

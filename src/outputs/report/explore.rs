@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::charts::{best_of, metric_scale, rank_colour, trial_title};
 use super::plot::{esc, Axis, Labels, Plot, Scale, SMALL};
 use crate::plan::StudyPlan;
-use crate::space::{Domain, Param};
+use crate::space::{Domain, Kind, Param};
 use crate::storage::TrialRecord;
 
 /// The axis scale a parameter is drawn on: log for a log range, else fitted to the values.
@@ -15,6 +15,14 @@ fn scale(p: &Param) -> Scale {
     match p.domain {
         Domain::Range { log: true, .. } => Scale::Log,
         _ => Scale::Auto,
+    }
+}
+
+/// The axis of parameter `p` over `trials`' values: its labels for a categorical one.
+fn param_axis(p: &Param, trials: &[&TrialRecord]) -> Axis {
+    match p.kind {
+        Kind::Cat(labels) => Axis::categories(labels),
+        _ => Axis::fit(trials.iter().map(|t| value(t, p)), scale(p)),
     }
 }
 
@@ -36,7 +44,7 @@ pub(super) fn slices(plan: &StudyPlan, trials: &[&TrialRecord]) -> String {
         esc(metric.kind.name())
     );
     for p in &plan.space.params {
-        let x = Axis::fit(trials.iter().map(|t| value(t, p)), scale(p));
+        let x = param_axis(p, trials);
         let id = format!("slice-{}", p.name);
         let log = if x.is_log() { " (log)" } else { "" };
         let labels = Labels {
@@ -92,7 +100,7 @@ pub(super) fn parallel(plan: &StudyPlan, trials: &[&TrialRecord]) -> String {
     let mut axes: Vec<Column> = vec![];
     for p in &plan.space.params {
         let param = p.clone();
-        let axis = Axis::fit(trials.iter().map(|t| value(t, p)), scale(p));
+        let axis = param_axis(p, trials);
         axes.push((p.name.clone(), axis, Box::new(move |t| value(t, &param))));
     }
     let m = metric.kind.name().to_string();

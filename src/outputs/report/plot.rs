@@ -20,6 +20,8 @@ pub(super) struct Axis {
     lo: f64,
     hi: f64,
     log: bool,
+    /// A categorical parameter's labels, at 0, 1, …: its ticks.
+    labels: Option<&'static [&'static str]>,
 }
 
 impl Axis {
@@ -46,6 +48,7 @@ impl Axis {
                 lo: 10f64.powf(l - pad),
                 hi: 10f64.powf(h + pad),
                 log,
+                labels: None,
             };
         }
         let (lo, hi) = match (lo.is_finite(), hi > lo) {
@@ -59,6 +62,17 @@ impl Axis {
             lo: lo - pad,
             hi: hi + pad,
             log,
+            labels: None,
+        }
+    }
+
+    /// The axis of a categorical parameter: each label at its index, named by its tick.
+    pub(super) fn categories(labels: &'static [&'static str]) -> Axis {
+        Axis {
+            lo: -0.5,
+            hi: labels.len() as f64 - 0.5,
+            log: false,
+            labels: Some(labels),
         }
     }
 
@@ -84,6 +98,11 @@ impl Axis {
     /// Tick values and their labels: steps of 1, 2 or 5 × 10^k on a linear axis; on a log axis the
     /// powers of ten, with 2 and 5 between them (or more) when the axis spans few decades.
     pub(super) fn ticks(&self) -> Vec<(f64, String)> {
+        if let Some(labels) = self.labels {
+            return (0..labels.len())
+                .map(|i| (i as f64, labels[i].to_string()))
+                .collect();
+        }
         if self.log {
             return self.log_ticks();
         }
