@@ -7,6 +7,10 @@
 
 use std::time::Instant;
 
+#[path = "common/finished.rs"]
+mod common;
+use common::finished;
+
 use tune::objective::{Goal, Metric, MetricKind};
 use tune::sampler::gp::{suggest, Encoding, GpSampler, GpSettings};
 use tune::sampler::{Sampler, TpeSampler};
@@ -66,29 +70,6 @@ fn space(p: &Problem) -> SearchSpace {
 
 fn point(p: &Params, d: usize) -> Vec<f64> {
     (0..d).map(|i| p[&format!("x{i}")].as_f64()).collect()
-}
-
-/// A finished trial of value `y`, as the study's history holds it (for TPE, which reads one).
-fn finished(trial: u64, params: Params, y: f64) -> tune::storage::TrialRecord {
-    tune::storage::TrialRecord {
-        trial,
-        params,
-        status: tune::storage::Status::Complete,
-        reason: None,
-        curve: vec![tune::curve::CurveRow {
-            virtual_epoch: 1,
-            examples_seen: 0,
-            steps: 0,
-            train_loss: y,
-            val_loss: y,
-            metric: y,
-            learning_rate: None,
-            reported: Default::default(),
-        }],
-        seconds: 0.0,
-        suggest_ms: None,
-        decision: None,
-    }
 }
 
 /// The samplers compared: the GP, TPE (with Optuna's 10 random start-up trials), random search.

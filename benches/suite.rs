@@ -18,6 +18,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
+#[path = "common/finished.rs"]
+mod common;
+use common::finished;
+
 use serde_json::{json, Value as J};
 use tune::objective::{Goal, Metric, MetricKind};
 use tune::sampler::{GpSampler, RandomSampler, Sampler, TpeSampler};
@@ -68,29 +72,6 @@ fn auto_choice(space: &SearchSpace) -> &'static str {
     match tune::plan::Method::auto(space, Some(40)).0 {
         tune::plan::Method::Bayes => "tune-bayes",
         _ => "tune-tpe",
-    }
-}
-
-/// A finished trial of value `y`, as the study's history holds it.
-fn finished(trial: u64, params: Params, y: f64) -> tune::storage::TrialRecord {
-    tune::storage::TrialRecord {
-        trial,
-        params,
-        status: tune::storage::Status::Complete,
-        reason: None,
-        curve: vec![tune::curve::CurveRow {
-            virtual_epoch: 1,
-            examples_seen: 0,
-            steps: 0,
-            train_loss: y,
-            val_loss: y,
-            metric: y,
-            reported: Default::default(),
-            learning_rate: None,
-        }],
-        seconds: 0.0,
-        suggest_ms: None,
-        decision: None,
     }
 }
 
