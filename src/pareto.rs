@@ -74,17 +74,19 @@ pub fn crowding(front: &[Vec<f64>]) -> Vec<f64> {
     if n == 0 {
         return d;
     }
-    for m in 0..front[0].len() {
+    let objectives = front[0].len();
+    for m in 0..objectives {
+        let v: Vec<f64> = front.iter().map(|p| p[m]).collect();
         let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by(|&a, &b| front[a][m].total_cmp(&front[b][m]).then(a.cmp(&b)));
-        let (lo, hi) = (front[order[0]][m], front[order[n - 1]][m]);
+        order.sort_by(|&a, &b| v[a].total_cmp(&v[b]).then(a.cmp(&b)));
+        let (lo, hi) = (v[order[0]], v[order[n - 1]]);
         d[order[0]] = f64::INFINITY;
         d[order[n - 1]] = f64::INFINITY;
         if hi <= lo || !(hi - lo).is_finite() {
             continue;
         }
-        for k in 1..n.saturating_sub(1) {
-            d[order[k]] += (front[order[k + 1]][m] - front[order[k - 1]][m]) / (hi - lo);
+        for w in order.windows(3) {
+            d[w[1]] += (v[w[2]] - v[w[0]]) / (hi - lo);
         }
     }
     d

@@ -113,6 +113,10 @@ impl Kernels {
     }
 }
 
+/// Whether parameter `j` is active at a point whose earlier parameters are drawn (NaN: not, or
+/// inactive).
+pub(super) type Active<'a> = &'a dyn Fn(usize, &[f64]) -> bool;
+
 /// A Parzen estimator: a mixture of products of one kernel per parameter.
 pub(super) struct Parzen {
     weights: Vec<f64>,
@@ -167,7 +171,7 @@ impl Parzen {
     pub(super) fn sample(
         &self,
         dims: &[Dim],
-        (order, active): (&[usize], &dyn Fn(usize, &[f64]) -> bool),
+        (order, active): (&[usize], Active),
         rng: &mut ChaCha8Rng,
         n: usize,
     ) -> Vec<Vec<f64>> {
