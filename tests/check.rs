@@ -277,3 +277,56 @@ fn bad_input_exits_2() {
         "tune: unknown command `chekc`: did you mean `check`?"
     );
 }
+
+/// A conditional space, and momentum beside Adam: a model per optimizer and momentum where it
+/// changes SGD, none twice.
+#[test]
+fn a_parameter_that_changes_nothing_makes_no_other_model() {
+    let dir = tempdir();
+    let s = spec(
+        dir.path(),
+        &digits(),
+        "digit",
+        "classification",
+        &[16],
+        serde_json::json!({
+            "batch_size": [32],
+            "learning_rate": [0.01],
+            "optimizer": ["adam", "sgd"],
+            "momentum": { "values": [0.5, 0.9], "when": { "optimizer": "sgd" } },
+            "weight_decay": { "values": [0.0, 0.001], "when": { "optimizer": "adam" } }
+        }),
+    );
+    let (_, out) = check(&s);
+    assert!(
+        out.starts_with("checking 4 models × 1 learning rate"),
+        "{out}"
+    );
+    for model in [
+        "hidden [16], adam, weight_decay 0:",
+        "hidden [16], adam, weight_decay 0.001:",
+        "hidden [16], sgd, momentum 0.5:",
+        "hidden [16], sgd, momentum 0.9:",
+    ] {
+        assert_eq!(out.matches(model).count(), 1, "{model}\n{out}");
+    }
+    // Unconditional momentum beside a searched optimizer: Adam once.
+    let s = spec(
+        dir.path(),
+        &digits(),
+        "digit",
+        "classification",
+        &[16],
+        serde_json::json!({
+            "batch_size": [32],
+            "learning_rate": [0.01],
+            "optimizer": ["adam", "sgd"],
+            "momentum": [0.5, 0.9]
+        }),
+    );
+    let (_, out) = check(&s);
+    assert!(
+        out.starts_with("checking 3 models × 1 learning rate"),
+        "{out}"
+    );
+}

@@ -308,10 +308,43 @@ fn learning_rates(plan: &StudyPlan) -> Vec<f64> {
 }
 
 /// The distinct models of the space: every combination of the values its parameters of the
-/// model ([`of_the_model`]) take there (a list's values, a range's ends); more than [`MAX_MODELS`]
-/// of them, each value once, the other parameters at their first values (and a note saying so).
-/// Momentum changes only SGD.
+/// model ([`of_the_model`]) take there (a list's values, a range's ends), each once as
+/// [`canonical`] makes it; more than [`MAX_MODELS`] of them, each value once, the other
+/// parameters at their first values (and a note saying so).
 fn models(plan: &StudyPlan) -> (Vec<Params>, Option<String>) {
+    let (all, note) = combinations(plan);
+    let mut distinct: Vec<Params> = Vec::with_capacity(all.len());
+    for m in all.into_iter().map(|m| canonical(plan, m)) {
+        if !distinct.contains(&m) {
+            distinct.push(m);
+        }
+    }
+    (distinct, note)
+}
+
+/// `model` without what changes nothing in it: a parameter whose condition fails on the model's
+/// values of the parameters it names (conditional spaces), and momentum where the optimizer is
+/// Adam.
+fn canonical(plan: &StudyPlan, mut model: Params) -> Params {
+    for i in plan.space.draw_order() {
+        let p = &plan.space.params[i];
+        let decided = p.when.names().all(|n| model.contains_key(n));
+        if decided && !p.when.holds(&model) {
+            model.remove(&p.name);
+        }
+    }
+    let adam = match model.get("optimizer") {
+        Some(Value::Str(o)) => *o == "adam",
+        _ => settings::of(plan).optimizer == OptimizerKind::Adam,
+    };
+    if adam {
+        model.remove("momentum");
+    }
+    model
+}
+
+/// The combinations [`models`] starts from. Momentum changes only SGD.
+fn combinations(plan: &StudyPlan) -> (Vec<Params>, Option<String>) {
     let axes: Vec<(String, Vec<Value>)> = plan
         .space
         .params
