@@ -31,6 +31,21 @@ enum Code {
     Ord { coords: Vec<f64>, values: Vec<f64> },
 }
 
+impl Code {
+    /// The lowest and highest GP coordinate.
+    fn bounds(&self) -> (f64, f64) {
+        match self {
+            Code::Float {
+                low,
+                high,
+                log: true,
+            } => (low.log10(), high.log10()),
+            Code::Float { low, high, .. } => (*low, *high),
+            Code::Ord { coords, .. } => (coords[0], coords[coords.len() - 1]),
+        }
+    }
+}
+
 /// The encoding of a whole space: one coordinate per parameter, whatever their number.
 #[derive(Clone, Debug)]
 pub struct Encoding {
@@ -81,18 +96,7 @@ impl Encoding {
 
     /// The bounds of each GP coordinate.
     fn bounds(&self) -> Vec<(f64, f64)> {
-        self.codes
-            .iter()
-            .map(|c| match c {
-                Code::Float {
-                    low,
-                    high,
-                    log: true,
-                } => (low.log10(), high.log10()),
-                Code::Float { low, high, .. } => (*low, *high),
-                Code::Ord { coords, .. } => (coords[0], coords[coords.len() - 1]),
-            })
-            .collect()
+        self.codes.iter().map(Code::bounds).collect()
     }
 
     /// egobox's description of the encoded space: ranges by their bounds, ordinals by their values.
@@ -140,11 +144,7 @@ impl Encoding {
             .zip(&self.codes)
             .map(|(param, code)| {
                 let Some(&v) = p.get(&param.name) else {
-                    return match code {
-                        Code::Float { low, log: true, .. } => low.log10(),
-                        Code::Float { low, .. } => *low,
-                        Code::Ord { coords, .. } => coords[0],
-                    };
+                    return code.bounds().0;
                 };
                 let v = param.number(v);
                 match code {

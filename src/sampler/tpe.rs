@@ -122,14 +122,11 @@ impl TpeSampler {
 
     /// Whether parameter `j` is active at the (partly drawn) point `x`.
     fn active(&self, j: usize, x: &[f64]) -> bool {
-        let when = &self.space.params[j].when;
-        when.always()
-            || when.holds_with(|name| {
-                let i = self.space.params.iter().position(|p| p.name == name)?;
-                let c = x[i];
-                (!c.is_nan())
-                    .then(|| self.space.params[i].value(Self::coordinate(&self.dims[i], c)))
-            })
+        self.space.params[j].when.holds_with(|name| {
+            let i = self.space.params.iter().position(|p| p.name == name)?;
+            let c = x[i];
+            (!c.is_nan()).then(|| self.space.params[i].value(Self::coordinate(&self.dims[i], c)))
+        })
     }
 
     /// Where the trial stands for the split (values signed so that smaller is better).
