@@ -283,20 +283,23 @@ fn bad_input_exits_2() {
 #[test]
 fn a_parameter_that_changes_nothing_makes_no_other_model() {
     let dir = tempdir();
-    let s = spec(
-        dir.path(),
-        &digits(),
-        "digit",
-        "classification",
-        &[16],
-        serde_json::json!({
-            "batch_size": [32],
-            "learning_rate": [0.01],
-            "optimizer": ["adam", "sgd"],
-            "momentum": { "values": [0.5, 0.9], "when": { "optimizer": "sgd" } },
-            "weight_decay": { "values": [0.0, 0.001], "when": { "optimizer": "adam" } }
-        }),
-    );
+    let digits_spec = |space| {
+        spec(
+            dir.path(),
+            &digits(),
+            "digit",
+            "classification",
+            &[16],
+            space,
+        )
+    };
+    let s = digits_spec(serde_json::json!({
+        "batch_size": [32],
+        "learning_rate": [0.01],
+        "optimizer": ["adam", "sgd"],
+        "momentum": { "values": [0.5, 0.9], "when": { "optimizer": "sgd" } },
+        "weight_decay": { "values": [0.0, 0.001], "when": { "optimizer": "adam" } }
+    }));
     let (_, out) = check(&s);
     assert!(
         out.starts_with("checking 4 models × 1 learning rate"),
@@ -311,19 +314,12 @@ fn a_parameter_that_changes_nothing_makes_no_other_model() {
         assert_eq!(out.matches(model).count(), 1, "{model}\n{out}");
     }
     // Unconditional momentum beside a searched optimizer: Adam once.
-    let s = spec(
-        dir.path(),
-        &digits(),
-        "digit",
-        "classification",
-        &[16],
-        serde_json::json!({
-            "batch_size": [32],
-            "learning_rate": [0.01],
-            "optimizer": ["adam", "sgd"],
-            "momentum": [0.5, 0.9]
-        }),
-    );
+    let s = digits_spec(serde_json::json!({
+        "batch_size": [32],
+        "learning_rate": [0.01],
+        "optimizer": ["adam", "sgd"],
+        "momentum": [0.5, 0.9]
+    }));
     let (_, out) = check(&s);
     assert!(
         out.starts_with("checking 3 models × 1 learning rate"),
