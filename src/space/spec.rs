@@ -29,58 +29,47 @@ impl SearchSpace {
         raw: &BTreeMap<String, serde_json::Value>,
         names: Names,
     ) -> Result<SearchSpace> {
-        let (decls, n_train) = match names {
-            Names::Declared { params, n_train } => (params, n_train),
-            Names::Any => {
-                if raw.is_empty() {
-                    return Err(Error::spec(file, "search.space", "names no parameter"));
-                }
-                let params = raw
-                    .iter()
-                    .map(|(name, v)| {
-                        let (v, path, when) =
-                            super::when::split(file, &format!("search.space.{name}"), v)?;
-                        Ok(Param {
-                            when,
-                            ..Param::any_from_spec(file, name, &path, &v)?
-                        })
-                    })
-                    .collect::<Result<_>>()?;
-                let space = SearchSpace { params };
-                space.check_conditions(file)?;
-                return Ok(space);
+        match names {
+            Names::Any if raw.is_empty() => {
+                return Err(Error::spec(file, "search.space", "names no parameter"));
             }
-        };
-        let required = decls.iter().filter(|d| d.default == ParamDefault::Required);
-        for required in required.map(|d| d.name) {
-            if !raw.contains_key(required) {
-                return Err(Error::spec(
-                    file,
-                    format!("search.space.{required}"),
-                    "is required",
-                ));
+            Names::Any => {}
+            Names::Declared { params: decls, .. } => {
+                let required = decls.iter().filter(|d| d.default == ParamDefault::Required);
+                for required in required.map(|d| d.name) {
+                    if !raw.contains_key(required) {
+                        return Err(Error::spec(
+                            file,
+                            format!("search.space.{required}"),
+                            "is required",
+                        ));
+                    }
+                }
             }
         }
         let params = raw
             .iter()
             .map(|(name, v)| {
                 let (v, path, when) = super::when::split(file, &format!("search.space.{name}"), v)?;
-                let required = decls
-                    .iter()
-                    .any(|d| d.name == name && d.default == ParamDefault::Required);
-                if required && !when.always() {
-                    return Err(Error::spec(
-                        file,
-                        format!("search.space.{name}.when"),
-                        format!(
-                            "{name} is required by the built-in trainer: it cannot be conditional"
-                        ),
-                    ));
-                }
-                Ok(Param {
-                    when,
-                    ..Param::from_spec(file, name, &path, &v, (decls, n_train))?
-                })
+                let param = match names {
+                    Names::Any => Param::any_from_spec(file, name, &path, &v)?,
+                    Names::Declared { params: decls, n_train } => {
+                        let required = decls
+                            .iter()
+                            .any(|d| d.name == name && d.default == ParamDefault::Required);
+                        if required && !when.always() {
+                            return Err(Error::spec(
+                                file,
+                                format!("search.space.{name}.when"),
+                                format!(
+                                    "{name} is required by the built-in trainer: it cannot be conditional"
+                                ),
+                            ));
+                        }
+                        Param::from_spec(file, name, &path, &v, (decls, n_train))?
+                    }
+                };
+                Ok(Param { when, ..param })
             })
             .collect::<Result<_>>()?;
         let space = SearchSpace { params };
