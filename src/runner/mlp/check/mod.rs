@@ -333,11 +333,7 @@ fn canonical(plan: &StudyPlan, mut model: Params) -> Params {
             model.remove(&p.name);
         }
     }
-    let adam = match model.get("optimizer") {
-        Some(Value::Str(o)) => *o == "adam",
-        _ => settings::of(plan).optimizer == OptimizerKind::Adam,
-    };
-    if adam {
+    if MlpParams::of(settings::of(plan), &model).optimizer == OptimizerKind::Adam {
         model.remove("momentum");
     }
     model
