@@ -34,8 +34,12 @@ pub fn fingerprint(plan: &StudyPlan) -> Fingerprint {
         ("search.method", Some(v(&s.search.method))),
         ("search.space", Some(v(&s.search.space))),
         ("search.startup_trials", Some(v(&s.search.startup_trials))),
-        ("metric", Some(v(&s.metric))),
+        // The first objective's name as `metric` (its spelling in the spec), whichever way the
+        // spec gives it: a study made before `objectives` keeps its fingerprint.
+        ("metric", Some(v(&plan.metric.kind.name()))),
         ("goal", Some(v(&s.goal))),
+        ("objectives", s.objectives.as_ref().map(v)),
+        ("constraints", s.constraints.as_ref().map(v)),
         ("early_stopping", Some(v(&s.early_stopping))),
         ("scheduler", Some(plan.scheduler_section.clone())),
         // How a pass's order is drawn from the seed (src/data/stream.rs): a study begun by a build

@@ -121,6 +121,9 @@ pub fn run(
         crate::outputs::test_scores::update(plan, &summary.history, store)?;
     }
     crate::outputs::leaderboard::write_csv(plan, &summary.history, &out.join("leaderboard.csv"))?;
+    if !plan.objectives.plain() {
+        crate::outputs::front::write_csv(plan, &summary.history, &out.join("pareto.csv"))?;
+    }
     crate::outputs::report::write(plan, &summary.history)?;
     Ok(summary)
 }

@@ -37,6 +37,11 @@ pub struct Row {
     /// The numbers a program reported at the selected checkpoint, one per [`reported_columns`]
     /// (NaN: not reported there); empty for the built-in trainer.
     pub reported: Vec<f64>,
+    /// With several objectives or constraints: the trial's front among the feasible trials not
+    /// cut short (1: not dominated; `None`: on none), and whether it is feasible (`None`: no
+    /// value yet). Both `None` for a study of one objective, whose leaderboard has no such columns.
+    pub pareto_rank: Option<usize>,
+    pub feasible: Option<bool>,
 }
 
 /// The rows, ranked by each trial's selected (best-checkpoint) metric; trials a scheduler pruned or
@@ -58,7 +63,28 @@ pub fn rows(plan: &StudyPlan, history: &History) -> Vec<Row> {
         loss: r.best_loss,
         trial: r.trial,
     };
-    rows.sort_by(|a, b| metric.rank(&standing(a), &standing(b)));
+    if plan.objectives.plain() {
+        rows.sort_by(|a, b| metric.rank(&standing(a), &standing(b)));
+    } else {
+        let fronts = crate::outputs::front::Fronts::of(plan, history);
+        for r in rows.iter_mut() {
+            r.pareto_rank = fronts.ranks[&r.trial];
+            r.feasible = fronts.feasible(r.trial);
+        }
+        // Those on a front first, by front; then the feasible ones cut short, then the
+        // infeasible; each group by the first objective, as a study of one ranks its trials.
+        let group = |r: &Row| match (r.pareto_rank, r.feasible) {
+            (Some(f), _) => (0, f),
+            (None, Some(true)) => (1, 0),
+            (None, Some(false)) => (2, 0),
+            (None, None) => (3, 0),
+        };
+        rows.sort_by(|a, b| {
+            group(a)
+                .cmp(&group(b))
+                .then_with(|| metric.rank(&standing(a), &standing(b)))
+        });
+    }
     for (i, r) in rows.iter_mut().enumerate() {
         r.rank = i + 1;
         // Only the top trials' scores are shown: a trial scored while it ranked among them (the
@@ -112,6 +138,8 @@ fn row(plan: &StudyPlan, t: &TrialRecord, scores: Option<&TestScores>, names: &[
             .iter()
             .map(|n| best.map_or(f64::NAN, |i| t.curve[i].value_of(n)))
             .collect(),
+        pareto_rank: None,
+        feasible: None,
     }
 }
 
@@ -139,10 +167,13 @@ pub fn header(plan: &StudyPlan, reported: &[String]) -> Vec<String> {
     h.extend(test_columns(plan));
     h.extend(["seconds", "reason", "suggest_ms"].map(String::from));
     h.extend(reported.iter().map(|n| format!("best_{n}")));
+    if !plan.objectives.plain() {
+        h.extend(["pareto_rank", "feasible"].map(String::from));
+    }
     h
 }
 
-pub fn fields(r: &Row) -> Vec<String> {
+pub fn fields(plan: &StudyPlan, r: &Row) -> Vec<String> {
     let num = |x: f64| {
         if x.is_nan() {
             String::new()
@@ -174,6 +205,10 @@ pub fn fields(r: &Row) -> Vec<String> {
             .unwrap_or_default(),
     );
     f.extend(r.reported.iter().map(|&x| num(x)));
+    if !plan.objectives.plain() {
+        f.push(r.pareto_rank.map_or(String::new(), |k| k.to_string()));
+        f.push(r.feasible.map_or(String::new(), |k| k.to_string()));
+    }
     f
 }
 
@@ -191,7 +226,7 @@ pub fn write_csv_to(
     let mut w = csv::Writer::from_writer(w);
     w.write_record(header(plan, &reported_columns(plan, history)))?;
     for r in &rows(plan, history) {
-        w.write_record(fields(r))?;
+        w.write_record(fields(plan, r))?;
     }
     w.flush()
 }
@@ -215,12 +250,16 @@ pub fn table(plan: &StudyPlan, history: &History, n: usize) -> String {
     let rows = rows(plan, history);
     let names = reported_columns(plan, history);
     let mut h = header(plan, &names);
+    // Several objectives' columns last, as they are.
+    let several = if plan.objectives.plain() { 0 } else { 2 };
+    let last = h.split_off(h.len() - several);
     // Without reason and suggest_ms, which come before a program's own numbers.
     let own = h.split_off(h.len() - names.len());
     h.truncate(h.len() - 2);
-    let mut cells: Vec<Vec<String>> = vec![h.into_iter().chain(own).collect()];
+    let mut cells: Vec<Vec<String>> = vec![h.into_iter().chain(own).chain(last).collect()];
     for r in rows.iter().take(n) {
-        let mut f = fields(r);
+        let mut f = fields(plan, r);
+        let last = f.split_off(f.len() - several);
         f.truncate(f.len() - names.len() - 2);
         for (i, v) in r.params.iter().enumerate() {
             f[3 + i] = v.parse::<f64>().map_or(v.clone(), short);
@@ -233,6 +272,7 @@ pub fn table(plan: &StudyPlan, history: &History, n: usize) -> String {
         }
         f[k - 1] = format!("{:.2}", r.seconds);
         f.extend(r.reported.iter().map(|&x| short(x)));
+        f.extend(last);
         cells.push(f);
     }
     let widths: Vec<usize> = (0..cells[0].len())

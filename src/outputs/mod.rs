@@ -11,6 +11,7 @@ use crate::plan::StudyPlan;
 use crate::space::Params;
 
 pub mod destination;
+pub mod front;
 pub mod leaderboard;
 pub mod live;
 pub mod onnx;

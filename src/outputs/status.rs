@@ -39,6 +39,9 @@ pub fn status(plan: &StudyPlan, history: &History, store: &dyn ArtifactStore) ->
             describe(&history.trials[&best.trial].params)
         );
     }
+    if !plan.objectives.plain() {
+        out += &super::front::status_line(plan, history);
+    }
     for (trial, state) in recover::check_ended(store, history, plan.metric, false) {
         match state {
             Ok(BestFile::Lost(why)) => out += &format!("damaged: trial {trial}: {why}\n"),

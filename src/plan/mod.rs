@@ -18,6 +18,7 @@ mod family;
 pub mod gpus;
 pub mod init;
 mod limits;
+mod objectives;
 mod scheduler;
 mod search;
 mod selection;
@@ -67,6 +68,8 @@ pub struct StudyPlan {
     pub startup_trials: usize,
     pub space: SearchSpace,
     pub metric: Metric,
+    /// The objectives (the first is `metric`) and constraints.
+    pub objectives: crate::objective::Objectives,
     pub early_stopping: Option<EarlyStopping>,
     /// A scheduler that compares trials (ASHA, the median rule), beside early stopping.
     pub scheduler: Option<SchedulerPlan>,
@@ -157,13 +160,20 @@ impl StudyPlan {
         let selection =
             SelectionPlan::from_spec(spec_file, &spec, data.as_ref().map(|d| &d.dataset), &budget)?;
         let warm = match &spec.search.warm_start {
+            Some(_) if !selection.objectives.plain() => {
+                return Err(Error::spec(
+                    spec_file,
+                    "search.warm_start",
+                    "a study with several objectives or constraints cannot start from an earlier study yet: remove \"warm_start\"",
+                ))
+            }
             Some(at) => Some(warm::load(
                 spec_file,
                 &Location::parse(at, &base)
                     .map_err(|msg| Error::spec(spec_file, "search.warm_start", msg))?,
                 &search.space,
                 selection.metric,
-                &serde_json::json!(spec.metric),
+                &serde_json::json!(selection.metric.kind.name()),
                 &serde_json::json!(spec.goal),
             )?),
             None => None,
@@ -205,6 +215,7 @@ impl StudyPlan {
             startup_trials: search.startup_trials,
             space: search.space,
             metric: selection.metric,
+            objectives: selection.objectives,
             early_stopping: selection.early_stopping,
             scheduler: selection.scheduler,
             scheduler_section: selection.scheduler_section,

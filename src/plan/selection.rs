@@ -8,25 +8,31 @@ use serde::{Deserialize, Serialize};
 use crate::budget::Budget;
 use crate::data::{Dataset, Task};
 use crate::error::{Error, Result};
-use crate::objective::{Goal, Metric, MetricKind, CLASSIFICATION, REGRESSION};
+use crate::objective::{Goal, Metric, MetricKind, Objectives, CLASSIFICATION, REGRESSION};
 use crate::space;
 use crate::spec::{EarlyStoppingSpec, StudySpec};
 
 use super::scheduler::{self, SchedulerPlan};
 
 impl MetricKind {
-    /// The metric a user's program reports as `name` (a command trainer's).
-    fn of_program(file: &Path, name: &str) -> Result<MetricKind> {
+    /// The metric a user's program reports as `name` (a command trainer's), at `path`.
+    pub(super) fn of_program(file: &Path, path: &str, name: &str) -> Result<MetricKind> {
         match name {
-            "" => Err(Error::spec(file, "metric", "names no metric")),
+            "" => Err(Error::spec(file, path, "names no metric")),
             "val_loss" => Ok(MetricKind::ValLoss),
             _ => Ok(MetricKind::Reported(crate::intern::intern(name))),
         }
     }
 
-    /// The metric named `name` for `data` (whose task the spec spells `task_name`).
-    fn from_spec(file: &Path, name: &str, data: &Dataset, task_name: &str) -> Result<MetricKind> {
-        let bad = |msg: String| Err(Error::spec(file, "metric", msg));
+    /// The metric named `name` for `data` (whose task the spec spells `task_name`), at `path`.
+    pub(super) fn from_spec(
+        file: &Path,
+        path: &str,
+        name: &str,
+        data: &Dataset,
+        task_name: &str,
+    ) -> Result<MetricKind> {
+        let bad = |msg: String| Err(Error::spec(file, path, msg));
         let kinds: &[MetricKind] = match data.task {
             Task::Regression => &REGRESSION,
             Task::Classification => &CLASSIFICATION,
@@ -61,8 +67,8 @@ impl MetricKind {
 
 impl Goal {
     /// The spec's `goal` for `kind`: absent, the metric's own direction; given, it must be that one.
-    fn from_spec(file: &Path, goal: Option<&str>, kind: MetricKind) -> Result<Goal> {
-        let bad = |msg: String| Error::spec(file, "goal", msg);
+    pub(super) fn from_spec(file: &Path, path: &str, goal: Option<&str>, kind: MetricKind) -> Result<Goal> {
+        let bad = |msg: String| Error::spec(file, path, msg);
         let given = match goal {
             None => {
                 return kind.natural_goal().ok_or_else(|| {
@@ -128,6 +134,7 @@ impl EarlyStopping {
 /// How trials are compared and which of their checkpoints survive.
 pub(super) struct SelectionPlan {
     pub metric: Metric,
+    pub objectives: Objectives,
     pub early_stopping: Option<EarlyStopping>,
     pub scheduler: Option<SchedulerPlan>,
     /// The spec's `scheduler` section with its defaults, as the fingerprint holds it.
@@ -144,13 +151,7 @@ impl SelectionPlan {
         data: Option<&Dataset>,
         budget: &Budget,
     ) -> Result<SelectionPlan> {
-        let kind = match (&spec.trainer, data, &spec.data) {
-            (None, Some(data), Some(d)) => {
-                MetricKind::from_spec(file, &spec.metric, data, &d.task)?
-            }
-            _ => MetricKind::of_program(file, &spec.metric)?,
-        };
-        let goal = Goal::from_spec(file, spec.goal.as_deref(), kind)?;
+        let objectives = super::objectives::read(file, spec, data)?;
         let early_stopping = match &spec.early_stopping {
             Some(e) => Some(EarlyStopping::from_spec(file, e)?),
             None => None,
@@ -164,8 +165,16 @@ impl SelectionPlan {
                 "must be at least 1: resuming needs the last checkpoint",
             ));
         }
+        if objectives.list.len() > 1 && matches!(scheduler, Some(SchedulerPlan::Median { .. })) {
+            return Err(Error::spec(
+                file,
+                "scheduler.kind",
+                "the median rule compares one metric and this study has several objectives: use \"asha\" (which keeps a rung's best by non-dominated sorting) or no scheduler",
+            ));
+        }
         Ok(SelectionPlan {
-            metric: Metric { kind, goal },
+            metric: objectives.first(),
+            objectives,
             early_stopping,
             scheduler,
             scheduler_section,
@@ -183,7 +192,7 @@ mod tests {
     #[test]
     fn a_goal_must_be_the_metrics_own_direction() {
         let f = Path::new("s.json");
-        let goal = |g, k| Goal::from_spec(f, g, k).map_err(|e| e.to_string());
+        let goal = |g, k| Goal::from_spec(f, "goal", g, k).map_err(|e| e.to_string());
         assert_eq!(goal(None, MetricKind::Accuracy), Ok(Goal::Max));
         assert_eq!(goal(None, MetricKind::Rmse), Ok(Goal::Min));
         assert_eq!(goal(Some("min"), MetricKind::ValLoss), Ok(Goal::Min));
@@ -216,7 +225,7 @@ mod tests {
         let f = Path::new("s.json");
         let kind = |m, d: &Dataset| {
             let n = format!("{:?}", d.task).to_lowercase();
-            MetricKind::from_spec(f, m, d, &n).map_err(|e| e.to_string())
+            MetricKind::from_spec(f, "metric", m, d, &n).map_err(|e| e.to_string())
         };
         let (reg, two, three) = (
             data(Task::Regression, 0, &[1.0, 2.5]),
@@ -263,8 +272,8 @@ mod tests {
         assert!(min.iter().all(|k| k.natural_goal() == Some(Goal::Min)));
         let f = Path::new("s.json");
         let program = |m: &str, g: Option<&str>| {
-            let k = MetricKind::of_program(f, m).unwrap();
-            Goal::from_spec(f, g, k).map_err(|e| e.to_string())
+            let k = MetricKind::of_program(f, "metric", m).unwrap();
+            Goal::from_spec(f, "goal", g, k).map_err(|e| e.to_string())
         };
         assert_eq!(program("val_loss", None), Ok(Goal::Min));
         assert_eq!(program("accuracy", None), Ok(Goal::Max));

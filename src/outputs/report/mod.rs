@@ -114,7 +114,7 @@ fn table(plan: &StudyPlan, history: &History, rows: &[Row]) -> String {
     table.push_str("</tr></thead><tbody>\n");
     for r in rows {
         let _ = write!(table, "<tr data-trial=\"{}\">", r.trial);
-        for (f, h) in leaderboard::fields(r).iter().zip(&header) {
+        for (f, h) in leaderboard::fields(plan, r).iter().zip(&header) {
             let class = if h == "reason" {
                 " class=\"reason\""
             } else {

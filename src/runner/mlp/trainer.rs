@@ -50,19 +50,15 @@ pub fn run_trial<D: Backend>(
         start,
         base_seconds: meta.seconds,
         schedule: p.schedule(settings::of(plan), budget.total_examples),
+        cost: cost(plan, &sizes),
     };
-    let val = std::sync::Arc::new(Validation::of(
-        data,
-        &data.val,
-        plan.metric.kind,
-        p.activation,
-    ));
+    let val = std::sync::Arc::new(Validation::of(data, &data.val, plan, p.activation));
     // On the CPU, when the trial has a second thread, a virtual epoch is validated there while
     // the next one trains, and the result is taken at the first step it is ready; the next pass
     // over the data is shuffled and gathered there too. The same arithmetic, the same order of
     // events, off the trial's critical path.
     let overlap = D::VALIDATE_ON_HOST && threads() > 1;
-    let mut running: Option<Receiver<(Trained, Eval)>> = None;
+    let mut running: Option<Receiver<(Trained, Scored)>> = None;
     let mut batches = if overlap {
         Batches::with_look_ahead(plan.data(), stream)
     } else {
@@ -275,14 +271,31 @@ struct Validation {
     inputs: usize,
     task: Task,
     metric: MetricKind,
+    /// The metrics several objectives or constraints read besides the loss and `metric`.
+    extra: Vec<MetricKind>,
     /// The network's, which the host forward applies.
     activation: Activation,
 }
 
 impl Validation {
     /// The rows `rows` of `data` (its validation rows, or its test rows for the final score),
-    /// built once: they never change; `metric`, the study's.
+    /// built once: they never change; the metrics, the study's (`plan`'s objectives).
     fn of(
+        data: &crate::data::Dataset,
+        rows: &crate::data::Split,
+        plan: &StudyPlan,
+        activation: Activation,
+    ) -> Validation {
+        let extra = plan.objectives.extra();
+        let extra = extra.into_iter().filter(|k| !is_cost(k.name())).collect();
+        Validation {
+            extra,
+            ..Self::metric(data, rows, plan.metric.kind, activation)
+        }
+    }
+
+    /// [`Validation::of`] with the study's metric `metric` only.
+    fn metric(
         data: &crate::data::Dataset,
         rows: &crate::data::Split,
         metric: MetricKind,
@@ -306,22 +319,29 @@ impl Validation {
             inputs: data.n_inputs(),
             task: data.task,
             metric,
+            extra: vec![],
             activation,
         }
     }
 
-    /// Loss and metric of the outputs `forward` gives for chunks of the inputs.
-    fn eval(&self, mut forward: impl FnMut(&[f32], usize) -> Vec<f32>) -> Eval {
+    /// Loss and metric of the outputs `forward` gives for chunks of the inputs, and the other
+    /// metrics the objectives read.
+    fn eval(&self, mut forward: impl FnMut(&[f32], usize) -> Vec<f32>) -> Scored {
         let f = self.inputs;
         let mut out = Vec::new();
         for x in self.x.chunks(EVAL_CHUNK * f) {
             out.extend(forward(x, x.len() / f));
         }
-        evaluate(self.task, self.metric, &out, &self.y, self.rows)
+        let eval = evaluate(self.task, self.metric, &out, &self.y, self.rows);
+        let extra = self.extra.iter().map(|&k| {
+            let e = evaluate(self.task, k, &out, &self.y, self.rows);
+            (k.name(), if k == MetricKind::ValLoss { e.loss } else { e.metric })
+        });
+        (eval, extra.collect())
     }
 
     /// [`Validation::eval`] of the network with host weights `weights` (see [`host_forward`]).
-    fn on_host(&self, weights: &[HostTensor]) -> Eval {
+    fn on_host(&self, weights: &[HostTensor]) -> Scored {
         self.eval(|x, rows| host_forward(weights, self.activation, x, rows))
     }
 }
@@ -334,7 +354,32 @@ pub(super) fn score(
     metric: MetricKind,
     (weights, activation): (&[HostTensor], Activation),
 ) -> Eval {
-    Validation::of(data, rows, metric, activation).on_host(weights)
+    Validation::metric(data, rows, metric, activation)
+        .on_host(weights)
+        .0
+}
+
+/// A validation's loss and metric, and the other metrics (by name) the objectives read.
+type Scored = (Eval, Vec<(&'static str, f64)>);
+
+/// Whether `name` is one of the built-in trainer's cost metrics, which no validation computes.
+fn is_cost(name: &str) -> bool {
+    name == crate::objective::PARAMETERS || name == crate::objective::FLOPS
+}
+
+/// The network's cost metrics when several objectives or constraints may read them (none
+/// otherwise): its trainable weights, and the multiply-adds of one example's forward pass, for
+/// the layer sizes `sizes` (inputs, hidden widths, outputs).
+fn cost(plan: &StudyPlan, sizes: &[usize]) -> Vec<(&'static str, f64)> {
+    if plan.objectives.plain() {
+        return vec![];
+    }
+    let products: usize = sizes.windows(2).map(|w| w[0] * w[1]).sum();
+    let biases: usize = sizes[1..].iter().sum();
+    vec![
+        (crate::objective::PARAMETERS, (products + biases) as f64),
+        (crate::objective::FLOPS, products as f64),
+    ]
 }
 
 /// A virtual epoch trained and copied to the host, before its validation: the checkpoint's curve
@@ -385,6 +430,9 @@ struct Ends<'a> {
     /// The trial's learning rate: each step's is the schedule's at the examples seen before it,
     /// and each row records it.
     schedule: Schedule,
+    /// The network's cost metrics, which each row reports when several objectives or
+    /// constraints may read them (see [`cost`]).
+    cost: Vec<(&'static str, f64)>,
 }
 
 impl Ends<'_> {
@@ -393,7 +441,7 @@ impl Ends<'_> {
     fn finish(
         &mut self,
         trained: Trained,
-        eval: Eval,
+        (eval, extra): Scored,
         curve: &mut Vec<CurveRow>,
         ph: &mut Phases,
     ) -> Result<Option<End>> {
@@ -416,6 +464,7 @@ impl Ends<'_> {
             learning_rate: Some(self.schedule.rate(c.meta.examples_seen)),
             reported: Default::default(),
         };
+        let row = self.reporting(row, extra);
         curve.push(row.clone());
         c.meta.curve.push(row.clone());
         let seconds = c.meta.seconds;
@@ -437,10 +486,32 @@ impl Ends<'_> {
         })
     }
 
+    /// `row` with every number several objectives or constraints may read among its reported
+    /// ones (its columns', the `extra` metrics, the cost metrics), as a program's rows have
+    /// them; as it is for a study of one objective.
+    fn reporting(&self, mut row: CurveRow, extra: Vec<(&'static str, f64)>) -> CurveRow {
+        if self.plan.objectives.plain() {
+            return row;
+        }
+        let own = self.plan.curve_metric();
+        let columns = [
+            ("val_loss", row.val_loss),
+            ("train_loss", row.train_loss),
+            ("steps", row.steps as f64),
+        ];
+        let metric = (own != MetricKind::ValLoss).then_some((own.name(), row.metric));
+        let all = columns.into_iter().chain(metric).chain(extra);
+        row.reported = all
+            .chain(self.cost.iter().copied())
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        row
+    }
+
     /// Waits for the validation still running, if any, and finishes its virtual epoch.
     fn settle(
         &mut self,
-        running: &mut Option<Receiver<(Trained, Eval)>>,
+        running: &mut Option<Receiver<(Trained, Scored)>>,
         curve: &mut Vec<CurveRow>,
         ph: &mut Phases,
     ) -> Result<Option<End>> {
@@ -478,7 +549,7 @@ impl Ends<'_> {
 
 /// Waits for a validation running on another thread of the pool, helping with the pool's work
 /// meanwhile (with one free thread it is usually done long before).
-fn wait(rx: Receiver<(Trained, Eval)>, ph: &mut Phases) -> Result<(Trained, Eval)> {
+fn wait(rx: Receiver<(Trained, Scored)>, ph: &mut Phases) -> Result<(Trained, Scored)> {
     let t0 = Instant::now();
     let got = wait_in_pool(&rx).ok_or_else(|| Error::Backend("the validation job died".into()));
     ph.validation += t0.elapsed().as_secs_f64();

@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Task;
 
+mod several;
+pub use several::{Constraint, Objectives, Outcome};
+
 /// What selects a trial's best checkpoint and ranks the trials.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MetricKind {
@@ -26,6 +29,11 @@ pub enum MetricKind {
     /// Mean cross-entropy (classification): the validation loss under its usual name.
     LogLoss,
 }
+
+/// The built-in trainer's cost metrics: its trainable weights, and the multiply-adds of one
+/// example's forward pass. Both lower is better.
+pub const PARAMETERS: &str = "parameters";
+pub const FLOPS: &str = "flops";
 
 /// The metrics of each task, as the spec names them, the task's own (the curve's with
 /// `val_loss`) first after `val_loss`.
@@ -86,7 +94,11 @@ impl MetricKind {
                 if let Some(k) = known {
                     return k.natural_goal();
                 }
-                if name.ends_with("loss") || name.ends_with("error") {
+                if name.ends_with("loss")
+                    || name.ends_with("error")
+                    || name == PARAMETERS
+                    || name == FLOPS
+                {
                     Goal::Min
                 } else {
                     return None;
