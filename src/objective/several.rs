@@ -273,7 +273,11 @@ impl Objectives {
                 let (mut most, mut sum) = (f64::NEG_INFINITY, 0.0);
                 for j in 0..m {
                     let span = hi[j] - lo[j];
-                    let f = if span > 0.0 { (p[j] - lo[j]) / span } else { 0.0 };
+                    let f = if span > 0.0 {
+                        (p[j] - lo[j]) / span
+                    } else {
+                        0.0
+                    };
                     most = most.max(weights[j] * f);
                     sum += weights[j] * f;
                 }

@@ -36,10 +36,8 @@ impl Fronts {
             .filter(|t| !matches!(t.status, Status::Pruned | Status::Paused))
             .map(|t| t.trial)
             .collect();
-        let shown: Vec<Option<&Outcome>> =
-            eligible.iter().map(|t| outcomes[t].as_ref()).collect();
-        let mut ranks: BTreeMap<u64, Option<usize>> =
-            outcomes.keys().map(|&t| (t, None)).collect();
+        let shown: Vec<Option<&Outcome>> = eligible.iter().map(|t| outcomes[t].as_ref()).collect();
+        let mut ranks: BTreeMap<u64, Option<usize>> = outcomes.keys().map(|&t| (t, None)).collect();
         for (t, r) in eligible.iter().zip(o.fronts(&shown)) {
             ranks.insert(*t, r);
         }
@@ -74,7 +72,12 @@ impl Fronts {
 pub fn header(plan: &StudyPlan) -> Vec<String> {
     let mut h = vec!["trial".to_string()];
     h.extend(plan.space.names().map(String::from));
-    h.extend(plan.objectives.list.iter().map(|m| m.kind.name().to_string()));
+    h.extend(
+        plan.objectives
+            .list
+            .iter()
+            .map(|m| m.kind.name().to_string()),
+    );
     h
 }
 
@@ -106,7 +109,12 @@ pub fn write_csv(plan: &StudyPlan, history: &History, path: &Path) -> Result<()>
 pub fn status_line(plan: &StudyPlan, history: &History) -> String {
     let fronts = Fronts::of(plan, history);
     let size = fronts.first().len();
-    let feasible = fronts.outcomes.values().flatten().filter(|o| o.feasible()).count();
+    let feasible = fronts
+        .outcomes
+        .values()
+        .flatten()
+        .filter(|o| o.feasible())
+        .count();
     let (hv, reference) = fronts.hypervolume(plan);
     // The reference in the objectives' own directions.
     let shown: Vec<String> = plan

@@ -33,7 +33,11 @@ pub(super) fn read(file: &Path, spec: &StudySpec, data: Option<&Dataset>) -> Res
             references.push(None);
         }
         Some(_) if spec.metric.is_some() || spec.goal.is_some() => {
-            let both = if spec.metric.is_some() { "metric" } else { "goal" };
+            let both = if spec.metric.is_some() {
+                "metric"
+            } else {
+                "goal"
+            };
             return Err(Error::spec(
                 file,
                 "objectives",
@@ -56,7 +60,11 @@ pub(super) fn read(file: &Path, spec: &StudySpec, data: Option<&Dataset>) -> Res
                 }
                 let goal = Goal::from_spec(file, &at("goal"), o.goal.as_deref(), k)?;
                 if let Some(r) = o.reference.filter(|r| !r.is_finite()) {
-                    return Err(Error::spec(file, at("reference"), format!("{r} is not a number")));
+                    return Err(Error::spec(
+                        file,
+                        at("reference"),
+                        format!("{r} is not a number"),
+                    ));
                 }
                 list.push(Metric { kind: k, goal });
                 references.push(o.reference);
@@ -67,9 +75,16 @@ pub(super) fn read(file: &Path, spec: &StudySpec, data: Option<&Dataset>) -> Res
     for (i, c) in spec.constraints.iter().flatten().enumerate() {
         let at = |f: &str| format!("constraints[{i}].{f}");
         let k = kind(&at("metric"), &c.metric)?;
-        let (min, max) = (c.min.unwrap_or(f64::NEG_INFINITY), c.max.unwrap_or(f64::INFINITY));
+        let (min, max) = (
+            c.min.unwrap_or(f64::NEG_INFINITY),
+            c.max.unwrap_or(f64::INFINITY),
+        );
         if c.min.is_none() && c.max.is_none() {
-            return Err(Error::spec(file, at("metric"), "the constraint has no \"min\" and no \"max\""));
+            return Err(Error::spec(
+                file,
+                at("metric"),
+                "the constraint has no \"min\" and no \"max\"",
+            ));
         }
         for (f, v) in [("min", c.min), ("max", c.max)] {
             if let Some(v) = v.filter(|v| !v.is_finite()) {
@@ -80,7 +95,11 @@ pub(super) fn read(file: &Path, spec: &StudySpec, data: Option<&Dataset>) -> Res
             return Err(Error::spec(
                 file,
                 at("min"),
-                format!("{} is above the constraint's max {}: no trial could keep it", space::num(min), space::num(max)),
+                format!(
+                    "{} is above the constraint's max {}: no trial could keep it",
+                    space::num(min),
+                    space::num(max)
+                ),
             ));
         }
         constraints.push(Constraint { kind: k, min, max });

@@ -67,7 +67,12 @@ impl MetricKind {
 
 impl Goal {
     /// The spec's `goal` for `kind`: absent, the metric's own direction; given, it must be that one.
-    pub(super) fn from_spec(file: &Path, path: &str, goal: Option<&str>, kind: MetricKind) -> Result<Goal> {
+    pub(super) fn from_spec(
+        file: &Path,
+        path: &str,
+        goal: Option<&str>,
+        kind: MetricKind,
+    ) -> Result<Goal> {
         let bad = |msg: String| Error::spec(file, path, msg);
         let given = match goal {
             None => {

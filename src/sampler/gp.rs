@@ -9,7 +9,7 @@ use egobox_ego::{EgorServiceBuilder, InfillStrategy, XType};
 use ndarray::{Array2, ArrayView1};
 
 use super::Sampler;
-use crate::objective::{Goal, Metric};
+use crate::objective::{Goal, Metric, Objectives};
 use crate::seed::{self, Purpose};
 use crate::space::{Domain, Kind, Param, Params, SearchSpace};
 use crate::storage::History;
@@ -372,7 +372,9 @@ pub struct GpSampler {
     enc: Encoding,
     seed: u64,
     startup: usize,
-    metric: Metric,
+    /// What it minimises: one objective's value, or several scalarised (see
+    /// [`Objectives::scalars`]).
+    objectives: Objectives,
     /// Other GP settings than the default (for tuning them in benches/gp.rs).
     pub settings: Option<GpSettings>,
     /// The start design, made once.
@@ -392,7 +394,7 @@ impl GpSampler {
             space,
             seed,
             startup,
-            metric,
+            objectives: Objectives::single(metric, metric.kind),
             settings: None,
             design: std::sync::OnceLock::new(),
             warnings: vec![],
@@ -466,14 +468,14 @@ impl GpSampler {
 
 impl Sampler for GpSampler {
     fn ask(&mut self, trial: u64, history: &History) -> Params {
-        let sign = if self.metric.goal == Goal::Max {
+        let sign = if self.objectives.first().goal == Goal::Max {
             -1.0
         } else {
             1.0
         };
         let (mut observed, pending) = match self.pruning {
-            false => self.whole(history, sign),
-            true => self.at_level(history, sign),
+            false => self.whole(trial, history),
+            true => self.at_level(trial, history),
         };
         if !self.warm.is_empty() {
             let warm = self.warm.iter().map(|(p, v)| (p.clone(), sign * v));

@@ -51,6 +51,7 @@ pub fn for_plan(plan: &StudyPlan) -> Box<dyn Sampler> {
                 plan.startup_trials,
                 plan.metric,
             )
+            .objectives(plan.objectives.clone())
             .warm(warm.to_vec());
             match plan.scheduler {
                 Some(_) => Box::new(gp.pruning()),
@@ -64,6 +65,7 @@ pub fn for_plan(plan: &StudyPlan) -> Box<dyn Sampler> {
                 plan.startup_trials,
                 plan.metric,
             )
+            .objectives(plan.objectives.clone())
             .warm(warm.to_vec()),
         ),
     }

@@ -19,7 +19,7 @@ use parzen::{Dim, Parzen};
 
 use super::Sampler;
 use crate::curve::best_value;
-use crate::objective::{Goal, Metric};
+use crate::objective::{Goal, Metric, Objectives};
 use crate::seed::{self, Purpose};
 use crate::space::{Params, SearchSpace};
 use crate::storage::{History, Status};
@@ -49,6 +49,9 @@ pub struct TpeSampler {
     seed: u64,
     startup: usize,
     metric: Metric,
+    /// Several objectives or constraints (`None`: one objective): finished trials are split by
+    /// their scalarisation (see [`Objectives::scalars`]).
+    objectives: Option<Objectives>,
     /// An earlier study's trials (parameters, value; a warm start), older than this one's.
     warm: Vec<(Params, f64)>,
 }
@@ -62,8 +65,16 @@ impl TpeSampler {
             seed,
             startup,
             metric,
+            objectives: None,
             warm: vec![],
         }
+    }
+
+    /// Several objectives or constraints: trials are split by ParEGO's scalarisation of them,
+    /// with weights drawn afresh for each trial.
+    pub fn objectives(mut self, objectives: Objectives) -> Self {
+        self.objectives = (!objectives.plain()).then_some(objectives);
+        self
     }
 
     /// Starts from an earlier study's trials: they count as finished trials, before this one's.
@@ -165,6 +176,7 @@ impl TpeSampler {
                 finished.push((i, rank, x));
             }
         }
+        let scalars = self.scalars(trial, history);
         for t in history.trials.values().filter(|t| t.trial != trial) {
             let order = self.warm.len() + t.trial as usize;
             let Some(x) = self.encode(&t.params) else {
@@ -172,7 +184,13 @@ impl TpeSampler {
             };
             match t.status {
                 Status::Running => running.push((order, x)),
-                s => finished.push((order, self.rank(s, &t.curve, sign), x)),
+                s => {
+                    let mut rank = self.rank(s, &t.curve, sign);
+                    if let (0, Some(v)) = (rank.0, scalars.get(&t.trial)) {
+                        rank.2 = *v;
+                    }
+                    finished.push((order, rank, x))
+                }
             }
         }
         let n = finished.len();
@@ -190,6 +208,28 @@ impl TpeSampler {
         bad.sort_by_key(|b| b.0);
         let strip = |v: Vec<(usize, Vec<f64>)>| v.into_iter().map(|(_, x)| x).collect();
         (strip(good), strip(bad), n)
+    }
+
+    /// With several objectives or constraints, each ended trial's scalarisation for trial
+    /// `trial` (NaN ones left out: they rank as failures); none with one objective.
+    fn scalars(&self, trial: u64, history: &History) -> std::collections::HashMap<u64, f64> {
+        let Some(o) = &self.objectives else {
+            return Default::default();
+        };
+        let ended: Vec<_> = history
+            .trials
+            .values()
+            .filter(|t| t.trial != trial && t.status != Status::Running)
+            .collect();
+        let outcomes: Vec<_> = ended.iter().map(|t| o.outcome(&t.curve)).collect();
+        let refs: Vec<_> = outcomes.iter().map(Option::as_ref).collect();
+        let values = o.scalars(&refs, self.seed, trial);
+        ended
+            .iter()
+            .zip(values)
+            .filter(|(_, v)| !v.is_nan())
+            .map(|(t, v)| (t.trial, v))
+            .collect()
     }
 
     /// Trial `trial`'s parameters: random until `startup` trials finished, then TPE.

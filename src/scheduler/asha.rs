@@ -7,7 +7,7 @@
 
 use super::{Decision, Scheduler};
 use crate::curve::{best_value, CurveRow};
-use crate::objective::Metric;
+use crate::objective::{Metric, Objectives};
 use crate::storage::{History, Status, TrialRecord};
 
 /// ASHA over a budget of `last` virtual epochs.
@@ -17,6 +17,9 @@ pub struct Asha {
     eta: u32,
     promote: bool,
     metric: Metric,
+    /// Several objectives or constraints (`None`: one objective): a rung keeps its best by
+    /// non-dominated sorting, then crowding distance (MOASHA).
+    objectives: Option<Objectives>,
     /// The trials it compares (all of them, unless it is one of Hyperband's brackets).
     members: Option<Box<dyn Fn(u64) -> bool + Send + Sync>>,
 }
@@ -34,7 +37,18 @@ impl Asha {
             eta: eta.max(2),
             promote,
             metric,
+            objectives: None,
             members: None,
+        }
+    }
+
+    /// Compares trials by `objectives` when there are several or constraints (MOASHA, Schmucker
+    /// et al. 2021): a rung's order is its trials' fronts, then their crowding distance within
+    /// a front, then the infeasible by how far they break their constraints.
+    pub fn objectives(self, objectives: &Objectives) -> Asha {
+        Asha {
+            objectives: (!objectives.plain()).then(|| objectives.clone()),
+            ..self
         }
     }
 
@@ -62,8 +76,33 @@ impl Asha {
         Some(v)
     }
 
+    /// Several objectives' order of the trials that reached rung `r`, each at its selected
+    /// checkpoint up to the rung, with its place (see [`Objectives::crowded_order`]).
+    fn crowded(&self, o: &Objectives, history: &History, r: u32) -> Vec<(u64, f64)> {
+        let reached: Vec<&TrialRecord> = history
+            .trials
+            .values()
+            .filter(|t| self.members.as_ref().is_none_or(|m| m(t.trial)))
+            .filter(|t| self.at(t, r).is_some())
+            .collect();
+        let outcomes: Vec<_> = reached
+            .iter()
+            .map(|t| o.outcome(&t.curve[..r as usize]))
+            .collect();
+        let refs: Vec<_> = outcomes.iter().map(Option::as_ref).collect();
+        let order = o.crowded_order(&refs);
+        order
+            .into_iter()
+            .enumerate()
+            .map(|(place, i)| (reached[i].trial, place as f64))
+            .collect()
+    }
+
     /// The trials that reached rung `r`, best first (NaN last, ties to the earlier trial).
     fn ranked(&self, history: &History, r: u32) -> Vec<(u64, f64)> {
+        if let Some(o) = &self.objectives {
+            return self.crowded(o, history, r);
+        }
         let mut at: Vec<(u64, f64)> = history
             .trials
             .values()

@@ -52,6 +52,19 @@ fn unit(seed: u64, trial: u64) -> f64 {
 
 impl Hyperband {
     pub fn new(eta: u32, min: u32, promote: bool, metric: Metric, last: u32, seed: u64) -> Self {
+        let one = crate::objective::Objectives::single(metric, metric.kind);
+        Self::with(eta, min, promote, (&one, last), seed)
+    }
+
+    /// The same, comparing trials by `objectives` (several: MOASHA's order within each bracket).
+    pub fn with(
+        eta: u32,
+        min: u32,
+        promote: bool,
+        (objectives, last): (&crate::objective::Objectives, u32),
+        seed: u64,
+    ) -> Self {
+        let metric = objectives.first();
         let eta = eta.max(2);
         let rungs = Asha::new(eta, min, promote, metric, last).rungs().len();
         // Bracket i starts its rungs at min × η^i and has `rungs - i` of them.
@@ -77,7 +90,9 @@ impl Hyperband {
                 let first = (min.max(1) as u64) * (eta as u64).pow(i as u32);
                 let first = first.min(last as u64) as u32;
                 let d = draw.clone();
-                Asha::new(eta, first, promote, metric, last).among(move |t| d.bracket(t) == i)
+                Asha::new(eta, first, promote, metric, last)
+                    .objectives(objectives)
+                    .among(move |t| d.bracket(t) == i)
             })
             .collect();
         Hyperband { brackets, draw }

@@ -64,11 +64,13 @@ pub fn for_plan(plan: &StudyPlan) -> Composed {
     }
     match plan.scheduler {
         Some(SchedulerPlan::Asha { eta, min, promote }) => {
-            policies.push(Box::new(Asha::new(eta, min, promote, plan.metric, last)))
+            let asha = Asha::new(eta, min, promote, plan.metric, last);
+            policies.push(Box::new(asha.objectives(&plan.objectives)))
         }
-        Some(SchedulerPlan::Hyperband { eta, min, promote }) => policies.push(Box::new(
-            Hyperband::new(eta, min, promote, plan.metric, last, plan.seed),
-        )),
+        Some(SchedulerPlan::Hyperband { eta, min, promote }) => {
+            let o = (&plan.objectives, last);
+            policies.push(Box::new(Hyperband::with(eta, min, promote, o, plan.seed)))
+        }
         Some(SchedulerPlan::Median { warmup, min_trials }) => {
             policies.push(Box::new(Median::new(warmup, min_trials, plan.metric, last)))
         }

@@ -335,7 +335,14 @@ impl Validation {
         let eval = evaluate(self.task, self.metric, &out, &self.y, self.rows);
         let extra = self.extra.iter().map(|&k| {
             let e = evaluate(self.task, k, &out, &self.y, self.rows);
-            (k.name(), if k == MetricKind::ValLoss { e.loss } else { e.metric })
+            (
+                k.name(),
+                if k == MetricKind::ValLoss {
+                    e.loss
+                } else {
+                    e.metric
+                },
+            )
         });
         (eval, extra.collect())
     }

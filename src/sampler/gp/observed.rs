@@ -1,7 +1,8 @@
 //! What the GP learns from: the trials observed (at which budget) and the ones pending.
 
 use super::GpSampler;
-use crate::curve::best_value;
+use crate::curve::CurveRow;
+use crate::objective::Objectives;
 use crate::space::Params;
 use crate::storage::{History, Status};
 
@@ -13,19 +14,36 @@ impl GpSampler {
         self
     }
 
+    /// Several objectives or constraints: the GP models their scalarisation (ParEGO's, see
+    /// [`Objectives::scalars`]), with weights drawn afresh for each trial.
+    pub fn objectives(mut self, objectives: Objectives) -> Self {
+        self.objectives = objectives;
+        self
+    }
+
+    /// The values the GP learns from, one per curve (each a trial's, or its rows up to a level),
+    /// smaller better, when it suggests trial `trial`.
+    fn values(&self, trial: u64, curves: &[&[CurveRow]]) -> Vec<f64> {
+        let outcomes: Vec<_> = curves.iter().map(|c| self.objectives.outcome(c)).collect();
+        let refs: Vec<_> = outcomes.iter().map(Option::as_ref).collect();
+        self.objectives.scalars(&refs, self.seed, trial)
+    }
+
     /// Every ended trial observed at its best; running ones pending (the constant liar).
-    pub(super) fn whole(&self, history: &History, sign: f64) -> (Vec<(Params, f64)>, Vec<Params>) {
+    pub(super) fn whole(&self, trial: u64, history: &History) -> (Vec<(Params, f64)>, Vec<Params>) {
         let mut observed = vec![];
+        let mut curves = vec![];
         let mut pending = vec![];
         for t in history.trials.values() {
             if t.status == Status::Running {
                 pending.push(t.params.clone());
             } else {
-                let v = best_value(&t.curve, self.metric);
-                observed.push((t.params.clone(), sign * v));
+                observed.push(t.params.clone());
+                curves.push(&t.curve[..]);
             }
         }
-        (observed, pending)
+        let values = self.values(trial, &curves);
+        (observed.into_iter().zip(values).collect(), pending)
     }
 
     /// BOHB's rule on virtual epochs: the level is the largest virtual epoch that at least
@@ -35,8 +53,8 @@ impl GpSampler {
     /// and stopped ones short of it belong to lower levels and are left out.
     pub(super) fn at_level(
         &self,
+        trial: u64,
         history: &History,
-        sign: f64,
     ) -> (Vec<(Params, f64)>, Vec<Params>) {
         let need = self.space.params.len() + 2;
         let mut reached: Vec<usize> = vec![];
@@ -50,18 +68,20 @@ impl GpSampler {
         }
         let level = reached.iter().rposition(|&n| n >= need).unwrap_or(0) + 1;
         let mut observed = vec![];
+        let mut curves = vec![];
         let mut pending = vec![];
         for t in history.trials.values() {
             if t.curve.len() >= level {
-                let upto = &t.curve[..level];
-                let v = best_value(upto, self.metric);
-                observed.push((t.params.clone(), sign * v));
+                observed.push(t.params.clone());
+                curves.push(&t.curve[..level]);
             } else if matches!(t.status, Status::Running | Status::Paused) {
                 pending.push(t.params.clone());
             } else if t.status == Status::Failed {
-                observed.push((t.params.clone(), f64::NAN));
+                observed.push(t.params.clone());
+                curves.push(&[][..]);
             }
         }
-        (observed, pending)
+        let values = self.values(trial, &curves);
+        (observed.into_iter().zip(values).collect(), pending)
     }
 }
