@@ -301,3 +301,129 @@ impl Objectives {
 fn violation(o: Option<&Outcome>) -> f64 {
     o.map_or(f64::INFINITY, |o| o.violation)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn min(kind: MetricKind) -> Metric {
+        Metric {
+            kind,
+            goal: Goal::Min,
+        }
+    }
+
+    /// Two objectives: the validation loss (min) and accuracy (max), which the curve holds.
+    fn two() -> Objectives {
+        let acc = Metric {
+            kind: MetricKind::Accuracy,
+            goal: Goal::Max,
+        };
+        Objectives {
+            list: vec![min(MetricKind::ValLoss), acc],
+            references: vec![None, None],
+            constraints: vec![],
+            in_curve: MetricKind::Accuracy,
+        }
+    }
+
+    fn out(values: &[f64], violation: f64) -> Outcome {
+        Outcome {
+            row: 0,
+            values: values.to_vec(),
+            violation,
+        }
+    }
+
+    #[test]
+    fn the_selected_row_gives_every_objective_and_the_constraints() {
+        let mut o = two();
+        o.constraints.push(Constraint {
+            kind: MetricKind::Accuracy,
+            min: 0.8,
+            max: f64::INFINITY,
+        });
+        let mut a = crate::curve::tests::row(1, 0.5);
+        a.metric = 0.7;
+        let mut b = crate::curve::tests::row(2, 0.4);
+        b.metric = 0.9;
+        let mut c = crate::curve::tests::row(3, 0.45);
+        c.metric = 0.95;
+        // Selected by the loss (row 2), accuracy read there, not at its own best (row 3).
+        let got = o.outcome(&[a.clone(), b, c]).unwrap();
+        assert_eq!(
+            (got.row, got.values.clone(), got.violation),
+            (1, vec![0.4, 0.9], 0.0)
+        );
+        // Up to row 1 only: accuracy 0.7 breaks the bound 0.8 by an eighth of it.
+        let got = o.outcome(&[a]).unwrap();
+        assert!((got.violation - 0.1 / 0.8).abs() < 1e-12 && !got.feasible());
+        assert_eq!(o.extra(), vec![]);
+        assert_eq!(o.point(&[0.4, 0.9]), vec![0.4, -0.9]);
+    }
+
+    /// Worked by hand: (loss, accuracy) points A (0.3, 0.9), B (0.2, 0.8), C (0.4, 0.7) dominated
+    /// by A, D (0.1, 0.6), E infeasible (0.05, 0.99), F without a value.
+    #[test]
+    fn fronts_and_moashas_order_worked_by_hand() {
+        let o = two();
+        let pts = [
+            Some(out(&[0.3, 0.9], 0.0)),
+            Some(out(&[0.2, 0.8], 0.0)),
+            Some(out(&[0.4, 0.7], 0.0)),
+            Some(out(&[0.1, 0.6], 0.0)),
+            Some(out(&[0.05, 0.99], 0.5)),
+            None,
+        ];
+        let refs: Vec<Option<&Outcome>> = pts.iter().map(Option::as_ref).collect();
+        assert_eq!(
+            o.fronts(&refs),
+            vec![Some(1), Some(1), Some(2), Some(1), None, None]
+        );
+        // Front 1 sorted by loss: D, B, A; the ends D and A are infinitely crowded, B in between.
+        // Then C (front 2), then the infeasible E, then F.
+        assert_eq!(o.crowded_order(&refs), vec![0, 3, 1, 2, 4, 5]);
+        // The hypervolume of A, B, D against the worst feasible values (0.4, 0.6) in minimised
+        // coordinates (loss, −accuracy) = (0.4, −0.6): sweep by loss:
+        // D (0.1, −0.6) adds nothing; B (0.2, −0.8): 0.2 × 0.2; A (0.3, −0.9): 0.1 × 0.3.
+        let (hv, reference) = o.hypervolume(&refs);
+        assert_eq!(reference, vec![0.4, -0.6]);
+        assert!((hv - (0.2 * 0.2 + 0.1 * 0.1)).abs() < 1e-12, "{hv}");
+    }
+
+    #[test]
+    fn one_objective_scalarises_to_its_signed_value_and_several_to_parego() {
+        let one = Objectives::single(
+            Metric {
+                kind: MetricKind::Accuracy,
+                goal: Goal::Max,
+            },
+            MetricKind::Accuracy,
+        );
+        let a = out(&[0.7], 0.0);
+        assert_eq!(one.scalars(&[Some(&a), None], 1, 2)[0], -0.7);
+        assert!(one.scalars(&[Some(&a), None], 1, 2)[1].is_nan());
+        let o = two();
+        let pts = [
+            out(&[0.3, 0.9], 0.0),
+            out(&[0.1, 0.6], 0.0),
+            out(&[0.0, 1.0], 2.0),
+        ];
+        let refs: Vec<Option<&Outcome>> = pts.iter().map(Some).collect();
+        let w = o.weights(9, 4);
+        assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12 && w.iter().all(|&x| x > 0.0));
+        let s = o.scalars(&refs, 9, 4);
+        // Scaled to [0, 1] over the feasible: A = (1, 0), D = (0, 1).
+        let want_a = w[0].max(0.0) + RHO * w[0];
+        let want_d = w[1] + RHO * w[1];
+        assert!(
+            (s[0] - want_a).abs() < 1e-12 && (s[1] - want_d).abs() < 1e-12,
+            "{s:?}"
+        );
+        // The infeasible one, above every feasible value, whatever its own values.
+        assert_eq!(s[2], 1.0 + RHO + 1.0 + 2.0);
+        // Other trials draw other weights; the same trial the same.
+        assert_eq!(o.weights(9, 4), w);
+        assert_ne!(o.weights(9, 5), w);
+    }
+}
