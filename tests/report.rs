@@ -221,3 +221,40 @@ fn a_parameter_without_effect_gets_no_importance() {
         "learning rate {lr}, weight decay {wd}"
     );
 }
+
+/// Several objectives: the front and the hypervolume are drawn, with every trial with values in
+/// the front's plot, and the page runs without a console error.
+#[test]
+fn a_report_of_several_objectives_draws_the_front() {
+    let dir = tempdir();
+    let mut spec = tiny_spec(2);
+    spec["search"]["space"]["hidden_width"] = serde_json::json!([2, 8, 32]);
+    spec["objectives"] = serde_json::json!([{ "metric": "val_loss" }, { "metric": "flops" }]);
+    spec["constraints"] = serde_json::json!([{ "metric": "parameters", "max": 300 }]);
+    let spec = write_spec(dir.path(), &spec);
+    ok(run(&spec));
+    let page = dir.path().join("runs/tiny/report.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    let front = &html[html
+        .find("id=\"front-val_loss-flops\"")
+        .expect("the front's plot")..];
+    let front = &front[..front.find("</svg>").unwrap()];
+    assert_eq!(front.matches("class=\"trial\"").count(), 6, "{front}");
+    assert!(html.contains("id=\"hypervolume\""));
+    assert!(html.contains("constraint parameters ≤ 300"));
+    let Some(chrome) = chromium() else {
+        eprintln!("skipping the browser check: chromium not found (apt-get install chromium)");
+        return;
+    };
+    let dom = browse(&chrome, &page, &["--dump-dom", "--window-size=1280,2400"]);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let start = dom.find("data-selfcheck=\"").expect("the self-check") + 16;
+    let raw = &dom[start..start + dom[start..].find('"').unwrap()];
+    let check: serde_json::Value =
+        serde_json::from_str(&raw.replace("&quot;", "\"").replace("&amp;", "&")).unwrap();
+    assert_eq!(
+        check["errors"],
+        serde_json::json!([]),
+        "console errors: {check}"
+    );
+}

@@ -11,6 +11,7 @@ mod code;
 pub mod compare;
 mod detail;
 mod explore;
+mod front;
 mod importance;
 mod plot;
 mod reported;
@@ -52,6 +53,7 @@ pub fn render(plan: &StudyPlan, history: &History) -> String {
         ),
         charts::legend(),
     );
+    page.push_str(&front::section(plan, history));
     page.push_str(&reported::section(plan, history));
     page.push_str(&explore::slices(plan, &trials));
     page.push_str(&explore::parallel(plan, &trials));
@@ -68,7 +70,7 @@ pub fn render(plan: &StudyPlan, history: &History) -> String {
 fn intro(plan: &StudyPlan, trials: usize, rows: &[Row]) -> String {
     let metric = plan.metric;
     format!(
-        "<h1>{name}</h1>\n<div class=\"sub\">{method} search · {trials} trials · every trial {total} training examples in {ve} virtual epochs · metric {metric} ({goal}) · {summary}</div>\n",
+        "<h1>{name}</h1>\n<div class=\"sub\">{method} search · {trials} trials · every trial {total} training examples in {ve} virtual epochs · metric {metric} ({goal}){several} · {summary}</div>\n",
         name = esc(&plan.name),
         method = format!("{:?}", plan.method).to_lowercase(),
         total = plan.budget.total_examples,
@@ -80,7 +82,31 @@ fn intro(plan: &StudyPlan, trials: usize, rows: &[Row]) -> String {
             "higher is better"
         },
         summary = esc(&summary(plan, rows)),
+        several = esc(&objectives(plan)),
     )
+}
+
+/// Several objectives and constraints in words (none for a study of one objective).
+fn objectives(plan: &StudyPlan) -> String {
+    let o = &plan.objectives;
+    let mut out = String::new();
+    if o.list.len() > 1 {
+        let each: Vec<String> = o
+            .list
+            .iter()
+            .map(|m| format!("{} ({:?})", m.kind.name(), m.goal).to_lowercase())
+            .collect();
+        out += &format!(" · objectives {}", each.join(", "));
+    }
+    for c in &o.constraints {
+        let bound = |b: f64, op: &str| b.is_finite().then(|| format!("{op} {}", short(b)));
+        let bounds: Vec<String> = [bound(c.min, "≥"), bound(c.max, "≤")]
+            .into_iter()
+            .flatten()
+            .collect();
+        out += &format!(" · constraint {} {}", c.kind.name(), bounds.join(" and "));
+    }
+    out
 }
 
 /// The best trial in words, from the leaderboard's first row.

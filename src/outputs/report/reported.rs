@@ -19,9 +19,7 @@ pub(super) fn section(plan: &StudyPlan, history: &History) -> String {
     }
     let trials: Vec<&TrialRecord> = history.trials.values().collect();
     let svg: String = names.iter().map(|n| plot(plan, &trials, n)).collect();
-    format!(
-        "<h2>The programs' other numbers</h2>\n<div class=\"plots\" id=\"reported\">{svg}</div>\n"
-    )
+    format!("<h2>Other numbers</h2>\n<div class=\"plots\" id=\"reported\">{svg}</div>\n")
 }
 
 /// The plot of the number `name` of every trial.
