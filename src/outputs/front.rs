@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::durable::replace_with;
 use crate::error::{Error, Result};
-use crate::objective::Outcome;
+use crate::pareto::Outcome;
 use crate::plan::StudyPlan;
 use crate::storage::{History, Status};
 
@@ -56,7 +56,7 @@ impl Fronts {
     }
 
     /// The hypervolume of the first front and its reference point (see
-    /// [`crate::objective::Objectives::hypervolume`]).
+    /// [`crate::pareto::Objectives::hypervolume`]).
     pub fn hypervolume(&self, plan: &StudyPlan) -> (f64, Vec<f64>) {
         let shown: Vec<Option<&Outcome>> = self
             .ranks

@@ -69,7 +69,7 @@ pub struct StudyPlan {
     pub space: SearchSpace,
     pub metric: Metric,
     /// The objectives (the first is `metric`) and constraints.
-    pub objectives: crate::objective::Objectives,
+    pub objectives: crate::pareto::Objectives,
     pub early_stopping: Option<EarlyStopping>,
     /// A scheduler that compares trials (ASHA, the median rule), beside early stopping.
     pub scheduler: Option<SchedulerPlan>,

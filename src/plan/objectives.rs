@@ -6,7 +6,8 @@ use std::path::Path;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::objective::{Constraint, Goal, Metric, MetricKind, Objectives, FLOPS, PARAMETERS};
+use crate::objective::{Goal, Metric, MetricKind, FLOPS, PARAMETERS};
+use crate::pareto::{Constraint, Objectives};
 use crate::space;
 use crate::spec::StudySpec;
 

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::budget::Budget;
 use crate::data::{Dataset, Task};
 use crate::error::{Error, Result};
-use crate::objective::{Goal, Metric, MetricKind, Objectives, CLASSIFICATION, REGRESSION};
+use crate::objective::{Goal, Metric, MetricKind, CLASSIFICATION, REGRESSION};
+use crate::pareto::Objectives;
 use crate::space;
 use crate::spec::{EarlyStoppingSpec, StudySpec};
 

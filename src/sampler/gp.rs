@@ -9,7 +9,8 @@ use egobox_ego::{EgorServiceBuilder, InfillStrategy, XType};
 use ndarray::{Array2, ArrayView1};
 
 use super::Sampler;
-use crate::objective::{Goal, Metric, Objectives};
+use crate::objective::{Goal, Metric};
+use crate::pareto::Objectives;
 use crate::seed::{self, Purpose};
 use crate::space::{Domain, Kind, Param, Params, SearchSpace};
 use crate::storage::History;

@@ -19,7 +19,8 @@ use parzen::{Dim, Parzen};
 
 use super::Sampler;
 use crate::curve::best_value;
-use crate::objective::{Goal, Metric, Objectives};
+use crate::objective::{Goal, Metric};
+use crate::pareto::Objectives;
 use crate::seed::{self, Purpose};
 use crate::space::{Params, SearchSpace};
 use crate::storage::{History, Status};

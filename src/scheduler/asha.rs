@@ -7,7 +7,8 @@
 
 use super::{Decision, Scheduler};
 use crate::curve::{best_value, CurveRow};
-use crate::objective::{Metric, Objectives};
+use crate::objective::Metric;
+use crate::pareto::Objectives;
 use crate::storage::{History, Status, TrialRecord};
 
 /// ASHA over a budget of `last` virtual epochs.

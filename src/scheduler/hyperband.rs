@@ -52,7 +52,7 @@ fn unit(seed: u64, trial: u64) -> f64 {
 
 impl Hyperband {
     pub fn new(eta: u32, min: u32, promote: bool, metric: Metric, last: u32, seed: u64) -> Self {
-        let one = crate::objective::Objectives::single(metric, metric.kind);
+        let one = crate::pareto::Objectives::single(metric, metric.kind);
         Self::with(eta, min, promote, (&one, last), seed)
     }
 
@@ -61,7 +61,7 @@ impl Hyperband {
         eta: u32,
         min: u32,
         promote: bool,
-        (objectives, last): (&crate::objective::Objectives, u32),
+        (objectives, last): (&crate::pareto::Objectives, u32),
         seed: u64,
     ) -> Self {
         let metric = objectives.first();

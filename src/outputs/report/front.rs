@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use super::charts::trial_title;
 use super::plot::{esc, Axis, Plot, Scale};
-use crate::objective::Outcome;
 use crate::outputs::front::Fronts;
+use crate::pareto::Outcome;
 use crate::plan::StudyPlan;
 use crate::storage::History;
 

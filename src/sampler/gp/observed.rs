@@ -2,7 +2,7 @@
 
 use super::GpSampler;
 use crate::curve::CurveRow;
-use crate::objective::Objectives;
+use crate::pareto::Objectives;
 use crate::space::Params;
 use crate::storage::{History, Status};
 

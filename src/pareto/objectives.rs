@@ -4,8 +4,8 @@
 //! scalarisation). With one objective and no constraint every function here reduces to the
 //! single metric's own ranking, so such studies run as they always did.
 
-use super::{Goal, Metric, MetricKind};
 use crate::curve::{select_best, CurveRow};
+use crate::objective::{Goal, Metric, MetricKind};
 use crate::pareto;
 
 /// A bound on a metric at each trial's selected checkpoint (`min`, `max`: −∞ and ∞ when absent).

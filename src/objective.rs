@@ -6,9 +6,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Task;
 
-mod several;
-pub use several::{Constraint, Objectives, Outcome};
-
 /// What selects a trial's best checkpoint and ranks the trials.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MetricKind {

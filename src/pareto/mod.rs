@@ -9,6 +9,9 @@
 //! (the "hypervolume by slicing objectives" of While et al. 2006; BoTorch's box decomposition gives
 //! the same numbers faster for large fronts, which tuning studies do not reach).
 
+mod objectives;
+pub use objectives::{Constraint, Objectives, Outcome};
+
 /// Whether `a` dominates `b`: no worse in every objective and better in one.
 pub fn dominates(a: &[f64], b: &[f64]) -> bool {
     if a.iter().any(|x| x.is_nan()) {
