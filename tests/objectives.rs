@@ -368,3 +368,30 @@ fn bad_objectives_are_refused_with_their_place() {
         assert!(!dir.path().join("runs").exists(), "{want}: wrote a study");
     }
 }
+
+/// The objectives and constraints are the study's identity: changing one is refused on resume,
+/// with nothing written.
+#[test]
+fn changed_objectives_or_constraints_are_refused_on_resume() {
+    let dir = tempdir();
+    let mut spec = wine_spec(2, 300);
+    let path = write_spec(dir.path(), &spec);
+    ok(run(&path));
+    let journal = dir.path().join("runs/mo/journal.jsonl");
+    let before = std::fs::read(&journal).unwrap();
+    spec["constraints"][0]["max"] = 400.into();
+    write_spec(dir.path(), &spec);
+    let out = run(&path);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("the spec changed since this study began (constraints)"),
+        "{err}"
+    );
+    spec["constraints"][0]["max"] = 300.into();
+    spec["objectives"][1]["metric"] = "flops".into();
+    write_spec(dir.path(), &spec);
+    let err = String::from_utf8_lossy(&run(&path).stderr).into_owned();
+    assert!(err.contains("(objectives)"), "{err}");
+    assert_eq!(std::fs::read(&journal).unwrap(), before);
+}
