@@ -24,23 +24,11 @@ impl Fronts {
     /// (pruned, or paused short of the full budget) is on none: its values are of a smaller
     /// budget.
     pub fn of(plan: &StudyPlan, history: &History) -> Fronts {
-        let o = &plan.objectives;
-        let outcomes: BTreeMap<u64, Option<Outcome>> = history
-            .trials
-            .values()
-            .map(|t| (t.trial, o.outcome(&t.curve)))
-            .collect();
-        let eligible: Vec<u64> = history
-            .trials
-            .values()
-            .filter(|t| !matches!(t.status, Status::Pruned | Status::Paused))
-            .map(|t| t.trial)
-            .collect();
-        let shown: Vec<Option<&Outcome>> = eligible.iter().map(|t| outcomes[t].as_ref()).collect();
-        let mut ranks: BTreeMap<u64, Option<usize>> = outcomes.keys().map(|&t| (t, None)).collect();
-        for (t, r) in eligible.iter().zip(o.fronts(&shown)) {
-            ranks.insert(*t, r);
-        }
+        let trials = history.trials.values().map(|t| {
+            let cut_short = matches!(t.status, Status::Pruned | Status::Paused);
+            (t.trial, cut_short, &t.curve[..])
+        });
+        let (outcomes, ranks) = plan.objectives.standings(trials);
         Fronts { outcomes, ranks }
     }
 

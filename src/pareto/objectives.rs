@@ -7,6 +7,7 @@
 use crate::curve::{select_best, CurveRow};
 use crate::objective::{Goal, Metric, MetricKind};
 use crate::pareto;
+use std::collections::BTreeMap;
 
 /// A bound on a metric at each trial's selected checkpoint (`min`, `max`: −∞ and ∞ when absent).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -153,6 +154,29 @@ impl Objectives {
             out[i] = Some(r);
         }
         out
+    }
+
+    /// The outcome and the front of each of `trials` (number, whether a scheduler cut it short,
+    /// curve): a trial cut short is on none, its values being of a smaller budget.
+    #[allow(clippy::type_complexity)]
+    pub fn standings<'a>(
+        &self,
+        trials: impl Iterator<Item = (u64, bool, &'a [CurveRow])>,
+    ) -> (BTreeMap<u64, Option<Outcome>>, BTreeMap<u64, Option<usize>>) {
+        let mut outcomes = BTreeMap::new();
+        let mut eligible = vec![];
+        for (t, cut_short, curve) in trials {
+            outcomes.insert(t, self.outcome(curve));
+            if !cut_short {
+                eligible.push(t);
+            }
+        }
+        let shown: Vec<Option<&Outcome>> = eligible.iter().map(|t| outcomes[t].as_ref()).collect();
+        let mut ranks: BTreeMap<u64, Option<usize>> = outcomes.keys().map(|&t| (t, None)).collect();
+        for (t, r) in eligible.iter().zip(self.fronts(&shown)) {
+            ranks.insert(*t, r);
+        }
+        (outcomes, ranks)
     }
 
     /// The order of `outcomes`, best first, as MOASHA keeps a rung's trials: the feasible by

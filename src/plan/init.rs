@@ -130,6 +130,26 @@ fn leaders_first(loc: &Location, history: &History) -> Option<u64> {
             let fp = history.fingerprint.as_ref();
             let field = |k: &str| fp.and_then(|f| f.get(k)).and_then(|v| v.as_str());
             let metric = Metric::recorded(field("metric"), field("goal"));
+            if let Some(o) = recorded_objectives(fp, metric) {
+                // Several objectives: the front's trial with the best first objective.
+                let trials = history.trials.values().map(|t| {
+                    let cut_short = matches!(t.status, Status::Pruned | Status::Paused);
+                    (t.trial, cut_short, &t.curve[..])
+                });
+                let (outcomes, ranks) = o.standings(trials);
+                let first = ranks.iter().filter(|(_, r)| **r == Some(1));
+                let value = |t: &u64| outcomes[t].as_ref().map_or(f64::NAN, |o| o.values[0]);
+                return first.map(|(t, _)| *t).min_by(|a, b| {
+                    let (x, y) = (value(a), value(b));
+                    if metric.better(x, y, 0.0) {
+                        std::cmp::Ordering::Less
+                    } else if metric.better(y, x, 0.0) {
+                        std::cmp::Ordering::Greater
+                    } else {
+                        a.cmp(b)
+                    }
+                });
+            }
             // As the leaderboard ranks them (Metric::rank), among those with a selected value.
             let standing = |(&trial, t): (&u64, &crate::storage::TrialRecord)| {
                 let best = select_best(&t.curve, metric);
@@ -157,6 +177,36 @@ fn leaders_first(loc: &Location, history: &History) -> Option<u64> {
         .flatten()
         .find(|row| !row[epoch].is_empty())
         .and_then(|row| row[trial].parse().ok())
+}
+
+/// The objectives and constraints a study's fingerprint `fp` records, when it has several or
+/// constraints (the first objective is `metric`); `None` for a study of one objective.
+fn recorded_objectives(
+    fp: Option<&crate::storage::Fingerprint>,
+    metric: Metric,
+) -> Option<crate::pareto::Objectives> {
+    let fp = fp?;
+    let name = |v: &serde_json::Value| v.get("metric").and_then(|m| m.as_str()).map(String::from);
+    let list = fp.get("objectives").and_then(|v| v.as_array());
+    let constraints = fp.get("constraints").and_then(|v| v.as_array());
+    if list.is_none() && constraints.is_none() {
+        return None;
+    }
+    let mut o = crate::pareto::Objectives::single(metric, metric.kind);
+    for v in list.into_iter().flatten().skip(1) {
+        let goal = v.get("goal").and_then(|g| g.as_str());
+        o.list.push(Metric::recorded(name(v).as_deref(), goal));
+        o.references.push(None);
+    }
+    for v in constraints.into_iter().flatten() {
+        let bound = |k: &str, none: f64| v.get(k).and_then(|b| b.as_f64()).unwrap_or(none);
+        o.constraints.push(crate::pareto::Constraint {
+            kind: Metric::recorded(name(v).as_deref(), None).kind,
+            min: bound("min", f64::NEG_INFINITY),
+            max: bound("max", f64::INFINITY),
+        });
+    }
+    Some(o)
 }
 
 /// CRC-32 of what a trial starting from `c` takes from it.
