@@ -1,0 +1,88 @@
+"""Prints benches/objectives.sh's tables (Markdown) from its JSONL results: per problem and
+sampler, the median over seeds of the hypervolume after 20 and 40 trials (and its share of the
+attainable one: problem A's true front, problem B's whole table) and of the time per suggestion;
+then the two-objective ASHA runs against the same studies without pruning; then the goals."""
+
+import json
+import statistics
+import sys
+
+import hv
+
+ORDER = [("tune", "bayes"), ("tune", "tpe"), ("tune", "random"), ("optuna", "gp"), ("optuna", "tpe"),
+         ("optuna", "nsga2"), ("optuna", "nsga2-pop10"), ("optuna", "random")]
+
+
+def read(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def med(rows, key):
+    return statistics.median(r[key] for r in rows)
+
+
+def samplers(rows, problem, best):
+    tight = problem == "a"
+    head = "| sampler | seeds | HV at 20 | HV at 40 | HV at 40 / attainable |"
+    head += " tight HV at 20 | tight HV at 40 |" if tight else ""
+    head += " ms per suggestion |"
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    medians = {}
+    for side, name in ORDER:
+        rs = [r for r in rows if r["problem"] == problem and r["side"] == side and r["sampler"] == name]
+        if not rs:
+            continue
+        m = {k: med(rs, k) for k in rs[0] if k.startswith("hv") or k == "suggest_ms"}
+        medians[(side, name)] = m
+        line = "| %s %s | %d | %.4f | %.4f | %.2f %% |" % (
+            side, name, len(rs), m["hv20"], m["hv40"], 100 * m["hv40"] / best)
+        if tight:
+            line += " %.4f | %.4f |" % (m["hv_tight20"], m["hv_tight40"])
+        line += " %.2f |" % m["suggest_ms"]
+        print(line)
+    return medians
+
+
+def goal(problem, medians):
+    tune = medians.get(("tune", "bayes"))
+    peers = {k: v for k, v in medians.items() if k[0] == "optuna"}
+    if not tune or not peers:
+        return
+    for n in (20, 40):
+        k = "hv%d" % n
+        (side, best), m = max(peers.items(), key=lambda kv: kv[1][k])
+        verdict = "yes" if tune[k] >= m[k] else "no"
+        print("- problem %s, %d trials: tune bayes %.4f against Optuna's best (%s) %.4f: goal met: %s"
+              % (problem.upper(), n, tune[k], best, m[k], verdict))
+
+
+def asha(rows):
+    print("| seed | examples (ASHA / full) | HV (ASHA / full) | complete (ASHA) | front (ASHA, full) |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print("| %d | %.1f %% | %.2f %% | %d of 27 | %d, %d |" % (
+            r["seed"], 100 * r["examples_fraction"], 100 * r["hv_fraction"], r["asha_complete"],
+            r["asha_front"], r["full_front"]))
+    ex, h = med(rows, "examples_fraction"), med(rows, "hv_fraction")
+    print("| median | %.1f %% | %.2f %% | | |" % (100 * ex, 100 * h))
+    meets = sum(r["examples_fraction"] <= 0.4 and r["hv_fraction"] >= 0.95 for r in rows)
+    print()
+    print("- ASHA goal (at most 40 %% of the examples for at least 95 %% of the hypervolume): median %s; "
+          "%d of %d seeds meet both" % ("yes" if ex <= 0.4 and h >= 0.95 else "no", meets, len(rows)))
+
+
+def main(samplers_path, asha_path, table_path):
+    rows = read(samplers_path)
+    best = {"a": hv.best_hv_a(), "b": hv.best_hv_b(hv.load_table(table_path))}
+    refs = {"a": "(%.4f, %.4f), tight (%.4f, %.4f)" % (hv.REF_A + hv.REF_A_TIGHT), "b": "(%g, %g)" % hv.REF_B}
+    goals = {}
+    for problem in ("a", "b"):
+        print("\nProblem %s: reference point %s; attainable HV %.4f\n" % (problem.upper(), refs[problem], best[problem]))
+        goals[problem] = samplers(rows, problem, best[problem])
+    print()
+    for problem in ("a", "b"):
+        goal(problem, goals[problem])
+    print("\nTwo-objective ASHA against the same study without pruning (reference %s)\n" % refs["b"])
+    asha(read(asha_path))
