@@ -34,12 +34,15 @@ start=$(date +%s)
 if [ "${TABLE:-0}" = 1 ] || [ ! -s "$res/table.jsonl" ]; then
   $bench table "$tune" "$res/table.jsonl"
 fi
-rm -f "$res/samplers.jsonl" "$res/optuna_gp.jsonl" "$res/asha.jsonl"
-# Optuna's GP (about a second per suggestion here) runs beside tune's runs, into its own file.
-gp_pid=""
+rm -f "$res/samplers.jsonl" "$res"/optuna_gp_*.jsonl "$res/asha.jsonl"
+# Optuna's GP (one to two seconds per suggestion here) runs beside tune's runs, one process per
+# problem (one thread each), into its own files.
+gp_pids=""
 if [ -n "$py" ]; then
-  ( for p in a b; do nice "$py" benches/peers/optuna_mo.py $p gp 0-$last "$res/table.jsonl" "$res/optuna_gp.jsonl"; done ) &
-  gp_pid=$!
+  for p in a b; do
+    OMP_NUM_THREADS=1 nice "$py" benches/peers/optuna_mo.py $p gp 0-$last "$res/table.jsonl" "$res/optuna_gp_$p.jsonl" &
+    gp_pids="$gp_pids $!"
+  done
 fi
 for p in a b; do
   for m in bayes tpe random; do
@@ -56,11 +59,13 @@ done
 for s in $(seq 1 "${ASHA_SEEDS:-5}"); do
   $bench asha "$tune" $s "$res/asha.jsonl"
 done
-if [ -n "$gp_pid" ]; then
-  wait "$gp_pid"
-  cat "$res/optuna_gp.jsonl" >> "$res/samplers.jsonl"
-  rm "$res/optuna_gp.jsonl"
-fi
+for pid in $gp_pids; do wait "$pid"; done
+for p in a b; do
+  if [ -f "$res/optuna_gp_$p.jsonl" ]; then
+    cat "$res/optuna_gp_$p.jsonl" >> "$res/samplers.jsonl"
+    rm "$res/optuna_gp_$p.jsonl"
+  fi
+done
 {
   echo "benches/objectives.sh: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(( $(date +%s) - start )) s"
   $bench summary "$res/samplers.jsonl" "$res/asha.jsonl" "$res/table.jsonl"

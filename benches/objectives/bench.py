@@ -110,18 +110,6 @@ def sampler_spec(problem, method, seed, table_path):
     }
 
 
-def scores(problem, points):
-    """The hypervolumes after 20 and 40 trials of a run's points (in trial order)."""
-    out = {}
-    refs = {"hv": hv.REF_A if problem == "a" else hv.REF_B}
-    if problem == "a":
-        refs["hv_tight"] = hv.REF_A_TIGHT
-    for name, ref in refs.items():
-        for n in (20, TRIALS):
-            out["%s%d" % (name, n)] = hv.hypervolume(points[:n], ref)
-    return out
-
-
 def sampler(tune, problem, method, seed, table_path, results):
     with tempfile.TemporaryDirectory() as tmp:
         rows = run_tune(tune, sampler_spec(problem, method, int(seed), table_path), os.path.join(tmp, "s"))
@@ -130,8 +118,9 @@ def sampler(tune, problem, method, seed, table_path, results):
     a, b = ("best_obj1", "best_obj2") if problem == "a" else ("best_val_loss", "best_parameters")
     points = [(float(r[a]), float(r[b])) for r in rows]
     line = {"side": "tune", "problem": problem, "sampler": method, "seed": int(seed)}
-    line.update(scores(problem, points))
+    line.update(hv.score(problem, points, (20, TRIALS)))
     line["suggest_ms"] = statistics.median(float(r["suggest_ms"]) for r in rows)
+    line["points"] = line.pop("points")
     with open(results, "a") as f:
         f.write(json.dumps(line) + "\n")
 
@@ -171,12 +160,14 @@ def asha(tune, seed, results):
             done = [r for r in rows if r["status"] == "complete"]
             points = [(float(r["best_val_loss"]), float(r["best_parameters"])) for r in done]
             line[name + "_hv"] = hv.hypervolume(points, hv.REF_B)
+            line[name + "_hv_tight"] = hv.hypervolume(points, hv.REF_B_TIGHT)
             line[name + "_examples"] = sum(int(r["examples_seen"]) for r in rows)
             line[name + "_complete"] = len(done)
             with open(os.path.join(tmp, name, "pareto.csv")) as f:
                 line[name + "_front"] = sum(1 for _ in csv.DictReader(f))
     line["examples_fraction"] = line["asha_examples"] / line["full_examples"]
     line["hv_fraction"] = line["asha_hv"] / line["full_hv"]
+    line["hv_tight_fraction"] = line["asha_hv_tight"] / line["full_hv_tight"] if line["full_hv_tight"] else None
     with open(results, "a") as f:
         f.write(json.dumps(line) + "\n")
 

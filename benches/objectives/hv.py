@@ -12,6 +12,12 @@ REF_A = (1.1 * 4 / 3, 11 * 4 / 3)
 # Problem B and the ASHA bench (wine, val_loss and parameters): val_loss 1.0 (a model predicting
 # the training mean scores about 0.65) and 35,000 weights (the largest network searched has 34,689).
 REF_B = (1.0, 35000.0)
+# Problem A's second, tighter reference point: only trials near the front count (f1 and f2 both
+# at most 1.1 x 4/3), so it separates samplers by how well they approach the front.
+REF_A_TIGHT = (1.1 * 4 / 3, 1.1 * 4 / 3)
+# Problem B's tighter reference point: val_loss 0.45 (about the table's median) and 2,000 weights,
+# so that only small, good networks count.
+REF_B_TIGHT = (0.45, 2000.0)
 
 
 def front(points):
@@ -44,13 +50,6 @@ def zdt1(x1, x2, x3):
     return f1 * factor, f2 * factor
 
 
-def best_hv_a():
-    """The hypervolume of problem A's true front (x2 = x3 = 0, f2 = 1 - sqrt(f1), scaled by
-    4/3), dense enough to be exact to about 1e-6."""
-    n = 200000
-    return hypervolume([zdt1(i / n, 0.0, 0.0) for i in range(1, n + 1)], REF_A)
-
-
 # Problem B's space: the lookup table's grid (benches/objectives/table.json lists it).
 WIDTHS = [2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64, 91, 128]
 DEPTHS = [1, 2, 3]
@@ -77,10 +76,27 @@ def load_table(path):
     return table
 
 
-def best_hv_b(table):
-    return hypervolume(list(table.values()), REF_B)
 
 
-# Problem A's second, tighter reference point: only trials near the front count (f1 and f2 both
-# at most 1.1 x 4/3), so it separates samplers by how well they approach the front.
-REF_A_TIGHT = (1.1 * 4 / 3, 1.1 * 4 / 3)
+def refs(problem):
+    """A problem's reference points by name: `hv` (the main one) and `hv_tight`."""
+    if problem == "a":
+        return {"hv": REF_A, "hv_tight": REF_A_TIGHT}
+    return {"hv": REF_B, "hv_tight": REF_B_TIGHT}
+
+
+def score(problem, points, checkpoints=(20, 40)):
+    """A run's hypervolumes after each count of trials (points in trial order) against each
+    reference point, and its points (rounded to 7 significant digits) for later scoring."""
+    out = {}
+    for name, ref in refs(problem).items():
+        for n in checkpoints:
+            out["%s%d" % (name, n)] = hypervolume(points[:n], ref)
+    out["points"] = [[float("%.7g" % a), float("%.7g" % b)] for a, b in points]
+    return out
+
+
+def attainable(problem, table=None):
+    """The best hypervolume per reference point: A's true front, B's whole table."""
+    pts = [zdt1(i / 200000, 0.0, 0.0) for i in range(1, 200001)] if problem == "a" else list(table.values())
+    return {name: hypervolume(pts, ref) for name, ref in refs(problem).items()}

@@ -61,13 +61,9 @@ def one(problem, name, seed, table):
         study.tell(trial, list(values))
         points.append(tuple(values))
     line = {"side": "optuna", "problem": problem, "sampler": name, "seed": seed}
-    refs = {"hv": hv.REF_A if problem == "a" else hv.REF_B}
-    if problem == "a":
-        refs["hv_tight"] = hv.REF_A_TIGHT
-    for key, ref in refs.items():
-        for n in (20, TRIALS):
-            line["%s%d" % (key, n)] = hv.hypervolume(points[:n], ref)
+    line.update(hv.score(problem, points, (20, TRIALS)))
     line["suggest_ms"] = statistics.median(ms)
+    line["points"] = line.pop("points")
     return line
 
 
