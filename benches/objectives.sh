@@ -18,12 +18,12 @@
 #    seeds: examples trained and the hypervolume of the completed trials' front, ASHA over full.
 # Scoring (both sides): benches/objectives/hv.py. Raw results: benches/objectives/results/*.jsonl;
 # the summary (Markdown) goes to stdout and results/summary.md.
-# Usage: benches/objectives.sh   (SEEDS=10 ASHA_SEEDS=5 TUNE=path/to/tune OPTUNA=0 to skip the peer)
+# Usage: benches/objectives.sh   (SEEDS=20 ASHA_SEEDS=10 TUNE=path/to/tune OPTUNA=0 to skip the peer)
 set -eu
 cd "$(dirname "$0")/.."
 tune=${TUNE:-./target/release/tune}
 [ -n "${TUNE:-}" ] || nice cargo build --release -q
-seeds=${SEEDS:-10}
+seeds=${SEEDS:-20}
 last=$((seeds - 1))
 res=benches/objectives/results
 mkdir -p "$res"
@@ -56,7 +56,7 @@ for p in a b; do
     done
   fi
 done
-for s in $(seq 1 "${ASHA_SEEDS:-5}"); do
+for s in $(seq 1 "${ASHA_SEEDS:-10}"); do
   $bench asha "$tune" $s "$res/asha.jsonl"
 done
 for pid in $gp_pids; do wait "$pid"; done
