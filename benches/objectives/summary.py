@@ -50,9 +50,13 @@ def goal(problem, medians):
             k = "%s%d" % (ref, n)
             (side, best), m = max(peers.items(), key=lambda kv: kv[1][k])
             verdict = "yes" if tune[k] >= m[k] else "no"
-            print("- problem %s, %s, %d trials: tune bayes %.4f against Optuna's best (%s) %.4f: goal met: %s"
-                  % (problem.upper(), "tight reference" if ref == "hv_tight" else "reference",
-                     n, tune[k], best, m[k], verdict))
+            print("- problem %s, %s, %d trials: tune bayes %.4f against Optuna's best (%s) %.4f, ratio %.4f:"
+                  " goal met: %s" % (problem.upper(), "tight reference" if ref == "hv_tight" else "reference",
+                                     n, tune[k], best, m[k], tune[k] / m[k] if m[k] else float("nan"), verdict))
+    gp = peers.get(("optuna", "gp"))
+    if gp:
+        print("- problem %s: time per suggestion, Optuna's GP over tune's bayes: %.1fx"
+              % (problem.upper(), gp["suggest_ms"] / tune["suggest_ms"]))
 
 
 def asha(rows):
