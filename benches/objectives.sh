@@ -13,9 +13,10 @@
 #      (benches/objectives/results/table.jsonl, rebuilt with TABLE=1); tune's samplers run
 #      benches/objectives/lookup.py, a command trainer that reads the table, Optuna reads the same
 #      table.
-# 2) Two-objective ASHA (eta 3, rungs at 1, 3, 9 virtual epochs, promote) against the same 27
-#    random trials without pruning on the built-in MLP (wine, val_loss and parameters), ASHA_SEEDS
-#    seeds: examples trained and the hypervolume of the completed trials' front, ASHA over full.
+# 2) Two-objective ASHA (eta 3, rungs at 1, 3, 9 (, 27) virtual epochs, promote) against the same
+#    27 random trials without pruning, at 9 and at 27 virtual epochs, on the built-in MLP (wine,
+#    val_loss and parameters), ASHA_SEEDS seeds: examples trained and the hypervolume of the
+#    completed trials' front, ASHA over full.
 # Scoring (both sides): benches/objectives/hv.py. Raw results: benches/objectives/results/*.jsonl;
 # the summary (Markdown) goes to stdout and results/summary.md.
 # Usage: benches/objectives.sh   (SEEDS=20 ASHA_SEEDS=10 TUNE=path/to/tune OPTUNA=0 to skip the peer)
@@ -56,8 +57,10 @@ for p in a b; do
     done
   fi
 done
-for s in $(seq 1 "${ASHA_SEEDS:-10}"); do
-  $bench asha "$tune" $s "$res/asha.jsonl"
+for ve in 9 27; do
+  for s in $(seq 1 "${ASHA_SEEDS:-10}"); do
+    $bench asha "$tune" $s $ve "$res/asha.jsonl"
+  done
 done
 for pid in $gp_pids; do wait "$pid"; done
 for p in a b; do

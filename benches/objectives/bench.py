@@ -4,7 +4,7 @@ pruning, and prints the summary of the JSONL results (both sides). Each subcomma
 line per run to the file given. Usage:
   bench.py table TUNE OUT.jsonl
   bench.py sampler TUNE PROBLEM(a|b) METHOD SEED TABLE.jsonl RESULTS.jsonl
-  bench.py asha TUNE SEED RESULTS.jsonl
+  bench.py asha TUNE SEED VIRTUAL_EPOCHS RESULTS.jsonl
   bench.py summary SAMPLERS.jsonl ASHA.jsonl TABLE.jsonl"""
 
 import csv
@@ -125,13 +125,13 @@ def sampler(tune, problem, method, seed, table_path, results):
         f.write(json.dumps(line) + "\n")
 
 
-def asha_spec(seed, scheduler):
+def asha_spec(seed, virtual_epochs, scheduler):
     spec = {
         "name": "asha",
         "seed": seed,
         "data": DATA,
         "model": {"optimizer": "adam"},
-        "budget": {"stop_point": STOP, "virtual_epochs": 9},
+        "budget": {"stop_point": STOP, "virtual_epochs": virtual_epochs},
         "objectives": TWO,
         "search": {
             "method": "random",
@@ -150,13 +150,14 @@ def asha_spec(seed, scheduler):
     return spec
 
 
-def asha(tune, seed, results):
+def asha(tune, seed, virtual_epochs, results):
     """The same 27 random trials (a random trial depends on the seed and its number) with the
-    full budget and under two-objective ASHA (eta 3, rungs at virtual epochs 1, 3, 9, promote)."""
-    line = {"seed": int(seed)}
+    full budget and under two-objective ASHA (eta 3, rungs at virtual epochs 1, 3, 9 (, 27),
+    promote)."""
+    line = {"seed": int(seed), "virtual_epochs": int(virtual_epochs)}
     with tempfile.TemporaryDirectory() as tmp:
         for name, scheduler in (("full", False), ("asha", True)):
-            rows = run_tune(tune, asha_spec(int(seed), scheduler), os.path.join(tmp, name))
+            rows = run_tune(tune, asha_spec(int(seed), int(virtual_epochs), scheduler), os.path.join(tmp, name))
             done = [r for r in rows if r["status"] == "complete"]
             points = [(float(r["best_val_loss"]), float(r["best_parameters"])) for r in done]
             line[name + "_hv"] = hv.hypervolume(points, hv.REF_B)

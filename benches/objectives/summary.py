@@ -59,22 +59,26 @@ def goal(problem, medians):
               % (problem.upper(), gp["suggest_ms"] / tune["suggest_ms"]))
 
 
-def asha(rows):
-    print("| seed | examples (ASHA / full) | HV (ASHA / full) | tight HV (ASHA / full) | complete (ASHA) |"
-          " front (ASHA, full) |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        tight = r.get("hv_tight_fraction")
-        print("| %d | %.1f %% | %.2f %% | %s | %d of 27 | %d, %d |" % (
-            r["seed"], 100 * r["examples_fraction"], 100 * r["hv_fraction"],
-            "-" if tight is None else "%.2f %%" % (100 * tight), r["asha_complete"],
-            r["asha_front"], r["full_front"]))
-    ex, h = med(rows, "examples_fraction"), med(rows, "hv_fraction")
-    print("| median | %.1f %% | %.2f %% | | | |" % (100 * ex, 100 * h))
-    meets = sum(r["examples_fraction"] <= 0.4 and r["hv_fraction"] >= 0.95 for r in rows)
-    print()
-    print("- ASHA goal (at most 40 %% of the examples for at least 95 %% of the hypervolume): median %s; "
-          "%d of %d seeds meet both" % ("yes" if ex <= 0.4 and h >= 0.95 else "no", meets, len(rows)))
+def asha(all_rows):
+    for ve in sorted({r.get("virtual_epochs", 9) for r in all_rows}):
+        rows = [r for r in all_rows if r.get("virtual_epochs", 9) == ve]
+        print("\n%d virtual epochs\n" % ve)
+        print("| seed | examples (ASHA / full) | HV (ASHA / full) | tight HV (ASHA / full) | complete (ASHA) |"
+              " front (ASHA, full) |")
+        print("|---|---|---|---|---|---|")
+        for r in rows:
+            tight = r.get("hv_tight_fraction")
+            print("| %d | %.1f %% | %.2f %% | %s | %d of 27 | %d, %d |" % (
+                r["seed"], 100 * r["examples_fraction"], 100 * r["hv_fraction"],
+                "-" if tight is None else "%.2f %%" % (100 * tight), r["asha_complete"],
+                r["asha_front"], r["full_front"]))
+        ex, h = med(rows, "examples_fraction"), med(rows, "hv_fraction")
+        print("| median | %.1f %% | %.2f %% | | | |" % (100 * ex, 100 * h))
+        meets = sum(r["examples_fraction"] <= 0.4 and r["hv_fraction"] >= 0.95 for r in rows)
+        print()
+        print("- ASHA goal at %d virtual epochs (at most 40 %% of the examples for at least 95 %% of the "
+              "hypervolume): median %s; %d of %d seeds meet both"
+              % (ve, "yes" if ex <= 0.4 and h >= 0.95 else "no", meets, len(rows)))
 
 
 def main(samplers_path, asha_path, table_path):
@@ -89,5 +93,5 @@ def main(samplers_path, asha_path, table_path):
     print()
     for problem in ("a", "b"):
         goal(problem, goals[problem])
-    print("\nTwo-objective ASHA against the same study without pruning (reference %s)\n" % refs["b"])
+    print("\nTwo-objective ASHA against the same study without pruning (reference %s)" % refs["b"])
     asha(read(asha_path))
