@@ -173,8 +173,11 @@ fn read_back(python: &Path, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// The study's journal: each trial's (examples seen, val_loss) and parameters as text.
-fn journalled(study: &Path) -> BTreeMap<u64, (Vec<(u64, f64)>, BTreeMap<String, String>)> {
+/// A trial as journalled: its (examples seen, val_loss) and its parameters as text.
+type Journalled = (Vec<(u64, f64)>, BTreeMap<String, String>);
+
+/// The study's journal, by trial.
+fn journalled(study: &Path) -> BTreeMap<u64, Journalled> {
     let h = tune::storage::journal::replay(&study.join("journal.jsonl"))
         .unwrap()
         .history;

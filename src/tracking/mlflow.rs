@@ -410,7 +410,7 @@ mod tests {
         let r = Run::of(&run);
         assert_eq!(
             (r.id.as_str(), r.last_step, r.has_params),
-            ("r1", Some(70), false)
+            ("r1", Some(90), false)
         );
         assert_eq!(Run::tag(&run, "tune.trial").as_deref(), Some("4"));
         assert_eq!(Run::of(&json!({})).last_step, None);
