@@ -1,7 +1,8 @@
 //! Tracking (`"tracking"` in the spec, `--mlflow`): against a real `mlflow server` on a local port,
 //! a study of 4 trials gives 4 child runs of one parent, each with its parameters and every
 //! boundary's metrics at step = examples seen, and an interrupted, resumed and rerun study adds no
-//! point twice; a server that is not there fails nothing. TensorBoard's files read back with
+//! point twice; each trial's selected checkpoint is an artifact of its run; a server that is not
+//! there fails nothing. TensorBoard's files read back with
 //! TensorBoard's own reader: scalars at the examples seen, once each, and the HParams sessions.
 //!
 //! MLflow and TensorBoard come from PyPI: the interpreter in `TUNE_TEST_TRACKING_PYTHON` (which
@@ -214,7 +215,10 @@ fn mlflow_gets_every_boundary_once_through_interruption_and_resume() {
     };
     let dir = tempdir();
     let server = Server::start(&python, dir.path());
-    let spec = study(dir.path(), json!({"experiment": "wine"}));
+    let spec = study(
+        dir.path(),
+        json!({"experiment": "wine", "log_checkpoint": true}),
+    );
     let with_server = |extra: &[&str]| {
         let mut args: Vec<&std::ffi::OsStr> = vec!["-q".as_ref(), "--mlflow".as_ref()];
         args.push(server.uri.as_ref());
@@ -273,6 +277,13 @@ fn mlflow_gets_every_boundary_once_through_interruption_and_resume() {
         assert_eq!(
             run["history"]["rmse"].as_array().unwrap().len(),
             curve.len()
+        );
+        // The selected checkpoint, whole.
+        let best = study_dir.join(format!("trials/{trial}/best.safetensors"));
+        let size = std::fs::metadata(best).unwrap().len();
+        assert_eq!(
+            run["artifacts"],
+            json!([["checkpoint/best.safetensors", size]])
         );
     }
     drop(server);

@@ -31,6 +31,7 @@ def mlflow_runs(uri, experiment):
             "tags": {k: v for k, v in tags.items() if k.startswith("tune.")},
             "params": run.data.params,
             "history": history,
+            "artifacts": [[a.path, a.file_size] for a in client.list_artifacts(run.info.run_id, "checkpoint")],
         })
     return out
 
