@@ -10,7 +10,7 @@ use std::sync::{Condvar, Mutex};
 use std::thread::Scope;
 use std::time::{Duration, Instant};
 
-use super::{send, Failure, Note, Settings, Tracker};
+use super::{next, send, Failure, Note, Settings, Tracker};
 
 /// The longest wait between two tries of a server that is down.
 const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -124,9 +124,18 @@ fn pump(ending: &Ending, mut tracker: Box<dyn Tracker>, rx: Receiver<Note>, say:
             }
             continue;
         }
-        match send(&mut *tracker, queue.make_contiguous()) {
-            Ok(used) => {
-                queue.drain(..used);
+        let which = next(&queue);
+        let sent = send(&mut *tracker, &queue, &which);
+        if !matches!(sent, Err(Failure::Down(_))) {
+            // Sent, or refused (which trying again would not change): off the queue.
+            let mut i = 0;
+            queue.retain(|_| {
+                i += 1;
+                which.binary_search(&(i - 1)).is_err()
+            });
+        }
+        match sent {
+            Ok(()) => {
                 last_ok = Instant::now();
                 wait = Duration::from_millis(250);
                 if down_said {
@@ -145,7 +154,6 @@ fn pump(ending: &Ending, mut tracker: Box<dyn Tracker>, rx: Receiver<Note>, say:
                     ));
                     refused_said = true;
                 }
-                queue.pop_front();
             }
             Err(Failure::Down(why)) => {
                 if !down_said {

@@ -7,6 +7,7 @@
 //! A leaf: it knows the study only through the [`Note`]s the driver sends it (`driver::tracked`
 //! turns the storage's events into them), so that what is tracked is exactly what is journalled.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -213,33 +214,54 @@ pub trait Tracker: Send {
     fn study_ended(&mut self, best: Option<u64>, leaderboard: &Path) -> Result<(), Failure>;
 }
 
-/// Sends the notes at the front of `notes` to `tracker`: one note, or the points of one trial
-/// that follow each other. How many notes it used, or why it could not.
-pub fn send(tracker: &mut dyn Tracker, notes: &[Note]) -> Result<usize, Failure> {
-    match &notes[0] {
-        Note::Started { trial, params } => tracker.trial_started(*trial, params).map(|()| 1),
+/// The notes a tracker sends next, by their place in `queue`: the first note or, when it is a
+/// boundary, every boundary of that trial queued before the trial's next other note (the trials
+/// that run at once interleave theirs; one request takes many). Each trial's notes keep their
+/// order, and the study's end comes after everything before it.
+pub fn next(queue: &VecDeque<Note>) -> Vec<usize> {
+    let Some(Note::Point { trial, .. }) = queue.front() else {
+        return vec![0];
+    };
+    let mut out = vec![];
+    for (i, n) in queue.iter().enumerate().take(10_000) {
+        match n {
+            Note::Point { trial: t, .. } if t == trial => out.push(i),
+            Note::StudyEnded { .. } => break,
+            Note::Started { trial: t, .. } | Note::Status { trial: t, .. } if t == trial => break,
+            _ => {}
+        }
+        if out.len() == 500 {
+            break;
+        }
+    }
+    out
+}
+
+/// Sends the notes of `queue` at the places `which` (see [`next`]) to `tracker`.
+pub fn send(
+    tracker: &mut dyn Tracker,
+    queue: &VecDeque<Note>,
+    which: &[usize],
+) -> Result<(), Failure> {
+    match &queue[which[0]] {
+        Note::Started { trial, params } => tracker.trial_started(*trial, params),
         Note::Point { trial, .. } => {
-            let points: Vec<Point> = notes
+            let points: Vec<Point> = which
                 .iter()
-                .map_while(|n| match n {
-                    Note::Point { trial: t, point } if t == trial => Some(point.clone()),
+                .filter_map(|&i| match &queue[i] {
+                    Note::Point { point, .. } => Some(point.clone()),
                     _ => None,
                 })
-                .take(500)
                 .collect();
-            tracker.boundaries(*trial, &points).map(|()| points.len())
+            tracker.boundaries(*trial, &points)
         }
         Note::Status {
             trial,
             status,
             reason,
             checkpoint,
-        } => tracker
-            .status(*trial, status, reason.as_deref(), checkpoint.as_deref())
-            .map(|()| 1),
-        Note::StudyEnded { best, leaderboard } => {
-            tracker.study_ended(*best, leaderboard).map(|()| 1)
-        }
+        } => tracker.status(*trial, status, reason.as_deref(), checkpoint.as_deref()),
+        Note::StudyEnded { best, leaderboard } => tracker.study_ended(*best, leaderboard),
     }
 }
 
@@ -294,5 +316,41 @@ mod tests {
         let m = s(Some(&t), Some("http://b:2")).unwrap();
         assert_eq!(m.mlflow, Some(("http://b:2".into(), "wine".into(), false)));
         assert!(!m.tensorboard);
+    }
+
+    #[test]
+    fn a_trial_s_boundaries_go_together_in_order() {
+        let p = |trial, step| Note::Point {
+            trial,
+            point: Point {
+                step,
+                values: vec![],
+            },
+        };
+        let s = |trial| Note::Status {
+            trial,
+            status: "complete".into(),
+            reason: None,
+            checkpoint: None,
+        };
+        let end = Note::StudyEnded {
+            best: None,
+            leaderboard: PathBuf::new(),
+        };
+        let q = VecDeque::from([
+            p(0, 1),
+            p(1, 1),
+            s(1),
+            p(0, 2),
+            p(1, 2),
+            end.clone(),
+            p(0, 3),
+        ]);
+        assert_eq!(next(&q), [0, 3]);
+        let q = VecDeque::from([p(1, 1), s(1), p(1, 2)]);
+        assert_eq!(next(&q), [0]);
+        let q = VecDeque::from([s(1), p(1, 2)]);
+        assert_eq!(next(&q), [0]);
+        assert_eq!(next(&VecDeque::from([end])), [0]);
     }
 }
