@@ -59,6 +59,16 @@ impl<'a> Hub<'a> {
                 *checkpoints,
             )));
         }
+        Hub::with(scope, trackers, say, ending)
+    }
+
+    /// Runs `trackers` on threads of `scope` (see [`Hub::start`]).
+    pub fn with<'e>(
+        scope: &'a Scope<'a, 'e>,
+        trackers: Vec<Box<dyn Tracker>>,
+        say: &'a (dyn Fn(&str) + Sync),
+        ending: &'a Ending,
+    ) -> Hub<'a> {
         let queues = trackers
             .into_iter()
             .map(|tracker| {
@@ -225,5 +235,140 @@ impl Ending {
     /// Whether the deadline of a tracker whose last success was at `last_ok` passed.
     fn past(&self, last_ok: Instant) -> bool {
         Self::deadline(*self.end.lock().unwrap(), last_ok).is_some_and(|d| Instant::now() >= d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracking::{Param, Point};
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+
+    /// Down for its first `down` calls, then records what it is given.
+    struct Flaky {
+        down: usize,
+        got: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Flaky {
+        fn call(&mut self, what: String) -> Result<(), Failure> {
+            if self.down > 0 {
+                self.down -= 1;
+                return Err(Failure::Down("connection refused".into()));
+            }
+            self.got.lock().unwrap().push(what);
+            Ok(())
+        }
+    }
+
+    impl Tracker for Flaky {
+        fn name(&self) -> String {
+            "flaky".into()
+        }
+        fn trial_started(&mut self, trial: u64, _: &[(String, Param)]) -> Result<(), Failure> {
+            self.call(format!("start {trial}"))
+        }
+        fn boundaries(&mut self, trial: u64, points: &[Point]) -> Result<(), Failure> {
+            let steps: Vec<String> = points.iter().map(|p| p.step.to_string()).collect();
+            self.call(format!("points {trial}: {}", steps.join(" ")))
+        }
+        fn status(
+            &mut self,
+            trial: u64,
+            s: &str,
+            _: Option<&str>,
+            _: Option<&Path>,
+        ) -> Result<(), Failure> {
+            self.call(format!("{s} {trial}"))
+        }
+        fn study_ended(&mut self, _: Option<u64>, _: &Path) -> Result<(), Failure> {
+            self.call("end".into())
+        }
+    }
+
+    fn notes() -> Vec<Note> {
+        let p = |trial, step| Note::Point {
+            trial,
+            point: Point {
+                step,
+                values: vec![],
+            },
+        };
+        let started = |trial| Note::Started {
+            trial,
+            params: vec![],
+        };
+        let ended = |trial| Note::Status {
+            trial,
+            status: "complete".into(),
+            reason: None,
+            checkpoint: None,
+        };
+        vec![
+            started(0),
+            started(1),
+            p(0, 10),
+            p(1, 10),
+            p(0, 20),
+            ended(0),
+            p(1, 20),
+            ended(1),
+            Note::StudyEnded {
+                best: Some(0),
+                leaderboard: PathBuf::new(),
+            },
+        ]
+    }
+
+    /// Runs the notes through a tracker down for its first `down` calls: what it was given and
+    /// what was said.
+    fn through(down: usize) -> (Vec<String>, Vec<String>) {
+        let got = Arc::new(Mutex::new(vec![]));
+        let said = Mutex::new(vec![]);
+        let say = |line: &str| said.lock().unwrap().push(line.to_string());
+        let ending = Ending::default();
+        std::thread::scope(|scope| {
+            let tracker = Box::new(Flaky {
+                down,
+                got: got.clone(),
+            });
+            let hub = Hub::with(scope, vec![tracker], &say, &ending);
+            hub.note(&notes());
+            hub.finish();
+        });
+        let got = got.lock().unwrap().clone();
+        (got, said.into_inner().unwrap())
+    }
+
+    #[test]
+    fn a_server_down_for_a_while_gets_each_trial_s_notes_in_order_and_is_named_twice() {
+        let want = [
+            "start 0",
+            "start 1",
+            "points 0: 10 20",
+            "points 1: 10 20",
+            "complete 0",
+            "complete 1",
+            "end",
+        ];
+        assert_eq!(through(0), (want.map(String::from).to_vec(), vec![]));
+        let (got, said) = through(3);
+        assert_eq!(got, want);
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(said[0].starts_with("flaky: connection refused; retrying in the background"));
+        assert_eq!(said[1], "flaky: reached again; logging goes on");
+    }
+
+    #[test]
+    fn a_server_down_for_good_is_given_up_on_at_the_end() {
+        let (got, said) = through(usize::MAX);
+        assert!(got.is_empty());
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(
+            said[1].starts_with("flaky: gave up at the study's end"),
+            "{said:?}"
+        );
+        assert!(said[1].ends_with(": 9 updates not sent"), "{said:?}");
     }
 }

@@ -44,6 +44,8 @@ struct Run {
     last_step: Option<u64>,
     status: String,
     has_params: bool,
+    /// Its `tune.status` tag, set last of what a trial's status logs.
+    tune_status: Option<String>,
     /// Whether `last_step` is known: after a failed request it is read again.
     known: bool,
 }
@@ -69,6 +71,7 @@ impl Run {
             last_step,
             status: text(&info["status"]),
             has_params: data["params"].as_array().is_some_and(|p| !p.is_empty()),
+            tune_status: Run::tag(run, "tune.status"),
             known: true,
         }
     }
@@ -339,27 +342,29 @@ impl Tracker for Mlflow {
     ) -> Result<(), Failure> {
         let run = self.run(trial)?;
         let to = run_status(status);
+        if run.status == to && run.tune_status.as_deref() == Some(status) {
+            return Ok(());
+        }
+        // The checkpoint before the tags: a status tagged is a status fully logged.
+        if let (true, Some(file), "FINISHED" | "KILLED") = (self.checkpoints, checkpoint, to) {
+            if file.is_file() {
+                let name = file.file_name().unwrap_or_default().to_string_lossy();
+                self.upload(&run.artifacts, &format!("checkpoint/{name}"), file)?;
+            }
+        }
         let mut pairs = vec![("tune.status", status)];
         pairs.extend(reason.map(|r| ("tune.reason", r)));
         self.log(None, &run.id, json!({"tags": tags(&pairs)}))?;
-        if let (true, Some(file), "FINISHED" | "KILLED") = (self.checkpoints, checkpoint, to) {
-            if file.exists() {
-                let name = format!(
-                    "checkpoint/{}",
-                    file.file_name().unwrap_or_default().to_string_lossy()
-                );
-                self.upload(&run.artifacts, &name, file)?;
-            }
-        }
         if run.status != to {
             let mut body = json!({"run_id": run.id, "status": to});
             if to != "RUNNING" {
                 body["end_time"] = json!(millis());
             }
             self.api.post("runs/update", &body)?;
-            if let Some(r) = self.runs.get_mut(&trial) {
-                r.status = to.to_string();
-            }
+        }
+        if let Some(r) = self.runs.get_mut(&trial) {
+            r.status = to.to_string();
+            r.tune_status = Some(status.to_string());
         }
         Ok(())
     }
