@@ -8,7 +8,7 @@
 //! at steps after the last one the server holds (read again after any failed request, which may
 //! have been applied all the same).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -33,6 +33,9 @@ pub struct Mlflow {
     /// The experiment's id and the parent run, once found or made.
     ids: Option<(String, Run)>,
     runs: BTreeMap<u64, Run>,
+    /// Trials whose run may have been made by a request that failed: searched for before another
+    /// is made.
+    unsure: BTreeSet<u64>,
 }
 
 /// A run as the server holds it.
@@ -130,6 +133,7 @@ impl Mlflow {
             checkpoints,
             ids: None,
             runs: BTreeMap::new(),
+            unsure: BTreeSet::new(),
         }
     }
 
@@ -150,7 +154,18 @@ impl Mlflow {
                 run
             }
         };
-        let filter = format!("tags.`mlflow.parentRunId` = '{}'", parent.id);
+        self.search(&exp, &parent.id, None)?;
+        self.ids = Some((exp.clone(), parent));
+        Ok(exp)
+    }
+
+    /// Finds the children of the run `parent` in experiment `exp` (or only trial `trial`'s),
+    /// and keeps them.
+    fn search(&mut self, exp: &str, parent: &str, trial: Option<u64>) -> Result<(), Failure> {
+        let mut filter = format!("tags.`mlflow.parentRunId` = '{parent}'");
+        if let Some(t) = trial {
+            filter += &format!(" and tags.`tune.trial` = '{t}'");
+        }
         let mut token: Option<String> = None;
         loop {
             let mut body = json!({"experiment_ids": [exp], "filter": filter, "max_results": 1000});
@@ -165,11 +180,9 @@ impl Mlflow {
             }
             token = found["next_page_token"].as_str().map(str::to_string);
             if token.as_deref().is_none_or(str::is_empty) {
-                break;
+                return Ok(());
             }
         }
-        self.ids = Some((exp.clone(), parent));
-        Ok(exp)
     }
 
     fn experiment_id(&self) -> Result<String, Failure> {
@@ -245,12 +258,24 @@ impl Mlflow {
             .as_ref()
             .map(|(_, p)| p.id.clone())
             .unwrap_or_default();
+        // A `runs/create` that failed may have made the run all the same (the answer lost).
+        if self.unsure.contains(&trial) {
+            self.search(&exp, &parent, Some(trial))?;
+            self.unsure.remove(&trial);
+            if let Some(r) = self.runs.get(&trial) {
+                return Ok(r.clone());
+            }
+        }
         let t = trial.to_string();
         let extra = [
             ("mlflow.parentRunId", parent.as_str()),
             ("tune.trial", t.as_str()),
         ];
-        let run = self.create(&exp, &format!("trial-{trial}"), &extra)?;
+        let made = self.create(&exp, &format!("trial-{trial}"), &extra);
+        let Ok(run) = made else {
+            self.unsure.insert(trial);
+            return made;
+        };
         self.runs.insert(trial, run.clone());
         Ok(run)
     }
