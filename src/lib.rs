@@ -22,6 +22,7 @@ pub mod seed;
 pub mod space;
 pub mod spec;
 pub mod storage;
+pub mod tracking;
 
 pub use error::{Error, Result};
 

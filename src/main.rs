@@ -74,6 +74,10 @@ struct RunArgs {
     /// virtual epoch on its own.
     #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = seconds)]
     sync_every: std::time::Duration,
+    /// Log the trials to this MLflow tracking server (http://host:port), over the spec's
+    /// "tracking.mlflow".
+    #[arg(long, value_name = "URI")]
+    mlflow: Option<String>,
 }
 
 /// A whole number, zero or more (ranges are the plan's to check, which names the flag).
@@ -559,6 +563,7 @@ fn run_plan(
             join,
             artifacts: args.study.artifacts.clone(),
             allow_code_change: args.allow_code_change,
+            mlflow: args.mlflow.clone(),
         },
         &STOP,
         &bars,

@@ -39,7 +39,7 @@ fn with(path: &[&str], value: serde_json::Value) -> String {
 fn golden_spec_errors() {
     let cases: Vec<(String, &str)> = vec![
         ("{ \"name\": \"x\", ".into(), "tune: SPEC: line 1, column 15: malformed JSON: EOF while parsing a value"),
-        (with(&["colour"], json!("red")), "tune: SPEC: colour: unknown field `colour`, expected one of `name`, `seed`, `data`, `model`, `trainer`, `budget`, `search`, `metric`, `goal`, `objectives`, `constraints`, `early_stopping`, `scheduler`, `keep`, `device`, `storage`, `init`"),
+        (with(&["colour"], json!("red")), "tune: SPEC: colour: unknown field `colour`, expected one of `name`, `seed`, `data`, `model`, `trainer`, `budget`, `search`, `metric`, `goal`, `objectives`, `constraints`, `early_stopping`, `scheduler`, `keep`, `device`, `storage`, `init`, `tracking`"),
         (with(&["model", "hiden"], json!([4])), "tune: SPEC: model.hiden: unknown field `hiden`, expected one of `hidden`, `optimizer`, `betas`, `eps`, `momentum`, `weight_decay`, `depth`, `activation`, `dropout`, `schedule`, `warmup`, `min_lr_fraction`, `lr_scaling`, `reference_batch_size`, `max_grad_norm`"),
         (with(&["budget", "virtual_epochs"], json!("ten")), "tune: SPEC: budget.virtual_epochs: invalid type: string \"ten\", expected u64"),
         (with(&["search", "space", "learning_rate", "low"], json!(0.5)), "tune: SPEC: search.space.learning_rate: low (0.5) is above high (0.03)"),

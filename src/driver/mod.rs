@@ -25,6 +25,7 @@ use crate::runner::mlp::MlpRunner;
 use crate::runner::TrialRunner;
 use crate::scheduler::Scheduler;
 use crate::storage::{Event, History, Status, Storage};
+use crate::tracking::Hub;
 
 mod code;
 mod fingerprint;
@@ -34,6 +35,7 @@ mod queue;
 mod summary;
 #[cfg(test)]
 mod tests;
+mod tracked;
 mod worker;
 
 pub use fingerprint::{check_made_by, fingerprint};
@@ -61,6 +63,8 @@ pub struct RunOptions {
     pub artifacts: Option<std::path::PathBuf>,
     /// Go on when the program's files changed since the study last ran (journalled).
     pub allow_code_change: bool,
+    /// An MLflow server the trials are logged to (`--mlflow`), over the spec's `tracking.mlflow`.
+    pub mlflow: Option<String>,
 }
 
 /// The seams a study runs on.
@@ -79,6 +83,7 @@ pub fn run(
     stop: &AtomicBool,
     observer: &dyn Observer,
 ) -> Result<Summary> {
+    let tracking = tracked::settings(plan, opts)?;
     let out = &plan.out_dir;
     if opts.restart && out.exists() {
         move_aside(out, observer)?;
@@ -89,12 +94,44 @@ pub fn run(
         opts.join,
         opts.artifacts.as_deref(),
     )?;
-    let (storage, store) = (&mut *backend.storage, &*backend.store);
     if let Some(chose) = &plan.method_chosen {
         observer.event(Progress::Note(chose));
     }
     if let Some(said) = plan.dataset.as_ref().and_then(|d| d.prep.summary()) {
         observer.event(Progress::Note(&said));
+    }
+    let Some(settings) = tracking else {
+        return run_on(plan, &mut backend, opts, stop, observer, None);
+    };
+    let say = |line: &str| observer.event(Progress::Warning(line));
+    let ending = crate::tracking::hub::Ending::default();
+    // The trackers' threads end with the scope: at most their flush's wait after the study.
+    std::thread::scope(|scope| {
+        let hub = Hub::start(scope, &settings, &say, &ending);
+        run_on(plan, &mut backend, opts, stop, observer, Some(&hub))
+    })
+}
+
+/// [`run`] on the study's open `backend`, its events passed on to the trackers of `hub`.
+fn run_on(
+    plan: &StudyPlan,
+    backend: &mut crate::backend::Backend,
+    opts: &RunOptions,
+    stop: &AtomicBool,
+    observer: &dyn Observer,
+    hub: Option<&Hub>,
+) -> Result<Summary> {
+    let out = &plan.out_dir;
+    let mut tracked;
+    let store = &*backend.store;
+    let mut storage: &mut dyn Storage = &mut *backend.storage;
+    if let Some(hub) = hub {
+        tracked = tracked::Tracked {
+            inner: storage,
+            hub,
+            plan,
+        };
+        storage = &mut tracked;
     }
     let mlp;
     let command;
@@ -120,11 +157,16 @@ pub fn run(
     if !summary.interrupted {
         crate::outputs::test_scores::update(plan, &summary.history, store)?;
     }
-    crate::outputs::leaderboard::write_csv(plan, &summary.history, &out.join("leaderboard.csv"))?;
+    let leaderboard = out.join("leaderboard.csv");
+    crate::outputs::leaderboard::write_csv(plan, &summary.history, &leaderboard)?;
     if !plan.objectives.plain() {
         crate::outputs::front::write_csv(plan, &summary.history, &out.join("pareto.csv"))?;
     }
     crate::outputs::report::write(plan, &summary.history)?;
+    if let (Some(hub), false) = (hub, summary.interrupted) {
+        let best = best_so_far(plan, &summary.history).map(|(t, _)| t);
+        hub.note(&[crate::tracking::Note::StudyEnded { best, leaderboard }]);
+    }
     Ok(summary)
 }
 

@@ -61,6 +61,9 @@ pub struct StudySpec {
     /// Start every trial from an earlier study's checkpoint (fine-tuning).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<InitSpec>,
+    /// Where the trials are also logged: MLflow, TensorBoard (`crate::tracking`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking: Option<crate::tracking::TrackingSpec>,
 }
 
 /// The checkpoint every trial starts from: a study folder, its trial and checkpoint, and whether
@@ -292,8 +295,7 @@ impl StudySpec {
                 "not UTF-8 text",
             )
         })?;
-        let spec = Self::from_str(file, &text)?;
-        Ok((spec, text))
+        Ok((Self::from_str(file, &text)?, text))
     }
 
     /// Parses spec text strictly (see [`strict`]); `file` only names it in errors.
@@ -302,12 +304,11 @@ impl StudySpec {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let value = strict::parse(file, text)?;
         strict::check_objects(file, &value)?;
-        let spec: Result<StudySpec> = serde_path_to_error::deserialize(value).map_err(|e| {
+        serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let msg = clean_serde_message(e.inner());
             Error::spec(file, display_path(&path), msg)
-        });
-        spec
+        })
     }
 }
 

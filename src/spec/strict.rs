@@ -27,6 +27,7 @@ const OBJECTS: &[&str] = &[
     "search.space",
     "early_stopping",
     "scheduler",
+    "tracking",
 ];
 
 /// Lists whose every entry is such an object.
