@@ -165,6 +165,7 @@ impl Server {
 /// Reads the study's new events every [`EVERY`], publishes each new version (its page made
 /// at once, in the background, so that a request finds it ready) and wakes the waiting requests.
 fn follow(mut follower: Follower, shared: &Shared) {
+    page_of(shared, &shared.latest());
     loop {
         std::thread::sleep(EVERY);
         let changed = follower.update();
@@ -253,8 +254,11 @@ fn header(name: &str, value: &str) -> Header {
 /// A response with the headers every answer carries: its type, no caching, no sniffing, and a
 /// policy that lets the page run its own inline scripts and reach this server only.
 fn respond(status: u16, kind: &str, body: String) -> Response<std::io::Cursor<Vec<u8>>> {
+    let length = body.len();
     Response::from_string(body)
         .with_status_code(status)
+        // With its length, not in chunks (tiny_http's default past 32 kB): clients read it faster.
+        .with_chunked_threshold(length + 1)
         .with_header(header("Content-Type", kind))
         .with_header(header("Cache-Control", "no-store"))
         .with_header(header("X-Content-Type-Options", "nosniff"))
