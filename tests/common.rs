@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "common/serving.rs"]
+pub mod serving;
+
 pub fn wine() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/data/winequality-red.csv")
 }

@@ -4,86 +4,10 @@
 //! console error, and a boundary journalled while it is open appears in its plot.
 
 mod common;
+use common::serving::*;
 use common::*;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// A `tune serve` process, killed on drop.
-struct Serving {
-    child: Child,
-    /// `127.0.0.1:port`
-    addr: String,
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Serves the study of `spec` on a free port: the address from the URL it prints first.
-fn serve(spec: &Path) -> Serving {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tune"))
-        .args([
-            "serve".as_ref(),
-            spec.as_os_str(),
-            "--port".as_ref(),
-            "0".as_ref(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tune serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("http://")
-        .and_then(|a| a.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("tune serve printed {line:?}, not its URL"))
-        .to_string();
-    Serving { child, addr }
-}
-
-/// Sends `GET target` as is (no client normalises it) with `Host: host`: the status and body.
-fn request(addr: &str, method: &str, target: &str, host: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = vec![];
-    // A connection the server closes without an answer reads as status 0.
-    let _ = s.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or(String::new(), |(_, b)| b.to_string());
-    (status, body)
-}
-
-fn get(addr: &str, target: &str) -> (u16, String) {
-    request(addr, "GET", target, addr)
-}
-
-fn json(addr: &str, target: &str) -> serde_json::Value {
-    let (status, body) = get(addr, target);
-    assert_eq!(status, 200, "{target}: {body}");
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{target}: {e}: {body}"))
-}
 
 fn float(s: &str) -> f64 {
     s.parse().unwrap_or(f64::NAN)
@@ -94,7 +18,7 @@ fn the_api_says_what_the_leaderboard_and_curves_say() {
     let dir = tempdir();
     let spec = write_spec(dir.path(), &tiny_spec(2));
     ok(run(&spec));
-    let server = serve(&spec);
+    let server = serve(&spec, &[]);
     let addr = &server.addr;
     let out = dir.path().join("runs/tiny");
     let (header, rows) = read_csv(&out.join("leaderboard.csv"));
@@ -154,7 +78,7 @@ fn no_request_reaches_a_file() {
     let secret = "not-for-the-web-7341";
     std::fs::write(dir.path().join("secret.txt"), secret).unwrap();
     std::fs::write(dir.path().join("runs/secret.txt"), secret).unwrap();
-    let server = serve(&spec);
+    let server = serve(&spec, &[]);
     let addr = &server.addr;
     let abs = dir.path().join("secret.txt");
     let targets = [
@@ -238,7 +162,7 @@ fn the_page_follows_a_running_study_in_a_browser() {
     let dir = tempdir();
     let spec = write_spec(dir.path(), &tiny_spec(1));
     stop_after(&spec, 2);
-    let server = serve(&spec);
+    let server = serve(&spec, &[]);
     let addr = server.addr.clone();
     let before = json(&addr, "/api/trials/0/curve")["rows"]
         .as_array()
