@@ -213,3 +213,41 @@ fn the_page_follows_a_running_study_in_a_browser() {
         "the boundary journalled while the page was open is in its plot"
     );
 }
+
+#[test]
+fn a_busy_port_or_a_study_not_run_is_refused_in_one_sentence() {
+    let dir = tempdir();
+    let spec = write_spec(dir.path(), &tiny_spec(1));
+    let out = tune(&[
+        "serve".as_ref(),
+        spec.as_os_str(),
+        "--port".as_ref(),
+        "0".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no study has run here yet"), "{err}");
+    ok(run(&spec));
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let out = tune(&[
+        "serve".as_ref(),
+        spec.as_os_str(),
+        "--port".as_ref(),
+        port.as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!("tune: --port: cannot listen on 127.0.0.1:{port}"))
+            && err.lines().count() == 1,
+        "{err}"
+    );
+    let out = tune(&[
+        "serve".as_ref(),
+        spec.as_os_str(),
+        "--port".as_ref(),
+        "70000".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
