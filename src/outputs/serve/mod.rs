@@ -36,7 +36,7 @@ struct Snapshot {
     version: u64,
     history: History,
     page: OnceLock<String>,
-    study: OnceLock<String>,
+    study: OnceLock<serde_json::Value>,
     trials: OnceLock<String>,
 }
 
@@ -144,7 +144,7 @@ impl Server {
         for request in http.incoming_requests() {
             if shared.in_flight.fetch_add(1, Ordering::SeqCst) >= MAX_REQUESTS {
                 shared.in_flight.fetch_sub(1, Ordering::SeqCst);
-                let _ = request.respond(text(503, "too many requests at once"));
+                let _ = request.respond(error(503, "too many requests at once"));
                 continue;
             }
             let s = shared.clone();
@@ -268,7 +268,7 @@ fn respond(status: u16, kind: &str, body: String) -> Response<std::io::Cursor<Ve
         ))
 }
 
-fn text(status: u16, msg: &str) -> Response<std::io::Cursor<Vec<u8>>> {
+fn error(status: u16, msg: &str) -> Response<std::io::Cursor<Vec<u8>>> {
     respond(
         status,
         "application/json",
@@ -284,13 +284,13 @@ fn answer(shared: &Shared, request: Request) {
         .find(|h| h.field.equiv("Host"))
         .map(|h| h.value.as_str().to_string());
     let response = if !matches!(request.method(), Method::Get | Method::Head) {
-        text(405, "read-only: GET only")
+        error(405, "read-only: GET only")
     } else if shared.loopback && !loopback_host(host.as_deref()) {
-        text(400, "address this server as localhost or 127.0.0.1")
+        error(400, "address this server as localhost or 127.0.0.1")
     } else {
         match route(request.url()) {
-            Err(404) => text(404, "no such page: see docs/use.md for the API"),
-            Err(status) => text(status, "bad query"),
+            Err(404) => error(404, "no such page: see docs/use.md for the API"),
+            Err(status) => error(status, "bad query"),
             Ok(r) => ok(shared, r),
         }
     };
@@ -314,11 +314,10 @@ fn ok(shared: &Shared, route: Route) -> Response<std::io::Cursor<Vec<u8>>> {
             page_of(shared, &snap).into(),
         ),
         Route::Study => {
-            let mut study = serde_json::from_str::<serde_json::Value>(
-                snap.study
-                    .get_or_init(|| api::study(plan, h, snap.version).to_string()),
-            )
-            .expect("our own JSON");
+            let mut study = snap
+                .study
+                .get_or_init(|| api::study(plan, h, snap.version))
+                .clone();
             let trouble = shared.trouble.lock().unwrap_or_else(|e| e.into_inner());
             study["trouble"] = trouble.clone().into();
             study["watching"] = shared.watching.load(Ordering::SeqCst).into();
@@ -333,7 +332,7 @@ fn ok(shared: &Shared, route: Route) -> Response<std::io::Cursor<Vec<u8>>> {
         ),
         Route::Curve(n) => match api::curve(plan, h, n) {
             Some(c) => respond(200, JSON, c.to_string()),
-            None => text(404, &format!("the study has no trial {n}")),
+            None => error(404, &format!("the study has no trial {n}")),
         },
         Route::Version { .. } => respond(
             200,
