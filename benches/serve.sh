@@ -33,10 +33,10 @@ spec = {"name": "big", "seed": 1,
 json.dump(spec, open(sys.argv[1], "w"), indent=1)
 EOF
 cd "$tmp"
-start=$(date +%s.%N)
+start=$SECONDS
 "$tune" -q --stop-after-epochs $((2020 * 4 - 5)) study.json >/dev/null 2>&1 || true
 "$tune" report study.json >/dev/null
-echo "study: $(grep -c trial_started runs/big/journal.jsonl) trials, $(grep -c epoch_done runs/big/journal.jsonl) boundaries, journal $(du -h runs/big/journal.jsonl | cut -f1), made in $(echo "$(date +%s.%N) - $start" | bc) s"
+echo "study: $(grep -c trial_started runs/big/journal.jsonl) trials, $(grep -c epoch_done runs/big/journal.jsonl) boundaries, journal $(du -h runs/big/journal.jsonl | cut -f1), made in $((SECONDS - start)) s"
 
 "$tune" serve study.json --port 0 >url.txt 2>/dev/null &
 pids+=($!)
