@@ -124,3 +124,115 @@ pub fn read(
         }
     }
 }
+
+/// A study read as it grows (`tune serve`): its history, brought up to date by
+/// [`Follower::update`] with only the events appended since, and a version that counts them.
+pub struct Follower {
+    source: Source,
+    /// The history so far.
+    pub history: History,
+    /// Events applied: changes whenever the history does.
+    pub version: u64,
+}
+
+/// Where a [`Follower`] reads, and how far it has read.
+enum Source {
+    /// The journal, its intact prefix read (`len` bytes holding `records` records), and the file's
+    /// identity (a study started over with `--restart` has a new journal).
+    Journal {
+        path: PathBuf,
+        len: u64,
+        records: u64,
+        id: (u64, u64),
+    },
+    /// The study in PostgreSQL, read up to the event numbered `cursor`.
+    Postgres {
+        pg: std::sync::Arc<postgres::Pg>,
+        cursor: u64,
+    },
+}
+
+/// The device and inode of the file at `path` (0s where they cannot be read).
+fn file_id(path: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map_or((0, 0), |m| (m.dev(), m.ino()))
+}
+
+impl Follower {
+    /// Follows the study at `loc`; `None` when no study is there.
+    pub fn open(loc: &Location) -> Result<Option<Follower>> {
+        match loc {
+            Location::Folder(dir) => {
+                let path = dir.join(crate::storage::journal::FILE);
+                if !path.exists() {
+                    return Ok(None);
+                }
+                let id = file_id(&path);
+                let r = crate::storage::journal::replay(&path)?;
+                Ok(Some(Follower {
+                    source: Source::Journal {
+                        path,
+                        len: r.len,
+                        records: r.records,
+                        id,
+                    },
+                    history: r.history,
+                    version: r.records,
+                }))
+            }
+            Location::Postgres { url, name } => {
+                let Some(pg) = PgStorage::find(url, name)? else {
+                    return Ok(None);
+                };
+                let mut f = Follower {
+                    source: Source::Postgres { pg, cursor: 0 },
+                    history: History::default(),
+                    version: 0,
+                };
+                f.update()?;
+                Ok(Some(f))
+            }
+        }
+    }
+
+    /// Reads what was appended since the last call; whether the history changed.
+    pub fn update(&mut self) -> Result<bool> {
+        let events = match &mut self.source {
+            Source::Journal {
+                path,
+                len,
+                records,
+                id,
+            } => {
+                let size = std::fs::metadata(&*path)
+                    .map_err(|e| Error::io(path, e))?
+                    .len();
+                let same = file_id(path) == *id;
+                if same && size == *len {
+                    return Ok(false);
+                }
+                if !same || size < *len {
+                    // Started over: the new journal from its start, under a new version.
+                    let r = crate::storage::journal::replay(path)?;
+                    (*len, *records, *id) = (r.len, r.records, file_id(path));
+                    self.history = r.history;
+                    self.version += r.records + 1;
+                    return Ok(true);
+                }
+                let (events, new_len) = crate::storage::journal::read_more(path, *len, *records)?;
+                (*len, *records) = (new_len, *records + events.len() as u64);
+                events
+            }
+            Source::Postgres { pg, cursor } => {
+                let (events, next) = postgres::read_more(pg, *cursor)?;
+                *cursor = next;
+                events
+            }
+        };
+        for e in &events {
+            self.history.apply(e);
+        }
+        self.version += events.len() as u64;
+        Ok(!events.is_empty())
+    }
+}

@@ -126,6 +126,17 @@ enum Command {
         #[command(flatten)]
         study: StudyArgs,
     },
+    /// Serve the report as a live page, and a read-only JSON API (docs/use.md), while it runs.
+    Serve {
+        #[command(flatten)]
+        study: StudyArgs,
+        /// The port to listen on (0: any free one; the address is printed).
+        #[arg(long, default_value = "8080")]
+        port: u16,
+        /// The address to listen on (the default: this machine only).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+    },
     /// Pre-flight: can each model of the space memorise one small batch? (Writes nothing.)
     ///
     /// Trains each distinct model of the space (its widths and optimizer settings; a range's
@@ -368,6 +379,7 @@ fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Check { study }) => check(&study),
+        Some(Command::Serve { study, port, host }) => cli::output::serve(&study, &host, port),
         Some(Command::Retrain { run, data, trial }) => cli::model::retrain(&run, &data, trial),
         Some(Command::Predict {
             study,

@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "common/serving.rs"]
+pub mod serving;
+
 pub fn wine() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("studies/data/winequality-red.csv")
 }
@@ -204,4 +207,50 @@ pub fn small_tmpfs(dir: &Path, kib: u64) -> Option<PathBuf> {
         .output()
         .is_ok_and(|o| o.status.success());
     ok.then_some(at)
+}
+
+/// Debian's chromium (or another name for it), when installed.
+pub fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(format!("command -v {name}"))
+                .output()
+                .ok()?;
+            out.status
+                .success()
+                .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+        })
+}
+
+/// The headless chromium command for `url` with `extra` arguments (the flags this machine needs:
+/// no sandbox as root, no background networking on a closed network). `extra` should give a
+/// `--virtual-time-budget`: the page's time runs while no request is pending, up to it.
+pub fn chromium_command(chrome: &Path, url: &str, extra: &[&str]) -> (Command, TempDir) {
+    let profile = tempdir();
+    let mut cmd = Command::new(chrome);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()))
+    .args(extra)
+    .arg(url);
+    (cmd, profile)
+}
+
+/// Runs headless chromium on `url` (see [`chromium_command`]) to its end, with 3 s of virtual time.
+pub fn browse(chrome: &Path, url: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["--virtual-time-budget=3000"];
+    args.extend(extra);
+    let (mut cmd, _profile) = chromium_command(chrome, url, &args);
+    cmd.output().expect("chromium runs")
 }

@@ -8,41 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-fn chromium() -> Option<PathBuf> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|name| {
-            let out = Command::new("sh")
-                .arg("-c")
-                .arg(format!("command -v {name}"))
-                .output()
-                .ok()?;
-            out.status
-                .success()
-                .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-        })
-}
-
-/// Runs headless chromium on `page` with `extra` arguments (the flags this machine needs: no
-/// sandbox as root, no background networking on a closed network).
-fn browse(chrome: &Path, page: &Path, extra: &[&str]) -> std::process::Output {
-    let profile = tempdir();
-    let mut cmd = Command::new(chrome);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--virtual-time-budget=3000",
-    ])
-    .arg(format!("--user-data-dir={}", profile.path().display()))
-    .args(extra)
-    .arg(format!("file://{}", page.display()));
-    cmd.output().expect("chromium runs")
+/// Headless chromium on the report file `page` (see [`common::browse`]).
+fn browse_file(chrome: &Path, page: &Path, extra: &[&str]) -> std::process::Output {
+    browse(chrome, &format!("file://{}", page.display()), extra)
 }
 
 fn mixed_study(dir: &Path) -> PathBuf {
@@ -92,7 +60,7 @@ fn the_report_loads_in_a_browser_with_one_series_per_trial() {
         eprintln!("skipping the browser check: chromium not found (apt-get install chromium)");
         return;
     };
-    let dom = browse(&chrome, &page, &["--dump-dom", "--window-size=1280,2400"]);
+    let dom = browse_file(&chrome, &page, &["--dump-dom", "--window-size=1280,2400"]);
     let dom = String::from_utf8_lossy(&dom.stdout);
     let start = dom
         .find("data-selfcheck=\"")
@@ -143,7 +111,7 @@ fn the_report_loads_in_a_browser_with_one_series_per_trial() {
     }
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report.png");
     let _ = std::fs::remove_file(&shot);
-    browse(
+    browse_file(
         &chrome,
         &page,
         &[
@@ -246,7 +214,7 @@ fn a_report_of_several_objectives_draws_the_front() {
         eprintln!("skipping the browser check: chromium not found (apt-get install chromium)");
         return;
     };
-    let dom = browse(&chrome, &page, &["--dump-dom", "--window-size=1280,2400"]);
+    let dom = browse_file(&chrome, &page, &["--dump-dom", "--window-size=1280,2400"]);
     let dom = String::from_utf8_lossy(&dom.stdout);
     let start = dom.find("data-selfcheck=\"").expect("the self-check") + 16;
     let raw = &dom[start..start + dom[start..].find('"').unwrap()];

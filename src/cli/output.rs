@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use tune::outputs::destination::{self, Destination, Guarded};
 use tune::plan::StudyPlan;
 
-use crate::{load_as, read, say, Closed, StudyArgs};
+use crate::{load_as, read, say, storage, Closed, StudyArgs};
 
 /// What a command of `plan`'s study must not write over: the spec, the data files (`data`: a
 /// `--data` file), the study folder and the `--artifacts` one.
@@ -73,5 +73,32 @@ pub fn leaderboard(study: &StudyArgs, csv: Option<PathBuf>) -> anyhow::Result<Ex
             leaderboard::table(&plan, &history, usize::MAX)
         ))?,
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tune serve`: binds the address, says where the page is, and serves until interrupted.
+pub fn serve(study: &StudyArgs, host: &str, port: u16) -> anyhow::Result<ExitCode> {
+    use tune::backend::Location;
+    let plan = load_as(study, None, None, None, true)?;
+    let loc = match storage(study, &plan)? {
+        Some(url) => Location::Postgres {
+            url,
+            name: plan.name.clone(),
+        },
+        None => Location::Folder(plan.out_dir.clone()),
+    };
+    let shown = loc.shown();
+    let server = tune::outputs::serve::bind(plan, &loc, host, port)?;
+    let addr = server.addr();
+    let url = match addr.ip() {
+        std::net::IpAddr::V6(ip) => format!("http://[{ip}]:{}/", addr.port()),
+        std::net::IpAddr::V4(ip) => format!("http://{ip}:{}/", addr.port()),
+    };
+    say!("{url}")?;
+    let _ = writeln!(
+        std::io::stderr(),
+        "serving {shown} at {url} (the page follows the study live; Ctrl-C stops)"
+    );
+    server.run()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -20,6 +20,7 @@ pub mod program_predict;
 pub mod report;
 pub mod retrain;
 pub mod scores;
+pub mod serve;
 pub mod status;
 pub mod test_scores;
 

@@ -5,8 +5,8 @@
 //! folder, released when the process dies.
 
 use std::collections::BTreeSet;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::{check_fingerprint, claim_in, started, Event, Fingerprint, History, Opened, Storage};
@@ -106,11 +106,32 @@ pub fn replay(path: &Path) -> Result<Replayed> {
 /// follows it. Damage before it, or a missing record (a gap in the sequence numbers), is an error
 /// naming the byte offset.
 fn scan(path: &Path) -> Result<(Vec<Event>, u64, bool)> {
-    let buf = fs::read(path).map_err(|e| Error::io(path, e))?;
+    scan_from(path, 0, 0)
+}
+
+/// The events appended to the journal at `path` after its first `len` bytes, which hold `records`
+/// records (whole appends: a length and count that [`replay`] or an earlier call gave), and the
+/// length of the intact prefix after them: for a reader that follows a running study (`tune
+/// serve`). An append under way is left for the next call.
+pub fn read_more(path: &Path, len: u64, records: u64) -> Result<(Vec<Event>, u64)> {
+    let (events, len, _) = scan_from(path, len, records)?;
+    Ok((events, len))
+}
+
+/// [`scan`] of the bytes after the first `start`, which hold `first` records.
+fn scan_from(path: &Path, start: u64, first: u64) -> Result<(Vec<Event>, u64, bool)> {
+    let mut buf = vec![];
+    File::open(path)
+        .and_then(|mut f| {
+            f.seek(SeekFrom::Start(start))?;
+            f.read_to_end(&mut buf)
+        })
+        .map_err(|e| Error::io(path, e))?;
     let mut events = vec![];
     let mut group: Vec<Event> = vec![];
     let (mut offset, mut committed) = (0usize, 0usize);
     let damaged = |offset: usize, what: &str| {
+        let offset = start + offset as u64;
         Error::Study(format!(
             "{}: {what} at byte offset {offset}: the journal was changed or corrupted; move the study folder aside or run with --restart",
             path.display()
@@ -126,7 +147,7 @@ fn scan(path: &Path) -> Result<(Vec<Event>, u64, bool)> {
             }
             return Err(damaged(offset, "damaged record"));
         };
-        let seq = (events.len() + group.len()) as u64;
+        let seq = first + (events.len() + group.len()) as u64;
         if line.seq.is_some_and(|s| s != seq) {
             return Err(damaged(offset, &format!("record {seq} is missing")));
         }
@@ -137,7 +158,7 @@ fn scan(path: &Path) -> Result<(Vec<Event>, u64, bool)> {
             committed = offset;
         }
     }
-    Ok((events, committed as u64, committed < buf.len()))
+    Ok((events, start + committed as u64, committed < buf.len()))
 }
 
 /// The journal file of a study folder as a [`Storage`]: locked for this process from
@@ -293,6 +314,7 @@ mod tests {
     use crate::space::{Params, Value};
     use crate::storage::Status;
     use std::collections::BTreeMap;
+    use std::fs;
 
     fn events() -> Vec<Event> {
         let params: Params = [("batch_size".to_string(), Value::Int(32))].into();
@@ -353,6 +375,31 @@ mod tests {
         assert!(row.train_loss.is_nan());
         assert_eq!(row.val_loss, f64::INFINITY);
         assert_eq!(h.trials[&0].status, Status::Failed);
+    }
+
+    /// A reader following the journal gets each append once, whole: an append still being
+    /// written (cut anywhere) is left for its next read.
+    #[test]
+    fn read_more_follows_whole_appends() {
+        let dir = crate::testutil::TempDir::new();
+        let (p, ends) = write(dir.path());
+        let full = fs::read(&p).unwrap();
+        let first = ends[1] as usize;
+        for cut in first..full.len() {
+            fs::write(&p, &full[..cut]).unwrap();
+            let (events, len) = read_more(&p, ends[0], 1).unwrap();
+            let whole = ends.iter().filter(|&&e| e as usize <= cut).count() - 1;
+            assert_eq!(events.len(), whole, "cut at {cut}");
+            assert_eq!(len, ends[whole], "cut at {cut}");
+            let (more, end) = read_more(&p, len, 1 + whole as u64).unwrap();
+            assert_eq!((more.len(), end), (0, len), "cut at {cut}");
+        }
+        fs::write(&p, &full).unwrap();
+        let (got, _) = read_more(&p, ends[0], 1).unwrap();
+        let json = |es: &[Event]| serde_json::to_string(es).unwrap();
+        assert_eq!(json(&got), json(&events()[1..]));
+        // A wrong count of records before is a gap, refused.
+        assert!(read_more(&p, ends[0], 5).is_err());
     }
 
     #[test]

@@ -62,6 +62,19 @@ impl PgStorage {
 
     /// The history of study `name`, changing nothing; `None` when there is none.
     pub fn read(url: &str, name: &str) -> Result<Option<(History, Arc<Pg>)>> {
+        let Some(pg) = Self::find(url, name)? else {
+            return Ok(None);
+        };
+        let events = events_after(&pg, 0, None)?.0;
+        let mut history = History::default();
+        for e in &events {
+            history.apply(e);
+        }
+        Ok(Some((history, pg)))
+    }
+
+    /// A connection to study `name`, for reading it ([`read_more`]); `None` when there is none.
+    pub fn find(url: &str, name: &str) -> Result<Option<Arc<Pg>>> {
         let pg = Pg::connect(url)?;
         let Some(id) = pg.with(|c| {
             c.query_opt("SELECT id FROM tune_studies WHERE name = $1", &[&name])
@@ -71,12 +84,7 @@ impl PgStorage {
             return Ok(None);
         };
         pg.study.store(id as u64, Ordering::SeqCst);
-        let events = events_after(&pg, 0, None)?.0;
-        let mut history = History::default();
-        for e in &events {
-            history.apply(e);
-        }
-        Ok(Some((history, pg)))
+        Ok(Some(pg))
     }
 
     fn start_heartbeat(&mut self) {
@@ -189,6 +197,12 @@ fn events_after(pg: &Pg, cursor: u64, skip: Option<&str>) -> Result<(Vec<Event>,
         events.push(e);
     }
     Ok((events, last))
+}
+
+/// The events of the study `pg` was [found](PgStorage::find) for after sequence number `cursor`
+/// (0: all of them), and the cursor after them: for a reader that follows a running study.
+pub fn read_more(pg: &Pg, cursor: u64) -> Result<(Vec<Event>, u64)> {
+    events_after(pg, cursor, None)
 }
 
 /// The trial an event is about, if any.
