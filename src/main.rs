@@ -513,11 +513,15 @@ fn run_plan(
             "tune worker: needs --storage URL (or TUNE_STORAGE): workers share a study kept in PostgreSQL".into()
         ));
     }
-    if url.is_some() && plan.scheduler.is_some_and(|s| s.promotes()) {
+    if url.is_some() && plan.scheduler.as_ref().is_some_and(|s| s.promotes()) {
+        let (path, msg) = match plan.scheduler {
+            Some(tune::plan::SchedulerPlan::Pbt(_)) => ("kind", "\"pbt\" is not shared across workers yet (--storage): run the study on one machine"),
+            _ => ("mode", "\"promote\" is not shared across workers yet (--storage): use \"stop\", or run the study on one machine"),
+        };
         anyhow::bail!(Error::Spec {
             file: plan.spec_file.clone(),
-            path: "scheduler.mode".into(),
-            msg: "\"promote\" is not shared across workers yet (--storage): use \"stop\", or run the study on one machine".into(),
+            path: format!("scheduler.{path}"),
+            msg: msg.into(),
         });
     }
     if args.restart && url.is_some() {

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::runner::{Boundary, Flow, Job, RunnerWorker, TrialHost};
 use crate::scheduler::Decision;
 use crate::space::Params;
-use crate::storage::{Event, Status};
+use crate::storage::{Event, Exploit, Status};
 
 /// Threads of all the workers' pools together, at most (when the cores allow a trial more).
 const POOL_THREADS: usize = 1024;
@@ -65,8 +65,35 @@ struct Taken {
     /// What the storage holds of its curve, and the decision at its last row.
     curve: Vec<CurveRow>,
     decision: Option<Decision>,
-    /// The `started` record of a new trial, or the promotion of a paused one.
-    started: Option<Event>,
+    /// The `started` record of a new trial, or the promotion of a paused one (and its exploit).
+    started: Vec<Event>,
+    /// The trial whose random streams it draws (see [`Job::streams`]).
+    streams: u64,
+    /// Its exploit at the end of its curve, if any: it goes on from the copied checkpoint.
+    copy: Option<Exploit>,
+    /// All its exploits: its checkpoints before each have its old parameters.
+    exploits: Vec<Exploit>,
+    /// Its training seconds so far.
+    seconds: f64,
+}
+
+impl Taken {
+    /// Trial `n` as `history` tells it, with `started` to record.
+    fn of(history: &crate::storage::History, n: u64, started: Vec<Event>) -> Taken {
+        let t = &history.trials[&n];
+        let copy = t.exploits.last().filter(|x| x.virtual_epoch as usize == t.curve.len());
+        Taken {
+            trial: n,
+            params: t.params.clone(),
+            curve: t.curve.clone(),
+            decision: t.decision.clone(),
+            started,
+            streams: history.streams_of(n),
+            copy: copy.cloned(),
+            exploits: t.exploits.clone(),
+            seconds: t.seconds,
+        }
+    }
 }
 
 /// What a free worker gets: a trial, nothing now (a shared study: trials run elsewhere and may yet
@@ -99,13 +126,7 @@ fn take(ctx: &Ctx) -> Result<Take> {
         let fresh = |(trial, params, started): (u64, Params, Event)| {
             // The scheduler's board knows the trial from its start on.
             ctx.inbox.lock().unwrap().board.apply(&started);
-            Taken {
-                trial,
-                params,
-                curve: vec![],
-                decision: None,
-                started: Some(started),
-            }
+            Taken::fresh(trial, params, started)
         };
         match item {
             Next::Resume(n) => {
@@ -126,7 +147,7 @@ fn take(ctx: &Ctx) -> Result<Take> {
                 ctx.storage.lock().unwrap().suggesting(false)?;
                 if let Some(mut t) = asked?.map(fresh) {
                     // Recorded already, under the suggestion lock.
-                    t.started = None;
+                    t.started.clear();
                     return Ok(Take::Trial(t));
                 }
             }
@@ -138,7 +159,9 @@ fn take(ctx: &Ctx) -> Result<Take> {
         }
     }
     if !shared {
-        return Ok(Take::Done);
+        // A paused trial may still be promoted once the running ones reach their boundary.
+        let waits = ctx.scheduler.waits(&ctx.inbox.lock().unwrap().board);
+        return Ok(if waits { Take::Wait } else { Take::Done });
     }
     // While others still run trials, this worker waits in case one is left behind.
     follow(ctx, s)?;
@@ -208,43 +231,49 @@ fn resumed(ctx: &Ctx, s: &mut super::queue::Shared, n: u64, shared: bool) -> Res
     if shared {
         follow(ctx, s)?;
     }
-    let Some(t) = s.history.trials.get(&n) else {
+    if !s.history.trials.contains_key(&n) {
         let (trial, params, started) = s.start(n, ctx.observer);
         ctx.inbox.lock().unwrap().board.apply(&started);
-        return Ok(Taken {
+        return Ok(Taken::fresh(trial, params, started));
+    };
+    Ok(Taken::of(&s.history, n, vec![]))
+}
+
+impl Taken {
+    /// A trial not begun yet, with its `started` record.
+    fn fresh(trial: u64, params: Params, started: Event) -> Taken {
+        Taken {
             trial,
             params,
             curve: vec![],
             decision: None,
-            started: Some(started),
-        });
-    };
-    Ok(Taken {
-        trial: n,
-        params: t.params.clone(),
-        curve: t.curve.clone(),
-        decision: t.decision.clone(),
-        started: None,
-    })
+            started: vec![started],
+            streams: trial,
+            copy: None,
+            exploits: vec![],
+            seconds: 0.0,
+        }
+    }
 }
 
 /// A paused trial the scheduler promotes, if any: the promotion joins the board and the history
 /// at once (no other worker takes it) and is recorded by the persister before the trial trains.
+/// An exploit (population-based training) is decided on the board before the promotion and
+/// journalled after it.
 fn promote(ctx: &Ctx, s: &mut super::queue::Shared) -> Option<Taken> {
     let mut inbox = ctx.inbox.lock().unwrap();
     let n = ctx.scheduler.promote(&inbox.board)?;
-    let e = Event::TrialPromoted { trial: n };
-    inbox.board.apply(&e);
+    let exploit = ctx.scheduler.exploit(n, &inbox.board);
+    let mut events = vec![Event::TrialPromoted { trial: n }];
+    events.extend(exploit.map(|x| x.event()));
+    for e in &events {
+        inbox.board.apply(e);
+    }
     drop(inbox);
-    s.history.apply(&e);
-    let t = &s.history.trials[&n];
-    Some(Taken {
-        trial: n,
-        params: t.params.clone(),
-        curve: t.curve.clone(),
-        decision: t.decision.clone(),
-        started: Some(e),
-    })
+    for e in &events {
+        s.history.apply(e);
+    }
+    Some(Taken::of(&s.history, n, events))
 }
 
 fn worker_loop(ctx: &Ctx, tx: &Outbox, runner: &mut dyn RunnerWorker) -> Result<()> {
@@ -262,7 +291,7 @@ fn worker_loop(ctx: &Ctx, tx: &Outbox, runner: &mut dyn RunnerWorker) -> Result<
         };
         // A new trial's `started` goes through the persister, ahead of its epochs; a crash before
         // it is durable only means the same trial number draws the same parameters again.
-        if let Some(e) = t.started.clone() {
+        for e in t.started.iter().cloned() {
             tx.send(Persist::Record(e))?;
         }
         let (start, decision) = resume_from(ctx, tx, &t)?;
@@ -300,6 +329,7 @@ fn worker_loop(ctx: &Ctx, tx: &Outbox, runner: &mut dyn RunnerWorker) -> Result<
             trial: t.trial,
             params: &t.params,
             start,
+            streams: t.streams,
         };
         let outcome = runner.run(job, &mut host)?;
         // The runner knows stopped and interrupted; the scheduler's decision says which stop (its
@@ -359,8 +389,10 @@ fn leave(
             ..
         })
     );
+    // A trial that exploited another's checkpoint holds it until its own end is durable.
+    let durable = paused || (ended.is_some() && ctx.scheduler.waits_durable());
     let seen = ended.clone();
-    if !paused {
+    if !durable {
         publish(ctx, seen.clone());
     }
     tx.send(Persist::Left {
@@ -368,7 +400,7 @@ fn leave(
         curve,
         ended,
     })?;
-    if paused {
+    if durable {
         // A paused trial may be promoted by any worker, which resumes it from its checkpoint:
         // the scheduler sees the pause once that checkpoint is durable.
         let (done, wait) = std::sync::mpsc::channel();
@@ -398,9 +430,13 @@ fn resume_from(
     tx: &Outbox,
     t: &Taken,
 ) -> Result<(Option<Checkpoint>, Option<Decision>)> {
+    if let Some(x) = &t.copy {
+        return Ok((Some(copied(ctx, t, x)?), Some(Decision::Continue)));
+    }
     let who = Owner {
         trial: t.trial,
         params: &t.params,
+        exploits: &t.exploits,
     };
     let r = recover::recover(ctx.store, &who, &t.curve, ctx.plan.metric)?;
     for w in &r.warnings {
@@ -434,6 +470,29 @@ fn resume_from(
         )?
     };
     Ok((Some(c), Some(decision)))
+}
+
+/// The checkpoint trial `t` goes on from after exploit `x`: the source's of that virtual epoch,
+/// made the trial's (its number, its new parameters, its own curve and seconds).
+fn copied(ctx: &Ctx, t: &Taken, x: &Exploit) -> Result<Checkpoint> {
+    let k = x.virtual_epoch;
+    let lost = |why: String| {
+        Error::Damaged(format!(
+            "trial {} exploits trial {} at virtual epoch {k}, whose checkpoint {}: {why}",
+            t.trial,
+            x.source,
+            ctx.store.name(x.source, Some(k))
+        ))
+    };
+    let mut c = ctx.store.get(x.source, k).map_err(|e| lost(e.to_string()))?;
+    if c.meta.trial != x.source || c.meta.virtual_epoch != k {
+        return Err(lost("holds another trial's or epoch's state".into()));
+    }
+    c.meta.trial = t.trial;
+    c.meta.params = t.params.clone();
+    c.meta.curve = t.curve.clone();
+    c.meta.seconds = t.seconds;
+    Ok(c)
 }
 
 /// Records a boundary whose checkpoint is durable already: decided, it goes to the persister now.

@@ -27,7 +27,7 @@ use data::DataPlan;
 pub use family::{Footprint, ModelFamily, ModelSettings};
 pub use init::InitPlan;
 pub use limits::{MAX_BAYES_TRIALS, MAX_PARALLEL, MAX_TRIALS};
-pub use scheduler::SchedulerPlan;
+pub use scheduler::{PbtPlan, SchedulerPlan};
 use search::SearchPlan;
 pub use search::{cores, DeviceKind, Method};
 pub use selection::EarlyStopping;
@@ -154,8 +154,11 @@ impl StudyPlan {
         if init.is_some() {
             check_shape_fixed(spec_file, family, &search.space, init.as_ref())?;
         }
-        let selection =
+        let mut selection =
             SelectionPlan::from_spec(spec_file, &spec, data.as_ref().map(|d| &d.dataset), &budget)?;
+        if let Some(SchedulerPlan::Pbt(p)) = &mut selection.scheduler {
+            p.fixed = pbt_fixed(family, command.is_some());
+        }
         let warm = match &spec.search.warm_start {
             Some(at) => Some(warm::load(
                 spec_file,
@@ -273,6 +276,25 @@ fn data_plan(
             "data",
             "is required: the built-in trainer learns from a table (or give a \"trainer\" command)",
         )),
+    }
+}
+
+/// The parameters population-based training copies and never explores: those of the network's
+/// shape and the optimizer's kind (its state is of one kind), by the built-in trainer's
+/// declaration; none of a program's.
+fn pbt_fixed(family: &dyn ModelFamily, program: bool) -> Vec<String> {
+    use crate::space::{Kind, Role};
+    let fixed = |d: &&crate::space::ParamDecl| {
+        d.role == Role::Shape || (d.role == Role::Optimizer && matches!(d.kind, Kind::Cat(_)))
+    };
+    match program {
+        true => vec![],
+        false => family
+            .params()
+            .iter()
+            .filter(fixed)
+            .map(|d| d.name.to_string())
+            .collect(),
     }
 }
 

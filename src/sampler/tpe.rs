@@ -260,6 +260,7 @@ mod tests {
             seconds: 0.0,
             suggest_ms: None,
             decision: None,
+            exploits: vec![],
         }
     }
 

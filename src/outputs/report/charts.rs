@@ -40,7 +40,7 @@ impl<'a> Charts<'a> {
             "examples seen",
             metric.kind.name(),
         );
-        if let Some(SchedulerPlan::Asha { eta, min, promote }) = self.plan.scheduler {
+        if let Some(&SchedulerPlan::Asha { eta, min, promote }) = self.plan.scheduler.as_ref() {
             let budget = &self.plan.budget;
             let asha = Asha::new(eta, min, promote, metric, budget.virtual_epochs);
             for &r in asha.rungs() {
