@@ -185,6 +185,15 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         output: PathBuf,
     },
+    /// Population-based training: train a member's schedule from scratch, as one trial, and
+    /// check that it reaches the member's weights bit for bit (exit 1 when it does not).
+    Replay {
+        #[command(flatten)]
+        study: StudyArgs,
+        /// The member to replay (default: the leaderboard's first).
+        #[arg(long, value_name = "N")]
+        member: Option<u64>,
+    },
     /// Print the leaderboard again, or export it, without training.
     Leaderboard {
         #[command(flatten)]
@@ -378,6 +387,7 @@ fn run() -> anyhow::Result<ExitCode> {
             output,
         }) => cli::model::export(&study, &pick, &output),
         Some(Command::Leaderboard { study, csv }) => cli::output::leaderboard(&study, csv),
+        Some(Command::Replay { study, member }) => cli::replay::replay(&study, member),
     }
 }
 

@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 /// The commands, as `tune help` lists them.
-const COMMANDS: [&str; 10] = [
+const COMMANDS: [&str; 11] = [
     "run",
     "worker",
     "status",
@@ -16,6 +16,7 @@ const COMMANDS: [&str; 10] = [
     "predict",
     "export",
     "retrain",
+    "replay",
     "help",
 ];
 

@@ -121,6 +121,9 @@ pub fn run(
         crate::outputs::test_scores::update(plan, &summary.history, store)?;
     }
     crate::outputs::leaderboard::write_csv(plan, &summary.history, &out.join("leaderboard.csv"))?;
+    if let Some(p) = plan.pbt() {
+        crate::outputs::replay::write_lineage(plan, &summary.history, p.interval)?;
+    }
     crate::outputs::report::write(plan, &summary.history)?;
     Ok(summary)
 }
@@ -281,6 +284,9 @@ pub fn drive(
         s.catch_up(&inbox);
         if s.failed.is_none() && !stop.load(Ordering::SeqCst) && s.queue.is_empty() {
             prune_paused(&mut s.history, *storage.lock().unwrap())?;
+            if scheduler.waits_durable() {
+                sweep(plan, store, scheduler, &s.history)?;
+            }
         }
     }
     // The workers are done: the block above applied the last of their events.
@@ -388,6 +394,32 @@ fn prune_paused(history: &mut History, storage: &mut dyn Storage) -> Result<()> 
     storage.append(&ended)?;
     for e in &ended {
         history.apply(e);
+    }
+    Ok(())
+}
+
+/// At the end of a study whose trials start from each other's checkpoints, those kept for a start
+/// that has happened go: each ended trial keeps its last `keep` (and its best, linked apart).
+fn sweep(
+    plan: &StudyPlan,
+    store: &dyn ArtifactStore,
+    scheduler: &dyn Scheduler,
+    history: &History,
+) -> Result<()> {
+    use crate::artifacts::{Keep, Retention};
+    for t in history.trials.values().filter(|t| t.status.ended()) {
+        let epochs = store.epochs(t.trial);
+        let Some(&newest) = epochs.last() else {
+            continue;
+        };
+        let referenced = scheduler.referenced(t.trial, history);
+        let keep = Retention(vec![
+            Keep::Last(plan.keep),
+            Keep::Referenced(referenced.into_iter().collect()),
+        ]);
+        for j in keep.to_delete(&epochs, newest, None) {
+            store.remove(t.trial, j)?;
+        }
     }
     Ok(())
 }

@@ -37,6 +37,9 @@ pub struct Row {
     /// The numbers a program reported at the selected checkpoint, one per [`reported_columns`]
     /// (NaN: not reported there); empty for the built-in trainer.
     pub reported: Vec<f64>,
+    /// Population-based training: the members that trained its state (see
+    /// [`super::replay::ancestry`]); `None` in other studies.
+    pub ancestry: Option<String>,
 }
 
 /// The rows, ranked by each trial's selected (best-checkpoint) metric; trials a scheduler pruned or
@@ -51,6 +54,12 @@ pub fn rows(plan: &StudyPlan, history: &History) -> Vec<Row> {
         .trials
         .values()
         .map(|t| row(plan, t, scores.as_ref(), &names))
+        .map(|mut r| {
+            if plan.pbt().is_some() {
+                r.ancestry = Some(super::replay::ancestry(history, r.trial));
+            }
+            r
+        })
         .collect();
     let standing = |r: &Row| Standing {
         value: r.best,
@@ -112,6 +121,7 @@ fn row(plan: &StudyPlan, t: &TrialRecord, scores: Option<&TestScores>, names: &[
             .iter()
             .map(|n| best.map_or(f64::NAN, |i| t.curve[i].value_of(n)))
             .collect(),
+        ancestry: None,
     }
 }
 
@@ -128,7 +138,8 @@ pub fn test_columns(plan: &StudyPlan) -> Vec<String> {
 /// Column names: rank, trial, status, the parameters, steps, examples_seen, best_virtual_epoch,
 /// best_<metric>, final_<metric>, the [`test_columns`], seconds, reason, suggest_ms, then
 /// `best_<name>` for each of a program's `reported` numbers (see [`reported_columns`]): its
-/// value at the selected checkpoint, as `best_<metric>` is.
+/// value at the selected checkpoint, as `best_<metric>` is; last, `ancestry` with
+/// population-based training.
 pub fn header(plan: &StudyPlan, reported: &[String]) -> Vec<String> {
     let m = plan.metric.kind.name();
     let mut h: Vec<String> = ["rank", "trial", "status"].map(String::from).to_vec();
@@ -139,6 +150,9 @@ pub fn header(plan: &StudyPlan, reported: &[String]) -> Vec<String> {
     h.extend(test_columns(plan));
     h.extend(["seconds", "reason", "suggest_ms"].map(String::from));
     h.extend(reported.iter().map(|n| format!("best_{n}")));
+    if plan.pbt().is_some() {
+        h.push("ancestry".into());
+    }
     h
 }
 
@@ -174,6 +188,7 @@ pub fn fields(r: &Row) -> Vec<String> {
             .unwrap_or_default(),
     );
     f.extend(r.reported.iter().map(|&x| num(x)));
+    f.extend(r.ancestry.clone());
     f
 }
 
@@ -215,13 +230,14 @@ pub fn table(plan: &StudyPlan, history: &History, n: usize) -> String {
     let rows = rows(plan, history);
     let names = reported_columns(plan, history);
     let mut h = header(plan, &names);
+    h.truncate(h.len() - plan.pbt().is_some() as usize);
     // Without reason and suggest_ms, which come before a program's own numbers.
     let own = h.split_off(h.len() - names.len());
     h.truncate(h.len() - 2);
     let mut cells: Vec<Vec<String>> = vec![h.into_iter().chain(own).collect()];
     for r in rows.iter().take(n) {
         let mut f = fields(r);
-        f.truncate(f.len() - names.len() - 2);
+        f.truncate(f.len() - names.len() - 2 - r.ancestry.is_some() as usize);
         for (i, v) in r.params.iter().enumerate() {
             f[3 + i] = v.parse::<f64>().map_or(v.clone(), short);
         }

@@ -232,6 +232,16 @@ impl SchedulerPlan {
     }
 }
 
+impl super::StudyPlan {
+    /// Population-based training's plan, when the study's scheduler is that.
+    pub fn pbt(&self) -> Option<&PbtPlan> {
+        match &self.scheduler {
+            Some(SchedulerPlan::Pbt(p)) => Some(p),
+            _ => None,
+        }
+    }
+}
+
 /// The spec's `scheduler` section in `file` (`None`: absent), checked against the budget's
 /// `epochs`: its plan, and the section with its defaults (the study's fingerprint holds it).
 pub(super) fn read(

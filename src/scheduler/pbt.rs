@@ -50,12 +50,15 @@ impl Pbt {
         k > 0 && k % self.plan.interval.max(1) == 0 && k < self.last
     }
 
-    /// Whether every member reached virtual epoch `k`, or ended before it.
+    /// Whether every member reached virtual epoch `k` durably (its pause or end recorded, or
+    /// promoted past it), or ended before it: only then may its checkpoint there be copied.
     fn reached(&self, h: &History, k: u32) -> bool {
         (0..self.population).all(|m| {
-            h.trials
-                .get(&m)
-                .is_some_and(|t| t.curve.len() >= k as usize || t.status.ended())
+            h.trials.get(&m).is_some_and(|t| {
+                let settled = t.status != Status::Running || t.decision == Some(Decision::Continue);
+                let at = t.curve.len().cmp(&(k as usize));
+                t.status.ended() || at.is_gt() || (at.is_eq() && settled)
+            })
         })
     }
 
