@@ -259,13 +259,13 @@ impl Taken {
 /// A paused trial the scheduler promotes, if any: the promotion joins the board and the history
 /// at once (no other worker takes it) and is recorded by the persister before the trial trains.
 /// An exploit (population-based training) is decided on the board before the promotion and
-/// journalled after it.
+/// journalled ahead of it, in the same group: the promotion commits at once, never without it.
 fn promote(ctx: &Ctx, s: &mut super::queue::Shared) -> Option<Taken> {
     let mut inbox = ctx.inbox.lock().unwrap();
     let n = ctx.scheduler.promote(&inbox.board)?;
     let exploit = ctx.scheduler.exploit(n, &inbox.board);
-    let mut events = vec![Event::TrialPromoted { trial: n }];
-    events.extend(exploit.map(|x| x.event()));
+    let mut events: Vec<Event> = exploit.map(|x| x.event()).into_iter().collect();
+    events.push(Event::TrialPromoted { trial: n });
     for e in &events {
         inbox.board.apply(e);
     }

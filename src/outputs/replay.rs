@@ -126,7 +126,7 @@ pub fn replay(
         ))
     })?;
     let schedule = schedule(history, member, last);
-    let got = train(plan, runner, &schedule)?;
+    let got = train(plan, runner, (None, None), &schedule)?;
     let dir = plan.out_dir.join("replay");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let file = Checkpointer::new(dir.clone())
@@ -143,17 +143,19 @@ pub fn replay(
     })
 }
 
-/// Trains `schedule` from scratch as one trial (the first stretch's member: its initial weights
-/// and streams), each stretch with its parameters from the last one's checkpoint; the last
-/// checkpoint.
+/// Trains `schedule` as one trial: from scratch (the first stretch's member: its initial weights
+/// and streams) when `start` is `None`, else from `start` drawing the streams of trial `streams`;
+/// each stretch with its parameters from the last one's checkpoint. The last checkpoint.
 pub fn train(
     plan: &StudyPlan,
     runner: &dyn TrialRunner,
+    (start, streams): (Option<Checkpoint>, Option<u64>),
     schedule: &[Segment],
 ) -> Result<Checkpoint> {
     let root = schedule.first().map_or(0, |s| s.member);
+    let streams = streams.unwrap_or(root);
     let mut worker = runner.worker()?;
-    let mut start: Option<Checkpoint> = None;
+    let mut start = start;
     for s in schedule {
         if let Some(c) = &mut start {
             c.meta.params = s.params.clone();
@@ -167,7 +169,7 @@ pub fn train(
             trial: root,
             params: &s.params,
             start: start.take(),
-            streams: root,
+            streams,
         };
         let outcome = worker.run(job, &mut host)?;
         start = Some(host.kept.ok_or_else(|| {

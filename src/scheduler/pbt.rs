@@ -218,15 +218,18 @@ impl Scheduler for Pbt {
             .trials
             .values()
             .filter_map(|t| {
+                let at = t.curve.len() as u32;
+                let made = t.exploits.last().cloned();
                 let x = match t.status {
                     // Exploited and not yet durably at its next boundary.
-                    Status::Running => t.exploits.last().cloned(),
-                    // To exploit once promoted.
-                    Status::Paused => self.due(history, t.trial),
+                    Status::Running => made.filter(|x| at <= x.virtual_epoch + self.plan.interval),
+                    // Exploited and not yet promoted (a torn group), or to exploit once promoted.
+                    Status::Paused => made
+                        .filter(|x| x.virtual_epoch == at)
+                        .or_else(|| self.due(history, t.trial)),
                     _ => None,
                 }?;
-                let segment = t.curve.len() as u32 <= x.virtual_epoch + self.plan.interval;
-                (x.source == trial && segment).then_some(x.virtual_epoch)
+                (x.source == trial).then_some(x.virtual_epoch)
             })
             .collect();
         out.sort_unstable();
