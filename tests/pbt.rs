@@ -32,11 +32,7 @@ fn history(study: &Path) -> History {
 
 /// Every exploit of the study, by boundary then member.
 fn lineage(h: &History) -> Vec<Exploit> {
-    let mut all: Vec<Exploit> = h
-        .trials
-        .values()
-        .flat_map(|t| t.exploits.clone())
-        .collect();
+    let mut all: Vec<Exploit> = h.trials.values().flat_map(|t| t.exploits.clone()).collect();
     all.sort_by_key(|x| (x.virtual_epoch, x.trial));
     all
 }
@@ -92,7 +88,10 @@ fn one_or_two_workers_give_the_same_lineage_and_weights_and_replay_reaches_them(
 
     // Each member's final parameters and ancestry in the leaderboard.
     let h = history(&study);
-    let board = columns(&study.join("leaderboard.csv"), &["learning_rate", "ancestry"]);
+    let board = columns(
+        &study.join("leaderboard.csv"),
+        &["learning_rate", "ancestry"],
+    );
     for (t, row) in h.trials.values().zip(&board) {
         assert_eq!(row[0], t.params["learning_rate"].to_string());
         assert_eq!(row[1], replay::ancestry(&h, t.trial));
@@ -100,7 +99,16 @@ fn one_or_two_workers_give_the_same_lineage_and_weights_and_replay_reaches_them(
     assert!(board.iter().any(|r| r[1].contains('>')), "{board:?}");
     // lineage.csv: a row per member and boundary; the member copied at each exploit.
     let (head, rows) = read_csv(&study.join("lineage.csv"));
-    assert_eq!(head[..5], ["member", "interval", "virtual_epoch", "examples_seen", "source"]);
+    assert_eq!(
+        head[..5],
+        [
+            "member",
+            "interval",
+            "virtual_epoch",
+            "examples_seen",
+            "source"
+        ]
+    );
     assert_eq!(rows.len(), 4 * 6);
     for x in &want.0 {
         let r = rows
@@ -142,8 +150,12 @@ fn an_exploiting_member_goes_on_from_the_copied_state_with_its_new_parameters() 
     ok(run(&file));
     let study = dir.path().join("runs/tiny");
     let h = history(&study);
-    let plan = StudyPlan::load(&file, &Overrides::default(), &tune::runner::mlp::params::FAMILY)
-        .unwrap();
+    let plan = StudyPlan::load(
+        &file,
+        &Overrides::default(),
+        &tune::runner::mlp::params::FAMILY,
+    )
+    .unwrap();
     let runner = tune::runner::mlp::MlpRunner::new(&plan);
     let x = lineage(&h).into_iter().find(|x| x.old != x.new).unwrap();
     let (m, s, k) = (x.trial, x.source, x.virtual_epoch);
@@ -227,7 +239,10 @@ fn sigkilled_at_random_moments_it_resumes_to_the_lineage_and_weights_of_a_straig
         let spec = write_spec(dir.path(), &pbt_spec(parallel, examples));
         let study = dir.path().join("runs/tiny");
         let kills = kill_until_done(&spec, &study, seed);
-        assert!(kills >= 3, "only {kills} kills landed (parallel {parallel})");
+        assert!(
+            kills >= 3,
+            "only {kills} kills landed (parallel {parallel})"
+        );
         ok(run(&spec));
         let got = outcome(&study);
         assert_eq!(got.0, want.0, "lineage, parallel {parallel}");
@@ -240,9 +255,18 @@ fn sigkilled_at_random_moments_it_resumes_to_the_lineage_and_weights_of_a_straig
 #[test]
 fn wrong_settings_are_refused_in_one_sentence() {
     let cases: [(serde_json::Value, &str); 4] = [
-        (serde_json::json!({"kind": "pbt", "quantile": 0.7}), "scheduler.quantile"),
-        (serde_json::json!({"kind": "pbt", "perturb": []}), "scheduler.perturb"),
-        (serde_json::json!({"kind": "pbt", "perturb": [1.2, -1]}), "scheduler.perturb[1]"),
+        (
+            serde_json::json!({"kind": "pbt", "quantile": 0.7}),
+            "scheduler.quantile",
+        ),
+        (
+            serde_json::json!({"kind": "pbt", "perturb": []}),
+            "scheduler.perturb",
+        ),
+        (
+            serde_json::json!({"kind": "pbt", "perturb": [1.2, -1]}),
+            "scheduler.perturb[1]",
+        ),
         (
             serde_json::json!({"kind": "pbt", "interval_virtual_epochs": 6}),
             "scheduler.interval_virtual_epochs",
@@ -255,7 +279,10 @@ fn wrong_settings_are_refused_in_one_sentence() {
         let out = run(&write_spec(dir.path(), &spec));
         assert_eq!(out.status.code(), Some(2), "{path}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(path) && err.trim().lines().count() == 1, "{err}");
+        assert!(
+            err.contains(path) && err.trim().lines().count() == 1,
+            "{err}"
+        );
         assert!(!dir.path().join("runs").exists());
     }
     // Not shared across workers yet.

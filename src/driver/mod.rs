@@ -32,6 +32,7 @@ mod observe;
 mod persister;
 mod queue;
 mod summary;
+mod taken;
 #[cfg(test)]
 mod tests;
 mod worker;

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use super::persister::{persist_loop, Held, Outbox, Persist};
 use super::queue::Next;
+use super::taken::{copied, Taken};
 use super::{Ctx, Progress};
 use crate::artifacts::recover::{self, Owner};
 use crate::artifacts::Checkpoint;
@@ -14,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::runner::{Boundary, Flow, Job, RunnerWorker, TrialHost};
 use crate::scheduler::Decision;
 use crate::space::Params;
-use crate::storage::{Event, Exploit, Status};
+use crate::storage::{Event, Status};
 
 /// Threads of all the workers' pools together, at most (when the cores allow a trial more).
 const POOL_THREADS: usize = 1024;
@@ -56,44 +57,6 @@ pub(super) fn worker(ctx: &Ctx) -> Result<()> {
         // The persister's error comes first: the worker only saw its channel close.
         persisted.and(trained)
     })
-}
-
-/// A trial taken from the queue.
-struct Taken {
-    trial: u64,
-    params: Params,
-    /// What the storage holds of its curve, and the decision at its last row.
-    curve: Vec<CurveRow>,
-    decision: Option<Decision>,
-    /// The `started` record of a new trial, or the promotion of a paused one (and its exploit).
-    started: Vec<Event>,
-    /// The trial whose random streams it draws (see [`Job::streams`]).
-    streams: u64,
-    /// Its exploit at the end of its curve, if any: it goes on from the copied checkpoint.
-    copy: Option<Exploit>,
-    /// All its exploits: its checkpoints before each have its old parameters.
-    exploits: Vec<Exploit>,
-    /// Its training seconds so far.
-    seconds: f64,
-}
-
-impl Taken {
-    /// Trial `n` as `history` tells it, with `started` to record.
-    fn of(history: &crate::storage::History, n: u64, started: Vec<Event>) -> Taken {
-        let t = &history.trials[&n];
-        let copy = t.exploits.last().filter(|x| x.virtual_epoch as usize == t.curve.len());
-        Taken {
-            trial: n,
-            params: t.params.clone(),
-            curve: t.curve.clone(),
-            decision: t.decision.clone(),
-            started,
-            streams: history.streams_of(n),
-            copy: copy.cloned(),
-            exploits: t.exploits.clone(),
-            seconds: t.seconds,
-        }
-    }
 }
 
 /// What a free worker gets: a trial, nothing now (a shared study: trials run elsewhere and may yet
@@ -237,23 +200,6 @@ fn resumed(ctx: &Ctx, s: &mut super::queue::Shared, n: u64, shared: bool) -> Res
         return Ok(Taken::fresh(trial, params, started));
     };
     Ok(Taken::of(&s.history, n, vec![]))
-}
-
-impl Taken {
-    /// A trial not begun yet, with its `started` record.
-    fn fresh(trial: u64, params: Params, started: Event) -> Taken {
-        Taken {
-            trial,
-            params,
-            curve: vec![],
-            decision: None,
-            started: vec![started],
-            streams: trial,
-            copy: None,
-            exploits: vec![],
-            seconds: 0.0,
-        }
-    }
 }
 
 /// A paused trial the scheduler promotes, if any: the promotion joins the board and the history
@@ -470,29 +416,6 @@ fn resume_from(
         )?
     };
     Ok((Some(c), Some(decision)))
-}
-
-/// The checkpoint trial `t` goes on from after exploit `x`: the source's of that virtual epoch,
-/// made the trial's (its number, its new parameters, its own curve and seconds).
-fn copied(ctx: &Ctx, t: &Taken, x: &Exploit) -> Result<Checkpoint> {
-    let k = x.virtual_epoch;
-    let lost = |why: String| {
-        Error::Damaged(format!(
-            "trial {} exploits trial {} at virtual epoch {k}, whose checkpoint {}: {why}",
-            t.trial,
-            x.source,
-            ctx.store.name(x.source, Some(k))
-        ))
-    };
-    let mut c = ctx.store.get(x.source, k).map_err(|e| lost(e.to_string()))?;
-    if c.meta.trial != x.source || c.meta.virtual_epoch != k {
-        return Err(lost("holds another trial's or epoch's state".into()));
-    }
-    c.meta.trial = t.trial;
-    c.meta.params = t.params.clone();
-    c.meta.curve = t.curve.clone();
-    c.meta.seconds = t.seconds;
-    Ok(c)
 }
 
 /// Records a boundary whose checkpoint is durable already: decided, it goes to the persister now.

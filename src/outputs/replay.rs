@@ -48,7 +48,10 @@ pub fn schedule(history: &History, member: u64, to: u32) -> Vec<Segment> {
 /// first, with the virtual epoch each handed over at (`3@2>1`: member 3 to virtual epoch 2,
 /// then member 1); empty for a member that never exploited.
 pub fn ancestry(history: &History, member: u64) -> String {
-    let last = history.trials.get(&member).map_or(0, |t| t.curve.len() as u32);
+    let last = history
+        .trials
+        .get(&member)
+        .map_or(0, |t| t.curve.len() as u32);
     let s = schedule(history, member, last);
     if s.len() <= 1 {
         return String::new();
@@ -70,7 +73,7 @@ pub fn write_lineage(plan: &StudyPlan, history: &History, interval: u32) -> Resu
     text.push_str(plan.curve_metric().name());
     text.push('\n');
     for t in history.trials.values() {
-        for row in t.curve.iter().filter(|r| r.virtual_epoch % interval == 0) {
+        for row in t.curve.iter().filter(|r| r.virtual_epoch.is_multiple_of(interval)) {
             let k = row.virtual_epoch;
             let x = t.exploits.iter().find(|x| x.virtual_epoch == k);
             let source = x.map_or(t.trial, |x| x.source);
@@ -119,7 +122,10 @@ pub fn replay(
     runner: &dyn TrialRunner,
     member: u64,
 ) -> Result<Replayed> {
-    let last = history.trials.get(&member).map_or(0, |t| t.curve.len() as u32);
+    let last = history
+        .trials
+        .get(&member)
+        .map_or(0, |t| t.curve.len() as u32);
     let want = store.get(member, last).map_err(|e| {
         Error::Study(format!(
             "trial {member}: its checkpoint of virtual epoch {last} cannot be read to compare ({e})"

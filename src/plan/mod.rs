@@ -157,7 +157,14 @@ impl StudyPlan {
         let mut selection =
             SelectionPlan::from_spec(spec_file, &spec, data.as_ref().map(|d| &d.dataset), &budget)?;
         if let Some(SchedulerPlan::Pbt(p)) = &mut selection.scheduler {
-            p.fixed = pbt_fixed(family, command.is_some());
+            if command.is_some() {
+                return Err(Error::spec(
+                    spec_file,
+                    "scheduler.kind",
+                    "\"pbt\" trains the built-in trainer's models only in this version, not a \"trainer\" program's",
+                ));
+            }
+            p.fixed = pbt_fixed(family);
         }
         let warm = match &spec.search.warm_start {
             Some(at) => Some(warm::load(
@@ -280,22 +287,18 @@ fn data_plan(
 }
 
 /// The parameters population-based training copies and never explores: those of the network's
-/// shape and the optimizer's kind (its state is of one kind), by the built-in trainer's
-/// declaration; none of a program's.
-fn pbt_fixed(family: &dyn ModelFamily, program: bool) -> Vec<String> {
+/// shape and the optimizer's kind (its state is of one kind), by the trainer's declaration.
+fn pbt_fixed(family: &dyn ModelFamily) -> Vec<String> {
     use crate::space::{Kind, Role};
     let fixed = |d: &&crate::space::ParamDecl| {
         d.role == Role::Shape || (d.role == Role::Optimizer && matches!(d.kind, Kind::Cat(_)))
     };
-    match program {
-        true => vec![],
-        false => family
-            .params()
-            .iter()
-            .filter(fixed)
-            .map(|d| d.name.to_string())
-            .collect(),
-    }
+    family
+        .params()
+        .iter()
+        .filter(fixed)
+        .map(|d| d.name.to_string())
+        .collect()
 }
 
 /// With `init`, the network's shape is the checkpoint's: a space that tunes a parameter of the

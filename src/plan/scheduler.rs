@@ -156,7 +156,10 @@ fn pbt(file: &Path, p: &PbtSpec, epochs: u32) -> Result<SchedulerPlan> {
     let bad = |path: &str, msg: String| Err(Error::spec(file, format!("scheduler.{path}"), msg));
     let interval = p.interval_virtual_epochs;
     if interval == 0 || interval >= epochs {
-        return bad("interval_virtual_epochs", format!("{interval} must be at least 1 and below the budget's {epochs} virtual epochs"));
+        return bad(
+            "interval_virtual_epochs",
+            format!("{interval} must be at least 1 and below the budget's {epochs} virtual epochs"),
+        );
     }
     if !(p.quantile > 0.0 && p.quantile <= 0.5) {
         return bad(
@@ -167,7 +170,10 @@ fn pbt(file: &Path, p: &PbtSpec, epochs: u32) -> Result<SchedulerPlan> {
     if !(0.0..=1.0).contains(&p.resample_probability) {
         return bad(
             "resample_probability",
-            format!("{} is not a probability from 0 to 1", p.resample_probability),
+            format!(
+                "{} is not a probability from 0 to 1",
+                p.resample_probability
+            ),
         );
     }
     if p.perturb.is_empty() {

@@ -47,7 +47,7 @@ impl Pbt {
 
     /// Whether virtual epoch `k` is an interval boundary where members pause.
     fn boundary(&self, k: u32) -> bool {
-        k > 0 && k % self.plan.interval.max(1) == 0 && k < self.last
+        k > 0 && k.is_multiple_of(self.plan.interval.max(1)) && k < self.last
     }
 
     /// Whether every member reached virtual epoch `k` durably (its pause or end recorded, or
@@ -157,7 +157,15 @@ impl Pbt {
 /// step), a list's value to its neighbour (down when `f` < 1, up when above), within the domain.
 pub(super) fn perturbed(p: &Param, v: Value, f: f64) -> Value {
     let x = p.number(v);
-    let step = |d: f64| if f > 1.0 { d } else if f < 1.0 { -d } else { 0.0 };
+    let step = |d: f64| {
+        if f > 1.0 {
+            d
+        } else if f < 1.0 {
+            -d
+        } else {
+            0.0
+        }
+    };
     match &p.domain {
         Domain::List(xs) => {
             // Labels in the order given; numbers in their order.

@@ -287,12 +287,10 @@ impl History {
 
     /// [`History::streams_of`] for the trial's state at virtual epoch `k`, before any exploit there.
     fn streams_before(&self, trial: u64, k: u32) -> u64 {
-        let last = self.trials.get(&trial).and_then(|t| {
-            t.exploits
-                .iter()
-                .rev()
-                .find(|x| x.virtual_epoch < k)
-        });
+        let last = self
+            .trials
+            .get(&trial)
+            .and_then(|t| t.exploits.iter().rev().find(|x| x.virtual_epoch < k));
         match last {
             Some(x) if x.source != trial => self.streams_before(x.source, x.virtual_epoch),
             _ => trial,
