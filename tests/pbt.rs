@@ -117,6 +117,10 @@ fn one_or_two_workers_give_the_same_lineage_and_weights_and_replay_reaches_them(
             .unwrap();
         assert_eq!(r[4], x.source.to_string());
     }
+    // The report marks each exploit's jump and gives the winner's schedule.
+    let report = std::fs::read_to_string(study.join("report.html")).unwrap();
+    assert_eq!(report.matches("class=\"exploit\"").count(), want.0.len());
+    assert!(report.contains("<table id=\"schedule\">"));
     // Retention: only the last checkpoint of each member is left (keep 1), none kept for an
     // exploit that happened.
     for m in 0..4 {

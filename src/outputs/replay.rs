@@ -73,7 +73,11 @@ pub fn write_lineage(plan: &StudyPlan, history: &History, interval: u32) -> Resu
     text.push_str(plan.curve_metric().name());
     text.push('\n');
     for t in history.trials.values() {
-        for row in t.curve.iter().filter(|r| r.virtual_epoch.is_multiple_of(interval)) {
+        for row in t
+            .curve
+            .iter()
+            .filter(|r| r.virtual_epoch.is_multiple_of(interval))
+        {
             let k = row.virtual_epoch;
             let x = t.exploits.iter().find(|x| x.virtual_epoch == k);
             let source = x.map_or(t.trial, |x| x.source);

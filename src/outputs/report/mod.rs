@@ -12,6 +12,7 @@ pub mod compare;
 mod detail;
 mod explore;
 mod importance;
+mod lineage;
 mod plot;
 mod reported;
 
@@ -59,6 +60,11 @@ pub fn render(plan: &StudyPlan, history: &History) -> String {
     page.push_str(&table(plan, history, &rows));
     page.push('\n');
     page.push_str(&code::section(history));
+    page.push_str(&lineage::section(
+        plan,
+        history,
+        rows.first().map(|r| r.trial),
+    ));
     page.push_str(SCRIPT);
     page.push_str("</body></html>\n");
     page
