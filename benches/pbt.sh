@@ -3,7 +3,7 @@
 # wine study (regression, val_loss) with a constant learning rate (no schedule to search), 10
 # virtual epochs over 50 passes. PBT: a population of 8, exploiting at every virtual epoch (quantile
 # 0.25, resample 0.25, perturb 0.8/1.2); random search: the same 8 first trials with the full
-# budget (the same total examples); ASHA promote (eta 3, rungs at 1, 3, 9) with 24 trials, about the
+# budget (the same total examples); ASHA promote (eta 3, rungs at 1, 3, 9) with 36 trials, about the
 # same total examples. Per seed (SEEDS): each method's best validation loss (the leaderboard's
 # first) and the examples it trained (the sum of leaderboard.csv's examples_seen); then the medians
 # over the seeds and the goal: PBT's median best at least as good as random's and ASHA's.
@@ -59,7 +59,7 @@ declare -A ALL
 for s in $seeds; do
   spec "pbt-$s" "$s" 8 "$pbt"
   spec "random-$s" "$s" 8
-  spec "asha-$s" "$s" 24 "$asha"
+  spec "asha-$s" "$s" 36 "$asha"
   for m in pbt random asha; do
     read -r best ex < <(result "$m-$s")
     printf '%-6s %-8s %12s %12s\n' "$s" "$m" "$best" "$ex"
