@@ -200,6 +200,15 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         output: PathBuf,
     },
+    /// Population-based training: train a member's schedule from scratch, as one trial, and
+    /// check that it reaches the member's weights bit for bit (exit 1 when it does not).
+    Replay {
+        #[command(flatten)]
+        study: StudyArgs,
+        /// The member to replay (default: the leaderboard's first).
+        #[arg(long, value_name = "N")]
+        member: Option<u64>,
+    },
     /// Print the leaderboard again, or export it, without training.
     Leaderboard {
         #[command(flatten)]
@@ -394,6 +403,7 @@ fn run() -> anyhow::Result<ExitCode> {
             output,
         }) => cli::model::export(&study, &pick, &output),
         Some(Command::Leaderboard { study, csv }) => cli::output::leaderboard(&study, csv),
+        Some(Command::Replay { study, member }) => cli::replay::replay(&study, member),
     }
 }
 
@@ -529,11 +539,15 @@ fn run_plan(
             "tune worker: needs --storage URL (or TUNE_STORAGE): workers share a study kept in PostgreSQL".into()
         ));
     }
-    if url.is_some() && plan.scheduler.is_some_and(|s| s.promotes()) {
+    if url.is_some() && plan.scheduler.as_ref().is_some_and(|s| s.promotes()) {
+        let (path, msg) = match plan.scheduler {
+            Some(tune::plan::SchedulerPlan::Pbt(_)) => ("kind", "\"pbt\" is not shared across workers yet (--storage): run the study on one machine"),
+            _ => ("mode", "\"promote\" is not shared across workers yet (--storage): use \"stop\", or run the study on one machine"),
+        };
         anyhow::bail!(Error::Spec {
             file: plan.spec_file.clone(),
-            path: "scheduler.mode".into(),
-            msg: "\"promote\" is not shared across workers yet (--storage): use \"stop\", or run the study on one machine".into(),
+            path: format!("scheduler.{path}"),
+            msg: msg.into(),
         });
     }
     if args.restart && url.is_some() {

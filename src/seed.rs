@@ -22,6 +22,9 @@ pub enum Purpose {
     Check = 6,
     /// A trial's dropout masks of one step (the steps before it: a resume draws the same).
     Dropout = 7,
+    /// Population-based training's draws for one member at one interval boundary: the member it
+    /// exploits and its explored parameters.
+    Pbt = 8,
     /// The weights of the objectives the samplers scalarise for one trial (several objectives:
     /// ParEGO's random scalarisations).
     Scalarise = 10,

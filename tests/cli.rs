@@ -84,7 +84,7 @@ fn a_mistyped_command_is_named_with_the_closest_one() {
     );
     assert_eq!(
         refused(tune_in(dir.path(), &["frobnicate", spec])),
-        "tune: unknown command `frobnicate`, and no file of that name: the commands are run, worker, status, report, leaderboard, check, predict, export, retrain and serve, and `tune STUDY.json` runs a study"
+        "tune: unknown command `frobnicate`, and no file of that name: the commands are run, worker, status, report, leaderboard, check, predict, export, retrain, serve and replay, and `tune STUDY.json` runs a study"
     );
     // A word that names a file is a spec, as before (this one is not JSON).
     std::fs::write(dir.path().join("stauts"), "not json").unwrap();

@@ -340,6 +340,10 @@ fn bad_objectives_are_refused_with_their_place() {
             serde_json::json!({ "scheduler": { "kind": "median" } }),
             "scheduler.kind: the median rule compares one metric",
         ),
+        (
+            serde_json::json!({ "scheduler": { "kind": "pbt" } }),
+            "scheduler.kind: population-based training ranks its members by one metric",
+        ),
     ];
     for (extra, want) in cases {
         let dir = tempdir();

@@ -22,5 +22,6 @@ pub fn finished(trial: u64, params: Params, y: f64) -> tune::storage::TrialRecor
         seconds: 0.0,
         suggest_ms: None,
         decision: None,
+        exploits: vec![],
     }
 }

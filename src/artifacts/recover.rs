@@ -9,7 +9,8 @@ use crate::curve::{select_best, CurveRow};
 use crate::error::Result;
 use crate::objective::Metric;
 use crate::space::Params;
-use crate::storage::{History, Status};
+use crate::storage::events::params_at;
+use crate::storage::{Exploit, History, Status};
 
 /// Where a trial goes on from.
 #[derive(Debug)]
@@ -28,13 +29,16 @@ pub struct Recovered {
 pub struct Owner<'a> {
     pub trial: u64,
     pub params: &'a Params,
+    /// Its exploits (population-based training): its checkpoints before each have its old
+    /// parameters.
+    pub exploits: &'a [Exploit],
 }
 
 impl Owner<'_> {
     /// Whether `c` is this trial's checkpoint of virtual epoch `k`.
     fn owns(&self, c: &Checkpoint, k: u32) -> bool {
         c.meta.trial == self.trial
-            && &c.meta.params == self.params
+            && &c.meta.params == params_at(self.params, self.exploits, k)
             && c.meta.virtual_epoch == k
             && c.meta.curve.len() == k as usize
     }
@@ -207,6 +211,7 @@ pub fn check_ended(
             let who = Owner {
                 trial: t.trial,
                 params: &t.params,
+                exploits: &t.exploits,
             };
             (t.trial, check_best(store, &who, &t.curve, metric, repair))
         })

@@ -3,6 +3,7 @@
 pub mod model;
 pub mod output;
 pub mod progress;
+pub mod replay;
 pub mod shell;
 pub mod signal;
 pub mod words;

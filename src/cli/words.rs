@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 /// The commands, as `tune help` lists them.
-const COMMANDS: [&str; 11] = [
+const COMMANDS: [&str; 12] = [
     "run",
     "worker",
     "status",
@@ -17,6 +17,7 @@ const COMMANDS: [&str; 11] = [
     "export",
     "retrain",
     "serve",
+    "replay",
     "help",
 ];
 

@@ -33,6 +33,7 @@ mod observe;
 mod persister;
 mod queue;
 mod summary;
+mod taken;
 #[cfg(test)]
 mod tests;
 mod tracked;
@@ -161,6 +162,9 @@ fn run_on(
     crate::outputs::leaderboard::write_csv(plan, &summary.history, &leaderboard)?;
     if !plan.objectives.plain() {
         crate::outputs::front::write_csv(plan, &summary.history, &out.join("pareto.csv"))?;
+    }
+    if let Some(p) = plan.pbt() {
+        crate::outputs::replay::write_lineage(plan, &summary.history, p.interval)?;
     }
     crate::outputs::report::write(plan, &summary.history)?;
     if let (Some(hub), false) = (hub, summary.interrupted) {
@@ -326,6 +330,9 @@ pub fn drive(
         s.catch_up(&inbox);
         if s.failed.is_none() && !stop.load(Ordering::SeqCst) && s.queue.is_empty() {
             prune_paused(&mut s.history, *storage.lock().unwrap())?;
+            if scheduler.waits_durable() {
+                sweep(plan, store, scheduler, &s.history)?;
+            }
         }
     }
     // The workers are done: the block above applied the last of their events.
@@ -433,6 +440,32 @@ fn prune_paused(history: &mut History, storage: &mut dyn Storage) -> Result<()> 
     storage.append(&ended)?;
     for e in &ended {
         history.apply(e);
+    }
+    Ok(())
+}
+
+/// At the end of a study whose trials start from each other's checkpoints, those kept for a start
+/// that has happened go: each ended trial keeps its last `keep` (and its best, linked apart).
+fn sweep(
+    plan: &StudyPlan,
+    store: &dyn ArtifactStore,
+    scheduler: &dyn Scheduler,
+    history: &History,
+) -> Result<()> {
+    use crate::artifacts::{Keep, Retention};
+    for t in history.trials.values().filter(|t| t.status.ended()) {
+        let epochs = store.epochs(t.trial);
+        let Some(&newest) = epochs.last() else {
+            continue;
+        };
+        let referenced = scheduler.referenced(t.trial, history);
+        let keep = Retention(vec![
+            Keep::Last(plan.keep),
+            Keep::Referenced(referenced.into_iter().collect()),
+        ]);
+        for j in keep.to_delete(&epochs, newest, None) {
+            store.remove(t.trial, j)?;
+        }
     }
     Ok(())
 }

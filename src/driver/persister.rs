@@ -264,10 +264,18 @@ impl Group {
             })
             .collect();
         ctx.storage.lock().unwrap().append(&self.records)?;
-        // Stored checkpoints: the last `keep` (the best stays through its own link or copy).
-        let stored = Retention(vec![Keep::Last(ctx.plan.keep)]);
+        // Stored checkpoints: the last `keep` (the best stays through its own link or copy), and
+        // those another trial may start from.
         for (p, epochs) in self.trials.iter().zip(&listed) {
             if let Some(newest) = p.held.last() {
+                let referenced = {
+                    let inbox = ctx.inbox.lock().unwrap();
+                    ctx.scheduler.referenced(p.trial, &inbox.board)
+                };
+                let stored = Retention(vec![
+                    Keep::Last(ctx.plan.keep),
+                    Keep::Referenced(referenced.into_iter().collect()),
+                ]);
                 let k = newest.meta.virtual_epoch;
                 for j in stored.to_delete(epochs, k, None) {
                     store.remove(p.trial, j)?;

@@ -57,7 +57,11 @@ impl Tracked<'_, '_> {
                     reason,
                     ..
                 } => Some(self.status(*trial, *status, reason.clone())),
-                Event::StudyCreated { .. } | Event::CodeChanged { .. } => None,
+                // A member's new parameters after an exploit are not logged (MLflow's parameters
+                // cannot change); its run goes on with the copied curve's points.
+                Event::StudyCreated { .. }
+                | Event::CodeChanged { .. }
+                | Event::TrialExploited { .. } => None,
             })
             .collect()
     }

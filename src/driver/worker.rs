@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use super::persister::{persist_loop, Held, Outbox, Persist};
 use super::queue::Next;
+use super::taken::{copied, Taken};
 use super::{Ctx, Progress};
 use crate::artifacts::recover::{self, Owner};
 use crate::artifacts::Checkpoint;
@@ -58,17 +59,6 @@ pub(super) fn worker(ctx: &Ctx) -> Result<()> {
     })
 }
 
-/// A trial taken from the queue.
-struct Taken {
-    trial: u64,
-    params: Params,
-    /// What the storage holds of its curve, and the decision at its last row.
-    curve: Vec<CurveRow>,
-    decision: Option<Decision>,
-    /// The `started` record of a new trial, or the promotion of a paused one.
-    started: Option<Event>,
-}
-
 /// What a free worker gets: a trial, nothing now (a shared study: trials run elsewhere and may yet
 /// be left to it), or nothing more. One a trial, moved once: its size does not matter.
 #[allow(clippy::large_enum_variant)]
@@ -99,13 +89,7 @@ fn take(ctx: &Ctx) -> Result<Take> {
         let fresh = |(trial, params, started): (u64, Params, Event)| {
             // The scheduler's board knows the trial from its start on.
             ctx.inbox.lock().unwrap().board.apply(&started);
-            Taken {
-                trial,
-                params,
-                curve: vec![],
-                decision: None,
-                started: Some(started),
-            }
+            Taken::fresh(trial, params, started)
         };
         match item {
             Next::Resume(n) => {
@@ -126,7 +110,7 @@ fn take(ctx: &Ctx) -> Result<Take> {
                 ctx.storage.lock().unwrap().suggesting(false)?;
                 if let Some(mut t) = asked?.map(fresh) {
                     // Recorded already, under the suggestion lock.
-                    t.started = None;
+                    t.started.clear();
                     return Ok(Take::Trial(t));
                 }
             }
@@ -138,7 +122,9 @@ fn take(ctx: &Ctx) -> Result<Take> {
         }
     }
     if !shared {
-        return Ok(Take::Done);
+        // A paused trial may still be promoted once the running ones reach their boundary.
+        let waits = ctx.scheduler.waits(&ctx.inbox.lock().unwrap().board);
+        return Ok(if waits { Take::Wait } else { Take::Done });
     }
     // While others still run trials, this worker waits in case one is left behind.
     follow(ctx, s)?;
@@ -208,43 +194,32 @@ fn resumed(ctx: &Ctx, s: &mut super::queue::Shared, n: u64, shared: bool) -> Res
     if shared {
         follow(ctx, s)?;
     }
-    let Some(t) = s.history.trials.get(&n) else {
+    if !s.history.trials.contains_key(&n) {
         let (trial, params, started) = s.start(n, ctx.observer);
         ctx.inbox.lock().unwrap().board.apply(&started);
-        return Ok(Taken {
-            trial,
-            params,
-            curve: vec![],
-            decision: None,
-            started: Some(started),
-        });
+        return Ok(Taken::fresh(trial, params, started));
     };
-    Ok(Taken {
-        trial: n,
-        params: t.params.clone(),
-        curve: t.curve.clone(),
-        decision: t.decision.clone(),
-        started: None,
-    })
+    Ok(Taken::of(&s.history, n, vec![]))
 }
 
 /// A paused trial the scheduler promotes, if any: the promotion joins the board and the history
 /// at once (no other worker takes it) and is recorded by the persister before the trial trains.
+/// An exploit (population-based training) is decided on the board before the promotion and
+/// journalled ahead of it, in the same group: the promotion commits at once, never without it.
 fn promote(ctx: &Ctx, s: &mut super::queue::Shared) -> Option<Taken> {
     let mut inbox = ctx.inbox.lock().unwrap();
     let n = ctx.scheduler.promote(&inbox.board)?;
-    let e = Event::TrialPromoted { trial: n };
-    inbox.board.apply(&e);
+    let exploit = ctx.scheduler.exploit(n, &inbox.board);
+    let mut events: Vec<Event> = exploit.map(|x| x.event()).into_iter().collect();
+    events.push(Event::TrialPromoted { trial: n });
+    for e in &events {
+        inbox.board.apply(e);
+    }
     drop(inbox);
-    s.history.apply(&e);
-    let t = &s.history.trials[&n];
-    Some(Taken {
-        trial: n,
-        params: t.params.clone(),
-        curve: t.curve.clone(),
-        decision: t.decision.clone(),
-        started: Some(e),
-    })
+    for e in &events {
+        s.history.apply(e);
+    }
+    Some(Taken::of(&s.history, n, events))
 }
 
 fn worker_loop(ctx: &Ctx, tx: &Outbox, runner: &mut dyn RunnerWorker) -> Result<()> {
@@ -262,7 +237,7 @@ fn worker_loop(ctx: &Ctx, tx: &Outbox, runner: &mut dyn RunnerWorker) -> Result<
         };
         // A new trial's `started` goes through the persister, ahead of its epochs; a crash before
         // it is durable only means the same trial number draws the same parameters again.
-        if let Some(e) = t.started.clone() {
+        for e in t.started.iter().cloned() {
             tx.send(Persist::Record(e))?;
         }
         let (start, decision) = resume_from(ctx, tx, &t)?;
@@ -300,6 +275,7 @@ fn worker_loop(ctx: &Ctx, tx: &Outbox, runner: &mut dyn RunnerWorker) -> Result<
             trial: t.trial,
             params: &t.params,
             start,
+            streams: t.streams,
         };
         let outcome = runner.run(job, &mut host)?;
         // The runner knows stopped and interrupted; the scheduler's decision says which stop (its
@@ -359,8 +335,10 @@ fn leave(
             ..
         })
     );
+    // A trial that exploited another's checkpoint holds it until its own end is durable.
+    let durable = paused || (ended.is_some() && ctx.scheduler.waits_durable());
     let seen = ended.clone();
-    if !paused {
+    if !durable {
         publish(ctx, seen.clone());
     }
     tx.send(Persist::Left {
@@ -368,7 +346,7 @@ fn leave(
         curve,
         ended,
     })?;
-    if paused {
+    if durable {
         // A paused trial may be promoted by any worker, which resumes it from its checkpoint:
         // the scheduler sees the pause once that checkpoint is durable.
         let (done, wait) = std::sync::mpsc::channel();
@@ -398,9 +376,13 @@ fn resume_from(
     tx: &Outbox,
     t: &Taken,
 ) -> Result<(Option<Checkpoint>, Option<Decision>)> {
+    if let Some(x) = &t.copy {
+        return Ok((Some(copied(ctx, t, x)?), Some(Decision::Continue)));
+    }
     let who = Owner {
         trial: t.trial,
         params: &t.params,
+        exploits: &t.exploits,
     };
     let r = recover::recover(ctx.store, &who, &t.curve, ctx.plan.metric)?;
     for w in &r.warnings {

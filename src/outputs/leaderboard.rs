@@ -42,6 +42,9 @@ pub struct Row {
     /// value yet). Both `None` for a study of one objective, whose leaderboard has no such columns.
     pub pareto_rank: Option<usize>,
     pub feasible: Option<bool>,
+    /// Population-based training: the members that trained its state (see
+    /// [`super::replay::ancestry`]); `None` in other studies.
+    pub ancestry: Option<String>,
 }
 
 /// The rows, ranked by each trial's selected (best-checkpoint) metric; trials a scheduler pruned or
@@ -56,6 +59,12 @@ pub fn rows(plan: &StudyPlan, history: &History) -> Vec<Row> {
         .trials
         .values()
         .map(|t| row(plan, t, scores.as_ref(), &names))
+        .map(|mut r| {
+            if plan.pbt().is_some() {
+                r.ancestry = Some(super::replay::ancestry(history, r.trial));
+            }
+            r
+        })
         .collect();
     let standing = |r: &Row| Standing {
         value: r.best,
@@ -140,6 +149,7 @@ fn row(plan: &StudyPlan, t: &TrialRecord, scores: Option<&TestScores>, names: &[
             .collect(),
         pareto_rank: None,
         feasible: None,
+        ancestry: None,
     }
 }
 
@@ -156,7 +166,8 @@ pub fn test_columns(plan: &StudyPlan) -> Vec<String> {
 /// Column names: rank, trial, status, the parameters, steps, examples_seen, best_virtual_epoch,
 /// best_<metric>, final_<metric>, the [`test_columns`], seconds, reason, suggest_ms, then
 /// `best_<name>` for each of a program's `reported` numbers (see [`reported_columns`]): its
-/// value at the selected checkpoint, as `best_<metric>` is.
+/// value at the selected checkpoint, as `best_<metric>` is; last, `ancestry` with
+/// population-based training.
 pub fn header(plan: &StudyPlan, reported: &[String]) -> Vec<String> {
     let m = plan.metric.kind.name();
     let mut h: Vec<String> = ["rank", "trial", "status"].map(String::from).to_vec();
@@ -169,6 +180,9 @@ pub fn header(plan: &StudyPlan, reported: &[String]) -> Vec<String> {
     h.extend(reported.iter().map(|n| format!("best_{n}")));
     if !plan.objectives.plain() {
         h.extend(["pareto_rank", "feasible"].map(String::from));
+    }
+    if plan.pbt().is_some() {
+        h.push("ancestry".into());
     }
     h
 }
@@ -209,6 +223,7 @@ pub fn fields(plan: &StudyPlan, r: &Row) -> Vec<String> {
         f.push(r.pareto_rank.map_or(String::new(), |k| k.to_string()));
         f.push(r.feasible.map_or(String::new(), |k| k.to_string()));
     }
+    f.extend(r.ancestry.clone());
     f
 }
 
@@ -250,8 +265,8 @@ pub fn table(plan: &StudyPlan, history: &History, n: usize) -> String {
     let rows = rows(plan, history);
     let names = reported_columns(plan, history);
     let mut h = header(plan, &names);
-    // Several objectives' columns last, as they are.
-    let several = if plan.objectives.plain() { 0 } else { 2 };
+    // Several objectives' columns and a population's ancestry last, as they are.
+    let several = if plan.objectives.plain() { 0 } else { 2 } + plan.pbt().is_some() as usize;
     let last = h.split_off(h.len() - several);
     // Without reason and suggest_ms, which come before a program's own numbers.
     let own = h.split_off(h.len() - names.len());

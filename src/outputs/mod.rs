@@ -17,6 +17,7 @@ pub mod live;
 pub mod onnx;
 pub mod predict;
 pub mod program_predict;
+pub mod replay;
 pub mod report;
 pub mod retrain;
 pub mod scores;

@@ -28,7 +28,7 @@ use data::DataPlan;
 pub use family::{Footprint, ModelFamily, ModelSettings};
 pub use init::InitPlan;
 pub use limits::{MAX_BAYES_TRIALS, MAX_PARALLEL, MAX_TRIALS};
-pub use scheduler::SchedulerPlan;
+pub use scheduler::{PbtPlan, SchedulerPlan};
 use search::SearchPlan;
 pub use search::{cores, DeviceKind, Method};
 pub use selection::EarlyStopping;
@@ -157,8 +157,18 @@ impl StudyPlan {
         if init.is_some() {
             check_shape_fixed(spec_file, family, &search.space, init.as_ref())?;
         }
-        let selection =
+        let mut selection =
             SelectionPlan::from_spec(spec_file, &spec, data.as_ref().map(|d| &d.dataset), &budget)?;
+        if let Some(SchedulerPlan::Pbt(p)) = &mut selection.scheduler {
+            if command.is_some() {
+                return Err(Error::spec(
+                    spec_file,
+                    "scheduler.kind",
+                    "\"pbt\" trains the built-in trainer's models only in this version, not a \"trainer\" program's",
+                ));
+            }
+            p.fixed = pbt_fixed(family);
+        }
         let warm = match &spec.search.warm_start {
             Some(_) if !selection.objectives.plain() => {
                 return Err(Error::spec(
@@ -285,6 +295,21 @@ fn data_plan(
             "is required: the built-in trainer learns from a table (or give a \"trainer\" command)",
         )),
     }
+}
+
+/// The parameters population-based training copies and never explores: those of the network's
+/// shape and the optimizer's kind (its state is of one kind), by the trainer's declaration.
+fn pbt_fixed(family: &dyn ModelFamily) -> Vec<String> {
+    use crate::space::{Kind, Role};
+    let fixed = |d: &&crate::space::ParamDecl| {
+        d.role == Role::Shape || (d.role == Role::Optimizer && matches!(d.kind, Kind::Cat(_)))
+    };
+    family
+        .params()
+        .iter()
+        .filter(fixed)
+        .map(|d| d.name.to_string())
+        .collect()
 }
 
 /// With `init`, the network's shape is the checkpoint's: a space that tunes a parameter of the

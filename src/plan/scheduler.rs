@@ -28,6 +28,35 @@ pub enum SchedulerSpec {
         #[serde(default = "five")]
         min_trials: usize,
     },
+    /// Population-based training: `search.trials` members train at once; at each interval the
+    /// bottom quantile copies the top's checkpoints and explores their parameters.
+    Pbt(PbtSpec),
+}
+
+/// Population-based training's settings.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PbtSpec {
+    /// Virtual epochs between exploits (default 1).
+    #[serde(default = "one_u32")]
+    interval_virtual_epochs: u32,
+    /// The share of members at the bottom that exploit, and at the top that are copied (default
+    /// 0.25).
+    #[serde(default = "quarter")]
+    quantile: f64,
+    /// The chance that an explored parameter is drawn from the space anew (default 0.25).
+    #[serde(default = "quarter")]
+    resample_probability: f64,
+    /// The factors an explored parameter is multiplied by, one drawn (default [0.8, 1.2]).
+    #[serde(default = "factors")]
+    perturb: Vec<f64>,
+}
+
+fn quarter() -> f64 {
+    0.25
+}
+fn factors() -> Vec<f64> {
+    vec![0.8, 1.2]
 }
 
 /// Successive halving's settings, ASHA's and each of Hyperband's brackets'.
@@ -62,7 +91,7 @@ fn promote() -> String {
 }
 
 /// A scheduler that compares trials at their boundaries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum SchedulerPlan {
     /// Successive halving: rungs at `min × eta^k` virtual epochs; `promote` pauses at each rung and
     /// resumes the top 1/eta, otherwise trials below it are pruned.
@@ -72,6 +101,21 @@ pub enum SchedulerPlan {
     Hyperband { eta: u32, min: u32, promote: bool },
     /// The median rule after `warmup` boundaries, once `min_trials` others reached a boundary.
     Median { warmup: u32, min_trials: usize },
+    /// Population-based training.
+    Pbt(PbtPlan),
+}
+
+/// Population-based training, checked: every `interval` virtual epochs the bottom `quantile` of
+/// the members exploit the top `quantile`'s and explore (each parameter drawn anew with
+/// probability `resample`, else multiplied by one of `perturb`); `fixed` parameters (the
+/// network's shape, the optimizer's kind) are the copied member's, never explored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PbtPlan {
+    pub interval: u32,
+    pub quantile: f64,
+    pub resample: f64,
+    pub perturb: Vec<f64>,
+    pub fixed: Vec<String>,
 }
 
 impl SchedulerPlan {
@@ -102,8 +146,52 @@ impl SchedulerPlan {
                     min_trials: *min_trials,
                 })
             }
+            SchedulerSpec::Pbt(p) => pbt(file, p, epochs),
         }
     }
+}
+
+/// Population-based training's settings checked against the budget's `epochs`.
+fn pbt(file: &Path, p: &PbtSpec, epochs: u32) -> Result<SchedulerPlan> {
+    let bad = |path: &str, msg: String| Err(Error::spec(file, format!("scheduler.{path}"), msg));
+    let interval = p.interval_virtual_epochs;
+    if interval == 0 || interval >= epochs {
+        return bad(
+            "interval_virtual_epochs",
+            format!("{interval} must be at least 1 and below the budget's {epochs} virtual epochs"),
+        );
+    }
+    if !(p.quantile > 0.0 && p.quantile <= 0.5) {
+        return bad(
+            "quantile",
+            format!("{} is not a share above 0 and at most 0.5 (the bottom and the top must not overlap)", p.quantile),
+        );
+    }
+    if !(0.0..=1.0).contains(&p.resample_probability) {
+        return bad(
+            "resample_probability",
+            format!(
+                "{} is not a probability from 0 to 1",
+                p.resample_probability
+            ),
+        );
+    }
+    if p.perturb.is_empty() {
+        return bad("perturb", "needs at least one factor".into());
+    }
+    if let Some(i) = p.perturb.iter().position(|f| !(f.is_finite() && *f > 0.0)) {
+        return bad(
+            &format!("perturb[{i}]"),
+            format!("{} is not a positive factor", p.perturb[i]),
+        );
+    }
+    Ok(SchedulerPlan::Pbt(PbtPlan {
+        interval,
+        quantile: p.quantile,
+        resample: p.resample_probability,
+        perturb: p.perturb.clone(),
+        fixed: vec![],
+    }))
 }
 
 /// Successive halving's settings checked against the budget's `epochs`: (η, the first rung,
@@ -145,6 +233,17 @@ impl SchedulerPlan {
                 promote
             }
             SchedulerPlan::Median { .. } => false,
+            SchedulerPlan::Pbt(_) => true,
+        }
+    }
+}
+
+impl super::StudyPlan {
+    /// Population-based training's plan, when the study's scheduler is that.
+    pub fn pbt(&self) -> Option<&PbtPlan> {
+        match &self.scheduler {
+            Some(SchedulerPlan::Pbt(p)) => Some(p),
+            _ => None,
         }
     }
 }

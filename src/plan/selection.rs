@@ -178,6 +178,13 @@ impl SelectionPlan {
                 "the median rule compares one metric and this study has several objectives: use \"asha\" (which keeps a rung's best by non-dominated sorting) or no scheduler",
             ));
         }
+        if !objectives.plain() && matches!(scheduler, Some(SchedulerPlan::Pbt(_))) {
+            return Err(Error::spec(
+                file,
+                "scheduler.kind",
+                "population-based training ranks its members by one metric and this study has several objectives or constraints: use \"asha\" or no scheduler",
+            ));
+        }
         Ok(SelectionPlan {
             metric: objectives.first(),
             objectives,

@@ -47,6 +47,9 @@ pub struct Job<'a> {
     pub params: &'a Params,
     /// The checkpoint of the boundary it continues from; `None`: from scratch.
     pub start: Option<Checkpoint>,
+    /// The trial whose random streams (data order, dropout) it draws: its own, or, once it
+    /// exploited another's checkpoint (population-based training), that checkpoint's.
+    pub streams: u64,
 }
 
 /// The driver's side of a running trial.

@@ -301,6 +301,7 @@ mod tests {
             seconds: 0.0,
             suggest_ms: None,
             decision: None,
+            exploits: vec![],
         }
     }
 

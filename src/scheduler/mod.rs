@@ -4,25 +4,27 @@
 //! they were taken at, so that a resumed study replays them instead of taking them again.
 //!
 //! Policies: [`Patience`] (early stopping on the trial's own curve), [`Median`] (the median rule)
-//! [`Asha`] (successive halving, stopping or pausing and promoting) and [`Hyperband`] (ASHA's
-//! brackets). A new one is a new file
+//! [`Asha`] (successive halving, stopping or pausing and promoting), [`Hyperband`] (ASHA's
+//! brackets) and [`Pbt`] (population-based training: pausing, exploiting, exploring). A new one is a new file
 //! here implementing [`Scheduler`]; see docs/design.md.
 
 use crate::plan::{SchedulerPlan, StudyPlan};
 use crate::storage::History;
 
 /// Decisions are journalled, so they are the storage's type.
-pub use crate::storage::Decision;
+pub use crate::storage::{Decision, Exploit};
 
 mod asha;
 mod hyperband;
 mod median;
 mod patience;
+mod pbt;
 
 pub use asha::Asha;
 pub use hyperband::Hyperband;
 pub use median::Median;
 pub use patience::Patience;
+pub use pbt::Pbt;
 
 /// A policy that decides at boundaries.
 pub trait Scheduler: Send + Sync {
@@ -35,6 +37,33 @@ pub trait Scheduler: Send + Sync {
     fn promote(&self, history: &History) -> Option<u64> {
         let _ = history;
         None
+    }
+
+    /// The exploit trial `trial`, promoted now, makes (population-based training): it goes on
+    /// from another trial's checkpoint with new parameters. The driver journals it first.
+    fn exploit(&self, trial: u64, history: &History) -> Option<Exploit> {
+        let _ = (trial, history);
+        None
+    }
+
+    /// The virtual epochs of trial `trial` whose checkpoints another trial may still start from
+    /// (an exploit made or due): retention keeps them.
+    fn referenced(&self, trial: u64, history: &History) -> Vec<u32> {
+        let _ = (trial, history);
+        vec![]
+    }
+
+    /// Whether a free worker with nothing to start should wait: a paused trial may be promoted
+    /// once the running ones reach a boundary.
+    fn waits(&self, history: &History) -> bool {
+        let _ = history;
+        false
+    }
+
+    /// Whether a trial's end joins the board only once durable, as a pause does: retention,
+    /// which reads the board, then keeps a checkpoint it started from until it cannot be needed.
+    fn waits_durable(&self) -> bool {
+        false
     }
 }
 
@@ -53,6 +82,29 @@ impl Scheduler for Composed {
     fn promote(&self, history: &History) -> Option<u64> {
         self.0.iter().find_map(|s| s.promote(history))
     }
+
+    fn exploit(&self, trial: u64, history: &History) -> Option<Exploit> {
+        self.0.iter().find_map(|s| s.exploit(trial, history))
+    }
+
+    fn referenced(&self, trial: u64, history: &History) -> Vec<u32> {
+        let mut all: Vec<u32> = self
+            .0
+            .iter()
+            .flat_map(|s| s.referenced(trial, history))
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
+    fn waits(&self, history: &History) -> bool {
+        self.0.iter().any(|s| s.waits(history))
+    }
+
+    fn waits_durable(&self) -> bool {
+        self.0.iter().any(|s| s.waits_durable())
+    }
 }
 
 /// The policies the plan asks for (none: every trial trains its whole budget).
@@ -62,7 +114,7 @@ pub fn for_plan(plan: &StudyPlan) -> Composed {
     if let Some(es) = &plan.early_stopping {
         policies.push(Box::new(Patience::new(*es, plan.metric, last)));
     }
-    match plan.scheduler {
+    match plan.scheduler.clone() {
         Some(SchedulerPlan::Asha { eta, min, promote }) => {
             let asha = Asha::new(eta, min, promote, plan.metric, last);
             policies.push(Box::new(asha.objectives(&plan.objectives)))
@@ -74,6 +126,14 @@ pub fn for_plan(plan: &StudyPlan) -> Composed {
         Some(SchedulerPlan::Median { warmup, min_trials }) => {
             policies.push(Box::new(Median::new(warmup, min_trials, plan.metric, last)))
         }
+        Some(SchedulerPlan::Pbt(p)) => policies.push(Box::new(Pbt::new(
+            p,
+            plan.trials,
+            plan.metric,
+            last,
+            plan.seed,
+            plan.space.clone(),
+        ))),
         None => {}
     }
     Composed(policies)

@@ -69,6 +69,16 @@ pub enum Event {
     },
     /// A paused trial was promoted: it resumes from its checkpoint at the rung it paused at.
     TrialPromoted { trial: u64 },
+    /// Population-based training: a promoted member exploits `source`, going on from its
+    /// checkpoint of `virtual_epoch` with parameters `new` (explored from the source's) instead of
+    /// its own `old`.
+    TrialExploited {
+        trial: u64,
+        virtual_epoch: u32,
+        source: u64,
+        old: Params,
+        new: Params,
+    },
     /// A trial ended (or paused, with status `paused`).
     TrialEnded {
         trial: u64,
@@ -113,6 +123,49 @@ pub struct TrialRecord {
     pub suggest_ms: Option<f64>,
     /// The scheduler's decision at the last row of `curve`, when journalled.
     pub decision: Option<Decision>,
+    /// Population-based training: the exploits it made, in order (`params` are the last one's).
+    pub exploits: Vec<Exploit>,
+}
+
+/// One exploit of population-based training: at `virtual_epoch`, `trial` went on from the
+/// checkpoint of `source` there, with parameters `new` in place of its `old`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exploit {
+    pub trial: u64,
+    pub virtual_epoch: u32,
+    pub source: u64,
+    pub old: Params,
+    pub new: Params,
+}
+
+impl Exploit {
+    /// Its journal record.
+    pub fn event(&self) -> Event {
+        Event::TrialExploited {
+            trial: self.trial,
+            virtual_epoch: self.virtual_epoch,
+            source: self.source,
+            old: self.old.clone(),
+            new: self.new.clone(),
+        }
+    }
+}
+
+impl TrialRecord {
+    /// The parameters the trial's checkpoint of virtual epoch `k` was trained with: those before
+    /// the first exploit at `k` or later, else its parameters now.
+    pub fn params_at(&self, k: u32) -> &Params {
+        params_at(&self.params, &self.exploits, k)
+    }
+}
+
+/// The parameters of a trial's checkpoint of virtual epoch `k`, the trial having `params` now
+/// after `exploits`: those before the first exploit at `k` or later, else `params`.
+pub fn params_at<'a>(params: &'a Params, exploits: &'a [Exploit], k: u32) -> &'a Params {
+    exploits
+        .iter()
+        .find(|x| x.virtual_epoch >= k)
+        .map_or(params, |x| &x.old)
 }
 
 /// What replaying a journal gives.
@@ -166,6 +219,7 @@ impl History {
                         seconds: 0.0,
                         suggest_ms: *suggest_ms,
                         decision: None,
+                        exploits: vec![],
                     },
                 );
             }
@@ -190,6 +244,24 @@ impl History {
                     t.decision = Some(Decision::Continue);
                 }
             }
+            Event::TrialExploited {
+                trial,
+                virtual_epoch,
+                source,
+                old,
+                new,
+            } => {
+                if let Some(t) = self.trials.get_mut(trial) {
+                    t.params = new.clone();
+                    t.exploits.push(Exploit {
+                        trial: *trial,
+                        virtual_epoch: *virtual_epoch,
+                        source: *source,
+                        old: old.clone(),
+                        new: new.clone(),
+                    });
+                }
+            }
             Event::TrialEnded {
                 trial,
                 status,
@@ -207,6 +279,24 @@ impl History {
 }
 
 impl History {
+    /// The trial whose random streams (data order, dropout) trial `trial` draws from now: its
+    /// own, or after an exploit those of the checkpoint it copied, and so on back.
+    pub fn streams_of(&self, trial: u64) -> u64 {
+        self.streams_before(trial, u32::MAX)
+    }
+
+    /// [`History::streams_of`] for the trial's state at virtual epoch `k`, before any exploit there.
+    fn streams_before(&self, trial: u64, k: u32) -> u64 {
+        let last = self
+            .trials
+            .get(&trial)
+            .and_then(|t| t.exploits.iter().rev().find(|x| x.virtual_epoch < k));
+        match last {
+            Some(x) if x.source != trial => self.streams_before(x.source, x.virtual_epoch),
+            _ => trial,
+        }
+    }
+
     /// Whether the trials ran more than one version of the program's files (an unrecorded one
     /// counted).
     pub fn code_varies(&self) -> bool {

@@ -12,13 +12,13 @@ use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
 
-mod events;
+pub mod events;
 pub mod journal;
 mod lock;
 pub mod memory;
 pub mod postgres;
 
-pub use events::{Decision, Event, History, Status, TrialRecord};
+pub use events::{Decision, Event, Exploit, History, Status, TrialRecord};
 
 /// Every spec field that changes results, by name: a study resumes only under the same one.
 pub type Fingerprint = BTreeMap<String, serde_json::Value>;

@@ -40,7 +40,7 @@ impl<'a> Charts<'a> {
             "examples seen",
             metric.kind.name(),
         );
-        if let Some(SchedulerPlan::Asha { eta, min, promote }) = self.plan.scheduler {
+        if let Some(&SchedulerPlan::Asha { eta, min, promote }) = self.plan.scheduler.as_ref() {
             let budget = &self.plan.budget;
             let asha = Asha::new(eta, min, promote, metric, budget.virtual_epochs);
             for &r in asha.rungs() {
@@ -87,6 +87,7 @@ impl<'a> Charts<'a> {
                 curves.py(r.selection_value(metric))
             );
         }
+        self.jumps(curves, t, c);
         if t.status == Status::Failed {
             if let Some(r) = t.curve.last() {
                 let (cx, cy) = (
@@ -102,6 +103,27 @@ impl<'a> Charts<'a> {
             }
         }
         curves.svg.push_str("</g>\n");
+    }
+
+    /// Population-based training: at each of `t`'s exploits, a dotted line from its value to the
+    /// value of the member it copied, whose state its curve goes on from.
+    fn jumps(&self, curves: &mut Plot, t: &TrialRecord, c: &str) {
+        let metric = self.plan.metric;
+        for x in &t.exploits {
+            let at = |m: u64| {
+                let s = self.trials.iter().find(|s| s.trial == m)?;
+                let r = s.curve.get(x.virtual_epoch as usize - 1)?;
+                let (ex, v) = (r.examples_seen as f64, r.selection_value(metric));
+                curves.ok(ex, v).then(|| (curves.px(ex), curves.py(v)))
+            };
+            if let (Some((x0, y0)), Some((x1, y1))) = (at(t.trial), at(x.source)) {
+                let _ = write!(
+                    curves.svg,
+                    r#"<path class="exploit" d="M{x0:.1} {y0:.1}L{x1:.1} {y1:.1}" stroke="{c}" stroke-dasharray="2 2"><title>exploits member {} at virtual epoch {}</title></path>"#,
+                    x.source, x.virtual_epoch
+                );
+            }
+        }
     }
 
     /// The optimisation history: each trial's selected metric, and the best so far.

@@ -13,6 +13,7 @@ mod detail;
 mod explore;
 mod front;
 mod importance;
+mod lineage;
 mod plot;
 mod reported;
 
@@ -61,6 +62,11 @@ pub fn render(plan: &StudyPlan, history: &History) -> String {
     page.push_str(&table(plan, history, &rows));
     page.push('\n');
     page.push_str(&code::section(history));
+    page.push_str(&lineage::section(
+        plan,
+        history,
+        rows.first().map(|r| r.trial),
+    ));
     page.push_str(SCRIPT);
     page.push_str("</body></html>\n");
     page

@@ -165,6 +165,7 @@ fn run(
         trial: 0,
         params,
         start: None,
+        streams: 0,
     };
     let mut env = environment(plan, &job, &work, cmd.threads)?;
     if let Some(split) = split {

@@ -155,10 +155,12 @@ fn begin<D: Backend>(
     let (trial, params) = (job.trial, job.params);
     let sizes = sizes.to_vec();
     let activation = p.activation;
+    // The streams of the checkpoint's lineage: after an exploit, the copied member's go on.
+    let streams = job.streams;
     let dropout = Dropout {
         rate: p.dropout,
         seed: plan.seed,
-        trial,
+        trial: streams,
     };
     let (net, stream, mut meta) = match job.start {
         None => {
@@ -205,7 +207,7 @@ fn begin<D: Backend>(
             opt.restore(&mlp, &c.optimizer)?;
             let stream = Stream::at(
                 plan.seed,
-                trial,
+                streams,
                 data.train.rows,
                 state.stream_pass,
                 state.stream_pos,

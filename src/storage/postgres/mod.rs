@@ -212,6 +212,7 @@ pub fn trial_of(e: &Event) -> Option<u64> {
         Event::TrialStarted { trial, .. }
         | Event::EpochDone { trial, .. }
         | Event::TrialPromoted { trial }
+        | Event::TrialExploited { trial, .. }
         | Event::TrialEnded { trial, .. } => Some(*trial),
     }
 }

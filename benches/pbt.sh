@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Population-based training (issue 34) against random search and ASHA where a schedule matters: the
+# wine study (regression, val_loss) with a constant learning rate (no schedule to search), 10
+# virtual epochs over 50 passes. PBT: a population of 8, exploiting at every virtual epoch (quantile
+# 0.25, resample 0.25, perturb 0.8/1.2); random search: the same 8 first trials with the full
+# budget (the same total examples); ASHA promote (eta 3, rungs at 1, 3, 9) with 36 trials, about the
+# same total examples. Per seed (SEEDS): each method's best validation loss (the leaderboard's
+# first) and the examples it trained (the sum of leaderboard.csv's examples_seen); then the medians
+# over the seeds and the issue's goal: PBT's median best at least as good as random's and ASHA's.
+# Ray Tune's PopulationBasedTraining is not compared: see docs/benchmarks.md.
+# Usage: benches/pbt.sh
+#        TUNE=path/to/tune SEEDS="1 2 3 4 5" PARALLEL=2 benches/pbt.sh
+set -eu
+cd "$(dirname "$0")/.."
+tune=${TUNE:-./target/release/tune}
+[ -n "${TUNE:-}" ] || cargo build --release -q
+seeds=${SEEDS:-1 2 3 4 5}
+parallel=${PARALLEL:-2}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+data=$PWD/studies/data
+
+# spec NAME SEED TRIALS [SCHEDULER]
+spec() {
+  local sched=""
+  [ -z "${4:-}" ] || sched=",
+  \"scheduler\": $4"
+  cat > "$tmp/$1.json" <<EOF
+{
+  "name": "$1",
+  "seed": $2,
+  "data": { "path": "$data/winequality-red.csv", "target": "quality", "task": "regression", "validation_fraction": 0.2 },
+  "model": { "hidden": [64, 64], "optimizer": "adam", "schedule": "constant" },
+  "budget": { "stop_point": 50, "virtual_epochs": 10 },
+  "search": {
+    "method": "random",
+    "trials": $3,
+    "space": {
+      "batch_size": [16, 32, 64, 128, 256],
+      "learning_rate": { "low": 1e-4, "high": 1e-1, "log": true }
+    }
+  }$sched
+}
+EOF
+}
+
+pbt='{"kind": "pbt", "interval_virtual_epochs": 1, "quantile": 0.25, "resample_probability": 0.25, "perturb": [0.8, 1.2]}'
+asha='{"kind": "asha", "reduction_factor": 3, "min_virtual_epochs": 1, "mode": "promote"}'
+
+# result NAME -> "best examples" from its leaderboard
+result() {
+  "$tune" -q --parallel "$parallel" --out "$tmp/runs/$1" "$tmp/$1.json" > /dev/null
+  awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) { if ($i == "best_val_loss") b = i; if ($i == "examples_seen") e = i } next }
+    NR == 2 { best = $b } { ex += $e } END { printf "%s %d\n", best, ex }' "$tmp/runs/$1/leaderboard.csv"
+}
+
+printf '%-6s %-8s %12s %12s\n' seed method best_val_loss examples
+declare -A ALL
+for s in $seeds; do
+  spec "pbt-$s" "$s" 8 "$pbt"
+  spec "random-$s" "$s" 8
+  spec "asha-$s" "$s" 36 "$asha"
+  for m in pbt random asha; do
+    read -r best ex < <(result "$m-$s")
+    printf '%-6s %-8s %12s %12s\n' "$s" "$m" "$best" "$ex"
+    ALL[$m]="${ALL[$m]:-} $best"
+  done
+done
+median() { echo "$1" | tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+echo
+for m in pbt random asha; do printf 'median best %-7s %s\n' "$m" "$(median "${ALL[$m]}")"; done
+p=$(median "${ALL[pbt]}"); r=$(median "${ALL[random]}"); a=$(median "${ALL[asha]}")
+awk -v p="$p" -v r="$r" -v a="$a" 'BEGIN { printf "goal: PBT median best <= random search'"'"'s and ASHA'"'"'s: %s\n", (p <= r && p <= a) ? "yes" : "no" }'
