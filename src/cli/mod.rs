@@ -1,5 +1,6 @@
 //! The binary's own parts: what a person sees.
 
+pub mod check;
 pub mod model;
 pub mod output;
 pub mod progress;

@@ -169,25 +169,7 @@ impl StudyPlan {
             }
             p.fixed = pbt_fixed(family);
         }
-        let warm = match &spec.search.warm_start {
-            Some(_) if !selection.objectives.plain() => {
-                return Err(Error::spec(
-                    spec_file,
-                    "search.warm_start",
-                    "a study with several objectives or constraints cannot start from an earlier study yet: remove \"warm_start\"",
-                ))
-            }
-            Some(at) => Some(warm::load(
-                spec_file,
-                &Location::parse(at, &base)
-                    .map_err(|msg| Error::spec(spec_file, "search.warm_start", msg))?,
-                &search.space,
-                selection.metric,
-                &serde_json::json!(selection.metric.kind.name()),
-                &serde_json::json!(spec.goal),
-            )?),
-            None => None,
-        };
+        let warm = warm_start(spec_file, &spec, &base, &search.space, &selection)?;
         let trials = trials_left(spec_file, warm.as_ref(), &search)?;
         let cores = search::cores_for(ov.cores)?;
         let (device, parallel) = place(spec_file, &spec, ov, command.as_mut(), &search, cores)?;
@@ -409,6 +391,38 @@ impl StudyPlan {
             _ => self.metric.kind,
         }
     }
+}
+
+/// The earlier study's trials `search.warm_start` names (from the spec `file`, whose folder is
+/// `base`), which must share this study's metric; refused with several objectives or constraints.
+fn warm_start(
+    file: &Path,
+    spec: &StudySpec,
+    base: &Path,
+    space: &SearchSpace,
+    selection: &SelectionPlan,
+) -> Result<Option<WarmStart>> {
+    let Some(at) = &spec.search.warm_start else {
+        return Ok(None);
+    };
+    if !selection.objectives.plain() {
+        return Err(Error::spec(
+            file,
+            "search.warm_start",
+            "a study with several objectives or constraints cannot start from an earlier study yet: remove \"warm_start\"",
+        ));
+    }
+    let loc =
+        Location::parse(at, base).map_err(|msg| Error::spec(file, "search.warm_start", msg))?;
+    warm::load(
+        file,
+        &loc,
+        space,
+        selection.metric,
+        &serde_json::json!(selection.metric.kind.name()),
+        &serde_json::json!(spec.goal),
+    )
+    .map(Some)
 }
 
 /// Refuses a study `name` that cannot name its folder under `runs/`.
