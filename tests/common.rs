@@ -254,3 +254,35 @@ pub fn browse(chrome: &Path, url: &str, extra: &[&str]) -> Output {
     let (mut cmd, _profile) = chromium_command(chrome, url, &args);
     cmd.output().expect("chromium runs")
 }
+
+/// Runs `tune -q --sync-every 0.02 SPEC` again and again, SIGKILLing each run at a moment within
+/// the first quarter of `span_ms` (an uninterrupted run's time), drawn by xorshift from `seed`,
+/// until a run finishes or `most` kills landed; returns how many landed.
+pub fn kill_at_random_moments(spec: &Path, span_ms: u64, seed: u64, most: usize) -> usize {
+    let mut x = seed;
+    let mut kills = 0;
+    for _ in 0..30 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tune"))
+            .args(["-q", "--sync-every", "0.02"])
+            .arg(spec)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Each resume has less left to do; start-up, pauses and promotions all get hit.
+        std::thread::sleep(std::time::Duration::from_millis(3 + x % (span_ms / 4 + 1)));
+        let finished = child.try_wait().unwrap().is_some();
+        if !finished {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+        if finished || kills >= most {
+            break;
+        }
+    }
+    kills
+}

@@ -8,8 +8,6 @@ mod toy;
 use common::*;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
 /// A wine study of `trials` trials: validation loss against the network's size, widths and
 /// depths searched, at most `max_parameters` weights.
@@ -266,30 +264,7 @@ fn a_two_objective_asha_study_sigkilled_at_random_moments_resumes_to_the_same_de
     let dir = tempdir();
     let spec_path = write_spec(dir.path(), &spec());
     let study = dir.path().join("runs/mo");
-    let mut x: u64 = 0x2545F4914F6CDD1D;
-    let mut kills = 0;
-    for _ in 0..30 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tune"))
-            .args(["-q", "--sync-every", "0.02"])
-            .arg(&spec_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(3 + x % (span / 4 + 1)));
-        let finished = child.try_wait().unwrap().is_some();
-        if !finished {
-            child.kill().unwrap(); // SIGKILL
-            kills += 1;
-        }
-        child.wait().unwrap();
-        if finished || kills >= 8 {
-            break;
-        }
-    }
+    let kills = kill_at_random_moments(&spec_path, span, 0x2545F4914F6CDD1D, 8);
     assert!(kills >= 4, "only {kills} kills landed");
     ok(run(&spec_path));
     assert_eq!(columns(&study.join("leaderboard.csv"), cols), want);

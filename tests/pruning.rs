@@ -5,8 +5,6 @@
 mod common;
 use common::*;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use tune::artifacts::Checkpoint;
 use tune::storage::journal::replay;
@@ -122,32 +120,7 @@ fn killed_and_resumed(scheduler: serde_json::Value) {
     let dir = tempdir();
     let spec_path = write_spec(dir.path(), &spec());
     let study = dir.path().join("runs/tiny");
-    let mut x: u64 = 0x9E3779B97F4A7C15;
-    let mut kills = 0;
-    for _ in 0..30 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tune"))
-            .args(["-q", "--sync-every", "0.02"])
-            .arg(&spec_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // A moment within the first quarter of an uninterrupted run's time: each resume has less
-        // left to do, and start-up, pauses and promotions all get hit.
-        std::thread::sleep(Duration::from_millis(3 + x % (span / 4 + 1)));
-        let finished = child.try_wait().unwrap().is_some();
-        if !finished {
-            child.kill().unwrap(); // SIGKILL
-            kills += 1;
-        }
-        child.wait().unwrap();
-        if finished || kills >= 8 {
-            break;
-        }
-    }
+    let kills = kill_at_random_moments(&spec_path, span, 0x9E3779B97F4A7C15, 8);
     assert!(kills >= 4, "only {kills} kills landed");
     ok(run(&spec_path));
     assert_eq!(columns(&study.join("leaderboard.csv"), &cols), want);

@@ -13,6 +13,26 @@ fn browse_file(chrome: &Path, page: &Path, extra: &[&str]) -> std::process::Outp
     browse(chrome, &format!("file://{}", page.display()), extra)
 }
 
+/// The self-check the page's script writes once it ran in Chromium, asserted free of console
+/// errors.
+fn self_check(chrome: &Path, page: &Path) -> serde_json::Value {
+    let dom = browse_file(chrome, page, &["--dump-dom", "--window-size=1280,2400"]);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let start = dom
+        .find("data-selfcheck=\"")
+        .expect("the page's script ran and wrote its self-check")
+        + 16;
+    let raw = &dom[start..start + dom[start..].find('"').unwrap()];
+    let check: serde_json::Value =
+        serde_json::from_str(&raw.replace("&quot;", "\"").replace("&amp;", "&")).unwrap();
+    assert_eq!(
+        check["errors"],
+        serde_json::json!([]),
+        "console errors: {check}"
+    );
+    check
+}
+
 fn mixed_study(dir: &Path) -> PathBuf {
     let mut spec = tiny_spec(2);
     spec["budget"] = serde_json::json!({ "total_examples": 6000, "virtual_epochs": 8 });
@@ -60,20 +80,7 @@ fn the_report_loads_in_a_browser_with_one_series_per_trial() {
         eprintln!("skipping the browser check: chromium not found (apt-get install chromium)");
         return;
     };
-    let dom = browse_file(&chrome, &page, &["--dump-dom", "--window-size=1280,2400"]);
-    let dom = String::from_utf8_lossy(&dom.stdout);
-    let start = dom
-        .find("data-selfcheck=\"")
-        .expect("the page's script ran and wrote its self-check")
-        + 16;
-    let raw = &dom[start..start + dom[start..].find('"').unwrap()];
-    let check: serde_json::Value =
-        serde_json::from_str(&raw.replace("&quot;", "\"").replace("&amp;", "&")).unwrap();
-    assert_eq!(
-        check["errors"],
-        serde_json::json!([]),
-        "console errors: {check}"
-    );
+    let check = self_check(&chrome, &page);
     for plot in [
         "curves",
         "history",
@@ -214,15 +221,5 @@ fn a_report_of_several_objectives_draws_the_front() {
         eprintln!("skipping the browser check: chromium not found (apt-get install chromium)");
         return;
     };
-    let dom = browse_file(&chrome, &page, &["--dump-dom", "--window-size=1280,2400"]);
-    let dom = String::from_utf8_lossy(&dom.stdout);
-    let start = dom.find("data-selfcheck=\"").expect("the self-check") + 16;
-    let raw = &dom[start..start + dom[start..].find('"').unwrap()];
-    let check: serde_json::Value =
-        serde_json::from_str(&raw.replace("&quot;", "\"").replace("&amp;", "&")).unwrap();
-    assert_eq!(
-        check["errors"],
-        serde_json::json!([]),
-        "console errors: {check}"
-    );
+    self_check(&chrome, &page);
 }
