@@ -286,3 +286,59 @@ pub fn kill_at_random_moments(spec: &Path, span_ms: u64, seed: u64, most: usize)
     }
     kills
 }
+
+/// Whether `python` can import every one of `packages`.
+fn imports(python: &Path, packages: &[&str]) -> bool {
+    Command::new(python)
+        .args(["-c", &format!("import {}", packages.join(", "))])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// An interpreter that imports `packages` (their PyPI names), or why there is none: the one the
+/// environment variable `var` names (set on purpose: a broken one fails the test rather than
+/// skipping it), else a venv at `venv` under the project (python3 -m venv, then pip from PyPI),
+/// kept for the next run.
+pub fn venv_python(var: &str, venv: &str, packages: &[&str]) -> Result<PathBuf, String> {
+    let names = packages.join(" and ");
+    if let Some(p) = std::env::var_os(var) {
+        let p = PathBuf::from(p);
+        assert!(
+            imports(&p, packages),
+            "{var}={} cannot import {names}",
+            p.display()
+        );
+        return Ok(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(venv);
+    let python = venv.join("bin/python");
+    if imports(&python, packages) {
+        return Ok(python);
+    }
+    let run = |cmd: &mut Command| match cmd.output() {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => Err(String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .last()
+            .unwrap_or("")
+            .to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if !python.exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))
+            .map_err(|e| format!("python3 -m venv failed ({e}): install python3-venv"))?;
+    }
+    let pip = [
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--timeout",
+        "30",
+        "--retries",
+        "1",
+    ];
+    run(Command::new(&python).args(pip).args(packages))
+        .map_err(|e| format!("pip could not install {names} from PyPI ({e})"))?;
+    Ok(python)
+}

@@ -33,14 +33,6 @@ fn check(python: &Path, script: &str, args: &[&Path]) -> String {
     said
 }
 
-/// Whether `python` can import `modules`.
-fn imports(python: &Path, modules: &str) -> bool {
-    Command::new(python)
-        .args(["-c", &format!("import {modules}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// An interpreter with onnxruntime and numpy, or why there is none. Made once per process (the
 /// tests would race to make the same venv).
 fn onnx_python() -> Result<PathBuf, String> {
@@ -49,48 +41,11 @@ fn onnx_python() -> Result<PathBuf, String> {
 }
 
 fn find_onnx_python() -> Result<PathBuf, String> {
-    if let Some(p) = std::env::var_os("TUNE_TEST_ONNX_PYTHON") {
-        let p = PathBuf::from(p);
-        // Set on purpose: a broken one fails the test rather than skipping it.
-        assert!(
-            imports(&p, "onnxruntime, numpy"),
-            "TUNE_TEST_ONNX_PYTHON={} cannot import onnxruntime and numpy",
-            p.display()
-        );
-        return Ok(p);
-    }
-    let venv = Path::new(ROOT).join("target/onnx-venv");
-    let python = venv.join("bin/python");
-    if imports(&python, "onnxruntime, numpy") {
-        return Ok(python);
-    }
-    let run = |cmd: &mut Command| match cmd.output() {
-        Ok(o) if o.status.success() => Ok(()),
-        Ok(o) => Err(String::from_utf8_lossy(&o.stderr)
-            .lines()
-            .last()
-            .unwrap_or("")
-            .to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    if !python.exists() {
-        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))
-            .map_err(|e| format!("python3 -m venv failed ({e}): install python3-venv"))?;
-    }
-    run(Command::new(&python).args([
-        "-m",
-        "pip",
-        "install",
-        "-q",
-        "--timeout",
-        "30",
-        "--retries",
-        "1",
-        "onnxruntime",
-        "numpy",
-    ]))
-    .map_err(|e| format!("pip could not install onnxruntime and numpy from PyPI ({e})"))?;
-    Ok(python)
+    venv_python(
+        "TUNE_TEST_ONNX_PYTHON",
+        "target/onnx-venv",
+        &["onnxruntime", "numpy"],
+    )
 }
 
 /// `file`'s rows, then `extra` rows (gaps, unseen levels), as a new CSV in `dir`.

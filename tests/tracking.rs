@@ -23,13 +23,6 @@ use serde_json::{json, Value};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-fn imports(python: &Path) -> bool {
-    Command::new(python)
-        .args(["-c", "import mlflow, tensorboard"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// An interpreter with mlflow and tensorboard, or why there is none; made once per process.
 fn python() -> Result<PathBuf, String> {
     static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
@@ -37,47 +30,11 @@ fn python() -> Result<PathBuf, String> {
 }
 
 fn find_python() -> Result<PathBuf, String> {
-    if let Some(p) = std::env::var_os("TUNE_TEST_TRACKING_PYTHON") {
-        let p = PathBuf::from(p);
-        assert!(
-            imports(&p),
-            "TUNE_TEST_TRACKING_PYTHON={} cannot import mlflow and tensorboard",
-            p.display()
-        );
-        return Ok(p);
-    }
-    let venv = Path::new(ROOT).join("target/track-venv");
-    let python = venv.join("bin/python");
-    if imports(&python) {
-        return Ok(python);
-    }
-    let run = |cmd: &mut Command| match cmd.output() {
-        Ok(o) if o.status.success() => Ok(()),
-        Ok(o) => Err(String::from_utf8_lossy(&o.stderr)
-            .lines()
-            .last()
-            .unwrap_or("")
-            .to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    if !python.exists() {
-        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))
-            .map_err(|e| format!("python3 -m venv failed ({e}): install python3-venv"))?;
-    }
-    run(Command::new(&python).args([
-        "-m",
-        "pip",
-        "install",
-        "-q",
-        "--timeout",
-        "30",
-        "--retries",
-        "1",
-        "mlflow",
-        "tensorboard",
-    ]))
-    .map_err(|e| format!("pip could not install mlflow and tensorboard from PyPI ({e})"))?;
-    Ok(python)
+    venv_python(
+        "TUNE_TEST_TRACKING_PYTHON",
+        "target/track-venv",
+        &["mlflow", "tensorboard"],
+    )
 }
 
 /// Skips the test (returns `None`) with a message when no interpreter can be had.
