@@ -110,18 +110,7 @@ impl Asha {
             .filter(|t| self.members.as_ref().is_none_or(|m| m(t.trial)))
             .filter_map(|t| Some((t.trial, self.at(t, r)?)))
             .collect();
-        at.sort_by(|a, b| {
-            let key = |v: f64| v.is_nan();
-            key(a.1).cmp(&key(b.1)).then_with(|| {
-                if self.metric.better(a.1, b.1, 0.0) {
-                    std::cmp::Ordering::Less
-                } else if self.metric.better(b.1, a.1, 0.0) {
-                    std::cmp::Ordering::Greater
-                } else {
-                    a.0.cmp(&b.0)
-                }
-            })
-        });
+        at.sort_by(|a, b| super::by_value(self.metric, a, b));
         at
     }
 

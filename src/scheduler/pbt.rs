@@ -71,20 +71,10 @@ impl Pbt {
             .filter(|t| t.trial < self.population)
             .filter_map(|t| {
                 let row = t.curve.get(k as usize - 1)?;
-                (row.virtual_epoch == k).then_some((t.trial, row.metric))
+                (row.virtual_epoch == k).then_some((t.trial, row.selection_value(self.metric)))
             })
             .collect();
-        at.sort_by(|a, b| {
-            a.1.is_nan().cmp(&b.1.is_nan()).then_with(|| {
-                if self.metric.better(a.1, b.1, 0.0) {
-                    std::cmp::Ordering::Less
-                } else if self.metric.better(b.1, a.1, 0.0) {
-                    std::cmp::Ordering::Greater
-                } else {
-                    a.0.cmp(&b.0)
-                }
-            })
-        });
+        at.sort_by(|a, b| super::by_value(self.metric, a, b));
         at.into_iter().map(|(m, _)| m).collect()
     }
 
