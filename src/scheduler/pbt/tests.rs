@@ -235,3 +235,20 @@ fn an_exploit_is_journalled_once_and_its_checkpoint_kept_until_the_next_boundary
     });
     assert_eq!(p.referenced(1, &h), Vec::<u32>::new());
 }
+
+/// Under `val_loss` the members are ranked by their validation loss, not by the curve's `metric`
+/// column (which holds accuracy in classification, and may disagree).
+#[test]
+fn members_are_ranked_by_the_studys_metric_not_the_curves_column() {
+    let mut h = four();
+    // Numbers that, read as the metric (lower better), would put member 2 (loss 0.9, the worst)
+    // first and member 1 (0.2, the best) last.
+    for (t, acc) in [(0, 0.5), (1, 0.95), (2, 0.05), (3, 0.6)] {
+        let rec = h.trials.get_mut(&t).unwrap();
+        rec.curve.last_mut().unwrap().metric = acc;
+    }
+    let p = pbt(4, 0.25, 0.0, &[2.0]);
+    let x = p.exploit(2, &h).expect("member 2 has the worst loss");
+    assert_eq!(x.source, 1);
+    assert_eq!(p.exploit(1, &h), None);
+}
