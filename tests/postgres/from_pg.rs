@@ -99,3 +99,63 @@ fn warm_start_and_init_read_a_study_kept_in_postgresql_as_one_in_a_folder() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
 }
+
+/// `init` from a study of several objectives and a constraint kept in PostgreSQL starts from the
+/// same trial as from its folder: the front's trial with the best first objective (the
+/// objectives read back from its fingerprint), not the best first objective of all trials.
+#[test]
+fn init_from_a_study_of_several_objectives_in_postgresql_takes_the_same_trial_as_from_its_folder() {
+    let _serial = one_at_a_time();
+    let Some(url) = database("from_pg_mo") else {
+        return;
+    };
+    let dir = tempdir();
+    let d = dir.path();
+    let parent = grid_spec(d, "mo-parent", |s| {
+        s["search"]["trials"] = 6.into();
+        s["search"]["space"] = serde_json::json!({
+            "batch_size": [16], "hidden_width": [4, 16, 64], "learning_rate": [0.01, 0.003]
+        });
+        s["objectives"] = serde_json::json!([{ "metric": "val_loss" }, { "metric": "parameters" }]);
+        s["constraints"] = serde_json::json!([{ "metric": "parameters", "max": 300 }]);
+    });
+    ok(tune(&["-q".as_ref(), parent.as_os_str()]));
+    let pg_out = d.join("pg-mo-parent");
+    let pg = [
+        "-q".as_ref(),
+        "--storage".as_ref(),
+        url.as_ref(),
+        "--out".as_ref(),
+        pg_out.as_os_str(),
+        parent.as_os_str(),
+    ];
+    ok(tune(&pg));
+    let rows = columns(
+        &d.join("runs/mo-parent/leaderboard.csv"),
+        &["rank", "trial", "feasible", "pareto_rank"],
+    );
+    let first = rows.iter().find(|r| r[0] == "1").expect("a first row");
+    assert_eq!((&first[2][..], &first[3][..]), ("true", "1"), "{rows:?}");
+    // Some trial is infeasible, so that the constraint can matter.
+    assert!(rows.iter().any(|r| r[2] == "false"), "{rows:?}");
+    let from_pg = format!("{url}#mo-parent");
+    let mut starts = vec![];
+    for (name, from) in [
+        ("mo-child-folder", "runs/mo-parent"),
+        ("mo-child-pg", from_pg.as_str()),
+    ] {
+        let spec = grid_spec(d, name, |s| {
+            s.as_object_mut().unwrap().remove("model");
+            s["search"]["trials"] = 1.into();
+            s["init"] = serde_json::json!({ "from": from });
+        });
+        ok(run(&spec));
+        let init: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(d.join("runs").join(name).join("init.json")).unwrap(),
+        )
+        .unwrap();
+        starts.push(init["trial"].to_string());
+    }
+    assert_eq!(&starts[0], &first[1], "{starts:?} {rows:?}");
+    assert_eq!(starts[1], starts[0]);
+}
