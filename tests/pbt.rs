@@ -3,6 +3,7 @@
 //! that reaches the winner's weights bit for bit; retention; refusals.
 
 mod common;
+mod toy;
 use common::*;
 use std::path::Path;
 use std::process::Command;
@@ -258,7 +259,11 @@ fn sigkilled_at_random_moments_it_resumes_to_the_lineage_and_weights_of_a_straig
 
 #[test]
 fn wrong_settings_are_refused_in_one_sentence() {
-    let cases: [(serde_json::Value, &str); 4] = [
+    let cases: [(serde_json::Value, &str); 5] = [
+        (
+            serde_json::json!({"kind": "pbt", "fixed": ["learning_rate", "nowhere"]}),
+            "scheduler.fixed[1]: \"nowhere\" is not a parameter of search.space",
+        ),
         (
             serde_json::json!({"kind": "pbt", "quantile": 0.7}),
             "scheduler.quantile",
@@ -306,4 +311,79 @@ fn wrong_settings_are_refused_in_one_sentence() {
     ok(run(&spec));
     let out = tune(&["replay".as_ref(), spec.as_os_str()]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A trainer program's population (the toy trainer, its whole state in its checkpoint): an
+/// exploiting member is restarted from the copied member's checkpoint (`TUNE_RESUME_FROM`) with its
+/// new parameters, so its step count goes on from the source's; one or two workers and SIGKILLs
+/// give the same lineage and curves.
+#[test]
+fn a_trainer_programs_population_goes_on_from_the_copied_checkpoints() {
+    if !toy::python() {
+        return;
+    }
+    let spec = |parallel: usize| {
+        let mut s = toy::toy_spec(4, parallel, "pbt-toy");
+        s["scheduler"] = serde_json::json!({
+            "kind": "pbt", "interval_virtual_epochs": 1, "fixed": ["optimizer"]
+        });
+        s
+    };
+    let curves = |study: &Path| {
+        let h = history(study);
+        let rows: Vec<(u64, Vec<(u64, u64)>)> = h
+            .trials
+            .values()
+            .map(|t| {
+                let r = t.curve.iter().map(|r| (r.steps, r.val_loss.to_bits()));
+                (t.trial, r.collect())
+            })
+            .collect();
+        (lineage(&h), rows)
+    };
+    let one = tempdir();
+    ok(run(&write_spec(one.path(), &spec(1))));
+    let study = one.path().join("runs/toy");
+    let want = curves(&study);
+    assert!(!want.0.is_empty(), "no exploit");
+    // The toy's step counter is part of its state: after an exploit at boundary k, the member's
+    // steps are the source's at k plus the interval's 400 examples in its new batch size.
+    let h = history(&study);
+    let mut discriminating = 0;
+    for x in &want.0 {
+        let k = x.virtual_epoch as usize;
+        let member = &h.trials[&x.trial].curve;
+        let source = &h.trials[&x.source].curve;
+        let batch = x.new["batch_size"].as_f64() as u64;
+        // `fixed`: copied from the source, never explored.
+        assert_eq!(
+            x.new["optimizer"], h.trials[&x.source].params["optimizer"],
+            "{x:?}"
+        );
+        assert_eq!(
+            member[k].steps,
+            source[k - 1].steps + 400u64.div_ceil(batch),
+            "{x:?}"
+        );
+        discriminating += (source[k - 1].steps != member[k - 1].steps) as usize;
+    }
+    assert!(
+        discriminating > 0,
+        "every source had the member's own step count"
+    );
+    let two = tempdir();
+    ok(run(&write_spec(two.path(), &spec(2))));
+    assert_eq!(curves(&two.path().join("runs/toy")), want, "parallel 2");
+    let killed = tempdir();
+    let path = write_spec(killed.path(), &spec(2));
+    let at = killed.path().join("runs/toy");
+    let kills = kill_until_done(&path, &at, 0x2545F4914F6CDD1D);
+    assert!(kills >= 2, "only {kills} kills landed");
+    ok(run(&path));
+    assert_eq!(curves(&at), want, "killed and resumed");
+    assert!(
+        toy::processes("pbt-toy").is_empty(),
+        "{:?}",
+        toy::processes("pbt-toy")
+    );
 }

@@ -160,14 +160,12 @@ impl StudyPlan {
         let mut selection =
             SelectionPlan::from_spec(spec_file, &spec, data.as_ref().map(|d| &d.dataset), &budget)?;
         if let Some(SchedulerPlan::Pbt(p)) = &mut selection.scheduler {
-            if command.is_some() {
-                return Err(Error::spec(
-                    spec_file,
-                    "scheduler.kind",
-                    "\"pbt\" trains the built-in trainer's models only in this version, not a \"trainer\" program's",
-                ));
-            }
-            p.fixed = pbt_fixed(family);
+            pbt_fixed(
+                spec_file,
+                p,
+                &search.space,
+                command.is_none().then_some(family),
+            )?;
         }
         let warm = warm_start(spec_file, &spec, &base, &search.space, &selection)?;
         let trials = trials_left(spec_file, warm.as_ref(), &search)?;
@@ -279,19 +277,39 @@ fn data_plan(
     }
 }
 
-/// The parameters population-based training copies and never explores: those of the network's
-/// shape and the optimizer's kind (its state is of one kind), by the trainer's declaration.
-fn pbt_fixed(family: &dyn ModelFamily) -> Vec<String> {
+/// The parameters population-based training copies and never explores: those `scheduler.fixed`
+/// names (each a parameter of the space), and with the built-in trainer (`family`) those of the
+/// network's shape and the optimizer's kind too (its state is of one kind), by its declaration.
+fn pbt_fixed(
+    file: &Path,
+    p: &mut scheduler::PbtPlan,
+    space: &SearchSpace,
+    family: Option<&dyn ModelFamily>,
+) -> Result<()> {
     use crate::space::{Kind, Role};
+    if let Some(i) = p
+        .fixed
+        .iter()
+        .position(|n| !space.params.iter().any(|q| &q.name == n))
+    {
+        return Err(Error::spec(
+            file,
+            format!("scheduler.fixed[{i}]"),
+            format!("\"{}\" is not a parameter of search.space", p.fixed[i]),
+        ));
+    }
+    let Some(family) = family else {
+        return Ok(());
+    };
     let fixed = |d: &&crate::space::ParamDecl| {
         d.role == Role::Shape || (d.role == Role::Optimizer && matches!(d.kind, Kind::Cat(_)))
     };
-    family
-        .params()
-        .iter()
-        .filter(fixed)
-        .map(|d| d.name.to_string())
-        .collect()
+    for d in family.params().iter().filter(fixed) {
+        if !p.fixed.iter().any(|n| n == d.name) {
+            p.fixed.push(d.name.to_string());
+        }
+    }
+    Ok(())
 }
 
 /// With `init`, the network's shape is the checkpoint's: a space that tunes a parameter of the

@@ -50,6 +50,10 @@ pub struct PbtSpec {
     /// The factors an explored parameter is multiplied by, one drawn (default [0.8, 1.2]).
     #[serde(default = "factors")]
     perturb: Vec<f64>,
+    /// Searched parameters an exploiting member copies and never explores (default: with the
+    /// built-in trainer, the network's shape and the optimizer; with a program, none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fixed: Option<Vec<String>>,
 }
 
 fn quarter() -> f64 {
@@ -190,7 +194,7 @@ fn pbt(file: &Path, p: &PbtSpec, epochs: u32) -> Result<SchedulerPlan> {
         quantile: p.quantile,
         resample: p.resample_probability,
         perturb: p.perturb.clone(),
-        fixed: vec![],
+        fixed: p.fixed.clone().unwrap_or_default(),
     }))
 }
 

@@ -159,7 +159,9 @@ fn environment(
     threads: usize,
 ) -> Result<Vec<(String, String)>> {
     let mut env = study_environment(plan, threads);
-    let trial_seed = seed::derive(plan.seed, Purpose::Init, job.trial, 0);
+    // The seed of the trial whose state the job goes on from: its own, or after an exploit
+    // (population-based training) the copied member's.
+    let trial_seed = seed::derive(plan.seed, Purpose::Init, job.streams, 0);
     env.extend([
         ("TUNE_PARAMS".to_string(), json(job.params)),
         ("TUNE_TRIAL".into(), job.trial.to_string()),
