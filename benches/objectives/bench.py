@@ -26,6 +26,14 @@ TWO = [{"metric": "val_loss"}, {"metric": "parameters", "goal": "min"}]
 TRIALS = 40
 STOP = float(os.environ.get("STOP_POINT", "20"))
 
+# Problem B's space: the lists of the table's grid (benches/objectives/hv.py).
+SPACE = {
+    "hidden_width": hv.WIDTHS,
+    "depth": hv.DEPTHS,
+    "learning_rate": hv.RATES,
+    "batch_size": hv.BATCHES,
+}
+
 
 def run_tune(tune, spec, out):
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
@@ -51,12 +59,7 @@ def table(tune, out_path):
         "search": {
             "method": "grid",
             "parallel": 1,
-            "space": {
-                "hidden_width": hv.WIDTHS,
-                "depth": hv.DEPTHS,
-                "learning_rate": hv.RATES,
-                "batch_size": hv.BATCHES,
-            },
+            "space": SPACE,
         },
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,12 +103,7 @@ def sampler_spec(problem, method, seed, table_path):
             "method": method,
             "trials": TRIALS,
             "parallel": 1,
-            "space": {
-                "hidden_width": hv.WIDTHS,
-                "depth": hv.DEPTHS,
-                "learning_rate": hv.RATES,
-                "batch_size": hv.BATCHES,
-            },
+            "space": SPACE,
         },
     }
 
