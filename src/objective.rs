@@ -179,6 +179,21 @@ pub struct Metric {
 }
 
 impl Metric {
+    /// The order of two (trial, value) pairs, best first: NaN last, ties to the earlier trial
+    /// (how ASHA's rungs and PBT's members are ranked, and the best of a front).
+    pub fn order(self, a: &(u64, f64), b: &(u64, f64)) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        a.1.is_nan().cmp(&b.1.is_nan()).then_with(|| {
+            if self.better(a.1, b.1, 0.0) {
+                Ordering::Less
+            } else if self.better(b.1, a.1, 0.0) {
+                Ordering::Greater
+            } else {
+                a.0.cmp(&b.0)
+            }
+        })
+    }
+
     /// Whether `a` is better than `b` by more than `min_delta`. NaN is never better; ties are not better,
     /// so the earlier of two equal values wins.
     pub fn better(self, a: f64, b: f64, min_delta: f64) -> bool {

@@ -342,3 +342,22 @@ pub fn venv_python(var: &str, venv: &str, packages: &[&str]) -> Result<PathBuf, 
         .map_err(|e| format!("pip could not install {names} from PyPI ({e})"))?;
     Ok(python)
 }
+
+/// Each trial's status, curve length and the decision at its last boundary, as the study's
+/// journal tells them.
+pub fn decisions(
+    study: &Path,
+) -> Vec<(
+    u64,
+    tune::storage::Status,
+    usize,
+    Option<tune::storage::Decision>,
+)> {
+    let h = tune::storage::journal::replay(&study.join("journal.jsonl"))
+        .unwrap()
+        .history;
+    h.trials
+        .values()
+        .map(|t| (t.trial, t.status, t.curve.len(), t.decision.clone()))
+        .collect()
+}

@@ -209,26 +209,6 @@ fn one_objective_written_as_objectives_gives_the_same_results_as_metric() {
     assert!(!b.path().join("runs/tiny/pareto.csv").exists());
 }
 
-/// The study's decisions as the journal tells them: each trial's status, curve length and the
-/// decision at its last boundary.
-fn decisions(study: &Path) -> Vec<String> {
-    let h = tune::storage::journal::replay(&study.join("journal.jsonl"))
-        .unwrap()
-        .history;
-    h.trials
-        .values()
-        .map(|t| {
-            format!(
-                "{} {:?} {} {:?}",
-                t.trial,
-                t.status,
-                t.curve.len(),
-                t.decision
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn a_two_objective_asha_study_sigkilled_at_random_moments_resumes_to_the_same_decisions_and_front()
 {

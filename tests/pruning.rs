@@ -7,8 +7,6 @@ use common::*;
 use std::path::Path;
 
 use tune::artifacts::Checkpoint;
-use tune::storage::journal::replay;
-use tune::storage::{Decision, Status};
 
 /// Nine random trials of 9 virtual epochs on the wine data; with ASHA (η 3) the rungs are at
 /// virtual epochs 1 and 3.
@@ -80,15 +78,6 @@ fn a_trial_paused_and_promoted_equals_the_same_trial_run_straight() {
         by_rank[first_pruned..].iter().all(|r| r.1 == "pruned"),
         "{by_rank:?}"
     );
-}
-
-/// Each trial's status, curve and the decision at its last boundary, as the journal tells them.
-fn decisions(study: &Path) -> Vec<(u64, Status, usize, Option<Decision>)> {
-    let h = replay(&study.join("journal.jsonl")).unwrap().history;
-    h.trials
-        .values()
-        .map(|t| (t.trial, t.status, t.curve.len(), t.decision.clone()))
-        .collect()
 }
 
 #[test]

@@ -9,7 +9,7 @@ use crate::durable::replace_with;
 use crate::error::{Error, Result};
 use crate::pareto::Outcome;
 use crate::plan::StudyPlan;
-use crate::storage::{History, Status};
+use crate::storage::History;
 
 /// The trials as several objectives rank them.
 pub struct Fronts {
@@ -24,11 +24,7 @@ impl Fronts {
     /// (pruned, or paused short of the full budget) is on none: its values are of a smaller
     /// budget.
     pub fn of(plan: &StudyPlan, history: &History) -> Fronts {
-        let trials = history.trials.values().map(|t| {
-            let cut_short = matches!(t.status, Status::Pruned | Status::Paused);
-            (t.trial, cut_short, &t.curve[..])
-        });
-        let (outcomes, ranks) = plan.objectives.standings(trials);
+        let (outcomes, ranks) = plan.objectives.standings(history);
         Fronts { outcomes, ranks }
     }
 

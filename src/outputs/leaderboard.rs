@@ -68,7 +68,7 @@ pub fn rows(plan: &StudyPlan, history: &History) -> Vec<Row> {
         .collect();
     let standing = |r: &Row| Standing {
         value: r.best,
-        cut_short: matches!(r.status, Status::Pruned | Status::Paused),
+        cut_short: r.status.cut_short(),
         loss: r.best_loss,
         trial: r.trial,
     };

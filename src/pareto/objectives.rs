@@ -7,6 +7,7 @@
 use crate::curve::{select_best, CurveRow};
 use crate::objective::{Goal, Metric, MetricKind};
 use crate::pareto;
+use crate::storage::History;
 use std::collections::BTreeMap;
 
 /// A bound on a metric at each trial's selected checkpoint (`min`, `max`: −∞ and ∞ when absent).
@@ -156,19 +157,19 @@ impl Objectives {
         out
     }
 
-    /// The outcome and the front of each of `trials` (number, whether a scheduler cut it short,
-    /// curve): a trial cut short is on none, its values being of a smaller budget.
+    /// The outcome and the front of each of `history`'s trials: a trial a scheduler cut short is
+    /// on none, its values being of a smaller budget.
     #[allow(clippy::type_complexity)]
-    pub fn standings<'a>(
+    pub fn standings(
         &self,
-        trials: impl Iterator<Item = (u64, bool, &'a [CurveRow])>,
+        history: &History,
     ) -> (BTreeMap<u64, Option<Outcome>>, BTreeMap<u64, Option<usize>>) {
         let mut outcomes = BTreeMap::new();
         let mut eligible = vec![];
-        for (t, cut_short, curve) in trials {
-            outcomes.insert(t, self.outcome(curve));
-            if !cut_short {
-                eligible.push(t);
+        for t in history.trials.values() {
+            outcomes.insert(t.trial, self.outcome(&t.curve));
+            if !t.status.cut_short() {
+                eligible.push(t.trial);
             }
         }
         let shown: Vec<Option<&Outcome>> = eligible.iter().map(|t| outcomes[t].as_ref()).collect();

@@ -13,7 +13,7 @@ use crate::data::Preprocessing;
 use crate::error::{Error, Result};
 use crate::objective::{Metric, Standing};
 use crate::spec::InitSpec;
-use crate::storage::{History, Status};
+use crate::storage::History;
 
 /// The checkpoint every trial starts from, read and checked.
 #[derive(Clone, Debug)]
@@ -132,30 +132,20 @@ fn leaders_first(loc: &Location, history: &History) -> Option<u64> {
             let metric = Metric::recorded(field("metric"), field("goal"));
             if let Some(o) = recorded_objectives(fp, metric) {
                 // Several objectives: the front's trial with the best first objective.
-                let trials = history.trials.values().map(|t| {
-                    let cut_short = matches!(t.status, Status::Pruned | Status::Paused);
-                    (t.trial, cut_short, &t.curve[..])
-                });
-                let (outcomes, ranks) = o.standings(trials);
+                let (outcomes, ranks) = o.standings(history);
                 let first = ranks.iter().filter(|(_, r)| **r == Some(1));
                 let value = |t: &u64| outcomes[t].as_ref().map_or(f64::NAN, |o| o.values[0]);
-                return first.map(|(t, _)| *t).min_by(|a, b| {
-                    let (x, y) = (value(a), value(b));
-                    if metric.better(x, y, 0.0) {
-                        std::cmp::Ordering::Less
-                    } else if metric.better(y, x, 0.0) {
-                        std::cmp::Ordering::Greater
-                    } else {
-                        a.cmp(b)
-                    }
-                });
+                return first
+                    .map(|(t, _)| (*t, value(t)))
+                    .min_by(|a, b| metric.order(a, b))
+                    .map(|(t, _)| t);
             }
             // As the leaderboard ranks them (Metric::rank), among those with a selected value.
             let standing = |(&trial, t): (&u64, &crate::storage::TrialRecord)| {
                 let best = select_best(&t.curve, metric);
                 Standing {
                     value: best.map_or(f64::NAN, |i| t.curve[i].selection_value(metric)),
-                    cut_short: matches!(t.status, Status::Pruned | Status::Paused),
+                    cut_short: t.status.cut_short(),
                     loss: best.map_or(f64::NAN, |i| t.curve[i].val_loss),
                     trial,
                 }

@@ -110,7 +110,7 @@ impl Asha {
             .filter(|t| self.members.as_ref().is_none_or(|m| m(t.trial)))
             .filter_map(|t| Some((t.trial, self.at(t, r)?)))
             .collect();
-        at.sort_by(|a, b| super::by_value(self.metric, a, b));
+        at.sort_by(|a, b| self.metric.order(a, b));
         at
     }
 

@@ -8,7 +8,6 @@
 //! brackets) and [`Pbt`] (population-based training: pausing, exploiting, exploring). A new one is a new file
 //! here implementing [`Scheduler`]; see docs/design.md.
 
-use crate::objective::Metric;
 use crate::plan::{SchedulerPlan, StudyPlan};
 use crate::storage::History;
 
@@ -138,21 +137,6 @@ pub fn for_plan(plan: &StudyPlan) -> Composed {
         None => {}
     }
     Composed(policies)
-}
-
-/// The order of two (trial, value) pairs under `metric`, best first: NaN last, ties to the
-/// earlier trial (how ASHA's rungs and PBT's members are ranked).
-pub(crate) fn by_value(metric: Metric, a: &(u64, f64), b: &(u64, f64)) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    a.1.is_nan().cmp(&b.1.is_nan()).then_with(|| {
-        if metric.better(a.1, b.1, 0.0) {
-            Ordering::Less
-        } else if metric.better(b.1, a.1, 0.0) {
-            Ordering::Greater
-        } else {
-            a.0.cmp(&b.0)
-        }
-    })
 }
 
 #[cfg(test)]

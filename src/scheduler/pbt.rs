@@ -74,7 +74,7 @@ impl Pbt {
                 (row.virtual_epoch == k).then_some((t.trial, row.selection_value(self.metric)))
             })
             .collect();
-        at.sort_by(|a, b| super::by_value(self.metric, a, b));
+        at.sort_by(|a, b| self.metric.order(a, b));
         at.into_iter().map(|(m, _)| m).collect()
     }
 

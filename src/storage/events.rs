@@ -40,6 +40,12 @@ impl Status {
     pub fn ended(self) -> bool {
         !matches!(self, Status::Running | Status::Paused)
     }
+
+    /// Whether a scheduler cut the trial short of the full budget (pruned, or paused short of
+    /// it): its values are of a smaller budget.
+    pub fn cut_short(self) -> bool {
+        matches!(self, Status::Pruned | Status::Paused)
+    }
 }
 
 /// One journal event.

@@ -24,7 +24,7 @@ pub(super) fn section(plan: &StudyPlan, history: &History) -> String {
             svg.push_str(&pair(plan, history, &fronts, (a, b)));
         }
     }
-    svg.push_str(&hypervolume(plan, history));
+    svg.push_str(&hypervolume(plan, history, &fronts));
     format!(
         "<h2>The Pareto front</h2>\n<p>Each trial at its selected checkpoint: ● on the front (joined), ○ dominated, × infeasible or cut short.</p>\n<div class=\"plots\" id=\"front\">{svg}</div>\n"
     )
@@ -84,8 +84,7 @@ fn pair(plan: &StudyPlan, history: &History, fronts: &Fronts, (a, b): (usize, us
 
 /// The hypervolume of the front of trials 0..=k for each k, against the whole study's
 /// reference point.
-fn hypervolume(plan: &StudyPlan, history: &History) -> String {
-    let fronts = Fronts::of(plan, history);
+fn hypervolume(plan: &StudyPlan, history: &History, fronts: &Fronts) -> String {
     let (_, reference) = fronts.hypervolume(plan);
     let o = &plan.objectives;
     // The first front of the trials so far, kept as trials come (each once: the report of a

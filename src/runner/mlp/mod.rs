@@ -52,6 +52,14 @@ impl<'a> MlpRunner<'a> {
     }
 }
 
+/// The trainable weights and the multiply-adds of one example's forward pass of an MLP with
+/// layer `sizes` (inputs, hidden widths, outputs), exact in f64 for any network that fits in memory.
+pub(crate) fn weights_and_products(sizes: &[usize]) -> (f64, f64) {
+    let products: f64 = sizes.windows(2).map(|w| (w[0] * w[1]) as f64).sum();
+    let biases: f64 = sizes[1..].iter().map(|&b| b as f64).sum();
+    (products + biases, products)
+}
+
 impl TrialRunner for MlpRunner<'_> {
     /// Steps × (per-step cost + batch × per-example cost), in nanoseconds of this project's 2-core
     /// machine on the CPU, fitted to the wine study's trial times (the leaderboard's `seconds`,
@@ -63,7 +71,7 @@ impl TrialRunner for MlpRunner<'_> {
         let data = plan.data();
         let p = params::MlpParams::of(settings::of(plan), params);
         let sizes = p.layer_sizes(settings::of(plan), data.n_inputs(), data.n_outputs());
-        let macs: f64 = sizes.windows(2).map(|w| (w[0] * w[1]) as f64).sum();
+        let (_, macs) = weights_and_products(&sizes);
         let batch = p.batch_size.max(1) as f64;
         let steps = (plan.budget.total_examples as f64 / batch).ceil();
         steps * (12_000.0 + macs + 0.14 * batch * macs)

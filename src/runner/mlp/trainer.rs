@@ -383,11 +383,10 @@ fn cost(plan: &StudyPlan, sizes: &[usize]) -> Vec<(&'static str, f64)> {
     if plan.objectives.plain() {
         return vec![];
     }
-    let products: usize = sizes.windows(2).map(|w| w[0] * w[1]).sum();
-    let biases: usize = sizes[1..].iter().sum();
+    let (weights, products) = super::weights_and_products(sizes);
     vec![
-        (crate::objective::PARAMETERS, (products + biases) as f64),
-        (crate::objective::FLOPS, products as f64),
+        (crate::objective::PARAMETERS, weights),
+        (crate::objective::FLOPS, products),
     ]
 }
 
