@@ -366,17 +366,17 @@ fn time_at(p: &Problem, n: usize, settings: Option<GpSettings>, reps: u64) -> f6
     median(times)
 }
 
-/// TUNE_GP="starts,infill_starts,max_eval" overrides the settings at every size.
+/// TUNE_GP="candidates,searches,fit_iterations" overrides the GP's settings.
 fn settings_from_env() -> Option<GpSettings> {
     std::env::var("TUNE_GP").ok().map(|v| {
         let n: Vec<usize> = v
             .split(',')
-            .map(|x| x.trim().parse().expect("TUNE_GP=starts,infill,max_eval"))
+            .map(|x| x.trim().parse().expect("TUNE_GP=candidates,searches,fit_iterations"))
             .collect();
         GpSettings {
-            gp_starts: n[0],
-            infill_starts: n[1],
-            gp_max_eval: n[2],
+            candidates: n[0],
+            searches: n[1],
+            fit_iterations: n[2],
         }
     })
 }
