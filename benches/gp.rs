@@ -357,6 +357,7 @@ fn time_at(p: &Problem, n: usize, settings: Option<GpSettings>, reps: u64) -> f6
                 settings.unwrap_or_default(),
                 r,
                 n as u64,
+                n,
                 &observed,
                 &[],
             );
@@ -371,7 +372,11 @@ fn settings_from_env() -> Option<GpSettings> {
     std::env::var("TUNE_GP").ok().map(|v| {
         let n: Vec<usize> = v
             .split(',')
-            .map(|x| x.trim().parse().expect("TUNE_GP=candidates,searches,fit_iterations"))
+            .map(|x| {
+                x.trim()
+                    .parse()
+                    .expect("TUNE_GP=candidates,searches,fit_iterations")
+            })
             .collect();
         GpSettings {
             candidates: n[0],

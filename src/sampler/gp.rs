@@ -18,6 +18,7 @@ mod encode;
 mod lbfgs;
 mod model;
 mod observed;
+mod region;
 #[cfg(test)]
 mod study_tests;
 
@@ -83,14 +84,34 @@ impl Default for GpSettings {
     }
 }
 
-/// Suggests the next point to evaluate given `observed` (points and values to minimise) and
-/// `pending` (points being evaluated). Deterministic in (seed, trial, observed, pending).
+/// The trust region's side after the GP's suggestions so far: those of `observed` (in trial
+/// order) after the first `startup`, measured against the best before them (NaN: no improvement).
+fn trust(observed: &[(Params, f64)], startup: usize, d: usize) -> f64 {
+    let split = startup.clamp(1, observed.len().max(1)).min(observed.len());
+    let (design, asked) = observed.split_at(split);
+    let best = design
+        .iter()
+        .map(|o| o.1)
+        .filter(|v| v.is_finite())
+        .fold(f64::INFINITY, f64::min);
+    let ys: Vec<f64> = asked
+        .iter()
+        .map(|o| if o.1.is_finite() { o.1 } else { f64::INFINITY })
+        .collect();
+    region::side(best, &ys, d)
+}
+
+/// Suggests the next point to evaluate given `observed` (points and values to minimise, in trial
+/// order, the first `startup` of them the start design) and `pending` (points being evaluated).
+/// Deterministic in (seed, trial, observed, pending).
+#[allow(clippy::too_many_arguments)]
 pub fn suggest(
     space: &SearchSpace,
     enc: &Encoding,
     settings: GpSettings,
     seed: u64,
     trial: u64,
+    startup: usize,
     observed: &[(Params, f64)],
     pending: &[Params],
 ) -> Suggestion {
@@ -160,7 +181,9 @@ pub fn suggest(
         searches: settings.searches,
     };
     let mut rng = seed::rng(seed, Purpose::Sample, trial, 1);
-    let next = acquire::maximise(&acq, &enc.codes, &x[best_row], effort, &mut rng);
+    let side = trust(observed, startup, enc.codes.len());
+    let region = region::Region::around(&x[best_row], &gp.length_scales(), &enc.codes, side);
+    let next = acquire::maximise(&acq, &enc.codes, &region, &x[best_row], effort, &mut rng);
     let params = enc.decode(&next);
     let code = enc.encode(&params);
     if rows.iter().any(|r| r.0 == code) {
@@ -249,6 +272,7 @@ impl GpSampler {
             self.settings.unwrap_or_default(),
             self.seed,
             trial,
+            self.startup,
             observed,
             pending,
         )
@@ -401,8 +425,8 @@ mod tests {
         let s = space();
         let enc = Encoding::new(&s);
         let obs = observed(12);
-        let a = suggest(&s, &enc, GpSettings::default(), 1, 12, &obs, &[]);
-        let b = suggest(&s, &enc, GpSettings::default(), 1, 12, &obs, &[]);
+        let a = suggest(&s, &enc, GpSettings::default(), 1, 12, 6, &obs, &[]);
+        let b = suggest(&s, &enc, GpSettings::default(), 1, 12, 6, &obs, &[]);
         assert_eq!(a, b);
         assert_eq!(a.fallback, None);
         assert!(s.contains(&a.params));
@@ -416,6 +440,7 @@ mod tests {
             GpSettings::default(),
             1,
             12,
+            6,
             &obs,
             std::slice::from_ref(&a.params),
         );
@@ -430,16 +455,16 @@ mod tests {
         for o in &mut obs {
             o.1 = 1.0;
         }
-        let r = suggest(&s, &enc, GpSettings::default(), 1, 6, &obs, &[]);
+        let r = suggest(&s, &enc, GpSettings::default(), 1, 6, 6, &obs, &[]);
         assert!(r.fallback.as_deref().unwrap().contains("constant"));
         assert!(s.contains(&r.params));
         let same = vec![(obs[0].0.clone(), 1.0), (obs[0].0.clone(), 2.0)];
-        let r = suggest(&s, &enc, GpSettings::default(), 1, 2, &same, &[]);
+        let r = suggest(&s, &enc, GpSettings::default(), 1, 2, 6, &same, &[]);
         assert!(r.fallback.as_deref().unwrap().contains("distinct"));
         // Failed trials (NaN) count as the worst result, not as missing.
         let mut failed = observed(10);
         failed[3].1 = f64::NAN;
-        let r = suggest(&s, &enc, GpSettings::default(), 1, 10, &failed, &[]);
+        let r = suggest(&s, &enc, GpSettings::default(), 1, 10, 6, &failed, &[]);
         assert_eq!(r.fallback, None);
     }
 }

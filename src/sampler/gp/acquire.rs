@@ -4,14 +4,57 @@
 //! expected improvement (and the best point tried) as starts, then from each a local search that
 //! alternates a quasi-Newton step over the continuous coordinates (in units of their length
 //! scales, so that every direction is equally curved) with a sweep over each discrete
-//! coordinate's values. A categorical coordinate's levels are all tried at every sweep, so no
-//! level is left unvisited because the continuous search never rounds to it.
+//! coordinate's values, all inside the trust region (`region.rs`). A categorical coordinate's
+//! levels are all tried at every sweep, so no level is left unvisited because a continuous search
+//! never rounds to it.
 
 use rand::Rng;
 
 use super::encode::Code;
 use super::lbfgs::{self, Stop};
 use super::model::Gp;
+use super::region::Region;
+
+/// One coordinate's part of the region searched: an interval of a continuous coordinate, or the
+/// values of a discrete one inside it.
+enum Dim {
+    Range(f64, f64),
+    Set(Vec<f64>),
+}
+
+impl Dim {
+    fn new(code: &Code, lo: f64, hi: f64) -> Dim {
+        match code.choices() {
+            None => Dim::Range(lo, hi),
+            Some(c) if code.categorical() => Dim::Set(c.to_vec()),
+            Some(c) => {
+                let inside: Vec<f64> = c
+                    .iter()
+                    .cloned()
+                    .filter(|v| (lo..=hi).contains(v))
+                    .collect();
+                // A region narrower than the grid: the value nearest its middle.
+                let mid = 0.5 * (lo + hi);
+                let nearest = c
+                    .iter()
+                    .cloned()
+                    .min_by(|a, b| (a - mid).abs().total_cmp(&(b - mid).abs()));
+                Dim::Set(if inside.is_empty() {
+                    nearest.into_iter().collect()
+                } else {
+                    inside
+                })
+            }
+        }
+    }
+
+    fn draw(&self, u: f64) -> f64 {
+        match self {
+            Dim::Range(lo, hi) => lo + u * (hi - lo),
+            Dim::Set(c) => c[((u * c.len() as f64) as usize).min(c.len() - 1)],
+        }
+    }
+}
 
 /// ln(z Φ(z) + φ(z)), and Φ(z) divided by that quantity (its derivative's factor), accurate for
 /// very negative `z` too (asymptotic series below -6).
@@ -75,17 +118,21 @@ pub struct Effort {
 /// evenly spaced values and at the current value's neighbours.
 const SWEEP: usize = 32;
 
-/// The coordinates, in the space `codes` describe, with the largest `acq`, searched from the
-/// random candidates drawn with `rng` and from `warm` (the best point tried).
+/// The coordinates, in the space `codes` describe and inside `region`, with the largest `acq`,
+/// searched from the random candidates drawn with `rng` and from `warm` (the best point tried).
 pub fn maximise(
     acq: &LogEi,
     codes: &[Code],
+    region: &Region,
     warm: &[f64],
     effort: Effort,
     rng: &mut impl Rng,
 ) -> Vec<f64> {
+    let dims: Vec<Dim> = (0..codes.len())
+        .map(|j| Dim::new(&codes[j], region.lo[j], region.hi[j]))
+        .collect();
     let candidates: Vec<Vec<f64>> = (0..effort.candidates)
-        .map(|_| codes.iter().map(|c| c.from_unit(rng.gen())).collect())
+        .map(|_| dims.iter().map(|c| c.draw(rng.gen())).collect())
         .collect();
     let values: Vec<f64> = candidates.iter().map(|x| acq.value(x, None)).collect();
     let mut starts = vec![warm.to_vec()];
@@ -100,7 +147,7 @@ pub fn maximise(
     }
     while starts.len() < effort.searches {
         let total: f64 = weights.iter().sum();
-        if !(total > 0.0) {
+        if total.is_nan() || total <= 0.0 {
             break;
         }
         let mut r = rng.gen::<f64>() * total;
@@ -116,7 +163,7 @@ pub fn maximise(
     }
     let mut best: Option<(Vec<f64>, f64)> = None;
     for start in starts {
-        let found = local_search(acq, codes, start);
+        let found = local_search(acq, &dims, start);
         if best.as_ref().is_none_or(|b| found.1 > b.1) {
             best = Some(found);
         }
@@ -125,14 +172,14 @@ pub fn maximise(
 }
 
 /// From `x`, continuous steps and discrete sweeps in turn until neither improves `acq`.
-fn local_search(acq: &LogEi, codes: &[Code], mut x: Vec<f64>) -> (Vec<f64>, f64) {
+fn local_search(acq: &LogEi, dims: &[Dim], mut x: Vec<f64>) -> (Vec<f64>, f64) {
     let mut fx = acq.value(&x, None);
     for _ in 0..20 {
         let before = fx;
-        (x, fx) = continuous_step(acq, codes, x, fx);
+        (x, fx) = continuous_step(acq, dims, x, fx);
         let mut moved = false;
-        for (j, code) in codes.iter().enumerate() {
-            if let Some(choices) = code.choices() {
+        for (j, dim) in dims.iter().enumerate() {
+            if let Dim::Set(choices) = dim {
                 moved |= sweep(acq, j, choices, &mut x, &mut fx);
             }
         }
@@ -145,27 +192,40 @@ fn local_search(acq: &LogEi, codes: &[Code], mut x: Vec<f64>) -> (Vec<f64>, f64)
 
 /// A quasi-Newton search over the continuous coordinates of `x`, the others held, in units of the
 /// length scales.
-fn continuous_step(acq: &LogEi, codes: &[Code], x: Vec<f64>, fx: f64) -> (Vec<f64>, f64) {
-    let free: Vec<usize> = (0..codes.len())
-        .filter(|&j| codes[j].choices().is_none())
+fn continuous_step(acq: &LogEi, dims: &[Dim], x: Vec<f64>, fx: f64) -> (Vec<f64>, f64) {
+    let free: Vec<(usize, f64, f64)> = dims
+        .iter()
+        .enumerate()
+        .filter_map(|(j, d)| match d {
+            Dim::Range(lo, hi) => Some((j, *lo, *hi)),
+            Dim::Set(_) => None,
+        })
         .collect();
     if free.is_empty() {
         return (x, fx);
     }
     let scale: Vec<f64> = {
         let ls = acq.gp.length_scales();
-        free.iter().map(|&j| ls[j]).collect()
+        free.iter().map(|&(j, _, _)| ls[j]).collect()
     };
-    let z0: Vec<f64> = free.iter().zip(&scale).map(|(&j, s)| x[j] / s).collect();
-    let bounds: Vec<(f64, f64)> = scale.iter().map(|s| (0.0, 1.0 / s)).collect();
+    let z0: Vec<f64> = free
+        .iter()
+        .zip(&scale)
+        .map(|(&(j, _, _), s)| x[j] / s)
+        .collect();
+    let bounds: Vec<(f64, f64)> = free
+        .iter()
+        .zip(&scale)
+        .map(|(&(_, lo, hi), s)| (lo / s, hi / s))
+        .collect();
     let mut point = x.clone();
     let mut g = vec![0.0; x.len()];
     let mut f = |z: &[f64], gz: &mut [f64]| {
-        for (k, &j) in free.iter().enumerate() {
+        for (k, &(j, _, _)) in free.iter().enumerate() {
             point[j] = z[k] * scale[k];
         }
         let v = acq.value(&point, Some(&mut g));
-        for (k, &j) in free.iter().enumerate() {
+        for (k, &(j, _, _)) in free.iter().enumerate() {
             gz[k] = -g[j] * scale[k];
         }
         -v
@@ -177,12 +237,14 @@ fn continuous_step(acq: &LogEi, codes: &[Code], x: Vec<f64>, fx: f64) -> (Vec<f6
     let (z, neg) = lbfgs::minimise(&mut f, &z0, &bounds, stop);
     if -neg > fx {
         let mut out = x.clone();
-        for (k, &j) in free.iter().enumerate() {
-            // The box's ends exactly (a product with the scale may round past them).
+        for (k, &(j, lo, hi)) in free.iter().enumerate() {
+            // The region's ends exactly (a product with the scale may round past them).
             out[j] = if z[k] >= bounds[k].1 {
-                1.0
+                hi
+            } else if z[k] <= bounds[k].0 {
+                lo
             } else {
-                (z[k] * scale[k]).clamp(0.0, 1.0)
+                (z[k] * scale[k]).clamp(lo, hi)
             };
         }
         let v = acq.value(&out, None);
@@ -235,11 +297,17 @@ mod tests {
     fn log_h_is_continuous_where_the_series_takes_over_and_its_ratio_is_its_slope() {
         let (a, ra) = log_h(-6.0 + 1e-9);
         let (b, rb) = log_h(-6.0 - 1e-9);
-        assert!((a - b).abs() < 1e-3 && (ra - rb).abs() / ra < 1e-3, "{a} {b} {ra} {rb}");
+        assert!(
+            (a - b).abs() < 1e-3 && (ra - rb).abs() / ra < 1e-3,
+            "{a} {b} {ra} {rb}"
+        );
         for z in [-30.0, -8.0, -2.0, 0.0, 1.5] {
             let (_, ratio) = log_h(z);
             let slope = (log_h(z + 1e-6).0 - log_h(z - 1e-6).0) / 2e-6;
-            assert!((slope - ratio).abs() < 1e-3 * ratio.max(1.0), "{z}: {slope} {ratio}");
+            assert!(
+                (slope - ratio).abs() < 1e-3 * ratio.max(1.0),
+                "{z}: {slope} {ratio}"
+            );
         }
         assert!(log_h(-40.0).0.is_finite());
     }

@@ -85,12 +85,7 @@ impl Code {
         match (self, v) {
             (Code::Range { .. }, None) => 0.5,
             (Code::Set { coords, .. }, None) => coords[0],
-            (
-                Code::Range {
-                    low, high, log, ..
-                },
-                Some(v),
-            ) => {
+            (Code::Range { low, high, log, .. }, Some(v)) => {
                 let t = |v: f64| if *log { v.ln() } else { v };
                 if high > low {
                     (t(v) - t(*low)) / (t(*high) - t(*low))
@@ -133,7 +128,7 @@ impl Code {
 
     /// The coordinate at `u` of the unit interval, which a set cuts in equal cells (for the start
     /// design and the acquisition's random candidates).
-    pub fn from_unit(&self, u: f64) -> f64 {
+    pub fn at_unit(&self, u: f64) -> f64 {
         match self {
             Code::Range { .. } => u.clamp(0.0, 1.0),
             Code::Set { coords, .. } => {
@@ -228,7 +223,12 @@ impl Encoding {
             .rows()
             .into_iter()
             .map(|u| {
-                let x: Vec<f64> = self.codes.iter().zip(u).map(|(c, u)| c.from_unit(*u)).collect();
+                let x: Vec<f64> = self
+                    .codes
+                    .iter()
+                    .zip(u)
+                    .map(|(c, u)| c.at_unit(*u))
+                    .collect();
                 self.decode(&x)
             })
             .collect()

@@ -42,9 +42,7 @@ pub fn minimise(
     for _ in 0..stop.iterations {
         // Coordinates held at a bound: the gradient pushes them out of the box.
         let held: Vec<bool> = (0..n)
-            .map(|j| {
-                (x[j] <= bounds[j].0 && g[j] > 0.0) || (x[j] >= bounds[j].1 && g[j] < 0.0)
-            })
+            .map(|j| (x[j] <= bounds[j].0 && g[j] > 0.0) || (x[j] >= bounds[j].1 && g[j] < 0.0))
             .collect();
         let pg = (0..n)
             .filter(|&j| !held[j])
@@ -138,7 +136,12 @@ fn line_search(
             x_new[j] = x[j] + t * d[j];
         }
         project(x_new);
-        let decrease: f64 = x_new.iter().zip(x).zip(g).map(|((a, b), gj)| (a - b) * gj).sum();
+        let decrease: f64 = x_new
+            .iter()
+            .zip(x)
+            .zip(g)
+            .map(|((a, b), gj)| (a - b) * gj)
+            .sum();
         if decrease < 0.0 {
             let f_new = f(x_new, g_new);
             if f_new.is_finite() && f_new <= fx + 1e-4 * decrease {
@@ -169,7 +172,10 @@ mod tests {
             gradient: 1e-9,
         };
         let (x, _) = minimise(&mut bowl, &[0.9, 0.1], &[(0.0, 1.0); 2], stop);
-        assert!((x[0] - 0.3).abs() < 1e-6 && (x[1] - 0.7).abs() < 1e-6, "{x:?}");
+        assert!(
+            (x[0] - 0.3).abs() < 1e-6 && (x[1] - 0.7).abs() < 1e-6,
+            "{x:?}"
+        );
         // The same bowl in a box that ends at 0.5 on the first axis: the minimum is on that bound,
         // exactly.
         let (x, _) = minimise(&mut bowl, &[0.9, 0.1], &[(0.5, 1.0), (0.0, 1.0)], stop);

@@ -2,8 +2,8 @@
 //! (inputs in the unit cube; a categorical coordinate's distance is 0 for the same level and 1 for
 //! any other, so no order of levels exists), plus noise, fitted by maximum a posteriori. The length
 //! scales have the dimension-scaled prior of Hvarfner, Hellsten and Nardi (2024, "Vanilla Bayesian
-//! optimization performs great in high dimensions"; BoTorch's default since 0.12), ℓ ~ LogNormal(√2
-//! + ln(d)/2, √3), whose mode (where the fit starts) grows as √d: with few points in many
+//! optimization performs great in high dimensions"; BoTorch's default since 0.12),
+//! ℓ ~ LogNormal(√2 + ln(d)/2, √3), whose mode (where the fit starts) grows as √d: with few points in many
 //! dimensions the GP starts smooth instead of short-sighted. The signal variance s² and the noise
 //! have Optuna's GPSampler's priors (Gamma(2, 1), Gamma(1.1, 30)) and the noise its floor of 1e-6,
 //! which only keeps the factorisation well conditioned. The objective is standardised.
@@ -15,7 +15,10 @@ const MIN_NOISE: f64 = 1e-6;
 
 /// The log-normal prior on each length scale: (μ, σ) of ln ℓ, √2 + ln(d)/2 and √3 (Hvarfner et al.).
 fn length_prior(d: usize) -> (f64, f64) {
-    (std::f64::consts::SQRT_2 + 0.5 * (d as f64).ln(), 3f64.sqrt())
+    (
+        std::f64::consts::SQRT_2 + 0.5 * (d as f64).ln(),
+        3f64.sqrt(),
+    )
 }
 
 /// The log prior density of noise variance `v` (up to a constant) and its derivative in `v`:
@@ -310,7 +313,13 @@ mod tests {
 
     fn data() -> (Inputs, Vec<f64>) {
         let rows: Vec<Vec<f64>> = (0..12)
-            .map(|i| vec![(i as f64 * 0.37) % 1.0, (i as f64 * 0.61) % 1.0, (i % 3) as f64])
+            .map(|i| {
+                vec![
+                    (i as f64 * 0.37) % 1.0,
+                    (i as f64 * 0.61) % 1.0,
+                    (i % 3) as f64,
+                ]
+            })
             .collect();
         let y: Vec<f64> = rows
             .iter()
@@ -348,7 +357,11 @@ mod tests {
             b[j] -= 1e-6;
             let mut scratch = vec![0.0; 5];
             let numeric = (data.loss(&a, &mut scratch) - data.loss(&b, &mut scratch)) / 2e-6;
-            assert!((numeric - g[j]).abs() < 1e-4 * numeric.abs().max(1.0), "{j}: {numeric} {}", g[j]);
+            assert!(
+                (numeric - g[j]).abs() < 1e-4 * numeric.abs().max(1.0),
+                "{j}: {numeric} {}",
+                g[j]
+            );
         }
     }
 
