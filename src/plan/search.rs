@@ -41,7 +41,8 @@ impl Method {
     /// What `"auto"` picks for `space` and `trials` (the spec's, if given), and why: the GP on
     /// small spaces of numbers, where it leads (Hartmann-3, Branin, the learning-rate × batch-size
     /// surface: issue 31, docs/benchmarks.md), TPE where it does not (5 parameters or more, a
-    /// list of labels, which the GP sees as ordered) or costs too much (over 200 trials: each GP
+    /// list of labels: the GP's unordered levels are not yet measured against TPE on the
+    /// sampler suite) or costs too much (over 200 trials: each GP
     /// suggestion grows with the trials so far cubed).
     fn auto(space: &SearchSpace, trials: Option<usize>) -> (Method, String) {
         let labels = space
