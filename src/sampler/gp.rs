@@ -28,7 +28,8 @@ use model::{Gp, Inputs};
 /// The version of how suggestions are made (start design, kernel, prior, criterion and its
 /// search): part of a Bayesian study's fingerprint, so that a study begun by a build that
 /// suggested otherwise refuses to resume instead of going on with other suggestions.
-pub const VERSION: &str = "ese-lhs, matern52-hamming, lognormal-sqrt-d-prior, logei-multistart";
+pub const VERSION: &str =
+    "ese-lhs, matern52-hamming, lognormal-sqrt-d-prior, logei-multistart, turbo-region";
 
 /// Above this many points, the GP's hyperparameters are fitted on a subset of this size (the best
 /// half and an even spread of the rest) and then held fixed for the GP on every point: the fit is
