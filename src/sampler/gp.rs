@@ -273,7 +273,8 @@ impl GpSampler {
             self.settings.unwrap_or_default(),
             self.seed,
             trial,
-            self.startup,
+            // The warm start's trials come first in `observed` and count as start-up trials.
+            self.warm.len() + self.startup,
             observed,
             pending,
         )
