@@ -1,5 +1,6 @@
 //! Bayesian search: a Gaussian process (`gp/model.rs`) asked with the whole history of finished
-//! trials, its log expected improvement maximised over the space (`gp/acquire.rs`). Parameters
+//! trials, its log expected improvement maximised inside a trust region around the best trial
+//! (`gp/acquire.rs`, `gp/region.rs`). Parameters
 //! are encoded for the GP in the unit cube (`gp/encode.rs`: log scales in log, integers and lists
 //! on their grid, labels unordered) and decoded back exactly, never outside the space. Running
 //! trials are "constant liars": they enter the history with the best value seen so far, so
