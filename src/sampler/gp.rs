@@ -1,241 +1,59 @@
-//! Bayesian search: a Gaussian-process surrogate (egobox) asked with the whole history of finished
-//! trials. Parameters are encoded for the GP (log scales in log10, lists and integers as ordinal
-//! values) and decoded back exactly, never outside the space. Running trials are "constant liars":
-//! they enter the history with the best value seen so far, so parallel suggestions do not crowd them.
-//! Anything the GP cannot handle (too few distinct points, a constant objective, a failed fit, a
-//! duplicate suggestion) falls back to a seeded random draw with a warning.
-
-use egobox_ego::{EgorServiceBuilder, InfillStrategy, XType};
-use ndarray::{Array2, ArrayView1};
+//! Bayesian search: a Gaussian process (`gp/model.rs`) asked with the whole history of finished
+//! trials, its log expected improvement maximised inside a trust region around the best trial
+//! (`gp/acquire.rs`, `gp/region.rs`). Parameters
+//! are encoded for the GP in the unit cube (`gp/encode.rs`: log scales in log, integers and lists
+//! on their grid, labels unordered) and decoded back exactly, never outside the space. Running
+//! trials are "constant liars": they enter the history with the best value seen so far, so
+//! parallel suggestions do not crowd them. Anything the GP cannot handle (too few distinct points,
+//! a constant objective, a failed fit, a duplicate suggestion) falls back to a seeded random draw
+//! with a warning.
 
 use super::Sampler;
 use crate::objective::{Goal, Metric};
 use crate::pareto::Objectives;
 use crate::seed::{self, Purpose};
-use crate::space::{Domain, Kind, Param, Params, SearchSpace};
+use crate::space::{Params, SearchSpace};
 use crate::storage::History;
 
+mod acquire;
+mod encode;
+mod lbfgs;
+mod model;
 mod observed;
+mod region;
+#[cfg(test)]
+mod study_tests;
 
-/// The version of how suggestions are made (start design, kernel, bounds): part of a Bayesian
-/// study's fingerprint, so that a study begun by a build that suggested otherwise refuses to
-/// resume instead of going on with other suggestions.
-pub const VERSION: &str = "ese-lhs, matern52, theta<=1, logei";
+pub use encode::Encoding;
+use model::{Gp, Inputs};
 
-/// How one parameter appears to the GP.
-#[derive(Clone, Debug, PartialEq)]
-enum Code {
-    /// A continuous range, in log10 when `log`.
-    Float { low: f64, high: f64, log: bool },
-    /// Ordered values the GP sees as `coords` (log10 of the values, or their rank for a list) and
-    /// that decode to `values`.
-    Ord { coords: Vec<f64>, values: Vec<f64> },
-}
-
-impl Code {
-    /// The lowest and highest GP coordinate.
-    fn bounds(&self) -> (f64, f64) {
-        match self {
-            Code::Float {
-                low,
-                high,
-                log: true,
-            } => (low.log10(), high.log10()),
-            Code::Float { low, high, .. } => (*low, *high),
-            Code::Ord { coords, .. } => (coords[0], coords[coords.len() - 1]),
-        }
-    }
-}
-
-/// The encoding of a whole space: one coordinate per parameter, whatever their number.
-#[derive(Clone, Debug)]
-pub struct Encoding {
-    params: Vec<Param>,
-    codes: Vec<Code>,
-}
-
-/// Integer ranges with more values than this are encoded as continuous and rounded.
-const MAX_ORDINALS: usize = 2000;
-
-impl Encoding {
-    /// The encoding of `space`.
-    pub fn new(space: &SearchSpace) -> Encoding {
-        let codes = space
-            .params
-            .iter()
-            .map(|p| match (&p.domain, p.kind) {
-                (Domain::List(xs), _) => {
-                    let mut values = xs.clone();
-                    values.sort_by(f64::total_cmp);
-                    Code::Ord {
-                        coords: (0..values.len()).map(|i| i as f64).collect(),
-                        values,
-                    }
-                }
-                (Domain::Range { low, high, log, .. }, Kind::Int)
-                    if high - low < MAX_ORDINALS as f64 =>
-                {
-                    let values: Vec<f64> = (*low as i64..=*high as i64).map(|i| i as f64).collect();
-                    let coords = values
-                        .iter()
-                        .map(|&v| if *log { v.log10() } else { v })
-                        .collect();
-                    Code::Ord { coords, values }
-                }
-                (Domain::Range { low, high, log, .. }, _) => Code::Float {
-                    low: *low,
-                    high: *high,
-                    log: *log,
-                },
-            })
-            .collect();
-        Encoding {
-            params: space.params.clone(),
-            codes,
-        }
-    }
-
-    /// The bounds of each GP coordinate.
-    fn bounds(&self) -> Vec<(f64, f64)> {
-        self.codes.iter().map(Code::bounds).collect()
-    }
-
-    /// egobox's description of the encoded space: ranges by their bounds, ordinals by their values.
-    pub fn xtypes(&self) -> Vec<XType> {
-        self.codes
-            .iter()
-            .zip(self.bounds())
-            .map(|(c, (lo, hi))| match c {
-                Code::Ord { coords, .. } if coords.len() > 1 => XType::Ord(coords.clone()),
-                _ => XType::Float(lo, hi),
-            })
-            .collect()
-    }
-
-    /// The `n`-point start design over the encoded space, seeded by `seed`: a Latin hypercube (each
-    /// coordinate's range cut in `n` strata, every stratum used once) whose points egobox-doe spreads
-    /// apart (maximin, by enhanced stochastic evolution). Against a plain random hypercube it took
-    /// the median Hartmann6 regret at 50 evaluations from 0.119 to 0.0009 over 40 seeds
-    /// (`benches/gp.rs`): the GP starts from a view of the whole space, not of one basin.
-    pub fn start_design(&self, seed: u64, n: usize) -> Vec<Params> {
-        use egobox_doe::SamplingMethod;
-        let b = self.bounds();
-        let limits =
-            Array2::from_shape_fn((b.len(), 2), |(i, j)| if j == 0 { b[i].0 } else { b[i].1 });
-        // The optimiser swaps coordinates between two different points (it loops for ever on one)
-        // and compares distances (all zero when no coordinate has a range): a plain Latin
-        // hypercube there, which is also the best one.
-        let spread = n >= 2 && b.iter().any(|(lo, hi)| hi > lo);
-        let design = egobox_doe::Lhs::new(&limits)
-            .kind(if spread {
-                egobox_doe::LhsKind::Optimized
-            } else {
-                egobox_doe::LhsKind::Classic
-            })
-            .with_rng(seed::rng(seed, Purpose::Design, 0, n as u64))
-            .sample(n);
-        design.rows().into_iter().map(|x| self.decode(x)).collect()
-    }
-
-    /// The GP coordinates of `p`. A parameter inactive at `p` (absent) sits at its lowest
-    /// coordinate: points that differ only in inactive parameters are one point to the GP.
-    pub fn encode(&self, p: &Params) -> Vec<f64> {
-        self.params
-            .iter()
-            .zip(&self.codes)
-            .map(|(param, code)| {
-                let Some(&v) = p.get(&param.name) else {
-                    return code.bounds().0;
-                };
-                let v = param.number(v);
-                match code {
-                    Code::Float { log: true, .. } => v.log10(),
-                    Code::Float { .. } => v,
-                    Code::Ord { coords, values } => coords[nearest(values, v)],
-                }
-            })
-            .collect()
-    }
-
-    /// The parameters at GP coordinates `x`: clamped into the space, integers and lists exact.
-    pub fn decode(&self, x: ArrayView1<f64>) -> Params {
-        self.params
-            .iter()
-            .zip(&self.codes)
-            .zip(x.iter())
-            .map(|((param, code), &c)| {
-                let v = match code {
-                    Code::Float { low, high, log } => {
-                        let c = if c.is_finite() { c } else { *low };
-                        let v = if *log { 10f64.powf(c) } else { c };
-                        v.clamp(*low, *high)
-                    }
-                    Code::Ord { coords, values } => {
-                        values[nearest(coords, if c.is_finite() { c } else { coords[0] })]
-                    }
-                };
-                (param.name.clone(), param.value(v))
-            })
-            .collect()
-    }
-}
-
-fn nearest(xs: &[f64], v: f64) -> usize {
-    let mut best = 0;
-    for (i, x) in xs.iter().enumerate() {
-        if (x - v).abs() < (xs[best] - v).abs() {
-            best = i;
-        }
-    }
-    best
-}
+/// The version of how suggestions are made (start design, kernel, prior, criterion and its
+/// search): part of a Bayesian study's fingerprint, so that a study begun by a build that
+/// suggested otherwise refuses to resume instead of going on with other suggestions.
+pub const VERSION: &str =
+    "ese-lhs, matern52-hamming, lognormal-sqrt-d-prior, logei-multistart, turbo-region";
 
 /// Above this many points, the GP's hyperparameters are fitted on a subset of this size (the best
 /// half and an even spread of the rest) and then held fixed for the GP on every point: the fit is
-/// cubic in the points and restarted, the fixed-θ GP is one factorisation. Measured in benches/gp.rs.
-const THETA_SUBSET: usize = 64;
+/// cubic in the points and iterated, the fixed GP is one factorisation. Measured in benches/gp.rs.
+const FIT_SUBSET: usize = 64;
 
-/// The bounds of the GP's inverse correlation lengths (per coordinate, in units of the inputs'
-/// standard deviation): at most 1, so no length is shorter than the spread of the points tried.
-/// egobox's default allows up to 10; a surrogate this smooth still says something about the parts
-/// of the space not tried yet, as Optuna's prior on length scales makes its GP do. Measured with
-/// `benches/gp.rs` over 40 seeds: Hartmann6 regret@20 1.45 -> 1.00, regret@50 0.119 -> 0.0062 (alone; 0.00024
-/// with the start design above); upper bounds 0.5 and 0.7 smooth too much, 1.5 and 2 too little.
-fn theta_tuning() -> egobox_gp::ThetaTuning<f64> {
-    egobox_gp::ThetaTuning::Full {
-        init: ndarray::array![egobox_gp::ThetaTuning::<f64>::DEFAULT_INIT],
-        bounds: ndarray::array![(egobox_gp::ThetaTuning::<f64>::DEFAULT_BOUNDS.0, 1.0)],
+/// The rows the hyperparameters are fitted on: all, or [`FIT_SUBSET`] of them.
+fn fit_rows(x: &[Vec<f64>], y: &[f64]) -> (Vec<Vec<f64>>, Vec<f64>) {
+    let n = y.len();
+    if n <= FIT_SUBSET {
+        return (x.to_vec(), y.to_vec());
     }
-}
-
-/// The correlation lengths of a Matérn 5/2 GP fitted to at most [`THETA_SUBSET`] of the rows.
-fn theta_on_subset(
-    x: &Array2<f64>,
-    y: &Array2<f64>,
-    settings: GpSettings,
-) -> Option<ndarray::Array1<f64>> {
-    use egobox_gp::correlation_models::Matern52Corr;
-    use egobox_gp::mean_models::ConstantMean;
-    use linfa::prelude::*;
-    let n = x.nrows();
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| y[[a, 0]].total_cmp(&y[[b, 0]]).then(a.cmp(&b)));
-    let half = THETA_SUBSET / 2;
+    order.sort_by(|&a, &b| y[a].total_cmp(&y[b]).then(a.cmp(&b)));
+    let half = FIT_SUBSET / 2;
     let rest = &order[half..];
     let mut pick: Vec<usize> = order[..half].to_vec();
-    pick.extend((0..THETA_SUBSET - half).map(|i| rest[i * rest.len() / (THETA_SUBSET - half)]));
-    let xs = x.select(ndarray::Axis(0), &pick);
-    let ys = y.select(ndarray::Axis(0), &pick);
-    let gp = egobox_gp::GaussianProcess::<f64, ConstantMean, Matern52Corr>::params(
-        ConstantMean::default(),
-        Matern52Corr::default(),
+    pick.extend((0..FIT_SUBSET - half).map(|i| rest[i * rest.len() / (FIT_SUBSET - half)]));
+    (
+        pick.iter().map(|&i| x[i].clone()).collect(),
+        pick.iter().map(|&i| y[i]).collect(),
     )
-    .theta_tuning(theta_tuning())
-    .n_start(settings.gp_starts)
-    .max_eval(settings.gp_max_eval)
-    .fit(&Dataset::new(xs, ys.column(0).to_owned()))
-    .ok()?;
-    Some(gp.theta().clone())
 }
 
 /// A suggestion and how it was made.
@@ -246,38 +64,57 @@ pub struct Suggestion {
     pub fallback: Option<String>,
 }
 
-/// The GP's settings, tuned against `benches/gp.rs`.
+/// The GP's settings (benches/gp.rs overrides them with TUNE_GP).
 #[derive(Clone, Copy, Debug)]
 pub struct GpSettings {
-    /// Restarts of the GP hyperparameter fit.
-    pub gp_starts: usize,
-    /// Restarts of the infill (LogEI) optimisation.
-    pub infill_starts: usize,
-    /// Likelihood evaluations of each GP hyperparameter fit.
-    pub gp_max_eval: usize,
+    /// Random candidates scored before the acquisition's local searches.
+    pub candidates: usize,
+    /// Local searches of the acquisition.
+    pub searches: usize,
+    /// Iterations of the hyperparameters' fit.
+    pub fit_iterations: usize,
 }
 
 impl Default for GpSettings {
-    /// 5 restarts of 50 evaluations for the fit, 10 for the infill, at every history size: with
-    /// the length scales bounded, heavier fits from 20 points on (10 restarts of 100) measured the
-    /// same regrets over 40 seeds in `benches/gp.rs` at 1.5x the time per suggestion.
+    /// Optuna's GPSampler's: 2048 candidates and 10 local searches; the fit runs to convergence
+    /// (it takes a few dozen iterations from the prior's mode).
     fn default() -> Self {
         GpSettings {
-            gp_starts: 5,
-            infill_starts: 10,
-            gp_max_eval: 50,
+            candidates: 2048,
+            searches: 10,
+            fit_iterations: 200,
         }
     }
 }
 
-/// Suggests the next point to evaluate given `observed` (points and values to minimise) and
-/// `pending` (points being evaluated). Deterministic in (seed, trial, observed, pending).
+/// The trust region's side after the GP's suggestions so far: those of `observed` (in trial
+/// order) after the first `startup`, measured against the best before them (NaN: no improvement).
+fn trust(observed: &[(Params, f64)], startup: usize, d: usize) -> f64 {
+    let split = startup.clamp(1, observed.len().max(1)).min(observed.len());
+    let (design, asked) = observed.split_at(split);
+    let best = design
+        .iter()
+        .map(|o| o.1)
+        .filter(|v| v.is_finite())
+        .fold(f64::INFINITY, f64::min);
+    let ys: Vec<f64> = asked
+        .iter()
+        .map(|o| if o.1.is_finite() { o.1 } else { f64::INFINITY })
+        .collect();
+    region::side(best, &ys, d)
+}
+
+/// Suggests the next point to evaluate given `observed` (points and values to minimise, in trial
+/// order, the first `startup` of them the start design) and `pending` (points being evaluated).
+/// Deterministic in (seed, trial, observed, pending).
+#[allow(clippy::too_many_arguments)]
 pub fn suggest(
     space: &SearchSpace,
     enc: &Encoding,
     settings: GpSettings,
     seed: u64,
     trial: u64,
+    startup: usize,
     observed: &[(Params, f64)],
     pending: &[Params],
 ) -> Suggestion {
@@ -312,50 +149,45 @@ pub fn suggest(
         seen.push(x.clone());
         !dup
     });
-    let d = enc.codes.len();
-    let x = Array2::from_shape_fn((rows.len(), d), |(i, j)| rows[i].0[j]);
-    // Standardise the values: the GP's fit is better conditioned and the scale of the metric stops mattering.
-    let mean = rows.iter().map(|r| r.1).sum::<f64>() / rows.len() as f64;
-    let sd = (rows.iter().map(|r| (r.1 - mean).powi(2)).sum::<f64>() / rows.len() as f64)
+    // Standardise the values: the GP's prior is for a signal of variance 1 and the scale of the
+    // metric stops mattering.
+    let n = rows.len() as f64;
+    let mean = rows.iter().map(|r| r.1).sum::<f64>() / n;
+    let sd = (rows.iter().map(|r| (r.1 - mean).powi(2)).sum::<f64>() / n)
         .sqrt()
         .max(1e-12);
-    let y = Array2::from_shape_fn((rows.len(), 1), |(i, _)| (rows[i].1 - mean) / sd);
-
-    let xtypes = enc.xtypes();
-    let gp_seed = seed::derive(seed, Purpose::Sample, trial, 1);
-    let attempt = std::panic::catch_unwind(|| {
-        let theta = if rows.len() > THETA_SUBSET {
-            theta_on_subset(&x, &y, settings)
-        } else {
-            None
-        };
-        let egor = EgorServiceBuilder::optimize()
-            .configure(|c| {
-                c.configure_gp(|g| {
-                    let g = g
-                        .correlation_spec(egobox_ego::CorrelationSpec::MATERN52)
-                        .n_start(settings.gp_starts)
-                        .max_eval(settings.gp_max_eval);
-                    g.theta_tuning(match theta {
-                        Some(t) => egobox_gp::ThetaTuning::Fixed(t),
-                        None => theta_tuning(),
-                    })
-                })
-                .infill_strategy(InfillStrategy::LogEI)
-                .n_start(settings.infill_starts)
-                .seed(gp_seed)
-            })
-            .min_within_mixint_space(&xtypes)
-            .map_err(|e| e.to_string())?;
-        Ok::<_, String>(egor.suggest(&x, &y))
-    });
-    let next = match attempt {
-        Ok(Ok(next)) if next.nrows() >= 1 && next.row(0).iter().all(|v| v.is_finite()) => next,
-        Ok(Ok(_)) => return random("the GP suggested no finite point".into()),
-        Ok(Err(e)) => return random(format!("the GP could not be configured: {e}")),
-        Err(_) => return random("the GP fit failed (ill-conditioned)".into()),
+    let y: Vec<f64> = rows.iter().map(|r| (r.1 - mean) / sd).collect();
+    let x: Vec<Vec<f64>> = rows.iter().map(|r| r.0.clone()).collect();
+    let categorical: Vec<bool> = enc.codes.iter().map(|c| c.categorical()).collect();
+    let inputs = |rows: Vec<Vec<f64>>| Inputs {
+        rows,
+        categorical: categorical.clone(),
     };
-    let params = enc.decode(next.row(0));
+    let (fx, fy) = fit_rows(&x, &y);
+    let Some(raw) = model::fit_hyper(&inputs(fx), &fy, settings.fit_iterations) else {
+        return random("the GP fit failed (ill-conditioned)".into());
+    };
+    let Some(gp) = Gp::new(inputs(x.clone()), &y, &raw) else {
+        return random("the GP fit failed (ill-conditioned)".into());
+    };
+    // The best finished point (the first of the lowest: finished rows come before pending ones)
+    // is the criterion's reference and one of the searches' starts.
+    let best_row = (0..rows.len())
+        .min_by(|&a, &b| y[a].total_cmp(&y[b]))
+        .unwrap_or(0);
+    let acq = acquire::LogEi {
+        gp: &gp,
+        best: y[best_row],
+    };
+    let effort = acquire::Effort {
+        candidates: settings.candidates,
+        searches: settings.searches,
+    };
+    let mut rng = seed::rng(seed, Purpose::Sample, trial, 1);
+    let side = trust(observed, startup, enc.codes.len());
+    let region = region::Region::around(&x[best_row], &gp.length_scales(), &enc.codes, side);
+    let next = acquire::maximise(&acq, &enc.codes, &region, &x[best_row], effort, &mut rng);
+    let params = enc.decode(&next);
     // Without its inactive parameters (which the GP sees pinned), the point may be one it has.
     let code = enc.encode(&space.prune(params.clone()));
     if rows.iter().any(|r| r.0 == code) {
@@ -461,6 +293,8 @@ impl GpSampler {
             self.settings.unwrap_or_default(),
             self.seed,
             trial,
+            // The warm start's trials come first in `observed` and count as start-up trials.
+            self.warm.len() + self.startup,
             observed,
             pending,
         )
@@ -498,6 +332,7 @@ impl Sampler for GpSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::space::{Kind, Param};
     use rand::SeedableRng;
 
     fn space() -> SearchSpace {
@@ -518,8 +353,7 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         for _ in 0..500 {
             let p = s.sample(&mut rng);
-            let x = ndarray::Array1::from(enc.encode(&p));
-            let back = enc.decode(x.view());
+            let back = enc.decode(&enc.encode(&p));
             assert_eq!(back["batch_size"], p["batch_size"]);
             assert_eq!(back["hidden_width"], p["hidden_width"]);
             for name in ["learning_rate", "momentum"] {
@@ -534,16 +368,25 @@ mod tests {
         for x in [
             [-9.0, -9.0, -9.0, -9.0],
             [99.0, 99.0, 99.0, 99.0],
-            [f64::NAN, 2.5, f64::INFINITY, 0.5],
+            [f64::NAN, 2.5, f64::INFINITY, f64::NEG_INFINITY],
         ] {
-            let p = enc.decode(ndarray::Array1::from(x.to_vec()).view());
+            let p = enc.decode(&x);
             assert!(s.contains(&p), "{x:?} -> {p:?}");
         }
-        // Lists are ordinal by rank; log integers by log10.
-        assert!(matches!(&enc.xtypes()[0], XType::Ord(c) if c == &vec![0.0, 1.0, 2.0, 3.0, 4.0]));
-        assert!(
-            matches!(&enc.xtypes()[2], XType::Float(a, b) if (*a + 4.0).abs() < 1e-12 && (*b + 1.0).abs() < 1e-12)
-        );
+        // Numeric lists are on the grid of their ranks; a log range's ends are 0 and 1.
+        let c = enc.encode(&s.sample(&mut rng));
+        assert!([0.1, 0.3, 0.5, 0.7, 0.9]
+            .iter()
+            .any(|v| (c[0] - v).abs() < 1e-12));
+        let mut ends = s.sample(&mut rng);
+        ends.insert("learning_rate".into(), crate::space::Value::Float(1e-4));
+        ends.insert("momentum".into(), crate::space::Value::Float(0.99));
+        let c = enc.encode(&ends);
+        assert_eq!((c[2], c[3]), (0.0, 1.0));
+        // and the coordinates 0 and 1 decode to the ends exactly, not to 1.1e-16 off them.
+        let back = enc.decode(&[0.5, 0.5, 0.0, 1.0]);
+        assert_eq!(back["learning_rate"], crate::space::Value::Float(1e-4));
+        assert_eq!(back["momentum"], crate::space::Value::Float(0.99));
     }
 
     #[test]
@@ -604,8 +447,8 @@ mod tests {
         let s = space();
         let enc = Encoding::new(&s);
         let obs = observed(12);
-        let a = suggest(&s, &enc, GpSettings::default(), 1, 12, &obs, &[]);
-        let b = suggest(&s, &enc, GpSettings::default(), 1, 12, &obs, &[]);
+        let a = suggest(&s, &enc, GpSettings::default(), 1, 12, 6, &obs, &[]);
+        let b = suggest(&s, &enc, GpSettings::default(), 1, 12, 6, &obs, &[]);
         assert_eq!(a, b);
         assert_eq!(a.fallback, None);
         assert!(s.contains(&a.params));
@@ -619,6 +462,7 @@ mod tests {
             GpSettings::default(),
             1,
             12,
+            6,
             &obs,
             std::slice::from_ref(&a.params),
         );
@@ -633,16 +477,16 @@ mod tests {
         for o in &mut obs {
             o.1 = 1.0;
         }
-        let r = suggest(&s, &enc, GpSettings::default(), 1, 6, &obs, &[]);
+        let r = suggest(&s, &enc, GpSettings::default(), 1, 6, 6, &obs, &[]);
         assert!(r.fallback.as_deref().unwrap().contains("constant"));
         assert!(s.contains(&r.params));
         let same = vec![(obs[0].0.clone(), 1.0), (obs[0].0.clone(), 2.0)];
-        let r = suggest(&s, &enc, GpSettings::default(), 1, 2, &same, &[]);
+        let r = suggest(&s, &enc, GpSettings::default(), 1, 2, 6, &same, &[]);
         assert!(r.fallback.as_deref().unwrap().contains("distinct"));
         // Failed trials (NaN) count as the worst result, not as missing.
         let mut failed = observed(10);
         failed[3].1 = f64::NAN;
-        let r = suggest(&s, &enc, GpSettings::default(), 1, 10, &failed, &[]);
+        let r = suggest(&s, &enc, GpSettings::default(), 1, 10, 6, &failed, &[]);
         assert_eq!(r.fallback, None);
     }
 }
