@@ -123,16 +123,23 @@ pub(super) fn with_promotion(
     }
     let mut kept: Vec<&Event> = vec![];
     let mut checked: BTreeMap<u64, bool> = BTreeMap::new();
+    // Promotions first: a promoted trial's other events (its exploit, journalled ahead of the
+    // promotion) are written only by the worker that claimed it.
+    for e in events {
+        if let Event::TrialPromoted { trial } = e {
+            if !checked.contains_key(trial) {
+                let ok = promote(pg, &mut tx, *trial, lease)?;
+                checked.insert(*trial, ok);
+            }
+        }
+    }
     for e in events {
         let ok = match trial_of(e) {
             None => true,
             Some(t) => match checked.get(&t) {
                 Some(ok) => *ok,
                 None => {
-                    let ok = match e {
-                        Event::TrialPromoted { .. } => promote(pg, &mut tx, t, lease)?,
-                        _ => pg.fence(&mut tx, t)?,
-                    };
+                    let ok = pg.fence(&mut tx, t)?;
                     checked.insert(t, ok);
                     ok
                 }
@@ -186,8 +193,9 @@ pub(super) fn with_promotion(
     Ok(())
 }
 
-/// A promotion (ASHA) claims the paused trial with the next attempt; `false` when another worker
-/// promoted it first.
+/// A promotion (population-based training) claims the paused trial with the next attempt;
+/// `false` when another worker promoted it first. Won, the trial is this process's again even if
+/// it lost it before (another worker promoted it at an earlier boundary).
 fn promote(
     pg: &Pg,
     tx: &mut postgres::Transaction,
@@ -204,6 +212,7 @@ fn promote(
     )?;
     Ok(match row {
         Some(r) => {
+            pg.lost.lock().unwrap().remove(&trial);
             pg.hold(trial, r.get(0), r.get(1));
             true
         }
