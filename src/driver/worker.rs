@@ -211,9 +211,10 @@ fn resumed(ctx: &Ctx, s: &mut super::queue::Shared, n: u64, shared: bool) -> Res
 /// at once (no other worker takes it) and is recorded by the persister before the trial trains.
 /// An exploit (population-based training) is decided on the board before the promotion and
 /// journalled ahead of it, in the same group: the promotion commits at once, never without it.
-/// In a `shared` study the group is appended here, one transaction that claims the paused trial:
-/// of the workers that saw the same barrier complete, one wins and journals the exploit (the
-/// same, decided from the same history); the others read its events and take none.
+/// In a `shared` study the group is appended here, one transaction that claims the paused trial
+/// unless another process wrote of it since this one last read: of the workers that saw the same
+/// barrier complete, one wins and journals the exploit (the same, decided from the same history);
+/// the others read its events and take none.
 fn promote(ctx: &Ctx, s: &mut super::queue::Shared, shared: bool) -> Result<Option<Taken>> {
     let mut inbox = ctx.inbox.lock().unwrap();
     let Some(n) = ctx.scheduler.promote(&inbox.board) else {
@@ -224,11 +225,7 @@ fn promote(ctx: &Ctx, s: &mut super::queue::Shared, shared: bool) -> Result<Opti
     events.push(Event::TrialPromoted { trial: n });
     if shared {
         drop(inbox);
-        let won = {
-            let mut storage = ctx.storage.lock().unwrap();
-            storage.append(&events)?;
-            !storage.lost(n)
-        };
+        let won = ctx.storage.lock().unwrap().promote(&events, s.cursor)?;
         if !won {
             follow(ctx, s)?;
             return Ok(None);
