@@ -123,6 +123,24 @@ fn pbt_two_workers_share_a_population_with_the_lineage_of_one_process() {
     assert_eq!(left, [(0, 6), (1, 6), (2, 6), (3, 6)]);
 }
 
+/// Waits until the process `pid` holds a member whose last event is its promotion.
+fn just_promoted(db: &mut postgres::Client, pid: u32) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(120) {
+        let row = db.query_opt(
+            "SELECT t.trial FROM tune_trials t WHERE t.state = 'running' AND t.owner LIKE $1
+                 AND (SELECT body FROM tune_events e WHERE e.study = t.study AND e.trial = t.trial
+                     ORDER BY seq DESC LIMIT 1) LIKE '{\"event\":\"trial_promoted\"%'",
+            &[&format!("%:{pid}:%")],
+        );
+        if row.unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("process {pid} promoted no member");
+}
+
 #[test]
 fn pbt_worker_killed_mid_study_is_taken_over_with_the_same_lineage() {
     let _serial = one_at_a_time();
@@ -136,8 +154,9 @@ fn pbt_worker_killed_mid_study_is_taken_over_with_the_same_lineage() {
     let mut db = opened(&url);
     let mut victim = start("worker", &spec, &url, &dir.path().join("w1"));
     let third = start("worker", &spec, &url, &dir.path().join("w2"));
-    // A member the victim holds between two pauses (it exploited or went on at a boundary).
-    mid_trial(&mut db, victim.id()).expect("the victim held a member mid-way");
+    // Killed just after it promoted a member (it exploited or went on at a boundary): the
+    // member's whole interval is left to train.
+    just_promoted(&mut db, victim.id());
     victim.kill().unwrap(); // SIGKILL
     victim.wait().unwrap();
     let held: Vec<i64> = db
