@@ -506,15 +506,14 @@ fn run_plan(
             "tune worker: needs --storage URL (or TUNE_STORAGE): workers share a study kept in PostgreSQL".into()
         ));
     }
-    if url.is_some() && plan.scheduler.as_ref().is_some_and(|s| s.promotes()) {
-        let (path, msg) = match plan.scheduler {
-            Some(tune::plan::SchedulerPlan::Pbt(_)) => ("kind", "\"pbt\" is not shared across workers yet (--storage): run the study on one machine"),
-            _ => ("mode", "\"promote\" is not shared across workers yet (--storage): use \"stop\", or run the study on one machine"),
-        };
+    // Population-based training is shared (its barrier and exploits are decided from the
+    // stored history); ASHA's promote mode is not yet.
+    let pbt = matches!(plan.scheduler, Some(tune::plan::SchedulerPlan::Pbt(_)));
+    if url.is_some() && !pbt && plan.scheduler.as_ref().is_some_and(|s| s.promotes()) {
         anyhow::bail!(Error::Spec {
             file: plan.spec_file.clone(),
-            path: format!("scheduler.{path}"),
-            msg: msg.into(),
+            path: "scheduler.mode".into(),
+            msg: "\"promote\" is not shared across workers yet (--storage): use \"stop\", or run the study on one machine".into(),
         });
     }
     if args.restart && url.is_some() {

@@ -294,17 +294,6 @@ fn wrong_settings_are_refused_in_one_sentence() {
         );
         assert!(!dir.path().join("runs").exists());
     }
-    // Not shared across workers yet.
-    let dir = tempdir();
-    let spec = write_spec(dir.path(), &pbt_spec(1, 6000));
-    let out = tune(&[
-        "-q".as_ref(),
-        "--storage".as_ref(),
-        "postgresql://u@localhost:1/db".as_ref(),
-        spec.as_os_str(),
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("\"pbt\" is not shared"));
     // Replay is for population-based training.
     let dir = tempdir();
     let spec = write_spec(dir.path(), &tiny_spec(1));

@@ -10,6 +10,8 @@ mod contract;
 mod from_pg;
 #[path = "postgres/payloads.rs"]
 mod payloads;
+#[path = "postgres/pbt.rs"]
+mod pbt;
 #[path = "postgres/serve.rs"]
 mod serve;
 #[path = "postgres/shared.rs"]

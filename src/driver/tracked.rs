@@ -157,6 +157,14 @@ impl Storage for Tracked<'_, '_> {
         self.inner.read_after(cursor)
     }
 
+    fn promote(&mut self, events: &[Event], seen: u64) -> Result<bool> {
+        let won = self.inner.promote(events, seen)?;
+        if won {
+            self.hub.note(&self.notes(events));
+        }
+        Ok(won)
+    }
+
     fn shared(&self) -> bool {
         self.inner.shared()
     }

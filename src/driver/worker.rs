@@ -82,7 +82,7 @@ fn take(ctx: &Ctx) -> Result<Take> {
             return Ok(Take::Trial(t));
         }
     }
-    if let Some(t) = promote(ctx, s) {
+    if let Some(t) = promote(ctx, s, shared)? {
         return Ok(Take::Trial(t));
     }
     while let Some(item) = s.queue.pop_front() {
@@ -126,13 +126,18 @@ fn take(ctx: &Ctx) -> Result<Take> {
         let waits = ctx.scheduler.waits(&ctx.inbox.lock().unwrap().board);
         return Ok(if waits { Take::Wait } else { Take::Done });
     }
-    // While others still run trials, this worker waits in case one is left behind.
+    // While others still run trials, this worker waits in case one is left behind, or (at a
+    // barrier of population-based training) until a paused one may be promoted.
     follow(ctx, s)?;
     if let Some(t) = take_over(ctx, s)? {
         return Ok(Take::Trial(t));
     }
+    if let Some(t) = promote(ctx, s, shared)? {
+        return Ok(Take::Trial(t));
+    }
     let elsewhere = ctx.storage.lock().unwrap().orphans()?.elsewhere;
-    Ok(if elsewhere == 0 {
+    let waits = ctx.scheduler.waits(&ctx.inbox.lock().unwrap().board);
+    Ok(if elsewhere == 0 && !waits {
         Take::Done
     } else {
         Take::Wait
@@ -206,12 +211,27 @@ fn resumed(ctx: &Ctx, s: &mut super::queue::Shared, n: u64, shared: bool) -> Res
 /// at once (no other worker takes it) and is recorded by the persister before the trial trains.
 /// An exploit (population-based training) is decided on the board before the promotion and
 /// journalled ahead of it, in the same group: the promotion commits at once, never without it.
-fn promote(ctx: &Ctx, s: &mut super::queue::Shared) -> Option<Taken> {
+/// In a `shared` study the group is appended here, one transaction that claims the paused trial
+/// unless another process wrote of it since this one last read: of the workers that saw the same
+/// barrier complete, one wins and journals the exploit (the same, decided from the same history);
+/// the others read its events and take none.
+fn promote(ctx: &Ctx, s: &mut super::queue::Shared, shared: bool) -> Result<Option<Taken>> {
     let mut inbox = ctx.inbox.lock().unwrap();
-    let n = ctx.scheduler.promote(&inbox.board)?;
+    let Some(n) = ctx.scheduler.promote(&inbox.board) else {
+        return Ok(None);
+    };
     let exploit = ctx.scheduler.exploit(n, &inbox.board);
     let mut events: Vec<Event> = exploit.map(|x| x.event()).into_iter().collect();
     events.push(Event::TrialPromoted { trial: n });
+    if shared {
+        drop(inbox);
+        let won = ctx.storage.lock().unwrap().promote(&events, s.cursor)?;
+        if !won {
+            follow(ctx, s)?;
+            return Ok(None);
+        }
+        inbox = ctx.inbox.lock().unwrap();
+    }
     for e in &events {
         inbox.board.apply(e);
     }
@@ -219,7 +239,8 @@ fn promote(ctx: &Ctx, s: &mut super::queue::Shared) -> Option<Taken> {
     for e in &events {
         s.history.apply(e);
     }
-    Some(Taken::of(&s.history, n, events))
+    let started = if shared { vec![] } else { events };
+    Ok(Some(Taken::of(&s.history, n, started)))
 }
 
 fn worker_loop(ctx: &Ctx, tx: &Outbox, runner: &mut dyn RunnerWorker) -> Result<()> {

@@ -230,7 +230,8 @@ fn halving(file: &Path, h: &Halving, epochs: u32) -> Result<(u32, u32, bool)> {
 }
 
 impl SchedulerPlan {
-    /// Whether it pauses trials at rungs and promotes them (not shared across workers yet).
+    /// Whether it pauses trials and promotes them (ASHA's promote mode: not shared across workers
+    /// yet; population-based training: shared).
     pub fn promotes(&self) -> bool {
         match *self {
             SchedulerPlan::Asha { promote, .. } | SchedulerPlan::Hyperband { promote, .. } => {

@@ -82,6 +82,17 @@ pub trait Storage: Send {
         Ok(())
     }
 
+    /// Appends `events`, a group that promotes a paused trial (after its exploit, population-based
+    /// training), as one group that claims the trial for this process: `false`, and nothing of
+    /// the trial written, when another process promoted it first or wrote of it after event
+    /// `seen` of [`Storage::read_after`] (the history the promotion was decided from). A storage
+    /// one process holds always grants it.
+    fn promote(&mut self, events: &[Event], seen: u64) -> Result<bool> {
+        let _ = seen;
+        self.append(events)?;
+        Ok(true)
+    }
+
     /// The whole history as stored, when other processes wrote to it.
     fn reread(&self) -> Result<Option<History>> {
         Ok(None)

@@ -158,3 +158,78 @@ fn every_storage_replays_what_was_appended_and_never_hands_out_a_started_trial_a
         }
     }
 }
+
+/// Trial `a` at virtual epoch `k`, paused there (`EpochDone` deciding the pause, then its end).
+fn paused_at(a: u64, k: u32) -> [Event; 2] {
+    [
+        Event::EpochDone {
+            trial: a,
+            row: row(k, 1.0 / k as f64),
+            seconds: k as f64,
+            decision: Some(tune::storage::Decision::Pause),
+        },
+        Event::TrialEnded {
+            trial: a,
+            status: Status::Paused,
+            reason: None,
+            seconds: k as f64,
+        },
+    ]
+}
+
+/// Trial `a`'s exploit of itself at `k` and its promotion: a group for `Storage::promote`.
+fn promotion(a: u64, k: u32) -> [Event; 2] {
+    let params = |lr: f64| BTreeMap::from([("lr".to_string(), tune::space::Value::Float(lr))]);
+    [
+        Event::TrialExploited {
+            trial: a,
+            virtual_epoch: k,
+            source: a,
+            old: params(0.1),
+            new: params(0.1 * k as f64),
+        },
+        Event::TrialPromoted { trial: a },
+    ]
+}
+
+#[test]
+fn every_storage_grants_a_promotion_and_a_shared_one_once_and_only_on_what_was_read() {
+    let _serial = one_at_a_time();
+    let dir = tempdir();
+    for mut case in backends("promote", dir.path()) {
+        let name = case.name;
+        let s = &mut case.first;
+        s.open("study", &print(1)).unwrap();
+        let a = s.claim(None).unwrap().expect("a trial");
+        let started = Event::TrialStarted {
+            trial: a,
+            params: BTreeMap::new(),
+            suggest_ms: None,
+        };
+        s.append(&[started]).unwrap();
+        s.append(&paused_at(a, 1)).unwrap();
+        let (_, seen) = s.read_after(0).unwrap();
+        if !s.shared() {
+            assert!(s.promote(&promotion(a, 1), seen).unwrap(), "{name}");
+            let (events, _) = s.read_after(0).unwrap();
+            assert!(events.ends_with(&promotion(a, 1)), "{name}");
+            continue;
+        }
+        // Another worker promotes it first, trains it to its next pause: this one's promotion,
+        // decided on what it read before, is refused; once it read that, it is granted.
+        let mut other = (case.again)();
+        other.open("study", &print(1)).unwrap();
+        let (_, theirs) = other.read_after(0).unwrap();
+        assert!(other.promote(&promotion(a, 1), theirs).unwrap(), "{name}");
+        assert!(!s.promote(&promotion(a, 1), seen).unwrap(), "{name}");
+        other.append(&paused_at(a, 2)).unwrap();
+        assert!(!s.promote(&promotion(a, 1), seen).unwrap(), "{name}");
+        let (_, seen) = s.read_after(seen).unwrap();
+        assert!(s.promote(&promotion(a, 2), seen).unwrap(), "{name}");
+        let history = other.reread().unwrap().unwrap();
+        let t = &history.trials[&a];
+        let at: Vec<u32> = t.exploits.iter().map(|x| x.virtual_epoch).collect();
+        assert_eq!(at, [1, 2], "{name}: each exploit once");
+        assert_eq!(t.status, Status::Running, "{name}");
+    }
+}

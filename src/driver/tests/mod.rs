@@ -235,6 +235,22 @@ impl Scheduler for Counting {
     fn promote(&self, history: &History) -> Option<u64> {
         self.inner.promote(history)
     }
+
+    fn exploit(&self, trial: u64, history: &History) -> Option<crate::storage::Exploit> {
+        self.inner.exploit(trial, history)
+    }
+
+    fn referenced(&self, trial: u64, history: &History) -> Vec<u32> {
+        self.inner.referenced(trial, history)
+    }
+
+    fn waits(&self, history: &History) -> bool {
+        self.inner.waits(history)
+    }
+
+    fn waits_durable(&self) -> bool {
+        self.inner.waits_durable()
+    }
 }
 
 /// One run of the driver on the fakes.

@@ -146,3 +146,111 @@ fn an_interrupted_asha_study_resumes_to_the_same_results_and_decisions() {
         );
     }
 }
+
+/// A storage shared with an imagined process that refuses each member's first promotion at every
+/// boundary (as PostgreSQL does when another worker promoted it, or wrote of it since this one
+/// read): what the driver took for that promotion must not join its history.
+struct RefusesFirstPromotions {
+    inner: MemoryStorage,
+    refused: BTreeSet<(u64, usize)>,
+}
+
+impl Storage for RefusesFirstPromotions {
+    fn open(
+        &mut self,
+        name: &str,
+        fingerprint: &crate::storage::Fingerprint,
+    ) -> Result<crate::storage::Opened> {
+        self.inner.open(name, fingerprint)
+    }
+
+    fn claim(&mut self, trial: Option<u64>) -> Result<Option<u64>> {
+        self.inner.claim(trial)
+    }
+
+    fn append(&mut self, events: &[Event]) -> Result<()> {
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, Event::TrialPromoted { .. })),
+            "a shared study's promotions claim the trial: {events:?}"
+        );
+        self.inner.append(events)
+    }
+
+    fn read_after(&self, cursor: u64) -> Result<(Vec<Event>, u64)> {
+        Ok((vec![], cursor))
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn promote(&mut self, events: &[Event], seen: u64) -> Result<bool> {
+        let Some(Event::TrialPromoted { trial }) = events.last() else {
+            panic!("a promotion last: {events:?}");
+        };
+        let key = (*trial, self.inner.events().len());
+        if self.refused.insert(key) {
+            return Ok(false);
+        }
+        self.inner.promote(events, seen)
+    }
+}
+
+#[test]
+fn a_shared_studys_refused_promotion_is_not_taken_and_the_lineage_is_the_same() {
+    let dir = TempDir::new();
+    let s = serde_json::json!({ "kind": "pbt", "interval_virtual_epochs": 1, "quantile": 0.25 });
+    let p = plan_with(&dir, 4, 2, None, s);
+    let store = MemoryStore::default();
+    let mut journal = MemoryStorage::default();
+    let alone = drive_with(
+        &p,
+        FakeRunner::with(&p, later_better),
+        &mut journal,
+        &store,
+        None,
+    );
+    let exploits = |events: &[Event]| -> Vec<Event> {
+        let mut x: Vec<Event> = events
+            .iter()
+            .filter(|e| matches!(e, Event::TrialExploited { .. }))
+            .cloned()
+            .collect();
+        x.sort_by_key(|e| format!("{e:?}"));
+        x
+    };
+    let lineage = |h: &History| -> Vec<(u64, Vec<crate::storage::Exploit>, Params)> {
+        let t = h.trials.values();
+        t.map(|t| (t.trial, t.exploits.clone(), t.params.clone()))
+            .collect()
+    };
+    let want = lineage(&alone.summary.history);
+    assert!(want.iter().any(|(_, x, _)| !x.is_empty()), "no exploit");
+    let mut storage = RefusesFirstPromotions {
+        inner: MemoryStorage::default(),
+        refused: BTreeSet::new(),
+    };
+    let runner = FakeRunner::with(&p, later_better);
+    let scheduler = crate::scheduler::for_plan(&p);
+    let seams = Seams {
+        storage: &mut storage,
+        store: &MemoryStore::default(),
+        runner: &runner,
+        scheduler: &scheduler,
+    };
+    let opts = RunOptions {
+        sync_every: Duration::ZERO,
+        ..RunOptions::default()
+    };
+    let summary = drive(&p, seams, &opts, &AtomicBool::new(false), &Silent).unwrap();
+    assert!(!summary.interrupted);
+    assert_eq!(lineage(&summary.history), want);
+    assert!(!storage.refused.is_empty());
+    // Each exploit journalled once: those the study made alone.
+    assert_eq!(
+        exploits(&storage.inner.events()),
+        exploits(&journal.events())
+    );
+}

@@ -103,12 +103,15 @@ pub(super) fn append(pg: &Pg, clock: &AtomicU64, group: i64, events: &[Event]) -
     })
 }
 
-/// A group with a promotion, in a transaction of several statements.
+/// A group with a promotion, in a transaction of several statements; the promoted trial is
+/// claimed only if no other process wrote of it after event `seen` (what the promotion was decided
+/// from).
 pub(super) fn with_promotion(
     pg: &Pg,
     c: &mut Conn,
     group: i64,
     events: &[Event],
+    seen: i64,
 ) -> std::result::Result<(), postgres::Error> {
     let lease = pg.lease.as_secs_f64();
     let mut tx = c.transaction()?;
@@ -123,16 +126,23 @@ pub(super) fn with_promotion(
     }
     let mut kept: Vec<&Event> = vec![];
     let mut checked: BTreeMap<u64, bool> = BTreeMap::new();
+    // Promotions first: a promoted trial's other events (its exploit, journalled ahead of the
+    // promotion) are written only by the worker that claimed it.
+    for e in events {
+        if let Event::TrialPromoted { trial } = e {
+            if !checked.contains_key(trial) {
+                let ok = promote(pg, &mut tx, *trial, lease, seen)?;
+                checked.insert(*trial, ok);
+            }
+        }
+    }
     for e in events {
         let ok = match trial_of(e) {
             None => true,
             Some(t) => match checked.get(&t) {
                 Some(ok) => *ok,
                 None => {
-                    let ok = match e {
-                        Event::TrialPromoted { .. } => promote(pg, &mut tx, t, lease)?,
-                        _ => pg.fence(&mut tx, t)?,
-                    };
+                    let ok = pg.fence(&mut tx, t)?;
                     checked.insert(t, ok);
                     ok
                 }
@@ -186,24 +196,30 @@ pub(super) fn with_promotion(
     Ok(())
 }
 
-/// A promotion (ASHA) claims the paused trial with the next attempt; `false` when another worker
-/// promoted it first.
+/// A promotion (population-based training) claims the paused trial with the next attempt;
+/// `false` when another worker promoted it first, or wrote of it after event `seen` (it promoted
+/// it, and the trial paused again at a later boundary, since this one looked). Won, the trial is
+/// this process's again even if it lost it before (another promoted it at an earlier boundary).
 fn promote(
     pg: &Pg,
     tx: &mut postgres::Transaction,
     trial: u64,
     lease: f64,
+    seen: i64,
 ) -> std::result::Result<bool, postgres::Error> {
     let row = tx.query_opt(
         "UPDATE tune_trials SET state = 'running', owner = $3, attempt = attempt + 1,
              lease_until = now() + make_interval(secs => $4)
          WHERE study = $1 AND trial = $2 AND state = 'paused'
+             AND NOT EXISTS (SELECT 1 FROM tune_events
+                 WHERE study = $1 AND seq > $5 AND trial = $2 AND writer <> $3)
          RETURNING attempt, ARRAY(SELECT epoch FROM tune_checkpoints
              WHERE study = $1 AND trial = $2 ORDER BY epoch)",
-        &[&pg.study(), &(trial as i64), &pg.writer, &lease],
+        &[&pg.study(), &(trial as i64), &pg.writer, &lease, &seen],
     )?;
     Ok(match row {
         Some(r) => {
+            pg.lost.lock().unwrap().remove(&trial);
             pg.hold(trial, r.get(0), r.get(1));
             true
         }

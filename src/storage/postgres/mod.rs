@@ -327,9 +327,24 @@ impl Storage for PgStorage {
             .iter()
             .any(|e| matches!(e, Event::TrialPromoted { .. }))
         {
-            true => pg.timed(clock, |c| append::with_promotion(pg, c, group, events)),
+            true => pg.timed(clock, |c| {
+                append::with_promotion(pg, c, group, events, i64::MAX)
+            }),
             false => append::append(pg, clock, group, events),
         }
+    }
+
+    fn promote(&mut self, events: &[Event], seen: u64) -> Result<bool> {
+        self.groups += 1;
+        let (pg, group) = (&*self.pg, self.groups as i64);
+        pg.timed(&pg.storage_ns, |c| {
+            append::with_promotion(pg, c, group, events, seen as i64)
+        })?;
+        let mut promoted = events.iter().filter_map(|e| match e {
+            Event::TrialPromoted { trial } => Some(*trial),
+            _ => None,
+        });
+        Ok(promoted.all(|t| !pg.lost(t)))
     }
 
     fn read_after(&self, cursor: u64) -> Result<(Vec<Event>, u64)> {
