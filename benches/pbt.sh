@@ -12,7 +12,8 @@
 # population, interval (a training iteration is a virtual epoch), quantile, resample probability and
 # factors, on the PyTorch twin of tune's model with tune's split of each seed, 2 trials at a time;
 # its best validation loss over all members and iterations and the examples it trained, and the
-# goal: PBT's median best not worse than Ray's. RAY=0, or a venv that cannot be made, skips it with
+# goal: PBT's median best not worse than Ray's. "rayrand" is the same Ray trials without PBT
+# (random search of 8, the full budget), the PyTorch twin's counterpart of "random". RAY=0, or a venv that cannot be made, skips it with
 # a line that says so.
 # Usage: benches/pbt.sh
 #        TUNE=path/to/tune SEEDS="1 2 3 4 5" PARALLEL=2 RAY=0 benches/pbt.sh
@@ -29,7 +30,7 @@ methods="pbt random asha"
 ray=""
 if [ "${RAY:-1}" = 1 ]; then
   ray=$(VENV=target/ray-venv benches/peers/venv.sh 'ray[tune]:ray.tune' torch numpy)
-  [ -n "$ray" ] && methods="$methods ray" || echo "Ray Tune not compared: no venv with ray[tune] and torch (see above)"
+  [ -n "$ray" ] && methods="$methods ray rayrand" || echo "Ray Tune not compared: no venv with ray[tune] and torch (see above)"
 else
   echo "Ray Tune not compared: RAY=${RAY}"
 fi
@@ -68,14 +69,14 @@ result() {
     NR == 2 { best = $b } { ex += $e } END { printf "%s %d\n", best, ex }' "$tmp/runs/$1/leaderboard.csv"
 }
 
-# ray SEED -> "best examples" of Ray Tune's PBT on the split tune made for pbt-SEED
+# ray_result SEED pbt|fifo -> "best examples" of Ray Tune on the split tune made for pbt-SEED
 ray_result() {
-  local log=$tmp/ray-$1.log
+  local log=$tmp/ray-$2-$1.log
   if nice "$ray" benches/peers/ray_pbt.py --data "$data/winequality-red.csv" --split "$tmp/runs/pbt-$1/split.json" \
-    --seed "$1" --cpus "$parallel" > "$tmp/ray-$1.json" 2> "$log"; then
-    "$ray" -c 'import json, sys; r = json.load(open(sys.argv[1])); print(r["best_val_loss"], r["examples"])' "$tmp/ray-$1.json"
+    --seed "$1" --cpus "$parallel" --scheduler "$2" > "$tmp/ray-$2-$1.json" 2> "$log"; then
+    "$ray" -c 'import json, sys; r = json.load(open(sys.argv[1])); print(r["best_val_loss"], r["examples"])' "$tmp/ray-$2-$1.json"
   else
-    echo "Ray Tune failed on seed $1; the end of its log:" >&2
+    echo "Ray Tune ($2) failed on seed $1; the end of its log:" >&2
     tail -n 20 "$log" >&2
     echo "failed 0"
   fi
@@ -88,8 +89,12 @@ for s in $seeds; do
   spec "random-$s" "$s" 8
   spec "asha-$s" "$s" 36 "$asha"
   for m in $methods; do
-    if [ "$m" = ray ]; then read -r best ex < <(ray_result "$s"); else read -r best ex < <(result "$m-$s"); fi
-    [ "$best" != failed ] || { methods=${methods% ray}; echo "Ray Tune not compared: it failed on seed $s"; continue; }
+    case $m in
+      ray) read -r best ex < <(ray_result "$s" pbt) ;;
+      rayrand) read -r best ex < <(ray_result "$s" fifo) ;;
+      *) read -r best ex < <(result "$m-$s") ;;
+    esac
+    [ "$best" != failed ] || { methods=${methods% ray rayrand}; echo "Ray Tune not compared: it failed on seed $s"; break; }
     printf '%-6s %-8s %12s %12s\n' "$s" "$m" "$best" "$ex"
     ALL[$m]="${ALL[$m]:-} $best"
   done

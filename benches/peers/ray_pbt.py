@@ -15,6 +15,9 @@ thread each. The seed seeds Ray's initial sampling, its PBT decisions (Python's 
 streams in the driver) and each member's torch and data streams; the order in which two
 concurrent trials report is not seeded, so runs need not repeat exactly.
 
+With --scheduler fifo, the same trials without PBT (Ray's random search of 8 on the full budget),
+which tells the trainer's share of a difference from the scheduler's.
+
 Prints one JSON line: seed, best val MSE over all members and iterations, examples trained by
 all members, exploits, wall seconds.
 """
@@ -123,6 +126,7 @@ def main():
     ap.add_argument("--target", default="quality")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--population", type=int, default=8)
+    ap.add_argument("--scheduler", default="pbt", choices=["pbt", "fifo"])
     ap.add_argument("--cpus", type=int, default=2)
     ap.add_argument("--stop-point", type=float, default=50)
     ap.add_argument("--virtual-epochs", type=int, default=10)
@@ -184,7 +188,7 @@ def main():
         tune_config=tune.TuneConfig(
             metric="val_loss",
             mode="min",
-            scheduler=pbt,
+            scheduler=pbt if args.scheduler == "pbt" else None,
             search_alg=BasicVariantGenerator(random_state=args.seed),
             num_samples=args.population,
             reuse_actors=True,
@@ -212,6 +216,7 @@ def main():
                 "seed": args.seed,
                 "best_val_loss": min(v for v, _ in rows),
                 "examples": sum(e for _, e in rows),
+                "scheduler": args.scheduler,
                 "exploits": pbt._num_perturbations,
                 "results": len(rows),
                 "wall": wall,
