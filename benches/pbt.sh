@@ -72,6 +72,14 @@ result() {
 # ray_result SEED pbt|fifo -> "best examples" of Ray Tune on the split tune made for pbt-SEED
 ray_result() {
   local log=$tmp/ray-$2-$1.log
+  # Once: the peer's exploit carries the state (outside Ray), or the peer is not compared.
+  if [ ! -e "$tmp/copy.json" ] && ! nice "$ray" benches/peers/ray_pbt.py --check-copy --data "$data/winequality-red.csv" \
+    --split "$tmp/runs/pbt-$1/split.json" > "$tmp/copy.json" 2> "$log"; then
+    echo "Ray peer's state copy check failed; the end of its log:" >&2
+    tail -n 20 "$log" >&2
+    echo "failed 0"
+    return
+  fi
   if nice "$ray" benches/peers/ray_pbt.py --data "$data/winequality-red.csv" --split "$tmp/runs/pbt-$1/split.json" \
     --seed "$1" --cpus "$parallel" --scheduler "$2" > "$tmp/ray-$2-$1.json" 2> "$log"; then
     "$ray" -c 'import json, sys; r = json.load(open(sys.argv[1])); print(r["best_val_loss"], r["examples"])' "$tmp/ray-$2-$1.json"
@@ -107,6 +115,7 @@ awk -v p="$p" -v r="$r" -v a="$a" 'BEGIN { printf "goal: PBT median best <= rand
 case " $methods " in
   *" ray "*)
     y=$(median "${ALL[ray]}")
+    echo "Ray peer: an exploiting member's next step equals its source's under the new parameters (checked outside Ray)"
     awk -v p="$p" -v y="$y" 'BEGIN { printf "goal: PBT'"'"'s median best not worse than Ray'"'"'s: %s (%.4f against %.4f, %+.1f %%)\n", (p <= y) ? "yes" : "no", p, y, 100 * (p - y) / y }' ;;
   *) echo "goal: PBT's median best not worse than Ray's: not measured (Ray Tune not compared)" ;;
 esac

@@ -12,14 +12,15 @@ as tune's members do). A member's checkpoint holds weights, Adam's state, the da
 position and its random stream, so an exploiting member continues from the copied state; then
 its own new learning rate is set in place. Two trials at a time (ray.init(num_cpus=2)), one torch
 thread each. The seed seeds Ray's initial sampling, its PBT decisions (Python's and NumPy's global
-streams in the driver) and each member's torch and data streams; the order in which two
-concurrent trials report is not seeded, so runs need not repeat exactly.
+streams in the driver) and each member's torch and data streams; even so Ray's PBT runs do not
+repeat exactly for a seed (measured; the trainer alone, --scheduler fifo, does).
 
 With --scheduler fifo, the same trials without PBT (Ray's random search of 8 on the full budget),
 which tells the trainer's share of a difference from the scheduler's.
 
-Prints one JSON line: seed, best val MSE over all members and iterations, examples trained by
-all members, exploits, wall seconds.
+--check-copy checks, outside Ray, that an exploiting member's next step equals its source's under
+the new parameters. Otherwise prints one JSON line: seed, best val MSE over all members and
+iterations, examples trained by all members, exploits, wall seconds.
 """
 import argparse
 import json
@@ -119,6 +120,30 @@ def make_trainable():
     return Member
 
 
+def check_copy(args):
+    """Outside Ray: member b loads member a's checkpoint after 2 virtual epochs with new parameters;
+    its next virtual epoch must equal a's under the same new parameters (the state came along)."""
+    member = make_trainable()
+    base = {"data": os.path.abspath(args.data), "split": os.path.abspath(args.split),
+            "target": args.target, "stop_point": args.stop_point,
+            "virtual_epochs": args.virtual_epochs, "hidden": [int(h) for h in args.hidden.split(",")]}
+    a = member(config=dict(base, seed=args.seed, batch_size=64, learning_rate=0.01))
+    for _ in range(2):
+        a.train()
+    d = tempfile.mkdtemp(prefix="ray-pbt-check-")
+    a.save_checkpoint(d)
+    b = member(config=dict(base, seed=args.seed + 1, batch_size=32, learning_rate=0.002))
+    b.load_checkpoint(d)
+    shutil.rmtree(d)
+    a.config["batch_size"] = 32
+    for g in a.opt.param_groups:
+        g["lr"] = 0.002
+    va, vb = a.train()["val_loss"], b.train()["val_loss"]
+    print(json.dumps({"check": "copy", "source": va, "exploiter": vb, "equal": va == vb}))
+    if va != vb:
+        raise SystemExit("ray_pbt.py: the exploiting member's step differs from its source's")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -132,7 +157,11 @@ def main():
     ap.add_argument("--virtual-epochs", type=int, default=10)
     ap.add_argument("--hidden", default="64,64")
     ap.add_argument("--batch-sizes", default="16,32,64,128,256")
+    ap.add_argument("--check-copy", action="store_true", help="check the exploit's state copy, no Ray run")
     args = ap.parse_args()
+    if args.check_copy:
+        sys.path.insert(0, PEERS)
+        return check_copy(args)
 
     # Ray's workers import stream and tabular from here.
     os.environ["PYTHONPATH"] = PEERS + os.pathsep + os.environ.get("PYTHONPATH", "")
