@@ -37,6 +37,7 @@ mod taken;
 #[cfg(test)]
 mod tests;
 mod tracked;
+mod warmed;
 mod worker;
 
 pub use fingerprint::{check_made_by, fingerprint};
@@ -279,7 +280,7 @@ pub fn drive(
         scheduler,
     } = seams;
     let (history, cursor) = open_study(plan, &mut *storage, store, opts, observer)?;
-    let mut sampler = crate::sampler::for_plan(plan);
+    let mut sampler = warmed::sampler(plan);
     let queue = queue::queue(plan.trials, plan.parallel, runner, &mut *sampler, &history);
     let done = history.trials.values().filter(|t| t.status.ended()).count();
     observer.event(Progress::Study {
