@@ -170,7 +170,23 @@ fn run_on(
     crate::outputs::report::write(plan, &summary.history)?;
     if let (Some(hub), false) = (hub, summary.interrupted) {
         let best = best_so_far(plan, &summary.history).map(|(t, _)| t);
-        hub.note(&[crate::tracking::Note::StudyEnded { best, leaderboard }]);
+        let front = (!plan.objectives.plain()).then(|| {
+            let fronts = crate::outputs::front::Fronts::of(plan, &summary.history);
+            crate::tracking::Front {
+                file: out.join("pareto.csv"),
+                trials: summary
+                    .history
+                    .trials
+                    .keys()
+                    .map(|&t| (t, fronts.ranks[&t], fronts.feasible(t)))
+                    .collect(),
+            }
+        });
+        hub.note(&[crate::tracking::Note::StudyEnded {
+            best,
+            leaderboard,
+            front,
+        }]);
     }
     Ok(summary)
 }
