@@ -106,8 +106,11 @@ mod tests {
     use crate::storage::Status;
     use std::sync::{Arc, Mutex};
 
-    /// Records the trial numbers and histories it is asked with, and warns of each.
-    struct Spy(Arc<Mutex<Vec<(u64, Vec<(u64, f64)>)>>>, Vec<String>);
+    /// The trial asked for, and each trial of the history it was asked with (number, `x`).
+    type Asked = (u64, Vec<(u64, f64)>);
+
+    /// Records what it is asked with, and warns of each ask.
+    struct Spy(Arc<Mutex<Vec<Asked>>>, Vec<String>);
 
     impl Sampler for Spy {
         fn ask(&mut self, trial: u64, history: &History) -> Params {
