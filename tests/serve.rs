@@ -325,7 +325,7 @@ fn the_api_and_the_page_show_the_front_of_several_objectives() {
     for t in json(addr, "/api/trials").as_array().unwrap() {
         let row = board
             .iter()
-            .find(|r| r[at("trial")] == t["trial"].to_string())
+            .find(|r| r[at("trial")].parse::<u64>().ok() == t["trial"].as_u64())
             .unwrap();
         assert_eq!(t["feasible"].to_string(), row[at("feasible")]);
         let rank = t["pareto_rank"]
