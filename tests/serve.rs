@@ -251,3 +251,114 @@ fn a_busy_port_or_a_study_not_run_is_refused_in_one_sentence() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The trials drawn in the page's front plot of `a` against `b`.
+fn front_marks(page: &str, a: &str, b: &str) -> usize {
+    let plot = &page[page
+        .find(&format!("id=\"front-{a}-{b}\""))
+        .expect("the front's plot")..];
+    plot[..plot.find("</svg>").unwrap()]
+        .matches("class=\"trial\" data-trial=")
+        .count()
+}
+
+/// Two objectives and a constraint: `/api/study` gives the front as `pareto.csv` does, its
+/// hypervolume recomputed from those points against the worst feasible values, and the feasible
+/// counts of the leaderboard; the page's front plot follows the study as it runs.
+#[test]
+fn the_api_and_the_page_show_the_front_of_several_objectives() {
+    let dir = tempdir();
+    let mut spec = tiny_spec(1);
+    spec["model"] = serde_json::json!({});
+    spec["objectives"] = serde_json::json!([{ "metric": "val_loss" }, { "metric": "parameters" }]);
+    spec["constraints"] = serde_json::json!([{ "metric": "parameters", "max": 1500 }]);
+    spec["search"]["space"]["hidden_width"] = serde_json::json!([4, 16, 64]);
+    let spec = write_spec(dir.path(), &spec);
+    stop_after(&spec, 6);
+    let server = serve(&spec, &[]);
+    let addr = &server.addr;
+    let (_, page) = get(addr, "/");
+    let early = front_marks(&page, "val_loss", "parameters");
+    assert!((1..6).contains(&early), "{early}");
+    let version = json(addr, "/api/study")["version"].clone();
+    ok(run(&spec));
+    let start = Instant::now();
+    let study = loop {
+        let s = json(addr, "/api/study");
+        if s["version"] != version && s["counts"]["complete"] == 6 {
+            break s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{s}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (_, page) = get(addr, "/");
+    assert_eq!(front_marks(&page, "val_loss", "parameters"), 6);
+
+    let front = &study["front"];
+    assert_eq!(
+        front["objectives"],
+        serde_json::json!([
+            { "metric": "val_loss", "goal": "min", "reference": null },
+            { "metric": "parameters", "goal": "min", "reference": null }
+        ])
+    );
+    assert_eq!(
+        front["constraints"],
+        serde_json::json!([{ "metric": "parameters", "min": null, "max": 1500.0 }])
+    );
+    let out = dir.path().join("runs/tiny");
+    let (_, pareto) = read_csv(&out.join("pareto.csv"));
+    let (header, board) = read_csv(&out.join("leaderboard.csv"));
+    let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let trials = front["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), pareto.len());
+    let mut points = vec![];
+    for (t, row) in trials.iter().zip(&pareto) {
+        assert_eq!(t["trial"].to_string(), row[0]);
+        let (l, p) = (
+            t["values"]["val_loss"].as_f64().unwrap(),
+            t["values"]["parameters"].as_f64().unwrap(),
+        );
+        assert_eq!((l, p), (float(&row[4]), float(&row[5])), "{t}");
+        points.push((l, p));
+    }
+    for t in json(addr, "/api/trials").as_array().unwrap() {
+        let row = board
+            .iter()
+            .find(|r| r[at("trial")].parse::<u64>().ok() == t["trial"].as_u64())
+            .unwrap();
+        assert_eq!(t["feasible"].to_string(), row[at("feasible")]);
+        let rank = t["pareto_rank"]
+            .as_u64()
+            .map_or(String::new(), |r| r.to_string());
+        assert_eq!(rank, row[at("pareto_rank")], "{t}");
+    }
+    let feasible: Vec<&Vec<String>> = board
+        .iter()
+        .filter(|r| r[at("feasible")] == "true")
+        .collect();
+    assert_eq!(front["feasible"], feasible.len());
+    assert_eq!(front["infeasible"], board.len() - feasible.len());
+    assert_eq!(front["without_value"], 0);
+    // The reference: the worst feasible value of each; the area the front dominates below it.
+    let worst = |c: &str| {
+        feasible
+            .iter()
+            .map(|r| float(&r[at(c)]))
+            .fold(f64::NEG_INFINITY, f64::max)
+    };
+    let reference = (worst("best_val_loss"), worst("best_parameters"));
+    assert_eq!(
+        front["reference"],
+        serde_json::json!([reference.0, reference.1])
+    );
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut hv = 0.0;
+    for (i, &(l, p)) in points.iter().enumerate() {
+        let next = points.get(i + 1).map_or(reference.0, |q| q.0);
+        hv += (next - l) * (reference.1 - p);
+    }
+    let got = front["hypervolume"].as_f64().unwrap();
+    assert!((got - hv).abs() <= 1e-9 * hv.max(1.0), "{got} vs {hv}");
+    assert!(hv > 0.0 || points.len() == 1, "{hv}");
+}

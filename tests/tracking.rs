@@ -1,8 +1,9 @@
 //! Tracking (`"tracking"` in the spec, `--mlflow`): against a real `mlflow server` on a local port,
 //! a study of 4 trials gives 4 child runs of one parent, each with its parameters and every
 //! boundary's metrics at step = examples seen, and an interrupted, resumed and rerun study adds no
-//! point twice; each trial's selected checkpoint is an artifact of its run; a server that is not
-//! there fails nothing. TensorBoard's files read back with
+//! point twice; each trial's selected checkpoint is an artifact of its run; with several
+//! objectives `pareto.csv` is an artifact of the parent and each run is tagged with its front; a
+//! server that is not there fails nothing. TensorBoard's files read back with
 //! TensorBoard's own reader: scalars at the examples seen, once each, and the HParams sessions.
 //!
 //! MLflow and TensorBoard come from PyPI: the interpreter in `TUNE_TEST_TRACKING_PYTHON` (which
@@ -242,6 +243,79 @@ fn mlflow_gets_every_boundary_once_through_interruption_and_resume() {
             run["artifacts"],
             json!([["checkpoint/best.safetensors", size]])
         );
+    }
+    drop(server);
+}
+
+/// Two objectives and a constraint: the parent run gets `pareto.csv` beside the leaderboard (as
+/// tags where the experiment's artifacts go where the server does not serve them), and each
+/// trial's run the leaderboard's `pareto_rank` and `feasible` as tags.
+#[test]
+fn mlflow_gets_the_front_of_several_objectives() {
+    let Some(python) = python_or_skip("mlflow front") else {
+        return;
+    };
+    let dir = tempdir();
+    let server = Server::start(&python, dir.path());
+    // An experiment whose artifacts go to a folder only the server's machine writes.
+    let local = dir.path().join("local-artifacts");
+    let made = Command::new(&python)
+        .args(["-c", "import sys, mlflow; mlflow.MlflowClient(sys.argv[1]).create_experiment('local', artifact_location=sys.argv[2])"])
+        .arg(&server.uri)
+        .arg(format!("file://{}", local.display()))
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    for (name, experiment) in [("served", "mo"), ("local", "local")] {
+        let mut s = tiny_spec(2);
+        s["name"] = name.into();
+        s["model"] = json!({});
+        s["objectives"] = json!([{ "metric": "val_loss" }, { "metric": "parameters" }]);
+        s["constraints"] = json!([{ "metric": "parameters", "max": 1500 }]);
+        s["search"]["trials"] = json!(5);
+        s["search"]["space"]["hidden_width"] = json!([4, 16, 64]);
+        s["tracking"] = json!({ "mlflow": server.uri, "experiment": experiment });
+        let spec = dir.path().join(format!("{name}.json"));
+        std::fs::write(&spec, s.to_string()).unwrap();
+        ok(run(&spec));
+        let study = dir.path().join("runs").join(name);
+        let got = read_back(&python, &["mlflow", &server.uri, experiment]);
+        let parent = &got["parents"][0];
+        let text = |f: &str| std::fs::read_to_string(study.join(f)).unwrap();
+        if name == "served" {
+            assert_eq!(
+                parent["artifacts"],
+                json!(["leaderboard.csv", "pareto.csv"])
+            );
+        } else {
+            assert_eq!(parent["artifacts"], json!([]));
+            assert_eq!(parent["tags"]["tune.leaderboard"], text("leaderboard.csv"));
+            assert_eq!(parent["tags"]["tune.pareto"], text("pareto.csv"));
+        }
+        let rows = columns(
+            &study.join("leaderboard.csv"),
+            &["trial", "pareto_rank", "feasible"],
+        );
+        assert_eq!(rows.len(), 5);
+        assert!(
+            rows.iter().any(|r| r[1] == "1") && rows.iter().any(|r| r[2] == "false"),
+            "{rows:?}"
+        );
+        for r in rows {
+            let tags = &got["trials"][&r[0]][0]["tags"];
+            assert_eq!(
+                tags["tune.pareto_rank"],
+                r[1].as_str(),
+                "trial {}: {tags}",
+                r[0]
+            );
+            assert_eq!(
+                tags["tune.feasible"],
+                r[2].as_str(),
+                "trial {}: {tags}",
+                r[0]
+            );
+        }
     }
     drop(server);
 }

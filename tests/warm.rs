@@ -1,4 +1,5 @@
-//! `search.warm_start`: a study that starts from an earlier one's finished trials.
+//! `search.warm_start`: a study that starts from an earlier one's finished trials, with one
+//! objective or several.
 
 mod common;
 use common::*;
@@ -87,4 +88,86 @@ fn a_grid_skips_the_points_an_earlier_study_ran_and_a_warm_gp_is_deterministic()
         err.contains("was judged by metric \"val_loss\", this study by \"rmse\""),
         "{err}"
     );
+}
+
+/// The parameters of trial `trial` in the study `name`'s leaderboard.
+fn trial_params(dir: &std::path::Path, name: &str, trial: u64) -> Vec<String> {
+    let board = dir.join(format!("runs/{name}/leaderboard.csv"));
+    let cols = ["trial", "batch_size", "learning_rate", "hidden_width"];
+    let row = columns(&board, &cols)
+        .into_iter()
+        .find(|r| r[0] == trial.to_string())
+        .unwrap_or_else(|| panic!("{name} has no trial {trial}"));
+    row[1..].to_vec()
+}
+
+/// Two objectives and a constraint: the warm trials join the samplers' history with every
+/// objective's value, so a study warm-started from the first trials of a Bayesian (or TPE)
+/// search suggests exactly what that search, run longer with the same seed, suggested next
+/// (ParEGO's scalarisation sees all of them as its own); a cold start does not. Other objectives
+/// or constraints are refused, and nothing is written.
+#[test]
+fn with_two_objectives_a_warm_start_goes_on_as_the_earlier_search_would_have() {
+    let dir = tempdir();
+    for method in ["bayes", "tpe"] {
+        let mut spec = serde_json::json!({
+            "seed": 5,
+            "data": { "path": wine(), "target": "quality", "task": "regression" },
+            "budget": { "total_examples": 2000, "virtual_epochs": 2 },
+            "objectives": [{ "metric": "val_loss" }, { "metric": "parameters" }],
+            "constraints": [{ "metric": "parameters", "max": 3000 }],
+            "search": {
+                "method": method, "trials": 4, "parallel": 1, "startup_trials": 3,
+                "space": {
+                    "batch_size": [16, 64],
+                    "learning_rate": { "low": 3e-3, "high": 3e-2, "log": true },
+                    "hidden_width": { "low": 2, "high": 128, "log": true }
+                }
+            }
+        });
+        let go = |name: &str, spec: &mut serde_json::Value| {
+            spec["name"] = format!("{method}-{name}").into();
+            let path = dir.path().join(format!("{method}-{name}.json"));
+            std::fs::write(&path, spec.to_string()).unwrap();
+            run(&path)
+        };
+        ok(go("first", &mut spec));
+        let mut full = spec.clone();
+        full["search"]["trials"] = 5.into();
+        ok(go("full", &mut full));
+        let mut cold = spec.clone();
+        cold["search"]["trials"] = 1.into();
+        ok(go("cold", &mut cold));
+        let mut warm = cold.clone();
+        warm["search"]["warm_start"] = format!("runs/{method}-first").into();
+        ok(go("warm", &mut warm));
+        let next = trial_params(dir.path(), &format!("{method}-full"), 4);
+        let name = |s: &str| format!("{method}-{s}");
+        assert_eq!(trial_params(dir.path(), &name("warm"), 0), next, "{method}");
+        assert_ne!(trial_params(dir.path(), &name("cold"), 0), next, "{method}");
+
+        // Other constraints, or one objective, judge trials otherwise.
+        let mut other = warm.clone();
+        other["constraints"][0]["max"] = 2000.into();
+        let mut plain = warm.clone();
+        plain.as_object_mut().unwrap().remove("objectives");
+        plain.as_object_mut().unwrap().remove("constraints");
+        for (label, mut bad) in [("other", other), ("plain", plain)] {
+            let out = go(label, &mut bad);
+            assert_eq!(out.status.code(), Some(2), "{label}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("search.warm_start:")
+                    && err.contains(
+                        "was judged by objectives val_loss (min), parameters (min) under parameters ≤ 3000, this study by objectives"
+                    )
+                    && err.trim_end().lines().count() == 1,
+                "{label}: {err}"
+            );
+            assert!(
+                !dir.path().join("runs").join(name(label)).exists(),
+                "{label}"
+            );
+        }
+    }
 }

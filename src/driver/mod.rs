@@ -37,6 +37,7 @@ mod taken;
 #[cfg(test)]
 mod tests;
 mod tracked;
+mod warmed;
 mod worker;
 
 pub use fingerprint::{check_made_by, fingerprint};
@@ -169,7 +170,23 @@ fn run_on(
     crate::outputs::report::write(plan, &summary.history)?;
     if let (Some(hub), false) = (hub, summary.interrupted) {
         let best = best_so_far(plan, &summary.history).map(|(t, _)| t);
-        hub.note(&[crate::tracking::Note::StudyEnded { best, leaderboard }]);
+        let front = (!plan.objectives.plain()).then(|| {
+            let fronts = crate::outputs::front::Fronts::of(plan, &summary.history);
+            crate::tracking::Front {
+                file: out.join("pareto.csv"),
+                trials: summary
+                    .history
+                    .trials
+                    .keys()
+                    .map(|&t| (t, fronts.ranks[&t], fronts.feasible(t)))
+                    .collect(),
+            }
+        });
+        hub.note(&[crate::tracking::Note::StudyEnded {
+            best,
+            leaderboard,
+            front,
+        }]);
     }
     Ok(summary)
 }
@@ -279,7 +296,7 @@ pub fn drive(
         scheduler,
     } = seams;
     let (history, cursor) = open_study(plan, &mut *storage, store, opts, observer)?;
-    let mut sampler = crate::sampler::for_plan(plan);
+    let mut sampler = warmed::sampler(plan);
     let queue = queue::queue(plan.trials, plan.parallel, runner, &mut *sampler, &history);
     let done = history.trials.values().filter(|t| t.status.ended()).count();
     observer.event(Progress::Study {

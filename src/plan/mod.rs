@@ -167,7 +167,14 @@ impl StudyPlan {
                 command.is_none().then_some(family),
             )?;
         }
-        let warm = warm_start(spec_file, &spec, &base, &search.space, &selection)?;
+        let warm = warm_start(
+            spec_file,
+            &spec,
+            &base,
+            &search.space,
+            &selection,
+            data.as_ref().map(|d| &d.dataset),
+        )?;
         let trials = trials_left(spec_file, warm.as_ref(), &search)?;
         let cores = search::cores_for(ov.cores)?;
         let (device, parallel) = place(spec_file, &spec, ov, command.as_mut(), &search, cores)?;
@@ -412,35 +419,31 @@ impl StudyPlan {
 }
 
 /// The earlier study's trials `search.warm_start` names (from the spec `file`, whose folder is
-/// `base`), which must share this study's metric; refused with several objectives or constraints.
+/// `base`; `data`: the built-in trainer's table), which must share this study's metric, or its
+/// objectives and constraints.
 fn warm_start(
     file: &Path,
     spec: &StudySpec,
     base: &Path,
     space: &SearchSpace,
     selection: &SelectionPlan,
+    data: Option<&Dataset>,
 ) -> Result<Option<WarmStart>> {
     let Some(at) = &spec.search.warm_start else {
         return Ok(None);
     };
-    if !selection.objectives.plain() {
-        return Err(Error::spec(
-            file,
-            "search.warm_start",
-            "a study with several objectives or constraints cannot start from an earlier study yet: remove \"warm_start\"",
-        ));
-    }
     let loc =
         Location::parse(at, base).map_err(|msg| Error::spec(file, "search.warm_start", msg))?;
-    warm::load(
-        file,
-        &loc,
-        space,
-        selection.metric,
-        &serde_json::json!(selection.metric.kind.name()),
-        &serde_json::json!(spec.goal),
-    )
-    .map(Some)
+    let read = |theirs: &StudySpec| objectives::read(file, theirs, data);
+    let judged = warm::Judged {
+        metric: selection.metric,
+        metric_json: serde_json::json!(selection.metric.kind.name()),
+        goal_json: serde_json::json!(spec.goal),
+        objectives: &selection.objectives,
+        spec,
+        read: &read,
+    };
+    warm::load(file, &loc, space, &judged).map(Some)
 }
 
 /// Refuses a study `name` that cannot name its folder under `runs/`.

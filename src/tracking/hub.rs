@@ -282,7 +282,12 @@ mod tests {
         ) -> Result<(), Failure> {
             self.call(format!("{s} {trial}"))
         }
-        fn study_ended(&mut self, _: Option<u64>, _: &Path) -> Result<(), Failure> {
+        fn study_ended(
+            &mut self,
+            _: Option<u64>,
+            _: &Path,
+            _: Option<&super::super::Front>,
+        ) -> Result<(), Failure> {
             self.call("end".into())
         }
     }
@@ -317,6 +322,7 @@ mod tests {
             Note::StudyEnded {
                 best: Some(0),
                 leaderboard: PathBuf::new(),
+                front: None,
             },
         ]
     }

@@ -1,7 +1,8 @@
 //! MLflow: the study a parent run in its experiment, each trial a child run (tags
 //! `mlflow.parentRunId`, `tune.study`, `tune.trial`, `tune.fingerprint`) with its parameters, its
 //! metrics at every boundary (`step` = the examples seen, so that trials of any batch size line
-//! up), its status and reason; the leaderboard an artifact of the parent at the study's end.
+//! up), its status and reason; the leaderboard (and with several objectives or constraints
+//! `pareto.csv`, and each trial's `tune.pareto_rank` and `tune.feasible` tags) at the study's end.
 //!
 //! Idempotent and resumable: the parent run's id is kept in the study folder (`mlflow.json`),
 //! its children are found by search when the tracker starts, and a trial's metrics are sent only
@@ -15,7 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use super::rest::Api;
-use super::{Failure, Param, Point, Settings, Tracker};
+use super::{Failure, Front, Param, Point, Settings, Tracker};
 
 /// Metrics in one `log-batch` (MLflow's limit is 1000); params are limited to 100.
 const METRICS_PER_BATCH: usize = 1000;
@@ -394,7 +395,12 @@ impl Tracker for Mlflow {
         Ok(())
     }
 
-    fn study_ended(&mut self, best: Option<u64>, leaderboard: &Path) -> Result<(), Failure> {
+    fn study_ended(
+        &mut self,
+        best: Option<u64>,
+        leaderboard: &Path,
+        front: Option<&Front>,
+    ) -> Result<(), Failure> {
         self.start()?;
         let parent = self.ids.as_ref().map(|(_, p)| p.clone()).expect("started");
         let best = best.map_or(String::new(), |b| b.to_string());
@@ -404,26 +410,48 @@ impl Tracker for Mlflow {
             pairs.push(("tune.best_trial", best.as_str()));
         }
         self.log(None, &parent.id, json!({"tags": tags(&pairs)}))?;
-        match self.upload(&parent.artifacts, "leaderboard.csv", leaderboard) {
-            Ok(()) => {}
+        self.table(&parent, "leaderboard", leaderboard)?;
+        if let Some(front) = front {
+            self.table(&parent, "pareto", &front.file)?;
+            self.standings(front)?;
+        }
+        let body = json!({"run_id": parent.id, "status": "FINISHED", "end_time": millis()});
+        self.api.post("runs/update", &body).map(|_| ())
+    }
+}
+
+impl Mlflow {
+    /// Uploads the table `file` as the artifact `{name}.csv` of the run `parent`; where the server
+    /// serves no artifacts, as its tag `tune.{name}` (MLflow keeps up to 8000 characters of one).
+    fn table(&mut self, parent: &Run, name: &str, file: &Path) -> Result<(), Failure> {
+        match self.upload(&parent.artifacts, &format!("{name}.csv"), file) {
             Err(Failure::Refused(_)) => {
-                // No artifact store this client can write: the table as a tag (MLflow keeps up
-                // to 8000 characters of one).
-                let text: String = std::fs::read_to_string(leaderboard)
+                let text: String = std::fs::read_to_string(file)
                     .unwrap_or_default()
                     .chars()
                     .take(5000)
                     .collect();
-                self.log(
-                    None,
-                    &parent.id,
-                    json!({"tags": tags(&[("tune.leaderboard", &text)])}),
-                )?;
+                let tag = format!("tune.{name}");
+                self.log(None, &parent.id, json!({"tags": tags(&[(&tag, &text)])}))
             }
-            Err(e) => return Err(e),
+            done => done,
         }
-        let body = json!({"run_id": parent.id, "status": "FINISHED", "end_time": millis()});
-        self.api.post("runs/update", &body).map(|_| ())
+    }
+
+    /// Tags each trial's run with its `tune.pareto_rank` and `tune.feasible` at the study's end
+    /// (empty where the leaderboard's cell is: on no front, or no value yet).
+    fn standings(&mut self, front: &Front) -> Result<(), Failure> {
+        for &(trial, rank, feasible) in &front.trials {
+            let run = self.run(trial)?;
+            let rank = rank.map_or(String::new(), |r| r.to_string());
+            let feasible = feasible.map_or(String::new(), |f| f.to_string());
+            let pairs = [
+                ("tune.pareto_rank", rank.as_str()),
+                ("tune.feasible", &feasible),
+            ];
+            self.log(None, &run.id, json!({"tags": tags(&pairs)}))?;
+        }
+        Ok(())
     }
 }
 

@@ -179,11 +179,23 @@ pub enum Note {
         reason: Option<String>,
         checkpoint: Option<PathBuf>,
     },
-    /// The study ended: its best trial and its leaderboard file.
+    /// The study ended: its best trial, its leaderboard file, and with several objectives or
+    /// constraints its front.
     StudyEnded {
         best: Option<u64>,
         leaderboard: PathBuf,
+        front: Option<Front>,
     },
+}
+
+/// A study's front at its end, for a study of several objectives or constraints.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Front {
+    /// `pareto.csv`.
+    pub file: PathBuf,
+    /// Each trial's front among the feasible trials (`pareto_rank`, 1: not dominated; `None`:
+    /// on none) and whether it keeps every constraint (`None`: no value yet), by trial.
+    pub trials: Vec<(u64, Option<usize>, Option<bool>)>,
 }
 
 /// Why a tracker could not do something.
@@ -211,7 +223,12 @@ pub trait Tracker: Send {
         reason: Option<&str>,
         checkpoint: Option<&Path>,
     ) -> Result<(), Failure>;
-    fn study_ended(&mut self, best: Option<u64>, leaderboard: &Path) -> Result<(), Failure>;
+    fn study_ended(
+        &mut self,
+        best: Option<u64>,
+        leaderboard: &Path,
+        front: Option<&Front>,
+    ) -> Result<(), Failure>;
 }
 
 /// The notes a tracker sends next, by their place in `queue`: the first note or, when it is a
@@ -261,7 +278,11 @@ pub fn send(
             reason,
             checkpoint,
         } => tracker.status(*trial, status, reason.as_deref(), checkpoint.as_deref()),
-        Note::StudyEnded { best, leaderboard } => tracker.study_ended(*best, leaderboard),
+        Note::StudyEnded {
+            best,
+            leaderboard,
+            front,
+        } => tracker.study_ended(*best, leaderboard, front.as_ref()),
     }
 }
 
@@ -336,6 +357,7 @@ mod tests {
         let end = Note::StudyEnded {
             best: None,
             leaderboard: PathBuf::new(),
+            front: None,
         };
         let q = VecDeque::from([
             p(0, 1),

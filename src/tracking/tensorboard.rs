@@ -245,7 +245,12 @@ impl Tracker for TensorBoard {
         Ok(())
     }
 
-    fn study_ended(&mut self, _best: Option<u64>, _leaderboard: &Path) -> Result<(), Failure> {
+    fn study_ended(
+        &mut self,
+        _best: Option<u64>,
+        _leaderboard: &Path,
+        _front: Option<&super::Front>,
+    ) -> Result<(), Failure> {
         for t in self.trials.values_mut() {
             if let Some(f) = &t.file {
                 let _ = f.sync_data();

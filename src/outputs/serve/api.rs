@@ -10,12 +10,13 @@ use crate::plan::StudyPlan;
 use crate::storage::{History, Status};
 
 /// A number as JSON: `null` for NaN and the infinities (which JSON cannot hold).
-fn num(x: f64) -> Value {
+pub(super) fn num(x: f64) -> Value {
     serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
 }
 
 /// `/api/study`: the study's name, metric and goal, its budget, how many trials are in each
-/// state, and the best trial so far (`null` before any has a result).
+/// state, the best trial so far (`null` before any has a result), and with several objectives or
+/// constraints the front (see [`super::front::front`]).
 pub fn study(plan: &StudyPlan, history: &History, version: u64) -> Value {
     let count = |st: Status| history.trials.values().filter(|t| t.status == st).count();
     let mut counts = Map::new();
@@ -46,6 +47,7 @@ pub fn study(plan: &StudyPlan, history: &History, version: u64) -> Value {
         "trials_started": history.trials.len(),
         "counts": counts,
         "best": best,
+        "front": super::front::front(plan, history),
         "budget": {
             "total_examples": plan.budget.total_examples,
             "virtual_epochs": plan.budget.virtual_epochs,
@@ -77,6 +79,8 @@ fn trial(history: &History, r: &Row) -> Value {
         "boundaries": t.curve.len(),
         "seconds": num(r.seconds),
         "reason": Some(&r.reason).filter(|s| !s.is_empty()),
+        "pareto_rank": r.pareto_rank,
+        "feasible": r.feasible,
     })
 }
 

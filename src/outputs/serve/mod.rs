@@ -10,6 +10,7 @@
 //! a DNS name of its own that points here).
 
 mod api;
+mod front;
 mod page;
 
 use std::net::{SocketAddr, TcpListener};
