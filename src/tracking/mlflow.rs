@@ -147,9 +147,18 @@ impl Mlflow {
         let parent = match self.saved_parent(&exp)? {
             Some(run) => run,
             None => {
-                let run = self.create(&exp, &self.study.clone(), &[("tune.role", "study")])?;
+                // A `runs/create` whose answer was lost (a slow server) may have made it anyway:
+                // the parent is tagged with a nonce kept in `mlflow.json` before it is made.
+                let nonce = self.nonce(&exp)?;
+                let run = match self.found_parent(&exp, &nonce)? {
+                    Some(run) => run,
+                    None => {
+                        let tags = [("tune.role", "study"), ("tune.nonce", nonce.as_str())];
+                        self.create(&exp, &self.study.clone(), &tags)?
+                    }
+                };
                 let state = json!({"uri": self.api.base, "experiment": self.experiment,
-                    "experiment_id": exp, "parent_run_id": run.id});
+                    "experiment_id": exp, "nonce": nonce, "parent_run_id": run.id});
                 save(&self.state_file, &state)
                     .map_err(|e| Failure::Refused(format!("{}: {e}", self.state_file.display())))?;
                 run
@@ -224,6 +233,46 @@ impl Mlflow {
             200 => Some(Run::of(&found["run"])),
             _ => None,
         })
+    }
+
+    /// The nonce that tags this study folder's parent run: the one `mlflow.json` keeps for this
+    /// server and experiment, or a new one, saved before the run is made.
+    fn nonce(&self, exp: &str) -> Result<String, Failure> {
+        let state: Value = std::fs::read_to_string(&self.state_file)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null);
+        if state["uri"] == self.api.base.as_str() && state["experiment_id"] == exp {
+            if let Some(n) = state["nonce"].as_str() {
+                return Ok(n.to_string());
+            }
+        }
+        let clock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let nonce = format!(
+            "{:08x}{:08x}",
+            crc32fast::hash(format!("{clock} {}", std::process::id()).as_bytes()),
+            crc32fast::hash(self.state_file.to_string_lossy().as_bytes())
+        );
+        let state = json!({"uri": self.api.base, "experiment": self.experiment,
+            "experiment_id": exp, "nonce": nonce});
+        save(&self.state_file, &state)
+            .map_err(|e| Failure::Refused(format!("{}: {e}", self.state_file.display())))?;
+        Ok(nonce)
+    }
+
+    /// The run of experiment `exp` tagged with `nonce`: a parent made by a `runs/create` whose
+    /// answer was lost.
+    fn found_parent(&self, exp: &str, nonce: &str) -> Result<Option<Run>, Failure> {
+        let filter = format!("tags.`tune.nonce` = '{nonce}'");
+        let body = json!({"experiment_ids": [exp], "filter": filter, "max_results": 1,
+            "order_by": ["attributes.start_time ASC"]});
+        let found = self.api.post("runs/search", &body)?;
+        Ok(found["runs"]
+            .as_array()
+            .and_then(|r| r.first())
+            .map(Run::of))
     }
 
     /// Makes a run in experiment `exp` named `name`, with the study's tags and `extra`.
