@@ -40,9 +40,9 @@ impl Method {
 
     /// What `"auto"` picks for `space` and `trials` (the spec's, if given), and why: the GP up to
     /// 10 parameters, where the sampler suite (benches/suite.sh, docs/benchmarks.md) finds it
-    /// ahead of TPE or level with it at 20 and 40 trials on every problem of 2 to 10 dimensions
-    /// (labels and conditions included: the categorical mix 0.0014 against 0.14 at 40 trials,
-    /// Hartmann-6 0.0056 against 0.57) but Rosenbrock-6; TPE beyond, where the suite has no
+    /// ahead of TPE or level with it at 40 trials on every problem of 2 to 10 dimensions
+    /// (labels and conditions included: the categorical mix 1.2e-6 against 0.14, Hartmann-6
+    /// 0.019 against 0.57, Rosenbrock-6 1010 against 1410); TPE beyond, where the suite has no
     /// evidence for the GP, or where the GP costs too much (over 200 trials: each suggestion
     /// grows with the trials so far cubed).
     pub fn auto(space: &SearchSpace, trials: Option<usize>) -> (Method, String) {
