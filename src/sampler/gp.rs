@@ -198,13 +198,20 @@ pub fn suggest(
     let mut rng = seed::rng(seed, Purpose::Sample, trial, 1);
     let side = trust(observed, startup, enc.codes.len());
     let region = region::Region::around(&x[best_row], &gp.length_scales(), &enc.codes, side);
-    let next = acquire::maximise(&acq, &enc.codes, &region, &x[best_row], effort, &mut rng);
+    // Without its inactive parameters (which the GP sees pinned), a point may be one it has.
+    let taken = |x: &[f64]| {
+        let code = enc.encode(&space.prune(enc.decode(x)));
+        rows.iter().any(|r| r.0 == code)
+    };
+    let at = &x[best_row];
+    // A region shrunk on a grid may hold only points tried: then the whole box.
+    let whole = region::Region::around(at, &gp.length_scales(), &enc.codes, f64::INFINITY);
+    let Some(next) = acquire::maximise(&acq, &enc.codes, &region, at, effort, &taken, &mut rng)
+        .or_else(|| acquire::maximise(&acq, &enc.codes, &whole, at, effort, &taken, &mut rng))
+    else {
+        return random("every point the GP considered was already tried or running".into());
+    };
     let params = enc.decode(&next);
-    // Without its inactive parameters (which the GP sees pinned), the point may be one it has.
-    let code = enc.encode(&space.prune(params.clone()));
-    if rows.iter().any(|r| r.0 == code) {
-        return random("the GP suggested a point already tried or running".into());
-    }
     Suggestion {
         params,
         fallback: None,

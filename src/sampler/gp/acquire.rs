@@ -118,16 +118,20 @@ pub struct Effort {
 /// evenly spaced values and at the current value's neighbours.
 const SWEEP: usize = 32;
 
-/// The coordinates, in the space `codes` describe and inside `region`, with the largest `acq`,
-/// searched from the random candidates drawn with `rng` and from `warm` (the best point tried).
+/// The coordinates, in the space `codes` describe and inside `region`, with the largest `acq`
+/// among those not `taken` (points tried or running), searched from the random candidates drawn
+/// with `rng` and from `warm` (the best point tried). On a grid the criterion's maximum is often a
+/// point tried (its expected improvement is not zero under noise): then the best of the searches'
+/// ends, or of the candidates, that is new. `None` when every one is taken.
 pub fn maximise(
     acq: &LogEi,
     codes: &[Code],
     region: &Region,
     warm: &[f64],
     effort: Effort,
+    taken: &dyn Fn(&[f64]) -> bool,
     rng: &mut impl Rng,
-) -> Vec<f64> {
+) -> Option<Vec<f64>> {
     let dims: Vec<Dim> = (0..codes.len())
         .map(|j| Dim::new(&codes[j], region.lo[j], region.hi[j]))
         .collect();
@@ -161,14 +165,18 @@ pub fn maximise(
         starts.push(candidates[i].clone());
         weights[i] = 0.0;
     }
-    let mut best: Option<(Vec<f64>, f64)> = None;
-    for start in starts {
-        let found = local_search(acq, &dims, start);
-        if best.as_ref().is_none_or(|b| found.1 > b.1) {
-            best = Some(found);
-        }
-    }
-    best.map(|b| b.0).unwrap_or_else(|| warm.to_vec())
+    let mut ends: Vec<(Vec<f64>, f64)> = starts
+        .into_iter()
+        .map(|start| local_search(acq, &dims, start))
+        .collect();
+    // The first of the largest wins ties, as before.
+    ends.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut scored: Vec<(Vec<f64>, f64)> = candidates.into_iter().zip(values).collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+    ends.into_iter()
+        .chain(scored)
+        .map(|(x, _)| x)
+        .find(|x| !taken(x))
 }
 
 /// From `x`, continuous steps and discrete sweeps in turn until neither improves `acq`.
