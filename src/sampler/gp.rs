@@ -205,9 +205,11 @@ pub fn suggest(
     };
     let at = &x[best_row];
     // A region shrunk on a grid may hold only points tried: then the whole box.
-    let whole = region::Region::around(at, &gp.length_scales(), &enc.codes, f64::INFINITY);
     let Some(next) = acquire::maximise(&acq, &enc.codes, &region, at, effort, &taken, &mut rng)
-        .or_else(|| acquire::maximise(&acq, &enc.codes, &whole, at, effort, &taken, &mut rng))
+        .or_else(|| {
+            let whole = region::Region::whole(enc.codes.len());
+            acquire::maximise(&acq, &enc.codes, &whole, at, effort, &taken, &mut rng)
+        })
     else {
         return random("every point the GP considered was already tried or running".into());
     };

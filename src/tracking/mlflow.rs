@@ -96,6 +96,18 @@ fn millis() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// A nonce for a study folder's parent run: the clock, the process and the folder, hashed.
+fn new_nonce(state_file: &Path) -> String {
+    let clock = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{:08x}{:08x}",
+        crc32fast::hash(format!("{clock} {}", std::process::id()).as_bytes()),
+        crc32fast::hash(state_file.to_string_lossy().as_bytes())
+    )
+}
+
 fn tags(pairs: &[(&str, &str)]) -> Value {
     pairs
         .iter()
@@ -144,12 +156,20 @@ impl Mlflow {
             return Ok(exp.clone());
         }
         let exp = self.experiment_id()?;
-        let parent = match self.saved_parent(&exp)? {
+        let state = self.saved_state(&exp);
+        let parent = match self.saved_parent(&state)? {
             Some(run) => run,
             None => {
                 // A `runs/create` whose answer was lost (a slow server) may have made it anyway:
                 // the parent is tagged with a nonce kept in `mlflow.json` before it is made.
-                let nonce = self.nonce(&exp)?;
+                let nonce = match state["nonce"].as_str() {
+                    Some(n) => n.to_string(),
+                    None => {
+                        let n = new_nonce(&self.state_file);
+                        self.save_state(&exp, &n, None)?;
+                        n
+                    }
+                };
                 let run = match self.found_parent(&exp, &nonce)? {
                     Some(run) => run,
                     None => {
@@ -157,10 +177,7 @@ impl Mlflow {
                         self.create(&exp, &self.study.clone(), &tags)?
                     }
                 };
-                let state = json!({"uri": self.api.base, "experiment": self.experiment,
-                    "experiment_id": exp, "nonce": nonce, "parent_run_id": run.id});
-                save(&self.state_file, &state)
-                    .map_err(|e| Failure::Refused(format!("{}: {e}", self.state_file.display())))?;
+                self.save_state(&exp, &nonce, Some(&run.id))?;
                 run
             }
         };
@@ -215,16 +232,32 @@ impl Mlflow {
             .ok_or_else(|| Failure::Down("experiments/create: no experiment_id".into()))
     }
 
-    /// The parent run `mlflow.json` names, when it is of this server and experiment and the
-    /// server still has it.
-    fn saved_parent(&self, exp: &str) -> Result<Option<Run>, Failure> {
-        let Ok(text) = std::fs::read_to_string(&self.state_file) else {
-            return Ok(None);
-        };
-        let state: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if state["uri"] != self.api.base.as_str() || state["experiment_id"] != exp {
-            return Ok(None);
+    /// What `mlflow.json` keeps, when it is of this server and experiment (else null).
+    fn saved_state(&self, exp: &str) -> Value {
+        let state: Value = std::fs::read_to_string(&self.state_file)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null);
+        if state["uri"] == self.api.base.as_str() && state["experiment_id"] == exp {
+            state
+        } else {
+            Value::Null
         }
+    }
+
+    /// Writes `mlflow.json`: this server and experiment, the parent's nonce, and its id once made.
+    fn save_state(&self, exp: &str, nonce: &str, parent: Option<&str>) -> Result<(), Failure> {
+        let mut state = json!({"uri": self.api.base, "experiment": self.experiment,
+            "experiment_id": exp, "nonce": nonce});
+        if let Some(id) = parent {
+            state["parent_run_id"] = json!(id);
+        }
+        save(&self.state_file, &state)
+            .map_err(|e| Failure::Refused(format!("{}: {e}", self.state_file.display())))
+    }
+
+    /// The parent run `state` (see [`Mlflow::saved_state`]) names, when the server still has it.
+    fn saved_parent(&self, state: &Value) -> Result<Option<Run>, Failure> {
         let Some(id) = state["parent_run_id"].as_str() else {
             return Ok(None);
         };
@@ -233,33 +266,6 @@ impl Mlflow {
             200 => Some(Run::of(&found["run"])),
             _ => None,
         })
-    }
-
-    /// The nonce that tags this study folder's parent run: the one `mlflow.json` keeps for this
-    /// server and experiment, or a new one, saved before the run is made.
-    fn nonce(&self, exp: &str) -> Result<String, Failure> {
-        let state: Value = std::fs::read_to_string(&self.state_file)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or(Value::Null);
-        if state["uri"] == self.api.base.as_str() && state["experiment_id"] == exp {
-            if let Some(n) = state["nonce"].as_str() {
-                return Ok(n.to_string());
-            }
-        }
-        let clock = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let nonce = format!(
-            "{:08x}{:08x}",
-            crc32fast::hash(format!("{clock} {}", std::process::id()).as_bytes()),
-            crc32fast::hash(self.state_file.to_string_lossy().as_bytes())
-        );
-        let state = json!({"uri": self.api.base, "experiment": self.experiment,
-            "experiment_id": exp, "nonce": nonce});
-        save(&self.state_file, &state)
-            .map_err(|e| Failure::Refused(format!("{}: {e}", self.state_file.display())))?;
-        Ok(nonce)
     }
 
     /// The run of experiment `exp` tagged with `nonce`: a parent made by a `runs/create` whose

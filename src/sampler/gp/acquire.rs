@@ -169,14 +169,15 @@ pub fn maximise(
         .into_iter()
         .map(|start| local_search(acq, &dims, start))
         .collect();
-    // The first of the largest wins ties, as before.
-    ends.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let mut scored: Vec<(Vec<f64>, f64)> = candidates.into_iter().zip(values).collect();
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1));
-    ends.into_iter()
-        .chain(scored)
-        .map(|(x, _)| x)
-        .find(|x| !taken(x))
+    // The first of the largest wins ties, as before; the candidates only when every end is taken.
+    let by_value = |a: &(Vec<f64>, f64), b: &(Vec<f64>, f64)| b.1.total_cmp(&a.1);
+    ends.sort_by(by_value);
+    let first_new = |xs: Vec<(Vec<f64>, f64)>| xs.into_iter().map(|(x, _)| x).find(|x| !taken(x));
+    first_new(ends).or_else(|| {
+        let mut scored: Vec<(Vec<f64>, f64)> = candidates.into_iter().zip(values).collect();
+        scored.sort_by(by_value);
+        first_new(scored)
+    })
 }
 
 /// From `x`, continuous steps and discrete sweeps in turn until neither improves `acq`.

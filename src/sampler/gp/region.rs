@@ -54,6 +54,14 @@ pub struct Region {
 }
 
 impl Region {
+    /// The whole unit cube of `d` coordinates.
+    pub fn whole(d: usize) -> Region {
+        Region {
+            lo: vec![0.0; d],
+            hi: vec![1.0; d],
+        }
+    }
+
     /// The box of side `side` around `center`, each ordered coordinate's side in proportion to
     /// its length scale (divided by their geometric mean); labels keep every level.
     pub fn around(center: &[f64], lengths: &[f64], codes: &[Code], side: f64) -> Region {
