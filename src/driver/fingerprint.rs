@@ -68,7 +68,10 @@ pub fn fingerprint(plan: &StudyPlan) -> Fingerprint {
     .filter_map(|(k, v)| v.map(|v| (k, v)))
     // How the GP chooses (src/sampler/gp.rs), for Bayesian studies only: a Bayesian study begun
     // by a build that chose otherwise would go on with other suggestions.
-    .chain((plan.method == Method::Bayes).then(|| ("bayes", v(&crate::sampler::gp::VERSION))))
+    .chain(
+        (plan.method == Method::Bayes)
+            .then(|| ("bayes", v(&crate::sampler::gp::version(&plan.objectives)))),
+    )
     .chain((plan.method == Method::Tpe).then(|| ("tpe", v(&crate::sampler::tpe::VERSION))))
     // How text columns and gaps become inputs (src/data/prepare/), for data that has them: the
     // preprocessing is a function of the data's contents, the spec's `data`, the seed and this.

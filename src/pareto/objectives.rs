@@ -126,6 +126,14 @@ impl Objectives {
         })
     }
 
+    /// The value of each constrained metric in `row` (NaN when absent), in the constraints' order.
+    pub fn bounded(&self, row: &CurveRow) -> Vec<f64> {
+        self.constraints
+            .iter()
+            .map(|c| self.value(row, c.kind))
+            .collect()
+    }
+
     /// `values` as a point to minimise (each maximised objective negated).
     pub fn point(&self, values: &[f64]) -> Vec<f64> {
         values

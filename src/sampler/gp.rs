@@ -16,9 +16,11 @@ use crate::space::{Params, SearchSpace};
 use crate::storage::History;
 
 mod acquire;
+mod ehvi;
 mod encode;
 mod lbfgs;
 mod model;
+mod multi;
 mod observed;
 mod region;
 #[cfg(test)]
@@ -322,6 +324,57 @@ impl GpSampler {
     }
 }
 
+impl GpSampler {
+    /// Whether each objective and constrained metric gets a GP of its own (`multi.rs`): two
+    /// objectives, or one with constraints. Three or more objectives are scalarised (ParEGO).
+    fn each(&self) -> bool {
+        !self.objectives.plain() && self.objectives.list.len() <= 2
+    }
+
+    /// Trial `trial`'s parameters from a GP per objective and constrained metric, when the study
+    /// has them and they can model its history.
+    fn ask_each(&mut self, trial: u64, history: &History) -> Option<Params> {
+        if !self.each() || (trial as usize) < self.startup {
+            return None;
+        }
+        let (seen, pending) = self.seen(history);
+        if seen.len() < 2 {
+            return None;
+        }
+        let limits: Vec<(f64, f64)> = self
+            .objectives
+            .constraints
+            .iter()
+            .map(|c| (c.min, c.max))
+            .collect();
+        let s = multi::suggest(
+            &self.space,
+            &self.enc,
+            self.settings.unwrap_or_default(),
+            self.seed,
+            trial,
+            &seen,
+            &pending,
+            &limits,
+        )?;
+        if let Some(why) = &s.fallback {
+            self.warnings
+                .push(format!("trial {trial}: {why}; sampled at random instead"));
+        }
+        Some(self.space.prune(s.params))
+    }
+}
+
+/// [`VERSION`] for a study with `objectives`: two objectives, or constraints, are searched by a
+/// GP of each (`multi.rs`), and a study begun by a build that scalarised them must not go on.
+pub fn version(objectives: &Objectives) -> String {
+    if !objectives.plain() && objectives.list.len() <= 2 {
+        format!("{VERSION}, gp-each-ehvi2-pof")
+    } else {
+        VERSION.to_string()
+    }
+}
+
 impl Sampler for GpSampler {
     fn ask(&mut self, trial: u64, history: &History) -> Params {
         let sign = if self.objectives.first().goal == Goal::Max {
@@ -329,10 +382,10 @@ impl Sampler for GpSampler {
         } else {
             1.0
         };
-        let (mut observed, pending) = match self.pruning {
-            false => self.whole(trial, history),
-            true => self.at_level(trial, history),
-        };
+        if let Some(params) = self.ask_each(trial, history) {
+            return params;
+        }
+        let (mut observed, pending) = self.observed(trial, history);
         if !self.warm.is_empty() {
             let warm = self.warm.iter().map(|(p, v)| (p.clone(), sign * v));
             observed = warm.chain(observed).collect();

@@ -58,7 +58,7 @@ impl Dim {
 
 /// ln(z Φ(z) + φ(z)), and Φ(z) divided by that quantity (its derivative's factor), accurate for
 /// very negative `z` too (asymptotic series below -6).
-fn log_h(z: f64) -> (f64, f64) {
+pub(super) fn log_h(z: f64) -> (f64, f64) {
     const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
     if z > -6.0 {
         let cdf = 0.5 * libm::erfc(-z / std::f64::consts::SQRT_2);
@@ -75,15 +75,27 @@ fn log_h(z: f64) -> (f64, f64) {
     }
 }
 
+/// What the acquisition maximises: its value at a point (with its gradient on request), and the
+/// length scales its local searches step in.
+pub trait Criterion {
+    /// The criterion at `x`; with `grad`, its gradient in `x` too.
+    fn value(&self, x: &[f64], grad: Option<&mut [f64]>) -> f64;
+    /// Each coordinate's length scale (unit-cube widths).
+    fn length_scales(&self) -> Vec<f64>;
+}
+
 /// The log expected improvement below `best` (the GP models values to minimise).
 pub struct LogEi<'a> {
     pub gp: &'a Gp,
     pub best: f64,
 }
 
-impl LogEi<'_> {
-    /// The criterion at `x`; with `grad`, its gradient in `x` too.
-    pub fn value(&self, x: &[f64], grad: Option<&mut [f64]>) -> f64 {
+impl Criterion for LogEi<'_> {
+    fn length_scales(&self) -> Vec<f64> {
+        self.gp.length_scales()
+    }
+
+    fn value(&self, x: &[f64], grad: Option<&mut [f64]>) -> f64 {
         let d = x.len();
         let (mut gm, mut gv) = (vec![0.0; d], vec![0.0; d]);
         let want = grad.is_some();
@@ -124,7 +136,7 @@ const SWEEP: usize = 32;
 /// point tried (its expected improvement is not zero under noise): then the best of the searches'
 /// ends, or of the candidates, that is new. `None` when every one is taken.
 pub fn maximise(
-    acq: &LogEi,
+    acq: &dyn Criterion,
     codes: &[Code],
     region: &Region,
     warm: &[f64],
@@ -181,7 +193,7 @@ pub fn maximise(
 }
 
 /// From `x`, continuous steps and discrete sweeps in turn until neither improves `acq`.
-fn local_search(acq: &LogEi, dims: &[Dim], mut x: Vec<f64>) -> (Vec<f64>, f64) {
+fn local_search(acq: &dyn Criterion, dims: &[Dim], mut x: Vec<f64>) -> (Vec<f64>, f64) {
     let mut fx = acq.value(&x, None);
     for _ in 0..20 {
         let before = fx;
@@ -201,7 +213,7 @@ fn local_search(acq: &LogEi, dims: &[Dim], mut x: Vec<f64>) -> (Vec<f64>, f64) {
 
 /// A quasi-Newton search over the continuous coordinates of `x`, the others held, in units of the
 /// length scales.
-fn continuous_step(acq: &LogEi, dims: &[Dim], x: Vec<f64>, fx: f64) -> (Vec<f64>, f64) {
+fn continuous_step(acq: &dyn Criterion, dims: &[Dim], x: Vec<f64>, fx: f64) -> (Vec<f64>, f64) {
     let free: Vec<(usize, f64, f64)> = dims
         .iter()
         .enumerate()
@@ -214,7 +226,7 @@ fn continuous_step(acq: &LogEi, dims: &[Dim], x: Vec<f64>, fx: f64) -> (Vec<f64>
         return (x, fx);
     }
     let scale: Vec<f64> = {
-        let ls = acq.gp.length_scales();
+        let ls = acq.length_scales();
         free.iter().map(|&(j, _, _)| ls[j]).collect()
     };
     let z0: Vec<f64> = free
@@ -266,7 +278,7 @@ fn continuous_step(acq: &LogEi, dims: &[Dim], x: Vec<f64>, fx: f64) -> (Vec<f64>
 
 /// Tries other values of coordinate `j` of `x` (every one for a small set); keeps the best if it
 /// improves `fx`. Whether it moved.
-fn sweep(acq: &LogEi, j: usize, choices: &[f64], x: &mut [f64], fx: &mut f64) -> bool {
+fn sweep(acq: &dyn Criterion, j: usize, choices: &[f64], x: &mut [f64], fx: &mut f64) -> bool {
     let n = choices.len();
     let tried: Vec<usize> = if n <= SWEEP {
         (0..n).collect()

@@ -1,5 +1,6 @@
 //! What the GP learns from: the trials observed (at which budget) and the ones pending.
 
+use super::multi::Seen;
 use super::GpSampler;
 use crate::curve::CurveRow;
 use crate::pareto::Objectives;
@@ -29,21 +30,67 @@ impl GpSampler {
         self.objectives.scalars(&refs, self.seed, trial)
     }
 
+    /// What the GP learns from when it suggests trial `trial`: each observed trial's value (one
+    /// number, see [`GpSampler::values`]) and the pending trials.
+    pub(super) fn observed(
+        &self,
+        trial: u64,
+        history: &History,
+    ) -> (Vec<(Params, f64)>, Vec<Params>) {
+        let (curves, pending) = self.curves(history);
+        let values = self.values(trial, &curves.iter().map(|c| c.1).collect::<Vec<_>>());
+        let params = curves.into_iter().map(|c| c.0);
+        (params.zip(values).collect(), pending)
+    }
+
+    /// The same for a GP per objective and constrained metric: each observed trial's objectives
+    /// (to minimise) and constrained metrics at its selected checkpoint.
+    pub(super) fn seen(&self, history: &History) -> (Vec<Seen>, Vec<Params>) {
+        let (curves, pending) = self.curves(history);
+        let o = &self.objectives;
+        let seen = curves
+            .into_iter()
+            .map(|(params, curve)| match o.outcome(curve) {
+                Some(out) => Seen {
+                    params,
+                    values: o.point(&out.values),
+                    bounded: o.bounded(&curve[out.row]),
+                    feasible: out.feasible(),
+                },
+                None => Seen {
+                    params,
+                    values: vec![f64::NAN; o.list.len()],
+                    bounded: vec![f64::NAN; o.constraints.len()],
+                    feasible: false,
+                },
+            })
+            .collect();
+        (seen, pending)
+    }
+
+    /// The observed trials' curves (whole, or up to the level [`GpSampler::at_level`] picks) and
+    /// the pending trials.
+    #[allow(clippy::type_complexity)]
+    fn curves<'h>(&self, history: &'h History) -> (Vec<(Params, &'h [CurveRow])>, Vec<Params>) {
+        match self.pruning {
+            false => Self::whole(history),
+            true => self.at_level(history),
+        }
+    }
+
     /// Every ended trial observed at its best; running ones pending (the constant liar).
-    pub(super) fn whole(&self, trial: u64, history: &History) -> (Vec<(Params, f64)>, Vec<Params>) {
+    #[allow(clippy::type_complexity)]
+    fn whole(history: &History) -> (Vec<(Params, &[CurveRow])>, Vec<Params>) {
         let mut observed = vec![];
-        let mut curves = vec![];
         let mut pending = vec![];
         for t in history.trials.values() {
             if t.status == Status::Running {
                 pending.push(t.params.clone());
             } else {
-                observed.push(t.params.clone());
-                curves.push(&t.curve[..]);
+                observed.push((t.params.clone(), &t.curve[..]));
             }
         }
-        let values = self.values(trial, &curves);
-        (observed.into_iter().zip(values).collect(), pending)
+        (observed, pending)
     }
 
     /// BOHB's rule on virtual epochs: the level is the largest virtual epoch that at least
@@ -51,11 +98,8 @@ impl GpSampler {
     /// observed at its best up to it, whatever its status; running and paused trials short of it
     /// are pending (the constant liar); failed ones short of it are observed as failures; pruned
     /// and stopped ones short of it belong to lower levels and are left out.
-    pub(super) fn at_level(
-        &self,
-        trial: u64,
-        history: &History,
-    ) -> (Vec<(Params, f64)>, Vec<Params>) {
+    #[allow(clippy::type_complexity)]
+    fn at_level<'h>(&self, history: &'h History) -> (Vec<(Params, &'h [CurveRow])>, Vec<Params>) {
         let need = self.space.params.len() + 2;
         let mut reached: Vec<usize> = vec![];
         for t in history.trials.values() {
@@ -68,20 +112,16 @@ impl GpSampler {
         }
         let level = reached.iter().rposition(|&n| n >= need).unwrap_or(0) + 1;
         let mut observed = vec![];
-        let mut curves = vec![];
         let mut pending = vec![];
         for t in history.trials.values() {
             if t.curve.len() >= level {
-                observed.push(t.params.clone());
-                curves.push(&t.curve[..level]);
+                observed.push((t.params.clone(), &t.curve[..level]));
             } else if matches!(t.status, Status::Running | Status::Paused) {
                 pending.push(t.params.clone());
             } else if t.status == Status::Failed {
-                observed.push(t.params.clone());
-                curves.push(&[][..]);
+                observed.push((t.params.clone(), &[][..]));
             }
         }
-        let values = self.values(trial, &curves);
-        (observed.into_iter().zip(values).collect(), pending)
+        (observed, pending)
     }
 }
