@@ -25,6 +25,7 @@ mod observed;
 mod region;
 #[cfg(test)]
 mod study_tests;
+mod warp;
 
 pub use encode::Encoding;
 use model::{Gp, Inputs};
@@ -369,7 +370,7 @@ impl GpSampler {
 /// GP of each (`multi.rs`), and a study begun by a build that scalarised them must not go on.
 pub fn version(objectives: &Objectives) -> String {
     if !objectives.plain() && objectives.list.len() <= 2 {
-        format!("{VERSION}, gp-each-ehvi2-pof")
+        format!("{VERSION}, gp-each-warped-ehvi2-pof")
     } else {
         VERSION.to_string()
     }

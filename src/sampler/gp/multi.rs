@@ -1,6 +1,7 @@
 //! Bayesian search with two objectives, or with constraints: a GP per objective and per
 //! constrained metric (each fitted as the single objective's is: standardised, the objectives'
-//! prior mean pessimistic, the constraints' at their mean), the criterion of `ehvi.rs`, searched
+//! prior mean pessimistic, the constraints' at their mean; the objectives warped first, see
+//! `warp.rs`), the criterion of `ehvi.rs`, searched
 //! over the whole box (the trust region follows one best point; a front has many). Running trials
 //! are "Kriging believers": each GP takes them at its own prediction, which removes their
 //! uncertainty, and the front takes their predicted objectives, so that parallel suggestions
@@ -10,7 +11,7 @@
 use super::acquire::{self, Criterion};
 use super::ehvi::{Bound, Constrained, Objective};
 use super::model::{self, Gp, Inputs};
-use super::{fit_rows, region, Encoding, GpSettings, Suggestion, PRIOR_MEAN};
+use super::{fit_rows, region, warp, Encoding, GpSettings, Suggestion, PRIOR_MEAN};
 use crate::seed::{self, Purpose};
 use crate::space::{Params, SearchSpace};
 
@@ -116,11 +117,11 @@ fn reference(worst: f64) -> f64 {
     }
 }
 
-/// What the objectives' GPs contribute to the criterion, given the trials `kept` (those in
-/// `feasible` on the front) and the running trials' points `waiting`.
+/// What the objectives' GPs contribute to the criterion, given each objective's (warped) `values`
+/// of the trials kept (those in `feasible` on the front) and the running trials' points `waiting`.
 fn objective<'a>(
     objectives: &'a [Fitted],
-    kept: &[&Seen],
+    values: &[Vec<f64>],
     feasible: &[usize],
     waiting: &[Vec<f64>],
 ) -> Objective<'a> {
@@ -129,14 +130,14 @@ fn objective<'a>(
     } else if objectives.len() == 1 {
         let best = feasible
             .iter()
-            .map(|&i| objectives[0].unit(kept[i].values[0]))
+            .map(|&i| objectives[0].unit(values[0][i]))
             .fold(f64::INFINITY, f64::min);
         Objective::Ei(acquire::LogEi {
             gp: &objectives[0].gp,
             best,
         })
     } else {
-        let unit = |i: usize, k: usize| objectives[k].unit(kept[i].values[k]);
+        let unit = |i: usize, k: usize| objectives[k].unit(values[k][i]);
         let worst = |k: usize| {
             let w = feasible
                 .iter()
@@ -207,32 +208,28 @@ pub fn suggest(
     let (x, kept, waiting) = distinct(enc, seen, pending);
     let categorical: Vec<bool> = enc.codes.iter().map(|c| c.categorical()).collect();
     let iterations = settings.fit_iterations;
-    // A failed trial counts as the worst of each objective, as with one.
+    // A failed trial counts as the worst of each objective, as with one; then each objective is
+    // warped (`warp.rs`).
+    let values: Vec<Vec<f64>> = (0..m)
+        .map(|k| {
+            let worst = kept
+                .iter()
+                .map(|s| s.values[k])
+                .filter(|v| v.is_finite())
+                .fold(f64::NEG_INFINITY, f64::max);
+            let filled: Vec<f64> = kept
+                .iter()
+                .map(|s| match s.values[k].is_finite() {
+                    true => s.values[k],
+                    false => worst,
+                })
+                .collect();
+            warp::power(&filled)
+        })
+        .collect();
     let mut objectives = vec![];
-    for k in 0..m {
-        let worst = kept
-            .iter()
-            .map(|s| s.values[k])
-            .filter(|v| v.is_finite())
-            .fold(f64::NEG_INFINITY, f64::max);
-        let ys: Vec<f64> = kept
-            .iter()
-            .map(|s| {
-                if s.values[k].is_finite() {
-                    s.values[k]
-                } else {
-                    worst
-                }
-            })
-            .collect();
-        objectives.push(fit(
-            &x,
-            &ys,
-            &waiting,
-            &categorical,
-            PRIOR_MEAN,
-            iterations,
-        )?);
+    for ys in &values {
+        objectives.push(fit(&x, ys, &waiting, &categorical, PRIOR_MEAN, iterations)?);
     }
     let mut bounds = vec![];
     for (j, &(lo, hi)) in limits.iter().enumerate() {
@@ -248,7 +245,7 @@ pub fn suggest(
     if feasible.is_empty() && bounds.is_empty() {
         return None;
     }
-    let objective = objective(&objectives, &kept, &feasible, &waiting);
+    let objective = objective(&objectives, &values, &feasible, &waiting);
     let d = enc.codes.len();
     let mut scales = vec![0.0; d];
     for f in &objectives {
