@@ -1,6 +1,7 @@
 //! Bayesian search: a Gaussian process (`gp/model.rs`) asked with the whole history of finished
 //! trials, its log expected improvement maximised inside a trust region around the best trial
-//! (`gp/acquire.rs`, `gp/region.rs`). Parameters
+//! (`gp/acquire.rs`, `gp/region.rs`); with two objectives or constraints, a GP of each
+//! (`gp/multi.rs`, `gp/ehvi.rs`). Parameters
 //! are encoded for the GP in the unit cube (`gp/encode.rs`: log scales in log, integers and lists
 //! on their grid, labels unordered) and decoded back exactly, never outside the space. Running
 //! trials are "constant liars": they enter the history with the best value seen so far, so

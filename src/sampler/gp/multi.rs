@@ -231,12 +231,18 @@ pub fn suggest(
     for ys in &values {
         objectives.push(fit(&x, ys, &waiting, &categorical, PRIOR_MEAN, iterations)?);
     }
+    // Each constrained metric warped as the objectives are, its bounds with it.
     let mut bounds = vec![];
     for (j, &(lo, hi)) in limits.iter().enumerate() {
-        let ys: Vec<f64> = kept.iter().map(|s| s.bounded[j]).collect();
+        let raw: Vec<f64> = kept.iter().map(|s| s.bounded[j]).collect();
+        let w = warp::Warp::fit(&raw);
+        let ys: Vec<f64> = raw
+            .iter()
+            .map(|&v| if v.is_finite() { w.apply(v) } else { v })
+            .collect();
         // A metric constant so far (or never reported) tells nothing about where it holds.
         if let Some(f) = fit(&x, &ys, &waiting, &categorical, 0.0, iterations) {
-            bounds.push((f, lo, hi));
+            bounds.push((f, w.apply(lo), w.apply(hi)));
         }
     }
     let feasible: Vec<usize> = (0..kept.len())

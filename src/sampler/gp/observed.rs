@@ -15,8 +15,10 @@ impl GpSampler {
         self
     }
 
-    /// Several objectives or constraints: the GP models their scalarisation (ParEGO's, see
-    /// [`Objectives::scalars`]), with weights drawn afresh for each trial.
+    /// Several objectives or constraints: a GP of each objective and constrained metric for two
+    /// objectives or one with constraints (`multi.rs`); for more, or when those GPs cannot model
+    /// the history, one GP of their scalarisation (ParEGO's, see [`Objectives::scalars`]), with
+    /// weights drawn afresh for each trial.
     pub fn objectives(mut self, objectives: Objectives) -> Self {
         self.objectives = objectives;
         self

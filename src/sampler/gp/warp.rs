@@ -11,52 +11,88 @@
 /// The exponents tried, from -3 to 3.
 const STEPS: usize = 300;
 
-/// `v` (NaN where absent) through the power transform fitted to its finite values; unchanged
-/// when fewer than three are finite or they do not vary.
+/// `v` (NaN where absent) through the power transform fitted to its finite values.
 pub fn power(v: &[f64]) -> Vec<f64> {
-    let finite: Vec<f64> = v.iter().cloned().filter(|x| x.is_finite()).collect();
-    let n = finite.len() as f64;
-    if finite.len() < 3 {
-        return v.to_vec();
-    }
-    let mean = finite.iter().sum::<f64>() / n;
-    let sd = (finite.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
-    if sd == 0.0 || !sd.is_finite() {
-        return v.to_vec();
-    }
-    let positive = finite.iter().all(|x| *x > 0.0);
-    let scaled: Vec<f64> = finite.iter().map(|x| x / sd).collect();
-    // The log Jacobian's sum, up to the factor (λ - 1).
-    let jacobian: f64 = scaled
-        .iter()
-        .map(|&x| match positive {
-            true => x.ln(),
-            false => x.signum() * (x.abs() + 1.0).ln(),
-        })
-        .sum();
-    let mut best = (f64::NEG_INFINITY, 1.0);
-    for i in 0..=STEPS {
-        let lambda = -3.0 + 6.0 * i as f64 / STEPS as f64;
-        let t: Vec<f64> = scaled
-            .iter()
-            .map(|&x| transform(x, lambda, positive))
-            .collect();
-        let m = t.iter().sum::<f64>() / n;
-        let var = t.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n;
-        if !(var > 0.0 && var.is_finite()) {
-            continue;
-        }
-        let likelihood = -0.5 * n * var.ln() + (lambda - 1.0) * jacobian;
-        if likelihood > best.0 {
-            best = (likelihood, lambda);
-        }
-    }
+    let w = Warp::fit(v);
     v.iter()
-        .map(|&x| match x.is_finite() {
-            true => transform(x / sd, best.1, positive),
-            false => x,
-        })
+        .map(|&x| if x.is_finite() { w.apply(x) } else { x })
         .collect()
+}
+
+/// A fitted power transform, monotone increasing.
+#[derive(Clone, Copy, Debug)]
+pub struct Warp {
+    /// The values' standard deviation, divided out first (0: the identity).
+    sd: f64,
+    lambda: f64,
+    /// Box-Cox (every value positive) or Yeo-Johnson.
+    positive: bool,
+}
+
+impl Warp {
+    /// The transform that makes the finite values of `v` likeliest normal; the identity when
+    /// fewer than three are finite or they do not vary.
+    pub fn fit(v: &[f64]) -> Warp {
+        let identity = Warp {
+            sd: 0.0,
+            lambda: 1.0,
+            positive: false,
+        };
+        let finite: Vec<f64> = v.iter().cloned().filter(|x| x.is_finite()).collect();
+        let n = finite.len() as f64;
+        if finite.len() < 3 {
+            return identity;
+        }
+        let mean = finite.iter().sum::<f64>() / n;
+        let sd = (finite.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+        if sd == 0.0 || !sd.is_finite() {
+            return identity;
+        }
+        let positive = finite.iter().all(|x| *x > 0.0);
+        let scaled: Vec<f64> = finite.iter().map(|x| x / sd).collect();
+        // The log Jacobian's sum, up to the factor (λ - 1).
+        let jacobian: f64 = scaled
+            .iter()
+            .map(|&x| match positive {
+                true => x.ln(),
+                false => x.signum() * (x.abs() + 1.0).ln(),
+            })
+            .sum();
+        let mut best = (f64::NEG_INFINITY, 1.0);
+        for i in 0..=STEPS {
+            let lambda = -3.0 + 6.0 * i as f64 / STEPS as f64;
+            let t: Vec<f64> = scaled
+                .iter()
+                .map(|&x| transform(x, lambda, positive))
+                .collect();
+            let m = t.iter().sum::<f64>() / n;
+            let var = t.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n;
+            if !(var > 0.0 && var.is_finite()) {
+                continue;
+            }
+            let likelihood = -0.5 * n * var.ln() + (lambda - 1.0) * jacobian;
+            if likelihood > best.0 {
+                best = (likelihood, lambda);
+            }
+        }
+        Warp {
+            sd,
+            lambda: best.1,
+            positive,
+        }
+    }
+
+    /// `x` transformed; a bound at or below 0 under Box-Cox (below every value fitted) is -∞,
+    /// and ±∞ stay.
+    pub fn apply(&self, x: f64) -> f64 {
+        if self.sd == 0.0 || x.is_infinite() {
+            return x;
+        }
+        if self.positive && x <= 0.0 {
+            return f64::NEG_INFINITY;
+        }
+        transform(x / self.sd, self.lambda, self.positive)
+    }
 }
 
 /// Box-Cox (`positive`) or Yeo-Johnson of `x` with exponent `lambda`.
@@ -125,5 +161,10 @@ mod tests {
         let gaps = power(&[1.0, f64::NAN, 2.0, 5.0, f64::NAN]);
         assert!(gaps[1].is_nan() && gaps[4].is_nan() && gaps[0] < gaps[2] && gaps[2] < gaps[3]);
         assert_eq!(power(&[2.0, 2.0, 2.0]), vec![2.0; 3]);
+        // A bound maps as the values do: below every positive value, -∞.
+        let w = Warp::fit(&[27.0, 40.0, 300.0, 5000.0, 35000.0]);
+        assert!(w.apply(27.0) < w.apply(300.0) && w.apply(300.0) < w.apply(5000.0));
+        assert_eq!(w.apply(0.0), f64::NEG_INFINITY);
+        assert_eq!(w.apply(f64::INFINITY), f64::INFINITY);
     }
 }
