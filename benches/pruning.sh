@@ -14,11 +14,13 @@
 # check that pruning never changes a trained epoch (each pruned run's (trial, virtual epoch) rows,
 # promoted trials included, equal the full-budget run's), and the issue's goals, yes or no.
 # Hyperband (issue 31): ASHA's brackets (eta 3, promote), the same trials; SEED picks the study's seed
-# (the random trials and Hyperband's brackets).
+# (the random trials and Hyperband's brackets); SEEDS="42 1 2" runs the whole bench once per seed,
+# then prints ASHA promote's and Hyperband's examples and gaps for every seed, as a table.
 # Usage: benches/pruning.sh
 #        TUNE=path/to/tune TRIALS=27 PARALLEL="1 2" OPTUNA=1 SEED=42 benches/pruning.sh
 #        (OPTUNA=0 skips the peer; PARALLEL="1": parallel 1 only; parallel 1 always runs;
 #        VIRTUAL_EPOCHS=27: both studies at 27 virtual epochs instead of 10 and 9)
+#        SEEDS="42 1 2 3 4" OPTUNA=0 PARALLEL=1 benches/pruning.sh
 set -eu
 cd "$(dirname "$0")/.."
 tune=${TUNE:-./target/release/tune}
@@ -35,7 +37,8 @@ data=$PWD/studies/data
 median='{"kind": "median", "warmup_virtual_epochs": 2, "min_trials": 5}'
 asha() { echo "{\"kind\": \"asha\", \"reduction_factor\": 3, \"min_virtual_epochs\": 1, \"mode\": \"$1\"}"; }
 hyperband='{"kind": "hyperband", "reduction_factor": 3, "min_virtual_epochs": 1, "mode": "promote"}'
-seed=${SEED:-42}
+seeds=${SEEDS:-${SEED:-42}}
+summary=()
 
 # spec NAME CSV TARGET TASK HIDDEN STOP_POINT VIRTUAL_EPOCHS METRIC [SCHEDULER]
 spec() {
@@ -155,6 +158,7 @@ PY
     third=$(awk -v a="${EX[$k]}" -v b="${EX[$s-full-p1]}" 'BEGIN { print (3 * a <= b) ? "yes" : "NO" }')
     forty=$(awk -v a="${EX[$k]}" -v b="${EX[$s-full-p1]}" 'BEGIN { print (a <= 0.4 * b) ? "yes" : "NO" }')
     echo "  tune $v: best within 1% of the full budget's: $within ($g); at most a third of the examples: $third, at most 40 %: $forty ($fr)"
+    summary+=("$s $seed $v $fr $g $within $forty")
     if [ -n "$py" ]; then
       local o e w b
       for o in median sha hyperband; do
@@ -169,9 +173,31 @@ PY
 
 echo "tune: $("$tune" --version); $(nproc) cores; $(date -u '+%Y-%m-%d %H:%M UTC')"
 [ -z "$py" ] || echo "peer: $("$py" -c 'import optuna, torch; print(f"optuna {optuna.__version__}, torch {torch.__version__}, 1 torch thread")')"
-echo "schedulers: median $median; asha $(asha 'stop|promote'); hyperband $hyperband; seed $seed"
 t0=$(date +%s)
-study wine winequality-red.csv quality regression "[64, 64]" 64,64 50 "${VIRTUAL_EPOCHS:-10}" val_loss min
-study digits digits.csv digit classification "[128]" 128 20 "${VIRTUAL_EPOCHS:-9}" accuracy max
-echo
+for seed in $seeds; do
+  rm -rf "$tmp/runs"
+  echo "schedulers: median $median; asha $(asha 'stop|promote'); hyperband $hyperband; seed $seed"
+  study wine winequality-red.csv quality regression "[64, 64]" 64,64 50 "${VIRTUAL_EPOCHS:-10}" val_loss min
+  study digits digits.csv digit classification "[128]" 128 20 "${VIRTUAL_EPOCHS:-9}" accuracy max
+  echo
+done
+if [ "$(echo $seeds | wc -w)" -gt 1 ]; then
+  # Every seed's parallel-1 runs: examples as a share of the full budget's, gap to its best.
+  echo "| study | seed | ASHA examples | ASHA gap | Hyperband examples | Hyperband gap |"
+  echo "|---|---|---|---|---|---|"
+  printf '%s\n' "${summary[@]}" | awk '
+    function cell(f, g) { return sprintf("%d %% | %s", int(100 * f + 0.5), g) }
+    $3 == "asha-promote" { a[$1 " " $2] = cell($4, $5) }
+    $3 == "hyperband" { h[$1 " " $2] = cell($4, $5); seeds[$1] = seeds[$1] " " $2
+      goal[$1] += ($6 == "yes" && $7 == "yes"); runs[$1]++ }
+    END {
+      split("wine digits", studies, " ")
+      for (i = 1; i <= 2; i++) {
+        s = studies[i]; m = split(seeds[s], k, " ")
+        for (j = 1; j <= m; j++) printf "| %s | %s | %s | %s |\n", s, k[j], a[s " " k[j]], h[s " " k[j]]
+      }
+      for (i = 1; i <= 2; i++) { s = studies[i]
+        printf "hyperband, %s: within 1 %% with at most 40 %% of the examples in %d of %d seeds\n", s, goal[s], runs[s] }
+    }' | sed 's/\([0-9]\)%/\1 %/g'
+fi
 echo "whole bench: $(( $(date +%s) - t0 )) s"

@@ -5,6 +5,16 @@
 //! seed and the trial's number alone (a resumed study draws the same), with as many trials to a
 //! bracket, in proportion, as Hyperband starts in it: η^k / (k + 1) for a bracket of k rungs. A
 //! trial is compared only with the trials of its bracket; pause and promotion are ASHA's, exact.
+//!
+//! One bracket per rung of ASHA's and one without: where the budget is not `min` × η^s, that is
+//! one more than Li et al.'s ⌊log_η(budget / min)⌋ + 1 (Optuna's count), the extra one pruning
+//! late (at 9 of 10 virtual epochs). Li et al.'s count, rungs counted down from the budget, no
+//! bracket whose first rung is within η of the budget, no bracket without rungs, weights for
+//! equal examples per bracket and Ray's e^k were measured against this rule (docs/benchmarks.md,
+//! "Hyperband against ASHA"): the rules as safe as this one cost as many examples, and those that
+//! cost fewer lost the full budget's best as often as ASHA does. Decisions changed by a new rule
+//! would need a version in the study's fingerprint (as `bayes` has), so that an older study is
+//! not resumed with other brackets.
 
 use super::{Asha, Decision, Scheduler};
 use crate::objective::Metric;
@@ -146,6 +156,22 @@ mod tests {
         assert_eq!(
             h.brackets(),
             [&[1, 3, 9][..], &[3, 9][..], &[9][..], &[][..]]
+        );
+    }
+
+    #[test]
+    fn a_bracket_for_each_of_ashas_rungs_and_one_without_whatever_the_budget() {
+        let at = |last| Hyperband::new(3, 1, true, metric(), last, 7);
+        // 10 virtual epochs: ASHA's rungs 1, 3 and 9, so four brackets (Li et al. count three).
+        assert_eq!(
+            at(10).brackets(),
+            [&[1, 3, 9][..], &[3, 9][..], &[9][..], &[][..]]
+        );
+        assert_eq!(at(9).brackets(), [&[1, 3][..], &[3][..], &[][..]]);
+        let late = Hyperband::new(3, 2, true, metric(), 20, 7);
+        assert_eq!(
+            late.brackets(),
+            [&[2, 6, 18][..], &[6, 18][..], &[18][..], &[][..]]
         );
     }
 
