@@ -2,7 +2,8 @@
 # Several objectives (issue 33). 1) Samplers on two problems, one trial at a time, 40 trials,
 # hypervolume after 20 and 40 trials against a fixed reference point per problem, median over
 # SEEDS seeds, and the median time per suggestion (tune: the leaderboard's suggest_ms; Optuna:
-# study.ask() plus the trial's suggest_* calls): tune's bayes (GP on ParEGO scalarisations), tpe
+# study.ask() plus the trial's suggest_* calls): tune's bayes (a GP per objective, warped, and the
+# expected hypervolume improvement), tpe
 # and random against Optuna's GPSampler (logEHVI), TPESampler (MOTPE), NSGAIISampler (default
 # population 50, and 10) and RandomSampler.
 #   A: studies/programs/two_objectives.py (ZDT1 in x1..x3, obj1/obj2) as tune's command trainer;
@@ -19,12 +20,13 @@
 #    completed trials' front, ASHA over full.
 # Scoring (both sides): benches/objectives/hv.py. Raw results: benches/objectives/results/*.jsonl;
 # the summary (Markdown) goes to stdout and results/summary.md.
-# Usage: benches/objectives.sh   (SEEDS=20 ASHA_SEEDS=10 TUNE=path/to/tune OPTUNA=0 to skip the peer)
+# Usage: benches/objectives.sh   (SEEDS=100 ASHA_SEEDS=10 TUNE=path/to/tune OPTUNA=0 to skip the peer;
+# at 100 seeds Optuna's GP takes about 25 minutes a problem on 2 cores, beside the rest)
 set -eu
 cd "$(dirname "$0")/.."
 tune=${TUNE:-./target/release/tune}
 [ -n "${TUNE:-}" ] || nice cargo build --release -q
-seeds=${SEEDS:-20}
+seeds=${SEEDS:-100}
 last=$((seeds - 1))
 res=benches/objectives/results
 mkdir -p "$res"
