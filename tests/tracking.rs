@@ -423,3 +423,79 @@ fn tracking_mistakes_are_refused_before_anything_is_written() {
         .contains("--mlflow: `mlflow:5000` is not an http:// URI"));
     assert!(!dir.path().join("runs").exists());
 }
+
+#[test]
+fn a_pbt_members_parameters_are_series_that_follow_its_exploits_through_a_resume() {
+    let dir = tempdir();
+    let mut s = tiny_spec(1);
+    s["budget"] = json!({ "total_examples": 6000, "virtual_epochs": 6 });
+    s["search"]["trials"] = json!(4);
+    s["scheduler"] = json!({
+        "kind": "pbt", "interval_virtual_epochs": 1, "quantile": 0.25,
+        "resample_probability": 0.25, "perturb": [0.8, 1.2]
+    });
+    s["tracking"] = json!({"tensorboard": true});
+    let spec = write_spec(dir.path(), &s);
+    // Stopped after 9 boundaries (PBT ends that run with its members paused), then resumed: the
+    // resumed process replays the exploits before it goes on.
+    let first = tune(&[
+        "-q".as_ref(),
+        "--stop-after-epochs".as_ref(),
+        "9".as_ref(),
+        spec.as_os_str(),
+    ]);
+    assert!(first.status.code().is_some(), "{first:?}");
+    ok(run(&spec));
+    let study_dir = dir.path().join("runs/tiny");
+    let h = tune::storage::journal::replay(&study_dir.join("journal.jsonl"))
+        .unwrap()
+        .history;
+    assert!(h.trials.values().any(|t| !t.exploits.is_empty()));
+    let Some(python) = python_or_skip("tensorboard pbt series") else {
+        return;
+    };
+    let got = read_back(
+        &python,
+        &[
+            "tensorboard",
+            study_dir.join("tensorboard").to_str().unwrap(),
+        ],
+    );
+    let mut changed = 0;
+    for t in h.trials.values() {
+        let series: Vec<(u64, f64)> = got[format!("trial-{}", t.trial)]["scalars"]
+            ["param.learning_rate"]
+            .as_array()
+            .unwrap_or_else(|| panic!("trial {}: {got}", t.trial))
+            .iter()
+            .map(|p| (p[0].as_u64().unwrap(), p[1].as_f64().unwrap()))
+            .collect();
+        let want: Vec<(u64, f64)> = t
+            .curve
+            .iter()
+            .map(|r| {
+                (
+                    r.examples_seen,
+                    t.params_at(r.virtual_epoch)["learning_rate"].as_f64(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            series.len(),
+            want.len(),
+            "trial {}: each boundary once",
+            t.trial
+        );
+        for ((gs, gv), (ws, wv)) in series.iter().zip(&want) {
+            assert_eq!(gs, ws, "trial {}", t.trial);
+            // Scalars are 32-bit floats.
+            assert!(
+                (gv - wv).abs() <= 1e-6 * wv.abs(),
+                "trial {}: {gv} {wv}",
+                t.trial
+            );
+        }
+        changed += usize::from(want.windows(2).any(|w| w[0].1 != w[1].1));
+    }
+    assert!(changed > 0, "no member's learning rate changed");
+}

@@ -132,6 +132,7 @@ fn run_on(
             inner: storage,
             hub,
             plan,
+            members: Default::default(),
         };
         storage = &mut tracked;
     }

@@ -6,8 +6,11 @@
 use crate::curve::CurveRow;
 use crate::error::Result;
 use crate::objective::MetricKind;
-use crate::plan::StudyPlan;
-use crate::space::Value;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use crate::plan::{SchedulerPlan, StudyPlan};
+use crate::space::{Params, Value};
 use crate::storage::{Event, Fingerprint, History, Opened, Orphans, Status, Storage};
 use crate::tracking::{Hub, Note, Param, Point, Settings};
 
@@ -33,23 +36,47 @@ pub(super) struct Tracked<'a, 'h> {
     pub inner: &'a mut dyn Storage,
     pub hub: &'a Hub<'h>,
     pub plan: &'a StudyPlan,
+    /// Population-based training: each member's parameters now (its start's, then each
+    /// exploit's), which its boundaries carry as `param.<name>` series.
+    pub members: RefCell<BTreeMap<u64, Params>>,
 }
 
 impl Tracked<'_, '_> {
     /// What the trackers hear of `events`.
     fn notes(&self, events: &[Event]) -> Vec<Note> {
         let metric = self.plan.curve_metric();
+        let pbt = matches!(self.plan.scheduler, Some(SchedulerPlan::Pbt(_)));
+        let mut members = self.members.borrow_mut();
         events
             .iter()
             .filter_map(|e| match e {
-                Event::TrialStarted { trial, params, .. } => Some(Note::Started {
-                    trial: *trial,
-                    params: params.iter().map(|(k, v)| (k.clone(), param(*v))).collect(),
-                }),
-                Event::EpochDone { trial, row, .. } => Some(Note::Point {
-                    trial: *trial,
-                    point: point(row, metric),
-                }),
+                Event::TrialStarted { trial, params, .. } => {
+                    if pbt {
+                        members.insert(*trial, params.clone());
+                    }
+                    Some(Note::Started {
+                        trial: *trial,
+                        params: params.iter().map(|(k, v)| (k.clone(), param(*v))).collect(),
+                    })
+                }
+                Event::TrialExploited { trial, new, .. } => {
+                    members.insert(*trial, new.clone());
+                    None
+                }
+                Event::EpochDone { trial, row, .. } => {
+                    let mut point = point(row, metric);
+                    // A member's numeric parameters as series, which its exploits change (its
+                    // MLflow parameters are its first ones and cannot change).
+                    for (k, v) in members.get(trial).into_iter().flatten() {
+                        if !matches!(v, Value::Str(_)) {
+                            point.values.push((format!("param.{k}"), v.as_f64()));
+                        }
+                    }
+                    Some(Note::Point {
+                        trial: *trial,
+                        point,
+                    })
+                }
                 Event::TrialPromoted { trial } => Some(self.status(*trial, Status::Running, None)),
                 Event::TrialEnded {
                     trial,
@@ -57,11 +84,7 @@ impl Tracked<'_, '_> {
                     reason,
                     ..
                 } => Some(self.status(*trial, *status, reason.clone())),
-                // A member's new parameters after an exploit are not logged (MLflow's parameters
-                // cannot change); its run goes on with the copied curve's points.
-                Event::StudyCreated { .. }
-                | Event::CodeChanged { .. }
-                | Event::TrialExploited { .. } => None,
+                Event::StudyCreated { .. } | Event::CodeChanged { .. } => None,
             })
             .collect()
     }
@@ -80,17 +103,25 @@ impl Tracked<'_, '_> {
     fn replay(&self, history: &History) -> Vec<Note> {
         let mut events = vec![];
         for t in history.trials.values() {
+            // Its first parameters, then each exploit before the boundaries it trained.
             events.push(Event::TrialStarted {
                 trial: t.trial,
-                params: t.params.clone(),
+                params: t.exploits.first().map_or(&t.params, |x| &x.old).clone(),
                 suggest_ms: None,
             });
-            events.extend(t.curve.iter().map(|row| Event::EpochDone {
-                trial: t.trial,
-                row: row.clone(),
-                seconds: 0.0,
-                decision: None,
-            }));
+            let mut exploits = t.exploits.iter().peekable();
+            for row in &t.curve {
+                while let Some(x) = exploits.next_if(|x| x.virtual_epoch < row.virtual_epoch) {
+                    events.push(x.event());
+                }
+                events.push(Event::EpochDone {
+                    trial: t.trial,
+                    row: row.clone(),
+                    seconds: 0.0,
+                    decision: None,
+                });
+            }
+            events.extend(exploits.map(|x| x.event()));
             if t.status != Status::Running {
                 events.push(Event::TrialEnded {
                     trial: t.trial,
