@@ -364,11 +364,11 @@ pub fn drive(
     if let Some(e) = shared.failed {
         return Err(e);
     }
-    let interrupted = shared
-        .history
-        .trials
-        .values()
-        .any(|t| t.status == Status::Running)
+    // Stopped with trials paused (PBT's members at a boundary, ASHA's before a promotion): work
+    // is left that a resume does, whatever the statuses say.
+    let stopped = stop.load(Ordering::SeqCst);
+    let interrupted = (shared.history.trials.values())
+        .any(|t| t.status == Status::Running || (stopped && t.status == Status::Paused))
         || shared.history.trials.len() < plan.trials;
     Ok(Summary {
         history: shared.history,
