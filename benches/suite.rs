@@ -24,6 +24,7 @@ use common::finished;
 
 use serde_json::{json, Value as J};
 use tune::objective::{Goal, Metric, MetricKind};
+use tune::plan::Method;
 use tune::sampler::{GpSampler, RandomSampler, Sampler, TpeSampler};
 use tune::space::{Domain, Kind, Names, Params, SearchSpace};
 use tune::storage::History;
@@ -84,9 +85,14 @@ struct Run {
     warnings: usize,
 }
 
-/// The study's start-up trials for `space` (the default of `search.startup_trials`).
-fn startup(space: &SearchSpace) -> usize {
-    (2 * space.params.len()).max(5)
+/// The study's start-up trials for `space` under sampler `which` (the default of
+/// `search.startup_trials`).
+fn startup(space: &SearchSpace, which: &str) -> usize {
+    let method = match which {
+        "tune-tpe" => Method::Tpe,
+        _ => Method::Bayes,
+    };
+    tune::plan::default_startup(method, space)
 }
 
 fn study(p: &Problem, space: &SearchSpace, which: &str, seed: u64, trials: usize) -> Run {
@@ -94,7 +100,7 @@ fn study(p: &Problem, space: &SearchSpace, which: &str, seed: u64, trials: usize
         kind: MetricKind::ValLoss,
         goal: Goal::Min,
     };
-    let n0 = startup(space);
+    let n0 = startup(space, which);
     let mut sampler: Box<dyn Sampler> = match which {
         "tune-bayes" => Box::new(GpSampler::new(space.clone(), seed, n0, metric)),
         "tune-tpe" => Box::new(TpeSampler::new(space.clone(), seed, n0, metric)),
@@ -253,7 +259,7 @@ fn main() {
             let from = if which == "tune-random" {
                 0
             } else {
-                startup(&space)
+                startup(&space, which)
             };
             println!("{}", summary(p, which, &runs, &budgets, from));
         }

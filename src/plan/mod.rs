@@ -30,7 +30,7 @@ pub use init::InitPlan;
 pub use limits::{MAX_BAYES_TRIALS, MAX_PARALLEL, MAX_TRIALS};
 pub use scheduler::{PbtPlan, SchedulerPlan};
 use search::SearchPlan;
-pub use search::{cores, DeviceKind, Method};
+pub use search::{cores, default_startup, DeviceKind, Method};
 pub use selection::EarlyStopping;
 use selection::SelectionPlan;
 pub use trainer::CommandPlan;
