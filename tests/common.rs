@@ -90,6 +90,18 @@ pub fn tiny_spec(parallel: usize) -> serde_json::Value {
     })
 }
 
+/// Four population-based training members on wine, 6 virtual epochs, exploiting at each.
+pub fn pbt_spec(parallel: usize, examples: u64) -> serde_json::Value {
+    let mut s = tiny_spec(parallel);
+    s["budget"] = serde_json::json!({ "total_examples": examples, "virtual_epochs": 6 });
+    s["search"]["trials"] = serde_json::json!(4);
+    s["scheduler"] = serde_json::json!({
+        "kind": "pbt", "interval_virtual_epochs": 1, "quantile": 0.25,
+        "resample_probability": 0.25, "perturb": [0.8, 1.2]
+    });
+    s
+}
+
 /// Writes `spec` as `study.json` in `dir` and returns its path.
 pub fn write_spec(dir: &Path, spec: &serde_json::Value) -> PathBuf {
     let p = dir.join("study.json");

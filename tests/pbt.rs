@@ -15,18 +15,6 @@ use tune::plan::{Overrides, StudyPlan};
 use tune::storage::journal::replay as read_journal;
 use tune::storage::{Exploit, History};
 
-/// Four members on wine, 6 virtual epochs, exploiting at each.
-fn pbt_spec(parallel: usize, examples: u64) -> serde_json::Value {
-    let mut s = tiny_spec(parallel);
-    s["budget"] = serde_json::json!({ "total_examples": examples, "virtual_epochs": 6 });
-    s["search"]["trials"] = serde_json::json!(4);
-    s["scheduler"] = serde_json::json!({
-        "kind": "pbt", "interval_virtual_epochs": 1, "quantile": 0.25,
-        "resample_probability": 0.25, "perturb": [0.8, 1.2]
-    });
-    s
-}
-
 fn history(study: &Path) -> History {
     read_journal(&study.join("journal.jsonl")).unwrap().history
 }

@@ -427,13 +427,7 @@ fn tracking_mistakes_are_refused_before_anything_is_written() {
 #[test]
 fn a_pbt_members_parameters_are_series_that_follow_its_exploits_through_a_resume() {
     let dir = tempdir();
-    let mut s = tiny_spec(1);
-    s["budget"] = json!({ "total_examples": 6000, "virtual_epochs": 6 });
-    s["search"]["trials"] = json!(4);
-    s["scheduler"] = json!({
-        "kind": "pbt", "interval_virtual_epochs": 1, "quantile": 0.25,
-        "resample_probability": 0.25, "perturb": [0.8, 1.2]
-    });
+    let mut s = pbt_spec(1, 6000);
     s["tracking"] = json!({"tensorboard": true});
     let spec = write_spec(dir.path(), &s);
     // Stopped after 9 boundaries (every member paused at the third), then resumed: the resumed

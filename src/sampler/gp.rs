@@ -69,6 +69,37 @@ fn fit_rows(x: &[Vec<f64>], y: &[f64]) -> (Vec<Vec<f64>>, Vec<f64>) {
     )
 }
 
+/// `values` standardised (mean 0 and variance 1 over them: the GP's prior is for a signal of
+/// variance 1, and the metric's scale stops mattering), less `shift`; with their mean and
+/// standard deviation.
+fn standardise(values: &[f64], shift: f64) -> (Vec<f64>, f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n)
+        .sqrt()
+        .max(1e-12);
+    let y = values.iter().map(|v| (v - mean) / sd - shift).collect();
+    (y, mean, sd)
+}
+
+/// The GP on points `x` and standardised values `y`, its hyperparameters fitted on
+/// [`fit_rows`] of them; with those hyperparameters. `None` when a kernel matrix does not factor.
+fn fit_gp(
+    x: Vec<Vec<f64>>,
+    y: &[f64],
+    categorical: &[bool],
+    iterations: usize,
+) -> Option<(Gp, Vec<f64>)> {
+    let inputs = |rows: Vec<Vec<f64>>| Inputs {
+        rows,
+        categorical: categorical.to_vec(),
+    };
+    let (fx, fy) = fit_rows(&x, y);
+    let raw = model::fit_hyper(&inputs(fx), &fy, iterations)?;
+    let gp = Gp::new(inputs(x), y, &raw)?;
+    Some((gp, raw))
+}
+
 /// A suggestion and how it was made.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Suggestion {
@@ -162,28 +193,10 @@ pub fn suggest(
         seen.push(x.clone());
         !dup
     });
-    // Standardise the values: the GP's prior is for a signal of variance 1 and the scale of the
-    // metric stops mattering.
-    let n = rows.len() as f64;
-    let mean = rows.iter().map(|r| r.1).sum::<f64>() / n;
-    let sd = (rows.iter().map(|r| (r.1 - mean).powi(2)).sum::<f64>() / n)
-        .sqrt()
-        .max(1e-12);
-    let y: Vec<f64> = rows
-        .iter()
-        .map(|r| (r.1 - mean) / sd - PRIOR_MEAN)
-        .collect();
+    let (y, _, _) = standardise(&rows.iter().map(|r| r.1).collect::<Vec<_>>(), PRIOR_MEAN);
     let x: Vec<Vec<f64>> = rows.iter().map(|r| r.0.clone()).collect();
     let categorical: Vec<bool> = enc.codes.iter().map(|c| c.categorical()).collect();
-    let inputs = |rows: Vec<Vec<f64>>| Inputs {
-        rows,
-        categorical: categorical.clone(),
-    };
-    let (fx, fy) = fit_rows(&x, &y);
-    let Some(raw) = model::fit_hyper(&inputs(fx), &fy, settings.fit_iterations) else {
-        return random("the GP fit failed (ill-conditioned)".into());
-    };
-    let Some(gp) = Gp::new(inputs(x.clone()), &y, &raw) else {
+    let Some((gp, _)) = fit_gp(x.clone(), &y, &categorical, settings.fit_iterations) else {
         return random("the GP fit failed (ill-conditioned)".into());
     };
     // The best finished point (the first of the lowest: finished rows come before pending ones)
@@ -330,7 +343,7 @@ impl GpSampler {
     /// Whether each objective and constrained metric gets a GP of its own (`multi.rs`): two
     /// objectives, or one with constraints. Three or more objectives are scalarised (ParEGO).
     fn each(&self) -> bool {
-        !self.objectives.plain() && self.objectives.list.len() <= 2
+        each(&self.objectives)
     }
 
     /// Trial `trial`'s parameters from a GP per objective and constrained metric, when the study
@@ -367,10 +380,16 @@ impl GpSampler {
     }
 }
 
+/// Whether `objectives` get a GP of each objective and constrained metric: two objectives, or
+/// one with constraints.
+fn each(objectives: &Objectives) -> bool {
+    !objectives.plain() && objectives.list.len() <= 2
+}
+
 /// [`VERSION`] for a study with `objectives`: two objectives, or constraints, are searched by a
 /// GP of each (`multi.rs`), and a study begun by a build that scalarised them must not go on.
 pub fn version(objectives: &Objectives) -> String {
-    if !objectives.plain() && objectives.list.len() <= 2 {
+    if each(objectives) {
         format!("{VERSION}, gp-each-warped-ehvi2-pof")
     } else {
         VERSION.to_string()

@@ -10,8 +10,8 @@
 
 use super::acquire::{self, Criterion};
 use super::ehvi::{Bound, Constrained, Objective};
-use super::model::{self, Gp, Inputs};
-use super::{fit_rows, region, warp, Encoding, GpSettings, Suggestion, PRIOR_MEAN};
+use super::model::{Gp, Inputs};
+use super::{fit_gp, region, standardise, warp, Encoding, GpSettings, Suggestion, PRIOR_MEAN};
 use crate::seed::{self, Purpose};
 use crate::space::{Params, SearchSpace};
 
@@ -60,20 +60,9 @@ fn fit(
     if keep.len() < 2 || lo == hi {
         return None;
     }
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let sd = (v.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / n)
-        .sqrt()
-        .max(1e-12);
-    let y: Vec<f64> = v.iter().map(|y| (y - mean) / sd - shift).collect();
+    let (y, mean, sd) = standardise(&v, shift);
     let rows: Vec<Vec<f64>> = keep.iter().map(|&i| x[i].clone()).collect();
-    let inputs = |rows: Vec<Vec<f64>>| Inputs {
-        rows,
-        categorical: categorical.to_vec(),
-    };
-    let (fx, fy) = fit_rows(&rows, &y);
-    let raw = model::fit_hyper(&inputs(fx), &fy, iterations)?;
-    let gp = Gp::new(inputs(rows.clone()), &y, &raw)?;
+    let (gp, raw) = fit_gp(rows.clone(), &y, categorical, iterations)?;
     let gp = if pending.is_empty() {
         gp
     } else {
@@ -83,7 +72,11 @@ fn fit(
             ys.push(gp.posterior(p, None).0);
             all.push(p.clone());
         }
-        Gp::new(inputs(all), &ys, &raw)?
+        let inputs = Inputs {
+            rows: all,
+            categorical: categorical.to_vec(),
+        };
+        Gp::new(inputs, &ys, &raw)?
     };
     Some(Fitted {
         gp,
@@ -402,13 +395,8 @@ mod tests {
             let runs = study(seed, 24, &[], |x, y| {
                 point(x, y, vec![x, 1.0 - x.sqrt() + y], vec![], &[])
             });
-            let pts: Vec<(f64, f64)> = runs.iter().map(|s| (s.values[0], s.values[1])).collect();
-            let r = (1.0, 2.0);
-            let (mut area, mut prev) = (0.0, r.1);
-            for (a, b) in front(pts, r) {
-                area += (r.0 - a) * (prev - b);
-                prev = b;
-            }
+            let pts: Vec<Vec<f64>> = runs.iter().map(|s| s.values.clone()).collect();
+            let area = crate::pareto::hypervolume(&pts, &[1.0, 2.0]);
             assert!(area > 1.6, "seed {seed}: {area}");
         }
     }
