@@ -15,7 +15,9 @@
 # promoted trials included, equal the full-budget run's), and the issue's goals, yes or no.
 # Hyperband (issue 31): ASHA's brackets (eta 3, promote), the same trials; SEED picks the study's seed
 # (the random trials and Hyperband's brackets); SEEDS="42 1 2" runs the whole bench once per seed,
-# then prints ASHA promote's and Hyperband's examples and gaps for every seed, as a table.
+# then prints ASHA promote's and Hyperband's examples and gaps for every seed, as a table, and what
+# the best successive-halving rule chosen knowing the seeds' full-budget curves reaches at 40 % of
+# the examples (benches/pruning_bound.py: an upper bound for any rule chosen beforehand).
 # Usage: benches/pruning.sh
 #        TUNE=path/to/tune TRIALS=27 PARALLEL="1 2" OPTUNA=1 SEED=42 benches/pruning.sh
 #        (OPTUNA=0 skips the peer; PARALLEL="1": parallel 1 only; parallel 1 always runs;
@@ -179,6 +181,12 @@ for seed in $seeds; do
   echo "schedulers: median $median; asha $(asha 'stop|promote'); hyperband $hyperband; seed $seed"
   study wine winequality-red.csv quality regression "[64, 64]" 64,64 50 "${VIRTUAL_EPOCHS:-10}" val_loss min
   study digits digits.csv digit classification "[128]" 128 20 "${VIRTUAL_EPOCHS:-9}" accuracy max
+  # the full-budget curves, for the bound below
+  for s in wine digits; do
+    for c in "$tmp/runs/$s-full-p1"/trials/*/curve.csv; do
+      t=$(basename "$(dirname "$c")"); mkdir -p "$tmp/full/$s-$seed/trials/$t"; cp "$c" "$tmp/full/$s-$seed/trials/$t/"
+    done
+  done
   echo
 done
 if [ "$(echo $seeds | wc -w)" -gt 1 ]; then
@@ -199,5 +207,10 @@ if [ "$(echo $seeds | wc -w)" -gt 1 ]; then
       for (i = 1; i <= 2; i++) { s = studies[i]
         printf "hyperband, %s: within 1 %% with at most 40 %% of the examples in %d of %d seeds\n", s, goal[s], runs[s] }
     }' | sed 's/\([0-9]\)%/\1 %/g'
+fi
+if [ "$(echo $seeds | wc -w)" -gt 1 ]; then
+  # What any successive-halving rule could reach on these seeds, chosen knowing their results.
+  echo "wine:"; python3 benches/pruning_bound.py --metric val_loss --goal min --show 3 "$tmp"/full/wine-*
+  echo "digits:"; python3 benches/pruning_bound.py --metric accuracy --goal max --show 3 --ranks 0 "$tmp"/full/digits-*
 fi
 echo "whole bench: $(( $(date +%s) - t0 )) s"

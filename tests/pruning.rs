@@ -115,3 +115,41 @@ fn killed_and_resumed(scheduler: serde_json::Value) {
     assert_eq!(columns(&study.join("leaderboard.csv"), &cols), want);
     assert_eq!(decisions(&study), want_decisions);
 }
+
+/// Four trials are too few for ASHA's rungs to fill (η 3 at rungs 1 and 3): once all four have
+/// started, the rung that can no longer gather η trials promotes its best, so the study ends with
+/// the best of its last rung trained to the whole budget, where it ended with no trial trained to
+/// it.
+#[test]
+fn a_study_too_small_for_its_rungs_still_trains_the_best_of_its_highest_rung_to_the_end() {
+    let dir = tempdir();
+    let mut s = spec(Some(promote()));
+    s["search"]["trials"] = 4.into();
+    ok(run(&write_spec(dir.path(), &s)));
+    let study = dir.path().join("runs/tiny");
+    let rows = columns(
+        &study.join("leaderboard.csv"),
+        &["trial", "status", "examples_seen"],
+    );
+    let complete: Vec<&Vec<String>> = rows.iter().filter(|r| r[1] == "complete").collect();
+    assert!(!complete.is_empty(), "{rows:?}");
+    assert!(complete.iter().all(|r| r[2] == "2700"), "{rows:?}");
+    // Of the trials that reached virtual epoch 3 (the last rung), the best there is complete.
+    let at3: Vec<(String, f64)> = rows
+        .iter()
+        .filter_map(|r| {
+            let curve = study.join("trials").join(&r[0]).join("curve.csv");
+            let curve = std::fs::read_to_string(curve).unwrap();
+            let losses: Vec<f64> = curve
+                .lines()
+                .skip(1)
+                .take(3)
+                .map(|l| l.split(',').nth(4).unwrap().parse().unwrap())
+                .collect();
+            (losses.len() == 3).then(|| (r[0].clone(), losses.into_iter().fold(f64::MAX, f64::min)))
+        })
+        .collect();
+    assert!(!at3.is_empty(), "{rows:?}");
+    let best = at3.iter().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+    assert!(complete.iter().any(|r| r[0] == best.0), "{at3:?} {rows:?}");
+}

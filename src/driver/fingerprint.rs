@@ -73,6 +73,9 @@ pub fn fingerprint(plan: &StudyPlan) -> Fingerprint {
             .then(|| ("bayes", v(&crate::sampler::gp::version(&plan.objectives)))),
     )
     .chain((plan.method == Method::Tpe).then(|| ("tpe", v(&crate::sampler::tpe::VERSION))))
+    // How ASHA and Hyperband promote at a study's end (src/scheduler/asha.rs), for studies that
+    // promote: one begun by a build that promoted otherwise would go on with other decisions.
+    .chain(promotes(plan).then(|| ("promotion", v(&crate::scheduler::PROMOTION_VERSION))))
     // How text columns and gaps become inputs (src/data/prepare/), for data that has them: the
     // preprocessing is a function of the data's contents, the spec's `data`, the seed and this.
     // Numbers without gaps are prepared as every build did, and their studies keep their
@@ -90,6 +93,15 @@ pub fn fingerprint(plan: &StudyPlan) -> Fingerprint {
     )
     .map(|(k, v)| (k.to_string(), v))
     .collect()
+}
+
+/// Whether the study's scheduler pauses trials and promotes them (ASHA or Hyperband, `promote`).
+fn promotes(plan: &StudyPlan) -> bool {
+    use crate::plan::SchedulerPlan::{Asha, Hyperband};
+    matches!(
+        plan.scheduler,
+        Some(Asha { promote: true, .. } | Hyperband { promote: true, .. })
+    )
 }
 
 /// Refuses the study of `history` for `plan` when another spec made it (`tune predict`, `export`,

@@ -4,6 +4,12 @@
 //! promoted and resumes exactly from its rung checkpoint; a free worker with nothing to promote
 //! starts a new trial. `stop` (Ray's variant): trials run on unless they fall below the top 1/η of
 //! a rung when they reach it.
+//!
+//! A study has a number of trials, where the paper's ASHA starts new ones for ever: once every
+//! trial has started, a rung with fewer than η trials, whose top 1/η would stay empty, promotes
+//! its best (see [`Asha::closing`]). So the best trial of the highest rung reached goes on to the
+//! whole budget, as synchronous successive halving's last survivor does, instead of the study
+//! ending with no trial trained to it.
 
 use super::{Decision, Scheduler};
 use crate::curve::{best_value, CurveRow};
@@ -23,7 +29,14 @@ pub struct Asha {
     objectives: Option<Objectives>,
     /// The trials it compares (all of them, unless it is one of Hyperband's brackets).
     members: Option<Box<dyn Fn(u64) -> bool + Send + Sync>>,
+    /// The study's number of trials (`None`: no end, as the paper's).
+    trials: Option<u64>,
 }
+
+/// The version of promotion at a study's end, in the fingerprint of a study that promotes: a
+/// study begun by a build that left a rung with fewer than η trials paused for good would go on
+/// with other decisions.
+pub const PROMOTION_VERSION: &str = "best of a rung under eta once every trial started";
 
 impl Asha {
     pub fn new(eta: u32, min: u32, promote: bool, metric: Metric, last: u32) -> Asha {
@@ -40,6 +53,16 @@ impl Asha {
             metric,
             objectives: None,
             members: None,
+            trials: None,
+        }
+    }
+
+    /// The same in a study of `trials` trials: once all of them have started (no new trial will
+    /// join a rung), a rung with fewer than η trials promotes its best.
+    pub fn closing(self, trials: u64) -> Asha {
+        Asha {
+            trials: Some(trials),
+            ..self
         }
     }
 
@@ -150,12 +173,16 @@ impl Scheduler for Asha {
         if !self.promote {
             return None;
         }
+        let closing = self
+            .trials
+            .is_some_and(|n| history.trials.len() as u64 >= n);
         // The highest rung first, as the paper's algorithm.
         for &r in self.rungs.iter().rev() {
             let ranked = self.ranked(history, r);
             let top = self.top(ranked.len());
-            // Fewer than η trials at a rung promote none: the top 1/η of them is empty.
-            if ranked.len() < self.eta as usize {
+            // Fewer than η trials at a rung promote none: the top 1/η of them is empty. Unless
+            // every trial has started: then none will join, and the best goes on.
+            if ranked.is_empty() || (ranked.len() < self.eta as usize && !closing) {
                 continue;
             }
             let waiting = ranked[..top].iter().find(|(n, _)| {
@@ -220,8 +247,12 @@ mod tests {
         assert_eq!(a.promote(&h), Some(4));
         // Fewer than η trials at a rung promote none.
         let mut few = board(&[&[5.0], &[1.0]]);
+        end(&mut few, 0, Status::Paused);
         end(&mut few, 1, Status::Paused);
         assert_eq!(a.promote(&few), None);
+        // Unless the study's trials have all started: then the best of them goes on.
+        assert_eq!(asha(true).closing(3).promote(&few), None);
+        assert_eq!(asha(true).closing(2).promote(&few), Some(1));
         // A higher rung first: trials 5, 6, 7 reached virtual epoch 3, and 7 leads there.
         let mut h = board(&[
             &[5.0],

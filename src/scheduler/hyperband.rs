@@ -108,6 +108,16 @@ impl Hyperband {
         Hyperband { brackets, draw }
     }
 
+    /// The same in a study of `trials` trials: once all have started, each bracket's rung with
+    /// fewer than η trials promotes its best ([`Asha::closing`]), so every bracket that has a
+    /// trial trains its best to the whole budget, as Li et al.'s brackets do.
+    pub fn closing(self, trials: u64) -> Self {
+        Hyperband {
+            brackets: self.brackets.into_iter().map(|b| b.closing(trials)).collect(),
+            ..self
+        }
+    }
+
     /// Each bracket's rungs, most rungs first.
     pub fn brackets(&self) -> Vec<&[u32]> {
         self.brackets.iter().map(|b| b.rungs()).collect()
@@ -237,5 +247,28 @@ mod tests {
             end(&mut b, *t, Status::Paused);
         }
         assert_eq!(h.promote(&b), Some(*first.last().unwrap()));
+    }
+
+    #[test]
+    fn once_every_trial_started_each_brackets_lone_trials_go_on() {
+        let h = Hyperband::new(3, 1, true, metric(), 9, 5);
+        // Two of bracket 0's trials (rungs 1 and 3) paused at virtual epoch 1: too few to promote.
+        let two: Vec<u64> = (0..200).filter(|t| h.bracket(*t) == 0).take(2).collect();
+        let n = two[1] as usize + 1;
+        let mut curves: Vec<Vec<f64>> = vec![vec![]; n];
+        curves[two[0] as usize] = vec![1.0];
+        curves[two[1] as usize] = vec![2.0];
+        let refs: Vec<&[f64]> = curves.iter().map(|c| c.as_slice()).collect();
+        let mut b = board(&refs);
+        for t in &two {
+            end(&mut b, *t, Status::Paused);
+        }
+        assert_eq!(h.promote(&b), None);
+        // More trials to come: they may yet join the rung.
+        let h = h.closing(n as u64 + 1);
+        assert_eq!(h.promote(&b), None);
+        // None to come: the better of the two goes on.
+        let h = Hyperband::new(3, 1, true, metric(), 9, 5).closing(n as u64);
+        assert_eq!(h.promote(&b), Some(two[0]));
     }
 }

@@ -20,7 +20,7 @@ mod median;
 mod patience;
 mod pbt;
 
-pub use asha::Asha;
+pub use asha::{Asha, PROMOTION_VERSION};
 pub use hyperband::Hyperband;
 pub use median::Median;
 pub use patience::Patience;
@@ -117,11 +117,13 @@ pub fn for_plan(plan: &StudyPlan) -> Composed {
     match plan.scheduler.clone() {
         Some(SchedulerPlan::Asha { eta, min, promote }) => {
             let asha = Asha::new(eta, min, promote, plan.metric, last);
-            policies.push(Box::new(asha.objectives(&plan.objectives)))
+            let asha = asha.objectives(&plan.objectives).closing(plan.trials as u64);
+            policies.push(Box::new(asha))
         }
         Some(SchedulerPlan::Hyperband { eta, min, promote }) => {
             let o = (&plan.objectives, last);
-            policies.push(Box::new(Hyperband::with(eta, min, promote, o, plan.seed)))
+            let h = Hyperband::with(eta, min, promote, o, plan.seed);
+            policies.push(Box::new(h.closing(plan.trials as u64)))
         }
         Some(SchedulerPlan::Median { warmup, min_trials }) => {
             policies.push(Box::new(Median::new(warmup, min_trials, plan.metric, last)))
