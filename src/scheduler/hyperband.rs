@@ -113,7 +113,11 @@ impl Hyperband {
     /// trial trains its best to the whole budget, as Li et al.'s brackets do.
     pub fn closing(self, trials: u64) -> Self {
         Hyperband {
-            brackets: self.brackets.into_iter().map(|b| b.closing(trials)).collect(),
+            brackets: self
+                .brackets
+                .into_iter()
+                .map(|b| b.closing(trials))
+                .collect(),
             ..self
         }
     }

@@ -117,7 +117,9 @@ pub fn for_plan(plan: &StudyPlan) -> Composed {
     match plan.scheduler.clone() {
         Some(SchedulerPlan::Asha { eta, min, promote }) => {
             let asha = Asha::new(eta, min, promote, plan.metric, last);
-            let asha = asha.objectives(&plan.objectives).closing(plan.trials as u64);
+            let asha = asha
+                .objectives(&plan.objectives)
+                .closing(plan.trials as u64);
             policies.push(Box::new(asha))
         }
         Some(SchedulerPlan::Hyperband { eta, min, promote }) => {
