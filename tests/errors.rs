@@ -77,6 +77,11 @@ fn golden_spec_errors() {
         (with(&["data", "validation_fraction"], json!(1.0)), "tune: SPEC: data.validation_fraction: 1 is not in (0, 1)"),
         (with(&["metric"], json!("accuracy")), "tune: SPEC: metric: \"accuracy\" is not a metric of a regression task: use \"val_loss\", \"rmse\", \"mae\" or \"r2\""),
         (with(&["goal"], json!("max")), "tune: SPEC: goal: val_loss is better when lower"),
+        (with(&["scheduler"], json!({"kind": "hyperband", "reduction_factor": 3.5})), "tune: SPEC: scheduler.reduction_factor: invalid type: floating point `3.5`, expected u32"),
+        (with(&["scheduler"], json!({"kind": "pbt", "perturb": "x"})), "tune: SPEC: scheduler.perturb: invalid type: string \"x\", expected a sequence"),
+        (with(&["scheduler"], json!({"kind": "asha", "rungs": 3})), "tune: SPEC: scheduler.rungs: unknown field `rungs`, expected one of `reduction_factor`, `min_virtual_epochs`, `mode`"),
+        (with(&["scheduler"], json!({"kind": "halving"})), "tune: SPEC: scheduler.kind: unknown variant `halving`, expected one of `asha`, `hyperband`, `median`, `pbt`"),
+        (with(&["scheduler"], json!("asha")), "tune: SPEC: scheduler: \"asha\" is not an object: give {\"kind\": \"asha\"} and its settings"),
         (with(&["data", "path"], json!("missing.csv")), "tune: DIR/missing.csv: cannot read: No such file or directory (os error 2)"),
     ];
     let wine = wine().display().to_string();

@@ -20,17 +20,22 @@ pub enum SchedulerSpec {
     /// from the study's seed, as many trials to a bracket as Hyperband starts in it.
     Hyperband(Halving),
     /// The median rule.
-    Median {
-        /// Boundaries before the rule applies (default 2).
-        #[serde(default = "two_u32")]
-        warmup_virtual_epochs: u32,
-        /// Other trials that must have reached a boundary before it applies there (default 5).
-        #[serde(default = "five")]
-        min_trials: usize,
-    },
+    Median(MedianSpec),
     /// Population-based training: `search.trials` members train at once; at each interval the
     /// bottom quantile copies the top's checkpoints and explores their parameters.
     Pbt(PbtSpec),
+}
+
+/// The median rule's settings.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MedianSpec {
+    /// Boundaries before the rule applies (default 2).
+    #[serde(default = "two_u32")]
+    warmup_virtual_epochs: u32,
+    /// Other trials that must have reached a boundary before it applies there (default 5).
+    #[serde(default = "five")]
+    min_trials: usize,
 }
 
 /// Population-based training's settings.
@@ -135,10 +140,10 @@ impl SchedulerPlan {
                     _ => SchedulerPlan::Hyperband { eta, min, promote },
                 })
             }
-            SchedulerSpec::Median {
+            SchedulerSpec::Median(MedianSpec {
                 warmup_virtual_epochs,
                 min_trials,
-            } => {
+            }) => {
                 if *warmup_virtual_epochs >= epochs {
                     return bad("warmup_virtual_epochs", format!("{warmup_virtual_epochs} leaves none of the budget's {epochs} virtual epochs to the rule"));
                 }
@@ -253,6 +258,27 @@ impl super::StudyPlan {
     }
 }
 
+/// The section read by its `kind`: the other fields as that kind's settings, so that an error names
+/// the field (`scheduler.reduction_factor`), which a tagged enum's error does not; a missing or
+/// unknown kind as the enum, whose error lists the kinds.
+fn by_kind(file: &Path, v: &serde_json::Value) -> Result<SchedulerSpec> {
+    use crate::spec::read_section;
+    if !v.is_object() {
+        let why = format!("{v} is not an object: give {{\"kind\": \"asha\"}} and its settings");
+        return Err(Error::spec(file, "scheduler", why));
+    }
+    let mut rest = v.clone();
+    let kind = rest.as_object_mut().and_then(|o| o.remove("kind"));
+    let at = "scheduler";
+    Ok(match kind.as_ref().and_then(|k| k.as_str()) {
+        Some("asha") => SchedulerSpec::Asha(read_section(file, at, &rest)?),
+        Some("hyperband") => SchedulerSpec::Hyperband(read_section(file, at, &rest)?),
+        Some("median") => SchedulerSpec::Median(read_section(file, at, &rest)?),
+        Some("pbt") => SchedulerSpec::Pbt(read_section(file, at, &rest)?),
+        _ => read_section(file, at, v)?,
+    })
+}
+
 /// The spec's `scheduler` section in `file` (`None`: absent), checked against the budget's
 /// `epochs`: its plan, and the section with its defaults (the study's fingerprint holds it).
 pub(super) fn read(
@@ -263,7 +289,7 @@ pub(super) fn read(
     let Some(v) = section else {
         return Ok((None, serde_json::Value::Null));
     };
-    let s: SchedulerSpec = crate::spec::read_section(file, "scheduler", v)?;
+    let s = by_kind(file, v)?;
     let plan = SchedulerPlan::from_spec(file, &s, epochs)?;
     let shown = serde_json::to_value(&s).expect("scheduler settings serialise");
     Ok((Some(plan), shown))
