@@ -33,8 +33,8 @@ pub const VERSION: &str = "tpe-multivariate, gamma 0.15 cap 25, 24 candidates, l
 pub const CANDIDATES: usize = 24;
 
 /// The good trials of `n` finished ones: 15 % (Optuna's `default_gamma` takes 10 %), at most 25.
-/// With Optuna's share, l(x) of a study of 40 trials rests on 2 to 3 points and its searches
-/// match Optuna's; with 15 % (3 to 5 points) they are better on most of the sampler suite and
+/// Over a study of 40 trials, l(x) rests on 1 to 4 trials with Optuna's share, and its searches
+/// match Optuna's; with 15 % (2 to 6 trials) they are better on most of the sampler suite and
 /// worse on none at 20 and 40 trials, over 800 seeds kept apart from the reported ones
 /// (docs/benchmarks.md, "TPE against Optuna's TPE").
 pub fn gamma(n: usize) -> usize {
