@@ -18,6 +18,7 @@ use crate::storage::History;
 
 mod acquire;
 mod ehvi;
+mod ehvin;
 mod encode;
 mod lbfgs;
 mod model;
@@ -340,8 +341,8 @@ impl GpSampler {
 }
 
 impl GpSampler {
-    /// Whether each objective and constrained metric gets a GP of its own (`multi.rs`): two
-    /// objectives, or one with constraints. Three or more objectives are scalarised (ParEGO).
+    /// Whether each objective and constrained metric gets a GP of its own (`multi.rs`): several
+    /// objectives, or one with constraints.
     fn each(&self) -> bool {
         each(&self.objectives)
     }
@@ -380,16 +381,18 @@ impl GpSampler {
     }
 }
 
-/// Whether `objectives` get a GP of each objective and constrained metric: two objectives, or
-/// one with constraints.
+/// Whether `objectives` get a GP of each objective and constrained metric: several objectives,
+/// or one with constraints.
 fn each(objectives: &Objectives) -> bool {
-    !objectives.plain() && objectives.list.len() <= 2
+    !objectives.plain()
 }
 
-/// [`VERSION`] for a study with `objectives`: two objectives, or constraints, are searched by a
-/// GP of each (`multi.rs`), and a study begun by a build that scalarised them must not go on.
+/// [`VERSION`] for a study with `objectives`: several objectives, or constraints, are searched by
+/// a GP of each (`multi.rs`), and a study begun by a build that scalarised them must not go on.
 pub fn version(objectives: &Objectives) -> String {
-    if each(objectives) {
+    if objectives.list.len() >= 3 {
+        format!("{VERSION}, gp-each-warped-ehvin-pof")
+    } else if each(objectives) {
         format!("{VERSION}, gp-each-warped-ehvi2-pof")
     } else {
         VERSION.to_string()
