@@ -74,11 +74,13 @@ impl Boxes {
     }
 
     /// How many boxes.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.cells.len() / (self.edges.len() + 1)
     }
 
     /// Box `b`'s lower and upper corners (the lower's last coordinate -∞).
+    #[cfg(test)]
     pub fn corners(&self, b: usize) -> (Vec<f64>, Vec<f64>) {
         let m = self.edges.len() + 1;
         let cell = &self.cells[b * m..(b + 1) * m];

@@ -1,7 +1,8 @@
 //! Bayesian search with several objectives, or with constraints: a GP per objective and per
 //! constrained metric (each fitted as the single objective's is: standardised, the objectives'
 //! prior mean pessimistic, the constraints' at their mean; the objectives warped first, see
-//! `warp.rs`), the criterion of `ehvi.rs` (of `ehvin.rs` for three or more objectives), searched
+//! `warp.rs`), the criterion of `ehvi.rs` (of `ehvin.rs` for three or more objectives, which the
+//! sampler scalarises instead: see `each` in `gp.rs`), searched
 //! over the whole box (the trust region follows one best point; a front has many). Running trials
 //! are "Kriging believers": each GP takes them at its own prediction, which removes their
 //! uncertainty, and the front takes their predicted objectives, so that parallel suggestions
