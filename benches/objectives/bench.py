@@ -3,7 +3,7 @@ samplers on problems A and B, runs the two-objective ASHA study against the same
 pruning, and prints the summary of the JSONL results (both sides). Each subcommand appends one JSON
 line per run to the file given. Usage:
   bench.py table TUNE OUT.jsonl
-  bench.py sampler TUNE PROBLEM(a|b) METHOD SEED TABLE.jsonl RESULTS.jsonl
+  bench.py sampler TUNE PROBLEM(a|b|c) METHOD SEED TABLE.jsonl RESULTS.jsonl
   bench.py asha TUNE SEED VIRTUAL_EPOCHS RESULTS.jsonl
   bench.py summary SAMPLERS.jsonl ASHA.jsonl TABLE.jsonl"""
 
@@ -93,6 +93,20 @@ def sampler_spec(problem, method, seed, table_path):
                 "space": {x: {"low": 0.0, "high": 1.0} for x in ("x1", "x2", "x3")},
             },
         }
+    if problem == "c":
+        return {
+            "name": "c",
+            "seed": seed,
+            "trainer": {"command": ["python3", os.path.join(_here, "dtlz2.py")]},
+            "budget": {"total_examples": 1, "virtual_epochs": 1},
+            "objectives": [{"metric": "obj%d" % k, "goal": "min"} for k in (1, 2, 3)],
+            "search": {
+                "method": method,
+                "trials": TRIALS,
+                "parallel": 1,
+                "space": {"x%d" % i: {"low": 0.0, "high": 1.0} for i in range(1, 7)},
+            },
+        }
     return {
         "name": "b",
         "seed": seed,
@@ -113,9 +127,9 @@ def sampler(tune, problem, method, seed, table_path, results):
         rows = run_tune(tune, sampler_spec(problem, method, int(seed), table_path), os.path.join(tmp, "s"))
     rows.sort(key=lambda r: int(r["trial"]))
     assert len(rows) == TRIALS and all(r["status"] == "complete" for r in rows), rows
-    a, b = ("best_obj1", "best_obj2") if problem == "a" else ("best_val_loss", "best_parameters")
-    points = [(float(r[a]), float(r[b])) for r in rows]
-    line = {"side": "tune", "problem": problem, "sampler": method, "seed": int(seed)}
+    names = {"a": ("obj1", "obj2"), "b": ("val_loss", "parameters"), "c": ("obj1", "obj2", "obj3")}[problem]
+    points = [tuple(float(r["best_" + n]) for n in names) for r in rows]
+    line = {"side": "tune", "problem": problem, "sampler": os.environ.get("LABEL", method), "seed": int(seed)}
     line.update(hv.score(problem, points, (20, TRIALS)))
     line["suggest_ms"] = statistics.median(float(r["suggest_ms"]) for r in rows)
     line["points"] = line.pop("points")

@@ -1,5 +1,5 @@
-"""Shared by both sides of benches/objectives.sh: the 2-D hypervolume (both objectives minimised),
-the two problems' fixed reference points and the closed form of problem A as tune selects it.
+"""Shared by both sides of benches/objectives.sh: the 2-D and 3-D hypervolumes (every objective
+minimised), the problems' fixed reference points and the closed forms of problems A and C.
 Tune's studies and Optuna's studies are scored by this same code."""
 
 import json
@@ -18,6 +18,11 @@ REF_A_TIGHT = (1.1 * 4 / 3, 1.1 * 4 / 3)
 # Problem B's tighter reference point: val_loss 0.45 (about the table's median) and 2,000 weights,
 # so that only small, good networks count.
 REF_B_TIGHT = (0.45, 2000.0)
+# Problem C (DTLZ2, three objectives in six variables): each objective is at most 1 + g <= 2, so
+# 1.1 x 2 in each; the tight one, 1.1 in each, counts only points near the front (the unit
+# sphere's eighth).
+REF_C = (2.2, 2.2, 2.2)
+REF_C_TIGHT = (1.1, 1.1, 1.1)
 
 
 def front(points):
@@ -37,6 +42,25 @@ def hypervolume(points, ref):
         area += (ref[0] - a) * (prev_b - b)
         prev_b = b
     return area
+
+
+def hypervolume3(points, ref):
+    """The volume dominated by 3-D `points` and bounded by `ref`: slices between successive
+    third coordinates, each the 2-D area of the points at or below it."""
+    pts = sorted(p for p in points if all(a < r for a, r in zip(p, ref)))
+    zs = sorted({p[2] for p in pts}) + [ref[2]]
+    vol = 0.0
+    for lo, hi in zip(zs, zs[1:]):
+        vol += (hi - lo) * hypervolume([(p[0], p[1]) for p in pts if p[2] <= lo], ref[:2])
+    return vol
+
+
+def dtlz2(x):
+    """Problem C's three objectives: DTLZ2 (Deb, Thiele, Laumanns and Zitzler 2002) in x1..x6,
+    g = sum over x3..x6 of (x - 1/2)^2, the front the unit sphere's eighth at g = 0."""
+    g = sum((v - 0.5) ** 2 for v in x[2:])
+    a, b = x[0] * math.pi / 2, x[1] * math.pi / 2
+    return ((1 + g) * math.cos(a) * math.cos(b), (1 + g) * math.cos(a) * math.sin(b), (1 + g) * math.sin(a))
 
 
 def zdt1(x1, x2, x3):
@@ -82,6 +106,8 @@ def refs(problem):
     """A problem's reference points by name: `hv` (the main one) and `hv_tight`."""
     if problem == "a":
         return {"hv": REF_A, "hv_tight": REF_A_TIGHT}
+    if problem == "c":
+        return {"hv": REF_C, "hv_tight": REF_C_TIGHT}
     return {"hv": REF_B, "hv_tight": REF_B_TIGHT}
 
 
@@ -89,14 +115,18 @@ def score(problem, points, checkpoints=(20, 40)):
     """A run's hypervolumes after each count of trials (points in trial order) against each
     reference point, and its points (rounded to 7 significant digits) for later scoring."""
     out = {}
+    volume = hypervolume3 if problem == "c" else hypervolume
     for name, ref in refs(problem).items():
         for n in checkpoints:
-            out["%s%d" % (name, n)] = hypervolume(points[:n], ref)
-    out["points"] = [[float("%.7g" % a), float("%.7g" % b)] for a, b in points]
+            out["%s%d" % (name, n)] = volume(points[:n], ref)
+    out["points"] = [[float("%.7g" % v) for v in p] for p in points]
     return out
 
 
 def attainable(problem, table=None):
-    """The best hypervolume per reference point: A's true front, B's whole table."""
+    """The best hypervolume per reference point: A's true front, B's whole table, C's true front
+    (the unit sphere's eighth: a cubic reference box's volume r^3 less the ball's eighth, pi/6)."""
+    if problem == "c":
+        return {name: ref[0] ** 3 - math.pi / 6 for name, ref in refs(problem).items()}
     pts = [zdt1(i / 200000, 0.0, 0.0) for i in range(1, 200001)] if problem == "a" else list(table.values())
     return {name: hypervolume(pts, ref) for name, ref in refs(problem).items()}

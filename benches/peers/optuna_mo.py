@@ -1,11 +1,12 @@
 """Optuna's side of benches/objectives.sh: its multi-objective samplers on problem A (ZDT1 in three
-variables, the closed form that studies/programs/two_objectives.py reports, as tune selects it) and
-problem B (wine, val_loss and parameters, looked up in the table that tune's grid study built),
+variables, the closed form that studies/programs/two_objectives.py reports, as tune selects it),
+problem B (wine, val_loss and parameters, looked up in the table that tune's grid study built) and
+problem C (DTLZ2, three objectives in six variables, benches/objectives/hv.py),
 one trial at a time, 40 trials, scored by benches/objectives/hv.py as tune's runs are. The time per
 suggestion is study.ask() plus the trial's suggest_* calls (where Optuna's independent sampling
 happens). Problem B's four parameters are Optuna integers over the grid's indices (ordered, the
 widths and rates log-spaced), tune's are the same lists of values.
-Usage: optuna_mo.py PROBLEM(a|b) SAMPLER SEEDS TABLE.jsonl RESULTS.jsonl   (SEEDS: e.g. 0-9)"""
+Usage: optuna_mo.py PROBLEM(a|b|c) SAMPLER SEEDS TABLE.jsonl RESULTS.jsonl   (SEEDS: e.g. 0-9)"""
 
 import json
 import os
@@ -49,15 +50,23 @@ def ask_b(trial):
     ]
 
 
+def ask_c(trial):
+    return [trial.suggest_float("x%d" % i, 0.0, 1.0) for i in range(1, 7)]
+
+
 def one(problem, name, seed, table):
-    study = optuna.create_study(directions=["minimize", "minimize"], sampler=make_sampler(name, seed))
+    directions = ["minimize"] * (3 if problem == "c" else 2)
+    study = optuna.create_study(directions=directions, sampler=make_sampler(name, seed))
     points, ms = [], []
     for _ in range(TRIALS):
         t0 = time.perf_counter()
         trial = study.ask()
-        x = ask_a(trial) if problem == "a" else ask_b(trial)
+        x = {"a": ask_a, "b": ask_b, "c": ask_c}[problem](trial)
         ms.append(1e3 * (time.perf_counter() - t0))
-        values = hv.zdt1(*x) if problem == "a" else table[hv.key(*x)]
+        if problem == "c":
+            values = hv.dtlz2(x)
+        else:
+            values = hv.zdt1(*x) if problem == "a" else table[hv.key(*x)]
         study.tell(trial, list(values))
         points.append(tuple(values))
     line = {"side": "optuna", "problem": problem, "sampler": name, "seed": seed}

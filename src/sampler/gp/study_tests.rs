@@ -111,3 +111,35 @@ fn a_minority_of_suggestions_sit_on_a_bound_when_the_optimum_is_inside() {
         "{at_bound} of {asked} suggestions at a bound"
     );
 }
+
+#[test]
+fn the_bayes_version_a_fingerprint_holds_names_the_gp_of_each_objective_for_two_only() {
+    use crate::pareto::{Constraint, Objectives};
+    let with = |n: usize, constrained: bool| {
+        let mut o = Objectives::single(METRIC, MetricKind::ValLoss);
+        for k in 1..n {
+            o.list.push(Metric {
+                kind: MetricKind::Reported(["a", "b", "c"][k - 1]),
+                goal: Goal::Min,
+            });
+            o.references.push(None);
+        }
+        if constrained {
+            o.constraints.push(Constraint {
+                kind: MetricKind::ValLoss,
+                min: f64::NEG_INFINITY,
+                max: 1.0,
+            });
+        }
+        super::version(&o)
+    };
+    // The strings the studies begun before this build hold.
+    let each = format!("{}, gp-each-warped-ehvi2-pof", super::VERSION);
+    assert_eq!(with(1, false), super::VERSION);
+    assert_eq!(with(1, true), each);
+    assert_eq!(with(2, false), each);
+    assert_eq!(with(2, true), each);
+    // Three or more objectives stay scalarised (ParEGO), as before.
+    assert_eq!(with(3, false), super::VERSION);
+    assert_eq!(with(4, true), super::VERSION);
+}
