@@ -18,7 +18,6 @@ use crate::storage::History;
 
 mod acquire;
 mod ehvi;
-mod ehvin;
 mod encode;
 mod lbfgs;
 mod model;
@@ -382,9 +381,7 @@ impl GpSampler {
 }
 
 /// Whether `objectives` get a GP of each objective and constrained metric: two objectives, or
-/// one with constraints. `multi.rs` also takes three or more (the exact EHVI of `ehvin.rs`), but
-/// on DTLZ2 it reached less hypervolume than ParEGO (docs/benchmarks.md), so they stay
-/// scalarised; allowing them here needs a version of their own in [`version`].
+/// one with constraints.
 fn each(objectives: &Objectives) -> bool {
     !objectives.plain() && objectives.list.len() <= 2
 }

@@ -3,8 +3,7 @@
 //! hypervolume improvement of two objectives, here in closed form rather than by quasi-random
 //! samples; the log expected improvement of one; and, with constraints, the log probability that
 //! each constrained metric lies within its bounds added to either (constrained expected
-//! improvement, Gardner et al. 2014). With no feasible trial yet, the probabilities alone. Three
-//! or more objectives: `ehvin.rs`.
+//! improvement, Gardner et al. 2014). With no feasible trial yet, the probabilities alone.
 //!
 //! The closed form: with the front sorted by the first objective, a₁ < … < aₙ, b₁ > … > bₙ, the
 //! reference (r₁, r₂), a₀ = -∞, aₙ₊₁ = r₁, b₀ = r₂, the region a point y improves is the staircase
@@ -14,7 +13,6 @@
 //! that the criterion keeps a slope far from the front where it underflows.
 
 use super::acquire::{log_h, Criterion, LogEi};
-use super::ehvin::Boxes;
 use super::model::Gp;
 
 const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
@@ -32,9 +30,6 @@ pub enum Objective<'a> {
         front: Vec<(f64, f64)>,
         reference: (f64, f64),
     },
-    /// Three or more objectives: the log expected hypervolume improvement over the free region's
-    /// boxes (`ehvin.rs`).
-    EhviN { gps: Vec<&'a Gp>, boxes: Boxes },
 }
 
 /// A constrained metric's GP and its bounds, in the GP's units.
@@ -80,20 +75,6 @@ impl Criterion for Constrained<'_> {
                 }
                 v
             }
-            Objective::EhviN { gps, boxes } => {
-                let want = grad.is_some();
-                let post: Vec<Posterior> =
-                    gps.iter().map(|gp| Posterior::at(gp, x, want)).collect();
-                let mu: Vec<f64> = post.iter().map(|p| p.mu).collect();
-                let sd: Vec<f64> = post.iter().map(|p| p.sd).collect();
-                let (v, dmu, dsd) = boxes.log_ehvi(&mu, &sd);
-                if let Some(g) = grad.as_deref_mut() {
-                    for ((p, dm), ds) in post.iter().zip(dmu).zip(dsd) {
-                        p.chain(g, dm, ds);
-                    }
-                }
-                v
-            }
         };
         for bound in &self.bounds {
             let p = Posterior::at(bound.gp, x, grad.is_some());
@@ -134,7 +115,7 @@ impl Posterior {
 }
 
 /// ln G(c) = ln E[(c - Y)⁺] for Y ~ N(μ, σ²), and its derivatives in μ and σ.
-pub(super) fn log_g(c: f64, mu: f64, sd: f64) -> (f64, f64, f64) {
+fn log_g(c: f64, mu: f64, sd: f64) -> (f64, f64, f64) {
     let z = (c - mu) / sd;
     let (lh, ratio) = log_h(z);
     (sd.ln() + lh, -ratio / sd, (1.0 - ratio * z) / sd)

@@ -1,8 +1,7 @@
-//! Bayesian search with several objectives, or with constraints: a GP per objective and per
+//! Bayesian search with two objectives, or with constraints: a GP per objective and per
 //! constrained metric (each fitted as the single objective's is: standardised, the objectives'
 //! prior mean pessimistic, the constraints' at their mean; the objectives warped first, see
-//! `warp.rs`), the criterion of `ehvi.rs` (of `ehvin.rs` for three or more objectives, which the
-//! sampler scalarises instead: see `each` in `gp.rs`), searched
+//! `warp.rs`), the criterion of `ehvi.rs`, searched
 //! over the whole box (the trust region follows one best point; a front has many). Running trials
 //! are "Kriging believers": each GP takes them at its own prediction, which removes their
 //! uncertainty, and the front takes their predicted objectives, so that parallel suggestions
@@ -11,7 +10,6 @@
 
 use super::acquire::{self, Criterion};
 use super::ehvi::{Bound, Constrained, Objective};
-use super::ehvin::{self, Boxes};
 use super::model::{Gp, Inputs};
 use super::{fit_gp, region, standardise, warp, Encoding, GpSettings, Suggestion, PRIOR_MEAN};
 use crate::seed::{self, Purpose};
@@ -119,11 +117,9 @@ fn objective<'a>(
     values: &[Vec<f64>],
     feasible: &[usize],
     waiting: &[Vec<f64>],
-) -> Option<Objective<'a>> {
-    Some(if feasible.is_empty() {
+) -> Objective<'a> {
+    if feasible.is_empty() {
         Objective::None
-    } else if objectives.len() >= 3 {
-        many(objectives, values, feasible, waiting)?
     } else if objectives.len() == 1 {
         let best = feasible
             .iter()
@@ -157,42 +153,7 @@ fn objective<'a>(
             front: front(points, r),
             reference: r,
         }
-    })
-}
-
-/// [`objective`] for three or more objectives: the boxes of the region below the reference that
-/// the front (the running trials' predictions with it) leaves free. `None`: too many boxes.
-fn many<'a>(
-    objectives: &'a [Fitted],
-    values: &[Vec<f64>],
-    feasible: &[usize],
-    waiting: &[Vec<f64>],
-) -> Option<Objective<'a>> {
-    let m = objectives.len();
-    let mut points: Vec<Vec<f64>> = feasible
-        .iter()
-        .map(|&i| (0..m).map(|k| objectives[k].unit(values[k][i])).collect())
-        .collect();
-    let r: Vec<f64> = (0..m)
-        .map(|k| {
-            let w = points
-                .iter()
-                .map(|p| p[k] + PRIOR_MEAN)
-                .fold(f64::NEG_INFINITY, f64::max);
-            reference(w) - PRIOR_MEAN
-        })
-        .collect();
-    points.extend(waiting.iter().map(|p| {
-        objectives
-            .iter()
-            .map(|f| f.gp.posterior(p, None).0)
-            .collect()
-    }));
-    let boxes = Boxes::new(&ehvin::front(&points, &r), &r)?;
-    Some(Objective::EhviN {
-        gps: objectives.iter().map(|f| &f.gp).collect(),
-        boxes,
-    })
+    }
 }
 
 /// The coded points of `seen` and `pending`, each once (the first of any repeats), with the
@@ -222,7 +183,7 @@ fn distinct<'s>(
     (x, kept, waiting)
 }
 
-/// Trial `trial`'s point from `seen` (in trial order) and `pending`, for one or more objectives
+/// Trial `trial`'s point from `seen` (in trial order) and `pending`, for one or two objectives
 /// and the constraints `limits` (each metric's [min, max]). `None`: these GPs cannot model the
 /// history; the caller searches the scalarised objective instead.
 #[allow(clippy::too_many_arguments)]
@@ -283,7 +244,7 @@ pub fn suggest(
     if feasible.is_empty() && bounds.is_empty() {
         return None;
     }
-    let objective = objective(&objectives, &values, &feasible, &waiting)?;
+    let objective = objective(&objectives, &values, &feasible, &waiting);
     let d = enc.codes.len();
     let mut scales = vec![0.0; d];
     for f in &objectives {
@@ -438,67 +399,6 @@ mod tests {
             let area = crate::pareto::hypervolume(&pts, &[1.0, 2.0]);
             assert!(area > 1.6, "seed {seed}: {area}");
         }
-    }
-
-    #[test]
-    fn three_objectives_reach_a_larger_hypervolume_than_random_search() {
-        // DTLZ2 in x, y and one distance variable z: the front is the sphere's eighth at z = 0.5.
-        let space = SearchSpace {
-            params: ["x", "y", "z"]
-                .iter()
-                .map(|n| Param::range(n, Kind::Float, 0.0, 1.0, false))
-                .collect(),
-        };
-        let enc = Encoding::new(&space);
-        let dtlz2 = |p: &Params| {
-            let (x, y, z) = (p["x"].as_f64(), p["y"].as_f64(), p["z"].as_f64());
-            let g = 1.0 + 4.0 * (z - 0.5).powi(2);
-            let h = std::f64::consts::FRAC_PI_2;
-            let values = vec![
-                g * (x * h).cos() * (y * h).cos(),
-                g * (x * h).cos() * (y * h).sin(),
-                g * (x * h).sin(),
-            ];
-            Seen {
-                params: p.clone(),
-                values,
-                bounded: vec![],
-                feasible: true,
-            }
-        };
-        let hv = |runs: &[Seen]| {
-            let pts: Vec<Vec<f64>> = runs.iter().map(|s| s.values.clone()).collect();
-            crate::pareto::hypervolume(&pts, &[1.1, 1.1, 1.1])
-        };
-        let mut totals = (0.0, 0.0);
-        for seed in 0..3 {
-            let design = enc.start_design(seed, 8);
-            let mut seen: Vec<Seen> = design.iter().map(dtlz2).collect();
-            let mut random = seen.iter().map(|s| dtlz2(&s.params)).collect::<Vec<_>>();
-            for t in 8..30 {
-                let s = suggest(
-                    &space,
-                    &enc,
-                    GpSettings::default(),
-                    seed,
-                    t,
-                    &seen,
-                    &[],
-                    &[],
-                )
-                .expect("the GPs model it");
-                assert_eq!(s.fallback, None);
-                seen.push(dtlz2(&s.params));
-                let mut rng = seed::rng(seed, Purpose::Sample, t, 0);
-                random.push(dtlz2(&space.sample(&mut rng)));
-            }
-            let (gp, rand) = (hv(&seen), hv(&random));
-            assert!(gp > rand, "seed {seed}: {gp} against {rand}");
-            totals.0 += gp;
-            totals.1 += rand;
-        }
-        // By a margin over the three seeds (the whole eighth of the sphere leaves 0.807).
-        assert!(totals.0 > 1.15 * totals.1, "{totals:?}");
     }
 
     #[test]
