@@ -2,10 +2,10 @@
 //! `multivariate=True` and its defaults but one (see [`gamma`]). The finished trials are split by
 //! value: the best `gamma(n) = min(ceil(0.15 n), 25)` are good, the rest bad. Each group becomes a
 //! Parzen estimator: a mixture, one kernel per trial plus a prior kernel over the whole space, each
-//! kernel a product over parameters of a truncated normal (ranges, in ln when on a log scale; integers as the mass
-//! of their unit cell) or of a categorical distribution (lists, unordered: a list's values are
-//! never compared by size). 24 candidates are drawn from the good estimator l(x) and the one with
-//! the largest log l(x) - log g(x) is asked.
+//! kernel a product over parameters of a truncated normal (ranges, in ln when on a log scale;
+//! integers as the mass of their unit cell) or of a categorical distribution (lists, unordered: a
+//! list's values are never compared by size). 24 candidates are drawn from the good estimator l(x)
+//! and the one with the largest log l(x) - log g(x) is asked.
 //!
 //! Running trials are bad (the constant liar, Optuna's `constant_liar=True`), so parallel trials
 //! spread out; failed trials are bad too. Trials a scheduler cut short (pruned, paused) rank after
