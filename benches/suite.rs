@@ -2,7 +2,8 @@
 //! `benches/suite/problems.json`, at 20 and 40 trials over 10 seeds: the median regret (best value
 //! found minus the known optimum) and the median seconds per suggestion, and the share of the
 //! suggestions after the start-up trials that put a float coordinate within 1e-9 of a bound.
-//! Run: `cargo bench --bench suite` (`-- --seeds N --trials 20,40 --only NAME --sampler tune-gp`);
+//! Run: `cargo bench --bench suite` (`-- --seeds N --first-seed K --trials 20,40 --only NAME
+//! --sampler tune-gp`: seeds K to K + N - 1);
 //! `benches/suite.sh` runs it beside Optuna's TPE and GP (`benches/peers/optuna_suite.py`, the
 //! same problems file) and prints the tables of docs/benchmarks.md (`benches/suite/table.py`).
 //!
@@ -225,6 +226,7 @@ fn main() {
             .cloned()
     };
     let seeds: u64 = arg("--seeds").map_or(10, |s| s.parse().expect("--seeds N"));
+    let first: u64 = arg("--first-seed").map_or(0, |s| s.parse().expect("--first-seed K"));
     let budgets: Vec<usize> = arg("--trials")
         .unwrap_or_else(|| "20,40".into())
         .split(',')
@@ -253,7 +255,7 @@ fn main() {
             if arg("--sampler").is_some_and(|s| s != which) {
                 continue;
             }
-            let runs: Vec<Run> = (0..seeds)
+            let runs: Vec<Run> = (first..first + seeds)
                 .map(|s| study(p, &space, which, s, trials))
                 .collect();
             let from = if which == "tune-random" {

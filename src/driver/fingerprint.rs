@@ -73,6 +73,9 @@ pub fn fingerprint(plan: &StudyPlan) -> Fingerprint {
             .then(|| ("bayes", v(&crate::sampler::gp::version(&plan.objectives)))),
     )
     .chain((plan.method == Method::Tpe).then(|| ("tpe", v(&crate::sampler::tpe::VERSION))))
+    // The GP's default start-up trials were max(5, 2 × parameters) before they were capped at 10
+    // (src/plan/search.rs): a Bayesian study the cap changed begun before would go on otherwise.
+    .chain(capped_startup(plan).then(|| ("bayes start-up", v(&plan.startup_trials))))
     // How ASHA and Hyperband promote at a study's end (src/scheduler/asha.rs), for studies that
     // promote: one begun by a build that promoted otherwise would go on with other decisions.
     .chain(promotes(plan).then(|| ("promotion", v(&crate::scheduler::PROMOTION_VERSION))))
@@ -93,6 +96,14 @@ pub fn fingerprint(plan: &StudyPlan) -> Fingerprint {
     )
     .map(|(k, v)| (k.to_string(), v))
     .collect()
+}
+
+/// Whether the study is Bayesian with the default start-up trials and more than 5 parameters,
+/// where the cap at 10 changed that default.
+fn capped_startup(plan: &StudyPlan) -> bool {
+    plan.method == Method::Bayes
+        && plan.spec.search.startup_trials.is_none()
+        && 2 * plan.space.params.len() > 10
 }
 
 /// Whether the study's scheduler pauses trials and promotes them (ASHA or Hyperband, `promote`).

@@ -240,7 +240,7 @@ pub struct SearchSpec {
     /// Trials at once (default: the number of cores).
     #[serde(default)]
     pub parallel: Option<usize>,
-    /// Random trials before the GP takes over (bayes; default max(5, 2 × parameters)).
+    /// Random trials before the GP takes over (bayes; default 2 × parameters, from 5 to 10).
     #[serde(default)]
     pub startup_trials: Option<usize>,
     /// Parameter name → a list of values, or `{"low", "high", "log", "grid_points"}`.
