@@ -138,13 +138,12 @@ fn a_study_too_small_for_its_rungs_still_trains_the_best_of_its_highest_rung_to_
     let at3: Vec<(String, f64)> = rows
         .iter()
         .filter_map(|r| {
-            let curve = study.join("trials").join(&r[0]).join("curve.csv");
-            let curve = std::fs::read_to_string(curve).unwrap();
+            let (h, curve) = read_csv(&study.join("trials").join(&r[0]).join("curve.csv"));
+            let col = h.iter().position(|c| c == "val_loss").unwrap();
             let losses: Vec<f64> = curve
-                .lines()
-                .skip(1)
+                .iter()
                 .take(3)
-                .map(|l| l.split(',').nth(4).unwrap().parse().unwrap())
+                .map(|c| c[col].parse().unwrap())
                 .collect();
             (losses.len() == 3).then(|| (r[0].clone(), losses.into_iter().fold(f64::MAX, f64::min)))
         })

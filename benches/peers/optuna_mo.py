@@ -63,10 +63,7 @@ def one(problem, name, seed, table):
         trial = study.ask()
         x = {"a": ask_a, "b": ask_b, "c": ask_c}[problem](trial)
         ms.append(1e3 * (time.perf_counter() - t0))
-        if problem == "c":
-            values = hv.dtlz2(x)
-        else:
-            values = hv.zdt1(*x) if problem == "a" else table[hv.key(*x)]
+        values = {"a": lambda: hv.zdt1(*x), "b": lambda: table[hv.key(*x)], "c": lambda: hv.dtlz2(x)}[problem]()
         study.tell(trial, list(values))
         points.append(tuple(values))
     line = {"side": "optuna", "problem": problem, "sampler": name, "seed": seed}

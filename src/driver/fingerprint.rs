@@ -98,12 +98,13 @@ pub fn fingerprint(plan: &StudyPlan) -> Fingerprint {
     .collect()
 }
 
-/// Whether the study is Bayesian with the default start-up trials and more than 5 parameters,
-/// where the cap at 10 changed that default.
+/// Whether the study is Bayesian with the default start-up trials, and that default is not the
+/// one of the builds before the cap at 10 (max(5, 2 × parameters)).
 fn capped_startup(plan: &StudyPlan) -> bool {
+    let before = (2 * plan.space.params.len()).max(5);
     plan.method == Method::Bayes
         && plan.spec.search.startup_trials.is_none()
-        && 2 * plan.space.params.len() > 10
+        && plan.startup_trials != before
 }
 
 /// Whether the study's scheduler pauses trials and promotes them (ASHA or Hyperband, `promote`).
